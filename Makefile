@@ -1,0 +1,37 @@
+# One-command set-up: every target creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The PC/SC extra builds pyscard from source against libpcsclite; add it when the library is there.
+PCSC_EXTRA := $(shell pkg-config --exists libpcsclite 2>/dev/null && echo ",pcsc")
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(BIN)/.installed-test: pyproject.toml $(BIN)/.installed
+	$(BIN)/pip install -q -e ".[test$(PCSC_EXTRA)]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/python -m tools.demo
+
+lint: $(BIN)/.installed-test
+	$(BIN)/ruff check cardcore hal kernel acquirers tests tools
+	$(BIN)/ruff format --check cardcore hal kernel acquirers tests tools
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed-test
+	$(BIN)/pytest -q
+
+test: lint unit
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m tools.bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,4 @@
+"""Pure-Python EMV Level 2 terminal kernel.
+
+Imports nothing from cardcore, hal, acquirers or any I/O library.
+"""
