@@ -5,7 +5,8 @@
 # - Denial: a TVR bit also set in TAC-Denial or IAC-Denial -> AAC.
 # - Online-capable terminal: a TVR bit in TAC-Online or IAC-Online -> ARQC,
 #   else TC. An online-only terminal (Book 4 A1 types x1/x4) asks for ARQC
-#   whenever it does not decline (it cannot complete offline anyway).
+#   whenever it does not decline (it cannot complete offline anyway), and so
+#   does a transaction the merchant forced online (TVR byte 4 b4, Book 4 6.5).
 # - Offline-only terminal: a TVR bit in TAC-Default or IAC-Default -> AAC,
 #   else TC.
 # - default_action_analysis is the same Default check for an online-capable
@@ -47,6 +48,7 @@ def terminal_action_analysis(
     *,
     online_capable: bool,
     online_only: bool = False,
+    force_online: bool = False,
     transaction_type: int = TransactionType.PURCHASE,
 ) -> CryptogramType:
     if tvr.matches(tac.denial) or tvr.matches(iac.denial):
@@ -54,7 +56,9 @@ def terminal_action_analysis(
     if transaction_type == TransactionType.REFUND:
         return CryptogramType.AAC
     if online_capable:
-        if online_only or tvr.matches(tac.online) or tvr.matches(iac.online):
+        if online_only or force_online:
+            return CryptogramType.ARQC
+        if tvr.matches(tac.online) or tvr.matches(iac.online):
             return CryptogramType.ARQC
         return CryptogramType.TC
     return default_action_analysis(tvr, tac, iac)

@@ -157,6 +157,7 @@ async def _process(ctx: Context, base: dict[int, bytes]) -> CardDecision:
         iac,
         online_capable=ctx.config.online_capable,
         online_only=ctx.config.online_only,
+        force_online=ctx.request.force_online,
         transaction_type=ctx.request.transaction_type,
     )
     return await complete_transaction(ctx, requested)
