@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from tools.cardgen.spec import CAS, ISSUERS, PROFILES, PSE_NAME, AppSpec, Profil
 __all__ = [
     "DEFAULT_SEED",
     "Generated",
+    "build_profiles",
     "ca_key_entry",
     "generate",
     "luhn_check_digit",
@@ -411,6 +413,19 @@ class _Builder:
                 "applications": [summary for _, summary in built],
             },
         )
+
+
+def build_profiles(
+    seed: bytes = DEFAULT_SEED, names: Iterable[str] | None = None
+) -> dict[str, Profile]:
+    """Build some profiles only (every one when ``names`` is None)."""
+    wanted = None if names is None else set(names)
+    builder = _Builder(seed)
+    return {
+        spec.name: builder.profile(spec)
+        for spec in PROFILES
+        if wanted is None or spec.name in wanted
+    }
 
 
 def generate(seed: bytes = DEFAULT_SEED) -> Generated:
