@@ -16,9 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from kernel import tlv
 from kernel.errors import CardDataError
 from kernel.sw import describe
-from kernel.trace import TRACE_LOGGER, redacted, render_tlv
+from kernel.trace import TRACE_LOGGER, redacted, render_dol_data, render_tlv
 
 __all__ = [
     "Command",
@@ -68,8 +69,10 @@ class Command:
     p2: int
     data: bytes = b""
     le: int | None = None
-    # Trace rendering of `data`: None shows it as hex; `secret` hides it.
-    trace_data: str | None = None
+    # The DOL that `data` was built from: the trace shows it entry by entry,
+    # with sensitive entries redacted; without it data shows as hex; `secret`
+    # hides it entirely.
+    trace_dol: bytes | None = None
     secret: bool = False
 
     @property
@@ -109,7 +112,7 @@ class Command:
 
     def with_le(self, le: int) -> Command:
         return Command(
-            self.cla, self.ins, self.p1, self.p2, self.data, le, self.trace_data, self.secret
+            self.cla, self.ins, self.p1, self.p2, self.data, le, self.trace_dol, self.secret
         )
 
 
@@ -149,10 +152,9 @@ def read_record(sfi: int, record: int) -> Command:
     return Command(0x00, 0xB2, record, (sfi << 3) | 0x04, le=0x00)
 
 
-def get_processing_options(pdol_data: bytes, trace_data: str | None = None) -> Command:
+def get_processing_options(pdol_data: bytes, pdol: bytes | None = None) -> Command:
     body = bytes([0x83]) + _len(pdol_data) + pdol_data
-    shown = None if trace_data is None else f"83 [{len(pdol_data)}] {trace_data}"
-    return Command(0x80, 0xA8, 0x00, 0x00, body, 0x00, shown)
+    return Command(0x80, 0xA8, 0x00, 0x00, body, 0x00, pdol or b"")
 
 
 def get_data(tag: int) -> Command:
@@ -168,12 +170,12 @@ def verify(data: bytes, *, enciphered: bool) -> Command:
     return Command(0x00, 0x20, 0x00, 0x88 if enciphered else 0x80, data, secret=True)
 
 
-def internal_authenticate(ddol_data: bytes, trace_data: str | None = None) -> Command:
-    return Command(0x00, 0x88, 0x00, 0x00, ddol_data, 0x00, trace_data)
+def internal_authenticate(ddol_data: bytes, ddol: bytes | None = None) -> Command:
+    return Command(0x00, 0x88, 0x00, 0x00, ddol_data, 0x00, ddol)
 
 
-def generate_ac(p1: int, cdol_data: bytes, trace_data: str | None = None) -> Command:
-    return Command(0x80, 0xAE, p1, 0x00, cdol_data, 0x00, trace_data)
+def generate_ac(p1: int, cdol_data: bytes, cdol: bytes | None = None) -> Command:
+    return Command(0x80, 0xAE, p1, 0x00, cdol_data, 0x00, cdol)
 
 
 def external_authenticate(issuer_authentication_data: bytes) -> Command:
@@ -188,6 +190,22 @@ def _len(data: bytes) -> bytes:
     if len(data) < 0x80:
         return bytes([len(data)])
     return bytes([0x81, len(data)])
+
+
+def _render_dol_command(command: Command) -> str:
+    dol = command.trace_dol or b""
+    data = command.data
+    prefix = ""
+    if command.ins == 0xA8:  # '83' template around the PDOL data
+        try:
+            (template,) = tlv.decode(data)
+        except (tlv.TlvError, ValueError):
+            return redacted(len(data))
+        data, prefix = template.value, f"83 [{len(template.value)}] "
+    try:
+        return prefix + render_dol_data(dol, data)
+    except tlv.TlvError:
+        return redacted(len(data))
 
 
 # --- transport ---------------------------------------------------------------
@@ -247,8 +265,8 @@ class Transport:
         if command.data:
             if command.secret:
                 body = redacted(len(command.data))
-            elif command.trace_data is not None:
-                body = command.trace_data
+            elif command.trace_dol is not None:
+                body = _render_dol_command(command)
             else:
                 body = command.data.hex().upper()
             line += f" Lc={len(command.data)} {body}"

@@ -33,7 +33,6 @@ from kernel.oda import (
     verify_dda,
     verify_sda,
 )
-from kernel.trace import render_dol_data
 from kernel.tvr import TsiBit, TvrBit
 
 __all__ = ["choose_oda_method", "offline_data_authentication", "pin_encipherment_key"]
@@ -160,9 +159,7 @@ async def _dynamic_data_authentication(ctx: Context, icc_key: RsaPublicKey) -> N
     if 0x9F37 not in tags:
         raise OdaCheckError(OdaFailure.DDOL)
     ddol_data = dol.build_dol_data(ddol, ctx.get)
-    response = await ctx.transport.send(
-        apdu.internal_authenticate(ddol_data, render_dol_data(ddol, ddol_data))
-    )
+    response = await ctx.transport.send(apdu.internal_authenticate(ddol_data, ddol))
     if not response.ok:
         raise OdaCheckError(OdaFailure.DYNAMIC_DATA, f"INTERNAL AUTHENTICATE {response.sw:04X}")
     sdad = _sdad_from_response(ctx, response.data)

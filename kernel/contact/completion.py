@@ -43,7 +43,6 @@ from kernel.oda import OdaCheckError, cda_transaction_data, verify_cda
 from kernel.outcome import CryptogramType, Decision
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult
 from kernel.sw import error_for
-from kernel.trace import render_dol_data
 from kernel.tvr import TsiBit, TvrBit
 from kernel.values import decode_cn
 
@@ -107,9 +106,7 @@ async def generate_ac(
     if not second:
         ctx.cdol1_data = cdol_data
     p1 = int(requested) | (0x10 if cda else 0x00)
-    response = await ctx.transport.send(
-        apdu.generate_ac(p1, cdol_data, render_dol_data(cdol, cdol_data))
-    )
+    response = await ctx.transport.send(apdu.generate_ac(p1, cdol_data, cdol))
     if not response.ok:
         raise error_for(response.sw, "GENERATE AC")
     cid, template_value, sdad = _parse_genac(ctx, response.data)

@@ -123,11 +123,12 @@ def _start_application(ctx: Context, selected: SelectedApplication, base: dict[i
     ctx.tvr.clear()
     ctx.tsi.clear()
     ctx.oda_records.clear()
+    # FCI data are kept but do not count for the record duplicate check (Book 3
+    # 10.2 concerns GPO and READ RECORD data); a record may repeat e.g. '50'.
     for tag in (0x84, 0x50, 0x87, 0x9F38, 0x5F2D, 0x9F11, 0x9F12, 0xBF0C):
         value = selected.fci_data.get(tag)
         if value is not None:
             ctx.data[tag] = value
-            ctx.icc_tags.add(tag)
     ctx.data[0x4F] = selected.candidate.aid
 
 

@@ -20,7 +20,6 @@ from kernel.contact.context import Context, log
 from kernel.dictionary import Source
 from kernel.errors import CardDataError
 from kernel.sw import ConditionsNotSatisfied, error_for
-from kernel.trace import render_dol_data
 from kernel.values import decode_cn, decode_date
 
 __all__ = [
@@ -56,12 +55,11 @@ async def initiate_application_processing(ctx: Context) -> None:
     if pdol:
         try:
             ctx.pdol_data = dol.build_dol_data(pdol, ctx.get)
-            shown = render_dol_data(pdol, ctx.pdol_data)
         except tlv.TlvError as exc:
             raise CardDataError(f"malformed PDOL: {exc}") from exc
     else:
-        ctx.pdol_data, shown = b"", ""
-    response = await ctx.transport.send(apdu.get_processing_options(ctx.pdol_data, shown))
+        ctx.pdol_data = b""
+    response = await ctx.transport.send(apdu.get_processing_options(ctx.pdol_data, pdol))
     if response.sw == 0x6985:
         raise ConditionsNotSatisfied("GET PROCESSING OPTIONS: 6985", response.sw)
     if not response.ok:
