@@ -179,10 +179,21 @@ class KernelServices(Protocol):
         """Ask the cardholder to confirm the only application (Book 1 12.4)."""
 
     async def offline_pin(self, request: PinRequest) -> bytes:
-        """ISO 9564 format-2 PIN block for VERIFY; raise PinEntryBypassed / PinPadError."""
+        """The ISO 9564 format-2 PIN block (8 bytes, `pinblock.encode_iso2`).
+
+        The kernel puts it into VERIFY P2 '80' as is (plaintext PIN), or for an
+        enciphered PIN builds '7F' || block || ICC challenge || random padding
+        and enciphers it with the ICC (PIN encipherment) public key before
+        VERIFY P2 '88' (Book 2 7.1). Raise PinEntryBypassed / PinPadError.
+        """
 
     async def online_pin(self, request: PinRequest) -> bytes:
-        """Enciphered online PIN block (opaque); raise PinEntryBypassed / PinPadError."""
+        """The enciphered online PIN block, opaque to the kernel.
+
+        The kernel never sees the PIN: it hands these bytes to `go_online`
+        (OnlineRequest.pin_block) and Outcome.online_pin_block, never logging
+        them. Raise PinEntryBypassed / PinPadError.
+        """
 
     async def split_sales_amount(self, pan: str, currency: int) -> int:
         """Amount of the most recent approved transaction with this PAN in the journal, else 0."""
