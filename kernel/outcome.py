@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from kernel.errors import CardcoreError
 from kernel.services import DEFAULT_FIELD55_TAGS, OnlineResponse, encode_field55
-from kernel.values import decode_cn, decode_text
+from kernel.values import decode_cn, decode_preferred_name, decode_text
 
 __all__ = ["CryptogramType", "Decision", "Outcome"]
 
@@ -97,6 +97,12 @@ class Outcome:
     def preferred_name(self) -> bytes | None:
         """Raw '9F12'; decode it with the Issuer Code Table Index (ISO 8859 part n)."""
         return self.data.get(0x9F12)
+
+    @property
+    def preferred_name_text(self) -> str | None:
+        """'9F12' decoded with the Issuer Code Table Index, if the terminal supports it."""
+        raw = self.data.get(0x9F12)
+        return decode_preferred_name(raw, self.issuer_code_table_index) if raw else None
 
     @property
     def issuer_code_table_index(self) -> int | None:

@@ -32,7 +32,7 @@ from kernel.apdu import Transport
 from kernel.config import AidConfig, TerminalConfig
 from kernel.errors import CardBlocked, NoMutualApplication, TransactionCancelled
 from kernel.services import KernelServices, MessageId
-from kernel.values import decode_text
+from kernel.values import decode_preferred_name, decode_text
 
 __all__ = [
     "PSE_NAME",
@@ -77,9 +77,11 @@ class Candidate:
 
     @property
     def display_name(self) -> str:
-        """Preferred name if its code table is Latin-1 compatible, else label, else the AID."""
-        if self.preferred_name and self.issuer_code_table_index in (1, None):
-            return decode_text(self.preferred_name)
+        """Preferred name in its issuer code table, else the label, else the AID (Book 1 12.4)."""
+        if self.preferred_name:
+            name = decode_preferred_name(self.preferred_name, self.issuer_code_table_index)
+            if name is not None:
+                return name
         if self.label:
             return decode_text(self.label)
         return self.aid.hex().upper()

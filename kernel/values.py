@@ -13,6 +13,7 @@ __all__ = [
     "decode_cn",
     "decode_date",
     "decode_n",
+    "decode_preferred_name",
     "decode_text",
     "encode_cn",
     "encode_date",
@@ -69,6 +70,21 @@ def encode_text(text: str, length: int | None = None) -> bytes:
 def decode_text(value: bytes) -> str:
     """Decode an a/an/ans element; bytes outside ASCII are replaced, never raised."""
     return value.decode("latin-1")
+
+
+def decode_preferred_name(value: bytes, code_table: int | None) -> str | None:
+    """'9F12' in the ISO/IEC 8859 part named by the Issuer Code Table Index '9F11'.
+
+    Book 1 12.2.4 / Book 4 11.1: parts 1..10 are decoded here (part 5 is
+    Cyrillic); None when the index is absent or names a part Python lacks,
+    in which case the label '50' is shown instead.
+    """
+    if code_table is None or not 1 <= code_table <= 10:
+        return None
+    try:
+        return value.decode(f"iso8859_{code_table}")
+    except UnicodeDecodeError:
+        return None
 
 
 def year_from_yy(yy: int) -> int:

@@ -223,3 +223,14 @@ def _keys():  # type: ignore[no-untyped-def]
 
 def test_candidate_helpers() -> None:
     assert AID == VISA
+
+
+def test_display_name_uses_the_issuer_code_table() -> None:
+    from kernel.selection import Candidate
+
+    aid = AidConfig(aid=H(VISA))
+    cyrillic = "КАРТА".encode("iso8859_5")
+    assert Candidate(H(VISA), aid, b"LABEL", cyrillic, None, 5).display_name == "КАРТА"
+    assert Candidate(H(VISA), aid, b"LABEL", cyrillic, None, None).display_name == "LABEL"
+    assert Candidate(H(VISA), aid, b"LABEL", cyrillic, None, 15).display_name == "LABEL"
+    assert Candidate(H(VISA), aid).display_name == VISA
