@@ -53,6 +53,7 @@ __all__ = [
 
 
 class MessageId(enum.IntEnum):
+    # The kernel shows D5 itself; D1-D4 (host connection) belong to the acquirer link.
     """Message identifiers: Book 4 11.2 (01..13), Book A Table 9-5 (14..21), terminal D1..D5."""
 
     AMOUNT = 0x01

@@ -324,7 +324,6 @@ async def _online(ctx: Context, first: GenAcResponse) -> CardDecision:
 
     _store_issuer_data(ctx, response)
     approved = response.result is OnlineResult.APPROVED
-    await ctx.display(MessageId.HOST_RESPONSE_RECEIVED)
     await _issuer_authentication(ctx)
     scripts = _limited_scripts(ctx, response.scripts)
     await _run_scripts(ctx, scripts, 0x71)

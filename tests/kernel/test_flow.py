@@ -139,7 +139,6 @@ async def test_online_approval_with_external_authenticate() -> None:
     assert outcome.get(0x89) == b"AB1234"
     assert services.displayed[-4:] == [
         MessageId.PLEASE_WAIT,
-        MessageId.HOST_RESPONSE_RECEIVED,
         MessageId.APPROVED,
         MessageId.REMOVE_CARD,
     ]

@@ -183,8 +183,10 @@ async def test_replay_plaintext_pin_online_approval(caplog: pytest.LogCaptureFix
     second_p1, second_data = card.genac_data[1]
     assert second_p1 == 0x40
     assert second_data[:2] == b"00"  # the host's ARC first (CDOL2 starts with 8A)
-    assert services.displayed[-3:] == [
-        MessageId.HOST_RESPONSE_RECEIVED,
+    assert services.displayed == [
+        MessageId.ENTER_PIN,
+        MessageId.PIN_OK,
+        MessageId.PLEASE_WAIT,
         MessageId.APPROVED,
         MessageId.REMOVE_CARD,
     ]
