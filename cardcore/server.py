@@ -1,16 +1,17 @@
 # Strategy: the ECR protocol server (manual: «Протокол обмена данными»,
 # «Команды»; DESIGN.md: wire decisions, concurrency) as a thin trio adapter
 # around the sans-I/O pieces of cardcore.protocol.
-# - One task per connection reads packets (FrameDecoder) into a channel; the
-#   connection's command loop takes commands from it one after another, so a
-#   connection may carry several commands. A half-sent packet must complete
-#   within `frame_timeout`; a connection with no command for `idle_timeout`
-#   is closed.
-# - Each command runs in its own cancel scope and nursery: handlers may send
-#   messages to the client and await the answers (`CommandContext.ask`), keep
-#   the client informed with keepalive messages, and are cancelled cleanly
-#   when the client answers `cancelled`, answers wrongly, stays silent or
-#   disconnects. Handlers that must stay consistent shield their clean-up.
+# - A connection carries commands one after another. Between commands the
+#   connection task reads the stream itself; a connection with no command for
+#   `idle_timeout` is closed, and a half-sent packet must complete within
+#   `frame_timeout`.
+# - A command runs in its own cancel scope. Handlers may send messages to the
+#   client and await the answers (`CommandContext.ask`) and keep the client
+#   informed with keepalive messages. Once a command talks to the client, a
+#   reader task watches the stream for it, so that the command is cancelled
+#   cleanly when the client answers `cancelled`, answers wrongly, stays silent
+#   or disconnects. Handlers that must stay consistent shield their clean-up.
+#   (Commands that only answer need no extra task: the common path stays short.)
 # - Device operations are exclusive: a second one is refused at once with
 #   `failed` and "terminal busy".
 # - Garbage never kills the server: bad framing or XML is answered
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +76,9 @@ Handler = Callable[["CommandContext"], Awaitable[Answer]]
 class Command:
     handler: Handler
     exclusive: bool = False  # a device operation (DESIGN.md, concurrency)
+    # Commands that change or reveal state are logged at INFO; read-only polls
+    # (getparameters) only when they fail, to keep the log useful.
+    audit: bool = True
 
 
 def error_answer(name: str, status: str, errors: list[str]) -> Message:
@@ -88,86 +93,132 @@ class _Disconnected(Exception):
 
 
 class Connection:
-    """One client connection: packet reader, sender and the command loop."""
+    """One client connection: packet reading, sending and the command loop."""
 
     def __init__(self, server: EcrServer, stream: trio.abc.Stream, peer: str) -> None:
         self.server = server
         self.stream = stream
         self.peer = peer
         self.config = server.config
-        self._send_lock = trio.Lock()
-        self._packets_send, self._packets = trio.open_memory_channel[bytes](0)
-        self._closed = False
-        self.command_scope: trio.CancelScope | None = None
+        self.nursery: trio.Nursery
         self.current: CommandContext | None = None
         self.disconnected = False
+        self._send_lock = trio.Lock()
+        self._decoder = FrameDecoder(self.config.max_packet)
+        self._ready: deque[bytes] = deque()
+        self._closed = False
+        # Set while a reader task owns the stream (interactive commands).
+        self._reader_scope: trio.CancelScope | None = None
+        self._reader_done = trio.Event()
+        self._arrivals = trio.lowlevel.ParkingLot()
 
+    # --- sending --------------------------------------------------------
     async def send(self, message: Message, key: bytes | None = None) -> None:
         if key is not None:
             message = seal_message(message, key)
         frame = encode_frame(encode_message(message), max_packet=2**31)
-        async with self._send_lock:
-            try:
-                await self.stream.send_all(frame)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise _Disconnected from exc
-
-    async def _reader(self) -> None:
-        decoder = FrameDecoder(self.config.max_packet)
-        async with self._packets_send:
-            while True:
-                timeout = self.config.frame_timeout if decoder.pending else math.inf
-                with trio.move_on_after(timeout) as scope:
-                    try:
-                        data = await self.stream.receive_some(65536)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        data = b""
-                if scope.cancelled_caught:
-                    log.info(
-                        "%s: packet not completed within %.0f s; closing",
-                        self.peer,
-                        self.config.frame_timeout,
-                    )
-                    await self._refuse(
-                        f"packet not completed within {self.config.frame_timeout:g} s"
-                    )
-                    break
-                if not data:
-                    break
-                try:
-                    packets = decoder.feed(data)
-                except FramingError as exc:
-                    log.info("%s: %s", self.peer, exc)
-                    await self._refuse(exc.message)
-                    break
-                for packet in packets:
-                    await self._packets_send.send(packet)
-        # End of input. A command that talks to the client (messages, keepalive)
-        # cannot go on and is cancelled now; one that only answers finishes, and
-        # its answer is sent if the socket still takes it (a half-closed client).
-        self.disconnected = True
-        if self.current is not None and self.current.interactive:
-            self.current.cancel(OperationCancelled("client disconnected"))
+        try:
+            self._send_lock.acquire_nowait()  # uncontended: no scheduling round
+        except trio.WouldBlock:
+            await self._send_lock.acquire()
+        try:
+            await self.stream.send_all(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self.disconnected = True
+            raise _Disconnected from exc
+        finally:
+            self._send_lock.release()
 
     async def _refuse(self, reason: str) -> None:
+        """Answer a protocol violation with formaterror; the connection closes."""
         self._closed = True
+        log.info("%s: %s; closing", self.peer, reason)
         with trio.move_on_after(1), contextlib.suppress(_Disconnected):
             await self.send(error_answer(ERROR_ROOT, Status.FORMAT_ERROR, [reason]))
-        if self.current is not None:
-            self.current.cancel(OperationCancelled(f"protocol error: {reason}"))
+
+    # --- receiving ------------------------------------------------------
+    async def _fill(self, deadline: float = math.inf) -> bool:
+        """Read one chunk from the stream into the packet queue; False when
+        ``deadline`` passed first. One cancel scope serves both the caller's
+        deadline and the half-sent-packet timeout."""
+        frame_deadline = math.inf
+        if self._decoder.pending:
+            frame_deadline = trio.current_time() + self.config.frame_timeout
+        with trio.move_on_at(min(deadline, frame_deadline)) as scope:
+            try:
+                data = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+        if scope.cancelled_caught:
+            if frame_deadline <= deadline:
+                await self._refuse(f"packet not completed within {self.config.frame_timeout:g} s")
+                raise _Disconnected
+            return False
+        if not data:
+            raise _Disconnected
+        try:
+            self._ready.extend(self._decoder.feed(data))
+        except FramingError as exc:
+            await self._refuse(exc.message)
+            raise _Disconnected from None
+        return True
 
     async def receive(self, timeout: float) -> bytes | None:
         """The next packet, or None on timeout. Raises _Disconnected at end of input."""
-        with trio.move_on_after(timeout):
-            try:
-                return await self._packets.receive()
-            except trio.EndOfChannel:
-                raise _Disconnected from None
-        return None
+        deadline = trio.current_time() + timeout
+        while not self._ready:
+            if self.disconnected or self._closed:
+                raise _Disconnected
+            if self._reader_scope is not None:
+                with trio.move_on_at(deadline):
+                    await self._arrivals.park()
+                if trio.current_time() >= deadline and not self._ready:
+                    return None
+            else:
+                try:
+                    if not await self._fill(deadline):
+                        return None
+                except _Disconnected:
+                    self.disconnected = True
+                    raise
+        return self._ready.popleft()
 
+    def watch(self) -> None:
+        """Start a reader task for an interactive command: it notices a
+        disconnect at once and hands packets to `receive`."""
+        if self._reader_scope is not None or self.disconnected:
+            return
+        scope = self._reader_scope = trio.CancelScope()
+        self._reader_done = done = trio.Event()
+
+        async def reader() -> None:
+            try:
+                with scope:
+                    while True:
+                        await self._fill()
+                        self._arrivals.unpark_all()
+            except _Disconnected:
+                # End of input: a command that talks to the client cannot go on.
+                self.disconnected = True
+                if self.current is not None:
+                    self.current.cancel(OperationCancelled("client disconnected"))
+            finally:
+                self._arrivals.unpark_all()
+                done.set()
+
+        self.nursery.start_soon(reader)
+
+    async def unwatch(self) -> None:
+        """Stop the reader task; cancelling a receive loses no data."""
+        if self._reader_scope is not None:
+            self._reader_scope.cancel()
+            await self._reader_done.wait()
+            self._reader_scope = None
+
+    # --- commands -------------------------------------------------------
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._reader)
+            self.nursery = nursery
             try:
                 while not self._closed:
                     packet = await self.receive(self.config.idle_timeout)
@@ -222,13 +273,14 @@ class Connection:
         if reply is None:
             log.info("%s: <%s> abandoned: client disconnected", self.peer, name)
             return False
-        log.info(
-            "%s: <%s> -> %s (%.0f ms)",
-            self.peer,
-            name,
-            reply.status,
-            (trio.current_time() - start) * 1000,
-        )
+        if command.audit or reply.status != Status.OK:
+            log.info(
+                "%s: <%s> -> %s (%.0f ms)",
+                self.peer,
+                name,
+                reply.status,
+                (trio.current_time() - start) * 1000,
+            )
         return True
 
     async def _execute(
@@ -236,9 +288,9 @@ class Connection:
     ) -> Message | None:
         ctx = CommandContext(self, message, key)
         outcome: Answer | CardcoreError | None = None
-
-        async def run_handler() -> None:
-            nonlocal outcome
+        with trio.CancelScope() as scope:
+            ctx.scope = scope
+            self.current = ctx
             try:
                 outcome = await command.handler(ctx)
             except CardcoreError as exc:
@@ -247,19 +299,15 @@ class Connection:
                 log.exception("%s: <%s> failed unexpectedly", self.peer, message.name)
                 outcome = SystemFailure("internal error; see the terminal log")
             finally:
-                ctx.nursery.cancel_scope.cancel()  # stop helpers such as keepalive
-
-        with trio.CancelScope() as scope:
-            self.command_scope, self.current = scope, ctx
-            async with trio.open_nursery() as nursery:
-                ctx.nursery = nursery
-                nursery.start_soon(run_handler)
-        self.command_scope, self.current = None, None
+                self.current = None
+        # Helpers (keepalive) stop before the answer goes out, so that no
+        # message of this command is left half-answered on the wire.
+        await ctx.stop_helpers()
+        await self.unwatch()
         if outcome is None:
             if self.disconnected:
                 return None
             outcome = ctx.cancel_reason or OperationCancelled()
-        assert outcome is not None
         reply = self._reply(message.name, outcome)
         seal_key = outcome.seal_with if isinstance(outcome, Answer) and outcome.seal_with else key
         try:
@@ -285,10 +333,13 @@ class CommandContext:
         self.message = message
         self.key = key
         self.peer = connection.peer
-        self.nursery: trio.Nursery
+        self.scope: trio.CancelScope | None = None
         self.cancel_reason: CardcoreError | None = None
         self.interactive = False  # set once the command talks to the client
-        self._ask_lock = trio.Lock()
+        # Created when the command first talks to the client: most never do.
+        self._ask_lock: trio.Lock | None = None
+        self._stopping: trio.Event | None = None
+        self._helpers: list[trio.Event] = []
 
     @property
     def secure(self) -> bool:
@@ -301,8 +352,15 @@ class CommandContext:
         """Cancel the command; the client is answered with ``reason``."""
         if self.cancel_reason is None:
             self.cancel_reason = reason
-        if self.connection.command_scope is not None:
-            self.connection.command_scope.cancel()
+        if self.scope is not None:
+            self.scope.cancel()
+
+    def _become_interactive(self) -> tuple[trio.Lock, trio.Event]:
+        if self._ask_lock is None or self._stopping is None:
+            self.interactive = True
+            self._ask_lock, self._stopping = trio.Lock(), trio.Event()
+            self.connection.watch()
+        return self._ask_lock, self._stopping
 
     async def ask(
         self, name: str, body: Body | None = None, timeout: float | None = None
@@ -315,11 +373,8 @@ class CommandContext:
         """
         conn = self.connection
         wait = conn.config.answer_timeout if timeout is None else timeout
-        self.interactive = True
-        if conn.disconnected:
-            self.cancel(OperationCancelled("client disconnected"))
-            raise OperationCancelled("client disconnected")
-        async with self._ask_lock:
+        ask_lock, _ = self._become_interactive()
+        async with ask_lock:
             try:
                 await conn.send(Message(name, body or {}), self.key)
                 packet = await conn.receive(wait)
@@ -348,18 +403,21 @@ class CommandContext:
                 raise error
             return answer
 
-    def start_keepalive(self, interval: float | None = None) -> trio.CancelScope:
-        """Ping the client with <keepalive/> until the command ends (or the
-        returned scope is cancelled). An answer other than ok cancels the command
-        (manual: «Сообщение keepalive»)."""
+    def start_keepalive(self, interval: float | None = None) -> None:
+        """Ping the client with <keepalive/> until the command ends. An answer
+        other than ok cancels the command (manual: «Сообщение keepalive»)."""
         every = self.connection.config.keepalive_interval if interval is None else interval
-        scope = trio.CancelScope()
-        self.interactive = True
+        _, stopping = self._become_interactive()
+        done = trio.Event()
+        self._helpers.append(done)
 
         async def pinger() -> None:
-            with scope:
+            try:
                 while True:
-                    await trio.sleep(every)
+                    with trio.move_on_after(every):
+                        await stopping.wait()  # the command ended
+                    if stopping.is_set():
+                        return
                     try:
                         answer = await self.ask("keepalive")
                     except CardcoreError:
@@ -371,9 +429,19 @@ class CommandContext:
                             )
                         )
                         return
+            finally:
+                done.set()
 
-        self.nursery.start_soon(pinger)
-        return scope
+        # The pinger lives in the connection's nursery, outside the command's
+        # cancel scope: a keepalive in flight completes (or times out) even when
+        # the command is cancelled, and the command waits for it.
+        self.connection.nursery.start_soon(pinger)
+
+    async def stop_helpers(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        for done in self._helpers:
+            await done.wait()
 
 
 class EcrServer:

@@ -90,7 +90,7 @@ def commands(terminal: Terminal) -> dict[str, Command]:
         "logout": Command(logout),
         "changepassword": Command(changepassword),
         "resetpassword": Command(resetpassword, exclusive=True),
-        "getparameters": Command(getparameters),
+        "getparameters": Command(getparameters, audit=False),
     }
 
 

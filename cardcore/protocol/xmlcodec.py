@@ -10,10 +10,11 @@
 #   (`<transaction type="payment">` = `<transaction><type>payment</type>`).
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
+from xml.sax.saxutils import escape, quoteattr
 
 import xmltodict
 
@@ -47,71 +48,43 @@ class _Forbidden(Exception):
     pass
 
 
-def _forbid(what: str) -> Callable[..., None]:
-    def handler(*_args: object) -> None:
-        raise _Forbidden(what)
+def _forbid_declaration(*_args: object) -> None:
+    raise _Forbidden("DOCTYPE and entity declarations are not allowed")
 
-    return handler
+
+def _forbid_instruction(*_args: object) -> None:
+    raise _Forbidden("processing instructions are not allowed")
 
 
 def _no_external_entities(*_args: object) -> int:
     raise _Forbidden("external entities are not allowed")
 
 
-class _HardenedParser:
-    """Wraps a pyexpat parser: no DTD, no entities, bounded depth.
-
-    xmltodict assigns its own element handlers after creating the parser, so the
-    depth check wraps them as they are set.
-    """
-
-    def __init__(self, encoding: str | None, namespace_separator: str | None) -> None:
-        parser = expat.ParserCreate("utf-8", namespace_separator)
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        parser.StartDoctypeDeclHandler = _forbid("DOCTYPE declarations are not allowed")
-        parser.EntityDeclHandler = _forbid("entity declarations are not allowed")
-        parser.UnparsedEntityDeclHandler = _forbid("entity declarations are not allowed")
-        parser.ExternalEntityRefHandler = _no_external_entities
-        parser.ProcessingInstructionHandler = _forbid("processing instructions are not allowed")
-        object.__setattr__(self, "_parser", parser)
-        object.__setattr__(self, "_depth", 0)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "StartElementHandler":
-            inner_start = value
-
-            def start(*args: Any) -> None:
-                depth = self._depth + 1
-                if depth > MAX_DEPTH:
-                    raise _Forbidden(f"elements nested deeper than {MAX_DEPTH}")
-                object.__setattr__(self, "_depth", depth)
-                inner_start(*args)
-
-            value = start
-        elif name == "EndElementHandler":
-            inner_end = value
-
-            def end(*args: Any) -> None:
-                object.__setattr__(self, "_depth", self._depth - 1)
-                inner_end(*args)
-
-            value = end
-        elif name in ("EntityDeclHandler", "DefaultHandler", "DefaultHandlerExpand"):
-            return  # ours stay in place
-        setattr(self._parser, name, value)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._parser, name)
-
-
 class _HardenedExpat:
+    """What xmltodict sees as the expat module: parsers that refuse any DTD."""
+
     ExpatError = expat.ExpatError
 
     @staticmethod
     def ParserCreate(
         encoding: str | None = None, namespace_separator: str | None = None
-    ) -> _HardenedParser:
-        return _HardenedParser(encoding, namespace_separator)
+    ) -> expat.XMLParserType:
+        parser = expat.ParserCreate("utf-8", namespace_separator)
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.StartDoctypeDeclHandler = _forbid_declaration
+        parser.EntityDeclHandler = _forbid_declaration
+        parser.UnparsedEntityDeclHandler = _forbid_declaration
+        parser.ExternalEntityRefHandler = _no_external_entities
+        parser.ProcessingInstructionHandler = _forbid_instruction
+        return parser
+
+
+def _depth_check(path: list[Any], key: str, value: Any) -> tuple[str, Any]:
+    # Called as each element closes; memory is bounded by the packet limit, the
+    # depth bound protects the recursive code that walks a parsed body.
+    if len(path) > MAX_DEPTH:
+        raise _Forbidden(f"elements nested deeper than {MAX_DEPTH}")
+    return key, value
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +120,7 @@ def decode_message(data: bytes) -> Message:
             expat=_HardenedExpat,
             disable_entities=True,
             strip_whitespace=True,
+            postprocessor=_depth_check,
         )
     except _Forbidden as exc:
         raise XmlError(f"forbidden XML: {exc}") from None
@@ -172,28 +146,63 @@ def decode_message(data: bytes) -> Message:
     return Message(name=name, body=body, attrs=attrs)
 
 
-def _prepare(value: Any) -> Any:
-    """Normalise answer values: ints and bools to text, None stays empty."""
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else _scalar(value)
+    if "&" in text or "<" in text or ">" in text:
+        return escape(text)
+    return text
+
+
+def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {k: _prepare(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_prepare(v) for v in value]
-    return value
+    return "" if value is None else str(value)
+
+
+def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
+    """Serialise one element (xmltodict's shape: '@attr', '#text', lists repeat)."""
+    if type(value) is str:  # the common case first: this runs for every element
+        if "&" in value or "<" in value or ">" in value:
+            value = escape(value)
+        out.append(f"{pad}<{name}>{value}</{name}>\n")
+        return
+    if isinstance(value, (list, tuple)):  # the tuple form is the faster check
+        for item in value:
+            _emit(out, name, item, pad)
+        return
+    if not isinstance(value, dict):
+        out.append(f"{pad}<{name}>{_text(value)}</{name}>\n")
+        return
+    attrs = ""
+    text = None
+    children = []
+    for key, child in value.items():
+        if key[0] == "@":
+            attrs += f" {key[1:]}={quoteattr(_scalar(child))}"
+        elif key == "#text":
+            text = child
+        else:
+            children.append((key, child))
+    if not children:
+        body = "" if text is None else _text(text)
+        out.append(f"{pad}<{name}{attrs}>{body}</{name}>\n" if body else f"{pad}<{name}{attrs}/>\n")
+        return
+    out.append(f"{pad}<{name}{attrs}>\n")
+    inner = pad + "  "
+    for key, child in children:
+        _emit(out, key, child, inner)
+    out.append(f"{pad}</{name}>\n")
 
 
 def encode_body(
     name: str, body: Mapping[str, Any], attrs: Mapping[str, str] | None = None
 ) -> bytes:
+    """Serialise a packet, indented for people reading traces; values are escaped."""
     content: dict[str, Any] = {f"@{k}": v for k, v in (attrs or {}).items()}
-    content.update(_prepare(body))
-    text: str = xmltodict.unparse(
-        {name: content or None}, full_document=False, pretty=True, indent="  "
-    )
-    return text.encode("utf-8")
+    content.update(body)
+    out: list[str] = []
+    _emit(out, name, content, "")
+    return "".join(out).rstrip("\n").encode("utf-8")
 
 
 def encode_message(message: Message) -> bytes:
