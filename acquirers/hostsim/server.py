@@ -121,6 +121,8 @@ class HostSimulator:
         self.business_day = 1
         self._stan = MemoryStanSource()
         self.port: int | None = None
+        self._listening = False
+        self._listening_changed = trio.Event()
 
     # ------------------------------------------------------------------ sans-I/O core
     def terminal(self, tid: str) -> TerminalKeys:
@@ -458,8 +460,8 @@ class HostSimulator:
                 if not started:
                     probe = await trio.open_tcp_listeners(port, host=host)
                     port = probe[0].socket.getsockname()[1]
-                    for listener in probe:
-                        await listener.aclose()
+                    for sock_listener in probe:
+                        await sock_listener.aclose()
                     self.port = port
                     task_status.started(port)
                     started = True
@@ -468,20 +470,42 @@ class HostSimulator:
             tcp = await trio.open_tcp_listeners(port, host=host)
             port = tcp[0].socket.getsockname()[1]
             self.port = port
-            for listener in tcp:
+            for tcp_listener in tcp:
                 if ssl_context is None:
-                    listeners.append(listener)
+                    listeners.append(tcp_listener)
                 else:
                     listeners.append(
-                        trio.SSLListener(listener, ssl_context, https_compatible=False)
+                        trio.SSLListener(tcp_listener, ssl_context, https_compatible=False)
                     )
             if not started:
                 task_status.started(port)
                 started = True
             log.info("host simulator listening on %s:%d", host, port)
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._go_down_when_told, nursery.cancel_scope)
-                await trio.serve_listeners(self._connection, listeners, handler_nursery=nursery)
+            self._set_listening(True)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._go_down_when_told, nursery.cancel_scope)
+                    await trio.serve_listeners(self._connection, listeners, handler_nursery=nursery)
+            finally:
+                for listener in listeners:
+                    await trio.aclose_forcefully(listener)
+                self._set_listening(False)
+
+    @property
+    def listening(self) -> bool:
+        """True while the listener accepts connections."""
+        return self._listening
+
+    def _set_listening(self, value: bool) -> None:
+        self._listening = value
+        changed, self._listening_changed = self._listening_changed, trio.Event()
+        changed.set()
+
+    async def wait_listening(self, value: bool = True) -> None:
+        """Wait until the listener is open (True) or closed (False), e.g. after a
+        mode change."""
+        while self._listening is not value:
+            await self._listening_changed.wait()
 
     async def _go_down_when_told(self, scope: trio.CancelScope) -> None:
         await self.control.wait_until_down()

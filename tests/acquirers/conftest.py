@@ -3,8 +3,10 @@ simulator on a loopback port, and links to it."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import pytest
 import trio
@@ -85,9 +87,11 @@ def make_ledger() -> IssuerLedger:
     return ledger
 
 
-async def start_sim(nursery: trio.Nursery, **kw: object) -> tuple[HostSimulator, int]:
+async def start_sim(
+    nursery: trio.Nursery, *, ssl_context: ssl.SSLContext | None = None, **kw: object
+) -> tuple[HostSimulator, int]:
     sim = HostSimulator(**kw)  # type: ignore[arg-type]
-    port: int = await nursery.start(sim.serve)
+    port: int = await nursery.start(partial(sim.serve, ssl_context=ssl_context))
     return sim, port
 
 

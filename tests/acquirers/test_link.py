@@ -141,7 +141,7 @@ async def test_delay_beyond_the_response_timeout(env: Env) -> None:
 async def test_main_down_falls_back_to_mirror(env: Env, nursery: trio.Nursery) -> None:
     mirror, mirror_port = await start_sim(nursery, ledger=make_ledger())
     env.sim.control.mode = HostMode.DOWN
-    await trio.sleep(0.05)  # let the listener close
+    await env.sim.wait_listening(False)
     link = env.link(mirror=mirror_port)
     answer = await link.financial(env.purchase(700))
     assert answer.approved and mirror.ledger.balance(PAN) == 99_300
@@ -149,7 +149,7 @@ async def test_main_down_falls_back_to_mirror(env: Env, nursery: trio.Nursery) -
     assert env.sim.counts["0200"] == 0
 
     mirror.control.mode = HostMode.DOWN
-    await trio.sleep(0.05)
+    await mirror.wait_listening(False)
     with pytest.raises(CommunicationError) as info:
         await link.echo()
     err = info.value
@@ -158,7 +158,7 @@ async def test_main_down_falls_back_to_mirror(env: Env, nursery: trio.Nursery) -
     assert f"mirror host 127.0.0.1:{mirror_port}: connection refused" in err.message
 
     env.sim.control.mode = HostMode.APPROVE  # back up on the same port
-    await trio.sleep(0.05)
+    await env.sim.wait_listening(True)
     assert (await link.echo()).approved
     assert link.current_host is not None and link.current_host.name == "main"
 
@@ -171,7 +171,8 @@ async def test_going_down_drops_open_connections(env: Env) -> None:
         async with trio.open_nursery() as nursery:
 
             async def down_soon() -> None:
-                await trio.sleep(0.1)
+                while env.sim.counts["0200"] == 0:  # the request has reached the host
+                    await trio.testing.wait_all_tasks_blocked()
                 env.sim.control.mode = HostMode.DOWN
 
             nursery.start_soon(down_soon)
