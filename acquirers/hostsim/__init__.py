@@ -12,7 +12,13 @@ Standalone: ``python -m acquirers.hostsim --port 8583``.
 from __future__ import annotations
 
 from acquirers.hostsim.control import HostControl, HostMode
-from acquirers.hostsim.issuer import ArqcCheck, CardAuthenticator, IccData
+from acquirers.hostsim.issuer import (
+    ArqcCheck,
+    CardAuthenticator,
+    EmvCardAuthenticator,
+    IccData,
+    IssuerCardKeys,
+)
 from acquirers.hostsim.ledger import Account, IssuerLedger
 from acquirers.hostsim.server import HostSimulator, TerminalKeys
 
@@ -20,10 +26,12 @@ __all__ = [
     "Account",
     "ArqcCheck",
     "CardAuthenticator",
+    "EmvCardAuthenticator",
     "HostControl",
     "HostMode",
     "HostSimulator",
     "IccData",
+    "IssuerCardKeys",
     "IssuerLedger",
     "TerminalKeys",
 ]

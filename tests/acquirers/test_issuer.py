@@ -6,9 +6,15 @@ from __future__ import annotations
 import pytest
 import trio
 
-from acquirers.hostsim.issuer import icc_tags, issuer_response_icc
+from acquirers.hostsim.issuer import (
+    EmvCardAuthenticator,
+    IssuerCardKeys,
+    icc_tags,
+    issuer_response_icc,
+)
 from acquirers.testkeys import load_test_keys
 from kernel import tlv
+from kernel.crypto import emv
 from kernel.crypto.des import kcv_tdes
 from tests.acquirers import emv_vectors as ev
 from tests.acquirers.conftest import PAN, Env, make_ledger, start_sim
@@ -128,3 +134,84 @@ async def test_issuer_scripts_ride_on_approvals(emv_env: Env) -> None:
 def test_issuer_response_icc_layout() -> None:
     assert issuer_response_icc(H("1122334455667788") + b"00", []) == H("910A11223344556677883030")
     assert issuer_response_icc(None, [H("7100")]) == H("7100")
+
+
+# ---------------------------------------------------------------- kernel.crypto.emv behind the host
+IMKS = emv.IssuerMasterKeys(ac=IMK, smi=IMK, smc=IMK)
+CVN10_DATA = {
+    0x9F02: H("000000004000"),
+    0x9F03: H("000000000000"),
+    0x9F1A: H("0124"),
+    0x95: H("8000048000"),
+    0x5F2A: H("0124"),
+    0x9A: H("191105"),
+    0x9C: H("01"),
+    0x9F37: H("52BF4585"),
+    0x82: H("1800"),
+    0x9F36: H("001C"),
+}
+
+
+@pytest.mark.parametrize("version", [None, emv.CVN10])
+def test_emv_authenticator_reproduces_the_cvn10_vector(
+    version: emv.CryptogramVersion | None,
+) -> None:
+    # emv-symmetric-crypto.txt row cvn10: ARQC 29CCA15AE665FA2E, ARPC1(ARC 3030) 28993816AFAE4AEB.
+    data = {
+        **CVN10_DATA,
+        0x9F10: emv.CVN10.build_iad(1, H("03A06010")),
+        0x9F26: H("29CCA15AE665FA2E"),
+    }
+    auth = EmvCardAuthenticator(cards={"1234567890123456": IssuerCardKeys(IMKS, version)})
+    check = auth.check("1234567890123456", "00", data)
+    assert check is not None and check.valid and check.respond is not None
+    assert check.respond("00") == H("28993816AFAE4AEB") + b"00"
+    bad = auth.check("1234567890123456", "00", {**data, 0x9F26: bytes(8)})
+    assert bad is not None and not bad.valid
+    assert auth.check("9999999999999999", "00", data) is None
+
+
+def test_emv_authenticator_prefix_and_unknown_version() -> None:
+    auth = EmvCardAuthenticator(prefixes={"1234": IssuerCardKeys(IMKS)})
+    data = {**CVN10_DATA, 0x9F10: H("0601FF03A06010"), 0x9F26: bytes(8)}
+    check = auth.check("1234567890123456", "00", data)
+    assert check is not None and not check.valid and "version" in check.reason
+    incomplete = auth.check("1234567890123456", "00", {0x9F10: emv.CVN10.build_iad(1, bytes(4))})
+    assert incomplete is not None and not incomplete.valid
+
+
+def _card_icc(version: emv.CryptogramVersion, amount: int, psn: str = "01") -> tuple[bytes, bytes]:
+    data = {
+        **CVN10_DATA,
+        0x9F02: H(f"{amount:012d}"),
+        0x9F1A: H("0643"),
+        0x5F2A: H("0643"),
+        0x9F10: version.build_iad(1, bytes(version.cvr_length)),
+    }
+    icc_mk = IMKS.derive(PAN, psn).ac
+    cryptogram = emv.generate_ac(version, icc_mk, data)
+    data[0x9F26] = cryptogram
+    data[0x5F34] = H(psn)
+    return b"".join(tlv.encode(t, v) for t, v in data.items()), icc_mk
+
+
+@pytest.mark.parametrize("version", list(emv.VERSIONS.values()), ids=lambda v: v.name)
+async def test_every_cryptogram_version_through_the_host(
+    nursery: trio.Nursery, version: emv.CryptogramVersion
+) -> None:
+    auth = EmvCardAuthenticator(prefixes={PAN[:6]: IssuerCardKeys(IMKS)})
+    sim, port = await start_sim(nursery, ledger=make_ledger(), card_authenticator=auth)
+    env = Env(sim, port, load_test_keys())
+    icc, icc_mk = _card_icc(version, 2_000)
+    answer = await env.link().financial(env.purchase(2_000, icc=icc))
+    assert answer.approved and answer.icc_data is not None
+    tags = icc_tags(icc)
+    iad91 = tlv.find(answer.icc_data, 0x91)
+    assert iad91 is not None
+    status = emv.check_issuer_authentication_data(
+        version, icc_mk, tags[0x9F26], tags[0x9F36], tags[0x9F37], iad91
+    )
+    assert status is not None  # the card accepts the ARPC
+    tampered = icc.replace(tags[0x9F26], bytes(8))
+    refused = await env.link().financial(env.purchase(2_000, icc=tampered))
+    assert refused.response_code == "82" and refused.icc_data is None
