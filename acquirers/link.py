@@ -327,11 +327,11 @@ class AcquirerLink:
                 raise
             return tls
 
-    async def connect(self) -> LinkSession:
+    async def connect(self, hosts: list[HostAddress] | None = None) -> LinkSession:
         """Connect to the main host, else the mirror; CommunicationError naming
         each host and its failure when neither answers."""
         failures = []
-        for host in self.config.hosts():
+        for host in hosts if hosts is not None else self.config.hosts():
             try:
                 stream = await self._connect_one(host)
             except (OSError, ssl.SSLError, trio.TooSlowError, trio.BrokenResourceError) as exc:
@@ -389,6 +389,27 @@ class AcquirerLink:
         """0800 echo test; the `testconnection` command."""
         msg = build_echo(self.terminal, self.dialect, stan=self.stan.next_stan(), when=self._when())
         return self._parse(NetworkResponse.from_message, await self.exchange(msg))
+
+    async def test_connection(self) -> tuple[HostAddress, NetworkResponse]:
+        """The `testconnection` command: an echo to the main host, then to the
+        mirror if the main cannot be reached *or does not answer*; the first
+        host that answers and its answer, else one CommunicationError naming
+        every host and its failure."""
+        failures = []
+        for host in self.config.hosts():
+            msg = build_echo(
+                self.terminal, self.dialect, stan=self.stan.next_stan(), when=self._when()
+            )
+            try:
+                conn = await self.connect([host])
+                try:
+                    answer = await conn.exchange(msg)
+                finally:
+                    await conn.aclose()
+                return host, self._parse(NetworkResponse.from_message, answer)
+            except CommunicationError as exc:
+                failures.append(exc.message.removeprefix("cannot reach the acquirer: "))
+        raise CommunicationError("connection test failed: " + "; ".join(failures))
 
     async def sign_on(self) -> NetworkResponse:
         msg = build_sign_on(

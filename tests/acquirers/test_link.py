@@ -304,3 +304,23 @@ async def test_transmission_time_used_by_link_clock(env: Env) -> None:
     await link.echo()
     sent = env.sim.requests[-1]
     assert sent.fields[7] == fixed.astimezone(UTC).strftime("%m%d%H%M%S")
+
+
+async def test_connection_test_tries_the_mirror_when_main_is_silent(
+    env: Env, nursery: trio.Nursery
+) -> None:
+    mirror, mirror_port = await start_sim(nursery, ledger=make_ledger())
+    env.sim.control.mode = HostMode.TIMEOUT
+    link = env.link(mirror=mirror_port, response_timeout=0.3)
+    host, answer = await link.test_connection()
+    assert host.name == "mirror" and answer.approved
+    assert env.sim.counts["0800"] == 1 and mirror.counts["0800"] == 1
+
+    mirror.control.mode = HostMode.DOWN
+    await mirror.wait_listening(False)
+    with pytest.raises(CommunicationError) as info:
+        await link.test_connection()
+    err = info.value
+    assert type(err) is CommunicationError and err.status == "communicationerror"
+    assert f"main host 127.0.0.1:{env.port}: no answer to 0800 within 0.3 s" in err.message
+    assert f"mirror host 127.0.0.1:{mirror_port}: connection refused" in err.message

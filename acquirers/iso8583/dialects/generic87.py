@@ -83,7 +83,7 @@ _FIELDS: tuple[FieldDef, ...] = (
     b(128, 8, "Message authentication code", sensitivity=Sensitivity.SECRET),
 )
 
-# Conventions (see also the package README section in acquirers/iso8583/__init__.py):
+# Conventions (summarised for integrators in acquirers/README.md):
 # - Processing code (3): 00 purchase, 09 purchase with cashback (field 54 carries
 #   the cashback as amount type 40), 20 refund; account types 00/00. In 0500:
 #   92 reconciliation request, 96 closing after batch upload (after the 0320s).
