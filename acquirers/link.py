@@ -184,8 +184,11 @@ class LinkSession:
                 raise CommunicationError(f"{self.host}: connection already failed")
             try:
                 return await self._exchange(request, response_timeout)
-            except AcquirerError:
-                self._broken = True
+            except AcquirerError as exc:
+                # Nothing left: the connection is as good as before. Otherwise its
+                # state is unknown (a late answer may still arrive): drop it.
+                if exc.request_sent:
+                    self._broken = True
                 raise
 
     async def _exchange(self, request: IsoMessage, response_timeout: float | None) -> IsoMessage:

@@ -632,10 +632,16 @@ class BatchTotals:
 
     @classmethod
     def of(cls, records: Iterable[BatchRecord]) -> BatchTotals:
-        totals = cls()
+        """Totals of ``records``, consumed once in constant memory."""
+        acc = [0] * 8  # debit n/amt, debit rev n/amt, credit n/amt, credit rev n/amt
         for record in records:
-            totals = totals.add(record)
-        return totals
+            base = 0 if record.type.is_debit else 4
+            acc[base] += 1
+            acc[base + 1] += record.amount
+            if record.reversed_amount:
+                acc[base + 2] += 1
+                acc[base + 3] += record.reversed_amount
+        return cls(*acc)
 
     def to_fields(self, dialect: Dialect) -> dict[int, str | bytes]:
         t = dialect.conventions.totals

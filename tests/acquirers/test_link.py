@@ -324,3 +324,11 @@ async def test_connection_test_tries_the_mirror_when_main_is_silent(
     assert type(err) is CommunicationError and err.status == "communicationerror"
     assert f"main host 127.0.0.1:{env.port}: no answer to 0800 within 0.3 s" in err.message
     assert f"mirror host 127.0.0.1:{mirror_port}: connection refused" in err.message
+
+
+async def test_refused_build_leaves_the_session_usable(env: Env) -> None:
+    link = env.link()
+    async with link.session() as conn:
+        with pytest.raises(MessageBuildError, match="not in dialect"):
+            await conn.exchange(IsoMessage("0800", {11: "000001", 41: "00001234", 99: "1"}))
+        assert (await conn.exchange(env.purchase(100))).text(39) == "00"
