@@ -22,6 +22,7 @@ from acquirers.iso8583.codec import Codec, IsoMessage
 from acquirers.iso8583.framing import Framer, frame
 from acquirers.iso8583.security import WorkingKeys, generate_key
 from acquirers.link import AcquirerLink, HostAddress, LinkConfig
+from acquirers.tls import client_tls_context
 from tests.acquirers.conftest import OTHER_PAN, PAN, TERMINAL, D, Env, make_ledger, start_sim
 
 CODEC = Codec(D)
@@ -259,15 +260,27 @@ async def test_broken_answers(
 
 
 async def test_connect_timeout_names_the_host(
-    env: Env, autojump_clock: trio.testing.MockClock
+    env: Env, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    # 192.0.2.0/24 (TEST-NET-1) is not routed: the connection attempt hangs or fails.
-    config = LinkConfig(main=HostAddress("192.0.2.1", 8583), connect_timeout=3.0)
+    # A host that accepts TCP and never answers the TLS ClientHello: the
+    # connection is not established within connect_timeout; the mirror is tried.
+    async def silent(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()
+
+    listeners = await nursery.start(trio.serve_tcp, silent, 0)
+    port = listeners[0].socket.getsockname()[1]
+    config = LinkConfig(
+        main=HostAddress("127.0.0.1", port),
+        mirror=HostAddress("127.0.0.1", env.port),
+        connect_timeout=3.0,
+        tls=client_tls_context(),
+    )
     link = AcquirerLink(config, D, TERMINAL, stan=env.stan, keys=env.keys.working)
     with pytest.raises(CommunicationError) as info:
-        await link.echo()
-    assert "main host 192.0.2.1:8583" in info.value.message
-    assert not info.value.request_sent
+        await link.echo()  # the mirror is plain TCP: its TLS handshake fails too
+    msg = info.value.message
+    assert f"main host 127.0.0.1:{port}: no connection within 3 s" in msg
+    assert f"mirror host 127.0.0.1:{env.port}" in msg and not info.value.request_sent
 
 
 async def test_echo_sign_on_and_cutover(env: Env) -> None:
