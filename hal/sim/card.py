@@ -94,6 +94,7 @@ class AppState:
     issuer_auth_skipped_last: bool = False
     go_online_next: bool = False
     put_data: dict[int, bytes] = field(default_factory=dict)
+    log: list[bytes] = field(default_factory=list)  # transaction log, newest first
 
     @classmethod
     def initial(cls, app: Application) -> AppState:
@@ -313,7 +314,12 @@ class VirtualCard:
         if txn.ddf is not None:
             records = txn.ddf.records if txn.ddf.sfi == sfi else None
         elif txn.app is not None:
-            records = self.profile.applications[txn.app].files.get(sfi)
+            app = self.profile.applications[txn.app]
+            log_entry = app.data.get(0x9F4D, b"")
+            if len(log_entry) == 2 and log_entry[0] == sfi:
+                records = tuple(self.states[txn.app].log)
+            else:
+                records = app.files.get(sfi)
         if records is None:
             raise ApduError(SW.FILE_NOT_FOUND)
         if not 1 <= number <= len(records):
@@ -487,6 +493,8 @@ class VirtualCard:
         else:
             txn.ac2_type = cid
         self._apply_outcome(app, state, first, cid, terminal)
+        if cid != ARQC:
+            self._log(app, state, cid, terminal)
 
         cda_key = app.icc_key if cmd.p1 & 0x10 and cid != AAC and app.aip[0] & _AIP_CDA else None
         txn.cda_performed = txn.cda_performed or cda_key is not None
@@ -651,6 +659,23 @@ class VirtualCard:
             state.last_online_atc = state.atc
             if txn.csu is None or not txn.csu[1] & 0x08:
                 state.go_online_next = False
+
+    def _log(
+        self, app: Application, state: AppState, cid: int, terminal: Mapping[int, bytes]
+    ) -> None:
+        """Book 3 Annex D: a log record is the values the Log Format (9F4F) names,
+        newest first, at most the count in the Log Entry (9F4D)."""
+        entry = app.data.get(0x9F4D, b"")
+        log_format = app.get_data.get(0x9F4F)
+        if len(entry) != 2 or not log_format or entry[1] == 0:
+            return
+        card_values = {0x9F36: state.atc.to_bytes(2, "big"), 0x9F27: bytes([cid])}
+        record = b""
+        for tag, length in tlv.decode_dol(log_format):
+            value = card_values.get(tag, terminal.get(tag, b""))
+            record += value[:length].rjust(length, b"\x00")
+        state.log.insert(0, record)
+        del state.log[entry[1] :]
 
     def _cvr(self, app: Application, state: AppState) -> bytes:
         """Card Verification Results in the version's layout (VIS 4 bytes or an

@@ -502,3 +502,27 @@ def test_reset_keeps_counters_and_forgets_the_transaction() -> None:
     c.transmit(SELECT_VISA)
     c.transmit(GPO_EMPTY)
     assert run(c, "80CA9F3600", "80CA9F1700") == ["9F360200129000", "9F1701029000"]
+
+
+def test_transaction_log() -> None:
+    term = Terminal(VirtualCard(load_profile("default")))
+    term.select(bytes.fromhex("A0000000031010"))
+    log_entry = term.fci[0x9F4D]
+    assert log_entry == H("0B0A")  # SFI 11, 10 records
+    term.gpo()
+    log_format = term.ok(H("80CA9F4F00"))
+    assert log_format == H("9F4F16") + H("9A039F21039F02065F2A029F1A029C019F36029F2701")
+    assert term.send(H("00B2015C00"))[1] == 0x6A83  # empty log
+    term.read_records()
+    term.values[0x9F02] = H("000000000500")
+    term.generate_ac(0x40, term.data[0x8C])
+    record = term.ok(H("00B2015C00"))
+    assert record == H("250115" + "000000" + "000000000500" + "0643" + "0643" + "00" + "0011" + "40")
+
+
+def test_internal_authenticate_format_2() -> None:
+    term = Terminal(VirtualCard(load_profile("mir")))
+    term.select(bytes.fromhex("A0000006581010"))
+    term.gpo()
+    r = term.ok(H("00880000041122334400"))
+    assert r[:7] == H("778184" + "9F4B8180")
