@@ -518,7 +518,7 @@ def test_transaction_log() -> None:
     term.generate_ac(0x40, term.data[0x8C])
     record = term.ok(H("00B2015C00"))
     # 9A, 9F21 (not in CDOL1: zeros), 9F02, 5F2A, 9F1A, 9C, 9F36, 9F27
-    assert record == H("250115" "000000" "000000000500" "0643" "0643" "00" "0011" "40")
+    assert record == H("2501150000000000000005000643064300001140")
 
 
 def test_internal_authenticate_format_2() -> None:
