@@ -84,7 +84,7 @@ class AppState:
 
     atc: int
     last_online_atc: int
-    pin: str | None
+    pin: str | None = field(repr=False)
     pin_try_limit: int
     pin_try_counter: int
     blocked: bool

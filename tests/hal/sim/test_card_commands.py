@@ -10,6 +10,7 @@ import pytest
 
 from hal.sim import VirtualCard, load_profile
 from hal.sim.apdu import ApduError, Command, parse
+from hal.sim.card import Phase
 from hal.sim.pki import load_issuer_keys
 from kernel.crypto import pinblock
 from tests.hal.sim.terminal import Terminal
@@ -530,8 +531,6 @@ def test_internal_authenticate_format_2() -> None:
 
 
 def test_phase_machine() -> None:
-    from hal.sim.card import Phase
-
     c = card("dda")
     assert c.phase is Phase.IDLE
     c.transmit(SELECT_PSE)
@@ -554,3 +553,12 @@ def test_phase_machine() -> None:
     assert c.phase is Phase.SELECTED
     c.reset()
     assert c.phase is Phase.IDLE
+
+
+def test_reprs_do_not_show_pins_or_keys() -> None:
+    c = card("default")
+    app = c.profile.applications[0]
+    text = repr(app) + repr(c.states[0])
+    assert "1234" not in text
+    assert app.icc_master_keys.ac.hex().upper() not in text.upper()
+    assert app.icc_key is not None and f"{app.icc_key.private_exponent:X}" not in text
