@@ -1,0 +1,1 @@
+"""SBP (Faster Payments System) link: NSPK QR payloads."""
