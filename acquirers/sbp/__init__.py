@@ -3,9 +3,9 @@
 For the transaction engine::
 
     async with SbpClient(config) as client:
-        qr = await client.register_qr(amount, order=order)
+        outcome = await pay_by_qr(client, amount, on_qr=show_qr, order=order)
 
-See
+See ``acquirers/sbp/poll.py`` for what each outcome means to card detection,
 ``acquirers/sbp/api.py`` for the agent API and ``acquirers/sbp/sim`` for the
 simulator.
 """
@@ -26,6 +26,7 @@ from acquirers.sbp.errors import (
     SbpProtocolError,
     SbpTimeoutError,
 )
+from acquirers.sbp.poll import SbpFailed, SbpOutcome, SbpPaid, SbpRejected, pay_by_qr
 from acquirers.sbp.qr import (
     QrPayload,
     QrType,
@@ -49,12 +50,17 @@ __all__ = [
     "SbpConfig",
     "SbpConfigError",
     "SbpError",
+    "SbpFailed",
     "SbpInvalidArgument",
     "SbpNotFoundError",
+    "SbpOutcome",
+    "SbpPaid",
     "SbpProtocolError",
+    "SbpRejected",
     "SbpTimeoutError",
     "SbpTlsOptions",
     "build_payload_url",
     "crc16_ccitt_false",
     "parse_payload_url",
+    "pay_by_qr",
 ]
