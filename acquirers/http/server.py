@@ -17,7 +17,8 @@
 #   `header_timeout` (slow-loris); the body within `body_timeout`; writing a
 #   response within `write_timeout`; a handler within `handler_timeout`.
 #   Stalled heads and bodies are answered 408 and closed;
-# - concurrent connections: over `max_connections` new ones get 503.
+# - concurrent connections: over `max_connections` new ones get 503 (on a
+#   TLS server they are closed before the handshake instead).
 # Protocol errors are answered with h11's status hint (400, 431, 505) and the
 # connection is closed; every response that ends a connection says
 # "Connection: close". A handler's `HTTPException` becomes its response; any

@@ -16,6 +16,7 @@
 # are tolerated (0 by default, as the manual says).
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from acquirers.sbp.client import PaymentInfo, RegisteredQr, SbpClient
 from acquirers.sbp.errors import SbpError, SbpProtocolError
 
 __all__ = ["SbpFailed", "SbpOutcome", "SbpPaid", "SbpRejected", "pay_by_qr"]
+
+log = logging.getLogger("acquirers.sbp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,9 @@ async def pay_by_qr(
     try:
         qr = await client.register_qr(amount, order=order, purpose=purpose)
     except SbpError as exc:
+        log.warning("SBP QR registration failed: %s", exc.message)
         return SbpFailed(None, exc)
+    log.info("SBP QR %s registered for %d (order %s)", qr.qrc_id, amount, qr.order)
     await on_qr(qr)
     config = client.config
     failures = 0
@@ -95,15 +100,25 @@ async def pay_by_qr(
         except SbpError as exc:
             failures += 1
             if failures > config.max_poll_errors:
+                log.warning("SBP QR %s: status poll failed: %s", qr.qrc_id, exc.message)
                 return SbpFailed(qr, exc)
+            log.info("SBP QR %s: status poll failed (%d tolerated)", qr.qrc_id, failures)
             continue
         failures = 0
         if info.status is PaymentStatus.SUCCESS:
             if info.amount is not None and info.amount != qr.amount:
+                log.error(
+                    "SBP QR %s: agent reports %d paid, %d registered: needs reconciliation",
+                    qr.qrc_id,
+                    info.amount,
+                    qr.amount,
+                )
                 return SbpFailed(
                     qr, SbpProtocolError("SBP agent reports a payment of another amount")
                 )
+            log.info("SBP QR %s paid, operation %s", qr.qrc_id, info.operation_id)
             # The client refuses a SUCCESS without a transactionId.
             return SbpPaid(qr, info, info.operation_id or "")
         if info.status is PaymentStatus.DECLINED:
+            log.info("SBP QR %s declined", qr.qrc_id)
             return SbpRejected(qr, info)

@@ -11,6 +11,7 @@
 # small control API under /sim/ (mode, fault, ledger).
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hmac
 import re
@@ -134,16 +135,10 @@ class SbpAgentSimulator:
         self._secret = secret_key
         self.calls: Counter[str] = Counter()
         base = server_config or ServerConfig()
-        self.server_config = ServerConfig(
-            max_header_bytes=base.max_header_bytes,
+        self.server_config = dataclasses.replace(
+            base,
             max_body_bytes=min(base.max_body_bytes, 64 * 1024),
-            header_timeout=base.header_timeout,
-            body_timeout=base.body_timeout,
-            idle_timeout=base.idle_timeout,
-            write_timeout=base.write_timeout,
             handler_timeout=None,  # response_delay may be long on purpose
-            max_connections=base.max_connections,
-            ssl_context=base.ssl_context,
             error_renderer=_agent_error_renderer,
         )
         self.router = Router()
