@@ -1,0 +1,1 @@
+"""Test PKI and virtual card profile generator (run: python -m tools.cardgen)."""
