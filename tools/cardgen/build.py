@@ -38,6 +38,9 @@ __all__ = [
 DEFAULT_SEED = b"cardcore virtual card test PKI v1"
 RECORD_VALUE_LIMIT = 253  # 70 81 xx + value must fit the 256 data bytes of a short R-APDU
 DDOL = bytes.fromhex("9F3704")
+NESTED_DDF_NAME = b"1PAY.SYS.DDF02"
+LOG_SFI, LOG_RECORDS = 11, 10
+LOG_FORMAT = bytes.fromhex("9A039F21039F02065F2A029F1A029C019F36029F2701")
 CVM_NAMES = {
     0x00: "fail CVM processing",
     0x01: "offline plaintext PIN",
@@ -299,6 +302,8 @@ class _Builder:
             fci_prop += tlv.encode(0x9F11, b"\x01") + tlv.encode(
                 0x9F12, spec.preferred_name.encode()
             )
+        if spec.log:
+            fci_prop += tlv.encode(0xBF0C, tlv.encode(0x9F4D, bytes([LOG_SFI, LOG_RECORDS])))
         fci = tlv.encode(
             0x6F, tlv.encode(0x84, bytes.fromhex(spec.aid)) + tlv.encode(0xA5, fci_prop)
         )
@@ -325,6 +330,8 @@ class _Builder:
             last_online_atc=spec.last_online_atc,
             blocked=spec.blocked,
             genac_format=spec.genac_format,
+            internal_authenticate_format=spec.internal_authenticate_format,
+            get_data={0x9F4F: LOG_FORMAT} if spec.log else {},
             icc_key=icc_key,
             pin_key=pin_key,
         )
@@ -372,25 +379,48 @@ class _Builder:
             "last_online_atc": spec.last_online_atc,
             "card_risk": {k: v for k, v in risk.to_json().items() if v not in (None, False)},
             "blocked": spec.blocked,
+            "transaction_log": (
+                f"SFI {LOG_SFI}, {LOG_RECORDS} records, format {LOG_FORMAT.hex().upper()}"
+                if spec.log
+                else None
+            ),
         }
         return app, summary
 
     # --- one profile --------------------------------------------------------
 
+    @staticmethod
+    def _directory_entry(app_spec: AppSpec) -> bytes:
+        """Book 1 12.2.3: 61 [4F ADF name, 50 label, 9F12, 87 priority]."""
+        entry = tlv.encode(0x4F, bytes.fromhex(app_spec.aid))
+        entry += tlv.encode(0x50, app_spec.label.encode())
+        if app_spec.preferred_name:
+            entry += tlv.encode(0x9F12, app_spec.preferred_name.encode())
+        if app_spec.priority is not None:
+            entry += tlv.encode(0x87, bytes([app_spec.priority]))
+        return tlv.encode(0x61, entry)
+
     def profile(self, spec: ProfileSpec) -> Profile:
         built = [self.application(spec, app) for app in spec.apps]
+        entries = [self._directory_entry(app_spec) for app_spec in spec.apps]
+        ddfs: list[DirectoryFile] = []
+        if spec.nested_ddf:
+            ddf_fci = tlv.encode(
+                0x6F,
+                tlv.encode(0x84, NESTED_DDF_NAME) + tlv.encode(0xA5, tlv.encode(0x88, b"\x02")),
+            )
+            ddfs.append(
+                DirectoryFile(
+                    name=NESTED_DDF_NAME,
+                    fci=ddf_fci,
+                    sfi=2,
+                    records=(tlv.encode(0x70, entries[0]),),
+                )
+            )
+            entries = [*entries[1:], tlv.encode(0x61, tlv.encode(0x9D, NESTED_DDF_NAME))]
         pse: DirectoryFile | None = None
         if spec.pse:
-            entries = []
-            for app_spec in spec.apps:
-                entry = tlv.encode(0x4F, bytes.fromhex(app_spec.aid))
-                entry += tlv.encode(0x50, app_spec.label.encode())
-                if app_spec.preferred_name:
-                    entry += tlv.encode(0x9F12, app_spec.preferred_name.encode())
-                if app_spec.priority is not None:
-                    entry += tlv.encode(0x87, bytes([app_spec.priority]))
-                entries.append(tlv.encode(0x61, entry))
-            # several applications share one record, a single one has its own
+            # several entries share one record, a single one has its own
             records = (
                 [tlv.encode(0x70, b"".join(entries))]
                 if len(entries) > 1
@@ -407,9 +437,11 @@ class _Builder:
             description=spec.description,
             applications=tuple(app for app, _ in built),
             pse=pse,
+            ddfs=tuple(ddfs),
             summary={
                 "expected": spec.expected,
                 "pse": spec.pse,
+                "nested_ddf": NESTED_DDF_NAME.decode() if spec.nested_ddf else None,
                 "applications": [summary for _, summary in built],
             },
         )

@@ -111,6 +111,8 @@ class AppSpec:
     corrupt_icc_cert: bool = False
     cvm_x: int = 0
     cvm_y: int = 0
+    internal_authenticate_format: int = 1
+    log: bool = False  # transaction log: 9F4D in the FCI, 9F4F by GET DATA, SFI 11
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class ProfileSpec:
     expected: str
     apps: tuple[AppSpec, ...]
     pse: bool = True
+    nested_ddf: bool = False  # the first application is listed in a DDF under the PSE
 
 
 _VISA = "A0000000031010"
@@ -156,6 +159,7 @@ PROFILES: tuple[ProfileSpec, ...] = (
                 issuer_auth="generate-ac",
                 pdol="9F1A025F2A02",
                 gpo_format=2,
+                log=True,
             ),
         ),
     ),
@@ -202,6 +206,7 @@ PROFILES: tuple[ProfileSpec, ...] = (
                 cdol1=MC_CDOL1,
                 gpo_format=2,
                 genac_format=2,
+                internal_authenticate_format=2,
                 risk=dict(_DEFAULT_RISK),
             ),
         ),
@@ -228,6 +233,7 @@ PROFILES: tuple[ProfileSpec, ...] = (
                 app_version="0001",
                 pdol="9F1A029F33039F3501",
                 cdol1=MIR_CDOL1,
+                internal_authenticate_format=2,
                 risk=dict(_DEFAULT_RISK),
             ),
         ),
@@ -329,6 +335,7 @@ PROFILES: tuple[ProfileSpec, ...] = (
                 cdol1=MC_CDOL1,
                 gpo_format=2,
                 genac_format=2,
+                internal_authenticate_format=2,
                 risk=dict(_DEFAULT_RISK),
             ),
         ),
@@ -373,5 +380,21 @@ PROFILES: tuple[ProfileSpec, ...] = (
             ),
         ),
         pse=False,
+    ),
+    ProfileSpec(
+        "nested-ddf",
+        "Two Visa-like applications, the preferred one only reachable through a nested DDF",
+        "The PSE record lists VISA CREDIT (priority 2) and a DDF (9D 1PAY.SYS.DDF02); "
+        "the DDF's directory (SFI 2) lists VISA ELECTRON (priority 1).",
+        (
+            _visa(
+                aid="A0000000032010",
+                label="VISA ELECTRON",
+                pan_prefix="476173900102017",
+                priority=1,
+            ),
+            _visa(pan_prefix="476173900101017", priority=2),
+        ),
+        nested_ddf=True,
     ),
 )

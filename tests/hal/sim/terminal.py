@@ -84,10 +84,15 @@ class Terminal:
     # --- selection ----------------------------------------------------------
 
     def pse_entries(self) -> list[dict[int, bytes]]:
-        fci = self.ok(bytes([0, 0xA4, 4, 0, len(PSE)]) + PSE + b"\x00")
+        return self.directory(PSE)
+
+    def directory(self, name: bytes) -> list[dict[int, bytes]]:
+        """Book 1 12.3.2: select the DDF, read its directory records, follow
+        DDF entries (9D) into nested directories."""
+        fci = self.ok(bytes([0, 0xA4, 4, 0, len(name)]) + name + b"\x00")
         sfi = tlv.find(fci, 0x88)
         assert sfi is not None
-        entries = []
+        entries: list[dict[int, bytes]] = []
         number = 1
         while True:
             data, sw = self.send(bytes([0, 0xB2, number, sfi[0] << 3 | 4, 0]))
@@ -96,7 +101,12 @@ class Terminal:
             assert sw == 0x9000
             for obj in tlv.decode(data)[0].children():
                 assert obj.tag == 0x61
-                entries.append({c.tag: c.value for c in obj.children()})
+                entry = {c.tag: c.value for c in obj.children()}
+                if 0x9D in entry:
+                    entries.extend(self.directory(entry[0x9D]))
+                    self.ok(bytes([0, 0xA4, 4, 0, len(name)]) + name + b"\x00")
+                else:
+                    entries.append(entry)
             number += 1
 
     def select(self, aid: bytes) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from hal.sim import VirtualCard, load_profile
 from hal.sim.apdu import ApduError, Command, parse
+from hal.sim.card import Phase
 from hal.sim.pki import load_issuer_keys
 from kernel.crypto import pinblock
 from tests.hal.sim.terminal import Terminal
@@ -502,3 +503,62 @@ def test_reset_keeps_counters_and_forgets_the_transaction() -> None:
     c.transmit(SELECT_VISA)
     c.transmit(GPO_EMPTY)
     assert run(c, "80CA9F3600", "80CA9F1700") == ["9F360200129000", "9F1701029000"]
+
+
+def test_transaction_log() -> None:
+    term = Terminal(VirtualCard(load_profile("default")))
+    term.select(bytes.fromhex("A0000000031010"))
+    log_entry = term.fci[0x9F4D]
+    assert log_entry == H("0B0A")  # SFI 11, 10 records
+    term.gpo()
+    log_format = term.ok(H("80CA9F4F00"))
+    assert log_format == H("9F4F16") + H("9A039F21039F02065F2A029F1A029C019F36029F2701")
+    assert term.send(H("00B2015C00"))[1] == 0x6A83  # empty log
+    term.read_records()
+    term.values[0x9F02] = H("000000000500")
+    term.generate_ac(0x40, term.data[0x8C])
+    record = term.ok(H("00B2015C00"))
+    # 9A, 9F21 (not in CDOL1: zeros), 9F02, 5F2A, 9F1A, 9C, 9F36, 9F27
+    assert record == H("2501150000000000000005000643064300001140")
+
+
+def test_internal_authenticate_format_2() -> None:
+    term = Terminal(VirtualCard(load_profile("mir")))
+    term.select(bytes.fromhex("A0000006581010"))
+    term.gpo()
+    r = term.ok(H("00880000041122334400"))
+    assert r[:7] == H("778184" + "9F4B8180")
+
+
+def test_phase_machine() -> None:
+    c = card("dda")
+    assert c.phase is Phase.IDLE
+    c.transmit(SELECT_PSE)
+    assert c.phase is Phase.DIRECTORY
+    assert sw(c.transmit(GPO_EMPTY)) == "6985"
+    c.transmit(SELECT_VISA)
+    assert c.phase is Phase.SELECTED
+    assert sw(c.transmit(H("00880000041122334400"))) == "6985"  # before GPO
+    c.transmit(GPO_EMPTY)
+    assert c.phase is Phase.INITIATED
+    c.transmit(H("80AE8000" + "1D" + CDOL1_SDA + "00"))
+    assert c.phase is Phase.ONLINE
+    assert sw(c.transmit(H("00880000041122334400"))) == "6985"  # DDA is over
+    assert sw(c.transmit(GPO_EMPTY)) == "6985"
+    c.transmit(H("80AE0000" + "1F" + "3030" + CDOL1_SDA + "00"))
+    assert c.phase is Phase.DONE
+    assert sw(c.transmit(H("00820000" + "0A" + "00" * 10))) == "6985"
+    assert sw(c.transmit(H("80CA9F3600"))) == "9000"
+    c.transmit(SELECT_VISA)  # a new SELECT starts over
+    assert c.phase is Phase.SELECTED
+    c.reset()
+    assert c.phase is Phase.IDLE
+
+
+def test_reprs_do_not_show_pins_or_keys() -> None:
+    c = card("default")
+    app = c.profile.applications[0]
+    text = repr(app) + repr(c.states[0])
+    assert "1234" not in text
+    assert app.icc_master_keys.ac.hex().upper() not in text.upper()
+    assert app.icc_key is not None and f"{app.icc_key.private_exponent:X}" not in text

@@ -109,10 +109,13 @@ def test_summary_matches_personalisation(name: str, index: int) -> None:
     if profile.pse is not None:
         entries = [
             {c.tag: c.value for c in obj.children()}
-            for record in profile.pse.records
+            for ddf in (profile.pse, *profile.ddfs)
+            for record in ddf.records
             for obj in tlv.decode(record)[0].children()
         ]
-        assert app.aid in [e[0x4F] for e in entries]
+        assert app.aid in [e.get(0x4F) for e in entries]
+        ddf_names = {e[0x9D] for e in entries if 0x9D in e}
+        assert ddf_names == {d.name for d in profile.ddfs}
 
 
 @pytest.mark.parametrize(("name", "index"), APPS)

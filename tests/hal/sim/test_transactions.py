@@ -47,6 +47,7 @@ CASES = {
     "card-decline": Expect("dda", "plain", AAC, None),
     "expired-cert": Expect("expired-cert", "plain", TC, TC),
     "no-pse": Expect("cda", "plain", TC, TC, pse=False),
+    "nested-ddf": Expect("dda", "plain", TC, TC, aid="A0000000032010"),
 }
 
 

@@ -1,0 +1,20 @@
+# Strategy: the registry of ISO 8583 dialects, one data module each (DESIGN.md
+# convention 3). A new host variant (Tieto, Compass+, SmartVista, CFT) is a new
+# module defining a `Dialect` and one line here.
+from __future__ import annotations
+
+from acquirers.iso8583.dialect import Dialect
+from acquirers.iso8583.dialects import generic87
+
+__all__ = ["DIALECTS", "get_dialect"]
+
+DIALECTS: dict[str, Dialect] = {generic87.DIALECT.name: generic87.DIALECT}
+
+
+def get_dialect(name: str) -> Dialect:
+    try:
+        return DIALECTS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown ISO 8583 dialect {name!r}; known: {', '.join(sorted(DIALECTS))}"
+        ) from None

@@ -1,0 +1,90 @@
+# Strategy: process start-up for `cardcore serve` (DESIGN.md, concurrency): one
+# root nursery owns the ECR listener and, as later parts arrive, the simulator
+# control socket, the host-link background work and device monitors. The bound
+# address is written to <data-dir>/run/ecr.addr once the listener is up, so
+# scripts and tests can start the server on port 0 and find it.
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from cardcore.commands import admin
+from cardcore.config import Config
+from cardcore.server import Command, EcrServer
+from cardcore.storage import atomic_write, ensure_private_dir
+from cardcore.terminal import Devices, Terminal, os_version
+from hal.interfaces import DeviceInfo, NoKeypad
+
+__all__ = ["ServeOptions", "build_commands", "build_terminal", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    config: Config
+    data_dir: Path
+    simulator: bool
+
+
+def _devices(config: Config, simulator: bool) -> Devices:
+    info = DeviceInfo(
+        serial_number=config.device.serial_number,
+        model=config.device.model,
+        firmware_mcu=config.device.firmware_mcu,
+        firmware_boot=config.device.firmware_boot,
+        os=os_version(),
+        sdk=config.device.sdk,
+    )
+    if simulator:
+        from hal.sim.keypad import SimKeypad
+
+        return Devices(info=info, keypad=SimKeypad())
+    return Devices(info=info, keypad=NoKeypad())
+
+
+def build_terminal(options: ServeOptions) -> Terminal:
+    ensure_private_dir(options.data_dir)
+    ensure_private_dir(options.data_dir / "run")
+    return Terminal(
+        config=options.config,
+        data_dir=options.data_dir,
+        devices=_devices(options.config, options.simulator),
+        simulator=options.simulator,
+    )
+
+
+def build_commands(terminal: Terminal) -> dict[str, Command]:
+    table: dict[str, Command] = {}
+    table.update(admin.commands(terminal))
+    return table
+
+
+async def _stop_on_signals(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("signal %s: shutting down", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+async def serve(options: ServeOptions) -> None:
+    terminal = build_terminal(options)
+    await terminal.start()
+    server = EcrServer(options.config.server, build_commands(terminal), terminal.keyring)
+    addr_file = options.data_dir / "run" / "ecr.addr"
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_stop_on_signals, scope)
+            listeners = await nursery.start(server.serve)
+            host, port = listeners[0].socket.getsockname()[:2]
+            atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)
+            mode = "simulator" if options.simulator else "terminal"
+            log.info(
+                "cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port
+            )
+    addr_file.unlink(missing_ok=True)

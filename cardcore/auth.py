@@ -1,0 +1,172 @@
+# Strategy: the administrator of the ECR manual («Ограничение доступа»,
+# «Настройки») as DESIGN.md fixes it:
+# - an 8-digit password, default 12345678, kept only as a salted scrypt hash
+#   (RFC 7914) in the data dir, so it survives restarts;
+# - tokens of 16 random bytes as 32 upper-case hex characters, valid until
+#   logout, an idle timeout or a restart (they live only in memory);
+# - after `lockout_after` failures in a row, every attempt is refused with
+#   `notauthorized` without looking at the password for a lock-out that
+#   doubles from `lockout_initial` up to `lockout_max` seconds;
+# - comparisons of secrets are constant-time (hmac.compare_digest).
+# scrypt is slow on purpose, so it runs in a worker thread.
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from cardcore.config import AdminConfig
+from cardcore.errors import NotAuthorized
+from cardcore.storage import atomic_write
+
+__all__ = ["DEFAULT_PASSWORD", "AdminAuth"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PASSWORD = "12345678"  # noqa: S105 - the manual's factory default
+_R, _P, _DKLEN = 8, 1, 32
+
+
+@dataclass(frozen=True)
+class _Hash:
+    n: int
+    salt: bytes
+    digest: bytes
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "scheme": "scrypt",
+                "n": self.n,
+                "r": _R,
+                "p": _P,
+                "salt": self.salt.hex(),
+                "hash": self.digest.hex(),
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> _Hash:
+        data = json.loads(raw)
+        if data.get("scheme") != "scrypt" or data.get("r") != _R or data.get("p") != _P:
+            raise ValueError("unsupported password hash scheme")
+        return cls(int(data["n"]), bytes.fromhex(data["salt"]), bytes.fromhex(data["hash"]))
+
+
+def _scrypt(password: str, salt: bytes, n: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=_R, p=_P, dklen=_DKLEN, maxmem=256 * 1024 * 1024
+    )
+
+
+def _make_hash(password: str, n: int) -> _Hash:
+    salt = secrets.token_bytes(16)
+    return _Hash(n, salt, _scrypt(password, salt, n))
+
+
+class AdminAuth:
+    def __init__(
+        self,
+        path: Path,
+        config: AdminConfig,
+        clock: Callable[[], float] = trio.current_time,
+    ) -> None:
+        self._path = path
+        self._config = config
+        self._clock = clock
+        self._hash: _Hash | None = None
+        self._tokens: dict[str, float] = {}
+        self._failures = 0
+        self._locked_until = 0.0
+        self._lock = trio.Lock()
+        self.on_revoke: Callable[[str], None] = lambda token: None
+
+    async def load(self) -> None:
+        """Read the stored hash, creating the factory default on first start."""
+        try:
+            self._hash = _Hash.from_json(self._path.read_bytes())
+        except FileNotFoundError:
+            await self._store(DEFAULT_PASSWORD)
+            log.info("administrator password initialised to the factory default")
+
+    async def _store(self, password: str) -> None:
+        new = await trio.to_thread.run_sync(_make_hash, password, self._config.scrypt_n)
+        atomic_write(self._path, new.to_json())
+        self._hash = new
+
+    # --- password -------------------------------------------------------
+    def locked_for(self) -> float:
+        return max(0.0, self._locked_until - self._clock())
+
+    async def check_password(self, password: str) -> None:
+        """Raise NotAuthorized unless ``password`` is the admin password."""
+        async with self._lock:
+            if self.locked_for() > 0:
+                raise NotAuthorized(
+                    f"too many failed attempts; locked for {self.locked_for():.0f} s"
+                )
+            assert self._hash is not None, "load() first"
+            stored = self._hash
+            candidate = await trio.to_thread.run_sync(_scrypt, password, stored.salt, stored.n)
+            if hmac.compare_digest(candidate, stored.digest):
+                self._failures = 0
+                return
+            self._failures += 1
+            cfg = self._config
+            if self._failures >= cfg.lockout_after:
+                doublings = self._failures - cfg.lockout_after
+                delay = min(cfg.lockout_max, cfg.lockout_initial * 2 ** min(doublings, 32))
+                self._locked_until = self._clock() + delay
+                log.warning(
+                    "administrator locked out for %.0f s after %d failures", delay, self._failures
+                )
+            raise NotAuthorized("wrong password")
+
+    async def change_password(self, current: str, new: str) -> None:
+        await self.check_password(current)
+        await self._store(new)
+        log.info("administrator password changed")
+
+    async def reset_password(self) -> None:
+        await self._store(DEFAULT_PASSWORD)
+        self._failures = 0
+        self._locked_until = 0.0
+        for token in list(self._tokens):
+            self.revoke(token)
+        log.warning("administrator password reset to the factory default")
+
+    # --- tokens ---------------------------------------------------------
+    def issue_token(self) -> str:
+        token = secrets.token_hex(16).upper()
+        self._tokens[token] = self._clock()
+        return token
+
+    def _expire(self) -> None:
+        limit = self._clock() - self._config.token_idle_timeout
+        for token, used in list(self._tokens.items()):
+            if used < limit:
+                self.revoke(token)
+
+    def check_token(self, token: str) -> str:
+        """Return the canonical token if valid (and refresh it); else NotAuthorized."""
+        self._expire()
+        candidate = token.upper().encode()
+        found: str | None = None
+        for known in self._tokens:  # compare against every token: constant time per token
+            if hmac.compare_digest(known.encode(), candidate):
+                found = known
+        if found is None:
+            raise NotAuthorized("invalid or expired token")
+        self._tokens[found] = self._clock()
+        return found
+
+    def revoke(self, token: str) -> None:
+        if self._tokens.pop(token, None) is not None:
+            self.on_revoke(token)

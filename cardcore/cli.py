@@ -1,0 +1,219 @@
+# Strategy: the command-line contract of DESIGN.md. `cardcore serve` runs the
+# terminal; `cardcore client` is a cash register on the command line. Unknown
+# options are errors; the manual's single-dash `-acons`/`-econs` are accepted
+# beside `--acons`/`--econs`. Exit code 0 on success, otherwise one clear line
+# on stderr. Heavy imports happen inside the subcommand that needs them, so
+# `serve` starts fast.
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cardcore.protocol.xmlcodec import Message
+
+__all__ = ["main"]
+
+DEFAULT_DATA_DIR = Path(".cardcore")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2
+        self.exit(2, f"cardcore: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cardcore",
+        allow_abbrev=False,
+        description="Bank application of a card payment terminal.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", allow_abbrev=False, help="run the terminal")
+    serve.add_argument("--config", type=Path, help="configuration file (TOML or JSON)")
+    serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    serve.add_argument("--listen", help="address of the ECR listener")
+    serve.add_argument("--port", type=int, help="ECR port (default 4433)")
+    serve.add_argument("--activator-port", type=int, help="activator port (default 4434)")
+    serve.add_argument(
+        "--simulator",
+        action="store_true",
+        help="simulated devices and hosts; no hardware, no network",
+    )
+    serve.add_argument("--acons", "-acons", action="store_true", help="log to the console")
+    serve.add_argument(
+        "--econs", "-econs", action="store_true", help="EMV kernel trace on the console"
+    )
+
+    client = sub.add_parser("client", allow_abbrev=False, help="talk to a running terminal")
+    common = _Parser(add_help=False, allow_abbrev=False)
+    common.add_argument("--host", default="127.0.0.1")
+    common.add_argument("--port", type=int, default=4433)
+    common.add_argument(
+        "--secure",
+        action="store_true",
+        help="encrypt the command (login: set up the secure channel)",
+    )
+    common.add_argument(
+        "--session",
+        type=Path,
+        default=DEFAULT_DATA_DIR / "client-session.json",
+        help="where login keeps the token and channel key for later commands",
+    )
+    common.add_argument("--timeout", type=float, default=120.0)
+    csub = client.add_subparsers(dest="client_command", required=True, parser_class=_Parser)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return csub.add_parser(name, parents=[common], allow_abbrev=False, help=help_text)
+
+    login = command("login", "log in as administrator (with --secure: open the secure channel)")
+    login.add_argument("--password", default="12345678")
+    command("logout", "log out")
+    command("getparameters", "terminal and application parameters")
+    change = command("changepassword", "change the administrator password")
+    change.add_argument("--password", required=True)
+    change.add_argument("--newpassword", required=True)
+    command("resetpassword", "reset the password (confirmed on the terminal)")
+    send = command("send", "send the command in an XML file")
+    send.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "client":
+            return _client(args)
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+# --- serve -------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    import trio
+
+    from cardcore.app import ServeOptions, serve
+    from cardcore.config import load_config
+    from cardcore.logs import setup_logging
+    from kernel.errors import CardcoreError
+
+    overrides: dict[str, Any] = {}
+    if args.listen is not None:
+        overrides["server.listen"] = args.listen
+    elif args.simulator:
+        overrides["server.listen"] = "127.0.0.1"  # DESIGN.md: loopback in simulator mode
+    if args.port is not None:
+        overrides["server.port"] = args.port
+    if args.activator_port is not None:
+        overrides["server.activator-port"] = args.activator_port
+    try:
+        config = load_config(args.config, overrides)
+    except CardcoreError as exc:
+        print(f"cardcore: {exc.message}", file=sys.stderr)
+        return 2
+    setup_logging(console=args.acons, kernel_console=args.econs)
+    options = ServeOptions(config=config, data_dir=args.data_dir, simulator=args.simulator)
+    try:
+        trio.run(serve, options)
+    except OSError as exc:
+        print(f"cardcore: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except CardcoreError as exc:
+        print(f"cardcore: cannot start: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- client ------------------------------------------------------------------
+def _show(message: Message, direction: str) -> None:
+    from cardcore.protocol.xmlcodec import decode_error_stack, encode_message
+
+    print(f"{direction} <{message.name}>")
+    text = encode_message(message).decode("utf-8")
+    for line in text.splitlines():
+        print(f"    {line}")
+    for error in decode_error_stack(message.body.get("error-stack")):
+        print(f"    error: {error}")
+
+
+def _load_session(path: Path) -> Any:
+    from cardcore.client import Session
+
+    try:
+        data = json.loads(path.read_text())
+        key = data.get("key")
+        return Session(token=data.get("token"), key=bytes.fromhex(key) if key else None)
+    except (OSError, ValueError, AttributeError):
+        return Session()
+
+
+def _save_session(path: Path, session: Any) -> None:
+    from cardcore.storage import atomic_write, ensure_private_dir
+
+    ensure_private_dir(path.parent)
+    data = {"token": session.token, "key": session.key.hex() if session.key else None}
+    atomic_write(path, json.dumps(data).encode(), mode=0o600)
+
+
+def _client(args: argparse.Namespace) -> int:
+    import trio
+
+    from cardcore.client import EcrClient, default_message_answer
+    from cardcore.protocol.xmlcodec import Body, Message, decode_message
+    from kernel.errors import CardcoreError
+
+    def on_message(message: Message) -> Body:
+        _show(message, "<-")
+        reply = default_message_answer(message)
+        _show(Message(message.name, reply), "->")
+        return reply
+
+    session = _load_session(args.session)
+    client = EcrClient(
+        args.host, args.port, on_message=on_message, timeout=args.timeout, session=session
+    )
+    name = args.client_command
+
+    async def run() -> Message:
+        if name == "login":
+            return await client.login(args.password, secure=args.secure)
+        if name == "logout":
+            return await client.logout(secure=args.secure)
+        if name == "getparameters":
+            return await client.getparameters(secure=args.secure)
+        if name == "changepassword":
+            return await client.changepassword(args.password, args.newpassword, secure=args.secure)
+        if name == "resetpassword":
+            return await client.resetpassword()
+        command = decode_message(args.file.read_bytes())
+        _show(command, "->")
+        return await client.command(
+            command.name, command.body, dict(command.attrs), secure=args.secure
+        )
+
+    try:
+        answer = trio.run(run)
+    except CardcoreError as exc:
+        print(f"cardcore: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cardcore: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    _show(answer, "<-")
+    if name == "login" and answer.status == "ok":
+        _save_session(args.session, client.session)
+    elif name == "logout" and answer.status == "ok":
+        args.session.unlink(missing_ok=True)
+    return 0 if answer.status == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

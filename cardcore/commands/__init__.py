@@ -1,0 +1,1 @@
+"""ECR command handlers, one module per area of the manual."""

@@ -1,0 +1,114 @@
+# Strategy: the administrator commands of the ECR manual: «Вход в режим
+# администратора» (login, with the secure-channel handshake of «Шифрование
+# команд»), «Выход из режима администратора» (logout), «Смена пароля
+# администратора» (changepassword), «Сброс пароля» (resetpassword, which takes
+# no credentials and so needs a physical confirmation on the terminal,
+# DESIGN.md) and «Сведения о приложении и терминале» (getparameters).
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cardcore.errors import InvalidArguments, NotAuthorized
+from cardcore.protocol.messages import ChangePassword, Login, TokenCommand, parse_params
+from cardcore.protocol.secure import (
+    SecureChannelError,
+    derive_key,
+    parse_client_handshake,
+    server_handshake,
+)
+from cardcore.server import Answer, Command, CommandContext
+from cardcore.terminal import Terminal
+
+__all__ = ["PARAMETER_NAMES", "commands"]
+
+NONE = "none"
+
+# getparameters, in the manual's order. The manual's example spells the
+# config-server client certificate date `cccert` (its list says `ccert`); the
+# example is what cash registers parse.
+PARAMETER_NAMES = (
+    "sn", "app", "firmware-mcu", "firmware-boot", "os", "sdk", "tid", "mid",
+    "tconf", "ntconf", "cconf", "ncconf", "econf", "neconf", "kconf", "nkconf",
+    "acqid", "cccert", "csca", "cshost", "accert", "asca", "ashost",
+    "as-main-host", "as-mirror-host", "kccert", "ksca", "kshost",
+    "ks-main-host", "ks-mirror-host", "devid",
+)  # fmt: skip
+
+
+def commands(terminal: Terminal) -> dict[str, Command]:
+    auth = terminal.auth
+
+    async def login(ctx: CommandContext) -> Answer:
+        params = parse_params(ctx.message, Login)
+        peer_key: ec.EllipticCurvePublicKey | None = None
+        if params.client_handshake is not None:
+            try:
+                peer_key = parse_client_handshake(params.client_handshake)
+            except SecureChannelError as exc:
+                raise InvalidArguments(exc.message) from None
+        await auth.check_password(params.password)
+        token = auth.issue_token()
+        if peer_key is None:
+            return Answer({"token": token})
+        own = ec.generate_private_key(ec.SECP256R1())
+        key = derive_key(own, peer_key)
+        terminal.keyring.add(key, label=token)
+        return Answer(
+            {"token": token},
+            attrs={"server-handshake": server_handshake(own.public_key())},
+            seal_with=key,
+        )
+
+    async def logout(ctx: CommandContext) -> Answer:
+        params = parse_params(ctx.message, TokenCommand)
+        auth.revoke(auth.check_token(params.token))
+        return Answer()
+
+    async def changepassword(ctx: CommandContext) -> Answer:
+        params = parse_params(ctx.message, ChangePassword)
+        auth.check_token(params.token)
+        await auth.change_password(params.password, params.newpassword)
+        return Answer()
+
+    async def resetpassword(ctx: CommandContext) -> Answer:
+        confirmed = await terminal.devices.keypad.confirm(
+            "Reset the administrator password? Press OK to confirm",
+            terminal.config.admin.confirm_timeout,
+        )
+        if not confirmed:
+            raise NotAuthorized("password reset was not confirmed on the terminal")
+        await auth.reset_password()
+        return Answer()
+
+    async def getparameters(ctx: CommandContext) -> Answer:
+        params = parse_params(ctx.message, TokenCommand)
+        auth.check_token(params.token)
+        return Answer({"parameters": parameters(terminal)})
+
+    return {
+        "login": Command(login),
+        "logout": Command(logout),
+        "changepassword": Command(changepassword),
+        "resetpassword": Command(resetpassword, exclusive=True),
+        "getparameters": Command(getparameters, audit=False),
+    }
+
+
+def parameters(terminal: Terminal) -> dict[str, str]:
+    """Every field of «Сведения о приложении и терминале»; `none` where the
+    terminal has not been provisioned with a value yet."""
+    info = terminal.devices.info
+    cfg = terminal.config
+    known: dict[str, str | None] = {
+        "sn": info.serial_number,
+        "app": terminal.app_version,
+        "firmware-mcu": info.firmware_mcu,
+        "firmware-boot": info.firmware_boot,
+        "os": info.os,
+        "sdk": info.sdk,
+        "tid": cfg.terminal.tid,
+        "mid": cfg.terminal.mid,
+        "acqid": cfg.terminal.acquirer_id,
+        "devid": terminal.device_identifier,
+    }
+    return {name: known.get(name) or NONE for name in PARAMETER_NAMES}

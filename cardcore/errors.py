@@ -1,0 +1,67 @@
+# Strategy: the application's errors, one class per wire status of the ECR
+# manual's Appendix A (DESIGN.md, convention 5). The root, CardcoreError, lives
+# in kernel.errors so that every package can raise into one hierarchy.
+from __future__ import annotations
+
+from cardcore.protocol.framing import FramingError
+from cardcore.protocol.messages import InvalidArguments
+from cardcore.protocol.secure import SecureChannelError
+from cardcore.protocol.xmlcodec import XmlError
+from kernel.errors import CardcoreError
+
+__all__ = [
+    "Busy",
+    "CardcoreError",
+    "ClientAnswerError",
+    "ClientTimeout",
+    "FramingError",
+    "InvalidArguments",
+    "NotAuthorized",
+    "NotImplementedCommand",
+    "OperationCancelled",
+    "SecureChannelError",
+    "SystemFailure",
+    "XmlError",
+]
+
+
+class NotAuthorized(CardcoreError):
+    """Invalid login, password or token."""
+
+    status = "notauthorized"
+
+
+class NotImplementedCommand(CardcoreError):
+    """The requested function is not implemented."""
+
+    status = "notimplemented"
+
+
+class Busy(CardcoreError):
+    """terminal busy"""
+
+    status = "failed"
+
+
+class OperationCancelled(CardcoreError):
+    """Operation cancelled."""
+
+    status = "cancelled"
+
+
+class ClientTimeout(CardcoreError):
+    """The cash register did not answer a message in time."""
+
+    status = "timeout"
+
+
+class ClientAnswerError(CardcoreError):
+    """The cash register answered a message with the wrong packet."""
+
+    status = "formaterror"
+
+
+class SystemFailure(CardcoreError):
+    """Internal error."""
+
+    status = "systemerror"

@@ -1,0 +1,545 @@
+# Strategy: the crash-safe transaction journal (issue: "money is never lost or
+# doubled").
+# - SQLite in the data dir, WAL, synchronous=FULL: a commit is on disk when it
+#   returns. Every state change of a transaction and of its store-and-forward
+#   messages happens in one SQL transaction, so a crash leaves either the
+#   state before or after it.
+# - The reversal of a financial request is written (durably) before the
+#   request leaves, and deleted only after the host answered and the card
+#   completed; pending reversals and advices are sent before the next
+#   financial message and on start-up (store-and-forward, ISO 8583 practice).
+# - The full PAN is never stored in clear (PCI DSS 3.4): rows keep the masked
+#   PAN, a keyed hash (HMAC-SHA256) for matching, and, where a later message
+#   needs it, the PAN encrypted with AES-256-GCM under a key from the key
+#   store. Store-and-forward payloads (encoded ISO 8583 messages carrying the
+#   PAN) are encrypted the same way.
+# - Receipt numbers (`seq`, six digits) and the STAN come from counters in the
+#   same database, so they survive restarts and never repeat within a batch.
+# SQLite calls run in a worker thread, one at a time, so the event loop never
+# waits on fsync.
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kernel.errors import CardcoreError
+
+__all__ = [
+    "Journal",
+    "JournalError",
+    "PanProtector",
+    "Pending",
+    "TxnRecord",
+    "mask_pan",
+]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    number INTEGER NOT NULL,
+    state TEXT NOT NULL,            -- open | closed
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    settlement TEXT                 -- JSON of the settlement report that closed it
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    seq TEXT NOT NULL,
+    channel TEXT NOT NULL,          -- card | sbp
+    operation TEXT NOT NULL,        -- purchase | refund | purchase-with-cashback | void
+    receipt_type TEXT NOT NULL,     -- purchase | refund | purchasereversal | refundreversal
+    state TEXT NOT NULL,            -- the engine's transaction state
+    tstatus TEXT,                   -- approved | declined
+    amount INTEGER NOT NULL,
+    amount_other INTEGER NOT NULL DEFAULT 0,
+    currency TEXT NOT NULL,
+    masked_pan TEXT,
+    pan_hash BLOB,
+    pan_enc BLOB,
+    expiry TEXT,
+    aid TEXT,
+    scheme_rid TEXT,
+    scheme_name TEXT,
+    interface TEXT,
+    stan TEXT,
+    rrn TEXT,
+    auth_code TEXT,
+    resp_code TEXT,
+    tvr TEXT,
+    tsi TEXT,
+    datetime TEXT NOT NULL,         -- ISO 8601 with offset, local time of the terminal
+    original_id INTEGER REFERENCES transactions(id),
+    reversed_amount INTEGER NOT NULL DEFAULT 0,
+    decline_reason TEXT,
+    receipt TEXT,                   -- JSON: the receipt fields (never the full PAN)
+    extra TEXT                      -- JSON: channel-specific data (SBP ids, ...)
+);
+CREATE INDEX IF NOT EXISTS transactions_batch ON transactions(batch_id, id);
+CREATE INDEX IF NOT EXISTS transactions_seq ON transactions(channel, seq);
+CREATE INDEX IF NOT EXISTS transactions_rrn ON transactions(rrn);
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY,
+    txn_id INTEGER REFERENCES transactions(id),
+    kind TEXT NOT NULL,             -- reversal | advice
+    payload BLOB NOT NULL,          -- encrypted
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS pending_txn ON pending(txn_id);
+"""
+SCHEMA_VERSION = "1"
+
+
+class JournalError(CardcoreError):
+    """Journal access failed."""
+
+    status = "fileioerror"
+
+
+def mask_pan(pan: str) -> str:
+    """The manual's receipt form: asterisks and the last four digits."""
+    return "*" * max(len(pan) - 4, 0) + pan[-4:]
+
+
+class PanProtector:
+    """Keyed hash for matching and AEAD encryption for what must be kept."""
+
+    def __init__(self, hash_key: bytes, encryption_key: bytes) -> None:
+        self._hash_key = hash_key
+        self._aead = AESGCM(encryption_key)
+
+    def hash(self, pan: str) -> bytes:
+        return hmac.new(self._hash_key, pan.encode(), hashlib.sha256).digest()
+
+    def seal(self, data: bytes, context: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, context)
+
+    def open(self, blob: bytes, context: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], context)
+        except InvalidTag:
+            raise JournalError("journal record does not decrypt with the journal key") from None
+
+
+@dataclass
+class TxnRecord:
+    """One row of `transactions` (full PAN only in sealed form)."""
+
+    id: int = 0
+    batch_id: int = 0
+    seq: str = ""
+    channel: str = "card"
+    operation: str = "purchase"
+    receipt_type: str = "purchase"
+    state: str = "new"
+    tstatus: str | None = None
+    amount: int = 0
+    amount_other: int = 0
+    currency: str = "643"
+    masked_pan: str | None = None
+    pan_hash: bytes | None = None
+    pan_enc: bytes | None = None
+    expiry: str | None = None
+    aid: str | None = None
+    scheme_rid: str | None = None
+    scheme_name: str | None = None
+    interface: str | None = None
+    stan: str | None = None
+    rrn: str | None = None
+    auth_code: str | None = None
+    resp_code: str | None = None
+    tvr: str | None = None
+    tsi: str | None = None
+    datetime: str = ""
+    original_id: int | None = None
+    reversed_amount: int = 0
+    decline_reason: str | None = None
+    receipt: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def when(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.datetime)
+
+
+_JSON_COLUMNS = {"receipt", "extra"}
+_COLUMNS = [f.name for f in fields(TxnRecord)]
+
+
+def _row_to_record(row: sqlite3.Row) -> TxnRecord:
+    values = dict(row)
+    for name in _JSON_COLUMNS:
+        raw = values.get(name)
+        values[name] = json.loads(raw) if raw else ({} if name == "extra" else None)
+    return TxnRecord(**values)
+
+
+def _record_values(record: TxnRecord, names: list[str]) -> list[Any]:
+    out = []
+    for name in names:
+        value = getattr(record, name)
+        if name in _JSON_COLUMNS:
+            value = json.dumps(value, ensure_ascii=False) if value is not None else None
+        out.append(value)
+    return out
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    txn_id: int | None
+    kind: str
+    payload: bytes  # decrypted
+    attempts: int
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Journal:
+    """Async facade over one SQLite connection used from worker threads in turn."""
+
+    def __init__(self, path: Path, protector: PanProtector) -> None:
+        self.path = path
+        self.protector = protector
+        self._lock = threading.Lock()
+        self._trio_lock = trio.Lock()
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+            )
+            if self._open_batch_id(self._db) is None:
+                self._db.execute(
+                    "INSERT INTO batches(number, state, opened_at) VALUES (1, 'open', ?)", (_now(),)
+                )
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open the journal: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- running SQL off the event loop ---------------------------------
+    def _sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            try:
+                return fn(self._db)
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal: {exc}") from None
+
+    def _atomic(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run(db: sqlite3.Connection) -> T:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return self._sync(run)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T], atomic: bool = True) -> T:
+        """Run ``fn(db)`` in a worker thread; a cancel waits for it to finish, so a
+        started write always completes or rolls back, never half-applies."""
+        async with self._trio_lock:
+            return await trio.to_thread.run_sync(self._atomic if atomic else self._sync, fn)
+
+    # --- counters -------------------------------------------------------
+    @staticmethod
+    def _next(db: sqlite3.Connection, name: str, modulo: int) -> int:
+        row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        value = (row[0] % modulo) + 1 if row else 1
+        db.execute(
+            "INSERT INTO counters(name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+        return value
+
+    async def next_counter(self, name: str, modulo: int = 999_999) -> int:
+        return await self.run(lambda db: self._next(db, name, modulo))
+
+    def next_counter_sync(self, name: str, modulo: int = 999_999) -> int:
+        """For sans-I/O callers that need a number now (the STAN source)."""
+        return self._atomic(lambda db: self._next(db, name, modulo))
+
+    # --- batches --------------------------------------------------------
+    @staticmethod
+    def _open_batch_id(db: sqlite3.Connection) -> int | None:
+        row = db.execute("SELECT id FROM batches WHERE state = 'open'").fetchone()
+        return int(row[0]) if row else None
+
+    async def open_batch(self) -> tuple[int, int]:
+        """(id, number) of the open batch."""
+
+        def query(db: sqlite3.Connection) -> tuple[int, int]:
+            row = db.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
+            return int(row[0]), int(row[1])
+
+        return await self.run(query, atomic=False)
+
+    async def close_batch(self, settlement: Mapping[str, Any]) -> int:
+        """Close the open batch (archived, kept for audit) and open the next one,
+        in one transaction. Returns the new batch's id."""
+
+        def close(db: sqlite3.Connection) -> int:
+            row = db.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
+            db.execute(
+                "UPDATE batches SET state = 'closed', closed_at = ?, settlement = ? WHERE id = ?",
+                (_now(), json.dumps(settlement, ensure_ascii=False), row[0]),
+            )
+            cursor = db.execute(
+                "INSERT INTO batches(number, state, opened_at) VALUES (?, 'open', ?)",
+                (row[1] % 999_999 + 1, _now()),
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self.run(close)
+
+    # --- transactions ---------------------------------------------------
+    def protect_pan(self, record: TxnRecord, pan: str, keep: bool = False) -> None:
+        record.masked_pan = mask_pan(pan)
+        record.pan_hash = self.protector.hash(pan)
+        record.pan_enc = self.protector.seal(pan.encode(), b"pan") if keep else None
+
+    def reveal_pan(self, record: TxnRecord) -> str | None:
+        if record.pan_enc is None:
+            return None
+        return self.protector.open(record.pan_enc, b"pan").decode()
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, record: TxnRecord, seq_counter: str) -> TxnRecord:
+        record.batch_id = Journal._open_batch_id(db) or 0
+        record.seq = f"{Journal._next(db, seq_counter, 999_999):06d}"
+        names = [n for n in _COLUMNS if n != "id"]
+        cursor = db.execute(
+            f"INSERT INTO transactions({', '.join(names)}) "  # noqa: S608 - column names are ours
+            f"VALUES ({', '.join('?' * len(names))})",
+            _record_values(record, names),
+        )
+        record.id = int(cursor.lastrowid or 0)
+        return record
+
+    @staticmethod
+    def _update(db: sqlite3.Connection, record: TxnRecord, names: list[str]) -> None:
+        unknown = set(names) - set(_COLUMNS) | ({"id"} & set(names))
+        if unknown:
+            raise JournalError(f"cannot update columns {sorted(unknown)}")
+        assignments = ", ".join(f"{n} = ?" for n in names)
+        db.execute(
+            f"UPDATE transactions SET {assignments} WHERE id = ?",  # noqa: S608 - our column names
+            [*_record_values(record, names), record.id],
+        )
+
+    def _seal_payload(self, kind: str, payload: bytes) -> bytes:
+        return self.protector.seal(payload, kind.encode())
+
+    async def create(
+        self,
+        record: TxnRecord,
+        *,
+        seq_counter: str = "seq",
+        reversal: bytes | None = None,
+    ) -> TxnRecord:
+        """Insert a transaction (allocating its seq) and, in the same commit, its
+        pending reversal when one is given."""
+        sealed = self._seal_payload("reversal", reversal) if reversal is not None else None
+
+        def insert(db: sqlite3.Connection) -> TxnRecord:
+            self._insert(db, record, seq_counter)
+            if sealed is not None:
+                db.execute(
+                    "INSERT INTO pending(txn_id, kind, payload, created_at) "
+                    "VALUES (?, 'reversal', ?, ?)",
+                    (record.id, sealed, _now()),
+                )
+            return record
+
+        return await self.run(insert)
+
+    async def update(
+        self,
+        record: TxnRecord,
+        names: list[str],
+        *,
+        drop_pending: str | None = None,
+        add_pending: tuple[str, bytes] | None = None,
+        also: list[tuple[TxnRecord, list[str]]] | None = None,
+    ) -> None:
+        """Update columns of a record (and of related ones) and its pending
+        messages in one commit: e.g. approve and drop the reversal, or mark
+        declined and keep it."""
+        sealed = (
+            (add_pending[0], self._seal_payload(add_pending[0], add_pending[1]))
+            if add_pending
+            else None
+        )
+
+        def apply(db: sqlite3.Connection) -> None:
+            self._update(db, record, names)
+            for other, other_names in also or []:
+                self._update(db, other, other_names)
+            if drop_pending is not None:
+                db.execute(
+                    "DELETE FROM pending WHERE txn_id = ? AND kind = ?", (record.id, drop_pending)
+                )
+            if sealed is not None:
+                db.execute(
+                    "INSERT INTO pending(txn_id, kind, payload, created_at) VALUES (?, ?, ?, ?)",
+                    (record.id, sealed[0], sealed[1], _now()),
+                )
+
+        await self.run(apply)
+
+    async def get(self, txn_id: int) -> TxnRecord | None:
+        def query(db: sqlite3.Connection) -> TxnRecord | None:
+            row = db.execute("SELECT * FROM transactions WHERE id = ?", (txn_id,)).fetchone()
+            return _row_to_record(row) if row else None
+
+        return await self.run(query, atomic=False)
+
+    async def find_by_seq(self, seq: str, channel: str = "card") -> TxnRecord | None:
+        """The transaction of the open batch with this receipt number."""
+
+        def query(db: sqlite3.Connection) -> TxnRecord | None:
+            row = db.execute(
+                "SELECT t.* FROM transactions t JOIN batches b ON b.id = t.batch_id "
+                "WHERE b.state = 'open' AND t.channel = ? AND t.seq = ? ORDER BY t.id DESC",
+                (channel, seq),
+            ).fetchone()
+            return _row_to_record(row) if row else None
+
+        return await self.run(query, atomic=False)
+
+    async def last(self, channel: str | None = None, **where: Any) -> TxnRecord | None:
+        """The newest transaction of the open batch matching the column filters."""
+
+        def query(db: sqlite3.Connection) -> TxnRecord | None:
+            clauses = ["b.state = 'open'"]
+            args: list[Any] = []
+            if channel is not None:
+                clauses.append("t.channel = ?")
+                args.append(channel)
+            for name, value in where.items():
+                if name not in _COLUMNS:
+                    raise JournalError(f"unknown column {name}")
+                clauses.append(f"t.{name} = ?")
+                args.append(value)
+            row = db.execute(
+                "SELECT t.* FROM transactions t JOIN batches b ON b.id = t.batch_id "  # noqa: S608
+                f"WHERE {' AND '.join(clauses)} ORDER BY t.id DESC LIMIT 1",
+                args,
+            ).fetchone()
+            return _row_to_record(row) if row else None
+
+        return await self.run(query, atomic=False)
+
+    async def find_by_rrn(self, rrn: str, channel: str = "card") -> TxnRecord | None:
+        return await self.last(channel, rrn=rrn)
+
+    async def sum_by_pan_hash(self, pan_hash: bytes, since: str) -> int:
+        """Approved amounts on one card since ``since`` (split-sales check, EMV Book 3 10.6.1)."""
+
+        def query(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT COALESCE(SUM(amount), 0) FROM transactions "
+                "WHERE pan_hash = ? AND tstatus = 'approved' AND datetime >= ? "
+                "AND receipt_type = 'purchase'",
+                (pan_hash, since),
+            ).fetchone()
+            return int(row[0])
+
+        return await self.run(query, atomic=False)
+
+    def iter_batch(self, batch_id: int, chunk: int = 500) -> Iterator[list[TxnRecord]]:
+        """Synchronous, chunked iteration (run it from a worker thread): constant memory."""
+        last_id = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT * FROM transactions WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?",
+                    (batch_id, last_id, chunk),
+                ).fetchall()
+            if not rows:
+                return
+            records = [_row_to_record(r) for r in rows]
+            last_id = records[-1].id
+            yield records
+
+    # --- store-and-forward ----------------------------------------------
+    async def pending(self, kind: str | None = None) -> list[Pending]:
+        def query(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            if kind is None:
+                rows = db.execute("SELECT * FROM pending ORDER BY id").fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT * FROM pending WHERE kind = ? ORDER BY id", (kind,)
+                ).fetchall()
+            return [tuple(r) for r in rows]
+
+        rows = await self.run(query, atomic=False)
+        return [
+            Pending(
+                id=r[0],
+                txn_id=r[1],
+                kind=r[2],
+                payload=self.protector.open(r[3], r[2].encode()),
+                attempts=r[4],
+            )
+            for r in rows
+        ]
+
+    async def pending_attempt(self, pending_id: int, error: str | None) -> None:
+        await self.run(
+            lambda db: db.execute(
+                "UPDATE pending SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (error, pending_id),
+            )
+        )
+
+    async def resolve_pending(
+        self, pending_id: int, record: TxnRecord | None = None, names: list[str] | None = None
+    ) -> None:
+        """The host acknowledged: drop the message and, in the same commit,
+        record what that means for its transaction."""
+
+        def apply(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
+            if record is not None and names:
+                self._update(db, record, names)
+
+        await self.run(apply)
+
+    async def count_pending(self) -> int:
+        return await self.run(
+            lambda db: int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]), atomic=False
+        )

@@ -1,0 +1,76 @@
+# Strategy: packet framing of the ECR manual («Формат данных»): four binary
+# length bytes, most significant first, then that many bytes of XML. Lengths of
+# 0 or above the configured limit are refused as soon as the four length bytes
+# are in, before any of the body is read or buffered (DESIGN.md, wire
+# decisions). Sans-I/O: feed bytes, take whole packets out.
+from __future__ import annotations
+
+from kernel.errors import CardcoreError
+
+__all__ = ["DEFAULT_MAX_PACKET", "FrameDecoder", "FramingError", "encode_frame"]
+
+DEFAULT_MAX_PACKET = 64 * 1024
+HEADER = 4
+
+
+class FramingError(CardcoreError):
+    """Bad packet length."""
+
+    status = "formaterror"
+
+
+def encode_frame(payload: bytes, max_packet: int = DEFAULT_MAX_PACKET) -> bytes:
+    if not payload:
+        raise FramingError("empty packet")
+    if len(payload) > max_packet:
+        raise FramingError(f"packet of {len(payload)} bytes exceeds the {max_packet}-byte limit")
+    return len(payload).to_bytes(HEADER, "big") + payload
+
+
+class FrameDecoder:
+    """Accumulates stream bytes and yields complete packets.
+
+    Never holds more than ``max_packet + 4`` bytes: a length outside 1..max_packet
+    raises FramingError immediately and the decoder is then unusable.
+    """
+
+    def __init__(self, max_packet: int = DEFAULT_MAX_PACKET) -> None:
+        self.max_packet = max_packet
+        self._buffer = bytearray()
+        self._expected: int | None = None
+        self._broken = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete packet held (0 between packets)."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes | bytearray) -> list[bytes]:
+        if self._broken:
+            raise FramingError("stream already failed framing")
+        packets: list[bytes] = []
+        view = memoryview(data)
+        while view:
+            if self._expected is None:
+                need = HEADER - len(self._buffer)
+                self._buffer += view[:need]
+                view = view[need:]
+                if len(self._buffer) < HEADER:
+                    break
+                length = int.from_bytes(self._buffer, "big")
+                self._buffer.clear()
+                if length == 0 or length > self.max_packet:
+                    self._broken = True
+                    what = "zero length" if length == 0 else f"length {length}"
+                    raise FramingError(
+                        f"packet refused: {what} (allowed 1..{self.max_packet} bytes)"
+                    )
+                self._expected = length
+            need = self._expected - len(self._buffer)
+            self._buffer += view[:need]
+            view = view[need:]
+            if len(self._buffer) == self._expected:
+                packets.append(bytes(self._buffer))
+                self._buffer.clear()
+                self._expected = None
+        return packets

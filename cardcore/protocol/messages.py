@@ -1,0 +1,96 @@
+# Strategy: the command parameters of the ECR manual («Команды») as msgspec
+# models. A parsed packet's parameters (root attributes and children merged,
+# see xmlcodec) are converted with `parse_params`; a missing or ill-formed
+# parameter is `invalidarguments` naming the parameter. Unknown parameters are
+# ignored, as cash registers send vendor extensions.
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from cardcore.protocol.xmlcodec import Message
+from kernel.errors import CardcoreError
+
+__all__ = [
+    "Amount",
+    "ChangePassword",
+    "InvalidArguments",
+    "Login",
+    "Password",
+    "ResetPassword",
+    "Token",
+    "TokenCommand",
+    "parse_params",
+]
+
+Password = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}$")]
+Token = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Fa-f]{32}$")]
+# DESIGN.md: amounts are exactly 12 digits of minor units (zero is refused by the handlers).
+Amount = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")]
+
+
+class InvalidArguments(CardcoreError):
+    """Invalid parameter values."""
+
+    status = "invalidarguments"
+
+
+class _Params(msgspec.Struct, rename="kebab", kw_only=True, forbid_unknown_fields=False):
+    pass
+
+
+class Login(_Params):
+    password: Password
+    client_handshake: str | None = None
+
+
+class TokenCommand(_Params):
+    """Commands whose only parameter is the admin token."""
+
+    token: Token
+
+
+class ChangePassword(_Params):
+    token: Token
+    password: Password
+    newpassword: Password
+
+
+class ResetPassword(_Params):
+    pass
+
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+_PATH = re.compile(r"`\$\.([^`\[]+)")
+
+
+def parse_params(message: Message, model: type[T]) -> T:
+    params: dict[str, Any] = message.params()
+    try:
+        return msgspec.convert(params, model, strict=True)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _PATH.search(text)
+        name = match.group(1) if match else None
+        if text.startswith("Object missing required field"):
+            field = text.split("`")[1]
+            raise InvalidArguments(f"missing parameter '{field}'") from None
+        if name is not None:
+            value = params.get(name)
+            shown = "(structured)" if isinstance(value, dict | list) else "ill-formed"
+            raise InvalidArguments(f"parameter '{name}' is {shown}: {_hint(model, name)}") from None
+        raise InvalidArguments(text) from None
+
+
+def _hint(model: type[msgspec.Struct], name: str) -> str:
+    hints = {
+        "password": "8 digits",
+        "newpassword": "8 digits",
+        "token": "32 hex characters",
+        "amount": "12 digits",
+        "amount-other": "12 digits",
+    }
+    return hints.get(name, f"not valid for <{model.__name__.lower()}>")

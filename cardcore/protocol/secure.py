@@ -1,0 +1,192 @@
+# Strategy: the secure channel of the ECR manual («Шифрование команд», RFC 4492)
+# exactly as DESIGN.md's wire decisions fix it:
+# - client-handshake: base64 of a TLS ServerECDHParams for secp256r1,
+#   03 (named_curve) 0017 (secp256r1) 41 (point length 65) 04 || X || Y: 69 bytes.
+# - server-handshake: base64 of 41 04 || X || Y: 66 bytes.
+# - AES-256 key: the raw 32-byte ECDH shared x-coordinate.
+# - encrypted: base64 of tag(16) || IV(16, random) || AES-GCM ciphertext of
+#   `<encrypted-data>children</encrypted-data>` in UTF-8, no AAD.
+# - The server keeps the last few keys; the one whose tag verifies opens the
+#   command and seals the answer and the messages of that command.
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cardcore.protocol.xmlcodec import Message, XmlError, decode_message, encode_body
+from kernel.errors import CardcoreError
+
+__all__ = [
+    "CLIENT_HANDSHAKE_PREFIX",
+    "ENCRYPTED",
+    "ENCRYPTED_DATA",
+    "KeyRing",
+    "SecureChannelError",
+    "client_handshake",
+    "derive_key",
+    "is_encrypted",
+    "open_message",
+    "parse_client_handshake",
+    "parse_server_handshake",
+    "seal",
+    "seal_message",
+    "server_handshake",
+    "unseal",
+]
+
+CLIENT_HANDSHAKE_PREFIX = bytes.fromhex("0300174104")
+SERVER_HANDSHAKE_PREFIX = bytes.fromhex("4104")
+TAG_LEN = 16
+IV_LEN = 16
+ENCRYPTED = "encrypted"
+ENCRYPTED_DATA = "encrypted-data"
+
+
+class SecureChannelError(CardcoreError):
+    """Secure channel failure (bad handshake, or no key verifies the data)."""
+
+    status = "verificationfailed"
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SecureChannelError(f"{what} is not valid base64") from None
+
+
+def _point(raw: bytes, what: str) -> ec.EllipticCurvePublicKey:
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+    except ValueError:
+        raise SecureChannelError(f"{what} is not a point on secp256r1") from None
+
+
+def _raw_point(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    numbers = public_key.public_numbers()
+    return b"\x04" + numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
+
+
+def parse_client_handshake(text: str) -> ec.EllipticCurvePublicKey:
+    raw = _b64decode(text, "client-handshake")
+    if len(raw) != 69 or not raw.startswith(CLIENT_HANDSHAKE_PREFIX):
+        raise SecureChannelError(
+            "client-handshake must be 69 bytes: 03 0017 41 04 X Y (secp256r1 ServerECDHParams)"
+        )
+    return _point(raw[4:], "client-handshake")
+
+
+def client_handshake(public_key: ec.EllipticCurvePublicKey) -> str:
+    return base64.b64encode(b"\x03\x00\x17\x41" + _raw_point(public_key)).decode("ascii")
+
+
+def server_handshake(public_key: ec.EllipticCurvePublicKey) -> str:
+    return base64.b64encode(b"\x41" + _raw_point(public_key)).decode("ascii")
+
+
+def parse_server_handshake(text: str) -> ec.EllipticCurvePublicKey:
+    raw = _b64decode(text, "server-handshake")
+    if len(raw) != 66 or not raw.startswith(SERVER_HANDSHAKE_PREFIX):
+        raise SecureChannelError("server-handshake must be 66 bytes: 41 04 X Y")
+    return _point(raw[1:], "server-handshake")
+
+
+def derive_key(private_key: ec.EllipticCurvePrivateKey, peer: ec.EllipticCurvePublicKey) -> bytes:
+    """The AES-256 key is the 32-byte ECDH shared secret (the x-coordinate)."""
+    return private_key.exchange(ec.ECDH(), peer)
+
+
+def seal(key: bytes, plaintext: bytes, iv: bytes | None = None) -> str:
+    iv = iv if iv is not None else os.urandom(IV_LEN)
+    if len(iv) != IV_LEN:
+        raise ValueError("IV must be 16 bytes")
+    sealed = AESGCM(key).encrypt(iv, plaintext, None)
+    ciphertext, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
+    return base64.b64encode(tag + iv + ciphertext).decode("ascii")
+
+
+def unseal(key: bytes, text: str) -> bytes:
+    raw = _b64decode(text, ENCRYPTED)
+    if len(raw) < TAG_LEN + IV_LEN:
+        raise SecureChannelError("encrypted block shorter than tag and IV")
+    tag, iv, ciphertext = raw[:TAG_LEN], raw[TAG_LEN : TAG_LEN + IV_LEN], raw[TAG_LEN + IV_LEN :]
+    try:
+        return AESGCM(key).decrypt(iv, ciphertext + tag, None)
+    except InvalidTag:
+        raise SecureChannelError("authentication tag does not verify") from None
+
+
+def is_encrypted(message: Message) -> bool:
+    return ENCRYPTED in message.body
+
+
+def seal_message(message: Message, key: bytes) -> Message:
+    """Replace every child by <encrypted>; the root and its attributes stay."""
+    plaintext = encode_body(ENCRYPTED_DATA, message.body)
+    return Message(message.name, {ENCRYPTED: seal(key, plaintext)}, message.attrs)
+
+
+def _open_with(key: bytes, message: Message) -> Message:
+    inner = decode_message(unseal(key, message.body[ENCRYPTED]))
+    if inner.name != ENCRYPTED_DATA:
+        raise XmlError(f"decrypted block must be <{ENCRYPTED_DATA}>, not <{inner.name}>")
+    return Message(message.name, inner.body, message.attrs)
+
+
+def open_message(message: Message, key: bytes) -> Message:
+    value = message.body.get(ENCRYPTED)
+    if not isinstance(value, str) or len(message.body) != 1:
+        raise SecureChannelError("an encrypted packet carries exactly one <encrypted> child")
+    return _open_with(key, message)
+
+
+@dataclass
+class _Entry:
+    key: bytes
+    label: str
+
+
+class KeyRing:
+    """The last ``size`` session keys, newest first; a key is found by its tag.
+
+    One command travels per TCP connection in the manual's sequence, so keys
+    outlive connections; ``label`` ties a key to the login that created it.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, key: bytes, label: str) -> None:
+        self._entries[key] = _Entry(key, label)
+        self._entries.move_to_end(key, last=False)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=True)
+
+    def discard_label(self, label: str) -> None:
+        for key in [k for k, e in self._entries.items() if e.label == label]:
+            del self._entries[key]
+
+    def open(self, message: Message) -> tuple[Message, bytes, str]:
+        """Decrypt with the key whose tag verifies: (clear message, key, label)."""
+        value = message.body.get(ENCRYPTED)
+        if not isinstance(value, str) or len(message.body) != 1:
+            raise SecureChannelError("an encrypted packet carries exactly one <encrypted> child")
+        for entry in list(self._entries.values()):
+            try:
+                return _open_with(entry.key, message), entry.key, entry.label
+            except SecureChannelError:
+                continue
+        raise SecureChannelError(
+            "no secure-channel key verifies this packet; log in with client-handshake first"
+        )

@@ -1,0 +1,234 @@
+# Strategy: the XML of the ECR manual («Формат данных») on a hardened expat.
+# - Parsing goes through xmltodict, but the expat parser it gets rejects any
+#   DOCTYPE outright (so no internal or external entity can be declared:
+#   billion-laughs and XXE fail on the first declaration, before expansion),
+#   never reads external parameter entities, and bounds the element depth.
+# - Text is UTF-8 whatever the declaration says (DESIGN.md: the manual says
+#   ASCII but its own examples carry Cyrillic).
+# - A message is its root tag (the command or message name), the root's
+#   attributes and its children; parameters may come either way
+#   (`<transaction type="payment">` = `<transaction><type>payment</type>`).
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from xml.parsers import expat
+from xml.sax.saxutils import escape, quoteattr
+
+import xmltodict
+
+from kernel.errors import CardcoreError
+
+__all__ = [
+    "MAX_DEPTH",
+    "Body",
+    "Message",
+    "XmlError",
+    "decode_error_stack",
+    "decode_message",
+    "encode_body",
+    "encode_error_stack",
+    "encode_message",
+]
+
+MAX_DEPTH = 32
+
+# A parsed body in xmltodict's shape: child name -> text | None | dict | list.
+Body = dict[str, Any]
+
+
+class XmlError(CardcoreError):
+    """Malformed or forbidden XML."""
+
+    status = "formaterror"
+
+
+class _Forbidden(Exception):
+    pass
+
+
+def _forbid_declaration(*_args: object) -> None:
+    raise _Forbidden("DOCTYPE and entity declarations are not allowed")
+
+
+def _forbid_instruction(*_args: object) -> None:
+    raise _Forbidden("processing instructions are not allowed")
+
+
+def _no_external_entities(*_args: object) -> int:
+    raise _Forbidden("external entities are not allowed")
+
+
+class _HardenedExpat:
+    """What xmltodict sees as the expat module: parsers that refuse any DTD."""
+
+    ExpatError = expat.ExpatError
+
+    @staticmethod
+    def ParserCreate(
+        encoding: str | None = None, namespace_separator: str | None = None
+    ) -> expat.XMLParserType:
+        parser = expat.ParserCreate("utf-8", namespace_separator)
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.StartDoctypeDeclHandler = _forbid_declaration
+        parser.EntityDeclHandler = _forbid_declaration
+        parser.UnparsedEntityDeclHandler = _forbid_declaration
+        parser.ExternalEntityRefHandler = _no_external_entities
+        parser.ProcessingInstructionHandler = _forbid_instruction
+        return parser
+
+
+def _depth_check(path: list[Any], key: str, value: Any) -> tuple[str, Any]:
+    # Called as each element closes; memory is bounded by the packet limit, the
+    # depth bound protects the recursive code that walks a parsed body.
+    if len(path) > MAX_DEPTH:
+        raise _Forbidden(f"elements nested deeper than {MAX_DEPTH}")
+    return key, value
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One packet: a command, a message, or an answer to either."""
+
+    name: str
+    body: Body = field(default_factory=dict)
+    attrs: Mapping[str, str] = field(default_factory=dict)
+
+    def params(self) -> dict[str, Any]:
+        """Root attributes and children as one parameter mapping."""
+        merged: dict[str, Any] = dict(self.attrs)
+        for key, value in self.body.items():
+            if key in merged and merged[key] != value:
+                raise XmlError(
+                    f"parameter '{key}' given as attribute and element with different values"
+                )
+            merged[key] = value
+        return merged
+
+    @property
+    def status(self) -> str | None:
+        value = self.body.get("status")
+        return value if isinstance(value, str) else None
+
+
+def decode_message(data: bytes) -> Message:
+    """Parse one packet. Raises XmlError for anything but one well-formed element."""
+    try:
+        doc = xmltodict.parse(
+            data,
+            expat=_HardenedExpat,
+            disable_entities=True,
+            strip_whitespace=True,
+            postprocessor=_depth_check,
+        )
+    except _Forbidden as exc:
+        raise XmlError(f"forbidden XML: {exc}") from None
+    except expat.ExpatError as exc:
+        raise XmlError(f"malformed XML: {exc}") from None
+    except (ValueError, UnicodeError) as exc:
+        raise XmlError(f"malformed XML: {exc}") from None
+    if not isinstance(doc, dict) or len(doc) != 1:
+        raise XmlError("malformed XML: expected one root element")
+    ((name, content),) = doc.items()
+    attrs: dict[str, str] = {}
+    body: Body = {}
+    if isinstance(content, dict):
+        for key, value in content.items():
+            if key.startswith("@"):
+                attrs[key[1:]] = value
+            elif key == "#text":
+                raise XmlError(f"unexpected text in <{name}>")
+            else:
+                body[key] = value
+    elif content is not None:
+        raise XmlError(f"unexpected text in <{name}>")
+    return Message(name=name, body=body, attrs=attrs)
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else _scalar(value)
+    if "&" in text or "<" in text or ">" in text:
+        return escape(text)
+    return text
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
+    """Serialise one element (xmltodict's shape: '@attr', '#text', lists repeat)."""
+    if type(value) is str:  # the common case first: this runs for every element
+        if "&" in value or "<" in value or ">" in value:
+            value = escape(value)
+        out.append(f"{pad}<{name}>{value}</{name}>\n")
+        return
+    if isinstance(value, (list, tuple)):  # the tuple form is the faster check
+        for item in value:
+            _emit(out, name, item, pad)
+        return
+    if not isinstance(value, dict):
+        out.append(f"{pad}<{name}>{_text(value)}</{name}>\n")
+        return
+    attrs = ""
+    text = None
+    children = []
+    for key, child in value.items():
+        if key[0] == "@":
+            attrs += f" {key[1:]}={quoteattr(_scalar(child))}"
+        elif key == "#text":
+            text = child
+        else:
+            children.append((key, child))
+    if not children:
+        body = "" if text is None else _text(text)
+        out.append(f"{pad}<{name}{attrs}>{body}</{name}>\n" if body else f"{pad}<{name}{attrs}/>\n")
+        return
+    out.append(f"{pad}<{name}{attrs}>\n")
+    inner = pad + "  "
+    for key, child in children:
+        _emit(out, key, child, inner)
+    out.append(f"{pad}</{name}>\n")
+
+
+def encode_body(
+    name: str, body: Mapping[str, Any], attrs: Mapping[str, str] | None = None
+) -> bytes:
+    """Serialise a packet, indented for people reading traces; values are escaped."""
+    content: dict[str, Any] = {f"@{k}": v for k, v in (attrs or {}).items()}
+    content.update(body)
+    out: list[str] = []
+    _emit(out, name, content, "")
+    return "".join(out).rstrip("\n").encode("utf-8")
+
+
+def encode_message(message: Message) -> bytes:
+    return encode_body(message.name, message.body, message.attrs)
+
+
+def encode_error_stack(errors: list[str]) -> dict[str, list[str]]:
+    """Each error is the upper-case HEX of its UTF-8 text (manual, «Команды»)."""
+    return {"error": [text.encode("utf-8").hex().upper() for text in errors]}
+
+
+def decode_error_stack(stack: Any) -> list[str]:
+    """Readable texts of an error-stack element; undecodable entries are shown raw."""
+    if not isinstance(stack, dict):
+        return []
+    entries = stack.get("error")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        entries = [entries]
+    texts: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            continue
+        try:
+            texts.append(bytes.fromhex(entry).decode("utf-8"))
+        except ValueError:
+            texts.append(entry)
+    return texts

@@ -1,0 +1,520 @@
+# Strategy: the ECR protocol server (manual: «Протокол обмена данными»,
+# «Команды»; DESIGN.md: wire decisions, concurrency) as a thin trio adapter
+# around the sans-I/O pieces of cardcore.protocol.
+# - A connection carries commands one after another. Between commands the
+#   connection task reads the stream itself; a connection with no command for
+#   `idle_timeout` is closed, and a half-sent packet must complete within
+#   `frame_timeout`.
+# - A command runs in its own cancel scope. Handlers may send messages to the
+#   client and await the answers (`CommandContext.ask`) and keep the client
+#   informed with keepalive messages. Once a command talks to the client, a
+#   reader task watches the stream for it, so that the command is cancelled
+#   cleanly when the client answers `cancelled`, answers wrongly, stays silent
+#   or disconnects. Handlers that must stay consistent shield their clean-up.
+#   (Commands that only answer need no extra task: the common path stays short.)
+# - Device operations are exclusive: a second one is refused at once with
+#   `failed` and "terminal busy".
+# - Garbage never kills the server: bad framing or XML is answered
+#   `<error><status>formaterror</status>...` and the connection closed; an
+#   unexpected exception in a handler becomes `systemerror`.
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from cardcore.config import ServerConfig
+from cardcore.errors import (
+    Busy,
+    CardcoreError,
+    ClientAnswerError,
+    ClientTimeout,
+    NotImplementedCommand,
+    OperationCancelled,
+    SystemFailure,
+)
+from cardcore.protocol.framing import FrameDecoder, FramingError, encode_frame
+from cardcore.protocol.secure import KeyRing, SecureChannelError, is_encrypted, seal_message
+from cardcore.protocol.status import Status
+from cardcore.protocol.xmlcodec import (
+    Body,
+    Message,
+    XmlError,
+    decode_message,
+    encode_error_stack,
+    encode_message,
+)
+
+__all__ = ["Answer", "Command", "CommandContext", "EcrServer", "error_answer"]
+
+log = logging.getLogger(__name__)
+
+ERROR_ROOT = "error"
+
+
+@dataclass
+class Answer:
+    """What a handler returns: the body (``status`` defaults to ok), root
+    attributes, and optionally the key to seal the answer with when it differs
+    from the command's (login with client-handshake)."""
+
+    body: Body = field(default_factory=dict)
+    attrs: dict[str, str] = field(default_factory=dict)
+    seal_with: bytes | None = None
+
+
+Handler = Callable[["CommandContext"], Awaitable[Answer]]
+
+
+@dataclass(frozen=True)
+class Command:
+    handler: Handler
+    exclusive: bool = False  # a device operation (DESIGN.md, concurrency)
+    # Commands that change or reveal state are logged at INFO; read-only polls
+    # (getparameters) only when they fail, to keep the log useful.
+    audit: bool = True
+
+
+def error_answer(name: str, status: str, errors: list[str]) -> Message:
+    body: Body = {"status": status}
+    if errors:
+        body["error-stack"] = encode_error_stack(errors)
+    return Message(name, body)
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class Connection:
+    """One client connection: packet reading, sending and the command loop."""
+
+    def __init__(self, server: EcrServer, stream: trio.abc.Stream, peer: str) -> None:
+        self.server = server
+        self.stream = stream
+        self.peer = peer
+        self.config = server.config
+        self.nursery: trio.Nursery
+        self.current: CommandContext | None = None
+        self.disconnected = False
+        self._send_lock = trio.Lock()
+        self._decoder = FrameDecoder(self.config.max_packet)
+        self._ready: deque[bytes] = deque()
+        self._closed = False
+        # Set while a reader task owns the stream (interactive commands).
+        self._reader_scope: trio.CancelScope | None = None
+        self._reader_done = trio.Event()
+        self._arrivals = trio.lowlevel.ParkingLot()
+
+    # --- sending --------------------------------------------------------
+    async def send(self, message: Message, key: bytes | None = None) -> None:
+        if key is not None:
+            message = seal_message(message, key)
+        frame = encode_frame(encode_message(message), max_packet=2**31)
+        try:
+            self._send_lock.acquire_nowait()  # uncontended: no scheduling round
+        except trio.WouldBlock:
+            await self._send_lock.acquire()
+        try:
+            await self.stream.send_all(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self.disconnected = True
+            raise _Disconnected from exc
+        finally:
+            self._send_lock.release()
+
+    async def _refuse(self, reason: str) -> None:
+        """Answer a protocol violation with formaterror; the connection closes."""
+        self._closed = True
+        log.info("%s: %s; closing", self.peer, reason)
+        with trio.move_on_after(1), contextlib.suppress(_Disconnected):
+            await self.send(error_answer(ERROR_ROOT, Status.FORMAT_ERROR, [reason]))
+
+    # --- receiving ------------------------------------------------------
+    async def _fill(self, deadline: float = math.inf) -> bool:
+        """Read one chunk from the stream into the packet queue; False when
+        ``deadline`` passed first. One cancel scope serves both the caller's
+        deadline and the half-sent-packet timeout."""
+        frame_deadline = math.inf
+        if self._decoder.pending:
+            frame_deadline = trio.current_time() + self.config.frame_timeout
+        with trio.move_on_at(min(deadline, frame_deadline)) as scope:
+            try:
+                data = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+        if scope.cancelled_caught:
+            if frame_deadline <= deadline:
+                await self._refuse(f"packet not completed within {self.config.frame_timeout:g} s")
+                raise _Disconnected
+            return False
+        if not data:
+            raise _Disconnected
+        try:
+            self._ready.extend(self._decoder.feed(data))
+        except FramingError as exc:
+            await self._refuse(exc.message)
+            raise _Disconnected from None
+        return True
+
+    async def receive(self, timeout: float) -> bytes | None:
+        """The next packet, or None on timeout. Raises _Disconnected at end of input."""
+        deadline = trio.current_time() + timeout
+        while not self._ready:
+            if self.disconnected or self._closed:
+                raise _Disconnected
+            if self._reader_scope is not None:
+                with trio.move_on_at(deadline):
+                    await self._arrivals.park()
+                if trio.current_time() >= deadline and not self._ready:
+                    return None
+            else:
+                try:
+                    if not await self._fill(deadline):
+                        return None
+                except _Disconnected:
+                    self.disconnected = True
+                    raise
+        return self._ready.popleft()
+
+    def watch(self) -> None:
+        """Start a reader task for an interactive command: it notices a
+        disconnect at once and hands packets to `receive`."""
+        if self._reader_scope is not None or self.disconnected:
+            return
+        scope = self._reader_scope = trio.CancelScope()
+        self._reader_done = done = trio.Event()
+
+        async def reader() -> None:
+            try:
+                with scope:
+                    while True:
+                        await self._fill()
+                        self._arrivals.unpark_all()
+            except _Disconnected:
+                # End of input: a command that talks to the client cannot go on.
+                self.disconnected = True
+                if self.current is not None:
+                    self.current.cancel(OperationCancelled("client disconnected"))
+            finally:
+                self._arrivals.unpark_all()
+                done.set()
+
+        self.nursery.start_soon(reader)
+
+    async def unwatch(self) -> None:
+        """Stop the reader task; cancelling a receive loses no data."""
+        if self._reader_scope is not None:
+            self._reader_scope.cancel()
+            await self._reader_done.wait()
+            self._reader_scope = None
+
+    # --- commands -------------------------------------------------------
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            try:
+                while not self._closed:
+                    packet = await self.receive(self.config.idle_timeout)
+                    if packet is None:
+                        log.info(
+                            "%s: idle for %.0f s; closing", self.peer, self.config.idle_timeout
+                        )
+                        break
+                    if not await self._process(packet):
+                        break
+            except _Disconnected:
+                pass
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _process(self, packet: bytes) -> bool:
+        """Handle one command packet; False closes the connection."""
+        try:
+            message = decode_message(packet)
+        except XmlError as exc:
+            log.info("%s: %s", self.peer, exc)
+            await self.send(error_answer(ERROR_ROOT, Status.FORMAT_ERROR, [exc.message]))
+            return False
+        name = message.name
+        key: bytes | None = None
+        if is_encrypted(message):
+            try:
+                message, key, _ = self.server.keyring.open(message)
+            except (SecureChannelError, XmlError) as exc:
+                log.info("%s: <%s> %s", self.peer, name, exc)
+                await self.send(error_answer(name, exc.status, [exc.message]))
+                return True
+        command = self.server.commands.get(name)
+        if command is None:
+            unknown = NotImplementedCommand(f"unknown command <{name}>")
+            log.info("%s: %s", self.peer, unknown.message)
+            await self.send(error_answer(name, unknown.status, [unknown.message]), key)
+            return True
+        start = trio.current_time()
+        if command.exclusive:
+            try:
+                self.server.device_lock.acquire_nowait()
+            except trio.WouldBlock:
+                await self.send(error_answer(name, Busy.status, [Busy().message]), key)
+                log.info("%s: <%s> refused: terminal busy", self.peer, name)
+                return True
+        try:
+            reply = await self._execute(command, message, key)
+        finally:
+            if command.exclusive:
+                self.server.device_lock.release()
+        if reply is None:
+            log.info("%s: <%s> abandoned: client disconnected", self.peer, name)
+            return False
+        if command.audit or reply.status != Status.OK:
+            log.info(
+                "%s: <%s> -> %s (%.0f ms)",
+                self.peer,
+                name,
+                reply.status,
+                (trio.current_time() - start) * 1000,
+            )
+        return True
+
+    async def _execute(
+        self, command: Command, message: Message, key: bytes | None
+    ) -> Message | None:
+        ctx = CommandContext(self, message, key)
+        outcome: Answer | CardcoreError | None = None
+        with trio.CancelScope() as scope:
+            ctx.scope = scope
+            self.current = ctx
+            try:
+                outcome = await command.handler(ctx)
+            except CardcoreError as exc:
+                outcome = exc
+            except Exception:
+                log.exception("%s: <%s> failed unexpectedly", self.peer, message.name)
+                outcome = SystemFailure("internal error; see the terminal log")
+            finally:
+                self.current = None
+        # Helpers (keepalive) stop before the answer goes out, so that no
+        # message of this command is left half-answered on the wire.
+        await ctx.stop_helpers()
+        await self.unwatch()
+        if outcome is None:
+            if self.disconnected:
+                return None
+            outcome = ctx.cancel_reason or OperationCancelled()
+        reply = self._reply(message.name, outcome)
+        seal_key = outcome.seal_with if isinstance(outcome, Answer) and outcome.seal_with else key
+        try:
+            await self.send(reply, seal_key)
+        except _Disconnected:
+            return None
+        return reply
+
+    @staticmethod
+    def _reply(name: str, outcome: Answer | CardcoreError) -> Message:
+        if isinstance(outcome, CardcoreError):
+            return error_answer(name, outcome.status, [outcome.message])
+        body: Body = {"status": outcome.body.get("status", Status.OK)}
+        body.update((k, v) for k, v in outcome.body.items() if k != "status")
+        return Message(name, body, outcome.attrs)
+
+
+class CommandContext:
+    """What a handler sees of its command and connection."""
+
+    def __init__(self, connection: Connection, message: Message, key: bytes | None) -> None:
+        self.connection = connection
+        self.message = message
+        self.key = key
+        self.peer = connection.peer
+        self.scope: trio.CancelScope | None = None
+        self.cancel_reason: CardcoreError | None = None
+        self.interactive = False  # set once the command talks to the client
+        # Created when the command first talks to the client: most never do.
+        self._ask_lock: trio.Lock | None = None
+        self._stopping: trio.Event | None = None
+        self._helpers: list[trio.Event] = []
+
+    @property
+    def secure(self) -> bool:
+        return self.key is not None
+
+    def params(self) -> dict[str, Any]:
+        return self.message.params()
+
+    def cancel(self, reason: CardcoreError) -> None:
+        """Cancel the command; the client is answered with ``reason``."""
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        if self.scope is not None:
+            self.scope.cancel()
+
+    def _become_interactive(self) -> tuple[trio.Lock, trio.Event]:
+        if self._ask_lock is None or self._stopping is None:
+            self.interactive = True
+            self._ask_lock, self._stopping = trio.Lock(), trio.Event()
+            self.connection.watch()
+        return self._ask_lock, self._stopping
+
+    async def ask(
+        self, name: str, body: Body | None = None, timeout: float | None = None
+    ) -> Message:
+        """Send a message and return the client's answer to it.
+
+        The answer must carry the same root. A missing answer (ClientTimeout),
+        a wrong one (ClientAnswerError) or a disconnect cancel the command.
+        Messages of an encrypted command travel encrypted.
+        """
+        conn = self.connection
+        wait = conn.config.answer_timeout if timeout is None else timeout
+        ask_lock, _ = self._become_interactive()
+        async with ask_lock:
+            try:
+                await conn.send(Message(name, body or {}), self.key)
+                packet = await conn.receive(wait)
+            except _Disconnected:
+                self.cancel(OperationCancelled("client disconnected"))
+                raise OperationCancelled("client disconnected") from None
+            if packet is None:
+                error: CardcoreError = ClientTimeout(
+                    f"no answer to <{name}> within {wait:g} s; operation cancelled"
+                )
+                self.cancel(error)
+                raise error
+            try:
+                answer = decode_message(packet)
+                if is_encrypted(answer):
+                    if self.key is None:
+                        raise SecureChannelError("encrypted answer to a clear message")
+                    answer, _, _ = conn.server.keyring.open(answer)
+            except CardcoreError as exc:
+                error = ClientAnswerError(f"bad answer to <{name}>: {exc.message}")
+                self.cancel(error)
+                raise error from None
+            if answer.name != name:
+                error = ClientAnswerError(f"expected an answer to <{name}>, got <{answer.name}>")
+                self.cancel(error)
+                raise error
+            return answer
+
+    def start_keepalive(self, interval: float | None = None) -> None:
+        """Ping the client with <keepalive/> until the command ends. An answer
+        other than ok cancels the command (manual: «Сообщение keepalive»)."""
+        every = self.connection.config.keepalive_interval if interval is None else interval
+        _, stopping = self._become_interactive()
+        done = trio.Event()
+        self._helpers.append(done)
+
+        async def pinger() -> None:
+            try:
+                while True:
+                    with trio.move_on_after(every):
+                        await stopping.wait()  # the command ended
+                    if stopping.is_set():
+                        return
+                    try:
+                        answer = await self.ask("keepalive")
+                    except CardcoreError:
+                        return  # ask() has cancelled the command already
+                    if answer.status != Status.OK:
+                        self.cancel(
+                            OperationCancelled(
+                                f"cancelled by the cash register (keepalive: {answer.status})"
+                            )
+                        )
+                        return
+            finally:
+                done.set()
+
+        # The pinger lives in the connection's nursery, outside the command's
+        # cancel scope: a keepalive in flight completes (or times out) even when
+        # the command is cancelled, and the command waits for it.
+        self.connection.nursery.start_soon(pinger)
+
+    async def stop_helpers(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        for done in self._helpers:
+            await done.wait()
+
+
+class EcrServer:
+    """Listens for cash registers and runs commands from a dispatch table."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        commands: Mapping[str, Command],
+        keyring: KeyRing | None = None,
+    ) -> None:
+        self.config = config
+        self.commands = dict(commands)
+        self.keyring = keyring if keyring is not None else KeyRing(config.secure_keys)
+        self.device_lock = trio.Lock()
+        self.connections = 0
+
+    async def serve(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        listeners = await trio.open_tcp_listeners(
+            self.config.port if port is None else port,
+            host=self.config.listen if host is None else host,
+        )
+        await self.serve_listeners(listeners, task_status=task_status)
+
+    async def serve_listeners(
+        self,
+        listeners: list[trio.SocketListener],
+        *,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+            for listener in listeners:
+                nursery.start_soon(self._accept_loop, listener, nursery)
+            task_status.started(listeners)
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:  # e.g. EMFILE: back off instead of spinning
+                    log.warning("accept failed: %s", exc)
+                    await trio.sleep(0.1)
+                    continue
+                if self.connections >= self.config.max_connections:
+                    log.warning(
+                        "connection limit %d reached; refusing", self.config.max_connections
+                    )
+                    await stream.aclose()
+                    continue
+                nursery.start_soon(self._connection, stream)
+
+    async def _connection(self, stream: trio.SocketStream) -> None:
+        try:
+            host, port = stream.socket.getpeername()[:2]
+            peer = f"{host}:{port}"
+        except OSError:
+            peer = "unknown peer"
+        await self.handle_stream(stream, peer)
+
+    async def handle_stream(self, stream: trio.abc.Stream, peer: str) -> None:
+        """Serve one connected client until it leaves; never raises."""
+        self.connections += 1
+        try:
+            async with stream:
+                await Connection(self, stream, peer).run()
+        except Exception:  # never let one connection take the listener down
+            log.exception("%s: connection handler failed", peer)
+        finally:
+            self.connections -= 1

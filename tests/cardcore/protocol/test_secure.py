@@ -1,0 +1,108 @@
+"""Secure channel (manual «Шифрование команд»; DESIGN.md wire decisions)."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cardcore.protocol import secure
+from cardcore.protocol.xmlcodec import Message, decode_message
+
+
+def _xy(key: ec.EllipticCurvePrivateKey) -> bytes:
+    n = key.public_key().public_numbers()
+    return n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
+
+
+def test_handshake_layouts() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    client = base64.b64decode(secure.client_handshake(key.public_key()))
+    server = base64.b64decode(secure.server_handshake(key.public_key()))
+    assert client == bytes.fromhex("0300174104") + _xy(key) and len(client) == 69
+    assert server == bytes.fromhex("4104") + _xy(key) and len(server) == 66
+    assert secure.parse_client_handshake(base64.b64encode(client).decode()) == key.public_key()
+    assert secure.parse_server_handshake(base64.b64encode(server).decode()) == key.public_key()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        bytes.fromhex("0300184104") + bytes(64),  # secp384r1 id
+        bytes.fromhex("0300174104") + bytes(63),  # short
+        bytes.fromhex("0300174104") + bytes(64),  # not on the curve
+        bytes.fromhex("0300174102") + bytes(64),  # compressed marker
+    ],
+)
+def test_bad_client_handshake(raw: bytes) -> None:
+    with pytest.raises(secure.SecureChannelError):
+        secure.parse_client_handshake(base64.b64encode(raw).decode())
+
+
+def test_bad_base64() -> None:
+    with pytest.raises(secure.SecureChannelError):
+        secure.parse_client_handshake("!!!not base64")
+
+
+def test_key_is_the_ecdh_x_coordinate_both_ways() -> None:
+    a, b = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    key = secure.derive_key(a, b.public_key())
+    assert key == secure.derive_key(b, a.public_key())
+    assert len(key) == 32
+
+
+def test_seal_layout_is_tag_iv_ciphertext() -> None:
+    key, iv = os.urandom(32), bytes(range(16))
+    sealed = base64.b64decode(secure.seal(key, b"<encrypted-data/>", iv=iv))
+    tag, got_iv, ciphertext = sealed[:16], sealed[16:32], sealed[32:]
+    assert got_iv == iv
+    assert AESGCM(key).decrypt(iv, ciphertext + tag, None) == b"<encrypted-data/>"
+
+
+def test_unseal_rejects_tampering() -> None:
+    key = os.urandom(32)
+    sealed = bytearray(base64.b64decode(secure.seal(key, b"hello")))
+    sealed[-1] ^= 1
+    with pytest.raises(secure.SecureChannelError):
+        secure.unseal(key, base64.b64encode(bytes(sealed)).decode())
+    with pytest.raises(secure.SecureChannelError):
+        secure.unseal(key, base64.b64encode(b"short").decode())
+
+
+def test_seal_message_keeps_root_and_attributes() -> None:
+    key = os.urandom(32)
+    message = Message("transaction", {"amount": "000000012300"}, {"force-sbp": "true"})
+    sealed = secure.seal_message(message, key)
+    assert sealed.name == "transaction" and sealed.attrs == {"force-sbp": "true"}
+    assert list(sealed.body) == ["encrypted"]
+    plaintext = secure.unseal(key, sealed.body["encrypted"])
+    assert decode_message(plaintext) == Message("encrypted-data", {"amount": "000000012300"})
+    assert secure.open_message(sealed, key) == message
+
+
+def test_keyring_finds_the_verifying_key_and_forgets_old_ones() -> None:
+    ring = secure.KeyRing(size=2)
+    keys = [os.urandom(32) for _ in range(3)]
+    for i, key in enumerate(keys):
+        ring.add(key, f"t{i}")
+    assert len(ring) == 2
+    message = Message("getparameters", {"token": "X"})
+    opened, key, label = ring.open(secure.seal_message(message, keys[1]))
+    assert (opened, key, label) == (message, keys[1], "t1")
+    with pytest.raises(secure.SecureChannelError):
+        ring.open(secure.seal_message(message, keys[0]))  # evicted
+    ring.discard_label("t1")
+    with pytest.raises(secure.SecureChannelError):
+        ring.open(secure.seal_message(message, keys[1]))
+
+
+def test_keyring_refuses_mixed_clear_and_encrypted_children() -> None:
+    ring = secure.KeyRing()
+    key = os.urandom(32)
+    ring.add(key, "t")
+    sealed = secure.seal_message(Message("a", {"b": "c"}), key)
+    with pytest.raises(secure.SecureChannelError):
+        ring.open(Message("a", {**sealed.body, "extra": "1"}))

@@ -1,0 +1,355 @@
+"""The ECR server core with test commands, over in-memory streams and trio's
+virtual clock: dispatch, bad input, messages and their answers, keepalive,
+cancellation, disconnects, exclusive device operations, the secure channel."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+import trio.lowlevel
+import trio.testing
+
+from cardcore.config import ServerConfig
+from cardcore.errors import InvalidArguments
+from cardcore.protocol.secure import KeyRing, open_message, seal_message
+from cardcore.protocol.xmlcodec import Message, decode_error_stack
+from cardcore.server import Answer, Command, CommandContext, EcrServer
+from tests.cardcore.ecr import RawPeer
+
+CONFIG = ServerConfig(
+    idle_timeout=60, frame_timeout=10, answer_timeout=20, keepalive_interval=5, max_packet=1024
+)
+
+
+class Probe:
+    """Records what handlers saw, so tests can check clean-up ran."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.release = trio.Event()
+        self.started = trio.Event()
+
+
+def make_commands(probe: Probe) -> dict[str, Command]:
+    async def ping(ctx: CommandContext) -> Answer:
+        return Answer({"pong": ctx.params().get("value", "")})
+
+    async def ask_display(ctx: CommandContext) -> Answer:
+        try:
+            answer = await ctx.ask("display", {"code": "03"})
+            probe.events.append(f"answered {answer.status}")
+            return Answer({"client-said": answer.status or ""})
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.lowlevel.checkpoint()
+                probe.events.append("cleanup")
+
+    async def wait_long(ctx: CommandContext) -> Answer:
+        ctx.start_keepalive()
+        probe.started.set()
+        try:
+            await probe.release.wait()
+        finally:
+            probe.events.append("wait_long finished")
+        return Answer()
+
+    async def device_op(ctx: CommandContext) -> Answer:
+        probe.started.set()
+        await probe.release.wait()
+        return Answer()
+
+    async def bad_args(ctx: CommandContext) -> Answer:
+        raise InvalidArguments("amount must be 12 digits")
+
+    async def crash(ctx: CommandContext) -> Answer:
+        raise RuntimeError("bug")
+
+    return {
+        "ping": Command(ping),
+        "askdisplay": Command(ask_display),
+        "waitlong": Command(wait_long),
+        "deviceop": Command(device_op, exclusive=True),
+        "badargs": Command(bad_args),
+        "crash": Command(crash),
+    }
+
+
+@asynccontextmanager
+async def serving(
+    config: ServerConfig = CONFIG, keyring: KeyRing | None = None
+) -> AsyncIterator[tuple[Callable[[], Awaitable[RawPeer]], Probe, EcrServer]]:
+    probe = Probe()
+    server = EcrServer(config, make_commands(probe), keyring)
+    async with trio.open_nursery() as nursery:
+
+        async def connect() -> RawPeer:
+            client, server_side = trio.testing.memory_stream_pair()
+            nursery.start_soon(server.handle_stream, server_side, "test-peer")
+            return RawPeer(client)
+
+        yield connect, probe, server
+        nursery.cancel_scope.cancel()
+
+
+async def test_several_commands_on_one_connection() -> None:
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        for value in ("1", "2"):
+            answer = await peer.command(Message("ping", {"value": value}))
+            assert answer == Message("ping", {"status": "ok", "pong": value})
+
+
+async def test_parameters_as_root_attributes() -> None:
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        answer = await peer.command(Message("ping", {}, {"value": "7"}))
+        assert answer.body["pong"] == "7"
+
+
+async def test_unknown_command_is_notimplemented_and_connection_stays() -> None:
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        answer = await peer.command(Message("frobnicate"))
+        assert answer.name == "frobnicate" and answer.status == "notimplemented"
+        assert decode_error_stack(answer.body["error-stack"]) == ["unknown command <frobnicate>"]
+        assert (await peer.command(Message("ping"))).status == "ok"
+
+
+async def test_handler_error_maps_to_its_status() -> None:
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        answer = await peer.command(Message("badargs"))
+        assert answer.status == "invalidarguments"
+        assert decode_error_stack(answer.body["error-stack"]) == ["amount must be 12 digits"]
+
+
+async def test_unexpected_exception_is_systemerror_and_server_lives() -> None:
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        answer = await peer.command(Message("crash"))
+        assert answer.status == "systemerror"
+        assert "bug" not in " ".join(decode_error_stack(answer.body["error-stack"]))
+        assert (await (await connect()).command(Message("ping"))).status == "ok"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\x00\x00\x00\x05<a/>x", "malformed XML"),
+        (b"\x00\x00\x00\x00", "zero length"),
+        (b"\xff\xff\xff\xf0", "length 4294967280"),
+        (b"\x00\x00\x04\x01", "length 1025"),
+        (b"\x00\x00\x00\x0anot xml at", "malformed XML"),
+    ],
+)
+async def test_bad_packets_get_formaterror_and_close(raw: bytes, reason: str) -> None:
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        await peer.send_bytes(raw)
+        answer = await peer.read()
+        assert answer.name == "error" and answer.status == "formaterror"
+        assert reason in decode_error_stack(answer.body["error-stack"])[0]
+        assert await peer.at_eof()
+        assert (await (await connect()).command(Message("ping"))).status == "ok"
+
+
+async def test_truncated_packet_then_eof(autojump_clock: trio.testing.MockClock) -> None:
+    async with serving() as (connect, _, server):
+        peer = await connect()
+        await peer.send_bytes(b"\x00\x00\x00\x20<ping>")
+        await peer.stream.aclose()
+        await trio.sleep(1)
+        assert server.connections == 0
+        assert (await (await connect()).command(Message("ping"))).status == "ok"
+
+
+async def test_half_sent_packet_times_out(autojump_clock: trio.testing.MockClock) -> None:
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        await peer.send_bytes(b"\x00\x00\x00\x20<pi")
+        start = trio.current_time()
+        answer = await peer.read()
+        assert answer.status == "formaterror"
+        assert "not completed" in decode_error_stack(answer.body["error-stack"])[0]
+        assert await peer.at_eof()
+        assert trio.current_time() - start == pytest.approx(CONFIG.frame_timeout)
+
+
+async def test_idle_connection_is_closed(autojump_clock: trio.testing.MockClock) -> None:
+    async with serving() as (connect, _, server):
+        peer = await connect()
+        assert (await peer.command(Message("ping"))).status == "ok"
+        start = trio.current_time()
+        assert await peer.at_eof()
+        assert trio.current_time() - start == pytest.approx(CONFIG.idle_timeout)
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.connections == 0
+
+
+async def test_message_answered() -> None:
+    async with serving() as (connect, probe, _):
+        peer = await connect()
+        await peer.send(Message("askdisplay"))
+        message = await peer.read()
+        assert message == Message("display", {"code": "03"})
+        await peer.send(Message("display", {"status": "ok"}))
+        answer = await peer.read()
+        assert answer == Message("askdisplay", {"status": "ok", "client-said": "ok"})
+        assert probe.events == ["answered ok", "cleanup"]
+
+
+async def test_message_never_answered_times_out(autojump_clock: trio.testing.MockClock) -> None:
+    async with serving() as (connect, probe, _):
+        peer = await connect()
+        await peer.send(Message("askdisplay"))
+        assert (await peer.read()).name == "display"
+        answer = await peer.read()  # the client stays silent
+        assert answer.name == "askdisplay" and answer.status == "timeout"
+        assert probe.events == ["cleanup"]
+        assert (await peer.command(Message("ping"))).status == "ok"
+
+
+async def test_message_answered_with_wrong_root() -> None:
+    async with serving() as (connect, probe, _):
+        peer = await connect()
+        await peer.send(Message("askdisplay"))
+        await peer.read()
+        await peer.send(Message("keepalive", {"status": "ok"}))
+        answer = await peer.read()
+        assert answer.status == "formaterror"
+        assert (
+            "expected an answer to <display>" in decode_error_stack(answer.body["error-stack"])[0]
+        )
+        assert probe.events == ["cleanup"]
+
+
+async def test_message_answered_with_garbage() -> None:
+    async with serving() as (connect, probe, _):
+        peer = await connect()
+        await peer.send(Message("askdisplay"))
+        await peer.read()
+        await peer.send_xml(b"<display><unclosed></display>")
+        answer = await peer.read()
+        assert answer.status == "formaterror"
+        assert probe.events == ["cleanup"]
+
+
+async def test_disconnect_while_waiting_for_answer_cancels_cleanly() -> None:
+    async with serving() as (connect, probe, server):
+        peer = await connect()
+        await peer.send(Message("askdisplay"))
+        await peer.read()
+        await peer.stream.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.connections == 0
+        assert probe.events == ["cleanup"]
+
+
+async def test_keepalive_cancelled_by_client(autojump_clock: trio.testing.MockClock) -> None:
+    async with serving() as (connect, probe, _):
+        peer = await connect()
+        await peer.send(Message("waitlong"))
+        for _ in range(2):
+            assert await peer.read() == Message("keepalive")
+            await peer.send(Message("keepalive", {"status": "ok"}))
+        assert await peer.read() == Message("keepalive")
+        await peer.send(Message("keepalive", {"status": "cancelled"}))
+        answer = await peer.read()
+        assert answer.status == "cancelled"
+        assert probe.events == ["wait_long finished"]
+
+
+async def test_keepalive_unanswered_cancels(autojump_clock: trio.testing.MockClock) -> None:
+    async with serving() as (connect, probe, _):
+        peer = await connect()
+        await peer.send(Message("waitlong"))
+        assert await peer.read() == Message("keepalive")
+        answer = await peer.read()
+        assert answer.status == "timeout"
+        assert probe.events == ["wait_long finished"]
+
+
+async def test_disconnect_during_keepalive_wait(autojump_clock: trio.testing.MockClock) -> None:
+    async with serving() as (connect, probe, server):
+        peer = await connect()
+        await peer.send(Message("waitlong"))
+        await probe.started.wait()
+        await peer.stream.aclose()
+        await trio.sleep(1)
+        assert probe.events == ["wait_long finished"]
+        assert server.connections == 0
+
+
+async def test_device_operations_are_exclusive() -> None:
+    async with serving() as (connect, probe, _):
+        first = await connect()
+        await first.send(Message("deviceop"))
+        await probe.started.wait()
+        second = await connect()
+        answer = await second.command(Message("deviceop"))
+        assert answer.status == "failed"
+        assert decode_error_stack(answer.body["error-stack"]) == ["terminal busy"]
+        # read-only commands still run while the device is busy
+        assert (await second.command(Message("ping"))).status == "ok"
+        probe.release.set()
+        assert (await first.read()).status == "ok"
+        probe.started = trio.Event()
+        assert (await second.command(Message("deviceop"))).status == "ok"
+
+
+async def test_many_idle_connections_do_not_block_others() -> None:
+    async with serving() as (connect, _, server):
+        idle = [await connect() for _ in range(200)]
+        await idle[0].send_bytes(b"\x00\x00")  # and one half-sent header
+        peer = await connect()
+        assert (await peer.command(Message("ping"))).status == "ok"
+        assert server.connections == 201
+
+
+async def test_encrypted_command_without_key_is_refused_in_clear() -> None:
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        sealed = seal_message(Message("ping", {"value": "x"}), os.urandom(32))
+        answer = await peer.command(sealed)
+        assert answer.name == "ping" and answer.status == "verificationfailed"
+        assert "encrypted" not in answer.body
+
+
+async def test_encrypted_command_messages_and_answer_are_sealed() -> None:
+    ring = KeyRing()
+    key = os.urandom(32)
+    ring.add(key, "token")
+    async with serving(keyring=ring) as (connect, _, _):
+        peer = await connect()
+        await peer.send(seal_message(Message("askdisplay"), key))
+        message = await peer.read()
+        assert list(message.body) == ["encrypted"]
+        assert open_message(message, key) == Message("display", {"code": "03"})
+        await peer.send(seal_message(Message("display", {"status": "ok"}), key))
+        answer = await peer.read()
+        assert list(answer.body) == ["encrypted"]
+        assert open_message(answer, key).body == {"status": "ok", "client-said": "ok"}
+
+
+async def test_connection_limit() -> None:
+    config = ServerConfig(max_connections=2)
+    probe = Probe()
+    server = EcrServer(config, make_commands(probe))
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(server.serve, "127.0.0.1", 0)
+        port = listeners[0].socket.getsockname()[1]
+        held = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(2)]
+        while server.connections < 2:  # noqa: ASYNC110 - real sockets: poll the count
+            await trio.sleep(0.01)
+        refused = RawPeer(await trio.open_tcp_stream("127.0.0.1", port))
+        assert await refused.at_eof()
+        await held[0].aclose()
+        while server.connections > 1:  # noqa: ASYNC110 - real sockets: poll the count
+            await trio.sleep(0.01)
+        peer = RawPeer(await trio.open_tcp_stream("127.0.0.1", port))
+        assert (await peer.command(Message("ping"))).status == "ok"
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,63 @@
+"""Simulated readers: presenting, waiting, powering, removal mid-session."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from hal.interfaces import CardInterface, CardRemoved
+from hal.sim.profile import ProfileError
+from hal.sim.reader import SimCardReader, SimCardSlot
+
+SELECT_PSE = bytes.fromhex("00A404000E315041592E5359532E444446303100")
+
+
+async def test_wait_for_card_blocks_until_presented() -> None:
+    slot = SimCardSlot()
+    reader = SimCardReader(slot, CardInterface.CONTACT)
+    got = []
+
+    async def wait() -> None:
+        got.append(await reader.wait_for_card())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == []
+        slot.present("default", CardInterface.CONTACTLESS)  # another interface
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == []
+        slot.present("default", CardInterface.CONTACT)
+    (session,) = got
+    assert session.info.interface is CardInterface.CONTACT and session.info.atr[0] == 0x3B
+    response = await session.transmit(SELECT_PSE)
+    assert response[-2:] == b"\x90\x00" and response[0] == 0x6F
+
+
+async def test_removal_mid_session() -> None:
+    slot = SimCardSlot()
+    slot.present("default")
+    session = await SimCardReader(slot, CardInterface.CONTACT).wait_for_card()
+    slot.remove()
+    with pytest.raises(CardRemoved):
+        await session.transmit(SELECT_PSE)
+    with trio.move_on_after(0.01) as scope:
+        await SimCardReader(slot, CardInterface.CONTACT).wait_for_card()
+    assert scope.cancelled_caught
+
+
+async def test_counters_persist_across_presentations() -> None:
+    slot = SimCardSlot()
+    assert slot.card("default") is slot.card("default")
+    with pytest.raises(ProfileError):
+        slot.present("no-such-card")
+    assert slot.presented is None
+    slot.present("dda")
+    assert slot.presented == ("dda", CardInterface.CONTACT)
+    reader = SimCardReader(slot, CardInterface.CONTACT)
+    with trio.move_on_after(0.01) as scope:
+        await reader.wait_for_removal()
+    assert scope.cancelled_caught
+    slot.remove()
+    await reader.wait_for_removal()
