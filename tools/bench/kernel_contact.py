@@ -98,20 +98,18 @@ class Services:
 
 
 def terminal() -> TerminalConfig:
-    tac = {
-        "tac_denial": H("0010000000"),
-        "tac_online": H("DC4004F800"),
-        "tac_default": H("DC4000A800"),
-    }
+    def aid(hex_aid: str, version: str) -> AidConfig:
+        return AidConfig(
+            aid=H(hex_aid),
+            application_version=H(version),
+            floor_limit=10_000,
+            tac_denial=H("0010000000"),
+            tac_online=H("DC4004F800"),
+            tac_default=H("DC4000A800"),
+        )
+
     return TerminalConfig(
-        aids=(
-            AidConfig(
-                aid=H("A0000000031010"), application_version=H("0096"), floor_limit=10_000, **tac
-            ),
-            AidConfig(
-                aid=H("A0000000041010"), application_version=H("0002"), floor_limit=10_000, **tac
-            ),
-        ),
+        aids=(aid("A0000000031010", "0096"), aid("A0000000041010", "0002")),
         country_code=643,
         capabilities=H("E0F8C8"),
         terminal_type=0x22,
