@@ -67,6 +67,27 @@ def simulator_config(config: Config, host_port: int) -> Config:
     return msgspec.structs.replace(config, terminal=terminal, acquirer=acquirer, emv=emv)
 
 
+def host_ledger(host: HostSimulator) -> list[dict[str, Any]]:
+    """The host's transactions per terminal batch, as plain data (no PAN)."""
+    rows: list[dict[str, Any]] = []
+    for tid, batch in host.ledger.batches.items():
+        for txn in batch.transactions.values():
+            rows.append(
+                {
+                    "tid": tid,
+                    "mti": txn.key.mti,
+                    "stan": txn.key.stan,
+                    "type": txn.type.name.lower(),
+                    "amount": txn.amount,
+                    "cashback": txn.cashback,
+                    "reversed": txn.reversed_amount,
+                    "response": txn.response_code,
+                    "rrn": txn.rrn,
+                }
+            )
+    return rows
+
+
 @dataclass
 class Simulator:
     slot: SimCardSlot = field(default_factory=SimCardSlot)
@@ -195,8 +216,15 @@ class Simulator:
                 "pinpad": self.pinpad.mode.value if self.pinpad else None,
             }
 
+        async def ledger(request: dict[str, Any]) -> dict[str, Any]:
+            """What the host simulator booked, for tests and demos (no PANs)."""
+            await trio.lowlevel.checkpoint()
+            if self.host is None:
+                raise ControlError("no host simulator is running")
+            return {"transactions": host_ledger(self.host)}
+
         return {"present": present, "remove": remove, "host": host, "pinpad": pinpad,
-                "status": status}  # fmt: skip
+                "status": status, "ledger": ledger}  # fmt: skip
 
     async def serve_control(self, terminal: Terminal, nursery: trio.Nursery) -> None:
         server = SimControlServer(control_path(terminal.data_dir), self.handlers())
