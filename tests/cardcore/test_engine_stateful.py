@@ -89,9 +89,9 @@ async def run(h: Harness, ops: list[tuple[Any, ...]]) -> None:
             h.sim.slot.remove()
             continue
         receipt = answer.body.get("receipt")
-        if answer.status == "ok" and receipt and receipt.get("tstatus") == "approved":
-            if receipt["type"] in ("purchase", "refund"):
-                approved.append(receipt)
+        ok = answer.status == "ok" and receipt and receipt.get("tstatus") == "approved"
+        if ok and receipt["type"] in ("purchase", "refund"):
+            approved.append(receipt)
         unfinished = await h.terminal.journal.in_states(["online", "authorized"])
         assert unfinished == [], unfinished
     # The host comes back; everything queued is delivered.
