@@ -9,10 +9,11 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 
-from cardcore.commands import admin
+from cardcore.commands import admin, provisioning
 from cardcore.config import Config
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
@@ -29,6 +30,9 @@ class ServeOptions:
     config: Config
     data_dir: Path
     simulator: bool
+    # The local configuration before validation (file + command line); the
+    # provisioned overlay is laid over it. None: taken from `config`.
+    config_data: dict[str, Any] | None = None
 
 
 def _devices(config: Config, simulator: bool) -> Devices:
@@ -55,12 +59,14 @@ def build_terminal(options: ServeOptions) -> Terminal:
         data_dir=options.data_dir,
         devices=_devices(options.config, options.simulator),
         simulator=options.simulator,
+        config_data=options.config_data,
     )
 
 
 def build_commands(terminal: Terminal) -> dict[str, Command]:
     table: dict[str, Command] = {}
     table.update(admin.commands(terminal))
+    table.update(provisioning.commands(terminal))
     return table
 
 
