@@ -86,6 +86,10 @@ async def serve(options: ServeOptions) -> None:
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_stop_on_signals, scope)
+            if options.simulator:
+                from cardcore.simservers import run_provisioning_simulators
+
+                terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
             listeners = await nursery.start(server.serve)
             host, port = listeners[0].socket.getsockname()[:2]
             atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)

@@ -49,6 +49,8 @@ class Terminal:
     provisioning: ProvisioningStore = field(init=False)
     generation: Generation = field(init=False)
     keystore: KeyStore = field(init=False)
+    # Simulator mode: the in-process management servers (cardcore.simservers).
+    simulators: Any = None
 
     def __post_init__(self) -> None:
         self.auth = AdminAuth(self.data_dir / "admin.json", self.config.admin)

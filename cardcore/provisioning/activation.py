@@ -227,9 +227,10 @@ async def run_activation(terminal: Terminal, on_connected: Callable[[], None]) -
     except trio.TooSlowError:
         raise ProvisioningTimeout("no activator connected in time") from None
     finally:
-        for listener in listeners:
-            await listener.aclose()
         addr_file.unlink(missing_ok=True)
+        with trio.CancelScope(shield=True):
+            for listener in listeners:
+                await listener.aclose()
     # Port 4434 is closed from here on: one activator per runreset.
     async with stream:
         on_connected()
