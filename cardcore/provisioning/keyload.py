@@ -7,9 +7,10 @@
 #   <message>. T is the manual's key type code. Each key may also carry
 #   <wrap> (rsa-oaep = OAEP SHA-256, rsa-oaep-sha1, rsa-pkcs1, tr31),
 #   <algorithm> (01 TDES, 02 AES) and <kcv> (hex; checked when present).
-#   Without <wrap>: a value shaped like a TR-31 block is TR-31, any other is
-#   RSA ciphertext (HEX) to the key-loader key, tried OAEP SHA-256, OAEP
-#   SHA-1, PKCS#1 v1.5 (one generic error for all).
+#   Without <wrap>: hex of exactly the RSA modulus size is RSA ciphertext to
+#   the key-loader key, tried OAEP SHA-256, OAEP SHA-1, PKCS#1 v1.5 (one
+#   generic error for all); a value whose header declares its own length is
+#   a TR-31 block.
 # - TR-31 blocks are unwrapped under the key block protection key: type FF
 #   (the manual reserves FF for protocol extensions; here it is the KBPK),
 #   delivered RSA-wrapped in the same answer or kept from an earlier load.
@@ -189,8 +190,8 @@ async def load_master_keys(terminal: Terminal) -> dict[str, object]:
     entries.sort(key=lambda e: (_text(e, "tag") or "").upper() != "FF")
     unwrapped: list[tuple[str, bytes, str]] = []
     kbpk: bytes | None = None
-    if "kbpk" in terminal.keystore:
-        kbpk = terminal.keystore.get("kbpk")
+    if "kbpk" in terminal.provisioned_keys:
+        kbpk = terminal.provisioned_keys.get("kbpk")
     for entry in entries:
         tag = (_text(entry, "tag") or "").upper()
         value = (_text(entry, "value") or "").replace(" ", "")
@@ -198,7 +199,11 @@ async def load_master_keys(terminal: Terminal) -> dict[str, object]:
             raise ProvisioningFormatError(f"key server: unknown key type '{tag}'")
         wrap = _text(entry, "wrap")
         declared = _text(entry, "algorithm")
-        if wrap == "tr31" or (wrap is None and _TR31.match(value)):
+        # Without <wrap>: RSA ciphertext is exactly the modulus size in hex; a
+        # TR-31 block declares its own length in characters 2-5.
+        rsa_sized = len(value) == private.key_size // 4 and re.fullmatch("[0-9A-Fa-f]+", value)
+        looks_tr31 = bool(_TR31.match(value)) and int(value[1:5]) == len(value)
+        if wrap == "tr31" or (wrap is None and looks_tr31 and not rsa_sized):
             if kbpk is None:
                 raise ProvisioningMissingData(
                     "key server: TR-31 block but no key block protection key"
@@ -222,18 +227,19 @@ async def load_master_keys(terminal: Terminal) -> dict[str, object]:
             kbpk = key
         unwrapped.append((tag, key, algorithm))
     loaded: list[LoadedKey] = []
+    entries_by_name = {
+        name: (key, ALGORITHMS[algorithm])
+        for tag, key, algorithm in unwrapped
+        for name in KEY_NAMES[tag]
+    }
     with terminal.provisioning.stage() as staging:
-        store = staging.keystore()
-        store.put_many(
-            {
-                name: (key, ALGORITHMS[algorithm])
-                for tag, key, algorithm in unwrapped
-                for name in KEY_NAMES[tag]
-            }
-        )
+        staging.keystore().put_many(entries_by_name)
         staging.state.master_keys_loaded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         config = terminal.config
         terminal.publish(staging, config)
+    # The acquirer link reads its keys from the terminal's key store
+    # (cardcore.hostlink.KEY_NAMES): hand them over there too, in one write.
+    terminal.keystore.put_many(entries_by_name)
     for tag, key, algorithm in unwrapped:
         loaded.append(LoadedKey(tag, algorithm, kcv_of(key, algorithm)))
     log.info("master keys loaded: %s", ", ".join(f"{k.type} kcv {k.kcv}" for k in loaded))
@@ -241,7 +247,7 @@ async def load_master_keys(terminal: Terminal) -> dict[str, object]:
 
 
 def _receipt(terminal: Terminal, loaded: list[LoadedKey]) -> dict[str, object]:
-    store = terminal.keystore
+    store = terminal.provisioned_keys
     pin, mac = store.describe("tmk-pin"), store.describe("tmk-mac")
     return {
         "pkcv": pin.kcv if pin else "none",

@@ -217,7 +217,7 @@ async def test_master_keys_other_wrappings(tmp_path: Path, mode: str) -> None:
         answer = await env.command("loadmasterkeys", {"token": token})
         assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
         assert env.terminal.keystore.get("tmk-pin") == load_test_keys().master.pin
-        assert ("kbpk" in env.terminal.keystore) == (mode == "tr31")
+        assert ("kbpk" in env.terminal.provisioned_keys) == (mode == "tr31")
 
 
 ACTIVATION_FAILURES = [
