@@ -9,10 +9,11 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 
-from cardcore.commands import admin, transaction
+from cardcore.commands import admin, provisioning, transaction
 from cardcore.config import Config
 from cardcore.engine.engine import TransactionEngine
 from cardcore.server import Command, EcrServer
@@ -30,6 +31,9 @@ class ServeOptions:
     config: Config
     data_dir: Path
     simulator: bool
+    # The local configuration before validation (file + command line); the
+    # provisioned overlay is laid over it. None: taken from `config`.
+    config_data: dict[str, Any] | None = None
 
 
 def _devices(config: Config, simulator: bool) -> Devices:
@@ -56,6 +60,7 @@ def build_terminal(options: ServeOptions) -> Terminal:
         data_dir=options.data_dir,
         devices=_devices(options.config, options.simulator),
         simulator=options.simulator,
+        config_data=options.config_data,
     )
 
 
@@ -63,6 +68,7 @@ def build_commands(terminal: Terminal) -> dict[str, Command]:
     table: dict[str, Command] = {}
     table.update(admin.commands(terminal))
     table.update(transaction.commands(terminal))
+    table.update(provisioning.commands(terminal))
     return table
 
 
@@ -105,6 +111,9 @@ async def _run(
         port = await sim.start_host(nursery)
         terminal.reconfigure(simulator_config(terminal.config, port))
         await sim.serve_control(terminal, nursery)
+        from cardcore.simservers import run_provisioning_simulators
+
+        terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
     await TransactionEngine(terminal).recover()
     await nursery.start(terminal.host.run)
     listeners = await nursery.start(server.serve)
