@@ -98,7 +98,9 @@ class Terminal:
             self.keystore.get_or_create("journal-dek", 32),
         )
         self.journal = Journal(self.data_dir / "journal.sqlite", protector)
-        self.host = HostService(self.config, self.journal, self.keystore)
+        self.host = HostService(
+            self.config, self.journal, self.keystore, master_store=lambda: self.provisioned_keys
+        )
 
     def reconfigure(self, config: Config) -> None:
         """Switch to a new configuration (validated by the caller) at once.

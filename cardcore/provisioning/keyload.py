@@ -237,9 +237,8 @@ async def load_master_keys(terminal: Terminal) -> dict[str, object]:
         staging.state.master_keys_loaded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         config = terminal.config
         terminal.publish(staging, config)
-    # The acquirer link reads its keys from the terminal's key store
-    # (cardcore.hostlink.KEY_NAMES): hand them over there too, in one write.
-    terminal.keystore.put_many(entries_by_name)
+    # The acquirer link reads the master keys from the live generation's store
+    # (cardcore.hostlink.HostService.master_keys): the publish above switched it.
     for tag, key, algorithm in unwrapped:
         loaded.append(LoadedKey(tag, algorithm, kcv_of(key, algorithm)))
     log.info("master keys loaded: %s", ", ".join(f"{k.type} kcv {k.kcv}" for k in loaded))

@@ -201,8 +201,8 @@ async def test_life_cycle_factory_to_master_keys(tmp_path: Path) -> None:
         keys = receipt["keys"]["key"]
         assert {k["type"] for k in keys} == {"05", "03"}
         assert all(k["algorithm"] == "01" and k["result"] == "success" for k in keys)
-        assert env.terminal.keystore.get("tmk-pin") == master.pin
-        assert env.terminal.keystore.get("tmk-mac") == master.mac
+        assert env.terminal.provisioned_keys.get("tmk-pin") == master.pin
+        assert env.terminal.provisioned_keys.get("tmk-mac") == master.mac
         keys_json = (env.terminal.generation.path / "keys.json").read_bytes()
         assert master.pin.hex().encode() not in keys_json.lower()
 
@@ -216,7 +216,7 @@ async def test_master_keys_other_wrappings(tmp_path: Path, mode: str) -> None:
         env.sims.key_server.mode = mode
         answer = await env.command("loadmasterkeys", {"token": token})
         assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
-        assert env.terminal.keystore.get("tmk-pin") == load_test_keys().master.pin
+        assert env.terminal.provisioned_keys.get("tmk-pin") == load_test_keys().master.pin
         assert ("kbpk" in env.terminal.provisioned_keys) == (mode == "tr31")
 
 
@@ -259,7 +259,7 @@ async def test_reactivation_failure_keeps_the_activated_state(tmp_path: Path) ->
         assert result.status == "verificationfailed"
         assert snapshot(env.terminal.data_dir) == files
         assert await env.parameters(token) == params
-        assert env.terminal.keystore.get("tmk-pin") == load_test_keys().master.pin
+        assert env.terminal.provisioned_keys.get("tmk-pin") == load_test_keys().master.pin
 
 
 def _break_econf(env: Env, body: bytes) -> None:
@@ -330,7 +330,7 @@ async def test_key_loading_failure_leaves_terminal_as_it_was(
         assert answer.status == status
         assert snapshot(env.terminal.data_dir) == files
         assert await env.parameters(token) == params
-        assert "tmk-pin" not in env.terminal.keystore
+        assert "tmk-pin" not in env.terminal.provisioned_keys
 
 
 async def test_commands_before_activation_are_refused(tmp_path: Path) -> None:
