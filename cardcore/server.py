@@ -389,6 +389,9 @@ class CommandContext:
         wait = conn.config.answer_timeout if timeout is None else timeout
         ask_lock, _ = self._become_interactive()
         async with ask_lock:
+            if self.cancel_reason is not None:
+                # The command is already being cancelled: ask nothing more.
+                raise self.cancel_reason
             try:
                 await conn.send(Message(name, body or {}), self.key, pad=self.signed_length_peer)
                 packet = await conn.receive(wait)
