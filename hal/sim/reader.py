@@ -76,6 +76,11 @@ class SimCardSlot:
             self._cards[name] = VirtualCard(load_profile(name))
         return self._cards[name]
 
+    def add(self, card: VirtualCard) -> None:
+        """Make a card built elsewhere (e.g. from `load_profile_file`) presentable
+        under its profile name; it replaces a bundled profile of that name."""
+        self._cards[card.profile.name] = card
+
     def _presentable(self, name: str, interface: CardInterface | None) -> _Presented:
         card = self.card(name)  # raises ProfileError for an unknown profile
         profile = card.profile
