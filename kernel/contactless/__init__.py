@@ -24,8 +24,7 @@ from kernel.contactless.outcome import (
     Start,
 )
 from kernel.contactless.services import ContactlessServices
-from kernel.contactless.ui import DEFAULT_HOLD_TIME, UiRequest, UiStatus, ValueQualifier
-from kernel.contactless.ui import Indicators as UiIndicators
+from kernel.contactless.ui import DEFAULT_HOLD_TIME, Lights, UiRequest, UiStatus, ValueQualifier
 
 __all__ = [
     "DEFAULT_HOLD_TIME",
@@ -44,12 +43,12 @@ __all__ = [
     "Kernel2Parameters",
     "KernelKind",
     "KernelResult",
+    "Lights",
     "OutcomeCvm",
     "OutcomeKind",
     "OutcomeParameters",
     "Preprocessed",
     "Start",
-    "UiIndicators",
     "UiRequest",
     "UiStatus",
     "ValueQualifier",

@@ -357,6 +357,7 @@ class ContactlessEntryPoint:
         )
         data = self.config.terminal.terminal_data()
         data.update(request.transaction_data(when))
+        data[0xDF8129] = params.encode()
         outcome = Outcome(
             decision=Decision.TERMINATED,
             error=TryAnotherInterface("contactless not allowed for this amount or type"),
@@ -512,11 +513,13 @@ class ContactlessEntryPoint:
             ui_on_outcome=UiRequest(MessageId.TRY_ANOTHER_CARD, UiStatus.READY_TO_READ),
         )
         await self._send(services, messages, params.ui_on_outcome)
+        data = self._base_data(pre)
+        data[0xDF8129] = params.encode()
         return Outcome(
             decision=Decision.TERMINATED,
             error=NoMutualApplication("no contactless application of this terminal on the card"),
             messages=tuple(messages),
-            data=self._base_data(pre),
+            data=data,
             contactless=params,
         )
 
@@ -695,6 +698,7 @@ class ContactlessEntryPoint:
         messages = tuple(act.messages) if act is not None else ()
         if ctx is None:
             data = self._base_data(pre) if pre is not None else {}
+            data[0xDF8129] = params.encode()
             return Outcome(
                 decision=decision,
                 decline_reason=reason,
@@ -704,6 +708,7 @@ class ContactlessEntryPoint:
                 contactless=params,
             )
         data = ctx.snapshot()
+        data[0xDF8129] = params.encode()
         return Outcome(
             decision=decision,
             decline_reason=reason,

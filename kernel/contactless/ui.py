@@ -22,7 +22,7 @@ from kernel.values import encode_n
 
 __all__ = [
     "DEFAULT_HOLD_TIME",
-    "Indicators",
+    "Lights",
     "UiRequest",
     "UiStatus",
     "ValueQualifier",
@@ -51,7 +51,7 @@ class ValueQualifier(enum.IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Indicators:
+class Lights:
     """Four status lights (1..4, left to right) and the tone for a status."""
 
     lights: tuple[bool, bool, bool, bool]
@@ -59,13 +59,13 @@ class Indicators:
     tone: str | None = None  # "success" | "alert" | None
 
 
-_INDICATORS: dict[UiStatus, Indicators] = {
-    UiStatus.NOT_READY: Indicators((False, False, False, False)),
-    UiStatus.IDLE: Indicators((True, False, False, False), blinking=True),
-    UiStatus.READY_TO_READ: Indicators((True, False, False, False)),
-    UiStatus.PROCESSING: Indicators((True, True, False, False)),
-    UiStatus.CARD_READ_SUCCESSFULLY: Indicators((True, True, True, True), tone="success"),
-    UiStatus.PROCESSING_ERROR: Indicators((False, False, False, False), tone="alert"),
+_LIGHTS: dict[UiStatus, Lights] = {
+    UiStatus.NOT_READY: Lights((False, False, False, False)),
+    UiStatus.IDLE: Lights((True, False, False, False), blinking=True),
+    UiStatus.READY_TO_READ: Lights((True, False, False, False)),
+    UiStatus.PROCESSING: Lights((True, True, False, False)),
+    UiStatus.CARD_READ_SUCCESSFULLY: Lights((True, True, True, True), tone="success"),
+    UiStatus.PROCESSING_ERROR: Lights((False, False, False, False), tone="alert"),
 }
 
 
@@ -87,9 +87,9 @@ class UiRequest:
     currency: int = 0
 
     @property
-    def indicators(self) -> Indicators | None:
+    def lights(self) -> Lights | None:
         """Lights and tone for the status; None for N/A (leave them as they are)."""
-        return _INDICATORS.get(self.status)
+        return _LIGHTS.get(self.status)
 
     def encode(self) -> bytes:
         """The 22 bytes of 'DF8116' (Book C-2 A.1.194)."""

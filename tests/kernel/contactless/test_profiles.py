@@ -132,6 +132,7 @@ async def test_contactless_transaction(
     assert list(outcome.messages) == messages
     assert [r.message for r in services.ui] == messages
     assert outcome.signature_required is (cvm is SIGN)
+    assert outcome.get(0xDF8129) == outcome.contactless.encode()  # for the journal
     if decision is A_ON:
         assert host.checked == [True]  # the issuer verified the ARQC from field 55
         assert outcome.get(0x8A) == b"00" and outcome.cryptogram_type is not None

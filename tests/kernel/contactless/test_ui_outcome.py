@@ -54,14 +54,14 @@ def test_ui_request_encoding_and_display_fields() -> None:
         (UiStatus.PROCESSING_ERROR, (False, False, False, False), "alert"),
     ],
 )
-def test_indicators_per_status(
+def test_lights_per_status(
     status: UiStatus, lights: tuple[bool, bool, bool, bool], tone: str | None
 ) -> None:
-    indicators = UiRequest(MessageId.PRESENT_CARD, status).indicators
-    assert indicators is not None
-    assert (indicators.lights, indicators.tone) == (lights, tone)
-    assert UiRequest(MessageId.PRESENT_CARD, UiStatus.NOT_APPLICABLE).indicators is None
-    idle = UiRequest(MessageId.WELCOME, UiStatus.IDLE).indicators
+    got = UiRequest(MessageId.PRESENT_CARD, status).lights
+    assert got is not None
+    assert (got.lights, got.tone) == (lights, tone)
+    assert UiRequest(MessageId.PRESENT_CARD, UiStatus.NOT_APPLICABLE).lights is None
+    idle = UiRequest(MessageId.WELCOME, UiStatus.IDLE).lights
     assert idle is not None and idle.blinking
 
 
