@@ -42,11 +42,11 @@ from kernel.contactless.outcome import (
 )
 from kernel.contactless.services import ContactlessServices
 from kernel.contactless.ui import UiRequest, UiStatus, ValueQualifier
-from kernel.errors import CardcoreError
+from kernel.errors import CardcoreError, CardDataError
 from kernel.selection import Candidate, SelectedApplication
 from kernel.services import EntropySource, MessageId
 from kernel.sw import error_for
-from kernel.values import decode_text
+from kernel.values import decode_cn, decode_date, decode_text
 
 __all__ = [
     "Activation",
@@ -54,6 +54,7 @@ __all__ = [
     "DeferredPinActions",
     "Indicators",
     "KernelResult",
+    "check_card_data",
     "new_context",
     "read_records",
 ]
@@ -288,6 +289,17 @@ async def read_records(ctx: Context) -> None:
             store_record(ctx, sfi, record, response.data)
             if record - first < oda_count:
                 ctx.oda_records.append((sfi, response.data))
+
+
+def check_card_data(ctx: Context) -> None:
+    """PAN '5A' and expiry '5F24' must decode (Book 3 7.2): they reach the host and receipts."""
+    try:
+        if 0x5A in ctx.data:
+            decode_cn(ctx.data[0x5A])
+        if 0x5F24 in ctx.data:
+            decode_date(ctx.data[0x5F24])
+    except ValueError as exc:
+        raise CardDataError(f"card data malformed: {exc}") from exc
 
 
 class DeferredPinActions:

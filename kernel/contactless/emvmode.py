@@ -29,7 +29,13 @@ from kernel.contact.context import Context
 from kernel.contact.cvm import CvmFacts, cardholder_verification
 from kernel.contact.reading import data_exchange, initiate_application_processing
 from kernel.contact.restrictions import RestrictionFacts, processing_restrictions
-from kernel.contactless.common import Activation, DeferredPinActions, KernelResult, read_records
+from kernel.contactless.common import (
+    Activation,
+    DeferredPinActions,
+    KernelResult,
+    check_card_data,
+    read_records,
+)
 from kernel.contactless.outcome import OutcomeCvm
 from kernel.errors import CardDataError
 from kernel.outcome import CryptogramType
@@ -57,6 +63,7 @@ class EmvModeKernel:
         missing = [tag_hex(t) for t in MANDATORY_TAGS if t not in ctx.icc_tags]
         if missing:
             raise CardDataError(f"mandatory data missing: {', '.join(missing)}")
+        check_card_data(ctx)
         await self.exchange(act, ctx)
         ctx.data[0x9F33] = self.capabilities(act, ctx)
         await offline_data_authentication(ctx)

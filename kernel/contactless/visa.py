@@ -40,7 +40,7 @@ from kernel import apdu, dol, tlv
 from kernel.contact.authentication import icc_public_key
 from kernel.contact.context import Context, log
 from kernel.contact.reading import data_exchange
-from kernel.contactless.common import Activation, KernelResult, read_records
+from kernel.contactless.common import Activation, KernelResult, check_card_data, read_records
 from kernel.contactless.outcome import OutcomeCvm, OutcomeKind
 from kernel.errors import CardDataError
 from kernel.oda import OdaCheckError, verify_dda
@@ -136,8 +136,9 @@ class VisaKernel:
             raise error_for(response.sw, "GET PROCESSING OPTIONS")
         self._store_gpo(ctx, response.data)
         await read_records(ctx)
-        await act.card_read()
         _fill_from_track2(ctx)
+        check_card_data(ctx)
+        await act.card_read()
         await data_exchange(ctx, "read-application-data", act.combination.data_exchange_tags)
         return self._decide(act, ctx)
 
