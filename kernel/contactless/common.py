@@ -29,7 +29,7 @@ from kernel import apdu
 from kernel.apdu import Transport
 from kernel.capk import CaKeyStore
 from kernel.config import TransactionRequest
-from kernel.contact.context import Context
+from kernel.contact.context import Context, log
 from kernel.contact.cvm import PinResult
 from kernel.contact.reading import parse_afl, store_record
 from kernel.contactless.config import ContactlessAid, ContactlessConfig
@@ -57,6 +57,7 @@ __all__ = [
     "check_card_data",
     "new_context",
     "read_records",
+    "send_ui",
 ]
 
 
@@ -141,8 +142,7 @@ class Activation:
         )
 
     async def send_ui(self, request: UiRequest) -> None:
-        self.messages.append(int(request.message))
-        await self.services.ui_request(request)
+        await send_ui(self.services, self.messages, request)
 
     async def card_read(self) -> None:
         """The last command is answered: the card may leave the field."""
@@ -225,6 +225,15 @@ class KernelResult:
     @property
     def kind(self) -> OutcomeKind:
         return self.parameters.kind
+
+
+async def send_ui(services: ContactlessServices, messages: list[int], request: UiRequest) -> None:
+    """Show a UI request; a failing display does not change the transaction's result."""
+    messages.append(int(request.message))
+    try:
+        await services.ui_request(request)
+    except CardcoreError as exc:
+        log.info("UI request %02X not shown: %s", int(request.message), exc)
 
 
 def new_context(

@@ -65,6 +65,7 @@ from kernel.contactless.common import (
     Indicators,
     KernelResult,
     new_context,
+    send_ui,
 )
 from kernel.contactless.config import (
     KERNEL_3,
@@ -498,12 +499,12 @@ class ContactlessEntryPoint:
         data.update(pre.request.transaction_data(pre.when))
         return data
 
+    @staticmethod
     async def _send(
-        self, services: ContactlessServices, messages: list[int], ui: UiRequest | None
+        services: ContactlessServices, messages: list[int], ui: UiRequest | None
     ) -> None:
         if ui is not None:
-            messages.append(int(ui.message))
-            await services.ui_request(ui)
+            await send_ui(services, messages, ui)
 
     async def _no_candidate(
         self, services: ContactlessServices, pre: Preprocessed, messages: list[int]

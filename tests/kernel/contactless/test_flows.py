@@ -392,3 +392,18 @@ def test_ui_helpers() -> None:
     assert ContactlessEntryPoint.collision_ui().status is UiStatus.PROCESSING_ERROR
     assert ContactlessEntryPoint.collision_ui(resolved=True).status is UiStatus.READY_TO_READ
     assert CONFIG.validate() is None
+
+
+async def test_a_broken_display_does_not_change_the_result() -> None:
+    class Broken(Services):
+        async def ui_request(self, request: Any) -> None:
+            raise ReaderError("display gone")
+
+    host = IssuerHost()
+    outcome, _, _ = await tap("visa-qvsdc", 50_000, services=Broken(online=host), host=host)
+    assert outcome.decision is Decision.APPROVED_ONLINE and host.checked == [True]
+    assert outcome.messages == (
+        MessageId.CARD_READ_OK,
+        MessageId.AUTHORISING_PLEASE_WAIT,
+        MessageId.APPROVED,
+    )
