@@ -9,8 +9,10 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from kernel.errors import CardcoreError
+from kernel.services import MessageId
 
 __all__ = [
+    "CardCollision",
     "CardInfo",
     "CardInterface",
     "CardReader",
@@ -66,13 +68,38 @@ class CardInterface(StrEnum):
 class CardInfo:
     """What activation tells about a card: the ATR (contact, or the one a PC/SC
     reader synthesises for a contactless card, PC/SC part 3), and for
-    ISO 14443-A cards the UID, ATQA and SAK."""
+    ISO 14443-A cards the UID, ATQA and SAK.
+
+    ``atqa`` is the two ATQA bytes in the order they come over the air (least
+    significant byte first, ISO/IEC 14443-3 6.5.2): a MIFARE Classic's ATQA
+    0x0004 is ``04 00``, a 7-byte-UID card's 0x0044 is ``44 00`` - the order
+    of the ECR manual's ``smartcard`` descriptor (example "...4400 28")."""
 
     interface: CardInterface
     atr: bytes = b""
     uid: bytes = b""
     atqa: bytes = b""
     sak: int | None = None
+
+    @property
+    def atqa_value(self) -> int | None:
+        """ATQA as a number (0x0004, 0x0044, ...)."""
+        return int.from_bytes(self.atqa, "little") if len(self.atqa) == 2 else None
+
+    @property
+    def iso14443_4(self) -> bool:
+        """SAK b6: the card takes ISO/IEC 14443-4 APDUs (an EMV card or phone
+        does; a MIFARE Classic does not)."""
+        return self.sak is not None and bool(self.sak & 0x20)
+
+    def descriptor(self) -> bytes:
+        """The ECR manual's ``smartcard``/``newcard`` descriptor: UID length (1),
+        UID, ATQA (2, as on the air), SAK (1); send it as upper-case hex."""
+        if self.interface is not CardInterface.CONTACTLESS or self.sak is None:
+            raise ValueError("only a contactless type A card has a descriptor")
+        if not self.uid or len(self.atqa) != 2:
+            raise ValueError("the card reported no UID/ATQA")
+        return bytes([len(self.uid)]) + self.uid + self.atqa + bytes([self.sak])
 
 
 class ReaderError(CardcoreError):
@@ -91,6 +118,20 @@ class CardRemoved(CardcoreError):
     """The card was removed or lost power during the transaction."""
 
     status = "tryagain"
+
+
+class CardCollision(CardcoreError):
+    """More than one card in the contactless field: present one card only.
+
+    EMV Contactless Book D (collision detection) and Book B 3.2.1.4: the
+    reader does not activate any card; the terminal shows message '19'
+    ("Please present one card only", `message_id`) with status Processing
+    Error, polls on, and when one card is left shows '19' again with status
+    Ready to Read (Book B 3.2.1.5). The wire status is Appendix A
+    ``tryagain`` (card read error; repeat) if the operation gives up."""
+
+    status = "tryagain"
+    message_id = MessageId.PRESENT_ONE_CARD_ONLY
 
 
 class CardSession(Protocol):
@@ -120,7 +161,10 @@ class CardReader(Protocol):
     def name(self) -> str: ...
 
     async def wait_for_card(self) -> CardSession:
-        """Return once a card is present and powered/activated."""
+        """Return once a card is present and powered/activated.
+
+        A contactless reader raises CardCollision when several cards are in
+        the field; calling it again waits until the field changes."""
         ...
 
     async def wait_for_removal(self) -> None:

@@ -1,20 +1,29 @@
 # Strategy: simulated card readers. One `SimCardSlot` stands for the
-# customer's hand: which virtual card (profile) is presented, and on which
+# customer's hand: which virtual cards (profiles) are presented, and on which
 # interface; `cardcore sim present|remove` changes it at run time. Each
 # interface's `SimCardReader` waits until a card is presented on it and powers
 # it (a reset of the `VirtualCard`, which keeps its persistent counters —
 # ATC, PIN try counter — across transactions, as a real card does).
 # A card removed while a session is open makes the next APDU fail with
 # CardRemoved, like a card pulled from a real slot.
+# Contactless (EMV Contactless Book D as far as a simulation needs it): the
+# field may hold several cards (`present_also`); then the reader activates
+# none and reports CardCollision once per state of the field (Book B 3.2.1.4,
+# "present one card only"), and activates the card left alone. An activated
+# contactless card reports its ISO/IEC 14443-3 identity (UID, ATQA, SAK) and
+# the ATR a PC/SC reader builds for it (PC/SC part 3 3.1.3.2.3); the session
+# answers the PC/SC GET DATA pseudo-APDU (FF CA 00/01 00 00: UID / ATS
+# historical bytes) as a PC/SC reader does. MIFARE profiles are contactless
+# cards without an EMV application.
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import trio
 
-from hal.interfaces import CardInfo, CardInterface, CardRemoved, CardSession
+from hal.interfaces import CardCollision, CardInfo, CardInterface, CardRemoved, CardSession
 from hal.sim.card import VirtualCard
-from hal.sim.profile import Profile, load_profile
+from hal.sim.profile import Profile, ProfileError, load_profile
 
 __all__ = ["SimCardReader", "SimCardSession", "SimCardSlot"]
 
@@ -28,20 +37,38 @@ class _Presented:
 
 
 class SimCardSlot:
-    """The presented virtual card, shared by the simulated readers."""
+    """The presented virtual cards, shared by the simulated readers.
+
+    - ``present(name, interface=None)``: the hand now holds this one card
+      (interface: the profile's first one when not given); a profile cannot be
+      presented on an interface it does not have (ProfileError).
+    - ``present_also(name)``: one more card in the contactless field - two or
+      more make a collision the contactless reader reports.
+    - ``remove(name=None)``: take every card away, or only the named one.
+    """
 
     def __init__(self, *, latency: float = 0.0) -> None:
         self.latency = latency
         self._cards: dict[str, VirtualCard] = {}
-        self._presented: _Presented | None = None
+        self._field: list[_Presented] = []
         self._generation = 0
         self._changed = trio.Event()
 
     @property
     def presented(self) -> tuple[str, CardInterface] | None:
-        if self._presented is None:
+        """The first presented card (profile name, interface), None when none."""
+        if not self._field:
             return None
-        return self._presented.profile.name, self._presented.interface
+        return self._field[0].profile.name, self._field[0].interface
+
+    @property
+    def presented_all(self) -> list[tuple[str, CardInterface]]:
+        return [(p.profile.name, p.interface) for p in self._field]
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the presented cards change."""
+        return self._generation
 
     def card(self, name: str) -> VirtualCard:
         """The virtual card of a profile; one per profile, so its counters persist."""
@@ -49,32 +76,59 @@ class SimCardSlot:
             self._cards[name] = VirtualCard(load_profile(name))
         return self._cards[name]
 
-    def present(self, name: str, interface: CardInterface = CardInterface.CONTACT) -> None:
+    def add(self, card: VirtualCard) -> None:
+        """Make a card built elsewhere (e.g. from `load_profile_file`) presentable
+        under its profile name; it replaces a bundled profile of that name."""
+        self._cards[card.profile.name] = card
+
+    def _presentable(self, name: str, interface: CardInterface | None) -> _Presented:
         card = self.card(name)  # raises ProfileError for an unknown profile
+        profile = card.profile
+        chosen = interface if interface is not None else CardInterface(profile.interfaces[0])
+        if chosen.value not in profile.interfaces:
+            have = ", ".join(profile.interfaces)
+            raise ProfileError(f"profile {name!r} cannot be presented {chosen.value} ({have})")
         self._generation += 1
-        self._presented = _Presented(card.profile, card, interface, self._generation)
+        return _Presented(profile, card, chosen, self._generation)
+
+    def present(self, name: str, interface: CardInterface | None = None) -> None:
+        presented = self._presentable(name, interface)
+        self._field = [presented]
         self._notify()
 
-    def remove(self) -> None:
+    def present_also(self, name: str) -> None:
+        """Add a card to the contactless field (a collision when one is already there)."""
+        if any(p.profile.name == name for p in self._field):
+            raise ProfileError(f"profile {name!r} is already presented")
+        presented = self._presentable(name, CardInterface.CONTACTLESS)
+        self._field = [p for p in self._field if p.interface is CardInterface.CONTACTLESS]
+        self._field.append(presented)
+        self._notify()
+
+    def remove(self, name: str | None = None) -> None:
+        if name is None:
+            self._field = []
+        else:
+            self._field = [p for p in self._field if p.profile.name != name]
         self._generation += 1
-        self._presented = None
         self._notify()
 
     def _notify(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
 
+    def on_interface(self, interface: CardInterface) -> list[_Presented]:
+        return [p for p in self._field if p.interface is interface]
+
     def current(self, interface: CardInterface) -> _Presented | None:
-        presented = self._presented
-        if presented is not None and presented.interface is interface:
-            return presented
-        return None
+        cards = self.on_interface(interface)
+        return cards[0] if cards else None
 
     async def changed(self) -> None:
         await self._changed.wait()
 
     def is_current(self, generation: int) -> bool:
-        return self._presented is not None and self._presented.generation == generation
+        return any(p.generation == generation for p in self._field)
 
 
 class SimCardSession(CardSession):
@@ -99,7 +153,20 @@ class SimCardSession(CardSession):
             await trio.lowlevel.checkpoint()
         if self._closed or not self._slot.is_current(self._presented.generation):
             raise CardRemoved("card removed")
+        if self._info.interface is CardInterface.CONTACTLESS and capdu[:2] == b"\xff\xca":
+            return self._pcsc_get_data(capdu)
         return self._presented.card.transmit(capdu)
+
+    def _pcsc_get_data(self, capdu: bytes) -> bytes:
+        """PC/SC part 3 3.2.2.1.3 GET DATA: P1 00 UID, 01 ATS historical bytes."""
+        rf = self._presented.profile.rf
+        if rf is None or len(capdu) != 5 or capdu[3] != 0x00:
+            return b"\x6a\x81"
+        if capdu[2] == 0x00:
+            return rf.uid + b"\x90\x00"
+        if capdu[2] == 0x01 and rf.iso14443_4:
+            return rf.historical + b"\x90\x00"
+        return b"\x6a\x81"
 
     async def close(self) -> None:
         self._closed = True
@@ -112,6 +179,7 @@ class SimCardReader:
     def __init__(self, slot: SimCardSlot, interface: CardInterface) -> None:
         self._slot = slot
         self._interface = interface
+        self._collision_reported: int | None = None
 
     @property
     def interface(self) -> CardInterface:
@@ -123,13 +191,27 @@ class SimCardReader:
 
     async def wait_for_card(self) -> SimCardSession:
         while True:
-            presented = self._slot.current(self._interface)
-            if presented is not None:
-                atr = presented.card.reset()
-                info = CardInfo(self._interface, atr=atr)
+            cards = self._slot.on_interface(self._interface)
+            if len(cards) > 1:
+                if self._collision_reported != self._slot.generation:
+                    self._collision_reported = self._slot.generation
+                    await trio.lowlevel.checkpoint()
+                    raise CardCollision(f"{len(cards)} cards in the field")
+            elif cards:
+                self._collision_reported = None
+                session = self._activate(cards[0])
                 await trio.lowlevel.checkpoint()
-                return SimCardSession(self._slot, presented, info)
+                return session
             await self._slot.changed()
+
+    def _activate(self, presented: _Presented) -> SimCardSession:
+        rf = presented.profile.rf
+        if self._interface is CardInterface.CONTACTLESS and rf is not None:
+            atr = presented.card.reset(contactless=True)
+            info = CardInfo(self._interface, atr=atr, uid=rf.uid, atqa=rf.atqa, sak=rf.sak)
+        else:
+            info = CardInfo(self._interface, atr=presented.card.reset())
+        return SimCardSession(self._slot, presented, info)
 
     async def wait_for_removal(self) -> None:
         while self._slot.current(self._interface) is not None:
