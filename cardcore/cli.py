@@ -111,7 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     present = sim_command("present", "present a virtual card")
     present.add_argument("profile")
     present.add_argument(
-        "--interface", choices=["contact", "contactless", "mifare"], default="contact"
+        "--interface",
+        choices=["contact", "contactless", "mifare"],
+        help="default: the profile's own interface",
+    )
+    present.add_argument(
+        "--also", action="store_true", help="add it to the contactless field (two cards collide)"
     )
     sim_command("remove", "take the card away")
     host = sim_command("host", "acquirer host simulator behaviour")
@@ -289,7 +294,7 @@ def _sim(args: argparse.Namespace) -> int:
         return 0
     request: dict[str, Any] = {"command": args.sim_command}
     if args.sim_command == "present":
-        request.update(profile=args.profile, interface=args.interface)
+        request.update(profile=args.profile, interface=args.interface, also=args.also)
     elif args.sim_command in ("host", "sbp", "pinpad"):
         request["mode"] = args.mode
     try:
