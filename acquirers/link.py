@@ -151,6 +151,9 @@ class SettlementResult:
     closing: ReconciliationResponse | None = None
     upload_error: str | None = None
     terminal_totals: BatchTotals = field(default_factory=BatchTotals)
+    # The closing 0500 96 may have reached the host but no answer came: the
+    # host may have closed its batch. Only a repeated settlement can tell.
+    closing_unknown: bool = False
 
     @property
     def passed(self) -> bool:
@@ -506,24 +509,50 @@ class AcquirerLink:
                 return result
             try:
                 await self._upload(conn, records, batch, result)
-                closing = build_reconciliation(
-                    totals,
-                    self.terminal,
-                    self.dialect,
-                    stan=self.stan.next_stan(),
-                    when=self._when(),
-                    batch=batch,
-                    closing=True,
-                )
-                result.closing = self._parse(
-                    ReconciliationResponse.from_message, await conn.exchange(closing)
-                )
-                result.batch_upload = result.closing.in_balance
             except AcquirerError as exc:
                 log.warning("batch upload failed: %s", exc.message)
                 result.batch_upload = False
                 result.upload_error = exc.message
+                return result
+            closing = build_reconciliation(
+                totals,
+                self.terminal,
+                self.dialect,
+                stan=self.stan.next_stan(),
+                when=self._when(),
+                batch=batch,
+                closing=True,
+            )
+            try:
+                result.closing = self._parse(
+                    ReconciliationResponse.from_message, await conn.exchange(closing)
+                )
+            except AcquirerError as exc:
+                log.warning("closing after batch upload failed: %s", exc.message)
+                result.batch_upload = False
+                result.upload_error = exc.message
+                result.closing_unknown = exc.request_sent
+                return result
+            result.batch_upload = result.closing.in_balance
             return result
+
+    async def force_close(
+        self, totals: BatchTotals, *, batch: str, repeat: bool = False
+    ) -> ReconciliationResponse:
+        """Forced settlement: a 0520 reconciliation advice (0521 when repeated)
+        telling the host that the terminal closed ``batch`` with ``totals``."""
+        msg = build_reconciliation(
+            totals,
+            self.terminal,
+            self.dialect,
+            stan=self.stan.next_stan(),
+            when=self._when(),
+            batch=batch,
+            advice=True,
+        )
+        if repeat:
+            msg = as_repeat(msg)
+        return self._parse(ReconciliationResponse.from_message, await self.exchange(msg))
 
     async def _upload(
         self,

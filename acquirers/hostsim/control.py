@@ -5,7 +5,11 @@
 # process them, never answer), down (listeners closed: connections refused,
 # open ones dropped). Scenario switches: a delay before every answer, a
 # reconciliation that disagrees (so the batch upload path runs), a key
-# exchange that sends a wrong KCV, issuer scripts added to approvals.
+# exchange that sends a wrong KCV, issuer scripts added to approvals. For the
+# end of day: a host batch with a transaction the terminal does not know
+# (`reconciliation_mismatch`) or without one the terminal has
+# (`lose_transaction`), a batch upload the host refuses (`refuse_upload`), and
+# whether the host accepts a forced settlement (`accept_forced`).
 from __future__ import annotations
 
 from enum import Enum
@@ -33,6 +37,9 @@ class HostControl:
         decline_code: str = "05",
         delay: float = 0.0,
         reconciliation_mismatch: bool = False,
+        lose_transaction: bool = False,
+        refuse_upload: bool = False,
+        accept_forced: bool = True,
         wrong_kcv: bool = False,
         issuer_scripts: list[bytes] | None = None,
     ) -> None:
@@ -41,6 +48,10 @@ class HostControl:
         self.decline_code = decline_code
         self.delay = delay  # seconds to wait before each answer
         self.reconciliation_mismatch = reconciliation_mismatch  # disagree on the 92 request
+        # The host's batch misses its newest transaction when totals are compared.
+        self.lose_transaction = lose_transaction
+        self.refuse_upload = refuse_upload  # 0320 answered 58 instead of 00
+        self.accept_forced = accept_forced  # 0520 answered 00 (closes) or 12
         self.wrong_kcv = wrong_kcv  # key exchange answers carry a wrong KCV
         self.issuer_scripts: list[bytes] = list(issuer_scripts or [])  # 71/72 templates
 
@@ -48,6 +59,8 @@ class HostControl:
         return (
             f"HostControl(mode={self._mode.value}, decline_code={self.decline_code!r},"
             f" delay={self.delay}, reconciliation_mismatch={self.reconciliation_mismatch},"
+            f" lose_transaction={self.lose_transaction}, refuse_upload={self.refuse_upload},"
+            f" accept_forced={self.accept_forced},"
             f" wrong_kcv={self.wrong_kcv}, scripts={len(self.issuer_scripts)})"
         )
 

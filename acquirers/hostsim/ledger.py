@@ -7,7 +7,10 @@
 # (one per original: a repeated 0400/0401 changes nothing), the advices
 # applied (a repeated 0220/0221 changes nothing) and the records of a batch
 # upload in progress. Totals are computed from the batch the way the terminal
-# computes them (messages.BatchTotals), so the two can be compared.
+# computes them (messages.BatchTotals), so the two can be compared. The last
+# batch closed for each terminal is remembered with the answer that closed it,
+# so a terminal that repeats the settlement of that batch (it crashed before
+# recording the answer) gets the same answer again instead of closing twice.
 from __future__ import annotations
 
 import hashlib
@@ -92,6 +95,9 @@ class IssuerLedger:
         self.reversed: set[TxnKey] = set()  # originals a reversal was applied for
         self.advised: set[TxnKey] = set()
         self.responses: dict[TxnKey, tuple[str, dict[int, str | bytes]]] = {}
+        # TID -> the batch number last closed, the terminal's totals for it and
+        # the fields of the answer that closed it.
+        self.settled: dict[str, tuple[str, BatchTotals, dict[int, str | bytes]]] = {}
 
     def pan_hash(self, pan: str) -> str:
         return hmac.new(self._hash_key, pan.encode("ascii"), hashlib.sha256).hexdigest()

@@ -14,7 +14,11 @@
 #   0320 -> 0330  batch upload record kept for the closing 0500.
 #   0500 -> 0510  92: totals compared with the host batch (00 closes it, 95
 #                 asks for a batch upload); 96: compared with the uploaded
-#                 records. The answer carries the host's totals.
+#                 records. The answer carries the host's totals. A repeat of
+#                 the last closed batch (same number, same totals) gets the
+#                 answer that closed it: a batch is never closed twice.
+#   0520/0521 -> 0530  forced settlement (reconciliation advice): the host
+#                 closes its batch whatever its totals, if it accepts forcing.
 #   0800 -> 0810  echo, sign-on/off, cutover (with an RRN), working key
 #                 change (new key under the terminal master key + KCV).
 # The `HostControl` switches modes at runtime; `serve()` closes and reopens
@@ -158,7 +162,7 @@ class HostSimulator:
         keys = self.terminal(tid)
         if msg.mti[:2] == "08":
             return self._network(msg, keys), None
-        if msg.mti[:3] not in ("020", "022", "040", "032", "050"):
+        if msg.mti[:3] not in ("020", "022", "040", "032", "050", "052"):
             return self._answer(msg, {39: "12"}), None
         mac_key = self._check_mac(keys, raw, msg)
         if mac_key is None:
@@ -170,6 +174,7 @@ class HostSimulator:
             "040": self._reversal,
             "032": self._upload,
             "050": self._reconciliation,
+            "052": self._reconciliation_advice,
         }[msg.mti[:3]]
         return handler(msg, tid, keys), mac_key
 
@@ -363,8 +368,29 @@ class HostSimulator:
     # ------------------------------------------------------------------ 0320
     def _upload(self, msg: IsoMessage, tid: str, keys: TerminalKeys) -> IsoMessage:
         record = batch_record_from_upload(msg, self.dialect, year=self.clock().year)
+        if self.control.refuse_upload:
+            return self._answer(msg, {39: "58"})
         self.ledger.batch(tid).uploaded.append(record)
         return self._answer(msg, {39: "00"})
+
+    def _replay(self, msg: IsoMessage, tid: str, theirs: BatchTotals) -> IsoMessage | None:
+        """The answer that closed this batch, when the terminal repeats its
+        settlement (it never recorded that answer)."""
+        settled = self.ledger.settled.get(tid)
+        number = msg.text_or_none(self.dialect.conventions.batch_field) or ""
+        if settled is None or settled[0] != number or settled[1] != theirs:
+            return None
+        log.info("batch %s of %s already closed: the closing answer again", number, tid)
+        self.counts["replayed"] += 1
+        return self._answer(msg, settled[2])
+
+    def _close(
+        self, msg: IsoMessage, tid: str, theirs: BatchTotals, fields: dict[int, FieldValue]
+    ) -> None:
+        number = msg.text_or_none(self.dialect.conventions.batch_field) or ""
+        self.ledger.batch(tid).number = number
+        self.ledger.close_batch(tid)
+        self.ledger.settled[tid] = (number, theirs, dict(fields))
 
     # ------------------------------------------------------------------ 0500
     def _reconciliation(self, msg: IsoMessage, tid: str, keys: TerminalKeys) -> IsoMessage:
@@ -372,10 +398,17 @@ class HostSimulator:
         theirs = BatchTotals.from_message(msg, self.dialect)
         if theirs is None:
             return self._answer(msg, {39: "30"})
+        replay = self._replay(msg, tid, theirs)
+        if replay is not None:
+            return replay
         batch = self.ledger.batch(tid)
         code = msg.text(3)
         if code == conv.processing_codes["reconciliation"]:
             ours = batch.totals()
+            if self.control.lose_transaction and batch.transactions:
+                # The host lost its newest transaction.
+                kept = list(batch.transactions.values())[:-1]
+                ours = BatchTotals.of(t.record() for t in kept)
             if self.control.reconciliation_mismatch:
                 # A transaction of 1.00 the terminal does not know about.
                 ours = replace(
@@ -394,8 +427,27 @@ class HostSimulator:
         }
         fields.update(ours.to_fields(self.dialect))
         if balanced:
-            batch.number = msg.text_or_none(conv.batch_field) or ""
-            self.ledger.close_batch(tid)
+            self._close(msg, tid, theirs, fields)
+        return self._answer(msg, fields)
+
+    def _reconciliation_advice(self, msg: IsoMessage, tid: str, keys: TerminalKeys) -> IsoMessage:
+        """0520/0521: forced settlement. The host closes its batch on the
+        terminal's word (if it accepts forcing) and answers with its own totals."""
+        theirs = BatchTotals.from_message(msg, self.dialect)
+        if theirs is None or msg.text(3) != self.dialect.conventions.processing_codes["closing"]:
+            return self._answer(msg, {39: "30"})
+        replay = self._replay(msg, tid, theirs)
+        if replay is not None:
+            return replay
+        if not self.control.accept_forced:
+            return self._answer(msg, {39: "12"})
+        fields: dict[int, FieldValue] = {
+            39: "00",
+            37: self._rrn(),
+            38: f"{secrets.randbelow(1_000_000):06d}",
+        }
+        fields.update(self.ledger.batch(tid).totals().to_fields(self.dialect))
+        self._close(msg, tid, theirs, fields)
         return self._answer(msg, fields)
 
     # ------------------------------------------------------------------ 0800

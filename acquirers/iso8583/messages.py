@@ -709,10 +709,15 @@ def build_reconciliation(
     when: datetime,
     batch: str,
     closing: bool = False,
+    advice: bool = False,
 ) -> IsoMessage:
     """0500 with the terminal's totals: processing code 92 (reconciliation
-    request) or, after a batch upload, 96 (closing)."""
+    request) or, after a batch upload, 96 (closing). ``advice``: a 0520
+    reconciliation advice with processing code 96, the forced settlement (the
+    terminal has closed its batch with these totals; the host cannot refuse
+    the fact, only say whether it closed its own)."""
     conv = dialect.conventions
+    closing = closing or advice
     _digits(stan, 6, "STAN")
     _digits(batch, 6, "batch number")
     fields: dict[int, str | bytes] = {
@@ -726,7 +731,7 @@ def build_reconciliation(
     }
     fields.update(terminal.fields())
     fields.update(totals.to_fields(dialect))
-    return IsoMessage("0500", fields)
+    return IsoMessage("0520" if advice else "0500", fields)
 
 
 @dataclass(frozen=True)
@@ -741,8 +746,8 @@ class ReconciliationResponse:
 
     @classmethod
     def from_message(cls, msg: IsoMessage, dialect: Dialect) -> ReconciliationResponse:
-        if msg.mti != "0510":
-            raise Iso8583Error(f"expected 0510, got {msg.mti}")
+        if msg.mti not in ("0510", "0530"):
+            raise Iso8583Error(f"expected 0510 or 0530, got {msg.mti}")
         code = msg.text(39)
         outcome = response_codes.lookup(code, dialect.response_codes).outcome
         auth = msg.text_or_none(38)

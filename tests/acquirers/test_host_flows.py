@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
+import trio
 
 from acquirers.errors import KeyCheckError
 from acquirers.iso8583 import messages as m
@@ -278,3 +279,104 @@ async def test_settlement_then_cutover(env: Env) -> None:
     # The next batch starts empty on both sides.
     empty = await link.reconcile(m.BatchTotals(), batch="000002")
     assert empty.in_balance and empty.host_totals == m.BatchTotals()
+
+
+async def test_repeated_settlement_of_a_closed_batch_gets_the_same_answer(env: Env) -> None:
+    """A terminal that never recorded the host's answer settles again: the host
+    answers as before and does not close a second batch."""
+    link = env.link()
+    records = await _run_batch(env, link)
+    totals = m.BatchTotals.of(records)
+    first = await link.settle(totals, records, batch="000001")
+    again = await link.settle(totals, records, batch="000001")
+    assert first.passed and again.passed and again.batch_upload is None
+    assert again.final.rrn == first.final.rrn
+    assert again.final.approval_code == first.final.approval_code
+    assert again.final.host_totals == totals
+    assert len(env.sim.ledger.closed_batches) == 1 and env.sim.counts["replayed"] == 1
+    # Another batch number, or other totals, is a new settlement.
+    other = await link.reconcile(m.BatchTotals(), batch="000002")
+    assert other.in_balance and len(env.sim.ledger.closed_batches) == 2
+
+
+async def test_repeat_after_upload_and_closing_replays_the_closing(env: Env) -> None:
+    env.sim.control.reconciliation_mismatch = True
+    link = env.link()
+    records = await _run_batch(env, link)
+    totals = m.BatchTotals.of(records)
+    first = await link.settle(totals, records, batch="000001")
+    assert first.passed and first.batch_upload is True
+    again = await link.settle(totals, records, batch="000001")
+    assert again.passed and again.batch_upload is None  # no second upload
+    assert again.final.rrn == first.final.rrn
+    assert len(env.sim.ledger.closed_batches) == 1
+
+
+async def test_closing_without_an_answer_is_uncertain(env: Env) -> None:
+    env.sim.control.reconciliation_mismatch = True
+    link = env.link(response_timeout=0.5)
+    records = await _run_batch(env, link)
+    totals = m.BatchTotals.of(records)
+
+    async def stream() -> AsyncIterator[m.BatchRecord]:
+        for record in records:
+            yield record
+        env.sim.control.delay = 1.0  # every 0320 answered: the host sits on the 96's answer
+
+    result = await link.settle(totals, stream(), batch="000001")
+    assert not result.passed and result.batch_upload is False
+    assert result.closing is None and result.closing_unknown
+    env.sim.control.delay = 0.0
+    await trio.sleep(1.0)  # the late answer goes nowhere
+    # The host did close; the repeat tells the terminal so.
+    assert len(env.sim.ledger.closed_batches) == 1
+    again = await link.settle(totals, records, batch="000001")
+    assert again.passed and len(env.sim.ledger.closed_batches) == 1
+
+
+async def test_a_lost_transaction_is_recovered_by_the_upload(env: Env) -> None:
+    env.sim.control.lose_transaction = True
+    link = env.link()
+    records = await _run_batch(env, link)
+    totals = m.BatchTotals.of(records)
+    result = await link.settle(totals, records, batch="000001")
+    assert result.reconciliation.out_of_balance
+    host = result.reconciliation.host_totals
+    assert host is not None and host.count == totals.count - 1
+    assert result.passed and result.uploaded == len(records)
+
+
+async def test_refused_upload_fails_with_certainty(env: Env) -> None:
+    env.sim.control.reconciliation_mismatch = True
+    env.sim.control.refuse_upload = True
+    link = env.link()
+    records = await _run_batch(env, link)
+    result = await link.settle(m.BatchTotals.of(records), records, batch="000001")
+    assert result.batch_upload is False and not result.closing_unknown
+    assert result.closing is None and result.upload_error is not None
+    assert "refused (58)" in result.upload_error
+    assert env.sim.ledger.closed_batches == []
+
+
+async def test_forced_settlement_closes_the_host_batch(env: Env) -> None:
+    env.sim.control.reconciliation_mismatch = True
+    link = env.link()
+    records = await _run_batch(env, link)
+    totals = m.BatchTotals.of(records)
+    env.sim.control.accept_forced = False
+    refused = await link.force_close(totals, batch="000001")
+    assert refused.response_code == "12" and not refused.in_balance
+    assert env.sim.ledger.closed_batches == []
+    env.sim.control.accept_forced = True
+    forced = await link.force_close(totals, batch="000001")
+    assert forced.in_balance and forced.message.mti == "0530"
+    assert forced.host_totals == totals  # the host's own books, here the same
+    assert len(env.sim.ledger.closed_batches) == 1
+    repeat = await link.force_close(totals, batch="000001", repeat=True)
+    assert repeat.in_balance and repeat.rrn == forced.rrn
+    assert [r.mti for r in env.sim.requests if r.mti.startswith("052")] == [
+        "0520",
+        "0520",
+        "0521",
+    ]
+    assert len(env.sim.ledger.closed_batches) == 1

@@ -87,6 +87,9 @@ _FIELDS: tuple[FieldDef, ...] = (
 # - Processing code (3): 00 purchase, 09 purchase with cashback (field 54 carries
 #   the cashback as amount type 40), 20 refund; account types 00/00. In 0500:
 #   92 reconciliation request, 96 closing after batch upload (after the 0320s).
+#   A forced settlement is a reconciliation advice (0520, repeats 0521, with
+#   processing code 96): the terminal tells the host it closed its batch with
+#   these totals; the host closes its own and answers 0530.
 # - Field 70: 001 sign-on, 002 sign-off, 161 working key change, 201 cutover,
 #   301 echo test.
 # - Key change: field 53 positions 1-2 name the key (01 PIN key/TPK, 02 MAC
@@ -103,7 +106,7 @@ _FIELDS: tuple[FieldDef, ...] = (
 #   cancellation, 06 card declined after approval / terminal error, 22
 #   suspected malfunction). Field 39 of a 0220: Y1 offline approved, Y3
 #   offline approved when unable to go online.
-# - Field 60 (ans): the 6-digit batch number in 0200/0220/0400/0320/0500.
+# - Field 60 (ans): the 6-digit batch number in 0200/0220/0400/0320/0500/0520.
 # - Reconciliation totals (0500 request: terminal's; 0510 answer: host's):
 #   74/86 credits (refunds) count/amount, 75/87 reversed credits, 76/88 debits
 #   (purchases, cashback included in the amount), 77/89 reversed debits,
@@ -161,6 +164,9 @@ DIALECT = Dialect(
                 "0410",
                 "0500",
                 "0510",
+                "0520",
+                "0521",
+                "0530",
             }
         )
     ),
