@@ -17,15 +17,20 @@
 # - Garbage never kills the server: bad framing or XML is answered
 #   `<error><status>formaterror</status>...` and the connection closed; an
 #   unexpected exception in a handler becomes `systemerror`.
+# - An answer too large to hold (a full X-report of a big batch) is written
+#   by the handler's `stream` callback into a spooled temporary file in a
+#   worker thread (sealed there too when the command was encrypted), then
+#   sent in chunks: memory stays flat whatever the size of the answer.
 from __future__ import annotations
 
 import contextlib
 import logging
 import math
+import tempfile
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import trio
 
@@ -45,15 +50,25 @@ from cardcore.protocol.framing import (
     encode_frame,
     encode_frame_signed_safe,
 )
-from cardcore.protocol.secure import KeyRing, SecureChannelError, is_encrypted, seal_message
+from cardcore.protocol.secure import (
+    ENCRYPTED,
+    ENCRYPTED_DATA,
+    KeyRing,
+    SecureChannelError,
+    is_encrypted,
+    seal_message,
+    seal_stream,
+)
 from cardcore.protocol.status import Status
 from cardcore.protocol.xmlcodec import (
     Body,
     Message,
     XmlError,
+    XmlWriter,
     decode_message,
     encode_error_stack,
     encode_message,
+    open_tag,
 )
 
 __all__ = ["Answer", "Command", "CommandContext", "EcrServer", "error_answer"]
@@ -72,6 +87,50 @@ class Answer:
     body: Body = field(default_factory=dict)
     attrs: dict[str, str] = field(default_factory=dict)
     seal_with: bytes | None = None
+    # Children written after `body`'s by a blocking callback run in a worker
+    # thread, for answers too large to hold (see Connection.send_streamed).
+    stream: Callable[[XmlWriter], None] | None = None
+
+
+# In-memory part of a streamed answer; beyond it the spool is a temporary file.
+SPOOL_MEMORY = 1 << 20
+SEND_CHUNK = 1 << 18
+
+
+def _spool_answer(
+    name: str,
+    body: Body,
+    attrs: Mapping[str, str],
+    stream: Callable[[XmlWriter], None],
+    key: bytes | None,
+) -> IO[bytes]:
+    """The encoded packet of a streamed answer (blocking: a worker thread)."""
+
+    def children(out: IO[bytes]) -> None:
+        writer = XmlWriter(out, depth=1)
+        for child, value in body.items():
+            writer.element(child, value)
+        stream(writer)
+
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 - returned
+    try:
+        out.write(f"{open_tag(name, attrs)}\n".encode())
+        if key is None:
+            children(out)
+        else:
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as plain:
+                plain.write(f"<{ENCRYPTED_DATA}>\n".encode())
+                children(plain)
+                plain.write(f"</{ENCRYPTED_DATA}>".encode())
+                plain.seek(0)
+                out.write(f"  <{ENCRYPTED}>".encode())
+                seal_stream(key, plain, out)
+                out.write(f"</{ENCRYPTED}>\n".encode())
+        out.write(f"</{name}>".encode())
+    except BaseException:
+        out.close()
+        raise
+    return out
 
 
 Handler = Callable[["CommandContext"], Awaitable[Answer]]
@@ -136,6 +195,26 @@ class Connection:
             raise _Disconnected from exc
         finally:
             self._send_lock.release()
+
+    async def send_spool(self, spool: IO[bytes]) -> int:
+        """Send a streamed answer (Answer.stream) from its spool, which is
+        closed; returns its length."""
+        try:
+            length = spool.tell()
+            if not 0 < length < 2**32:
+                raise FramingError(f"answer of {length} bytes cannot be framed")
+            spool.seek(0)
+            async with self._send_lock:
+                try:
+                    await self.stream.send_all(length.to_bytes(4, "big"))
+                    while chunk := await trio.to_thread.run_sync(spool.read, SEND_CHUNK):
+                        await self.stream.send_all(chunk)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    self.disconnected = True
+                    raise _Disconnected from exc
+            return length
+        finally:
+            spool.close()
 
     async def _refuse(self, reason: str) -> None:
         """Answer a protocol violation with formaterror; the connection closes."""
@@ -273,13 +352,23 @@ class Connection:
                 await self.send(error_answer(name, Busy.status, [Busy().message]), key)
                 log.info("%s: <%s> refused: terminal busy", self.peer, name)
                 return True
+        held = command.exclusive
+
+        def release() -> None:
+            # A device operation ends when its answer is ready, before it is
+            # sent: a cash register that sends its next command the moment the
+            # answer arrives must not find the terminal busy.
+            nonlocal held
+            if held:
+                held = False
+                self.server.device_lock.release()
+
         try:
             if command.exclusive and self.server.ready is not None:
                 await self.server.ready.wait()
-            reply = await self._execute(command, message, key)
+            reply = await self._execute(command, message, key, release)
         finally:
-            if command.exclusive:
-                self.server.device_lock.release()
+            release()
         if reply is None:
             log.info("%s: <%s> abandoned: client disconnected", self.peer, name)
             return False
@@ -294,7 +383,11 @@ class Connection:
         return True
 
     async def _execute(
-        self, command: Command, message: Message, key: bytes | None
+        self,
+        command: Command,
+        message: Message,
+        key: bytes | None,
+        release: Callable[[], None] = lambda: None,
     ) -> Message | None:
         ctx = CommandContext(self, message, key)
         outcome: Answer | CardcoreError | None = None
@@ -320,7 +413,25 @@ class Connection:
             outcome = ctx.cancel_reason or OperationCancelled()
         reply = self._reply(message.name, outcome)
         seal_key = outcome.seal_with if isinstance(outcome, Answer) and outcome.seal_with else key
+        spool: IO[bytes] | None = None
+        if isinstance(outcome, Answer) and outcome.stream is not None:
+            # Written (from the journal) while the operation still holds the
+            # device; a failure before anything was sent is the answer instead.
+            try:
+                spool = await trio.to_thread.run_sync(
+                    _spool_answer, message.name, reply.body, outcome.attrs, outcome.stream, seal_key
+                )
+            except CardcoreError as exc:
+                reply = self._reply(message.name, exc)
+            except Exception:
+                log.exception("%s: <%s> answer failed unexpectedly", self.peer, message.name)
+                reply = self._reply(message.name, SystemFailure("internal error; see the log"))
+        release()
         try:
+            if spool is not None:
+                size = await self.send_spool(spool)
+                log.info("%s: <%s> answer of %d bytes streamed", self.peer, message.name, size)
+                return reply
             await self.send(reply, seal_key, pad=ctx.signed_length_peer)
         except _Disconnected:
             return None

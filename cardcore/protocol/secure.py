@@ -13,11 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import IO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cardcore.protocol.xmlcodec import Message, XmlError, decode_message, encode_body
@@ -37,6 +40,7 @@ __all__ = [
     "parse_server_handshake",
     "seal",
     "seal_message",
+    "seal_stream",
     "server_handshake",
     "unseal",
 ]
@@ -110,6 +114,31 @@ def seal(key: bytes, plaintext: bytes, iv: bytes | None = None) -> str:
     sealed = AESGCM(key).encrypt(iv, plaintext, None)
     ciphertext, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
     return base64.b64encode(tag + iv + ciphertext).decode("ascii")
+
+
+_CHUNK = 1 << 20
+
+
+def seal_stream(key: bytes, source: IO[bytes], target: IO[bytes], iv: bytes | None = None) -> None:
+    """seal() for a plaintext too large to hold: reads ``source`` to its end
+    and writes the same base64 text to ``target`` (the ciphertext waits in a
+    spooled temporary file, as the tag goes first)."""
+    iv = iv if iv is not None else os.urandom(IV_LEN)
+    if len(iv) != IV_LEN:
+        raise ValueError("IV must be 16 bytes")
+    encryptor = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+    with tempfile.SpooledTemporaryFile(max_size=_CHUNK * 4) as ciphertext:
+        while data := source.read(_CHUNK):
+            ciphertext.write(encryptor.update(data))
+        ciphertext.write(encryptor.finalize())
+        ciphertext.seek(0)
+        pending = encryptor.tag + iv
+        while data := ciphertext.read(_CHUNK):
+            pending += data
+            whole = len(pending) - len(pending) % 3
+            target.write(base64.b64encode(pending[:whole]))
+            pending = pending[whole:]
+        target.write(base64.b64encode(pending))
 
 
 def unseal(key: bytes, text: str) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
 
@@ -25,6 +25,7 @@ __all__ = [
     "Body",
     "Message",
     "XmlError",
+    "XmlWriter",
     "decode_error_stack",
     "decode_message",
     "encode_body",
@@ -207,6 +208,42 @@ def encode_body(
 
 def encode_message(message: Message) -> bytes:
     return encode_body(message.name, message.body, message.attrs)
+
+
+def open_tag(name: str, attrs: Mapping[str, str] | None = None) -> str:
+    extra = "".join(f" {k}={quoteattr(_scalar(v))}" for k, v in (attrs or {}).items())
+    return f"<{name}{extra}>"
+
+
+class XmlWriter:
+    """Writes a large packet piece by piece into a binary file, in exactly the
+    layout encode_body gives the same content: for answers too large to hold
+    (the full X-report), built in a worker thread into a spooled file."""
+
+    def __init__(self, out: IO[bytes], depth: int = 0) -> None:
+        self.out = out
+        self.depth = depth
+
+    @property
+    def pad(self) -> str:
+        return "  " * self.depth
+
+    def open(self, name: str) -> None:
+        self.out.write(f"{self.pad}<{name}>\n".encode())
+        self.depth += 1
+
+    def close(self, name: str) -> None:
+        self.depth -= 1
+        self.out.write(f"{self.pad}</{name}>\n".encode())
+
+    def element(self, name: str, value: Any) -> None:
+        out: list[str] = []
+        _emit(out, name, value, self.pad)
+        self.out.write("".join(out).encode("utf-8"))
+
+    def text(self, text: str) -> None:
+        """Pre-formatted lines (the caller escaped and indented them)."""
+        self.out.write(text.encode("utf-8"))
 
 
 def encode_error_stack(errors: list[str]) -> dict[str, list[str]]:
