@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,10 +38,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kernel.errors import CardcoreError
 
 __all__ = [
+    "REPORT_COLUMNS",
     "Journal",
     "JournalError",
     "PanProtector",
     "Pending",
+    "SettlementRow",
     "TxnRecord",
     "mask_pan",
 ]
@@ -105,6 +107,20 @@ CREATE TABLE IF NOT EXISTS pending (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS pending_txn ON pending(txn_id);
+CREATE TABLE IF NOT EXISTS settlements (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    kind TEXT NOT NULL,             -- settlement | clear
+    state TEXT NOT NULL,            -- cardcore.endofday.states.SettlementState
+    forced INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    totals TEXT,                    -- JSON: the terminal's totals as sent to the host
+    outcome TEXT,                   -- why it ended: in-balance, out-of-balance, refused, ...
+    report TEXT                     -- JSON: the sreport answered
+);
+CREATE INDEX IF NOT EXISTS settlements_batch ON settlements(batch_id, id);
 """
 SCHEMA_VERSION = "1"
 
@@ -202,6 +218,47 @@ def _record_values(record: TxnRecord, names: list[str]) -> list[Any]:
             value = json.dumps(value, ensure_ascii=False) if value is not None else None
         out.append(value)
     return out
+
+
+@dataclass(frozen=True)
+class SettlementRow:
+    """One settlement (or clear) of a batch: the durable state of end of day."""
+
+    id: int
+    batch_id: int
+    kind: str
+    state: str
+    forced: bool
+    attempts: int
+    started_at: str
+    finished_at: str | None
+    totals: dict[str, Any]
+    outcome: str | None
+    report: dict[str, Any] | None
+
+
+def _settlement_row(row: sqlite3.Row) -> SettlementRow:
+    return SettlementRow(
+        id=int(row["id"]),
+        batch_id=int(row["batch_id"]),
+        kind=row["kind"],
+        state=row["state"],
+        forced=bool(row["forced"]),
+        attempts=int(row["attempts"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        totals=json.loads(row["totals"]) if row["totals"] else {},
+        outcome=row["outcome"],
+        report=json.loads(row["report"]) if row["report"] else None,
+    )
+
+
+# Columns of a report line (`t` of the full X-report) and of the totals groups.
+REPORT_COLUMNS = (
+    "id", "seq", "channel", "operation", "receipt_type", "tstatus", "amount", "amount_other",
+    "currency", "masked_pan", "expiry", "aid", "rrn", "auth_code", "resp_code", "tvr", "tsi",
+    "datetime",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -394,6 +451,16 @@ class Journal:
 
         return await self.run(insert)
 
+    async def create_many(self, records: list[TxnRecord], *, seq_counter: str = "seq") -> None:
+        """Insert finished transactions in one commit (imports, benchmarks and
+        tests that need a big batch; the engine writes one at a time)."""
+
+        def insert(db: sqlite3.Connection) -> None:
+            for record in records:
+                self._insert(db, record, seq_counter)
+
+        await self.run(insert)
+
     async def update(
         self,
         record: TxnRecord,
@@ -564,3 +631,252 @@ class Journal:
         return await self.run(
             lambda db: int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]), atomic=False
         )
+
+    # --- end of day: totals, report lines, settlement state -------------
+    # Aggregates group the rows of a batch; the rules that decide what counts
+    # where live in cardcore.endofday.totals, which reads these groups. Lines
+    # and upload records are streamed in id order, a chunk at a time, so
+    # memory stays constant whatever the size of the batch.
+    def batch_groups_sync(self, batch_id: int) -> list[dict[str, Any]]:
+        """Per (currency, channel, scheme, operation, receipt type, tstatus,
+        state, response code): count, sums, reversed count and sum, first and
+        last datetime. One row per group, whatever the batch size."""
+        sql = (
+            "SELECT currency, channel, COALESCE(scheme_rid, '') AS scheme_rid, "
+            "COALESCE(scheme_name, '') AS scheme_name, operation, receipt_type, "
+            "COALESCE(tstatus, '') AS tstatus, state, COALESCE(resp_code, '') AS resp_code, "
+            "COUNT(*) AS count, SUM(amount) AS amount, SUM(amount_other) AS amount_other, "
+            "SUM(reversed_amount > 0) AS reversed_count, SUM(reversed_amount) AS reversed, "
+            "MIN(datetime) AS first, MAX(datetime) AS last "
+            "FROM transactions WHERE batch_id = ? "
+            "GROUP BY currency, channel, scheme_rid, scheme_name, operation, receipt_type, "
+            "tstatus, state, resp_code"
+        )
+        with self._lock:
+            try:
+                return [dict(r) for r in self._db.execute(sql, (batch_id,)).fetchall()]
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal: {exc}") from None
+
+    async def batch_groups(self, batch_id: int) -> list[dict[str, Any]]:
+        return await trio.to_thread.run_sync(self.batch_groups_sync, batch_id)
+
+    def iter_report_lines(
+        self, batch_id: int, currency: str | None = None, chunk: int = 2000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Chunks of REPORT_COLUMNS tuples of a batch (one currency, or all), in
+        id order; synchronous (run it from a worker thread), constant memory."""
+        columns = ", ".join(REPORT_COLUMNS)
+        where = "batch_id = ? AND id > ?" + (" AND currency = ?" if currency is not None else "")
+        sql = f"SELECT {columns} FROM transactions WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
+        last_id = 0
+        while True:
+            args: list[Any] = [batch_id, last_id]
+            if currency is not None:
+                args.append(currency)
+            args.append(chunk)
+            with self._lock:
+                try:
+                    rows = self._db.execute(sql, args).fetchall()
+                except sqlite3.Error as exc:
+                    raise JournalError(f"journal: {exc}") from None
+            if not rows:
+                return
+            lines = [tuple(r) for r in rows]
+            last_id = lines[-1][0]
+            yield lines
+
+    async def batch_chunks(
+        self, batch_id: int, chunk: int = 500, where: str = "", args: tuple[Any, ...] = ()
+    ) -> AsyncIterator[list[TxnRecord]]:
+        """Records of a batch in id order, one chunk per worker-thread call.
+        ``where`` is an extra SQL condition of the caller's own (never input)."""
+        last_id = 0
+        extra = f" AND ({where})" if where else ""
+        sql = (
+            f"SELECT * FROM transactions WHERE batch_id = ? AND id > ?{extra} "  # noqa: S608
+            "ORDER BY id LIMIT ?"
+        )
+
+        def query(after: int) -> Callable[[sqlite3.Connection], list[TxnRecord]]:
+            def run(db: sqlite3.Connection) -> list[TxnRecord]:
+                rows = db.execute(sql, (batch_id, after, *args, chunk)).fetchall()
+                return [_row_to_record(r) for r in rows]
+
+            return run
+
+        while True:
+            records = await self.run(query(last_id), atomic=False)
+            if not records:
+                return
+            last_id = records[-1].id
+            yield records
+
+    async def batch_number(self, batch_id: int) -> int:
+        def query(db: sqlite3.Connection) -> int:
+            row = db.execute("SELECT number FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"no batch {batch_id}")
+            return int(row[0])
+
+        return await self.run(query, atomic=False)
+
+    async def settlements(self, batch_id: int) -> list[SettlementRow]:
+        """The settlements (and clear) of a batch, oldest first."""
+
+        def query(db: sqlite3.Connection) -> list[SettlementRow]:
+            rows = db.execute(
+                "SELECT * FROM settlements WHERE batch_id = ? ORDER BY id", (batch_id,)
+            ).fetchall()
+            return [_settlement_row(r) for r in rows]
+
+        return await self.run(query, atomic=False)
+
+    async def unresolved_settlement(self) -> SettlementRow | None:
+        """A settlement whose outcome at the host is not known yet (any batch)."""
+
+        def query(db: sqlite3.Connection) -> SettlementRow | None:
+            row = db.execute(
+                "SELECT * FROM settlements WHERE state = 'reconciling' ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            return _settlement_row(row) if row else None
+
+        return await self.run(query, atomic=False)
+
+    async def begin_settlement(
+        self, batch_id: int, *, kind: str, state: str, forced: bool, totals: Mapping[str, Any]
+    ) -> SettlementRow:
+        """Record a settlement before its first message leaves."""
+        when = _now()
+
+        def insert(db: sqlite3.Connection) -> SettlementRow:
+            if Journal._open_batch_id(db) != batch_id:
+                raise JournalError(f"batch {batch_id} is not the open batch")
+            cursor = db.execute(
+                "INSERT INTO settlements(batch_id, kind, state, forced, started_at, totals) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (batch_id, kind, state, int(forced), when, json.dumps(dict(totals))),
+            )
+            row = db.execute(
+                "SELECT * FROM settlements WHERE id = ?", (cursor.lastrowid,)
+            ).fetchone()
+            return _settlement_row(row)
+
+        return await self.run(insert)
+
+    async def retry_settlement(self, settlement_id: int, state: str) -> SettlementRow:
+        """Another attempt at a settlement whose outcome is unknown."""
+
+        def apply(db: sqlite3.Connection) -> SettlementRow:
+            db.execute(
+                "UPDATE settlements SET attempts = attempts + 1, state = ? WHERE id = ?",
+                (state, settlement_id),
+            )
+            row = db.execute("SELECT * FROM settlements WHERE id = ?", (settlement_id,)).fetchone()
+            return _settlement_row(row)
+
+        return await self.run(apply)
+
+    async def finish_settlement(
+        self,
+        settlement_id: int,
+        state: str,
+        *,
+        outcome: str,
+        report: Mapping[str, Any] | None,
+        close_batch: bool = False,
+    ) -> int | None:
+        """The final state of a settlement and, in the same commit, when
+        ``close_batch``, the batch closed (archived) and the next one opened
+        (its id is returned)."""
+        when = _now()
+        text = json.dumps(dict(report), ensure_ascii=False) if report is not None else None
+
+        def apply(db: sqlite3.Connection) -> int | None:
+            row = db.execute(
+                "SELECT batch_id FROM settlements WHERE id = ?", (settlement_id,)
+            ).fetchone()
+            if row is None:
+                raise JournalError(f"no settlement {settlement_id}")
+            batch_id = int(row[0])
+            db.execute(
+                "UPDATE settlements SET state = ?, outcome = ?, report = ?, finished_at = ? "
+                "WHERE id = ?",
+                (state, outcome, text, when, settlement_id),
+            )
+            if not close_batch:
+                return None
+            batch = db.execute(
+                "SELECT number, state FROM batches WHERE id = ?", (batch_id,)
+            ).fetchone()
+            if batch["state"] != "open":
+                raise JournalError(f"batch {batch_id} is already closed")
+            db.execute(
+                "UPDATE batches SET state = 'closed', closed_at = ?, settlement = ? WHERE id = ?",
+                (when, text, batch_id),
+            )
+            cursor = db.execute(
+                "INSERT INTO batches(number, state, opened_at) VALUES (?, 'open', ?)",
+                (batch["number"] % 999_999 + 1, when),
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self.run(apply)
+
+    async def annotate_settlement(self, settlement_id: int, report: Mapping[str, Any]) -> None:
+        """Replace the recorded sreport (e.g. with the cutover's result)."""
+        text = json.dumps(dict(report), ensure_ascii=False)
+
+        def apply(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE settlements SET report = ? WHERE id = ?", (text, settlement_id))
+            db.execute(
+                "UPDATE batches SET settlement = ? WHERE id = "
+                "(SELECT batch_id FROM settlements WHERE id = ?) AND state = 'closed'",
+                (text, settlement_id),
+            )
+
+        await self.run(apply)
+
+    async def clear_batch(
+        self,
+        batch_id: int,
+        *,
+        state: str,
+        abandon_state: str,
+        totals: Mapping[str, Any],
+        report: Mapping[str, Any],
+    ) -> tuple[int, int]:
+        """`clear`: in one commit, record the clear (``state``), end any
+        unresolved settlement of the batch (``abandon_state``), archive the
+        batch and open the next. Returns (settlement id, new batch id)."""
+        when = _now()
+        text = json.dumps(dict(report), ensure_ascii=False)
+
+        def apply(db: sqlite3.Connection) -> tuple[int, int]:
+            batch = db.execute(
+                "SELECT number, state FROM batches WHERE id = ?", (batch_id,)
+            ).fetchone()
+            if batch is None or batch["state"] != "open":
+                raise JournalError(f"batch {batch_id} is not the open batch")
+            cursor = db.execute(
+                "INSERT INTO settlements(batch_id, kind, state, started_at, finished_at, totals, "
+                "outcome, report) VALUES (?, 'clear', ?, ?, ?, ?, 'cleared', ?)",
+                (batch_id, state, when, when, json.dumps(dict(totals)), text),
+            )
+            settlement_id = int(cursor.lastrowid or 0)
+            db.execute(
+                "UPDATE settlements SET state = ?, outcome = 'cleared', finished_at = ? "
+                "WHERE batch_id = ? AND state = 'reconciling'",
+                (abandon_state, when, batch_id),
+            )
+            db.execute(
+                "UPDATE batches SET state = 'closed', closed_at = ?, settlement = ? WHERE id = ?",
+                (when, text, batch_id),
+            )
+            cursor = db.execute(
+                "INSERT INTO batches(number, state, opened_at) VALUES (?, 'open', ?)",
+                (batch["number"] % 999_999 + 1, when),
+            )
+            return settlement_id, int(cursor.lastrowid or 0)
+
+        return await self.run(apply)
