@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 
-from cardcore.commands import admin, provisioning, transaction
+from cardcore.commands import admin, endofday, provisioning, transaction
 from cardcore.config import Config
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
@@ -68,6 +68,7 @@ def build_commands(terminal: Terminal) -> dict[str, Command]:
     table.update(admin.commands(terminal))
     table.update(transaction.commands(terminal))
     table.update(provisioning.commands(terminal))
+    table.update(endofday.commands(terminal))
     return table
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "HostConfig",
     "ProvisioningConfig",
     "ServerConfig",
+    "SettlementConfig",
     "TerminalConfig",
     "TransactionConfig",
     "build_config",
@@ -122,6 +123,16 @@ class AcquirerConfig(_Section):
     # Store-and-forward back-off for reversals and advices, seconds.
     retry_initial: float = 5.0
     retry_max: float = 300.0
+
+
+class SettlementConfig(_Section):
+    """End of day (manual «Сверка итогов»: `settlement cutover="true"`)."""
+
+    # Run the network cutover (0800, 201) after a settlement that passed.
+    cutover: bool = False
+    # The acquirer accepts a forced settlement (`<force>on</force>`) after a
+    # settlement that failed out of balance.
+    forced_settlement: bool = False
 
 
 class TransactionConfig(_Section):
@@ -221,6 +232,7 @@ class Config(_Section):
     terminal: TerminalConfig = msgspec.field(default_factory=TerminalConfig)
     acquirer: AcquirerConfig = msgspec.field(default_factory=AcquirerConfig)
     transaction: TransactionConfig = msgspec.field(default_factory=TransactionConfig)
+    settlement: SettlementConfig = msgspec.field(default_factory=SettlementConfig)
     emv: EmvConfig = msgspec.field(default_factory=EmvConfig)
     provisioning: ProvisioningConfig = msgspec.field(default_factory=ProvisioningConfig)
 

@@ -1,6 +1,8 @@
 # Strategy: the ECR `transaction` command (manual «Транзакция») as a device
 # operation: exclusive (a second one is answered `failed` / "terminal busy"),
-# run by the transaction engine.
+# run by the transaction engine. While a settlement's outcome at the host is
+# unknown (cardcore.endofday.states: reconciling) the batch is frozen and
+# transactions are refused until settlement is run again.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -19,6 +21,9 @@ def commands(terminal: Terminal) -> dict[str, Command]:
 
     async def transaction(ctx: CommandContext) -> Answer:
         nonlocal engine
+        from cardcore.endofday.service import check_no_unfinished_settlement
+
+        await check_no_unfinished_settlement(terminal.journal)
         if engine is None:  # the EMV kernel and the host link load on first use
             from cardcore.engine.engine import TransactionEngine
 

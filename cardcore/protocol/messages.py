@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -16,11 +16,14 @@ from kernel.errors import CardcoreError
 __all__ = [
     "Amount",
     "ChangePassword",
+    "Clear",
     "InvalidArguments",
     "Login",
     "Password",
+    "Report",
     "ResetPassword",
     "RunReset",
+    "Settlement",
     "Token",
     "TokenCommand",
     "parse_params",
@@ -69,6 +72,30 @@ class ResetPassword(_Params):
     pass
 
 
+class Report(_Params):
+    """report: brief or full X-report (manual «Отчет»); brief when absent."""
+
+    password: Password
+    report_type: Literal["brief", "full"] = "brief"
+
+
+# The manual's example sends <force>on</force>.
+Switch = Annotated[str, msgspec.Meta(pattern=r"^(?i:on|off|true|false|yes|no|1|0)$")]
+
+
+class Settlement(_Params):
+    password: Password
+    force: Switch | None = None
+
+    @property
+    def forced(self) -> bool:
+        return self.force is not None and self.force.lower() in ("on", "true", "yes", "1")
+
+
+class Clear(_Params):
+    password: Password
+
+
 T = TypeVar("T", bound=msgspec.Struct)
 
 _PATH = re.compile(r"`\$\.([^`\[]+)")
@@ -99,5 +126,7 @@ def _hint(model: type[msgspec.Struct], name: str) -> str:
         "token": "32 hex characters",
         "amount": "12 digits",
         "amount-other": "12 digits",
+        "report-type": "brief or full",
+        "force": "on or off",
     }
     return hints.get(name, f"not valid for <{model.__name__.lower()}>")

@@ -1,0 +1,504 @@
+# Strategy: the end-of-day operations behind the ECR commands.
+# - report (manual «Отчет»): an Answer whose X-report is streamed from the
+#   journal into the answer (report.py, server: Answer.stream).
+# - settlement (manual «Сверка итогов»), a durable state machine (states.py)
+#   kept in the journal's `settlements` table:
+#     1. pending reversals and advices go first (store-and-forward order: the
+#        host must have them before the totals are compared); if they cannot
+#        be delivered, nothing else happens and the batch stays open;
+#     2. the terminal's totals (totals.py) are computed and the settlement is
+#        recorded as `reconciling` BEFORE the first message leaves: from then
+#        on transactions are refused until the outcome is known;
+#     3. 0500 92 (or, forced, 0520); on 95 every transaction is uploaded
+#        (0320) and the batch closed with 0500 96 on the same connection
+#        (acquirers.link.settle); this part is shielded from cancellation;
+#     4. the answer decides, in one commit: passed -> the batch is archived and
+#        the next opened; refused or never sent -> failed, the batch stays open;
+#        no answer to a message that may have arrived -> still reconciling;
+#     5. a retry of a `reconciling` settlement re-sends the same batch number
+#        and totals; the host answers a repeat of a batch it has closed with
+#        the answer that closed it (acquirers.hostsim), so a crash anywhere
+#        neither loses the batch nor closes it twice;
+#     6. with `[settlement] cutover = true`, the cutover (0800, 201) follows a
+#        passed settlement; its result is added to the recorded sreport.
+#   `force` is accepted only when the acquirer allows it (`[settlement]
+#   forced-settlement`) and the last settlement of this batch failed out of
+#   balance; it sends a 0520 reconciliation advice.
+# - clear (manual «Очистка журнала»): the batch is archived without the host
+#   (one commit, ending any unresolved settlement of it), then the cutover.
+#   Pending reversals and advices are kept: they still reach the host.
+# - testconnection: 0800 echo, main host then mirror; loadworkkeys: 0800 key
+#   exchange under the master keys, KCV-checked before anything is stored.
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from acquirers.errors import AcquirerError, MessageBuildError
+from acquirers.iso8583 import response_codes
+from acquirers.iso8583.messages import BatchRecord, BatchTotals, NetworkResponse
+from acquirers.iso8583.messages import ReconciliationResponse as Answer0510
+from acquirers.link import AcquirerLink
+from cardcore.endofday import totals as rules
+from cardcore.endofday.report import write_xreport
+from cardcore.endofday.states import SettlementEvent as Event
+from cardcore.endofday.states import SettlementState as State
+from cardcore.endofday.states import next_state
+from cardcore.engine.receipt import format_datetime, response_code_3
+from cardcore.hostlink import KEY_NAMES
+from cardcore.journal import Journal, JournalError, SettlementRow
+from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
+from cardcore.server import Answer
+from cardcore.terminal import Terminal
+from kernel.errors import CardcoreError
+
+__all__ = [
+    "EndOfDay",
+    "ForceNotAllowed",
+    "HostRefused",
+    "MissingData",
+    "SettlementUnfinished",
+    "check_no_unfinished_settlement",
+]
+
+log = logging.getLogger(__name__)
+
+
+class SettlementUnfinished(CardcoreError):
+    """A settlement's outcome is unknown: transactions wait for it."""
+
+    status = "failed"
+
+
+class ForceNotAllowed(CardcoreError):
+    """`force` given where a forced settlement is not allowed."""
+
+    status = "invalidarguments"
+
+
+class HostRefused(CardcoreError):
+    """The host answered, but not with success."""
+
+    status = "failed"
+
+
+class MissingData(CardcoreError):
+    """Data needed for the operation is missing (e.g. master keys)."""
+
+    status = "missingdata"
+
+
+async def check_no_unfinished_settlement(journal: Journal) -> None:
+    """Refuse a transaction while a settlement's outcome at the host is unknown."""
+    row = await journal.unresolved_settlement()
+    if row is not None:
+        number = await journal.batch_number(row.batch_id)
+        raise SettlementUnfinished(
+            f"settlement of batch {number:06d} is unfinished (the host's answer was not"
+            " received): run settlement again before new transactions"
+        )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().astimezone()
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.strftime("%y%m%d%H%M%S")
+
+
+def _totals_json(totals: BatchTotals) -> dict[str, int]:
+    return {
+        "debit-count": totals.debit_count,
+        "debit-amount": totals.debit_amount,
+        "debit-reversal-count": totals.debit_reversal_count,
+        "debit-reversal-amount": totals.debit_reversal_amount,
+        "credit-count": totals.credit_count,
+        "credit-amount": totals.credit_amount,
+        "credit-reversal-count": totals.credit_reversal_count,
+        "credit-reversal-amount": totals.credit_reversal_amount,
+    }
+
+
+@dataclass
+class Attempt:
+    """What one exchange with the host established."""
+
+    event: Event
+    outcome: str  # in-balance, uploaded, forced, out-of-balance, refused, not-sent, unknown
+    status: str = "ok"
+    errors: list[str] = field(default_factory=list)
+    final: Answer0510 | None = None
+    upload: bool | None = None
+    art: str | None = None
+
+
+# Crash points the tests stop at (a no-op in the terminal).
+Checkpoint = Callable[[str], Awaitable[None]]
+
+
+async def _no_checkpoint(name: str) -> None:
+    await trio.lowlevel.checkpoint()
+
+
+class EndOfDay:
+    def __init__(self, terminal: Terminal, checkpoint: Checkpoint = _no_checkpoint) -> None:
+        self.terminal = terminal
+        self.checkpoint = checkpoint
+
+    # --- helpers ------------------------------------------------------------
+    def _host_approved(self, link: AcquirerLink) -> Callable[[str], bool]:
+        table = link.dialect.response_codes
+        return lambda code: response_codes.lookup(code, table).approved
+
+    async def _summary(self, link: AcquirerLink, batch_id: int) -> rules.HostSummary:
+        groups = await self.terminal.journal.batch_groups(batch_id)
+        return rules.host_summary(groups, self._host_approved(link))
+
+    def _sreport(
+        self,
+        summary: rules.HostSummary,
+        now: dt.datetime,
+        *,
+        attempt: Attempt | None,
+        passed: bool,
+        cutover: NetworkResponse | None = None,
+    ) -> dict[str, str]:
+        """Every field of the manual's «Сверка итогов» sreport, in its order."""
+        term = self.terminal.config.terminal
+        final = attempt.final if attempt else None
+        out: dict[str, str] = {}
+        if final is not None:
+            out["resp-code"] = response_code_3(final.response_code) or ""
+            if final.approval_code:
+                out["approval-number"] = final.approval_code
+            if final.rrn:
+                out["rrn"] = final.rrn
+        out["orig-amount"] = rules.signed_amount(summary.totals.net)
+        if final is not None and final.host_totals is not None:
+            out["amount"] = rules.signed_amount(final.host_totals.net)
+        out["datetime"] = _stamp(now)
+        out["tid"] = term.tid or ""
+        out["mid"] = term.mid or ""
+        out["cur"] = term.currency
+        if summary.first and summary.last:
+            out["from"] = format_datetime(summary.first)
+            out["to"] = format_datetime(summary.last)
+        out["tnum"] = str(summary.count)
+        if attempt is not None and attempt.upload is not None:
+            out["batch-upload"] = "passed" if attempt.upload else "failed"
+        if attempt is not None and attempt.art is not None:
+            out["art-resp-code"] = attempt.art
+        if cutover is not None:
+            out["cov-resp-code"] = cutover.response_code
+            if cutover.approved and cutover.rrn:
+                out["cov-rrn"] = cutover.rrn
+        out["settlement-result"] = "passed" if passed else "failed"
+        return out
+
+    def _answer(
+        self, status: str, sreport: dict[str, str] | None, errors: list[str], *, bank: bool
+    ) -> Answer:
+        body: Body = {"status": status}
+        if bank:
+            body["bank-name"] = self.terminal.config.acquirer.bank_name
+        if sreport is not None:
+            body["sreport"] = sreport
+        if errors:
+            body["error-stack"] = encode_error_stack(errors)
+        return Answer(body)
+
+    # --- report ---------------------------------------------------------------
+    async def report(self, *, full: bool) -> Answer:
+        journal, config = self.terminal.journal, self.terminal.config
+        batch_id, _ = await journal.open_batch()
+        now = _now()
+
+        def stream(writer: XmlWriter) -> None:
+            write_xreport(writer, journal, config, batch_id, full=full, now=now)
+
+        return Answer(stream=stream)
+
+    # --- settlement -----------------------------------------------------------
+    def _check_force(self, history: list[SettlementRow]) -> None:
+        if not self.terminal.config.settlement.forced_settlement:
+            raise ForceNotAllowed("the acquirer does not allow forced settlement")
+        done = [row for row in history if row.kind == "settlement"]
+        if not done or done[-1].state != State.FAILED or done[-1].outcome != "out-of-balance":
+            raise ForceNotAllowed(
+                "forced settlement is allowed only after a settlement that failed out of balance"
+            )
+
+    async def settle(self, *, force: bool = False) -> Answer:
+        terminal = self.terminal
+        journal, host = terminal.journal, terminal.host
+        link = host.require()
+        batch_id, number = await journal.open_batch()
+        batch = f"{number:06d}"
+        history = await journal.settlements(batch_id)
+        unresolved = next((r for r in reversed(history) if r.state == State.RECONCILING), None)
+        if unresolved is not None:
+            if force and not unresolved.forced:
+                raise ForceNotAllowed(
+                    f"the outcome of the last settlement of batch {batch} is not known yet:"
+                    " run settlement without force"
+                )
+            forced = unresolved.forced
+        else:
+            if force:
+                self._check_force(history)
+            forced = force
+        now = _now()
+        # 1. Store-and-forward first.
+        if not await host.flush():
+            left = await journal.count_pending()
+            summary = await self._summary(link, batch_id)
+            return self._answer(
+                "communicationerror",
+                self._sreport(summary, now, attempt=None, passed=False),
+                [
+                    f"{left} pending reversal(s)/advice(s) could not be delivered to the host;"
+                    f" settlement of batch {batch} not started, the batch stays open"
+                ],
+                bank=True,
+            )
+        # 2. Totals, and the settlement on record before anything leaves.
+        summary = await self._summary(link, batch_id)
+        totals = _totals_json(summary.totals)
+        if unresolved is not None:
+            if unresolved.totals != totals:  # cannot happen: the batch was frozen
+                log.error("batch %s changed during an unfinished settlement", batch)
+            row = await journal.retry_settlement(
+                unresolved.id, next_state(unresolved.state, Event.SENDING)
+            )
+        else:
+            row = await journal.begin_settlement(
+                batch_id,
+                kind="settlement",
+                state=next_state(State.NEW, Event.SENDING),
+                forced=forced,
+                totals=totals,
+            )
+        log.info(
+            "settlement of batch %s (attempt %d%s): %d transactions, net %d",
+            batch, row.attempts, ", forced" if forced else "", summary.count, summary.totals.net,
+        )  # fmt: skip
+        await self.checkpoint("started")
+        # 3-4. The exchange and its record are not interrupted by a cancel.
+        with trio.CancelScope(shield=True):
+            attempt = await self._exchange(link, row, summary, batch_id, batch)
+            await self.checkpoint("answered")
+            state = next_state(row.state, attempt.event)
+            passed = state == State.PASSED
+            sreport = self._sreport(summary, now, attempt=attempt, passed=passed)
+            if state in (State.PASSED, State.FAILED):
+                await journal.finish_settlement(
+                    row.id, state, outcome=attempt.outcome, report=sreport, close_batch=passed
+                )
+            await self.checkpoint("recorded")
+        log.info("settlement of batch %s: %s (%s)", batch, state, attempt.outcome)
+        errors = list(attempt.errors)
+        # 6. Cutover after a passed settlement.
+        if passed and terminal.config.settlement.cutover:
+            cutover, error = await self._cutover(link)
+            if error:
+                errors.append(error)
+            # No answer: no cov-resp-code (the error stack says why).
+            sreport = self._sreport(summary, now, attempt=attempt, passed=True, cutover=cutover)
+            await journal.annotate_settlement(row.id, sreport)
+        return self._answer(attempt.status, sreport, errors, bank=True)
+
+    async def _exchange(
+        self,
+        link: AcquirerLink,
+        row: SettlementRow,
+        summary: rules.HostSummary,
+        batch_id: int,
+        batch: str,
+    ) -> Attempt:
+        retry = row.attempts > 1
+        try:
+            if row.forced:
+                answer = await link.force_close(summary.totals, batch=batch, repeat=retry)
+                if answer.in_balance:
+                    return Attempt(Event.AGREED, "forced", final=answer)
+                return Attempt(
+                    Event.REFUSED,
+                    "refused",
+                    "failed",
+                    [f"forced settlement of batch {batch} refused ({answer.response_code})"],
+                    final=answer,
+                )
+            async with aclosing(self._upload_records(link, batch_id)) as records:
+                result = await link.settle(summary.totals, records, batch=batch)
+        except AcquirerError as exc:
+            if exc.request_sent or retry:
+                return Attempt(
+                    Event.UNKNOWN,
+                    "unknown",
+                    exc.status,
+                    [
+                        exc.message,
+                        f"the outcome of the settlement of batch {batch} is unknown: transactions"
+                        " are held until settlement is run again",
+                    ],
+                )
+            return Attempt(
+                Event.NOT_SENT,
+                "not-sent",
+                exc.status,
+                [exc.message, f"settlement of batch {batch} not done; the batch stays open"],
+            )
+        upload = result.batch_upload
+        art = result.closing.response_code if result.closing is not None else None
+        if result.passed:
+            outcome = "uploaded" if upload else "in-balance"
+            return Attempt(Event.AGREED, outcome, final=result.final, upload=upload, art=art)
+        if result.closing_unknown:
+            return Attempt(
+                Event.UNKNOWN,
+                "unknown",
+                "communicationerror",
+                [
+                    result.upload_error or "no answer to the closing of the batch upload",
+                    f"the outcome of the settlement of batch {batch} is unknown: transactions"
+                    " are held until settlement is run again",
+                ],
+                final=result.reconciliation,
+                upload=upload,
+            )
+        if result.reconciliation.out_of_balance:
+            errors = [f"batch {batch} out of balance and the batch upload did not settle it"]
+            if result.upload_error:
+                errors.append(result.upload_error)
+            return Attempt(
+                Event.REFUSED,
+                "out-of-balance",
+                "batchuploadfailed",
+                errors,
+                final=result.final,
+                upload=upload,
+                art=art,
+            )
+        code = result.reconciliation.response_code
+        return Attempt(
+            Event.REFUSED,
+            "refused",
+            "failed",
+            [f"settlement of batch {batch} refused by the host ({code})"],
+            final=result.reconciliation,
+        )
+
+    async def _upload_records(
+        self, link: AcquirerLink, batch_id: int
+    ) -> AsyncGenerator[BatchRecord, None]:
+        """The acquirer's records of the batch, streamed for the batch upload."""
+        journal = self.terminal.journal
+        approved = self._host_approved(link)
+        offline = list(link.dialect.conventions.offline_response_codes.values())
+        async for chunk in journal.batch_chunks(
+            batch_id, where="channel = 'card' AND operation != 'void'"
+        ):
+            for record in chunk:
+                try:
+                    pan = journal.reveal_pan(record)
+                except JournalError as exc:
+                    raise MessageBuildError(f"transaction {record.seq}: {exc.message}") from None
+                found = rules.batch_record(record, pan, approved, offline)
+                if found is not None:
+                    yield found
+
+    async def _cutover(self, link: AcquirerLink) -> tuple[NetworkResponse | None, str | None]:
+        try:
+            answer = await link.cutover()
+        except AcquirerError as exc:
+            return None, f"cutover failed: {exc.message}"
+        if not answer.approved:
+            return answer, f"cutover refused by the host ({answer.response_code})"
+        return answer, None
+
+    # --- clear ----------------------------------------------------------------
+    async def clear(self) -> Answer:
+        terminal = self.terminal
+        journal, host = terminal.journal, terminal.host
+        batch_id, number = await journal.open_batch()
+        link = host.link
+        groups = await journal.batch_groups(batch_id)
+        approved: Callable[[str], bool] = (
+            self._host_approved(link) if link is not None else lambda code: code == "00"
+        )
+        summary = rules.host_summary(groups, approved)
+        now = _now()
+        term = terminal.config.terminal
+        base = {
+            "orig-amount": rules.signed_amount(summary.totals.net),
+            "datetime": _stamp(now),
+            "tid": term.tid or "",
+            "mid": term.mid or "",
+        }
+        row_id, _ = await journal.clear_batch(
+            batch_id,
+            state=next_state(State.NEW, Event.CLEARED),
+            abandon_state=next_state(State.RECONCILING, Event.CLEARED),
+            totals=_totals_json(summary.totals),
+            report=base,
+        )
+        log.warning("journal cleared: batch %06d archived without settlement", number)
+        await self.checkpoint("cleared")
+        errors: list[str] = []
+        cutover: NetworkResponse | None = None
+        if link is None:
+            errors.append("journal cleared; cutover not done: no acquirer host configured")
+        else:
+            cutover, error = await self._cutover(link)
+            if error:
+                errors.append(f"journal cleared; {error}")
+        sreport: dict[str, str] = {}
+        if cutover is not None:
+            sreport["resp-code"] = response_code_3(cutover.response_code) or ""
+            if cutover.rrn:
+                sreport["rrn"] = cutover.rrn
+        sreport.update(base)
+        await journal.annotate_settlement(row_id, sreport)
+        status = "ok"
+        if errors:
+            status = "failed" if cutover is not None else "communicationerror"
+        return self._answer(status, sreport, errors, bank=False)
+
+    # --- host checks and keys -------------------------------------------------
+    async def test_connection(self) -> Answer:
+        link = self.terminal.host.require()
+        host, answer = await link.test_connection()
+        if not answer.approved:
+            raise HostRefused(f"{host}: echo test answered {answer.response_code}")
+        log.info("connection test: %s answered", host)
+        return Answer()
+
+    async def load_work_keys(self) -> Answer:
+        host = self.terminal.host
+        link = host.require()
+        master = host.master_keys()
+        if master is None:
+            raise MissingData("no terminal master keys: run loadmasterkeys first")
+        # KeyCheckError (verificationfailed) here leaves every key as it was.
+        result = await link.change_working_keys(master)
+        keys = result.keys
+        if keys.tpk is None or keys.tak is None:
+            raise HostRefused("the host did not deliver both working keys")
+        self.terminal.keystore.put_many(
+            {KEY_NAMES["tpk"]: (keys.tpk, "tdes"), KEY_NAMES["tak"]: (keys.tak, "tdes")}
+        )
+        link.keys = keys
+        log.info("working keys changed: %r", keys)
+        body: dict[str, Any] = {}
+        if result.mac_rrn:
+            body["mac-change-receipt"] = {"rrn": result.mac_rrn}
+        if result.pin_rrn:
+            body["net-change-receipt"] = {"rrn": result.pin_rrn}
+        return Answer(body)

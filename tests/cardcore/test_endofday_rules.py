@@ -1,0 +1,392 @@
+"""End-of-day building blocks without a network: the counting rules (case tables,
+and a property test of the journal's aggregates against a row-by-row reference and
+the streamed upload records), the X-report line layout, streamed answers and their
+sealing, the settlement state table and the journal's settlement records."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acquirers.iso8583 import response_codes
+from acquirers.iso8583.messages import BatchTotals, TxnType
+from cardcore.endofday import totals as rules
+from cardcore.endofday.report import format_lines
+from cardcore.endofday.states import (
+    TRANSITIONS,
+    IllegalSettlementTransition,
+    SettlementEvent,
+    SettlementState,
+    next_state,
+)
+from cardcore.journal import REPORT_COLUMNS, Journal, JournalError, PanProtector, TxnRecord
+from cardcore.protocol.secure import seal, seal_stream, unseal
+from cardcore.protocol.xmlcodec import XmlWriter, decode_message, encode_body
+
+PAN = "4761739001010010"
+WHEN = dt.datetime(2026, 11, 28, 12, 0, 5, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+
+
+def approved(code: str) -> bool:
+    return response_codes.lookup(code).approved
+
+
+def open_journal(path: Path | str) -> Journal:
+    return Journal(Path(path), PanProtector(b"h" * 32, b"k" * 32))
+
+
+def row(
+    operation: str = "purchase",
+    amount: int = 1000,
+    *,
+    channel: str = "card",
+    receipt_type: str | None = None,
+    tstatus: str | None = "approved",
+    state: str | None = None,
+    resp_code: str | None = "00",
+    reversed_amount: int = 0,
+    currency: str = "643",
+    rid: str | None = "A000000003",
+    name: str | None = "VISA",
+    other: int = 0,
+    stan: str = "000001",
+    when: dt.datetime = WHEN,
+) -> TxnRecord:
+    if receipt_type is None:
+        receipt_type = "refund" if operation == "refund" else "purchase"
+    if state is None:
+        state = "approved" if tstatus == "approved" else "declined"
+    return TxnRecord(
+        channel=channel,
+        operation=operation,
+        receipt_type=receipt_type,
+        state=state,
+        tstatus=tstatus,
+        amount=amount,
+        amount_other=other,
+        currency=currency,
+        scheme_rid=rid if channel == "card" else None,
+        scheme_name=name if channel == "card" else None,
+        aid=(rid + "1010") if rid and channel == "card" else None,
+        resp_code=resp_code,
+        reversed_amount=reversed_amount,
+        stan=stan,
+        rrn="633218000001",
+        auth_code="123456",
+        expiry="301231",
+        datetime=when.isoformat(timespec="seconds"),
+    )
+
+
+# ---------------------------------------------------------------- case tables
+@pytest.mark.parametrize(
+    ("operation", "receipt_type", "category"),
+    [
+        ("purchase", "purchase", "purchase"),
+        ("purchase-with-cashback", "purchase", "purchase-with-cashback"),
+        ("refund", "refund", "refund"),
+        ("void", "purchasereversal", "purchase-reversal"),
+        ("void", "refundreversal", "refund-reversal"),
+        ("purchase", "something-else", None),
+    ],
+)
+def test_report_category(operation: str, receipt_type: str, category: str | None) -> None:
+    assert rules.report_category(operation, receipt_type) == category
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "D000000000000"), (1, "D000000000001"), (-1, "C000000000001"),
+     (123456789012, "D123456789012"), (-5000, "C000000005000")],
+)  # fmt: skip
+def test_signed_amount(value: int, text: str) -> None:
+    assert rules.signed_amount(value) == text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, (TxnType.PURCHASE, False)),
+        ({"operation": "purchase-with-cashback"}, (TxnType.CASHBACK, False)),
+        ({"operation": "refund"}, (TxnType.REFUND, False)),
+        ({"operation": "void", "receipt_type": "purchasereversal"}, None),  # on the original
+        ({"channel": "sbp"}, None),  # the SBP agent settles these
+        ({"tstatus": "declined", "resp_code": "05"}, None),
+        # host approved, then the terminal reversed it: booked and wholly reversed
+        ({"tstatus": "declined", "state": "cancelled"}, (TxnType.PURCHASE, True)),
+        # no answer, reversed: the terminal cannot know; not counted
+        ({"tstatus": "declined", "state": "cancelled", "resp_code": None}, None),
+        ({"tstatus": "approved", "resp_code": "Y1"}, (TxnType.PURCHASE, False)),  # advice
+    ],
+)
+def test_host_view(kwargs: dict[str, Any], expected: tuple[TxnType, bool] | None) -> None:
+    r = row(**kwargs)
+    found = rules.host_type(r.channel, r.operation, r.tstatus, r.state, r.resp_code, approved)
+    assert found == expected
+
+
+def test_batch_record_of_a_row() -> None:
+    r = row("purchase-with-cashback", 4000, other=1000, reversed_amount=500, resp_code="Y1")
+    r.extra = {"entry-mode": "071", "psn": "01"}
+    rec = rules.batch_record(r, PAN, approved, ["Y1", "Y3"])
+    assert rec is not None
+    assert (rec.type, rec.amount, rec.cashback, rec.reversed_amount) == (
+        TxnType.CASHBACK, 4000, 1000, 500,
+    )  # fmt: skip
+    assert (rec.mti, rec.response_code, rec.entry_mode, rec.sequence) == ("0220", "Y1", "071", "01")
+    assert rec.transmission == "1128090005"  # field 7 in UTC
+    assert rec.expiry == "3012"
+    cancelled = row(tstatus="declined", state="cancelled")
+    whole = rules.batch_record(cancelled, PAN, approved, [])
+    assert whole is not None and whole.reversed_amount == whole.amount
+    assert rules.batch_record(row(channel="sbp"), None, approved, []) is None
+    from acquirers.errors import MessageBuildError
+
+    with pytest.raises(MessageBuildError, match="no card data"):
+        rules.batch_record(row(), None, approved, [])
+
+
+def test_settlement_state_table() -> None:
+    S, E = SettlementState, SettlementEvent
+    assert next_state(S.NEW, E.SENDING) is S.RECONCILING
+    assert next_state(S.RECONCILING, E.UNKNOWN) is S.RECONCILING
+    assert next_state(S.RECONCILING, E.AGREED) is S.PASSED
+    assert next_state(S.RECONCILING, E.CLEARED) is S.ABANDONED
+    # final states take nothing
+    for state in (S.PASSED, S.FAILED, S.ABANDONED, S.CLEARED):
+        for event in E:
+            assert (state, event) not in TRANSITIONS
+            with pytest.raises(IllegalSettlementTransition):
+                next_state(state, event)
+
+
+# ---------------------------------------------------------------- property: one rule, three views
+ROWS = st.builds(
+    row,
+    operation=st.sampled_from(["purchase", "purchase-with-cashback", "refund"]),
+    amount=st.integers(1, 10**9),
+    channel=st.sampled_from(["card", "card", "sbp"]),
+    tstatus=st.sampled_from(["approved", "approved", "declined", None]),
+    state=st.sampled_from([None, "cancelled"]),
+    resp_code=st.sampled_from(["00", "05", "Y1", None]),
+    currency=st.sampled_from(["643", "643", "840"]),
+    rid=st.sampled_from(["A000000003", "A000000658", None]),
+    when=st.datetimes(dt.datetime(2026, 1, 1), dt.datetime(2026, 12, 31)).map(
+        lambda d: d.replace(tzinfo=dt.UTC)
+    ),
+)
+
+
+def reference_report(rows: list[TxnRecord]) -> dict[tuple[str, str, str, str], list[int]]:
+    """Row by row: (currency, rid, name, category) -> [count, sum]."""
+    out: dict[tuple[str, str, str, str], list[int]] = {}
+    for r in rows:
+        if r.tstatus != "approved":
+            continue
+        category = rules.report_category(r.operation, r.receipt_type)
+        assert category is not None
+        if r.channel == "sbp":
+            rid, name = "", "SBP"
+        else:
+            rid, name = r.scheme_rid or "", r.scheme_name or r.scheme_rid or "OTHER"
+        cell = out.setdefault((r.currency, rid, name, category), [0, 0])
+        cell[0] += 1
+        cell[1] += r.amount
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    plan=st.lists(st.tuples(ROWS, st.integers(0, 100)), max_size=25),
+)
+async def test_aggregates_agree_with_rows_and_upload_records(
+    plan: list[tuple[TxnRecord, int]],
+) -> None:
+    journal = open_journal(":memory:")
+    rows = []
+    for i, (r, percent) in enumerate(plan):
+        r.stan = f"{i + 1:06d}"
+        if r.tstatus == "approved" and r.channel == "card":
+            r.reversed_amount = r.amount * percent // 100  # voided off since
+        journal.protect_pan(r, PAN, keep=True)
+        rows.append(r)
+    await journal.create_many(rows)
+    batch_id, _ = await journal.open_batch()
+    groups = await journal.batch_groups(batch_id)
+
+    got = {
+        (cur, t.rid, t.name, c): [t.counts[c], t.sums[c]]
+        for cur, per in rules.report_totals(groups).items()
+        for t in per.card_types.values()
+        for c in rules.CATEGORIES
+        if t.counts[c]
+    }
+    assert got == reference_report(rows)
+
+    summary = rules.host_summary(groups, approved)
+    streamed = [
+        rec
+        async for chunk in journal.batch_chunks(batch_id, chunk=7)
+        for r in chunk
+        if (rec := rules.batch_record(r, journal.reveal_pan(r), approved, ["Y1"])) is not None
+    ]
+    assert summary.totals == BatchTotals.of(streamed)
+    counted = [
+        r
+        for r in rows
+        if rules.host_type(r.channel, r.operation, r.tstatus, r.state, r.resp_code, approved)
+    ]
+    assert summary.count == len(counted)
+    assert summary.first == min((r.datetime for r in counted), default=None)
+    assert summary.last == max((r.datetime for r in counted), default=None)
+    journal.close()
+
+
+# ---------------------------------------------------------------- report lines and streaming
+def test_format_lines_is_the_writer_layout() -> None:
+    lines = [
+        (1, "000001", "card", "purchase", "purchase", "approved", 12300, 0, "643",
+         "************0010", "301231", "A0000000031010", "633218000001", "AFK045", "00",
+         "0000008000", "E800", WHEN.isoformat()),
+        (2, "000002", "sbp", "refund", "refund", None, 500, 0, "643",
+         None, None, None, "R<&>", None, None, None, None, WHEN.isoformat()),
+        (3, "000003", "card", "purchase-with-cashback", "purchase", "approved", 4000, 1000,
+         "643", "*1", None, None, None, None, "Y1", None, None, WHEN.isoformat()),
+    ]  # fmt: skip
+    assert len(lines[0]) == len(REPORT_COLUMNS)
+    out = io.BytesIO()
+    writer = XmlWriter(out, depth=3)
+    expected = io.BytesIO()
+    reference = XmlWriter(expected, depth=3)
+    for line in lines:
+        reference.element("t", _t_body(line))
+    writer.text(format_lines(lines, 3))
+    assert out.getvalue() == expected.getvalue()
+    text = out.getvalue().decode()
+    assert "<rrn>R&lt;&amp;&gt;</rrn>" in text and "<arc>Y1</arc>" in text
+    assert "<ao>000000001000</ao>" in text and "<status>declined</status>" in text
+
+
+def _t_body(line: tuple[Any, ...]) -> dict[str, str]:
+    """The manual's `t` built the slow, obvious way."""
+    v = dict(zip(REPORT_COLUMNS, line, strict=True))
+    body = {
+        "status": v["tstatus"] or "declined",
+        "state": "active",
+        "type": v["receipt_type"],
+        "seq": v["seq"],
+        "aa": f"{v['amount']:012d}",
+        "ao": f"{v['amount_other']:012d}" if v["amount_other"] else None,
+        "rrn": v["rrn"],
+        "time": dt.datetime.fromisoformat(v["datetime"]).strftime("%y%m%d%H%M%S"),
+        "apn": v["auth_code"],
+        "arc": (v["resp_code"].rjust(3, "0") if v["resp_code"].isdigit() else v["resp_code"])
+        if v["resp_code"]
+        else None,
+        "cur": v["currency"],
+        "pan": v["masked_pan"],
+        "aed": v["expiry"],
+        "aid": v["aid"],
+        "tvr": v["tvr"],
+        "tsi": v["tsi"],
+    }
+    return {k: x for k, x in body.items() if x}
+
+
+def test_writer_matches_encode_body() -> None:
+    body = {"status": "ok", "sreport": {"a": "1", "b": ["x", "y&z"]}, "empty": {}}
+    out = io.BytesIO()
+    out.write(b"<answer>\n")
+    writer = XmlWriter(out, depth=1)
+    for name, value in body.items():
+        writer.element(name, value)
+    writer.open("more")
+    writer.element("c", "3")
+    writer.close("more")
+    out.write(b"</answer>")
+    expected = encode_body("answer", {**body, "more": {"c": "3"}})
+    assert out.getvalue() == expected
+    assert decode_message(out.getvalue()).body["sreport"]["b"] == ["x", "y&z"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 100, 3 * 1024 + 1])
+def test_seal_stream_is_seal(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cardcore.protocol.secure as secure
+
+    monkeypatch.setattr(secure, "_CHUNK", 1024)  # several chunks, uneven tails
+    key, iv = bytes(range(32)), bytes(range(16))
+    plain = bytes(i % 251 for i in range(size))
+    out = io.BytesIO()
+    seal_stream(key, io.BytesIO(plain), out, iv=iv)
+    assert out.getvalue().decode() == seal(key, plain, iv=iv)
+    assert unseal(key, out.getvalue().decode()) == plain
+    base64.b64decode(out.getvalue(), validate=True)
+
+
+# ---------------------------------------------------------------- journal settlement records
+async def test_settlement_records_and_close(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "j.sqlite")
+    await journal.create(row())
+    batch_id, number = await journal.open_batch()
+    first = await journal.begin_settlement(
+        batch_id, kind="settlement", state="reconciling", forced=False, totals={"n": 1}
+    )
+    assert (await journal.unresolved_settlement()) == first
+    again = await journal.retry_settlement(first.id, "reconciling")
+    assert again.attempts == 2
+    new_batch = await journal.finish_settlement(
+        first.id, "passed", outcome="in-balance", report={"rrn": "1"}, close_batch=True
+    )
+    assert new_batch is not None and new_batch != batch_id
+    assert (await journal.open_batch()) == (new_batch, number + 1)
+    assert await journal.unresolved_settlement() is None
+    (done,) = await journal.settlements(batch_id)
+    assert (done.state, done.outcome, done.report) == ("passed", "in-balance", {"rrn": "1"})
+    # A closed batch is never closed again, and settles nothing new.
+    with pytest.raises(JournalError, match="already closed"):
+        await journal.finish_settlement(
+            first.id, "passed", outcome="x", report=None, close_batch=True
+        )
+    with pytest.raises(JournalError, match="not the open batch"):
+        await journal.begin_settlement(
+            batch_id, kind="settlement", state="reconciling", forced=False, totals={}
+        )
+    journal.close()
+
+
+async def test_clear_ends_an_unresolved_settlement_in_one_commit(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "j.sqlite")
+    await journal.create(row())
+    batch_id, _ = await journal.open_batch()
+    stuck = await journal.begin_settlement(
+        batch_id, kind="settlement", state="reconciling", forced=False, totals={}
+    )
+    cleared_id, new_batch = await journal.clear_batch(
+        batch_id, state="cleared", abandon_state="abandoned", totals={}, report={"tid": "1"}
+    )
+    rows = {r.id: r for r in await journal.settlements(batch_id)}
+    assert rows[stuck.id].state == "abandoned" and rows[cleared_id].state == "cleared"
+    assert await journal.unresolved_settlement() is None
+    assert (await journal.open_batch())[0] == new_batch
+    # the archived batch keeps its rows, for audit
+    assert [r.amount for chunk in journal.iter_batch(batch_id) for r in chunk] == [1000]
+    journal.close()
+
+
+async def test_report_lines_stream_by_currency_in_chunks(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "j.sqlite")
+    await journal.create_many([row(currency="643" if i % 3 else "840") for i in range(25)])
+    batch_id, _ = await journal.open_batch()
+    chunks = list(journal.iter_report_lines(batch_id, "643", chunk=4))
+    assert [len(c) for c in chunks] == [4, 4, 4, 4]
+    assert Counter(line[8] for c in chunks for line in c) == Counter({"643": 16})
+    assert sum(len(c) for c in journal.iter_report_lines(batch_id)) == 25
+    journal.close()
