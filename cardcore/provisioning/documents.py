@@ -15,7 +15,8 @@
 #     <hconf><include root=".." name=".." stage=".." src="/common/{tag}_{id}"/>...</hconf>
 # - Parts, GET {base}{src}: a document whose root tag, name and stage are the
 #   include's. The roots this terminal understands: `cconf` (common part:
-#   acquirer id and hosts, key-loader hosts), `econf` (terminal EMV
+#   acquirer id and hosts, key-loader hosts, end-of-day options as
+#   `<settlement cutover=".." force=".."/>`), `econf` (terminal EMV
 #   parameters as tags, and the supported applications), `kconf` (payment
 #   system CA public keys, EMV Book 2 11.2, checked against their SHA-1
 #   checksum). Other roots are kept and shown but not interpreted.
@@ -230,6 +231,12 @@ def _common_overlay(el: ET.Element) -> dict[str, Any]:
             section["bank-name"] = acquirer.get("bank-name", "")
         overlay["terminal"] = terminal
         overlay["acquirer"] = section
+    settlement = el.find("settlement")  # manual «Сверка итогов»: settlement cutover="true"
+    if settlement is not None:
+        overlay["settlement"] = {
+            "cutover": _bool(settlement.get("cutover"), what, False),
+            "forced-settlement": _bool(settlement.get("force"), what, False),
+        }
     keyloader = el.find("keyloader")
     if keyloader is not None:
         prov: dict[str, Any] = {}

@@ -390,3 +390,24 @@ async def test_report_lines_stream_by_currency_in_chunks(tmp_path: Path) -> None
     assert Counter(line[8] for c in chunks for line in c) == Counter({"643": 16})
     assert sum(len(c) for c in journal.iter_report_lines(batch_id)) == 25
     journal.close()
+
+
+def test_common_part_carries_the_settlement_options() -> None:
+    import xml.etree.ElementTree as ET
+
+    from cardcore.config import build_config
+    from cardcore.provisioning.documents import TerminalDocument, translate
+
+    terminal = TerminalDocument(
+        "/common/header_x", "ROOT", "t", "1",
+        ET.fromstring(
+            '<ROOT><options><application><tag name="9F1C">3130303030303031</tag>'
+            '<tag name="9F16">313233</tag></application></options></ROOT>'
+        ),
+    )  # fmt: skip
+    common = ET.fromstring('<cconf><settlement cutover="true"/></cconf>')
+    overlay = translate(terminal, {"cconf": common})
+    assert overlay["settlement"] == {"cutover": True, "forced-settlement": False}
+    config = build_config(overlay)
+    assert config.settlement.cutover and not config.settlement.forced_settlement
+    assert not build_config({}).settlement.cutover  # off unless configured
