@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 DEFAULT_DATA_DIR = Path(".cardcore")
+HOST_MODES = ("approve", "decline", "timeout", "down")
+HOST_SWITCHES = ("mismatch", "lose", "refuse-upload", "agree", "wrong-kcv", "good-kcv")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,6 +100,19 @@ def _parser() -> argparse.ArgumentParser:
     txn.add_argument("--cardholder")
     txn.add_argument("--forced", action="store_true", help="refund/void without the card")
     txn.add_argument("--force-sbp", choices=["true", "false"])
+    report = command("report", "X-report of the open batch (manual «Отчет»)")
+    report.add_argument("--password", default="12345678")
+    report.add_argument("--report-type", choices=["brief", "full"], default="brief")
+    report.add_argument(
+        "--output", type=Path, help="write the answer's XML to this file instead of showing it"
+    )
+    settle = command("settlement", "settle the batch with the host (manual «Сверка итогов»)")
+    settle.add_argument("--password", default="12345678")
+    settle.add_argument("--force", action="store_true", help="forced settlement (<force>on)")
+    clear = command("clear", "archive the batch and run the cutover (manual «Очистка журнала»)")
+    clear.add_argument("--password", default="12345678")
+    command("testconnection", "echo test to the acquirer host, main then mirror")
+    command("loadworkkeys", "load the working keys from the acquirer host")
 
     sim = sub.add_parser("sim", allow_abbrev=False, help="drive a running simulator")
     ssub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
@@ -120,7 +135,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim_command("remove", "take the card away")
     host = sim_command("host", "acquirer host simulator behaviour")
-    host.add_argument("mode", choices=["approve", "decline", "timeout", "down"])
+    host.add_argument(
+        "mode",
+        choices=[*HOST_MODES, *HOST_SWITCHES],
+        help="approve|decline|timeout|down: how it answers; end-of-day switches: mismatch"
+        " (its batch holds an extra transaction), lose (it lost its newest one), refuse-upload,"
+        " agree (none of these), wrong-kcv, good-kcv",
+    )
     sbp = sim_command("sbp", "SBP agent simulator behaviour")
     sbp.add_argument("mode", choices=["pay", "reject", "none"])
     pinpad = sim_command("pinpad", "what the simulated cardholder does at the PIN pad")
@@ -221,7 +242,7 @@ def _save_session(path: Path, session: Any) -> None:
 def _client(args: argparse.Namespace) -> int:
     import trio
 
-    from cardcore.client import EcrClient, default_message_answer
+    from cardcore.client import ClientError, EcrClient, default_message_answer
     from cardcore.protocol.xmlcodec import Body, Message, decode_message
     from kernel.errors import CardcoreError
 
@@ -248,6 +269,21 @@ def _client(args: argparse.Namespace) -> int:
             return await client.changepassword(args.password, args.newpassword, secure=args.secure)
         if name == "resetpassword":
             return await client.resetpassword()
+        if name == "report":
+            params = {"password": args.password, "report-type": args.report_type}
+            return await client.command("report", params, secure=args.secure)
+        if name == "settlement":
+            params = {"password": args.password}
+            if args.force:
+                params["force"] = "on"
+            return await client.command("settlement", params, secure=args.secure)
+        if name == "clear":
+            return await client.command("clear", {"password": args.password}, secure=args.secure)
+        if name in ("testconnection", "loadworkkeys"):
+            token = client.session.token
+            if token is None:
+                raise ClientError("not logged in: run `cardcore client login` first")
+            return await client.command(name, {"token": token}, secure=args.secure)
         if name == "transaction":
             params = {
                 key.replace("_", "-"): value
@@ -273,7 +309,14 @@ def _client(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cardcore: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    _show(answer, "<-")
+    output = getattr(args, "output", None)
+    if output is not None:
+        from cardcore.protocol.xmlcodec import encode_message
+
+        output.write_bytes(encode_message(answer))
+        print(f"<- <{answer.name}> status {answer.status}: written to {output}")
+    else:
+        _show(answer, "<-")
     if name == "login" and answer.status == "ok":
         _save_session(args.session, client.session)
     elif name == "logout" and answer.status == "ok":

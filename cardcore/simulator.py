@@ -67,6 +67,28 @@ def simulator_config(config: Config, host_port: int) -> Config:
     return msgspec.structs.replace(config, terminal=terminal, acquirer=acquirer, emv=emv)
 
 
+# `cardcore sim host SWITCH`: end-of-day behaviour of the host simulator, beside
+# its answering mode (approve|decline|timeout|down, DESIGN.md).
+HOST_SWITCHES: dict[str, dict[str, bool]] = {
+    "mismatch": {"reconciliation_mismatch": True},
+    "lose": {"lose_transaction": True},
+    "refuse-upload": {"refuse_upload": True},
+    "agree": {"reconciliation_mismatch": False, "lose_transaction": False, "refuse_upload": False},
+    "wrong-kcv": {"wrong_kcv": True},
+    "good-kcv": {"wrong_kcv": False},
+}
+
+
+def host_switches(host: HostSimulator) -> dict[str, bool]:
+    control = host.control
+    return {
+        "mismatch": control.reconciliation_mismatch,
+        "lose": control.lose_transaction,
+        "refuse-upload": control.refuse_upload,
+        "wrong-kcv": control.wrong_kcv,
+    }
+
+
 def host_ledger(host: HostSimulator) -> list[dict[str, Any]]:
     """The host's transactions per terminal batch, as plain data (no PAN)."""
     rows: list[dict[str, Any]] = []
@@ -197,10 +219,18 @@ class Simulator:
             mode = str(request.get("mode", ""))
             if self.host is None:
                 raise ControlError("no host simulator is running")
+            control = self.host.control
+            switch = HOST_SWITCHES.get(mode)
+            if switch is not None:
+                for name, value in switch.items():
+                    setattr(control, name, value)
+                await trio.lowlevel.checkpoint()
+                return {"mode": control.mode.value, **host_switches(self.host)}
             try:
-                self.host.control.mode = HostMode(mode)
+                control.mode = HostMode(mode)
             except ValueError:
-                raise ControlError("host mode must be approve, decline, timeout or down") from None
+                allowed = ", ".join([*(m.value for m in HostMode), *HOST_SWITCHES])
+                raise ControlError(f"host mode must be one of {allowed}") from None
             await trio.lowlevel.checkpoint()
             return {"mode": mode}
 
@@ -222,6 +252,7 @@ class Simulator:
                 "card": presented[0] if presented else None,
                 "interface": presented[1].value if presented else None,
                 "host": self.host.control.mode.value if self.host else None,
+                "host-switches": host_switches(self.host) if self.host else None,
                 "host-port": self.host_port,
                 "pinpad": self.pinpad.mode.value if self.pinpad else None,
             }
@@ -231,7 +262,12 @@ class Simulator:
             await trio.lowlevel.checkpoint()
             if self.host is None:
                 raise ControlError("no host simulator is running")
-            return {"transactions": host_ledger(self.host)}
+            closed = [
+                {"tid": tid, "batch": batch.number, "transactions": len(batch.transactions),
+                 "uploaded": len(batch.uploaded)}
+                for tid, batch in self.host.ledger.closed_batches
+            ]  # fmt: skip
+            return {"transactions": host_ledger(self.host), "closed-batches": closed}
 
         return {"present": present, "remove": remove, "host": host, "pinpad": pinpad,
                 "status": status, "ledger": ledger}  # fmt: skip
