@@ -201,7 +201,8 @@ class LinkSession:
         if codec.needs_mac(request.mti) and tak is None:
             raise MessageBuildError(f"{request.mti} needs a MAC but no working MAC key is loaded")
         payload = frame(codec.encode(request, mac_key=tak), link.config.max_frame)
-        log.debug("to %s: %s", self.host, codec.describe(request))
+        if log.isEnabledFor(logging.DEBUG):  # describe() is not free
+            log.debug("to %s: %s", self.host, codec.describe(request))
         try:
             await self._stream.send_all(payload)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -230,7 +231,8 @@ class LinkSession:
             raise HostTimeoutError(
                 f"{self.host}: no answer to {request.mti} within {limit:g} s", request_sent=True
             ) from None
-        log.debug("from %s: %s", self.host, codec.describe(response))
+        if log.isEnabledFor(logging.DEBUG):  # describe() is not free
+            log.debug("from %s: %s", self.host, codec.describe(response))
         self._check_mac(raw, response, tak)
         return response
 
@@ -484,12 +486,16 @@ class AcquirerLink:
         records: Iterable[BatchRecord] | AsyncIterable[BatchRecord],
         *,
         batch: str,
+        stan: StanSource | None = None,
     ) -> SettlementResult:
         """0500 92 with ``totals``; when the host answers out of balance (95),
         upload every record (0320) and close with 0500 96, all on one
         connection. Errors of the first 0500 propagate; an upload or closing
         that fails ends with ``batch_upload=False``. ``records`` is iterated
-        only when the upload is needed, once, so a journal can stream it."""
+        only when the upload is needed, once, so a journal can stream it.
+        ``stan``: where this settlement's STANs come from (default: the
+        link's source), e.g. a block reserved at once for a long upload."""
+        stans = stan or self.stan
         async with self.session() as conn:
             first = self._parse(
                 ReconciliationResponse.from_message,
@@ -498,7 +504,7 @@ class AcquirerLink:
                         totals,
                         self.terminal,
                         self.dialect,
-                        stan=self.stan.next_stan(),
+                        stan=stans.next_stan(),
                         when=self._when(),
                         batch=batch,
                     )
@@ -508,7 +514,7 @@ class AcquirerLink:
             if not first.out_of_balance:
                 return result
             try:
-                await self._upload(conn, records, batch, result)
+                await self._upload(conn, records, batch, result, stans)
             except AcquirerError as exc:
                 log.warning("batch upload failed: %s", exc.message)
                 result.batch_upload = False
@@ -518,7 +524,7 @@ class AcquirerLink:
                 totals,
                 self.terminal,
                 self.dialect,
-                stan=self.stan.next_stan(),
+                stan=stans.next_stan(),
                 when=self._when(),
                 batch=batch,
                 closing=True,
@@ -560,13 +566,14 @@ class AcquirerLink:
         records: Iterable[BatchRecord] | AsyncIterable[BatchRecord],
         batch: str,
         result: SettlementResult,
+        stans: StanSource,
     ) -> None:
         async def one(record: BatchRecord) -> None:
             msg = build_batch_upload(
                 record,
                 self.terminal,
                 self.dialect,
-                stan=self.stan.next_stan(),
+                stan=stans.next_stan(),
                 when=self._when(),
                 batch=batch,
             )

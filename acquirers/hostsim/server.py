@@ -144,7 +144,8 @@ class HostSimulator:
             return None
         self.counts[msg.mti] += 1
         self.requests.append(msg)
-        log.debug("request %s", self.codec.describe(msg))
+        if log.isEnabledFor(logging.DEBUG):  # describe() is not free
+            log.debug("request %s", self.codec.describe(msg))
         if not is_request(msg.mti):
             return None
         try:
@@ -154,7 +155,8 @@ class HostSimulator:
             answer, mac_key = self._answer(msg, {39: "30"}), None
         if self.control.mode is HostMode.TIMEOUT:
             return None
-        log.debug("answer %s", self.codec.describe(answer))
+        if log.isEnabledFor(logging.DEBUG):  # describe() is not free
+            log.debug("answer %s", self.codec.describe(answer))
         return self.codec.encode(answer, mac_key=mac_key)
 
     def _dispatch(self, msg: IsoMessage, raw: bytes) -> tuple[IsoMessage, bytes | None]:
