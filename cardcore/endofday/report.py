@@ -1,11 +1,13 @@
 # Strategy: the X-report of the manual («Отчет»), tag for tag as its example
 # (with DESIGN.md's reading of the two misspelt grand-total tags), written
 # straight into the answer's spooled file (server: Answer.stream) from a
-# worker thread:
-# - totals come from the journal's per-group aggregates (totals.py has the
-#   counting rules), so they cost one SQL query whatever the batch size;
-# - the `t` lines of a full report are read in chunks of a few thousand rows
-#   and formatted line by line, so memory stays flat for any batch;
+# worker thread, in memory that does not grow with the batch:
+# - a brief report's totals come from the journal's per-group aggregates (one
+#   SQL query); totals.py has the counting rules;
+# - a full report reads the batch once, a few thousand rows at a time, as
+#   plain tuples; each row's `t` element is laid out directly (no dict per
+#   line) and its group key tallied for the totals that follow the lines.
+#   (Laying the lines out inside SQLite with printf was tried: slower.)
 # - one <xreport> per currency: the terminal's currency first (always there,
 #   even for an empty batch), then any other currency the batch holds, in
 #   code order; each with its own header `cur`, lines and totals.
@@ -24,11 +26,11 @@ from cardcore.endofday.totals import (
     report_totals,
     signed_amount,
 )
-from cardcore.engine.receipt import format_datetime, response_code_3
+from cardcore.engine.receipt import format_datetime
 from cardcore.journal import Journal
 from cardcore.protocol.xmlcodec import XmlWriter
 
-__all__ = ["card_type_body", "format_lines", "grand_totals_body", "write_xreport"]
+__all__ = ["card_type_body", "format_lines", "grand_totals_body", "write_lines", "write_xreport"]
 
 
 def _title(lines: list[str]) -> dict[str, str] | None:
@@ -55,46 +57,97 @@ def grand_totals_body(totals: CardTypeTotals) -> dict[str, str]:
     return body
 
 
-def _esc(value: str) -> str:
-    return escape(value) if ("&" in value or "<" in value or ">" in value) else value
+def _esc(value: Any) -> Any:
+    if isinstance(value, str) and ("&" in value or "<" in value or ">" in value):
+        return escape(value)
+    return value
 
 
-def format_lines(rows: Iterable[tuple[Any, ...]], depth: int) -> str:
-    """`t` elements of Journal.iter_report_lines rows (REPORT_COLUMNS), laid
-    out as XmlWriter.element would, without building a dict per line."""
-    pad_t, pad = "  " * depth, "  " * (depth + 1)
+def _stamp(value: str) -> str:
+    """yyMMddhhmmss of the journal's ISO datetime (engine.receipt.format_datetime),
+    by slicing when it has the journal's own shape (it always does)."""
+    if len(value) >= 19 and value[4] == "-" and value[10] == "T" and value[13] == ":":
+        return value[2:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
+    return format_datetime(value)
+
+
+Tally = dict[tuple[str, ...], list[int]]
+
+
+def format_lines(rows: Iterable[tuple[Any, ...]], depth: int, tally: Tally | None = None) -> str:
+    """`t` elements of rows (`id` then REPORT_COLUMNS), laid out as
+    XmlWriter.element would. With ``tally``, each row is also counted into it
+    by the group key of Journal.batch_groups (for the totals)."""
+    pt, p = "  " * depth, "  " * (depth + 1)
+    o_rrn, o_apn, o_arc, o_pan = f"{p}<rrn>", f"{p}<apn>", f"{p}<arc>", f"{p}<pan>"
+    o_aed, o_aid, o_tvr, o_tsi = f"{p}<aed>", f"{p}<aid>", f"{p}<tvr>", f"{p}<tsi>"
     out: list[str] = []
     add = out.append
-    for (
-        _id, seq, _channel, _operation, receipt_type, tstatus, amount, amount_other, currency,
-        masked_pan, expiry, aid, rrn, auth_code, resp_code, tvr, tsi, when,
-    ) in rows:  # fmt: skip
-        add(f"{pad_t}<t>\n")
-        add(f"{pad}<status>{tstatus or 'declined'}</status>\n{pad}<state>active</state>\n")
-        add(f"{pad}<type>{receipt_type}</type>\n{pad}<seq>{seq}</seq>\n")
-        add(f"{pad}<aa>{amount:012d}</aa>\n")
+    for row in rows:
+        (
+            _id, seq, channel, operation, receipt_type, tstatus, amount, amount_other, currency,
+            masked_pan, expiry, aid, rid, name, rrn, auth_code, resp_code, tvr, tsi, when,
+        ) = row  # fmt: skip
+        if tally is not None:
+            key = (currency, channel, rid or "", name or "", operation, receipt_type, tstatus or "")
+            cell = tally.get(key)
+            if cell is None:
+                tally[key] = [1, amount]
+            else:
+                cell[0] += 1
+                cell[1] += amount
+        probe = f"{seq}{receipt_type}{rrn}{auth_code}{resp_code}{currency}{masked_pan}{expiry}"
+        probe += f"{aid}{tvr}{tsi}"
+        if "&" in probe or "<" in probe or ">" in probe:  # never from this terminal's own data
+            seq, receipt_type, rrn, auth_code, resp_code, currency = map(
+                _esc, (seq, receipt_type, rrn, auth_code, resp_code, currency)
+            )
+            masked_pan, expiry, aid, tvr, tsi = map(_esc, (masked_pan, expiry, aid, tvr, tsi))
+        if resp_code and resp_code.isdigit() and len(resp_code) < 3:
+            resp_code = resp_code.rjust(3, "0")  # engine.receipt.response_code_3
+        add(
+            f"{pt}<t>\n{p}<status>{tstatus or 'declined'}</status>\n{p}<state>active</state>\n"
+            f"{p}<type>{receipt_type}</type>\n{p}<seq>{seq}</seq>\n{p}<aa>{amount:012d}</aa>\n"
+        )
         if amount_other:
-            add(f"{pad}<ao>{amount_other:012d}</ao>\n")
+            add(f"{p}<ao>{amount_other:012d}</ao>\n")
         if rrn:
-            add(f"{pad}<rrn>{_esc(rrn)}</rrn>\n")
-        add(f"{pad}<time>{format_datetime(when)}</time>\n")
+            add(f"{o_rrn}{rrn}</rrn>\n")
+        add(f"{p}<time>{_stamp(when)}</time>\n")
         if auth_code:
-            add(f"{pad}<apn>{_esc(auth_code)}</apn>\n")
+            add(f"{o_apn}{auth_code}</apn>\n")
         if resp_code:
-            add(f"{pad}<arc>{_esc(response_code_3(resp_code) or '')}</arc>\n")
-        add(f"{pad}<cur>{currency}</cur>\n")
+            add(f"{o_arc}{resp_code}</arc>\n")
+        add(f"{p}<cur>{currency}</cur>\n")
         if masked_pan:
-            add(f"{pad}<pan>{_esc(masked_pan)}</pan>\n")
+            add(f"{o_pan}{masked_pan}</pan>\n")
         if expiry:
-            add(f"{pad}<aed>{_esc(expiry)}</aed>\n")
+            add(f"{o_aed}{expiry}</aed>\n")
         if aid:
-            add(f"{pad}<aid>{_esc(aid)}</aid>\n")
+            add(f"{o_aid}{aid}</aid>\n")
         if tvr:
-            add(f"{pad}<tvr>{_esc(tvr)}</tvr>\n")
+            add(f"{o_tvr}{tvr}</tvr>\n")
         if tsi:
-            add(f"{pad}<tsi>{_esc(tsi)}</tsi>\n")
-        add(f"{pad_t}</t>\n")
+            add(f"{o_tsi}{tsi}</tsi>\n")
+        add(f"{pt}</t>\n")
     return "".join(out)
+
+
+def _tally_groups(tally: Tally) -> list[dict[str, Any]]:
+    """A tally in the shape of Journal.batch_groups rows (for totals.report_totals)."""
+    names = ("currency", "channel", "scheme_rid", "scheme_name", "operation", "receipt_type")
+    return [
+        {**dict(zip(names, key[:6], strict=True)), "tstatus": key[6], "count": n, "amount": total}
+        for key, (n, total) in tally.items()
+    ]
+
+
+def write_lines(writer: XmlWriter, journal: Journal, batch_id: int, currency: str) -> Tally:
+    """The <transactions> of one currency; returns the tally of their groups."""
+    tally: Tally = {}
+    for chunk in journal.iter_report_lines(batch_id, currency):
+        writer.text(format_lines(chunk, writer.depth, tally))
+    return tally
 
 
 def write_xreport(
@@ -106,14 +159,19 @@ def write_xreport(
     full: bool,
     now: dt.datetime,
 ) -> None:
-    """The <xreport> sections of the open batch (blocking: a worker thread)."""
+    """The <xreport> sections of the open batch (blocking: a worker thread).
+    A brief report's totals come from the journal's aggregates; a full
+    report counts its lines as it writes them (one pass over the batch)."""
     term = config.terminal
-    groups = journal.batch_groups_sync(batch_id)
-    per_currency = report_totals(groups)
-    present = {g["currency"] for g in groups}
+    if full:
+        per_currency: dict[str, CurrencyTotals] = {}
+        present = set(journal.batch_currencies_sync(batch_id))
+    else:
+        groups = journal.batch_groups_sync(batch_id)
+        per_currency = report_totals(groups)
+        present = {g["currency"] for g in groups}
     currencies = [term.currency, *sorted(present - {term.currency})]
     for currency in currencies:
-        totals = per_currency.get(currency, CurrencyTotals(currency))
         writer.open("xreport")
         writer.element(
             "header",
@@ -127,9 +185,10 @@ def write_xreport(
         )
         if full:
             writer.open("transactions")
-            for chunk in journal.iter_report_lines(batch_id, currency):
-                writer.text(format_lines(chunk, writer.depth))
+            tally = write_lines(writer, journal, batch_id, currency)
             writer.close("transactions")
+            per_currency.update(report_totals(_tally_groups(tally)))
+        totals = per_currency.get(currency, CurrencyTotals(currency))
         types = [card_type_body(t) for t in totals.ordered()]
         writer.element("totals", {"card-type": types} if types else {})
         writer.element("grand-totals", grand_totals_body(totals.grand()))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from acquirers.iso8583 import response_codes
 from acquirers.iso8583.messages import BatchTotals, TxnType
 from cardcore.endofday import totals as rules
-from cardcore.endofday.report import format_lines
+from cardcore.endofday.report import format_lines, write_lines
 from cardcore.endofday.states import (
     TRANSITIONS,
     IllegalSettlementTransition,
@@ -254,14 +254,16 @@ async def test_aggregates_agree_with_rows_and_upload_records(
 def test_format_lines_is_the_writer_layout() -> None:
     lines = [
         (1, "000001", "card", "purchase", "purchase", "approved", 12300, 0, "643",
-         "************0010", "301231", "A0000000031010", "633218000001", "AFK045", "00",
-         "0000008000", "E800", WHEN.isoformat()),
+         "************0010", "301231", "A0000000031010", "A000000003", "VISA", "633218000001",
+         "AFK045", "00", "0000008000", "E800", WHEN.isoformat()),
         (2, "000002", "sbp", "refund", "refund", None, 500, 0, "643",
-         None, None, None, "R<&>", None, None, None, None, WHEN.isoformat()),
+         None, None, None, None, None, "R<&>", None, None, None, None, WHEN.isoformat()),
         (3, "000003", "card", "purchase-with-cashback", "purchase", "approved", 4000, 1000,
-         "643", "*1", None, None, None, None, "Y1", None, None, WHEN.isoformat()),
+         "643", "*1", None, None, None, None, None, None, "Y1", None, None, WHEN.isoformat()),
+        (4, "000004", "card", "purchase", "purchase", "declined", 700, 0, "643",
+         "*2", None, None, None, None, None, None, "5", None, None, "2026-11-28 12:00:05"),
     ]  # fmt: skip
-    assert len(lines[0]) == len(REPORT_COLUMNS)
+    assert len(lines[0]) == len(REPORT_COLUMNS) + 1  # id first
     out = io.BytesIO()
     writer = XmlWriter(out, depth=3)
     expected = io.BytesIO()
@@ -273,11 +275,12 @@ def test_format_lines_is_the_writer_layout() -> None:
     text = out.getvalue().decode()
     assert "<rrn>R&lt;&amp;&gt;</rrn>" in text and "<arc>Y1</arc>" in text
     assert "<ao>000000001000</ao>" in text and "<status>declined</status>" in text
+    assert "<arc>005</arc>" in text and "<time>261128120005</time>" in text
 
 
 def _t_body(line: tuple[Any, ...]) -> dict[str, str]:
     """The manual's `t` built the slow, obvious way."""
-    v = dict(zip(REPORT_COLUMNS, line, strict=True))
+    v = dict(zip(("id", *REPORT_COLUMNS), line, strict=True))
     body = {
         "status": v["tstatus"] or "declined",
         "state": "active",
@@ -299,6 +302,66 @@ def _t_body(line: tuple[Any, ...]) -> dict[str, str]:
         "tsi": v["tsi"],
     }
     return {k: x for k, x in body.items() if x}
+
+
+TEXT = st.one_of(
+    st.none(),
+    st.just(""),
+    st.text(alphabet="0123456789ABCDEF*", max_size=12),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=6),
+)
+LINE_ROWS = st.builds(
+    row,
+    operation=st.sampled_from(["purchase", "purchase-with-cashback", "refund"]),
+    amount=st.integers(1, 10**13),
+    channel=st.sampled_from(["card", "sbp"]),
+    tstatus=st.sampled_from(["approved", "declined", None, ""]),
+    resp_code=st.one_of(TEXT, st.sampled_from(["0", "00", "5", "Y1", "000", "A&B"])),
+    other=st.sampled_from([0, 1, 1000]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    plan=st.lists(st.tuples(LINE_ROWS, TEXT, TEXT, TEXT, st.booleans()), min_size=1, max_size=12)
+)
+def test_report_lines_and_tally_for_any_row(
+    plan: list[tuple[TxnRecord, str | None, str | None, str | None, bool]],
+) -> None:
+    """The fast layout of `t` is the obvious one (a dict through XmlWriter) for any
+    field values, and the tally counts every row in its group."""
+    import trio
+
+    async def run() -> None:
+        journal = open_journal(":memory:")
+        rows = []
+        for r, rrn, auth, pan, odd_time in plan:
+            r.rrn, r.auth_code, r.masked_pan, r.tvr = rrn, auth, pan, pan
+            if odd_time:
+                r.datetime = r.datetime.replace("T", " ")  # not the journal's own shape
+            rows.append(r)
+        await journal.create_many(rows)
+        batch_id, _ = await journal.open_batch()
+        out = io.BytesIO()
+        writer = XmlWriter(out, depth=3)
+        tally = write_lines(writer, journal, batch_id, "643")
+        expected_out = io.BytesIO()
+        reference = XmlWriter(expected_out, depth=3)
+        for chunk in journal.iter_report_lines(batch_id, "643", chunk=5):
+            for line in chunk:
+                reference.element("t", _t_body(line))
+        assert out.getvalue() == expected_out.getvalue()
+        expected: dict[tuple[str, ...], list[int]] = {}
+        for r in rows:
+            key = (r.currency, r.channel, r.scheme_rid or "", r.scheme_name or "", r.operation,
+                   r.receipt_type, r.tstatus or "")  # fmt: skip
+            cell = expected.setdefault(key, [0, 0])
+            cell[0] += 1
+            cell[1] += r.amount
+        assert tally == expected
+        journal.close()
+
+    trio.run(run)
 
 
 def test_writer_matches_encode_body() -> None:
