@@ -11,7 +11,8 @@
 #        on transactions are refused until the outcome is known;
 #     3. 0500 92 (or, forced, 0520); on 95 every transaction is uploaded
 #        (0320) and the batch closed with 0500 96 on the same connection
-#        (acquirers.link.settle); this part is shielded from cancellation;
+#        (acquirers.link.settle); from the record in 2 to the one in 4
+#        nothing is interrupted by a cancel;
 #     4. the answer decides, in one commit: passed -> the batch is archived and
 #        the next opened; refused or never sent -> failed, the batch stays open;
 #        no answer to a message that may have arrived -> still reconciling;
@@ -293,27 +294,30 @@ class EndOfDay:
         # 2. Totals, and the settlement on record before anything leaves.
         summary = await self._summary(link, batch_id)
         totals = _totals_json(summary.totals)
-        if unresolved is not None:
-            if unresolved.totals != totals:  # cannot happen: the batch was frozen
-                log.error("batch %s changed during an unfinished settlement", batch)
-            row = await journal.retry_settlement(
-                unresolved.id, next_state(unresolved.state, Event.SENDING)
-            )
-        else:
-            row = await journal.begin_settlement(
-                batch_id,
-                kind="settlement",
-                state=next_state(State.NEW, Event.SENDING),
-                forced=forced,
-                totals=totals,
-            )
-        log.info(
-            "settlement of batch %s (attempt %d%s): %d transactions, net %d",
-            batch, row.attempts, ", forced" if forced else "", summary.count, summary.totals.net,
-        )  # fmt: skip
-        await self.checkpoint("started")
-        # 3-4. The exchange and its record are not interrupted by a cancel.
+        # 2-4. From the record on, nothing is interrupted by a cancel: the
+        # exchange and the record of its outcome complete (each exchange is
+        # bounded by the link's timeouts).
         with trio.CancelScope(shield=True):
+            if unresolved is not None:
+                if unresolved.totals != totals:  # cannot happen: the batch was frozen
+                    log.error("batch %s changed during an unfinished settlement", batch)
+                row = await journal.retry_settlement(
+                    unresolved.id, next_state(unresolved.state, Event.SENDING)
+                )
+            else:
+                row = await journal.begin_settlement(
+                    batch_id,
+                    kind="settlement",
+                    state=next_state(State.NEW, Event.SENDING),
+                    forced=forced,
+                    totals=totals,
+                )
+            log.info(
+                "settlement of batch %s (attempt %d%s): %d transactions, net %d",
+                batch, row.attempts, ", forced" if forced else "", summary.count,
+                summary.totals.net,
+            )  # fmt: skip
+            await self.checkpoint("started")
             attempt = await self._exchange(link, row, summary, batch_id, batch)
             await self.checkpoint("answered")
             state = next_state(row.state, attempt.event)
