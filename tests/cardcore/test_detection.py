@@ -343,7 +343,7 @@ async def test_lost_race_payment_is_refunded(tmp_path: Path) -> None:
             qr = await client.register_qr(700)
             with trio.fail_after(5):
                 info = await client.payment_info(qr.qrc_id)
-                while info.status.value != "SUCCESS":  # noqa: ASYNC110 - polling, as the terminal does
+                while info.status.value != "SUCCESS":
                     await trio.sleep(0.05)
                     info = await client.payment_info(qr.qrc_id)
         engine = TransactionEngine(h.terminal)
