@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -425,7 +426,9 @@ class TransactionEngine:
         sbp_wanted = command.operation is Operation.PURCHASE and command.force_sbp is not False
         if sbp_wanted and config.sbp is not None:
             plan.sbp = config.sbp
-            plan.sbp_order = f"{config.sbp.terminal_id}-{flow.when.strftime('%y%m%d%H%M%S')}"
+            # Unique per QR: the agent refuses an order id it has seen.
+            stamp = flow.when.strftime("%y%m%d%H%M%S")
+            plan.sbp_order = f"{config.sbp.terminal_id}-{stamp}-{secrets.token_hex(3)}"
             plan.on_lost_payment = functools.partial(self.sbp.refund_lost, ctx)
         elif sbp_only:
             raise InterfaceNotAllowed("SBP is not configured on this terminal")
