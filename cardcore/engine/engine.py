@@ -737,7 +737,7 @@ class TransactionEngine:
         psn = outcome.pan_sequence_number
         fin = FinancialRequest(
             type=_HOST_TYPES[flow.command.operation],
-            amount=record.amount + record.amount_other,
+            amount=record.amount,
             cashback=record.amount_other,
             card=Card(
                 pan=pan,
@@ -752,6 +752,12 @@ class TransactionEngine:
         advice = build_advice(
             fin, link.terminal, link.dialect, unable_online=outcome.unable_to_go_online
         )
+        # The host knows this transaction by the advice: a later void reverses it.
+        record.extra["original-mti"] = "0220"
+        record.extra["unable-online"] = outcome.unable_to_go_online
+        record.extra["entry-mode"] = fin.card.entry_mode
+        if fin.card.sequence:
+            record.extra["psn"] = fin.card.sequence
         return ("advice", host.store(advice))
 
     def _answer(self, ctx: CommandContext, record: TxnRecord, outcome: Outcome | None) -> Answer:
@@ -828,7 +834,7 @@ class TransactionEngine:
         op = Operation(record.operation)
         fin = FinancialRequest(
             type=_HOST_TYPES[op],
-            amount=record.amount + record.amount_other,
+            amount=record.amount,
             cashback=record.amount_other,
             card=Card(
                 pan=pan,
@@ -839,6 +845,11 @@ class TransactionEngine:
             stan=record.stan or "000000",
             when=record.when,
         )
+        if record.extra.get("original-mti") == "0220":  # approved offline: the host has the advice
+            return build_advice(
+                fin, link.terminal, link.dialect,
+                unable_online=bool(record.extra.get("unable-online")),
+            )  # fmt: skip
         return build_financial(fin, link.terminal, link.dialect)
 
     # --- manual entry ------------------------------------------------------------
