@@ -15,12 +15,18 @@ import msgspec
 from kernel.errors import CardcoreError
 
 __all__ = [
+    "AcquirerConfig",
     "AdminConfig",
+    "AidParameters",
+    "CaKeyParameters",
     "Config",
     "ConfigError",
     "DeviceConfig",
+    "EmvConfig",
+    "HostConfig",
     "ServerConfig",
     "TerminalConfig",
+    "TransactionConfig",
     "build_config",
     "load_config",
 ]
@@ -74,14 +80,116 @@ class DeviceConfig(_Section):
 
 
 class TerminalConfig(_Section):
-    """Merchant-facing identity; normally provisioned by the management server."""
+    """Merchant-facing identity; normally provisioned by the management server
+    (terminal part: 9F1C tid, 9F16 mid, 9F15 MCC, 9F4E name and location)."""
 
     tid: str | None = None
     mid: str | None = None
+    mcc: str | None = None
+    merchant_name_location: str = ""
     acquirer_id: str | None = None
     currency: str = "643"
     header_lines: list[str] = msgspec.field(default_factory=list)
     footer_lines: list[str] = msgspec.field(default_factory=list)
+
+
+class HostConfig(_Section):
+    host: str
+    port: int
+
+
+class AcquirerConfig(_Section):
+    """The acquirer host link (ISO 8583) and what the acquirer allows."""
+
+    dialect: str = "generic87"
+    main: HostConfig | None = None
+    mirror: HostConfig | None = None
+    connect_timeout: float = 10.0
+    response_timeout: float = 30.0
+    # TLS with the client certificate from activation (files in the data dir).
+    tls: bool = False
+    bank_name: str = ""
+    acquirer_tag: str = ""
+    # Operations allowed with a manually entered PAN (purchase, refund, void,
+    # purchase-with-cashback); empty: manual entry not supported.
+    manual_entry: list[str] = msgspec.field(default_factory=list)
+    forced_refund: bool = False
+    partial_void: bool = False
+    partial_refund: bool = True
+    # Store-and-forward back-off for reversals and advices, seconds.
+    retry_initial: float = 5.0
+    retry_max: float = 300.0
+
+
+class TransactionConfig(_Section):
+    detection_timeout: float = 60.0
+    pin_timeout: float = 60.0
+    # Manual: [JCONF] data-exchange = enabled -> `dex` messages.
+    data_exchange: bool = False
+    languages: str = "ruen"
+
+
+class AidParameters(_Section):
+    """One supported application (EMV Book 1 12.3, Book 3 10.6-10.7)."""
+
+    aid: str
+    label: str = ""
+    partial_selection: bool = True
+    application_version: str = "0096"
+    tac_denial: str = "0010000000"
+    tac_online: str = "DC4004F800"
+    tac_default: str = "DC4000A800"
+    floor_limit: int = 0
+    random_selection_threshold: int = 0
+    random_selection_target_percent: int = 0
+    random_selection_max_percent: int = 0
+    default_ddol: str = "9F3704"
+    default_tdol: str = ""
+    priority: int = 0
+
+
+def _default_aids() -> list[AidParameters]:
+    # The payment systems the simulator's virtual cards use; a provisioned
+    # terminal replaces this list with the management server's EMV part.
+    return [
+        AidParameters(aid="A0000000031010", label="VISA", application_version="0096"),
+        AidParameters(aid="A0000000032010", label="VISA ELECTRON", application_version="0096"),
+        AidParameters(
+            aid="A0000000041010",
+            label="MASTERCARD",
+            application_version="0002",
+            tac_denial="0000000000",
+            tac_online="F45084800C",
+            tac_default="F45084800C",
+        ),
+        AidParameters(aid="A0000006581010", label="MIR", application_version="0100"),
+    ]
+
+
+class CaKeyParameters(_Section):
+    """A certification authority public key (EMV Book 2 11.2)."""
+
+    rid: str
+    index: str
+    modulus: str
+    exponent: str
+    expiry: str | None = None
+    checksum: str | None = None
+
+
+class EmvConfig(_Section):
+    """Terminal EMV parameters (EMV Book 4 Annex A)."""
+
+    country_code: int = 643
+    capabilities: str = "E0F8C8"
+    additional_capabilities: str = "6000F0A001"
+    terminal_type: int = 0x22
+    aids: list[AidParameters] = msgspec.field(default_factory=_default_aids)
+    ca_keys: list[CaKeyParameters] = msgspec.field(default_factory=list)
+    # Load the simulator's generated test CA keys (hal/sim/pki) into the store.
+    simulator_ca_keys: bool = False
+    # Data Exchange Tag List (DF811E) for `dex` messages.
+    data_exchange_tags: list[str] = msgspec.field(default_factory=list)
 
 
 class Config(_Section):
@@ -89,6 +197,9 @@ class Config(_Section):
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
     device: DeviceConfig = msgspec.field(default_factory=DeviceConfig)
     terminal: TerminalConfig = msgspec.field(default_factory=TerminalConfig)
+    acquirer: AcquirerConfig = msgspec.field(default_factory=AcquirerConfig)
+    transaction: TransactionConfig = msgspec.field(default_factory=TransactionConfig)
+    emv: EmvConfig = msgspec.field(default_factory=EmvConfig)
 
 
 _AT = re.compile(r" - at `\$((?:\.[\w-]+|\[\d+\])*)`$")

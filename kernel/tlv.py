@@ -17,6 +17,7 @@ __all__ = [
     "TlvError",
     "decode",
     "decode_dol",
+    "decode_tag_list",
     "encode",
     "encode_dol",
     "encode_length",
@@ -25,6 +26,7 @@ __all__ = [
     "find_all",
     "is_constructed",
     "iter_primitives",
+    "iter_raw",
     "tag_hex",
 ]
 
@@ -129,6 +131,27 @@ def _iter(data: bytes) -> Iterator[Tlv]:
         pos += length
 
 
+def iter_raw(data: bytes) -> Iterator[tuple[Tlv, bytes]]:
+    """Top-level objects with their exact encoding (tag, length and value as received).
+
+    CDA hashes the GENERATE AC response objects as the card sent them (Book 2
+    6.6.2), so re-encoding is not good enough there.
+    """
+    pos = 0
+    end = len(data)
+    while pos < end:
+        if data[pos] in (0x00, 0xFF):
+            pos += 1
+            continue
+        start = pos
+        tag, pos = _read_tag(data, pos)
+        length, pos = _read_length(data, pos)
+        if pos + length > end:
+            raise TlvError(f"value of {tag_hex(tag)} needs {length} bytes, {end - pos} left", start)
+        yield Tlv(tag, bytes(data[pos : pos + length])), bytes(data[start : pos + length])
+        pos += length
+
+
 def decode(data: bytes) -> list[Tlv]:
     """Decode a sequence of top-level data objects; constructed ones stay unopened."""
     return list(_iter(data))
@@ -208,6 +231,16 @@ def decode_dol(dol: bytes) -> list[tuple[int, int]]:
         length, pos = _read_length(dol, pos)
         entries.append((tag, length))
     return entries
+
+
+def decode_tag_list(data: bytes) -> list[int]:
+    """A tag list (e.g. '9F4A', Book 3 10.3) is tags with neither lengths nor values."""
+    tags: list[int] = []
+    pos = 0
+    while pos < len(data):
+        tag, pos = _read_tag(data, pos)
+        tags.append(tag)
+    return tags
 
 
 def encode_dol(entries: Iterable[tuple[int, int]]) -> bytes:

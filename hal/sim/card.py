@@ -5,7 +5,9 @@
 #   C-APDU in, data || SW1 SW2 out. It never raises: malformed commands get
 #   the status word a card would give (6700, 6A86, 6D00, 6E00 ...); an
 #   internal fault answers 6F00 and is kept in `last_error` for tests.
-# - Instruction dispatch is one table (INS -> allowed CLAs, handler).
+# - Instruction dispatch is one table (INS -> allowed CLAs, handler); the
+#   transaction phase machine is two more: the instructions each phase
+#   accepts (others answer 6985) and the phase transitions.
 # - State: persistent counters per application (ATC, last online ATC, PIN try
 #   counter, PIN, block flags, offline velocity counters) survive `reset()`;
 #   the transaction state (selected file, GPO/GENERATE AC progress, challenge,
@@ -17,6 +19,7 @@
 #   case-2 Le is wrong, so the terminal's transport wrapper can be exercised.
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 from collections.abc import Callable, Mapping
@@ -29,7 +32,7 @@ from hal.sim.rsa import RsaError, RsaPrivateKey
 from kernel import tlv
 from kernel.crypto import emv, pinblock
 
-__all__ = ["AppState", "VirtualCard"]
+__all__ = ["AppState", "Phase", "VirtualCard"]
 
 AAC, TC, ARQC = 0x00, 0x40, 0x80
 ARC_UNABLE_ONLINE = (b"Y3", b"Z3")
@@ -81,7 +84,7 @@ class AppState:
 
     atc: int
     last_online_atc: int
-    pin: str | None
+    pin: str | None = field(repr=False)
     pin_try_limit: int
     pin_try_counter: int
     blocked: bool
@@ -110,17 +113,55 @@ class AppState:
         )
 
 
+class Phase(enum.Enum):
+    IDLE = "idle"  # after reset, or after a SELECT that found nothing
+    DIRECTORY = "directory"  # a DDF (the PSE) is selected
+    SELECTED = "selected"  # an application is selected
+    INITIATED = "initiated"  # GET PROCESSING OPTIONS done
+    ONLINE = "online"  # first GENERATE AC answered an ARQC
+    DONE = "done"  # a TC or AAC closed the transaction
+
+
+class Event(enum.Enum):
+    SELECT_DDF = "select ddf"
+    SELECT_APP = "select application"
+    GPO = "gpo"
+    ARQC = "arqc"
+    FINAL_AC = "final ac"
+
+
+_SCRIPT_INS = frozenset({0x1E, 0x18, 0x16, 0x24, 0xDA})
+_ALWAYS = frozenset({0xA4, 0xB2, 0x84})  # SELECT, READ RECORD, GET CHALLENGE
+# Instructions each phase accepts; anything else is 6985 (conditions of use).
+_ACCEPTS: dict[Phase, frozenset[int]] = {
+    Phase.IDLE: _ALWAYS,
+    Phase.DIRECTORY: _ALWAYS,
+    Phase.SELECTED: _ALWAYS | {0xA8, 0xCA},
+    Phase.INITIATED: _ALWAYS | {0xCA, 0x20, 0x88, 0xAE},
+    Phase.ONLINE: _ALWAYS | {0xCA, 0x20, 0x82, 0xAE} | _SCRIPT_INS,
+    Phase.DONE: _ALWAYS | {0xCA, 0x20} | _SCRIPT_INS,
+}
+# The phase transitions; SELECT starts over from any phase.
+_TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
+    **{(phase, Event.SELECT_DDF): Phase.DIRECTORY for phase in Phase},
+    **{(phase, Event.SELECT_APP): Phase.SELECTED for phase in Phase},
+    (Phase.SELECTED, Event.GPO): Phase.INITIATED,
+    (Phase.INITIATED, Event.ARQC): Phase.ONLINE,
+    (Phase.INITIATED, Event.FINAL_AC): Phase.DONE,
+    (Phase.ONLINE, Event.FINAL_AC): Phase.DONE,
+}
+
+
 @dataclass
 class _Transaction:
     """Everything a power cycle or a new SELECT forgets."""
 
+    phase: Phase = Phase.IDLE
     app: int | None = None
     ddf: DirectoryFile | None = None
-    gpo_done: bool = False
     pdol_values: bytes = b""
     cdol1_values: bytes = b""
     cdol1: dict[int, bytes] = field(default_factory=dict)
-    genac_count: int = 0
     ac1: bytes = b""
     ac1_type: int | None = None
     ac2_type: int | None = None
@@ -254,15 +295,26 @@ class VirtualCard:
         classes, handler = entry
         if cmd.cla not in classes:
             raise ApduError(SW.CLA_NOT_SUPPORTED)
+        if cmd.ins not in _ACCEPTS[self._txn.phase]:
+            raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
         return handler(self, cmd)
 
     # --- helpers --------------------------------------------------------------
 
-    def _current(self, *, gpo: bool = False) -> tuple[Application, AppState]:
+    def _advance(self, event: Event) -> None:
+        """The only place the transaction phase changes."""
+        nxt = _TRANSITIONS.get((self._txn.phase, event))
+        if nxt is None:
+            raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
+        self._txn.phase = nxt
+
+    @property
+    def phase(self) -> Phase:
+        return self._txn.phase
+
+    def _current(self) -> tuple[Application, AppState]:
         txn = self._txn
         if txn.app is None:
-            raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
-        if gpo and not txn.gpo_done:
             raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
         return self.profile.applications[txn.app], self.states[txn.app]
 
@@ -287,7 +339,8 @@ class VirtualCard:
         if cmd.p2 == 0x00:
             for ddf in ddfs:
                 if ddf.name == name:
-                    self._txn = _Transaction(ddf=ddf)
+                    self._advance(Event.SELECT_DDF)
+                    self._txn = _Transaction(phase=self._txn.phase, ddf=ddf)
                     self._select_name, self._select_pos = name, -1
                     return ddf.fci, SW.OK
         start = self._select_pos + 1 if cmd.p2 == 0x02 and name == self._select_name else 0
@@ -295,7 +348,8 @@ class VirtualCard:
         for index in range(start, len(apps)):
             if apps[index].aid.startswith(name):
                 self._select_name, self._select_pos = name, index
-                self._txn = _Transaction(app=index)
+                self._advance(Event.SELECT_APP)
+                self._txn = _Transaction(phase=self._txn.phase, app=index)
                 sw = SW.SELECTED_FILE_INVALIDATED if self.states[index].blocked else SW.OK
                 return apps[index].fci, sw
         raise ApduError(SW.FILE_NOT_FOUND)
@@ -333,7 +387,7 @@ class VirtualCard:
             raise ApduError(SW.WRONG_P1P2)
         app, state = self._current()
         txn = self._txn
-        if txn.gpo_done or state.blocked:
+        if state.blocked:
             raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
         try:
             objs = tlv.decode(cmd.data)
@@ -347,7 +401,7 @@ class VirtualCard:
             state.blocked = True
             raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
         state.atc += 1
-        txn.gpo_done = True
+        self._advance(Event.GPO)
         txn.pdol_values = objs[0].value
         txn.prev_online_pending = state.online_pending
         txn.prev_issuer_auth_failed = state.issuer_auth_failed_last
@@ -398,7 +452,7 @@ class VirtualCard:
     def _verify(self, cmd: Command) -> Response:
         if cmd.p1 != 0x00 or cmd.p2 not in (0x80, 0x88):
             raise ApduError(SW.WRONG_P1P2)
-        app, state = self._current(gpo=True)
+        app, state = self._current()
         if state.pin is None:
             raise ApduError(SW.DATA_NOT_FOUND)
         if state.pin_try_counter == 0:
@@ -451,7 +505,7 @@ class VirtualCard:
     def _internal_authenticate(self, cmd: Command) -> Response:
         if cmd.p1p2 != 0:
             raise ApduError(SW.WRONG_P1P2)
-        app, _state = self._current(gpo=True)
+        app, _state = self._current()
         if app.icc_key is None or not app.aip[0] & _AIP_DDA:
             raise ApduError(SW.FUNCTION_NOT_SUPPORTED)
         if not cmd.has_data:
@@ -468,12 +522,10 @@ class VirtualCard:
     def _generate_ac(self, cmd: Command) -> Response:
         if cmd.p2 != 0x00 or cmd.p1 & 0x2F or cmd.p1 & 0xC0 == 0xC0:
             raise ApduError(SW.WRONG_P1P2)
-        app, state = self._current(gpo=True)
+        app, state = self._current()
         txn = self._txn
         requested = cmd.p1 & 0xC0
-        first = txn.genac_count == 0
-        if not first and not (txn.genac_count == 1 and txn.ac1_type == ARQC):
-            raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
+        first = txn.phase is Phase.INITIATED
         if not first and requested == ARQC:
             raise ApduError(SW.WRONG_P1P2)
         dol = app.cdol1 if first else app.cdol2
@@ -487,11 +539,11 @@ class VirtualCard:
         else:
             terminal = {**txn.cdol1, **values}
             cid = self._second_decision(app, state, requested, values)
-        txn.genac_count += 1
         if first:
             txn.ac1_type = cid
         else:
             txn.ac2_type = cid
+        self._advance(Event.ARQC if cid == ARQC else Event.FINAL_AC)
         self._apply_outcome(app, state, first, cid, terminal)
         if cid != ARQC:
             self._log(app, state, cid, terminal)
@@ -543,7 +595,7 @@ class VirtualCard:
         objects = tlv.encode(0x9F27, bytes([cid])) + tlv.encode(0x9F36, atc)
         objects_tail = tlv.encode(0x9F10, iad)
         hashed = txn.pdol_values + txn.cdol1_values
-        if txn.genac_count == 2:
+        if txn.ac2_type is not None:
             hashed += cdol_data
         transaction_hash = _sha1(hashed + objects + objects_tail)
         idn = self._rng(8)
@@ -706,8 +758,8 @@ class VirtualCard:
         b1 |= 0x02 if txn.pin_enciphered else 0
         b1 |= 0x01 if txn.pin_performed and not txn.pin_failed else 0
         b2 = 0x80 if txn.dda_performed else 0
-        b2 |= 0x40 if txn.cda_performed and txn.genac_count <= 1 else 0
-        b2 |= 0x20 if txn.cda_performed and txn.genac_count == 2 else 0
+        b2 |= 0x40 if txn.cda_performed and txn.ac2_type is None else 0
+        b2 |= 0x20 if txn.cda_performed and txn.ac2_type is not None else 0
         b2 |= 0x10 if txn.issuer_auth is not None else 0
         b3 = 0x80 if txn.velocity_exceeded else 0
         b3 |= 0x08 if txn.issuer_auth is False else 0
@@ -721,11 +773,11 @@ class VirtualCard:
     def _external_authenticate(self, cmd: Command) -> Response:
         if cmd.p1p2 != 0:
             raise ApduError(SW.WRONG_P1P2)
-        app, state = self._current(gpo=True)
+        app, state = self._current()
         txn = self._txn
         if not 8 <= len(cmd.data) <= 16:
             raise ApduError(SW.WRONG_LENGTH)
-        if txn.ac1_type != ARQC or txn.genac_count != 1 or txn.ext_auth_done:
+        if txn.ext_auth_done:
             raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
         txn.ext_auth_done = True
         ok = self._issuer_authenticate(app, state, cmd.data)
@@ -761,9 +813,9 @@ class VirtualCard:
     # --- issuer script commands (Book 3 6.5.1-6.5.3, 6.5.10; Book 2 9) --------------
 
     def _script(self, cmd: Command) -> Response:
-        app, state = self._current(gpo=True)
+        app, state = self._current()
         txn = self._txn
-        if txn.genac_count == 0 or txn.ac1_type != ARQC:
+        if txn.ac1_type != ARQC:
             raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
         mac_length = app.script_mac_length
         if len(cmd.data) < mac_length:

@@ -179,7 +179,7 @@ class Application:
     dki: int
     icc_master_keys: emv.IccMasterKeys
     risk: CardRisk
-    pin: str | None = None
+    pin: str | None = field(default=None, repr=False)
     pin_try_limit: int = 3
     pin_try_counter: int = 3
     atc: int = 0

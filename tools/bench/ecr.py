@@ -155,16 +155,13 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cardcore-bench-"))
     try:
-        first = None
         starts: list[float] = []
-        for i in range(args.starts):
+        for _ in range(max(args.starts, 2)):
             proc, _, elapsed = start_cardcore(tmp)
-            if i == 0:
-                first = elapsed
-            else:
-                starts.append(elapsed)
+            starts.append(elapsed)
             proc.terminate()
             proc.wait()
+        first, starts = starts[0], starts[1:]
         print(f"start to listening, first boot (creates the password hash): {first * 1000:.0f} ms")
         print(
             f"start to listening, later starts (median of {len(starts)}): "

@@ -10,6 +10,7 @@ import pytest
 
 from hal.sim import VirtualCard, load_profile
 from hal.sim.apdu import ApduError, Command, parse
+from hal.sim.card import Phase
 from hal.sim.pki import load_issuer_keys
 from kernel.crypto import pinblock
 from tests.hal.sim.terminal import Terminal
@@ -527,3 +528,37 @@ def test_internal_authenticate_format_2() -> None:
     term.gpo()
     r = term.ok(H("00880000041122334400"))
     assert r[:7] == H("778184" + "9F4B8180")
+
+
+def test_phase_machine() -> None:
+    c = card("dda")
+    assert c.phase is Phase.IDLE
+    c.transmit(SELECT_PSE)
+    assert c.phase is Phase.DIRECTORY
+    assert sw(c.transmit(GPO_EMPTY)) == "6985"
+    c.transmit(SELECT_VISA)
+    assert c.phase is Phase.SELECTED
+    assert sw(c.transmit(H("00880000041122334400"))) == "6985"  # before GPO
+    c.transmit(GPO_EMPTY)
+    assert c.phase is Phase.INITIATED
+    c.transmit(H("80AE8000" + "1D" + CDOL1_SDA + "00"))
+    assert c.phase is Phase.ONLINE
+    assert sw(c.transmit(H("00880000041122334400"))) == "6985"  # DDA is over
+    assert sw(c.transmit(GPO_EMPTY)) == "6985"
+    c.transmit(H("80AE0000" + "1F" + "3030" + CDOL1_SDA + "00"))
+    assert c.phase is Phase.DONE
+    assert sw(c.transmit(H("00820000" + "0A" + "00" * 10))) == "6985"
+    assert sw(c.transmit(H("80CA9F3600"))) == "9000"
+    c.transmit(SELECT_VISA)  # a new SELECT starts over
+    assert c.phase is Phase.SELECTED
+    c.reset()
+    assert c.phase is Phase.IDLE
+
+
+def test_reprs_do_not_show_pins_or_keys() -> None:
+    c = card("default")
+    app = c.profile.applications[0]
+    text = repr(app) + repr(c.states[0])
+    assert "1234" not in text
+    assert app.icc_master_keys.ac.hex().upper() not in text.upper()
+    assert app.icc_key is not None and f"{app.icc_key.private_exponent:X}" not in text

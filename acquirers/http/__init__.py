@@ -1,0 +1,58 @@
+"""A small HTTP/1.1 server core on trio + h11, and HTTP link helpers.
+
+Used by the SBP agent simulator and (later) the configuration and key-server
+simulators. Typical use::
+
+    from acquirers.http import Request, Response, Router, ServerConfig, serve
+
+    router = Router()
+
+    @router.route("POST", "/api/thing/{id}")
+    async def thing(request: Request) -> Response:
+        body = request.json()  # or request.xml(); 400 on malformed input
+        return Response.json({"id": request.path_params["id"], "got": body})
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(partial(serve, router, config=ServerConfig()))
+
+See ``acquirers/http/server.py`` for the limits and timeouts and
+``acquirers/http/tls.py`` for HTTPS and mutual TLS.
+"""
+
+from __future__ import annotations
+
+from acquirers.http.errors import HTTPException, HttpLinkError, HttpLinkTimeout, map_httpx_errors
+from acquirers.http.message import (
+    Request,
+    Response,
+    TlsInfo,
+    XmlForbidden,
+    json_error,
+    parse_xml,
+    text_error,
+)
+from acquirers.http.routing import Handler, Route, Router
+from acquirers.http.server import ServerConfig, serve, serve_listeners
+from acquirers.http.tls import client_ssl_context, server_ssl_context
+
+__all__ = [
+    "HTTPException",
+    "Handler",
+    "HttpLinkError",
+    "HttpLinkTimeout",
+    "Request",
+    "Response",
+    "Route",
+    "Router",
+    "ServerConfig",
+    "TlsInfo",
+    "XmlForbidden",
+    "client_ssl_context",
+    "json_error",
+    "map_httpx_errors",
+    "parse_xml",
+    "serve",
+    "serve_listeners",
+    "server_ssl_context",
+    "text_error",
+]
