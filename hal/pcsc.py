@@ -346,6 +346,15 @@ class ReaderSelector:
 # --- the stack and its readers ------------------------------------------------
 
 
+def _log_changes(before: Sequence[str], after: Sequence[str]) -> None:
+    for name in after:
+        if name not in before:
+            log.info("PC/SC reader plugged in: %s", name)
+    for name in before:
+        if name not in after:
+            log.info("PC/SC reader removed: %s", name)
+
+
 @dataclass
 class PcscStack:
     """The PC/SC resource manager as the terminal uses it.
@@ -381,6 +390,15 @@ class PcscStack:
         finally:
             await ctx.release()
 
+    async def wait_for_service(self) -> None:
+        """Return once the resource manager answers again (pcscd restarted)."""
+        while True:
+            try:
+                await self.list_readers()
+                return
+            except ReaderNotAvailable:
+                await trio.sleep(self.poll)
+
     async def monitor(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -388,27 +406,25 @@ class PcscStack:
         of `cardcore serve`); a missing pcscd is logged once and waited for."""
         task_status.started()
         readers: list[str] | None = None
-        down_logged = False
+        down = False
         while True:
             try:
+                current = await self.list_readers()
                 if readers is None:
-                    readers = await self.list_readers()
-                    log.info("PC/SC readers: %s", ", ".join(readers) or "none")
-                    down_logged = False
+                    log.info("PC/SC readers: %s", ", ".join(current) or "none")
+                elif down:
+                    log.info("PC/SC service is back")
+                if down or readers is None:
+                    _log_changes(readers or current, current)
+                    readers, down = current, False
                 changed = await self.wait_for_reader_change(readers)
-                for name in changed:
-                    if name not in readers:
-                        log.info("PC/SC reader plugged in: %s", name)
-                for name in readers:
-                    if name not in changed:
-                        log.info("PC/SC reader removed: %s", name)
+                _log_changes(readers, changed)
                 readers = changed
             except ReaderNotAvailable as exc:
-                if not down_logged:
+                if not down:
                     log.warning("%s; waiting for it", exc.message)
-                    down_logged = True
-                readers = None
-                await trio.sleep(max(self.poll, 1.0))
+                    down = True
+                await trio.sleep(self.poll)
 
     def reader(
         self,
@@ -466,9 +482,17 @@ class PcscReader:
             readers = await self.stack.wait_for_reader_change(readers)
 
     async def wait_for_card(self) -> PcscCardSession:
+        # A missing resource manager is an error at once; one that goes away
+        # while the terminal waits (pcscd restarted) is waited for.
+        await self.stack.list_readers()
         while True:
-            reader = await self.find()
-            session = await self._wait_present_and_connect(reader)
+            try:
+                reader = await self.find()
+                session = await self._wait_present_and_connect(reader)
+            except ReaderNotAvailable as exc:
+                log.warning("%s; waiting for the PC/SC service", exc.message)
+                await self.stack.wait_for_service()
+                continue
             if session is not None:
                 return session
 

@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -119,6 +119,8 @@ class Pcscd:
     port: int
     driver: str
     process: subprocess.Popen[bytes] | None = None
+    # More vpcd devices (friendly name -> port), as if readers were plugged in.
+    extra: dict[str, int] = field(default_factory=dict)
 
     @property
     def log(self) -> Path:
@@ -129,13 +131,17 @@ class Pcscd:
 
     def start(self) -> None:
         conf = self.directory / "reader.conf.d"
-        conf.mkdir(parents=True, exist_ok=True)
-        (conf / "vpcd").write_text(
-            'FRIENDLYNAME "Virtual PCD"\n'
-            f"DEVICENAME /dev/null:0x{self.port:X}\n"
-            f"LIBPATH {self.driver}\n"
-            f"CHANNELID 0x{self.port:X}\n"
-        )
+        if conf.exists():
+            shutil.rmtree(conf)
+        conf.mkdir(parents=True)
+        devices = {"Virtual PCD": self.port, **self.extra}
+        for number, (name, port) in enumerate(devices.items()):
+            (conf / f"{number:02d}-vpcd").write_text(
+                f'FRIENDLYNAME "{name}"\n'
+                f"DEVICENAME /dev/null:0x{port:X}\n"
+                f"LIBPATH {self.driver}\n"
+                f"CHANNELID 0x{port:X}\n"
+            )
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 ["pcscd", "--foreground", "--config", str(conf), "--info"],
@@ -148,7 +154,12 @@ class Pcscd:
             if self.process.poll() is not None:
                 raise RuntimeError(f"pcscd exited at start:\n{self.log_text()}")
             readers = list_readers()
-            if readers and CONTACT_READER in readers and CONTACTLESS_READER in readers:
+            if (
+                readers
+                and CONTACT_READER in readers
+                and CONTACTLESS_READER in readers
+                and len(readers) >= 2 * len(devices)
+            ):
                 return
             time.sleep(0.05)
         self.stop()
@@ -165,8 +176,10 @@ class Pcscd:
             process.kill()
             process.wait()
 
-    def restart(self) -> None:
+    def restart(self, extra: dict[str, int] | None = None) -> None:
+        """Stop, change the extra devices, start again."""
         self.stop()
+        self.extra = dict(extra or {})
         self.start()
 
 
