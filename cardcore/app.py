@@ -12,8 +12,9 @@ from pathlib import Path
 
 import trio
 
-from cardcore.commands import admin
+from cardcore.commands import admin, transaction
 from cardcore.config import Config
+from cardcore.engine.engine import TransactionEngine
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Devices, Terminal, os_version
@@ -61,6 +62,7 @@ def build_terminal(options: ServeOptions) -> Terminal:
 def build_commands(terminal: Terminal) -> dict[str, Command]:
     table: dict[str, Command] = {}
     table.update(admin.commands(terminal))
+    table.update(transaction.commands(terminal))
     return table
 
 
@@ -77,14 +79,36 @@ async def serve(options: ServeOptions) -> None:
     await terminal.start()
     server = EcrServer(options.config.server, build_commands(terminal), terminal.keyring)
     addr_file = options.data_dir / "run" / "ecr.addr"
-    with trio.CancelScope() as scope:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_stop_on_signals, scope)
-            listeners = await nursery.start(server.serve)
-            host, port = listeners[0].socket.getsockname()[:2]
-            atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)
-            mode = "simulator" if options.simulator else "terminal"
-            log.info(
-                "cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port
-            )
-    addr_file.unlink(missing_ok=True)
+    try:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_stop_on_signals, scope)
+                await _run(terminal, server, nursery, options, addr_file)
+    finally:
+        addr_file.unlink(missing_ok=True)
+        terminal.close()
+
+
+async def _run(
+    terminal: Terminal,
+    server: EcrServer,
+    nursery: trio.Nursery,
+    options: ServeOptions,
+    addr_file: Path,
+) -> None:
+    if options.simulator:
+        from cardcore.simulator import Simulator, simulator_config
+
+        sim = terminal.sim = Simulator()
+        sim.seed_keys(terminal)
+        sim.install_devices(terminal)
+        port = await sim.start_host(nursery)
+        terminal.reconfigure(simulator_config(terminal.config, port))
+        await sim.serve_control(terminal, nursery)
+    await TransactionEngine(terminal).recover()
+    await nursery.start(terminal.host.run)
+    listeners = await nursery.start(server.serve)
+    host, port = listeners[0].socket.getsockname()[:2]
+    atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)
+    mode = "simulator" if options.simulator else "terminal"
+    log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)

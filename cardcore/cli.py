@@ -81,6 +81,48 @@ def _parser() -> argparse.ArgumentParser:
     command("resetpassword", "reset the password (confirmed on the terminal)")
     send = command("send", "send the command in an XML file")
     send.add_argument("file", type=Path)
+    txn = command("transaction", "a card transaction (manual «Транзакция»)")
+    txn.add_argument(
+        "--type",
+        required=True,
+        choices=["purchase", "payment", "refund", "void", "purchase-with-cashback"],
+    )
+    txn.add_argument("--amount", help="12 digits of minor units, e.g. 000000012300")
+    txn.add_argument("--amount-other", help="cashback, 12 digits")
+    txn.add_argument("--currency")
+    txn.add_argument("--rrn", help="refund: the purchase's RRN")
+    txn.add_argument("--number", help="void: receipt number (seq) or 'last'")
+    txn.add_argument("--pan", help="manual entry: card number (needs --password)")
+    txn.add_argument("--expired", help="manual entry: YYMM")
+    txn.add_argument("--password", help="administrator password (manual entry)")
+    txn.add_argument("--cardholder")
+    txn.add_argument("--forced", action="store_true", help="refund/void without the card")
+    txn.add_argument("--force-sbp", choices=["true", "false"])
+
+    sim = sub.add_parser("sim", allow_abbrev=False, help="drive a running simulator")
+    ssub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
+
+    def sim_command(name: str, help_text: str, data_dir: bool = True) -> argparse.ArgumentParser:
+        parser = ssub.add_parser(name, allow_abbrev=False, help=help_text)
+        if data_dir:
+            parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+        return parser
+
+    present = sim_command("present", "present a virtual card")
+    present.add_argument("profile")
+    present.add_argument(
+        "--interface", choices=["contact", "contactless", "mifare"], default="contact"
+    )
+    sim_command("remove", "take the card away")
+    host = sim_command("host", "acquirer host simulator behaviour")
+    host.add_argument("mode", choices=["approve", "decline", "timeout", "down"])
+    sbp = sim_command("sbp", "SBP agent simulator behaviour")
+    sbp.add_argument("mode", choices=["pay", "reject", "none"])
+    pinpad = sim_command("pinpad", "what the simulated cardholder does at the PIN pad")
+    pinpad.add_argument("mode", choices=["enter", "wrong", "bypass", "fail"])
+    sim_command("status", "the simulator's current settings")
+    sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
+    sim_command("profiles", "list virtual card profiles", data_dir=False)
     return parser
 
 
@@ -91,8 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "client":
             return _client(args)
+        if args.command == "sim":
+            return _sim(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     return 2
 
 
@@ -193,6 +240,17 @@ def _client(args: argparse.Namespace) -> int:
             return await client.changepassword(args.password, args.newpassword, secure=args.secure)
         if name == "resetpassword":
             return await client.resetpassword()
+        if name == "transaction":
+            params = {
+                key.replace("_", "-"): value
+                for key in ("type", "amount", "amount_other", "currency", "rrn", "number",
+                            "pan", "expired", "password", "cardholder")
+                if (value := getattr(args, key)) is not None
+            }  # fmt: skip
+            if args.forced:
+                params["forced"] = "true"
+            attrs = {"force-sbp": args.force_sbp} if args.force_sbp else None
+            return await client.command("transaction", params, attrs, secure=args.secure)
         command = decode_message(args.file.read_bytes())
         _show(command, "->")
         return await client.command(
@@ -213,6 +271,33 @@ def _client(args: argparse.Namespace) -> int:
     elif name == "logout" and answer.status == "ok":
         args.session.unlink(missing_ok=True)
     return 0 if answer.status == "ok" else 1
+
+
+# --- sim ---------------------------------------------------------------------
+def _sim(args: argparse.Namespace) -> int:
+    from cardcore.simcontrol import send_control
+    from kernel.errors import CardcoreError
+
+    if args.sim_command == "profiles":
+        from hal.sim.profile import list_profiles, load_profile
+
+        for name in list_profiles():
+            print(f"{name:<20} {load_profile(name).description}")
+        return 0
+    request: dict[str, Any] = {"command": args.sim_command}
+    if args.sim_command == "present":
+        request.update(profile=args.profile, interface=args.interface)
+    elif args.sim_command in ("host", "sbp", "pinpad"):
+        request["mode"] = args.mode
+    try:
+        answer = send_control(args.data_dir, request)
+    except CardcoreError as exc:
+        print(f"cardcore: {exc.message}", file=sys.stderr)
+        return 1
+    answer.pop("ok", None)
+    if answer:
+        print(json.dumps(answer, ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":

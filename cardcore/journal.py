@@ -369,19 +369,25 @@ class Journal:
         *,
         seq_counter: str = "seq",
         reversal: bytes | None = None,
+        pending: list[tuple[str, bytes]] | None = None,
+        also: list[tuple[TxnRecord, list[str]]] | None = None,
     ) -> TxnRecord:
         """Insert a transaction (allocating its seq) and, in the same commit, its
-        pending reversal when one is given."""
-        sealed = self._seal_payload("reversal", reversal) if reversal is not None else None
+        pending messages (a reversal, advices) and updates of related rows."""
+        messages = list(pending or [])
+        if reversal is not None:
+            messages.insert(0, ("reversal", reversal))
+        sealed = [(kind, self._seal_payload(kind, payload)) for kind, payload in messages]
 
         def insert(db: sqlite3.Connection) -> TxnRecord:
             self._insert(db, record, seq_counter)
-            if sealed is not None:
+            for kind, blob in sealed:
                 db.execute(
-                    "INSERT INTO pending(txn_id, kind, payload, created_at) "
-                    "VALUES (?, 'reversal', ?, ?)",
-                    (record.id, sealed, _now()),
+                    "INSERT INTO pending(txn_id, kind, payload, created_at) VALUES (?, ?, ?, ?)",
+                    (record.id, kind, blob, _now()),
                 )
+            for other, names in also or []:
+                self._update(db, other, names)
             return record
 
         return await self.run(insert)
@@ -460,6 +466,19 @@ class Journal:
                 args,
             ).fetchone()
             return _row_to_record(row) if row else None
+
+        return await self.run(query, atomic=False)
+
+    async def in_states(self, states: list[str]) -> list[TxnRecord]:
+        """Rows of any batch in the given states (crash recovery)."""
+
+        def query(db: sqlite3.Connection) -> list[TxnRecord]:
+            marks = ", ".join("?" * len(states))
+            rows = db.execute(
+                f"SELECT * FROM transactions WHERE state IN ({marks}) ORDER BY id",  # noqa: S608
+                states,
+            ).fetchall()
+            return [_row_to_record(r) for r in rows]
 
         return await self.run(query, atomic=False)
 

@@ -401,6 +401,12 @@ class CommandContext:
                 error = ClientAnswerError(f"expected an answer to <{name}>, got <{answer.name}>")
                 self.cancel(error)
                 raise error
+            if answer.status == Status.CANCELLED:
+                # The manual defines this for keepalive; a cash register that
+                # answers any message `cancelled` wants the operation stopped.
+                cancelled = OperationCancelled(f"cancelled by the cash register (<{name}>)")
+                self.cancel(cancelled)
+                raise cancelled
             return answer
 
     def start_keepalive(self, interval: float | None = None) -> None:

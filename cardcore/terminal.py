@@ -1,20 +1,31 @@
 # Strategy: the application's shared state, built once at start-up and handed
 # to the command handlers: configuration, data dir, administrator, the secure
-# channel's key ring, the HAL devices. Handlers are plain functions of a
-# CommandContext and this object; the server knows neither.
+# channel's key ring, the key store, the journal, the acquirer host service
+# and the HAL devices. Handlers are plain functions of a CommandContext and
+# this object; the server knows neither.
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cardcore import __version__
 from cardcore.auth import AdminAuth
-from cardcore.config import Config
+from cardcore.config import AidParameters, Config
+from cardcore.hostlink import HostService
+from cardcore.journal import Journal, PanProtector
+from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.secure import KeyRing
-from hal.interfaces import DeviceInfo, Keypad
+from hal.interfaces import CardInterface, CardReader, DeviceInfo, Keypad, PinPad
+from kernel.capk import CaKeyStore, CaPublicKey
+from kernel.config import AidConfig, TerminalConfig
 
-__all__ = ["Devices", "Terminal"]
+__all__ = ["Devices", "Terminal", "os_version"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,6 +34,8 @@ class Devices:
 
     info: DeviceInfo
     keypad: Keypad
+    readers: dict[CardInterface, CardReader] = field(default_factory=dict)
+    pinpad: PinPad | None = None
 
 
 @dataclass
@@ -33,6 +46,12 @@ class Terminal:
     simulator: bool = False
     auth: AdminAuth = field(init=False)
     keyring: KeyRing = field(init=False)
+    # Set up by start():
+    keystore: KeyStore = field(init=False)
+    journal: Journal = field(init=False)
+    host: HostService = field(init=False)
+    # Simulated parties (slot, host simulator, ...) in simulator mode.
+    sim: Any = None
 
     def __post_init__(self) -> None:
         self.auth = AdminAuth(self.data_dir / "admin.json", self.config.admin)
@@ -42,6 +61,23 @@ class Terminal:
 
     async def start(self) -> None:
         await self.auth.load()
+        self.keystore = KeyStore(
+            self.data_dir / "keys.json", FileMasterKeySource(self.data_dir / "device-master.key")
+        )
+        protector = PanProtector(
+            self.keystore.get_or_create("journal-pan-hash", 32),
+            self.keystore.get_or_create("journal-dek", 32),
+        )
+        self.journal = Journal(self.data_dir / "journal.sqlite", protector)
+        self.host = HostService(self.config, self.journal, self.keystore)
+
+    def reconfigure(self, config: Config) -> None:
+        """Switch to a new configuration (validated by the caller) at once."""
+        self.config = config
+        self.host.configure(config)
+
+    def close(self) -> None:
+        self.journal.close()
 
     @property
     def app_version(self) -> str:
@@ -52,6 +88,78 @@ class Terminal:
         """The device's symbolic identifier: model and serial number."""
         info = self.devices.info
         return f"{info.model}-{info.serial_number}"
+
+    # --- EMV ----------------------------------------------------------------
+    def ca_keys(self) -> CaKeyStore:
+        store = CaKeyStore()
+        emv = self.config.emv
+        if emv.simulator_ca_keys:
+            from hal.sim.pki import load_ca_keys
+
+            for row in load_ca_keys():
+                store.add(_ca_key(row))
+        for key in emv.ca_keys:
+            store.add(_ca_key(msgspec_to_dict(key)))
+        return store
+
+    def kernel_config(self) -> TerminalConfig:
+        """The kernel's view of the configuration (EMV Book 4 Annex A)."""
+        emv, term = self.config.emv, self.config.terminal
+        return TerminalConfig(
+            aids=tuple(_aid(a) for a in emv.aids),
+            country_code=emv.country_code,
+            capabilities=bytes.fromhex(emv.capabilities),
+            additional_capabilities=bytes.fromhex(emv.additional_capabilities),
+            terminal_type=emv.terminal_type,
+            ifd_serial=self.devices.info.serial_number[-8:].rjust(8, "0"),
+            terminal_id=term.tid or "",
+            merchant_id=term.mid or "",
+            merchant_category_code=int(term.mcc) if term.mcc else None,
+            merchant_name_location=term.merchant_name_location,
+            data_exchange_tags=tuple(int(t, 16) for t in emv.data_exchange_tags),
+        )
+
+    def today(self) -> dt.date:
+        return dt.datetime.now().astimezone().date()
+
+
+def msgspec_to_dict(value: Any) -> dict[str, Any]:
+    import msgspec
+
+    result: dict[str, Any] = msgspec.to_builtins(value)
+    return result
+
+
+def _ca_key(row: dict[str, Any]) -> CaPublicKey:
+    expiry = row.get("expiry")
+    checksum = row.get("checksum")
+    return CaPublicKey(
+        rid=bytes.fromhex(row["rid"]),
+        index=int(row["index"], 16),
+        modulus=bytes.fromhex(row["modulus"]),
+        exponent=bytes.fromhex(row["exponent"]),
+        expiry=dt.date.fromisoformat(expiry) if expiry else None,
+        checksum=bytes.fromhex(checksum) if checksum else None,
+    )
+
+
+def _aid(params: AidParameters) -> AidConfig:
+    return AidConfig(
+        aid=bytes.fromhex(params.aid),
+        partial_selection=params.partial_selection,
+        application_version=bytes.fromhex(params.application_version),
+        tac_denial=bytes.fromhex(params.tac_denial),
+        tac_online=bytes.fromhex(params.tac_online),
+        tac_default=bytes.fromhex(params.tac_default),
+        floor_limit=params.floor_limit,
+        random_selection_threshold=params.random_selection_threshold,
+        random_selection_target_percent=params.random_selection_target_percent,
+        random_selection_max_percent=params.random_selection_max_percent,
+        default_ddol=bytes.fromhex(params.default_ddol),
+        default_tdol=bytes.fromhex(params.default_tdol),
+        priority=params.priority,
+        label=params.label,
+    )
 
 
 def os_version() -> str:

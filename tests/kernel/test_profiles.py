@@ -117,6 +117,7 @@ CASES = [
     ("signature", 1500, A_OFF, "0000000000", "E800", 0x40, "1E0300"),
     ("no-pse", 1500, A_OFF, "0000000000", "E800", 0x40, "410302"),
     ("two-apps", 1500, A_OFF, "0000000000", "E800", 0x40, "410302"),
+    ("nested-ddf", 1500, A_OFF, "0000000000", "E800", 0x40, "410302"),
     ("always-online", 1500, A_ON, "0000000000", "E800", 0x40, "410302"),
     ("card-decline", 1500, DECL, "0000000000", "E800", 0x00, "410302"),
     ("expired", 1500, A_ON, "0040000000", "F800", 0x40, "410302"),
@@ -181,6 +182,13 @@ async def test_cda_verified_on_both_generate_ac() -> None:
 async def test_two_apps_picks_priority_one() -> None:
     outcome, services, _ = await transact("two-apps", 1500)
     assert [c.priority for c in services.offered[0]] == [1, 2]
+    assert outcome.aid == H("A0000000032010")
+
+
+async def test_nested_ddf_application_is_found_and_preferred() -> None:
+    outcome, services, _ = await transact("nested-ddf", 1500)
+    offered = [c.aid.hex().upper() for c in services.offered[0]]
+    assert offered == ["A0000000032010", "A0000000031010"]  # DDF entry has priority 1
     assert outcome.aid == H("A0000000032010")
 
 

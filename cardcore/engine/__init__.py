@@ -1,0 +1,1 @@
+"""The transaction engine: card and host flows of the ECR `transaction` command."""

@@ -1,0 +1,836 @@
+# Strategy: the ECR `transaction` command (manual «Транзакция») end to end:
+# detection through the HAL, the EMV kernel, the ISO 8583 host, the journal
+# and the receipt — arranged so that no crash, timeout or cancel loses or
+# doubles money:
+# - Before a financial request leaves, its transaction row and its reversal
+#   are committed together (state `online`). The reversal is dropped only
+#   when the host answered and the card completed; otherwise it stays and the
+#   store-and-forward sender delivers it (start-up, background, and before
+#   the next financial request). An offline approval queues an advice.
+# - Every state change goes through the table in engine.states, in the same
+#   commit as the pending messages it implies.
+# - The client can cancel at any time (keepalive answered `cancelled`, a
+#   disconnect): the clean-up runs shielded and, once the card or host was
+#   involved, ends in a reversal.
+# - Cardless operations (void, forced refund) and manual PAN entry build the
+#   host messages from the journal; a void is itself a reversal (0400,
+#   reason 17) and is stored and forwarded like one.
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from acquirers.errors import AcquirerError
+from acquirers.iso8583.codec import IsoMessage
+from acquirers.iso8583.messages import (
+    Card,
+    FinancialRequest,
+    FinancialResponse,
+    ReversalReason,
+    TxnType,
+    build_advice,
+    build_financial,
+    build_reversal,
+)
+from acquirers.iso8583.response_codes import describe
+from cardcore.engine.display import display_body
+from cardcore.engine.receipt import card_receipt, scheme_for
+from cardcore.engine.request import Operation, TxnCommand, parse_transaction
+from cardcore.engine.states import Event, TxnState, next_state
+from cardcore.errors import InvalidArguments, NotAuthorized, OperationCancelled
+from cardcore.journal import TxnRecord
+from cardcore.server import Answer, CommandContext
+from cardcore.terminal import Terminal
+from hal.interfaces import CardInterface, CardSession
+from kernel import tlv
+from kernel.config import TransactionRequest, TransactionType
+from kernel.contact import ContactKernel
+from kernel.errors import CardcoreError, PinPadError
+from kernel.outcome import Decision, Outcome
+from kernel.selection import Candidate
+from kernel.services import (
+    MessageId,
+    OnlineRequest,
+    OnlineResponse,
+    OnlineResult,
+    PinRequest,
+)
+
+__all__ = ["NotDetected", "TransactionEngine"]
+
+log = logging.getLogger(__name__)
+
+
+class NotDetected(CardcoreError):
+    """No card was presented before the detection timeout."""
+
+    status = "notdetected"
+
+
+class TransactionNotFound(CardcoreError):
+    """The transaction to void is not in the journal."""
+
+    status = "transactionnotfound"
+
+
+class AlreadyReversed(CardcoreError):
+    """The transaction is already voided."""
+
+    status = "alreadyreversed"
+
+
+class NotReversible(CardcoreError):
+    """The transaction cannot be voided."""
+
+    status = "notreversible"
+
+
+class NotApproved(CardcoreError):
+    """The transaction to void was not approved."""
+
+    status = "notapproved"
+
+
+class InterfaceNotAllowed(CardcoreError):
+    """This interface or entry mode is not allowed for the operation."""
+
+    status = "notallowedinterface"
+
+
+_KERNEL_TYPES = {
+    Operation.PURCHASE: TransactionType.PURCHASE,
+    Operation.CASHBACK: TransactionType.PURCHASE_WITH_CASHBACK,
+    Operation.REFUND: TransactionType.REFUND,
+}
+_HOST_TYPES = {
+    Operation.PURCHASE: TxnType.PURCHASE,
+    Operation.CASHBACK: TxnType.CASHBACK,
+    Operation.REFUND: TxnType.REFUND,
+}
+_RECEIPT_TYPES = {
+    Operation.PURCHASE: "purchase",
+    Operation.CASHBACK: "purchase",
+    Operation.REFUND: "refund",
+}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().astimezone()
+
+
+def _track2_text(raw: bytes | None) -> str | None:
+    if not raw:
+        return None
+    return raw.hex().upper().rstrip("F").replace("D", "=")
+
+
+@dataclass
+class Flow:
+    """One transaction in progress: its journal row and what the host said."""
+
+    command: TxnCommand
+    record: TxnRecord
+    when: dt.datetime
+    request: IsoMessage | None = None  # the 0200 as sent
+    response: FinancialResponse | None = None
+    request_sent: bool = False
+    interface: CardInterface | None = None
+    pan: str | None = field(default=None, repr=False)
+    stored: bool = False  # the row is in the journal
+
+    @property
+    def state(self) -> TxnState:
+        return TxnState(self.record.state)
+
+
+class EngineServices:
+    """The kernel's window on the terminal (kernel.services.KernelServices)."""
+
+    def __init__(self, engine: TransactionEngine, ctx: CommandContext, flow: Flow) -> None:
+        self.engine = engine
+        self.ctx = ctx
+        self.flow = flow
+        self.currency = flow.command.currency
+
+    async def display(
+        self, message: MessageId, *, amount: int | None = None, languages: str = ""
+    ) -> None:
+        await self.engine.display(
+            self.ctx, int(message), amount=amount, languages=languages, currency=self.currency
+        )
+
+    async def select_application(self, candidates: Sequence[Candidate]) -> int | None:
+        # The candidates come sorted by priority (EMV Book 1 12.4); without a
+        # cardholder-facing selection screen the terminal takes the first.
+        await trio.lowlevel.checkpoint()
+        return 0 if candidates else None
+
+    async def confirm_application(self, candidate: Candidate) -> bool:
+        await trio.lowlevel.checkpoint()
+        return True
+
+    def _pinpad(self) -> Any:
+        pinpad = self.engine.terminal.devices.pinpad
+        if pinpad is None:
+            raise PinPadError("no PIN pad")
+        return pinpad
+
+    async def offline_pin(self, request: PinRequest) -> bytes:
+        block: bytes = await self._pinpad().offline_pin(
+            request.amount, request.currency, request.tries_remaining,
+            self.engine.terminal.config.transaction.pin_timeout,
+        )  # fmt: skip
+        return block
+
+    async def online_pin(self, request: PinRequest) -> bytes:
+        block: bytes = await self._pinpad().online_pin(
+            request.pan or "", request.amount, request.currency,
+            self.engine.terminal.config.transaction.pin_timeout,
+        )  # fmt: skip
+        return block
+
+    async def split_sales_amount(self, pan: str, currency: int) -> int:
+        journal = self.engine.terminal.journal
+        last = await journal.last("card", pan_hash=journal.protector.hash(pan), tstatus="approved")
+        if last is None or last.when.date() != self.flow.when.date():
+            return 0
+        return last.amount
+
+    async def go_online(self, request: OnlineRequest) -> OnlineResponse:
+        return await self.engine.authorize(self.ctx, self.flow, request)
+
+    async def data_exchange(self, point: str, data: Mapping[int, bytes]) -> Mapping[int, bytes]:
+        return await self.engine.data_exchange(self.ctx, data)
+
+
+class TransactionEngine:
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+
+    async def recover(self) -> int:
+        """After a crash: transactions caught between sending and finishing are
+        not approved; their reversals are already pending. Returns their count."""
+        journal = self.terminal.journal
+        unfinished = await journal.in_states([TxnState.ONLINE, TxnState.AUTHORIZED])
+        for record in unfinished:
+            record.state = next_state(record.state, Event.ABORTED)
+            record.tstatus = "declined"
+            record.decline_reason = record.decline_reason or "systemerror"
+            await journal.update(record, ["state", "tstatus", "decline_reason"])
+            log.warning("seq %s was interrupted; marked not approved, reversal pending", record.seq)
+        if unfinished:
+            self.terminal.host.poke()
+        return len(unfinished)
+
+    # --- messages to the cash register -----------------------------------
+    async def display(
+        self,
+        ctx: CommandContext,
+        message: int,
+        *,
+        amount: int | None = None,
+        languages: str = "",
+        currency: str = "643",
+    ) -> None:
+        body = display_body(
+            message,
+            languages=languages or self.terminal.config.transaction.languages,
+            amount=amount,
+            currency=currency,
+        )
+        await ctx.ask("display", body)
+
+    async def data_exchange(
+        self, ctx: CommandContext, data: Mapping[int, bytes]
+    ) -> Mapping[int, bytes]:
+        """The manual's `dex` message. Sensitive tags (PAN, track data) go only
+        over the secure channel."""
+        from kernel.dictionary import is_sensitive
+
+        if not self.terminal.config.transaction.data_exchange or not data:
+            return {}
+        tags = [
+            {"@name": tlv.tag_hex(tag), "@value": value.hex().upper()}
+            for tag, value in data.items()
+            if ctx.secure or not is_sensitive(tag)
+        ]
+        answer = await ctx.ask("dex", {"kernel-tags": {"tag": tags}})
+        if answer.status != "ok":
+            raise OperationCancelled(f"data exchange answered {answer.status}")
+        returned = answer.body.get("terminal-tags")
+        entries = returned.get("tag", []) if isinstance(returned, dict) else []
+        if isinstance(entries, dict):
+            entries = [entries]
+        updates: dict[int, bytes] = {}
+        try:
+            for entry in entries:
+                updates[int(entry["@name"], 16)] = bytes.fromhex(entry["@value"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidArguments(
+                "dex answer: terminal-tags must be <tag name= value=/>"
+            ) from None
+        return updates
+
+    # --- entry -----------------------------------------------------------------
+    async def transaction(self, ctx: CommandContext) -> Answer:
+        config = self.terminal.config
+        command = parse_transaction(ctx.message, config.terminal.currency, self.terminal.today())
+        if command.manual is not None:
+            if command.password is None:
+                raise NotAuthorized("manual card entry needs the administrator password")
+            await self.terminal.auth.check_password(command.password)
+            if command.operation.value not in config.acquirer.manual_entry:
+                raise InterfaceNotAllowed(
+                    f"the acquirer does not allow manual card entry for {command.operation}"
+                )
+        ctx.start_keepalive()
+        if command.operation is Operation.VOID:
+            return await self._void(ctx, command)
+        if command.operation is Operation.REFUND and command.forced:
+            return await self._forced_refund(ctx, command)
+        return await self._with_card(ctx, command)
+
+    # --- helpers ---------------------------------------------------------------
+    def _new_record(self, command: TxnCommand, when: dt.datetime, **values: Any) -> TxnRecord:
+        # The cash register's amount is the purchase; with cashback the amount
+        # authorised (9F02, ISO 8583 field 4) is the purchase plus the cashback.
+        record = TxnRecord(
+            channel="card",
+            operation=command.operation.value,
+            receipt_type=_RECEIPT_TYPES.get(command.operation, "purchase"),
+            state=TxnState.NEW,
+            amount=(command.amount or 0) + command.amount_other,
+            amount_other=command.amount_other,
+            currency=command.currency,
+            datetime=when.isoformat(timespec="seconds"),
+        )
+        for name, value in values.items():
+            setattr(record, name, value)
+        return record
+
+    @staticmethod
+    def _advance(flow: Flow, event: Event) -> None:
+        flow.record.state = next_state(flow.record.state, event)
+
+    async def _batch(self) -> str:
+        _, number = await self.terminal.journal.open_batch()
+        return f"{number:06d}"
+
+    async def _flush_first(self) -> None:
+        """Pending reversals and advices go before a new financial message; a host
+        that does not answer must not hold the transaction for long."""
+        host = self.terminal.host
+        if host.link is None:
+            return
+        with trio.move_on_after(host.config.acquirer.connect_timeout + 5):
+            await host.flush()
+
+    # --- the card flow -----------------------------------------------------------
+    async def _detect(self, ctx: CommandContext, flow: Flow) -> CardSession:
+        readers = self.terminal.devices.readers
+        reader = readers.get(CardInterface.CONTACT)
+        if reader is None:
+            raise NotDetected("no card reader available")
+        await self.display(
+            ctx, MessageId.INSERT_CARD, amount=flow.command.amount, currency=flow.command.currency
+        )
+        timeout = self.terminal.config.transaction.detection_timeout
+        with trio.move_on_after(timeout):
+            session = await reader.wait_for_card()
+            flow.interface = reader.interface
+            return session
+        raise NotDetected(f"no card presented within {timeout:g} s")
+
+    async def _with_card(self, ctx: CommandContext, command: TxnCommand) -> Answer:
+        flow = Flow(command, self._new_record(command, _now()), _now())
+        try:
+            if command.manual is not None:
+                return await self._manual(ctx, flow)
+            await self._flush_first()
+            session = await self._detect(ctx, flow)
+            try:
+                outcome = await self._run_kernel(ctx, flow, session)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await session.close()
+            return await self._finish_card(ctx, flow, outcome)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self._abort(flow)
+            raise
+
+    async def _run_kernel(self, ctx: CommandContext, flow: Flow, session: CardSession) -> Outcome:
+        terminal = self.terminal
+        command = flow.command
+        kernel = ContactKernel(terminal.kernel_config(), terminal.ca_keys())
+        request = TransactionRequest(
+            amount=flow.record.amount,
+            amount_other=flow.record.amount_other,
+            currency=int(command.currency),
+            transaction_type=_KERNEL_TYPES[command.operation],
+            when=flow.when.replace(tzinfo=None),
+            sequence_counter=await terminal.journal.next_counter("kernel-sequence", 99_999_999),
+        )
+        services = EngineServices(self, ctx, flow)
+        return await kernel.run(session.transmit, services, request)
+
+    # --- online authorisation (called by the kernel) -----------------------------
+    async def authorize(
+        self, ctx: CommandContext, flow: Flow, request: OnlineRequest
+    ) -> OnlineResponse:
+        if self.terminal.host.link is None:
+            return OnlineResponse(OnlineResult.UNABLE_TO_GO_ONLINE)
+        data = request.data
+        expiry = data.get(0x5F24)
+        psn = data.get(0x5F34)
+        card = Card(
+            pan=request.pan,
+            expiry=expiry.hex()[:4] if expiry else None,
+            sequence=psn.hex()[-2:] if psn else None,
+            track2=_track2_text(data.get(0x57)),
+            entry_mode="051",  # ICC, PIN entry capable
+            icc_data=request.field55(),
+            pin_block=request.pin_block,
+        )
+        flow.pan = request.pan
+        return await self._online(ctx, flow, card)
+
+    async def _online(self, ctx: CommandContext, flow: Flow, card: Card) -> OnlineResponse:
+        """Send the financial request with its reversal durably stored first."""
+        host = self.terminal.host
+        link = host.require()
+        command = flow.command
+        fin = FinancialRequest(
+            type=_HOST_TYPES[command.operation],
+            amount=flow.record.amount,
+            cashback=flow.record.amount_other,
+            card=card,
+            stan=await host.next_stan(),
+            when=flow.when,
+            original_rrn=command.rrn if command.operation is Operation.REFUND else None,
+            batch=await self._batch(),
+        )
+        message = build_financial(fin, link.terminal, link.dialect)
+        reversal = build_reversal(
+            message, link.dialect, stan=await host.next_stan(), when=_now(),
+            reason=ReversalReason.TIMEOUT,
+        )  # fmt: skip
+        record = flow.record
+        record.stan = fin.stan
+        record.extra["entry-mode"] = card.entry_mode
+        if card.sequence:
+            record.extra["psn"] = card.sequence
+        self.terminal.journal.protect_pan(record, card.pan, keep=True)
+        flow.request = message
+        self._advance(flow, Event.REQUEST_SENT)
+        await self.terminal.journal.create(record, reversal=host.store(reversal))
+        flow.stored = True
+        await self.display(ctx, MessageId.CONNECTING_TO_HOST)
+        try:
+            response = await link.financial(message)
+        except AcquirerError as exc:
+            flow.request_sent = exc.request_sent
+            log.info("seq %s: host not reached: %s", record.seq, exc.message)
+            if not exc.request_sent:
+                # Nothing reached the host: the stored reversal is not needed.
+                await self.terminal.journal.update(record, [], drop_pending="reversal")
+            await self.display(ctx, MessageId.NO_HOST_RESPONSE)
+            return OnlineResponse(OnlineResult.UNABLE_TO_GO_ONLINE)
+        flow.request_sent = True
+        flow.response = response
+        await self.display(ctx, MessageId.HOST_RESPONSE_RECEIVED)
+        record.rrn, record.auth_code, record.resp_code = (
+            response.rrn,
+            response.auth_code,
+            response.response_code,
+        )
+        names = ["state", "rrn", "auth_code", "resp_code"]
+        if response.approved:
+            self._advance(flow, Event.HOST_APPROVED)
+            # Should the card still decline, the reversal names the answer.
+            updated = build_reversal(
+                message, link.dialect, stan=await host.next_stan(), when=_now(),
+                reason=ReversalReason.CARD_DECLINED, rrn=response.rrn,
+                auth_code=response.auth_code,
+            )  # fmt: skip
+            await self.terminal.journal.update(
+                record,
+                names,
+                drop_pending="reversal",
+                add_pending=("reversal", host.store(updated)),
+            )
+        else:
+            self._advance(flow, Event.HOST_DECLINED)
+            record.tstatus = "declined"
+            record.decline_reason = "onlinedeclined"
+            await self.terminal.journal.update(
+                record, [*names, "tstatus", "decline_reason"], drop_pending="reversal"
+            )
+        icc = response.icc_data or b""
+        issuer_auth = tlv.find(icc, 0x91) if icc else None
+        scripts = (
+            b"".join(o.encode() for o in tlv.decode(icc) if o.tag in (0x71, 0x72)) if icc else b""
+        )
+        return OnlineResponse(
+            OnlineResult.APPROVED if response.approved else OnlineResult.DECLINED,
+            arc=response.response_code.encode("ascii")[:2].ljust(2, b"0"),
+            issuer_authentication_data=issuer_auth,
+            scripts=scripts,
+            authorisation_code=response.auth_code.encode("ascii") if response.auth_code else None,
+        )
+
+    # --- finishing -------------------------------------------------------------
+    def _fill_from_outcome(self, record: TxnRecord, outcome: Outcome) -> None:
+        aid = outcome.aid.hex().upper() if outcome.aid else None
+        rid, scheme = scheme_for(aid)
+        record.aid, record.scheme_rid, record.scheme_name = aid, rid, scheme
+        record.tvr, record.tsi = outcome.tvr.hex().upper(), outcome.tsi.hex().upper()
+        record.expiry = outcome.expiry
+        record.interface = CardInterface.CONTACT.value
+        label = None
+        for params in self.terminal.config.emv.aids:
+            if aid and aid.startswith(params.aid.upper()):
+                label = params.label
+        record.extra.update(
+            {
+                "appname": label or scheme or "",
+                "pin-entered": outcome.pin_entered,
+                "signature": "yes" if outcome.signature_required else "no",
+                "cdcvm": "no",
+            }
+        )
+
+    async def _finish_card(self, ctx: CommandContext, flow: Flow, outcome: Outcome) -> Answer:
+        record = flow.record
+        journal, host = self.terminal.journal, self.terminal.host
+        if outcome.decision is Decision.TERMINATED:
+            error = outcome.error or CardcoreError("card processing error")
+            raise error
+        self._fill_from_outcome(record, outcome)
+        pan = outcome.pan or flow.pan
+        if pan and not record.pan_hash:
+            journal.protect_pan(record, pan, keep=True)
+        names = [
+            "state", "tstatus", "aid", "scheme_rid", "scheme_name", "tvr", "tsi", "expiry",
+            "interface", "extra", "decline_reason", "masked_pan", "pan_hash", "pan_enc",
+        ]  # fmt: skip
+        approved = outcome.approved or (
+            outcome.decision is Decision.ONLINE_REQUEST_HANDLED
+            and flow.response is not None
+            and flow.response.approved
+        )
+        if approved:
+            record.tstatus, record.decline_reason = "approved", None
+            self._advance(flow, Event.CARD_APPROVED)
+            if flow.stored:
+                drop = "reversal" if flow.response is not None or not flow.request_sent else None
+                advice = self._advice(flow, outcome) if outcome.unable_to_go_online else None
+                await journal.update(record, names, drop_pending=drop, add_pending=advice)
+            else:
+                record.stan = await host.next_stan() if host.link else None
+                advice = self._advice(flow, outcome)
+                await journal.create(record, pending=[advice] if advice else None)
+        else:
+            record.tstatus = "declined"
+            record.decline_reason = record.decline_reason or outcome.decline_reason
+            if flow.state is not TxnState.DECLINED:
+                self._advance(flow, Event.CARD_DECLINED)
+            if flow.stored:
+                await journal.update(record, names)
+            else:
+                await journal.create(record)
+        if flow.stored or approved:
+            host.poke()
+        # The kernel has shown APPROVED / DECLINED and REMOVE CARD (Book 4 11.2).
+        return self._answer(ctx, record, outcome)
+
+    def _advice(self, flow: Flow, outcome: Outcome) -> tuple[str, bytes] | None:
+        """An advice (0220) for an approval the host has not seen: Y1 offline,
+        Y3 when the host could not be reached."""
+        host = self.terminal.host
+        link = host.link
+        pan = outcome.pan or flow.pan
+        if link is None or pan is None:
+            return None
+        record = flow.record
+        expiry = outcome.expiry
+        psn = outcome.pan_sequence_number
+        fin = FinancialRequest(
+            type=_HOST_TYPES[flow.command.operation],
+            amount=record.amount + record.amount_other,
+            cashback=record.amount_other,
+            card=Card(
+                pan=pan,
+                expiry=expiry[:4] if expiry else None,
+                sequence=f"{psn:02d}" if psn is not None else None,
+                entry_mode="051",
+                icc_data=outcome.field55(),
+            ),
+            stan=record.stan or host.stan.next_stan(),
+            when=flow.when,
+        )
+        advice = build_advice(
+            fin, link.terminal, link.dialect, unable_online=outcome.unable_to_go_online
+        )
+        return ("advice", host.store(advice))
+
+    def _answer(self, ctx: CommandContext, record: TxnRecord, outcome: Outcome | None) -> Answer:
+        config = self.terminal.config
+        plain_pan = None
+        if ctx.secure and record.pan_enc is not None:
+            plain_pan = self.terminal.journal.reveal_pan(record)
+        description = describe(record.resp_code, "ru") if record.resp_code else None
+        receipt = card_receipt(
+            config, record, outcome, response_description=description, plain_pan=plain_pan
+        )
+        return Answer({"receipt": receipt})
+
+    async def _abort(self, flow: Flow) -> None:
+        """Cancel, card error or crash-like failure: what reached the host is
+        reversed; nothing is left half-done in the journal."""
+        record = flow.record
+        if not flow.stored:
+            return
+        state = flow.state
+        if state in (TxnState.ONLINE, TxnState.AUTHORIZED):
+            self._advance(flow, Event.ABORTED)
+            record.tstatus = "declined"
+            record.decline_reason = record.decline_reason or "systemerror"
+            names = ["state", "tstatus", "decline_reason"]
+            host = self.terminal.host
+            if flow.request_sent or flow.response is not None:
+                link = host.link
+                if flow.request is not None and link is not None and flow.response is not None:
+                    reversal = build_reversal(
+                        flow.request, link.dialect, stan=await host.next_stan(), when=_now(),
+                        reason=ReversalReason.CANCEL, rrn=flow.response.rrn,
+                        auth_code=flow.response.auth_code,
+                    )  # fmt: skip
+                    await self.terminal.journal.update(
+                        record, names, drop_pending="reversal",
+                        add_pending=("reversal", host.store(reversal)),
+                    )  # fmt: skip
+                else:
+                    await self.terminal.journal.update(record, names)
+            else:
+                await self.terminal.journal.update(record, names, drop_pending="reversal")
+            host.poke()
+        elif state is TxnState.APPROVED:
+            # Approved, but the cash register cancelled before the answer went
+            # out: the approval is reversed, the customer is not charged.
+            await self._reverse_approved(flow.record, ReversalReason.CANCEL)
+
+    async def _reverse_approved(self, record: TxnRecord, reason: ReversalReason) -> None:
+        host = self.terminal.host
+        record.state = next_state(record.state, Event.CANCELLED_AFTER_APPROVAL)
+        record.tstatus = "declined"
+        record.decline_reason = "systemerror"
+        names = ["state", "tstatus", "decline_reason"]
+        if host.link is not None:
+            original = self._original_message(record)
+            reversal = build_reversal(
+                original, host.link.dialect, stan=await host.next_stan(), when=_now(),
+                reason=reason, rrn=record.rrn, auth_code=record.auth_code,
+            )  # fmt: skip
+            await self.terminal.journal.update(
+                record, names, drop_pending="advice", add_pending=("reversal", host.store(reversal))
+            )
+            host.poke()
+        else:
+            await self.terminal.journal.update(record, names, drop_pending="advice")
+
+    def _original_message(self, record: TxnRecord) -> IsoMessage:
+        """The financial request of a journal row, rebuilt from what it kept."""
+        host = self.terminal.host
+        link = host.require()
+        pan = self.terminal.journal.reveal_pan(record)
+        if pan is None:
+            raise NotReversible("the journal keeps no card data for this transaction")
+        op = Operation(record.operation)
+        fin = FinancialRequest(
+            type=_HOST_TYPES[op],
+            amount=record.amount + record.amount_other,
+            cashback=record.amount_other,
+            card=Card(
+                pan=pan,
+                expiry=record.expiry[:4] if record.expiry else None,
+                sequence=record.extra.get("psn"),
+                entry_mode=record.extra.get("entry-mode", "051"),
+            ),
+            stan=record.stan or "000000",
+            when=record.when,
+        )
+        return build_financial(fin, link.terminal, link.dialect)
+
+    # --- manual entry ------------------------------------------------------------
+    async def _manual(self, ctx: CommandContext, flow: Flow) -> Answer:
+        manual = flow.command.manual
+        assert manual is not None
+        await self._flush_first()
+        card = Card(pan=manual.pan, expiry=manual.expiry, entry_mode="012")
+        flow.pan = manual.pan
+        flow.record.expiry = f"{manual.expiry}{_last_day(manual.expiry)}"
+        flow.record.interface = "manual"
+        flow.record.extra["appname"] = "MANUAL"
+        answer = await self._online(ctx, flow, card)
+        record = flow.record
+        self.terminal.journal.protect_pan(record, manual.pan, keep=True)
+        if answer.result is OnlineResult.APPROVED:
+            record.tstatus = "approved"
+            self._advance(flow, Event.CARD_APPROVED)
+            await self.terminal.journal.update(
+                record,
+                ["state", "tstatus", "expiry", "interface", "extra"],
+                drop_pending="reversal",
+            )
+        elif answer.result is OnlineResult.UNABLE_TO_GO_ONLINE:
+            record.tstatus, record.decline_reason = "declined", "unabletoonline"
+            self._advance(flow, Event.ABORTED)
+            await self.terminal.journal.update(
+                record, ["state", "tstatus", "decline_reason", "expiry", "interface", "extra"]
+            )
+            self.terminal.host.poke()
+        else:
+            await self.terminal.journal.update(record, ["expiry", "interface", "extra"])
+        return self._answer(ctx, record, None)
+
+    # --- cardless operations -------------------------------------------------------
+    async def _find_original(self, command: TxnCommand) -> TxnRecord:
+        journal = self.terminal.journal
+        if command.number == "last":
+            record = await journal.last("card")
+            # `last` means the last transaction itself, which may be a void.
+        else:
+            record = await journal.find_by_seq(command.number or "")
+        if record is None:
+            raise TransactionNotFound(f"no transaction {command.number} in the current batch")
+        return record
+
+    async def _void(self, ctx: CommandContext, command: TxnCommand) -> Answer:
+        original = await self._find_original(command)
+        acq = self.terminal.config.acquirer
+        if original.operation == Operation.VOID.value:
+            raise NotReversible(f"transaction {original.seq} is itself a void")
+        if original.tstatus != "approved" or original.state != TxnState.APPROVED:
+            raise NotApproved(f"transaction {original.seq} was not approved")
+        remaining = original.amount - original.reversed_amount
+        if remaining <= 0:
+            raise AlreadyReversed(f"transaction {original.seq} is already voided")
+        amount = command.amount if command.amount is not None else remaining
+        if amount > remaining:
+            raise InvalidArguments(
+                f"void amount {amount} exceeds the {remaining} left on transaction {original.seq}"
+            )
+        if amount < remaining and not acq.partial_void:
+            raise InvalidArguments("the acquirer does not allow partial voids")
+        host = self.terminal.host
+        link = host.require()
+        when = _now()
+        record = self._new_record(
+            command,
+            when,
+            operation=Operation.VOID.value,
+            receipt_type="purchasereversal"
+            if original.receipt_type == "purchase"
+            else "refundreversal",
+            amount=amount,
+            amount_other=0,
+            currency=original.currency,
+            original_id=original.id,
+            masked_pan=original.masked_pan,
+            pan_hash=original.pan_hash,
+            expiry=original.expiry,
+            aid=original.aid,
+            scheme_rid=original.scheme_rid,
+            scheme_name=original.scheme_name,
+            interface=original.interface,
+            rrn=original.rrn,
+            auth_code=original.auth_code,
+            extra={"appname": original.extra.get("appname", "")},
+        )
+        remaining_after = original.amount - original.reversed_amount - amount
+        reversal = build_reversal(
+            self._original_message(original), link.dialect, stan=await host.next_stan(),
+            when=when, reason=ReversalReason.CANCEL, rrn=original.rrn,
+            auth_code=original.auth_code,
+            remaining_amount=original.amount - original.reversed_amount - amount
+            if remaining_after > 0 else None,
+        )  # fmt: skip
+        record.stan = reversal.text(11)
+        record.state = next_state(TxnState.NEW, Event.CARD_APPROVED)
+        record.tstatus = "approved"
+        original.reversed_amount += amount
+        journal = self.terminal.journal
+        # The void is approved for the cash register once it is durably queued
+        # (store-and-forward guarantees the host gets it), in one commit with
+        # the amount it takes off the original.
+        await journal.create(
+            record, reversal=host.store(reversal), also=[(original, ["reversed_amount"])]
+        )
+        with trio.move_on_after(self.terminal.config.acquirer.response_timeout + 5):
+            await host.flush()
+        host.poke()
+        return self._answer(ctx, record, None)
+
+    async def _forced_refund(self, ctx: CommandContext, command: TxnCommand) -> Answer:
+        if not self.terminal.config.acquirer.forced_refund:
+            raise InterfaceNotAllowed("the acquirer does not allow refunds without the card")
+        journal = self.terminal.journal
+        original = await journal.find_by_rrn(command.rrn or "")
+        if original is None or original.tstatus != "approved":
+            raise TransactionNotFound(f"no approved purchase with rrn {command.rrn} in the journal")
+        pan = journal.reveal_pan(original)
+        if pan is None:
+            raise TransactionNotFound("the journal keeps no card data for that purchase")
+        if (command.amount or 0) > original.amount:
+            raise InvalidArguments("the refund exceeds the purchase")
+        if (
+            command.amount or 0
+        ) < original.amount and not self.terminal.config.acquirer.partial_refund:
+            raise InvalidArguments("the acquirer does not allow partial refunds")
+        flow = Flow(command, self._new_record(command, _now()), _now())
+        flow.pan = pan
+        flow.record.expiry = original.expiry
+        flow.record.aid, flow.record.scheme_rid, flow.record.scheme_name = (
+            original.aid,
+            original.scheme_rid,
+            original.scheme_name,
+        )
+        flow.record.extra["appname"] = original.extra.get("appname", "")
+        flow.record.interface = "forced"
+        try:
+            await self._flush_first()
+            card = Card(
+                pan=pan, expiry=original.expiry[:4] if original.expiry else None, entry_mode="012"
+            )
+            answer = await self._online(ctx, flow, card)
+            record = flow.record
+            names = ["state", "tstatus", "decline_reason", "expiry", "aid", "scheme_rid",
+                     "scheme_name", "interface", "extra"]  # fmt: skip
+            if answer.result is OnlineResult.APPROVED:
+                record.tstatus = "approved"
+                self._advance(flow, Event.CARD_APPROVED)
+                await journal.update(record, names, drop_pending="reversal")
+            elif answer.result is OnlineResult.UNABLE_TO_GO_ONLINE:
+                record.tstatus, record.decline_reason = "declined", "unabletoonline"
+                self._advance(flow, Event.ABORTED)
+                await journal.update(record, names)
+                self.terminal.host.poke()
+            else:
+                await journal.update(record, names)
+            return self._answer(ctx, record, None)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self._abort(flow)
+            raise
+
+
+def _last_day(yymm: str) -> str:
+    year, month = 2000 + int(yymm[:2]), int(yymm[2:])
+    first_next = dt.date(year + month // 12, month % 12 + 1, 1)
+    return f"{(first_next - dt.timedelta(days=1)).day:02d}"

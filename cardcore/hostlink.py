@@ -1,0 +1,203 @@
+# Strategy: the terminal's side of the acquirer host (ISO 8583 via
+# acquirers.link) with store-and-forward, as ISO 8583 practice and jPOS's
+# space-based store-and-forward do it:
+# - Reversals and advices live in the journal (encrypted); they are sent in
+#   the order they were written, before the next financial request and by a
+#   background task at start-up and after every change, retried with a
+#   doubling back-off (retry-initial .. retry-max) until the host acknowledges
+#   them. A reversal goes first as 0400, then as 0401 repeats; an advice as
+#   0220, then 0221.
+# - A failure stops the round: later messages never overtake earlier ones.
+# - Stored messages are kept without their MAC; the link MACs them with the
+#   working keys of the moment they are sent.
+# - STANs come from a journal counter, so they survive restarts.
+from __future__ import annotations
+
+import logging
+import math
+import ssl
+from collections.abc import Callable
+
+import trio
+
+from acquirers.errors import AcquirerError
+from acquirers.iso8583.codec import IsoMessage
+from acquirers.iso8583.dialects import get_dialect
+from acquirers.iso8583.messages import Terminal as IsoTerminal
+from acquirers.iso8583.security import MasterKeys, WorkingKeys
+from acquirers.link import AcquirerLink, HostAddress, LinkConfig
+from cardcore.config import Config
+from cardcore.journal import Journal, Pending
+from cardcore.keystore import KeyStore
+from kernel.errors import CardcoreError
+
+__all__ = ["KEY_NAMES", "HostNotConfigured", "HostService", "JournalStanSource"]
+
+log = logging.getLogger(__name__)
+
+# Key store names of the acquirer keys (working keys from loadworkkeys,
+# master keys from loadmasterkeys).
+KEY_NAMES = {"tpk": "tpk", "tak": "tak", "master-pin": "tmk-pin", "master-mac": "tmk-mac"}
+
+
+class HostNotConfigured(CardcoreError):
+    """No acquirer host is configured."""
+
+    status = "communicationerror"
+
+
+class JournalStanSource:
+    """STANs from the journal's counter: persisted before they are used."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def next_stan(self) -> str:
+        return f"{self._journal.next_counter_sync('stan'):06d}"
+
+
+class HostService:
+    def __init__(
+        self,
+        config: Config,
+        journal: Journal,
+        keystore: KeyStore,
+        *,
+        tls: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = trio.current_time,
+    ) -> None:
+        self.journal = journal
+        self.keystore = keystore
+        self.stan = JournalStanSource(journal)
+        self._clock = clock
+        self._lock = trio.Lock()
+        self._wake = trio.Event()
+        self.link: AcquirerLink | None = None
+        self.configure(config, tls=tls)
+
+    def configure(self, config: Config, *, tls: ssl.SSLContext | None = None) -> None:
+        """(Re)build the link from the configuration; pending messages stay."""
+        self.config = config
+        self.link = None
+        acq = config.acquirer
+        tid, mid = config.terminal.tid, config.terminal.mid
+        if acq.main is not None and tid and mid:
+            link_config = LinkConfig(
+                main=HostAddress(acq.main.host, acq.main.port, "main"),
+                mirror=HostAddress(acq.mirror.host, acq.mirror.port, "mirror")
+                if acq.mirror
+                else None,
+                connect_timeout=acq.connect_timeout,
+                response_timeout=acq.response_timeout,
+                tls=tls,
+            )
+            terminal = IsoTerminal(tid=tid, mid=mid, currency=config.terminal.currency)
+            self.link = AcquirerLink(
+                link_config,
+                get_dialect(acq.dialect),
+                terminal,
+                stan=self.stan,
+                keys=self.working_keys(),
+            )
+
+    # --- keys -------------------------------------------------------------
+    def working_keys(self) -> WorkingKeys | None:
+        names = KEY_NAMES
+        if names["tpk"] in self.keystore and names["tak"] in self.keystore:
+            return WorkingKeys(
+                tpk=self.keystore.get(names["tpk"]), tak=self.keystore.get(names["tak"])
+            )
+        return None
+
+    def master_keys(self) -> MasterKeys | None:
+        names = KEY_NAMES
+        if names["master-pin"] in self.keystore and names["master-mac"] in self.keystore:
+            return MasterKeys(
+                pin=self.keystore.get(names["master-pin"]),
+                mac=self.keystore.get(names["master-mac"]),
+            )
+        return None
+
+    def require(self) -> AcquirerLink:
+        if self.link is None:
+            raise HostNotConfigured(
+                "no acquirer host configured (acquirer.main, terminal.tid and terminal.mid)"
+            )
+        return self.link
+
+    async def next_stan(self) -> str:
+        return f"{await self.journal.next_counter('stan'):06d}"
+
+    def store(self, message: IsoMessage) -> bytes:
+        """A message as kept in the journal (no MAC: it is added when sent)."""
+        return self.require().codec.encode(message)
+
+    def load(self, raw: bytes) -> IsoMessage:
+        return self.require().codec.decode(raw)
+
+    # --- store-and-forward ------------------------------------------------
+    def poke(self) -> None:
+        """Something was queued: let the background sender try now."""
+        self._wake.set()
+
+    async def flush(self) -> bool:
+        """Send every pending reversal and advice, oldest first. True when
+        nothing is left; a failure stops the round (order is kept)."""
+        if self.link is None:
+            return await self.journal.count_pending() == 0
+        async with self._lock:
+            for pending in await self.journal.pending():
+                if not await self._send(pending):
+                    return False
+            return True
+
+    async def _send(self, pending: Pending) -> bool:
+        link = self.require()
+        try:
+            message = self.load(pending.payload)
+            if pending.kind == "reversal":
+                answer = await link.reverse(message, repeat=pending.attempts > 0)
+                delivered = answer.acknowledged
+                code = answer.response_code
+            else:
+                response = await link.advice(message, repeat=pending.attempts > 0)
+                delivered = response.response_code == "00" or response.approved
+                code = response.response_code
+        except AcquirerError as exc:
+            log.info("store-and-forward: %s %d not delivered: %s", pending.kind, pending.id, exc)
+            await self.journal.pending_attempt(pending.id, exc.message)
+            return False
+        if not delivered:
+            log.warning(
+                "store-and-forward: host answered %s %d with %s; will retry",
+                pending.kind,
+                pending.id,
+                code,
+            )
+            await self.journal.pending_attempt(pending.id, f"response code {code}")
+            return False
+        await self.journal.resolve_pending(pending.id)
+        log.info("store-and-forward: %s %d delivered (%s)", pending.kind, pending.id, code)
+        return True
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Background sender: at start-up, when poked, and with back-off while
+        something stays undelivered."""
+        acq = self.config.acquirer
+        delay = acq.retry_initial
+        task_status.started()
+        while True:
+            self._wake = trio.Event()
+            try:
+                done = await self.flush()
+            except CardcoreError as exc:
+                log.warning("store-and-forward round failed: %s", exc.message)
+                done = False
+            if done:
+                delay = acq.retry_initial
+                wait = math.inf
+            else:
+                wait = delay
+                delay = min(delay * 2, acq.retry_max)
+            with trio.move_on_after(wait):
+                await self._wake.wait()

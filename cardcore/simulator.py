@@ -1,0 +1,231 @@
+# Strategy: simulator mode (DESIGN.md: "`--simulator` works with zero
+# configuration"). Every simulated party is a real one speaking its real
+# protocol over loopback, started in the terminal's root nursery:
+# - the acquirer host simulator (ISO 8583 over TCP) with an issuer ledger
+#   holding an account for every virtual card (its PIN for online PIN checks)
+#   and the virtual cards' issuer master keys for ARQC/ARPC;
+# - the virtual card slot and readers (card `default` on the contact
+#   interface until `cardcore sim present|remove` changes it), the PIN pad;
+# - the control socket behind `cardcore sim ...`.
+# The configuration gets loopback hosts, TEST ONLY keys and identities; a
+# value the operator configured explicitly wins.
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import trio
+
+from acquirers.hostsim.control import HostMode
+from acquirers.hostsim.issuer import EmvCardAuthenticator, IssuerCardKeys
+from acquirers.hostsim.ledger import IssuerLedger
+from acquirers.hostsim.server import HostSimulator
+from acquirers.testkeys import load_test_keys
+from cardcore.config import Config, HostConfig
+from cardcore.hostlink import KEY_NAMES
+from cardcore.simcontrol import ControlError, SimControlServer, control_path
+from cardcore.terminal import Terminal
+from hal.interfaces import CardInterface
+from hal.sim.pinpad import PinPadMode, SimPinPad
+from hal.sim.pki import load_issuer_keys
+from hal.sim.profile import list_profiles, load_profile
+from hal.sim.reader import SimCardReader, SimCardSlot
+
+__all__ = ["SIM_IDENTITY", "Simulator", "simulator_config"]
+
+log = logging.getLogger(__name__)
+
+# Identities of the simulated terminal (TEST ONLY).
+SIM_IDENTITY = {"tid": "10000001", "mid": "123456789012345"}
+ACCOUNT_BALANCE = 10_000_000_00  # minor units on every virtual card's account
+
+
+def simulator_config(config: Config, host_port: int) -> Config:
+    """The configuration with the simulated parties filled in."""
+    term = config.terminal
+    terminal = msgspec.structs.replace(
+        term,
+        tid=term.tid or SIM_IDENTITY["tid"],
+        mid=term.mid or SIM_IDENTITY["mid"],
+        header_lines=term.header_lines or ["CARDCORE SIMULATOR", "TEST ONLY"],
+        merchant_name_location=term.merchant_name_location or "CARDCORE SIMULATOR",
+        mcc=term.mcc or "5999",
+    )
+    acq = config.acquirer
+    acquirer = msgspec.structs.replace(
+        acq,
+        main=acq.main or HostConfig(host="127.0.0.1", port=host_port),
+        bank_name=acq.bank_name or "SIMULATOR BANK",
+        acquirer_tag=acq.acquirer_tag or "sim",
+        manual_entry=acq.manual_entry or ["purchase", "refund"],
+        forced_refund=True,
+        partial_void=True,
+    )
+    emv = msgspec.structs.replace(config.emv, simulator_ca_keys=True)
+    return msgspec.structs.replace(config, terminal=terminal, acquirer=acquirer, emv=emv)
+
+
+def host_ledger(host: HostSimulator) -> list[dict[str, Any]]:
+    """The host's transactions per terminal batch, as plain data (no PAN)."""
+    rows: list[dict[str, Any]] = []
+    for tid, batch in host.ledger.batches.items():
+        for txn in batch.transactions.values():
+            rows.append(
+                {
+                    "tid": tid,
+                    "mti": txn.key.mti,
+                    "stan": txn.key.stan,
+                    "type": txn.type.name.lower(),
+                    "amount": txn.amount,
+                    "cashback": txn.cashback,
+                    "reversed": txn.reversed_amount,
+                    "response": txn.response_code,
+                    "rrn": txn.rrn,
+                }
+            )
+    return rows
+
+
+@dataclass
+class Simulator:
+    slot: SimCardSlot = field(default_factory=SimCardSlot)
+    host: HostSimulator | None = None
+    pinpad: SimPinPad | None = None
+    host_port: int = 0
+
+    def _cardholder_pin(self) -> str | None:
+        presented = self.slot.presented
+        if presented is None:
+            return None
+        profile = load_profile(presented[0])
+        for app in profile.applications:
+            if app.pin:
+                return app.pin
+        return None
+
+    def install_devices(self, terminal: Terminal) -> None:
+        """Simulated readers and PIN pad; the card `default` sits in the contact slot."""
+        self.slot.present("default", CardInterface.CONTACT)
+        terminal.devices.readers = {
+            CardInterface.CONTACT: SimCardReader(self.slot, CardInterface.CONTACT),
+            CardInterface.CONTACTLESS: SimCardReader(self.slot, CardInterface.CONTACTLESS),
+        }
+
+        def tpk() -> bytes | None:
+            name = KEY_NAMES["tpk"]
+            return terminal.keystore.get(name) if name in terminal.keystore else None
+
+        self.pinpad = SimPinPad(self._cardholder_pin, tpk)
+        terminal.devices.pinpad = self.pinpad
+
+    @staticmethod
+    def seed_keys(terminal: Terminal) -> None:
+        """TEST ONLY acquirer keys, shared with the host simulator, unless keys
+        were loaded (loadmasterkeys / loadworkkeys)."""
+        keys = load_test_keys()
+        store = terminal.keystore
+        wanted = {
+            KEY_NAMES["tpk"]: keys.working.tpk,
+            KEY_NAMES["tak"]: keys.working.tak,
+            KEY_NAMES["master-pin"]: keys.master.pin,
+            KEY_NAMES["master-mac"]: keys.master.mac,
+        }
+        missing = {
+            name: (key, "tdes")
+            for name, key in wanted.items()
+            if key is not None and name not in store
+        }
+        if missing:
+            store.put_many(missing)
+
+    def _ledger(self) -> IssuerLedger:
+        ledger = IssuerLedger(open_balance=ACCOUNT_BALANCE)
+        for name in list_profiles():
+            for app in load_profile(name).applications:
+                ledger.open_account(app.pan, ACCOUNT_BALANCE, pin=app.pin)
+        return ledger
+
+    @staticmethod
+    def _authenticator() -> EmvCardAuthenticator:
+        keys = load_issuer_keys()
+        cards = {card.pan: IssuerCardKeys(card.keys, card.version) for card in keys.cards}
+        prefixes = {
+            prefix: IssuerCardKeys(keys.issuers[issuer]) for prefix, issuer in keys.prefixes.items()
+        }
+        return EmvCardAuthenticator(cards=cards, prefixes=prefixes)
+
+    async def start_host(self, nursery: trio.Nursery) -> int:
+        self.host = HostSimulator(
+            ledger=self._ledger(),
+            card_authenticator=self._authenticator(),
+            default_keys=load_test_keys(),
+        )
+        self.host_port = await nursery.start(self.host.serve)
+        log.info("acquirer host simulator on 127.0.0.1:%d", self.host_port)
+        return self.host_port
+
+    # --- control socket ----------------------------------------------------
+    def handlers(self) -> dict[str, Any]:
+        async def present(request: dict[str, Any]) -> dict[str, Any]:
+            profile = str(request.get("profile", ""))
+            interface = str(request.get("interface", "contact"))
+            if interface not in ("contact", "contactless", "mifare"):
+                raise ControlError("interface must be contact, contactless or mifare")
+            target = CardInterface.CONTACT if interface == "contact" else CardInterface.CONTACTLESS
+            self.slot.present(profile, target)
+            await trio.lowlevel.checkpoint()
+            return {"presented": profile, "interface": interface}
+
+        async def remove(request: dict[str, Any]) -> dict[str, Any]:
+            self.slot.remove()
+            await trio.lowlevel.checkpoint()
+            return {}
+
+        async def host(request: dict[str, Any]) -> dict[str, Any]:
+            mode = str(request.get("mode", ""))
+            if self.host is None:
+                raise ControlError("no host simulator is running")
+            try:
+                self.host.control.mode = HostMode(mode)
+            except ValueError:
+                raise ControlError("host mode must be approve, decline, timeout or down") from None
+            await trio.lowlevel.checkpoint()
+            return {"mode": mode}
+
+        async def pinpad(request: dict[str, Any]) -> dict[str, Any]:
+            mode = str(request.get("mode", ""))
+            if self.pinpad is None:
+                raise ControlError("no simulated PIN pad")
+            try:
+                self.pinpad.mode = PinPadMode(mode)
+            except ValueError:
+                raise ControlError("PIN pad mode must be enter, wrong, bypass or fail") from None
+            await trio.lowlevel.checkpoint()
+            return {"mode": mode}
+
+        async def status(request: dict[str, Any]) -> dict[str, Any]:
+            await trio.lowlevel.checkpoint()
+            presented = self.slot.presented
+            return {
+                "card": presented[0] if presented else None,
+                "interface": presented[1].value if presented else None,
+                "host": self.host.control.mode.value if self.host else None,
+                "host-port": self.host_port,
+                "pinpad": self.pinpad.mode.value if self.pinpad else None,
+            }
+
+        async def ledger(request: dict[str, Any]) -> dict[str, Any]:
+            """What the host simulator booked, for tests and demos (no PANs)."""
+            await trio.lowlevel.checkpoint()
+            if self.host is None:
+                raise ControlError("no host simulator is running")
+            return {"transactions": host_ledger(self.host)}
+
+        return {"present": present, "remove": remove, "host": host, "pinpad": pinpad,
+                "status": status, "ledger": ledger}  # fmt: skip
+
+    async def serve_control(self, terminal: Terminal, nursery: trio.Nursery) -> None:
+        server = SimControlServer(control_path(terminal.data_dir), self.handlers())
+        await nursery.start(server.serve)
