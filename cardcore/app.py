@@ -14,6 +14,7 @@ import trio
 
 from cardcore.commands import admin, transaction
 from cardcore.config import Config
+from cardcore.devices import apply_configured_drivers
 from cardcore.engine.engine import TransactionEngine
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
@@ -105,6 +106,10 @@ async def _run(
         port = await sim.start_host(nursery)
         terminal.reconfigure(simulator_config(terminal.config, port))
         await sim.serve_control(terminal, nursery)
+    monitors = apply_configured_drivers(
+        terminal.devices.readers, terminal.config, options.simulator
+    )
+    await monitors.start(nursery)
     await TransactionEngine(terminal).recover()
     await nursery.start(terminal.host.run)
     listeners = await nursery.start(server.serve)

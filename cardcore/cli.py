@@ -123,6 +123,19 @@ def _parser() -> argparse.ArgumentParser:
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
     sim_command("profiles", "list virtual card profiles", data_dir=False)
+    vpcd = sim_command(
+        "vpcd", "plug a virtual card into vsmartcard's vpcd reader (pcscd)", data_dir=False
+    )
+    vpcd.add_argument("profile")
+    vpcd.add_argument("--host", default="127.0.0.1", help="where vpcd listens")
+    vpcd.add_argument("--port", type=int, default=35963, help="vpcd's port (reader.conf CHANNELID)")
+    vpcd.add_argument(
+        "--interface",
+        choices=["contact", "contactless"],
+        default="contact",
+        help="contactless: the card as a PC/SC part 3 contactless reader shows it",
+    )
+    vpcd.add_argument("--t0", action="store_true", help="a T=0 contact card")
     return parser
 
 
@@ -278,11 +291,20 @@ def _sim(args: argparse.Namespace) -> int:
     from cardcore.simcontrol import send_control
     from kernel.errors import CardcoreError
 
+    if args.sim_command == "vpcd":
+        return _sim_vpcd(args)
     if args.sim_command == "profiles":
+        from hal.sim.mifare import list_mifare_profiles, load_mifare_profile
         from hal.sim.profile import list_profiles, load_profile
 
         for name in list_profiles():
             print(f"{name:<20} {load_profile(name).description}")
+        for name in list_mifare_profiles():
+            card = load_mifare_profile(name)
+            print(
+                f"{name:<20} MIFARE Classic transport card, UID {card.uid.hex().upper()}"
+                " (contactless only)"
+            )
         return 0
     request: dict[str, Any] = {"command": args.sim_command}
     if args.sim_command == "present":
@@ -297,6 +319,44 @@ def _sim(args: argparse.Namespace) -> int:
     answer.pop("ok", None)
     if answer:
         print(json.dumps(answer, ensure_ascii=False))
+    return 0
+
+
+def _sim_vpcd(args: argparse.Namespace) -> int:
+    """Keep a virtual card in the vpcd reader until SIGINT/SIGTERM."""
+    import signal
+
+    import trio
+
+    from cardcore.logs import setup_logging
+    from hal.interfaces import CardInterface
+    from hal.sim.vpcd import icc_for_profile, run_vpcd_card
+    from kernel.errors import CardcoreError
+
+    try:
+        icc = icc_for_profile(args.profile, CardInterface(args.interface), t0=args.t0)
+    except CardcoreError as exc:
+        print(f"cardcore: {exc.message}", file=sys.stderr)
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"cardcore: port {args.port} is out of range", file=sys.stderr)
+        return 2
+    setup_logging(console=True, kernel_console=False)
+    print(
+        f"virtual card '{args.profile}' ({args.interface}, ATR {icc.atr.hex().upper()}) "
+        f"for vpcd at {args.host}:{args.port}; stop with Ctrl-C",
+        flush=True,
+    )
+
+    async def run() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_vpcd_card, icc, args.host, args.port)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(run)
     return 0
 
 

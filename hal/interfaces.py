@@ -204,8 +204,9 @@ class PinPad(Protocol):
 
     @property
     def key_serial_number(self) -> bytes | None:
-        """The KSN of the last online PIN block (DUKPT), else None."""
-        ...
+        """The KSN of the last online PIN block (DUKPT); None for a pad with a
+        fixed TPK, which is what this default says."""
+        return None
 
     async def online_pin(self, pan: str, amount: int, currency: int, timeout: float) -> bytes: ...
 

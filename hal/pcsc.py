@@ -97,6 +97,7 @@ W_UNRESPONSIVE_CARD = 0x80100066
 W_UNPOWERED_CARD = 0x80100067
 W_RESET_CARD = 0x80100068
 W_REMOVED_CARD = 0x80100069
+W_SECURITY_VIOLATION = 0x8010006A
 
 STATE_UNAWARE = 0x0000
 STATE_IGNORE = 0x0001
@@ -157,7 +158,11 @@ _NAMES = {
     W_UNPOWERED_CARD: "card not powered",
     W_RESET_CARD: "card was reset by another application",
     W_REMOVED_CARD: "card removed",
+    W_SECURITY_VIOLATION: "access to pcscd refused (polkit), or pcscd restarting",
 }
+# Talking to the resource manager itself (establishing a context, listing
+# readers), these mean it is not (properly) there rather than a reader fault.
+SERVICE_TROUBLE = frozenset({F_COMM_ERROR, W_SECURITY_VIOLATION})
 
 
 def pyscard_available() -> bool:
@@ -168,13 +173,14 @@ def _unsigned(code: int) -> int:
     return code & 0xFFFFFFFF
 
 
-def error_for(code: int, action: str) -> CardcoreError:
-    """The HAL error for a PC/SC return code."""
+def error_for(code: int, action: str, *, service: bool = False) -> CardcoreError:
+    """The HAL error for a PC/SC return code; ``service``: the call was to the
+    resource manager itself (context, reader list), not to a reader."""
     code = _unsigned(code)
     text = f"{action}: {_NAMES.get(code, 'PC/SC error')} (0x{code:08X})"
     if code in CARD_GONE:
         return CardRemoved(text)
-    if code in STACK_GONE:
+    if code in STACK_GONE or (service and code in SERVICE_TROUBLE):
         return ReaderNotAvailable(text)
     return ReaderError(text)
 
@@ -241,7 +247,7 @@ class _Context:
             with _pyscard_errors("establish PC/SC context"):
                 rv, handle = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
             if _unsigned(rv) != S_SUCCESS:
-                raise error_for(rv, "establish PC/SC context")
+                raise error_for(rv, "establish PC/SC context", service=True)
             return handle
 
         return cls(await trio.to_thread.run_sync(establish))
@@ -275,7 +281,7 @@ class _Context:
             if code == E_NO_READERS_AVAILABLE:
                 return []
             if code != S_SUCCESS:
-                raise error_for(code, "list readers")
+                raise error_for(code, "list readers", service=True)
             return [str(r) for r in readers]
 
         return await trio.to_thread.run_sync(list_readers)
@@ -510,7 +516,7 @@ class PcscReader:
                     log.warning("PC/SC reader %s went away", reader)
                     return None
                 if code != S_SUCCESS:
-                    raise error_for(code, f"wait for a card in {reader}")
+                    raise error_for(code, f"wait for a card in {reader}", service=True)
                 event = result[0][1]
                 if event & (STATE_UNKNOWN | STATE_UNAVAILABLE | STATE_IGNORE):
                     log.warning("PC/SC reader %s went away", reader)
@@ -623,7 +629,7 @@ class PcscReader:
                 if code in (E_UNKNOWN_READER, E_READER_UNAVAILABLE):
                     return
                 if code != S_SUCCESS:
-                    raise error_for(code, f"wait for card removal from {reader}")
+                    raise error_for(code, f"wait for card removal from {reader}", service=True)
                 event = result[0][1]
                 if not event & STATE_PRESENT or event & (STATE_UNKNOWN | STATE_UNAVAILABLE):
                     return

@@ -52,6 +52,7 @@ def test_return_codes_are_pyscards() -> None:
         "W_UNPOWERED_CARD",
         "W_RESET_CARD",
         "W_REMOVED_CARD",
+        "W_SECURITY_VIOLATION",
     ):
         assert getattr(pcsc, name) == getattr(scard, f"SCARD_{name}") & 0xFFFFFFFF, name
     for name in ("PRESENT", "EMPTY", "CHANGED", "UNKNOWN", "UNAVAILABLE", "MUTE", "IGNORE"):
@@ -85,6 +86,12 @@ def test_error_for_return_codes(code: int, error: type[Exception]) -> None:
     assert type(translated) is error
     assert translated.message.startswith("transmit: ")
     assert f"0x{code & 0xFFFFFFFF:08X}" in translated.message
+
+
+def test_service_trouble_is_reader_not_available_only_for_the_service() -> None:
+    for code in (pcsc.F_COMM_ERROR, pcsc.W_SECURITY_VIOLATION):
+        assert type(error_for(code, "list readers", service=True)) is ReaderNotAvailable
+        assert type(error_for(code, "transmit")) is ReaderError
 
 
 def test_pyscard_exceptions_are_translated() -> None:
