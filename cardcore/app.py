@@ -106,9 +106,7 @@ async def _run(
         port = await sim.start_host(nursery)
         terminal.reconfigure(simulator_config(terminal.config, port))
         await sim.serve_control(terminal, nursery)
-    monitors = apply_configured_drivers(
-        terminal.devices.readers, terminal.config, options.simulator
-    )
+    monitors = apply_configured_drivers(terminal, options.simulator)
     await monitors.start(nursery)
     await TransactionEngine(terminal).recover()
     await nursery.start(terminal.host.run)

@@ -227,6 +227,10 @@ class PinPadConfig(_Section):
     vendor_id: int = 0x1209  # pid.codes; set the pad's own
     product_id: int = 0x0001
     emulated: bool = False
+    # The PIN the emulated pad's cardholder types outside simulator mode
+    # (bench tests with TEST cards only; with --simulator it is the presented
+    # virtual card's).
+    emulated_pin: str = "1234"
     transfer_timeout: float = 2.0  # seconds per USB transfer
 
 

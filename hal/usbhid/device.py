@@ -119,6 +119,9 @@ class EmulatedPinPad:
     serial: str = "EMU0000000001"
     firmware: str = "emulated-1.0"
     tmk: bytes | None = None
+    # Where the TMK comes from when it can change (bench emulation follows the
+    # terminal's key store); overrides `tmk`.
+    tmk_source: Callable[[], bytes | None] | None = field(default=None, repr=False)
     dukpt: DukptOriginator | None = None
     cardholder: Cardholder = field(default_factory=Cardholder)
     # What the pad has shown, newest last (tests read it; never PIN digits).
@@ -224,11 +227,12 @@ class EmulatedPinPad:
         self._send(Report(MsgType.ACK, seq, bytes([status])))
 
     def _load_key(self, request: LoadKey) -> Status:
-        if self.tmk is None:
+        tmk = self.tmk_source() if self.tmk_source is not None else self.tmk
+        if tmk is None:
             return Status.NO_KEY
         if len(request.wrapped) != 16:
             return Status.BAD_REQUEST
-        key = tdes_ecb_decrypt(self.tmk, request.wrapped)
+        key = tdes_ecb_decrypt(tmk, request.wrapped)
         if request.key_id is WrappedKeyId.TPK:
             if kcv_tdes(key) != request.kcv:
                 return Status.KEY_CHECK_FAILED
