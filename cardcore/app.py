@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from cardcore.commands import admin, transaction
+from cardcore.commands import admin, sam, transaction
 from cardcore.config import Config
 from cardcore.devices import apply_configured_drivers
 from cardcore.engine.engine import TransactionEngine
@@ -64,6 +64,7 @@ def build_commands(terminal: Terminal) -> dict[str, Command]:
     table: dict[str, Command] = {}
     table.update(admin.commands(terminal))
     table.update(transaction.commands(terminal))
+    table.update(sam.commands(terminal))
     return table
 
 

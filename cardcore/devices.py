@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from cardcore.config import ConfigError, PinPadConfig, ReadersConfig
+from cardcore.config import ConfigError, PinPadConfig, ReadersConfig, SamConfig
 from cardcore.hostlink import KEY_NAMES
 from hal.interfaces import CardInterface, CardReader, PinPad
 
@@ -29,6 +29,7 @@ __all__ = [
     "pcsc_readers",
     "pinpad_driver",
     "reader_driver",
+    "sam_driver",
     "usbhid_pinpad",
 ]
 
@@ -57,6 +58,12 @@ def reader_driver(config: ReadersConfig, simulator: bool) -> str:
 def pinpad_driver(config: PinPadConfig, simulator: bool) -> str:
     if config.driver == "auto":
         return "sim" if simulator else "usbhid"
+    return config.driver
+
+
+def sam_driver(config: SamConfig, simulator: bool) -> str:
+    if config.driver == "auto":
+        return "sim" if simulator else "none"
     return config.driver
 
 
@@ -189,4 +196,12 @@ def apply_configured_drivers(terminal: Terminal, simulator: bool) -> Monitors:
 
         devices.pinpad = SimPinPad(lambda: None, _stored(terminal, "tpk"))
         log.warning("PIN pad: simulated pad outside simulator mode (types 1234)")
+    sam = sam_driver(config.sam, simulator)
+    if sam == "sim":
+        from hal.sim.sam import SimSam
+
+        devices.sam = SimSam()
+        log.info("SAM: simulated")
+    else:
+        devices.sam = None
     return monitors

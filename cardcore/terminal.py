@@ -20,6 +20,7 @@ from cardcore.journal import Journal, PanProtector
 from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.secure import KeyRing
 from hal.interfaces import CardInterface, CardReader, DeviceInfo, Keypad, PinPad
+from hal.sam import Sam
 from kernel.capk import CaKeyStore, CaPublicKey
 from kernel.config import AidConfig, TerminalConfig
 
@@ -36,6 +37,7 @@ class Devices:
     keypad: Keypad
     readers: dict[CardInterface, CardReader] = field(default_factory=dict)
     pinpad: PinPad | None = None
+    sam: Sam | None = None
 
 
 @dataclass

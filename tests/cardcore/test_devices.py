@@ -152,3 +152,15 @@ def test_sim_vpcd_refuses_bad_arguments(args: list[str], message: str) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("driver", "simulator", "installed"),
+    [("auto", True, True), ("auto", False, False), ("sim", False, True), ("none", True, False)],
+)
+async def test_sam_driver(tmp_path: Path, driver: str, simulator: bool, installed: bool) -> None:
+    from hal.sim.sam import SimSam
+
+    async with terminal(tmp_path, {"sam": {"driver": driver}, "pinpad": {"driver": "none"}}) as t:
+        apply_configured_drivers(t, simulator=simulator)
+        assert isinstance(t.devices.sam, SimSam) is installed
