@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("--password", required=True)
     change.add_argument("--newpassword", required=True)
     command("resetpassword", "reset the password (confirmed on the terminal)")
+    host_key = command("sethostkey", "set a SAM AV2 host key (use with --secure)")
+    host_key.add_argument("--name", required=True, help="the key's name in the configuration")
+    material = host_key.add_mutually_exclusive_group(required=True)
+    material.add_argument("--material", help="the key in base64 (visible to ps; prefer a file)")
+    material.add_argument("--material-file", type=Path, help="a file holding the base64 key")
     send = command("send", "send the command in an XML file")
     send.add_argument("file", type=Path)
     txn = command("transaction", "a card transaction (manual «Транзакция»)")
@@ -264,6 +269,10 @@ def _client(args: argparse.Namespace) -> int:
                 params["forced"] = "true"
             attrs = {"force-sbp": args.force_sbp} if args.force_sbp else None
             return await client.command("transaction", params, attrs, secure=args.secure)
+        if name == "sethostkey":
+            material = args.material or args.material_file.read_text().strip()
+            params = {"token": client.session.token or "", "name": args.name, "material": material}
+            return await client.command("sethostkey", params, secure=args.secure)
         command = decode_message(args.file.read_bytes())
         _show(command, "->")
         return await client.command(
