@@ -9,10 +9,11 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 
-from cardcore.commands import admin, sam, transaction
+from cardcore.commands import admin, provisioning, sam, transaction
 from cardcore.config import Config
 from cardcore.devices import apply_configured_drivers
 from cardcore.engine.engine import TransactionEngine
@@ -31,6 +32,9 @@ class ServeOptions:
     config: Config
     data_dir: Path
     simulator: bool
+    # The local configuration before validation (file + command line); the
+    # provisioned overlay is laid over it. None: taken from `config`.
+    config_data: dict[str, Any] | None = None
 
 
 def _devices(config: Config, simulator: bool) -> Devices:
@@ -57,6 +61,7 @@ def build_terminal(options: ServeOptions) -> Terminal:
         data_dir=options.data_dir,
         devices=_devices(options.config, options.simulator),
         simulator=options.simulator,
+        config_data=options.config_data,
     )
 
 
@@ -65,6 +70,7 @@ def build_commands(terminal: Terminal) -> dict[str, Command]:
     table.update(admin.commands(terminal))
     table.update(transaction.commands(terminal))
     table.update(sam.commands(terminal))
+    table.update(provisioning.commands(terminal))
     return table
 
 
@@ -107,6 +113,9 @@ async def _run(
         port = await sim.start_host(nursery)
         terminal.reconfigure(simulator_config(terminal.config, port))
         await sim.serve_control(terminal, nursery)
+        from cardcore.simservers import run_provisioning_simulators
+
+        terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
     monitors = apply_configured_drivers(terminal, options.simulator)
     await monitors.start(nursery)
     await TransactionEngine(terminal).recover()

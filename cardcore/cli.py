@@ -166,7 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
     import trio
 
     from cardcore.app import ServeOptions, serve
-    from cardcore.config import load_config
+    from cardcore.config import build_config, load_config_data
     from cardcore.logs import setup_logging
     from kernel.errors import CardcoreError
 
@@ -180,12 +180,15 @@ def _serve(args: argparse.Namespace) -> int:
     if args.activator_port is not None:
         overrides["server.activator-port"] = args.activator_port
     try:
-        config = load_config(args.config, overrides)
+        config_data = load_config_data(args.config, overrides)
+        config = build_config(config_data)
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
         return 2
     setup_logging(console=args.acons, kernel_console=args.econs)
-    options = ServeOptions(config=config, data_dir=args.data_dir, simulator=args.simulator)
+    options = ServeOptions(
+        config=config, data_dir=args.data_dir, simulator=args.simulator, config_data=config_data
+    )
     try:
         trio.run(serve, options)
     except OSError as exc:

@@ -26,6 +26,7 @@ __all__ = [
     "HostConfig",
     "HostKeyConfig",
     "PinPadConfig",
+    "ProvisioningConfig",
     "ReadersConfig",
     "SamConfig",
     "ServerConfig",
@@ -33,6 +34,8 @@ __all__ = [
     "TransactionConfig",
     "build_config",
     "load_config",
+    "load_config_data",
+    "merge_config_data",
 ]
 
 
@@ -254,6 +257,25 @@ class SamConfig(_Section):
     change_key: str = ""
 
 
+class ProvisioningConfig(_Section):
+    """Activation, configuration updates and master-key loading (issue 8)."""
+
+    # PEM file with the vendor RSA public key that signs confdata/cert. Unset:
+    # the bundled TEST vendor key, which only simulator mode accepts unless
+    # allow-test-vendor-key is set (test deployments).
+    vendor_key_file: str | None = None
+    allow_test_vendor_key: bool = False
+    # Seconds: waiting for the activator to connect and send <reset>, and for
+    # each of its answers; each HTTPS request to the TMS and the key server.
+    activation_timeout: float = 600.0
+    activator_answer_timeout: float = 60.0
+    http_timeout: float = 30.0
+    max_document: int = 1024 * 1024
+    # Key-loader URLs (normally provisioned by the common part of the TMS).
+    key_server_main: str | None = None
+    key_server_mirror: str | None = None
+
+
 class Config(_Section):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
@@ -265,6 +287,7 @@ class Config(_Section):
     readers: ReadersConfig = msgspec.field(default_factory=ReadersConfig)
     pinpad: PinPadConfig = msgspec.field(default_factory=PinPadConfig)
     sam: SamConfig = msgspec.field(default_factory=SamConfig)
+    provisioning: ProvisioningConfig = msgspec.field(default_factory=ProvisioningConfig)
 
 
 _AT = re.compile(r" - at `\$((?:\.[\w-]+|\[\d+\])*)`$")
@@ -289,8 +312,25 @@ def build_config(data: dict[str, Any]) -> Config:
         raise ConfigError(_describe(exc)) from None
 
 
+def merge_config_data(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """A new mapping: ``base`` with ``overlay`` laid over it section by section
+    (tables merge key by key; any other value, lists included, is replaced)."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_config_data(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the file at ``path`` (TOML or JSON), then ``overrides``."""
+    return build_config(load_config_data(path, overrides))
+
+
+def load_config_data(path: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The raw local configuration (file, then ``overrides``), not yet validated."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -306,4 +346,4 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> C
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         data.setdefault(section, {})[key] = value
-    return build_config(data)
+    return data

@@ -65,9 +65,13 @@ class HostService:
         *,
         tls: ssl.SSLContext | None = None,
         clock: Callable[[], float] = trio.current_time,
+        master_store: Callable[[], KeyStore] | None = None,
     ) -> None:
         self.journal = journal
         self.keystore = keystore
+        # Master keys live in the provisioned generation's store (loadmasterkeys);
+        # working keys in the terminal's store (loadworkkeys).
+        self._master_store = master_store or (lambda: keystore)
         self.stan = JournalStanSource(journal)
         self._clock = clock
         self._lock = trio.Lock()
@@ -111,10 +115,10 @@ class HostService:
 
     def master_keys(self) -> MasterKeys | None:
         names = KEY_NAMES
-        if names["master-pin"] in self.keystore and names["master-mac"] in self.keystore:
+        store = self._master_store()
+        if names["master-pin"] in store and names["master-mac"] in store:
             return MasterKeys(
-                pin=self.keystore.get(names["master-pin"]),
-                mac=self.keystore.get(names["master-mac"]),
+                pin=store.get(names["master-pin"]), mac=store.get(names["master-mac"])
             )
         return None
 

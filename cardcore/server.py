@@ -39,7 +39,12 @@ from cardcore.errors import (
     OperationCancelled,
     SystemFailure,
 )
-from cardcore.protocol.framing import FrameDecoder, FramingError, encode_frame
+from cardcore.protocol.framing import (
+    FrameDecoder,
+    FramingError,
+    encode_frame,
+    encode_frame_signed_safe,
+)
 from cardcore.protocol.secure import KeyRing, SecureChannelError, is_encrypted, seal_message
 from cardcore.protocol.status import Status
 from cardcore.protocol.xmlcodec import (
@@ -113,10 +118,13 @@ class Connection:
         self._arrivals = trio.lowlevel.ParkingLot()
 
     # --- sending --------------------------------------------------------
-    async def send(self, message: Message, key: bytes | None = None) -> None:
+    async def send(self, message: Message, key: bytes | None = None, pad: bool = False) -> None:
         if key is not None:
             message = seal_message(message, key)
-        frame = encode_frame(encode_message(message), max_packet=2**31)
+        if pad:
+            frame = encode_frame_signed_safe(encode_message(message))
+        else:
+            frame = encode_frame(encode_message(message), max_packet=2**31)
         try:
             self._send_lock.acquire_nowait()  # uncontended: no scheduling round
         except trio.WouldBlock:
@@ -311,8 +319,11 @@ class Connection:
         reply = self._reply(message.name, outcome)
         seal_key = outcome.seal_with if isinstance(outcome, Answer) and outcome.seal_with else key
         try:
-            await self.send(reply, seal_key)
+            await self.send(reply, seal_key, pad=ctx.signed_length_peer)
         except _Disconnected:
+            return None
+        except FramingError as exc:
+            log.warning("%s: <%s> answer not sent: %s", self.peer, message.name, exc.message)
             return None
         return reply
 
@@ -336,6 +347,9 @@ class CommandContext:
         self.scope: trio.CancelScope | None = None
         self.cancel_reason: CardcoreError | None = None
         self.interactive = False  # set once the command talks to the client
+        # The peer reads packet lengths as signed bytes (the activator of a
+        # real management server sends runreset): pad this command's packets.
+        self.signed_length_peer = False
         # Created when the command first talks to the client: most never do.
         self._ask_lock: trio.Lock | None = None
         self._stopping: trio.Event | None = None
@@ -376,7 +390,7 @@ class CommandContext:
         ask_lock, _ = self._become_interactive()
         async with ask_lock:
             try:
-                await conn.send(Message(name, body or {}), self.key)
+                await conn.send(Message(name, body or {}), self.key, pad=self.signed_length_peer)
                 packet = await conn.receive(wait)
             except _Disconnected:
                 self.cancel(OperationCancelled("client disconnected"))
@@ -409,23 +423,34 @@ class CommandContext:
                 raise cancelled
             return answer
 
-    def start_keepalive(self, interval: float | None = None) -> None:
+    def start_keepalive(
+        self,
+        interval: float | None = None,
+        body: Callable[[], Body] | None = None,
+        first_after: float | None = None,
+    ) -> None:
         """Ping the client with <keepalive/> until the command ends. An answer
-        other than ok cancels the command (manual: «Сообщение keepalive»)."""
+        other than ok cancels the command (manual: «Сообщение keepalive»).
+        ``body`` gives the children of each keepalive (runreset's
+        reset-connected-indicator); ``first_after`` delays the first one
+        (default: one interval)."""
         every = self.connection.config.keepalive_interval if interval is None else interval
+        first = every if first_after is None else first_after
         _, stopping = self._become_interactive()
         done = trio.Event()
         self._helpers.append(done)
 
         async def pinger() -> None:
             try:
+                wait = first
                 while True:
-                    with trio.move_on_after(every):
+                    with trio.move_on_after(wait):
                         await stopping.wait()  # the command ended
+                    wait = every
                     if stopping.is_set():
                         return
                     try:
-                        answer = await self.ask("keepalive")
+                        answer = await self.ask("keepalive", body() if body else None)
                     except CardcoreError:
                         return  # ask() has cancelled the command already
                     if answer.status != Status.OK:

@@ -123,22 +123,25 @@ class Simulator:
     @staticmethod
     def seed_keys(terminal: Terminal) -> None:
         """TEST ONLY acquirer keys, shared with the host simulator, unless keys
-        were loaded (loadmasterkeys / loadworkkeys)."""
+        were loaded (loadmasterkeys into the provisioned store, loadworkkeys into
+        the terminal's store)."""
         keys = load_test_keys()
-        store = terminal.keystore
-        wanted = {
-            KEY_NAMES["tpk"]: keys.working.tpk,
-            KEY_NAMES["tak"]: keys.working.tak,
-            KEY_NAMES["master-pin"]: keys.master.pin,
-            KEY_NAMES["master-mac"]: keys.master.mac,
-        }
+        working = {KEY_NAMES["tpk"]: keys.working.tpk, KEY_NAMES["tak"]: keys.working.tak}
         missing = {
             name: (key, "tdes")
-            for name, key in wanted.items()
-            if key is not None and name not in store
+            for name, key in working.items()
+            if key is not None and name not in terminal.keystore
         }
         if missing:
-            store.put_many(missing)
+            terminal.keystore.put_many(missing)
+        if terminal.host.master_keys() is None:
+            masters = {
+                KEY_NAMES["master-pin"]: (keys.master.pin, "tdes"),
+                KEY_NAMES["master-mac"]: (keys.master.mac, "tdes"),
+            }
+            with terminal.provisioning.stage() as staging:
+                staging.keystore().put_many(masters)
+                terminal.publish(staging, terminal.config)
 
     def _ledger(self) -> IssuerLedger:
         ledger = IssuerLedger(open_balance=ACCOUNT_BALANCE)

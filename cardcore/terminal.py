@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from cardcore import __version__
 from cardcore.auth import AdminAuth
-from cardcore.config import AidParameters, Config
+from cardcore.config import AidParameters, Config, ConfigError, build_config, merge_config_data
 from cardcore.hostlink import HostService
 from cardcore.journal import Journal, PanProtector
 from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.secure import KeyRing
+from cardcore.provisioning.errors import ProvisioningFormatError
+from cardcore.provisioning.store import Generation, ProvisioningStore, Staging
 from hal.interfaces import CardInterface, CardReader, DeviceInfo, Keypad, PinPad
 from hal.sam import Sam
 from kernel.capk import CaKeyStore, CaPublicKey
@@ -46,23 +50,48 @@ class Terminal:
     data_dir: Path
     devices: Devices
     simulator: bool = False
+    # The local configuration (embedded defaults are applied by build_config;
+    # this is the file plus command-line overrides) under the provisioned
+    # overlay. None: taken from `config` as given.
+    config_data: dict[str, Any] | None = None
     auth: AdminAuth = field(init=False)
     keyring: KeyRing = field(init=False)
+    provisioning: ProvisioningStore = field(init=False)
+    # The live provisioned generation and its key store (master keys from
+    # loadmasterkeys, under that generation's device master key).
+    generation: Generation = field(init=False)
+    provisioned_keys: KeyStore = field(init=False)
     # Set up by start():
     keystore: KeyStore = field(init=False)
     journal: Journal = field(init=False)
     host: HostService = field(init=False)
     # Simulated parties (slot, host simulator, ...) in simulator mode.
     sim: Any = None
+    # Simulator mode: the in-process management servers (cardcore.simservers).
+    simulators: Any = None
 
     def __post_init__(self) -> None:
         self.auth = AdminAuth(self.data_dir / "admin.json", self.config.admin)
         self.keyring = KeyRing(self.config.server.secure_keys)
         # Logging out (or a token expiring) retires the secure-channel key of that login.
         self.auth.on_revoke = self.keyring.discard_label
+        if self.config_data is None:
+            self.config_data = msgspec.to_builtins(self.config)
+        self.provisioning = ProvisioningStore(self.data_dir)
 
     async def start(self) -> None:
         await self.auth.load()
+        generation = self.provisioning.open()
+        try:
+            config = self.provisioned_config(generation.overlay())
+        except ProvisioningFormatError as exc:
+            # The overlay was valid when installed; a changed local file can
+            # make it clash. Run on the local configuration and say so.
+            log.error("provisioned configuration not applied: %s", exc.message)
+            config = self.config
+        self.generation = generation
+        self.provisioned_keys = generation.keystore()
+        self.config = config
         self.keystore = KeyStore(
             self.data_dir / "keys.json", FileMasterKeySource(self.data_dir / "device-master.key")
         )
@@ -71,15 +100,43 @@ class Terminal:
             self.keystore.get_or_create("journal-dek", 32),
         )
         self.journal = Journal(self.data_dir / "journal.sqlite", protector)
-        self.host = HostService(self.config, self.journal, self.keystore)
+        self.host = HostService(
+            self.config, self.journal, self.keystore, master_store=lambda: self.provisioned_keys
+        )
 
     def reconfigure(self, config: Config) -> None:
-        """Switch to a new configuration (validated by the caller) at once."""
+        """Switch to a new configuration (validated by the caller) at once.
+        It also becomes the local base the provisioned overlay is laid over
+        (simulator mode fills in its parties this way)."""
+        self.config_data = msgspec.to_builtins(config)
         self.config = config
         self.host.configure(config)
 
     def close(self) -> None:
         self.journal.close()
+
+    # --- provisioning ---------------------------------------------------
+    @property
+    def activated(self) -> bool:
+        return self.generation.state.activated
+
+    def provisioned_config(self, overlay: dict[str, Any]) -> Config:
+        """Embedded defaults + local configuration + ``overlay``, validated."""
+        try:
+            return build_config(merge_config_data(self.config_data or {}, overlay))
+        except ConfigError as exc:
+            raise ProvisioningFormatError(
+                f"provisioned configuration refused: {exc.message}"
+            ) from None
+
+    def publish(self, staging: Staging, config: Config) -> None:
+        """Make a staged generation live and switch to ``config`` (already
+        validated from the staged overlay): disk first, then memory."""
+        generation = self.provisioning.publish(staging)
+        self.generation = generation
+        self.provisioned_keys = generation.keystore()
+        self.config = config
+        self.host.configure(config)
 
     @property
     def app_version(self) -> str:

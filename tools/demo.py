@@ -1,88 +1,180 @@
 """A scripted cash-register session against `cardcore serve --simulator`.
 
 Run with `make demo`. It starts the terminal in simulator mode in a temporary
-data dir, then plays the cash register: every packet is printed as it travels,
-messages from the terminal and the client's answers included.
+data dir and plays the cash register: a purchase with the terminal's display
+messages shown as they arrive and the receipt printed like a slip, a void of
+it, a refund, then the administrator's side (login, getparameters over the
+secure channel). Every simulated party — the virtual chip card, the PIN pad,
+the acquirer host — speaks its real protocol over loopback.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from cardcore.client import EcrClient, default_message_answer
-from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack, encode_message
+from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
 
-RULE = "-" * 72
-
-
-def show(message: Message, arrow: str) -> None:
-    print(f"  {arrow} " + encode_message(message).decode().replace("\n", "\n    "))
-    for error in decode_error_stack(message.body.get("error-stack")):
-        print(f"      (error-stack: {error})")
+RULE = "-" * 64
+WIDTH = 38
 
 
 def on_message(message: Message) -> Body:
-    show(message, "<<")
-    reply = default_message_answer(message)
-    show(Message(message.name, reply), ">>")
-    return reply
+    if message.name == "display":
+        body = message.body
+        amount = ""
+        if body.get("value-qualifier") == "10":
+            amount = f"  {int(body.get('value', '0')) / 100:.2f} {body.get('currency', '')}"
+        print(f"    [terminal display {body.get('code')}] {body.get('msg')}{amount}")
+    elif message.name == "keepalive":
+        print("    [keepalive]")
+    else:
+        print(f"    [message <{message.name}>]")
+    return default_message_answer(message)
 
 
-async def step(title: str, run: object) -> Message:
+def slip(receipt: dict[str, Any]) -> None:
+    """The receipt as the slip printer of a cash register would print it."""
+
+    def line(left: str, right: str = "") -> None:
+        print("    |" + (left + right.rjust(WIDTH - len(left)))[:WIDTH].ljust(WIDTH) + "|")
+
+    header = receipt.get("header") or {}
+    print("    +" + "-" * WIDTH + "+")
+    for text in (header.get("line") or []) if isinstance(header, dict) else []:
+        line(text.center(WIDTH))
+    line("TID", receipt.get("tid", ""))
+    line("MID", receipt.get("mid", ""))
+    line("RECEIPT", receipt.get("seq", ""))
+    line(receipt.get("type", "").upper(), receipt.get("datetime", ""))
+    line(receipt.get("appname", ""), receipt.get("pan", ""))
+    if receipt.get("aid"):
+        line("AID", receipt["aid"])
+    amount = int(receipt.get("amount-authorized", "0")) / 100
+    line("AMOUNT", f"{amount:.2f} {receipt.get('currency', '')}")
+    if receipt.get("amount-other"):
+        line("CASHBACK", f"{int(receipt['amount-other']) / 100:.2f}")
+    for label, name in (("RRN", "rrn"), ("AUTH CODE", "auth-number"), ("RESPONSE", "resp-code")):
+        if receipt.get(name):
+            line(label, receipt[name])
+    if receipt.get("tvr"):
+        line("TVR / TSI", f"{receipt['tvr']} / {receipt.get('tsi', '')}")
+    if receipt.get("pin-entered") in ("offline", "online"):
+        line("PIN VERIFIED", receipt["pin-entered"].upper())
+    if receipt.get("signature") == "yes":
+        line("SIGNATURE: ______________")
+    line("")
+    line(receipt.get("tstatus", "").upper().center(WIDTH))
+    if receipt.get("decline-reason"):
+        line(str(receipt["decline-reason"]).center(WIDTH))
+    line(receipt.get("bank-name", "").center(WIDTH))
+    print("    +" + "-" * WIDTH + "+")
+
+
+async def transaction(port: int, title: str, **params: str) -> dict[str, Any]:
     print(f"\n{RULE}\n{title}\n{RULE}")
-    answer: Message = await run  # type: ignore[misc]
-    show(answer, "<-")
-    return answer
-
-
-async def session(port: int) -> None:
+    body = {k.replace("_", "-"): v for k, v in params.items()}
+    print("  -> " + " ".join(f"{k}={v}" for k, v in body.items()))
     client = EcrClient("127.0.0.1", port, on_message=on_message)
-    await step("Log in as administrator (password 12345678)", client.login("12345678"))
-    await step("Terminal and application parameters", client.getparameters())
-    await step("A wrong password is refused", EcrClient("127.0.0.1", port).login("00000000"))
-    await step("An unknown command", client.command("frobnicate"))
-    secure = EcrClient("127.0.0.1", port, on_message=on_message)
-    print(f"\n{RULE}\nSecure channel: login with an ECDHE client-handshake (secp256r1)\n{RULE}")
-    answer = await secure.login("12345678", secure=True)
-    show(answer, "<- (decrypted)")
-    await step(
-        "getparameters over the secure channel (decrypted answer)",
-        secure.getparameters(secure=True),
-    )
-    await step("Log out", secure.logout(secure=True))
-    await step("Log out the first session", client.logout())
+    answer = await client.command("transaction", body)
+    print(f"  <- status {answer.status}")
+    for error in decode_error_stack(answer.body.get("error-stack")):
+        print(f"     error-stack: {error}")
+    receipt: dict[str, Any] = answer.body.get("receipt") or {}
+    if receipt:
+        slip(receipt)
+    return receipt
+
+
+def sim(data: Path, *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(data)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    print(f"\n  $ cardcore sim {' '.join(args)}   {result.stdout.strip() or result.stderr.strip()}")
+
+
+async def session(port: int, data: Path) -> None:
+    purchase = await transaction(
+        port, "Purchase of 150.00 RUB with the virtual Visa chip card (offline PIN 1234)",
+        type="purchase", amount="000000015000", currency="643",
+    )  # fmt: skip
+    await transaction(
+        port, f"Void of that purchase (receipt {purchase.get('seq')})",
+        type="void", number=purchase.get("seq", "last"),
+    )  # fmt: skip
+    await transaction(
+        port, "Refund of 50.00 RUB to the card (the purchase's RRN)",
+        type="refund", amount="000000005000", rrn=purchase.get("rrn", ""),
+    )  # fmt: skip
+    sim(data, "present", "cda")
+    sim(data, "host", "decline")
+    await transaction(
+        port, "A Mastercard-like card, the issuer declines", type="purchase",
+        amount="000000002500",
+    )  # fmt: skip
+    sim(data, "host", "approve")
+    sim(data, "remove")
+    await transaction(port, "No card is presented: detection times out", type="purchase",
+                      amount="000000001000")  # fmt: skip
+    sim(data, "present", "default")
+
+    print(f"\n{RULE}\nAdministrator: secure channel login and getparameters\n{RULE}")
+    admin = EcrClient("127.0.0.1", port)
+    answer = await admin.login("12345678", secure=True)
+    print(f"  login (ECDHE secp256r1 + AES-256-GCM) -> {answer.status}")
+    params = (await admin.getparameters(secure=True)).body.get("parameters", {})
+    for name in ("sn", "app", "tid", "mid", "devid", "ashost"):
+        print(f"    {name:<8} {params.get(name)}")
+    await admin.logout(secure=True)
+
+    print(f"\n{RULE}\nWhat the acquirer host simulator booked (cardcore sim ledger)\n{RULE}")
+    result = await trio.run_process(
+        [sys.executable, "-m", "cardcore", "sim", "ledger", "--data-dir", str(data)],
+        capture_stdout=True, check=False,
+    )  # fmt: skip
+    for row in json.loads(result.stdout or b"{}").get("transactions", []):
+        amount, reversed_ = row["amount"] / 100, row["reversed"] / 100
+        print(
+            f"    {row['type']:<9} {amount:>8.2f}  reversed {reversed_:>8.2f}"
+            f"  response {row['response']}  rrn {row['rrn']}"
+        )
 
 
 def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="cardcore-demo-"))
+    (data / "demo.toml").write_text("[transaction]\ndetection-timeout = 3\n")
     addr = data / "run" / "ecr.addr"
+    log = data / "server.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "cardcore", "serve", "--simulator", "--port", "0",
-         "--data-dir", str(data), "--acons"],
-        stdout=subprocess.DEVNULL, stderr=(data / "server.log").open("wb"),
+         "--data-dir", str(data), "--config", str(data / "demo.toml"), "--acons"],
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )  # fmt: skip
     try:
         while not addr.exists():
             if server.poll() is not None:
-                sys.exit((data / "server.log").read_text())
+                sys.exit(log.read_text())
             time.sleep(0.02)
         port = int(addr.read_text().split()[1])
         print(f"cardcore serve --simulator is listening on 127.0.0.1:{port}")
-        print("(this demo plays the cash register; '->' goes to the terminal, '<-' comes back,")
-        print(" '<<' is a message from the terminal and '>>' the cash register's answer to it)")
-        trio.run(session, port)
-        print(f"\n{RULE}\nThe terminal's log of this session:\n{RULE}")
+        print("This demo plays the cash register: '->' is the command it sends, the")
+        print("terminal's messages appear as they arrive, '<-' is the answer.")
+        trio.run(session, port, data)
     finally:
         server.terminate()
         server.wait()
-        print((data / "server.log").read_text())
+        print(f"\n{RULE}\nThe terminal's log of this session (no card numbers in it):\n{RULE}")
+        print(log.read_text())
         shutil.rmtree(data, ignore_errors=True)
 
 

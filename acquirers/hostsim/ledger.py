@@ -133,19 +133,25 @@ class IssuerLedger:
         self.batch(txn.key.tid).transactions[txn.key] = txn
 
     def reverse(self, key: TxnKey, remaining: int | None) -> bool:
-        """Apply the reversal of ``key`` once; False when it was applied before.
-        A reversal for an original that never arrived is remembered as well, so
-        a late original cannot be booked after it."""
-        if key in self.reversed:
-            return False
-        self.reversed.add(key)
+        """Apply a reversal of ``key``: the amount that stays becomes
+        ``remaining`` (field 95; None: nothing stays). Several partial
+        reversals may follow one another; a repeat that lowers nothing is not
+        applied again (False). A reversal for an original that never arrived is
+        remembered, so a late original cannot be booked after it."""
         txn = self.find(key)
         if txn is None:
+            if key in self.reversed:
+                return False
+            self.reversed.add(key)
             return True
         kept = txn.amount - txn.reversed_amount
         new_remaining = 0 if remaining is None else min(remaining, kept)
+        if new_remaining >= kept:
+            return False
         undo = kept - new_remaining
         txn.reversed_amount += undo
+        if new_remaining == 0:
+            self.reversed.add(key)
         account = self._accounts.get(txn.pan_hash)
         if account is not None:
             account.balance += undo if txn.type.is_debit else -undo

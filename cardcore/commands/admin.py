@@ -16,6 +16,7 @@ from cardcore.protocol.secure import (
     parse_client_handshake,
     server_handshake,
 )
+from cardcore.provisioning.info import provisioning_parameters
 from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 
@@ -96,7 +97,7 @@ def commands(terminal: Terminal) -> dict[str, Command]:
 
 def parameters(terminal: Terminal) -> dict[str, str]:
     """Every field of «Сведения о приложении и терминале»; `none` where the
-    terminal has not been provisioned with a value yet."""
+    terminal has not been provisioned with a value yet (cardcore.provisioning.info)."""
     info = terminal.devices.info
     cfg = terminal.config
     known: dict[str, str | None] = {
@@ -110,5 +111,6 @@ def parameters(terminal: Terminal) -> dict[str, str]:
         "mid": cfg.terminal.mid,
         "acqid": cfg.terminal.acquirer_id,
         "devid": terminal.device_identifier,
+        **provisioning_parameters(terminal),
     }
     return {name: known.get(name) or NONE for name in PARAMETER_NAMES}

@@ -431,6 +431,9 @@ class TransactionEngine:
         await self.terminal.journal.create(record, reversal=host.store(reversal))
         flow.stored = True
         await self.display(ctx, MessageId.CONNECTING_TO_HOST)
+        # From here on the request may be at the host, whatever interrupts us
+        # (a cancel included): only the link can say it never left.
+        flow.request_sent = True
         try:
             response = await link.financial(message)
         except AcquirerError as exc:

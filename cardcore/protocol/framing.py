@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from kernel.errors import CardcoreError
 
-__all__ = ["DEFAULT_MAX_PACKET", "FrameDecoder", "FramingError", "encode_frame"]
+__all__ = [
+    "ACTIVATOR_MAX_PACKET",
+    "DEFAULT_MAX_PACKET",
+    "FrameDecoder",
+    "FramingError",
+    "encode_frame",
+    "encode_frame_signed_safe",
+]
 
 DEFAULT_MAX_PACKET = 64 * 1024
 HEADER = 4
@@ -25,6 +32,23 @@ def encode_frame(payload: bytes, max_packet: int = DEFAULT_MAX_PACKET) -> bytes:
     if len(payload) > max_packet:
         raise FramingError(f"packet of {len(payload)} bytes exceeds the {max_packet}-byte limit")
     return len(payload).to_bytes(HEADER, "big") + payload
+
+
+# The activator of a real management server reads the four length bytes as
+# signed Java bytes and refuses lengths over 8096 (issue 8).
+ACTIVATOR_MAX_PACKET = 8096
+
+
+def encode_frame_signed_safe(payload: bytes, limit: int = ACTIVATOR_MAX_PACKET) -> bytes:
+    """Frame ``payload`` for a peer that reads the length bytes as signed:
+    trailing spaces (insignificant after the XML root) are added until no
+    length byte is 0x80 or more; the packet stays under ``limit`` bytes."""
+    length = len(payload)
+    while any(b >= 0x80 for b in length.to_bytes(HEADER, "big")):
+        length += 1
+    if not payload or length >= limit:
+        raise FramingError(f"packet of {len(payload)} bytes is too long for the activator")
+    return length.to_bytes(HEADER, "big") + payload + b" " * (length - len(payload))
 
 
 class FrameDecoder:

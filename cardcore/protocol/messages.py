@@ -20,6 +20,7 @@ __all__ = [
     "Login",
     "Password",
     "ResetPassword",
+    "RunReset",
     "Token",
     "TokenCommand",
     "parse_params",
@@ -50,6 +51,12 @@ class TokenCommand(_Params):
     """Commands whose only parameter is the admin token."""
 
     token: Token
+
+
+class RunReset(_Params):
+    """runreset: the token may be absent while the terminal is in factory state."""
+
+    token: Token | None = None
 
 
 class ChangePassword(_Params):

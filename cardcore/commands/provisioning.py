@@ -1,0 +1,55 @@
+# Strategy: the provisioning commands of the ECR manual: «Инициализация
+# терминала» (runreset), «Проверка и загрузка обновлений конфигурации с
+# сервера конфигураций» (updateconfiguration) and «Загрузка мастер ключей»
+# (loadmasterkeys). All three are device operations (exclusive) and need the
+# admin token; runreset alone is accepted without one while the terminal has
+# never been activated (DESIGN.md, wire decisions). The work lives in
+# cardcore.provisioning; these handlers check access and shape the answers.
+from __future__ import annotations
+
+from cardcore.protocol.messages import RunReset, TokenCommand, parse_params
+from cardcore.provisioning import activation, keyload, tms
+from cardcore.server import Answer, Command, CommandContext
+from cardcore.terminal import Terminal
+
+__all__ = ["commands"]
+
+
+def commands(terminal: Terminal) -> dict[str, Command]:
+    auth = terminal.auth
+
+    async def runreset(ctx: CommandContext) -> Answer:
+        params = parse_params(ctx.message, RunReset)
+        if terminal.activated or params.token is not None:
+            auth.check_token(params.token or "")
+        # The activator of a real management server sends runreset itself and
+        # reads lengths as signed bytes.
+        ctx.signed_length_peer = True
+        connected = False
+
+        def indicator() -> dict[str, str]:
+            return {"reset-connected-indicator": "1" if connected else "0"}
+
+        def on_connected() -> None:
+            nonlocal connected
+            connected = True
+
+        ctx.start_keepalive(body=indicator, first_after=0)
+        result = await activation.run_activation(terminal, on_connected)
+        return Answer(result)
+
+    async def updateconfiguration(ctx: CommandContext) -> Answer:
+        auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        await tms.update_configuration(terminal)
+        return Answer()
+
+    async def loadmasterkeys(ctx: CommandContext) -> Answer:
+        auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        receipt = await keyload.load_master_keys(terminal)
+        return Answer({"receipt": receipt})
+
+    return {
+        "runreset": Command(runreset, exclusive=True),
+        "updateconfiguration": Command(updateconfiguration, exclusive=True),
+        "loadmasterkeys": Command(loadmasterkeys, exclusive=True),
+    }
