@@ -92,10 +92,22 @@ def pcsc_readers(config: ReadersConfig) -> tuple[dict[CardInterface, CardReader]
     return readers, stack.monitor
 
 
-def _stored(terminal: Terminal, role: str) -> Callable[[], bytes | None]:
+def _tpk(terminal: Terminal) -> Callable[[], bytes | None]:
+    """The terminal's current TPK (loadworkkeys), from its key store."""
+
     def key() -> bytes | None:
-        name = KEY_NAMES[role]
+        name = KEY_NAMES["tpk"]
         return terminal.keystore.get(name) if name in terminal.keystore else None
+
+    return key
+
+
+def _tmk(terminal: Terminal) -> Callable[[], bytes | None]:
+    """The terminal's current PIN master key (loadmasterkeys, provisioned)."""
+
+    def key() -> bytes | None:
+        masters = terminal.host.master_keys()
+        return masters.pin if masters is not None else None
 
     return key
 
@@ -128,7 +140,7 @@ def usbhid_pinpad(terminal: Terminal) -> PinPad:
     from hal.usbhid.pinpad import UsbHidPinPad
 
     config = terminal.config.pinpad
-    tmk, tpk = _stored(terminal, "master-pin"), _stored(terminal, "tpk")
+    tmk, tpk = _tmk(terminal), _tpk(terminal)
     backend = None
     if config.emulated:
         from hal.usbhid.backend import EmulatedBackend
@@ -194,7 +206,7 @@ def apply_configured_drivers(terminal: Terminal, simulator: bool) -> Monitors:
     elif not simulator and devices.pinpad is None:
         from hal.sim.pinpad import SimPinPad
 
-        devices.pinpad = SimPinPad(lambda: None, _stored(terminal, "tpk"))
+        devices.pinpad = SimPinPad(lambda: None, _tpk(terminal))
         log.warning("PIN pad: simulated pad outside simulator mode (types 1234)")
     sam = sam_driver(config.sam, simulator)
     if sam == "sim":

@@ -112,8 +112,9 @@ async def test_emulated_usb_pinpad_with_the_terminals_keys(tmp_path: Path) -> No
     config = {"pinpad": {"driver": "usbhid", "emulated": True, "emulated-pin": "4711",
                          "vendor-id": 0x2222, "product-id": 0x3333}}  # fmt: skip
     async with terminal(tmp_path, config) as term:
-        term.keystore.put_many({KEY_NAMES["master-pin"]: (TMK, "tdes"),
-                                KEY_NAMES["tpk"]: (TPK, "tdes")})  # fmt: skip
+        term.provisioned_keys.put_many({KEY_NAMES["master-pin"]: (TMK, "tdes"),
+                                        KEY_NAMES["master-mac"]: (TPK, "tdes")})  # fmt: skip
+        term.keystore.put(KEY_NAMES["tpk"], TPK, "tdes")
         apply_configured_drivers(term, simulator=False)
         pad = term.devices.pinpad
         assert isinstance(pad, UsbHidPinPad) and term.devices.keypad is pad

@@ -52,13 +52,16 @@ def vpcd_card(port: int, *extra: str) -> subprocess.Popen[str]:
 
 
 def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM, then everything it printed after its first line (read through
+    the same buffered pipe object the first line came from)."""
+    assert process.stdout is not None
     process.send_signal(signal.SIGTERM)
     try:
-        out, _ = process.communicate(timeout=15)
+        process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, _ = process.communicate()
-    return process.returncode, out
+        process.wait()
+    return process.returncode, process.stdout.read()
 
 
 @pytest.fixture
