@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -119,8 +119,11 @@ class Pcscd:
     port: int
     driver: str
     process: subprocess.Popen[bytes] | None = None
-    # More vpcd devices (friendly name -> port), as if readers were plugged in.
-    extra: dict[str, int] = field(default_factory=dict)
+    # The vpcd device's friendly name: "Virtual PCD" gives the readers
+    # CONTACT_READER and CONTACTLESS_READER. (One vpcd device per pcscd: the
+    # driver keeps its connections per slot number, so two vpcd devices in one
+    # pcscd share them.)
+    name: str = "Virtual PCD"
 
     @property
     def log(self) -> Path:
@@ -134,14 +137,13 @@ class Pcscd:
         if conf.exists():
             shutil.rmtree(conf)
         conf.mkdir(parents=True)
-        devices = {"Virtual PCD": self.port, **self.extra}
-        for number, (name, port) in enumerate(devices.items()):
-            (conf / f"{number:02d}-vpcd").write_text(
-                f'FRIENDLYNAME "{name}"\n'
-                f"DEVICENAME /dev/null:0x{port:X}\n"
-                f"LIBPATH {self.driver}\n"
-                f"CHANNELID 0x{port:X}\n"
-            )
+        (conf / "vpcd").write_text(
+            f'FRIENDLYNAME "{self.name}"\n'
+            f"DEVICENAME /dev/null:0x{self.port:X}\n"
+            f"LIBPATH {self.driver}\n"
+            f"CHANNELID 0x{self.port:X}\n"
+        )
+        expected = {f"{self.name} 00 00", f"{self.name} 00 01"}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 ["pcscd", "--foreground", "--config", str(conf), "--info"],
@@ -154,12 +156,7 @@ class Pcscd:
             if self.process.poll() is not None:
                 raise RuntimeError(f"pcscd exited at start:\n{self.log_text()}")
             readers = list_readers()
-            if (
-                readers
-                and CONTACT_READER in readers
-                and CONTACTLESS_READER in readers
-                and len(readers) >= 2 * len(devices)
-            ):
+            if readers and expected <= set(readers):
                 return
             time.sleep(0.05)
         self.stop()
@@ -176,10 +173,11 @@ class Pcscd:
             process.kill()
             process.wait()
 
-    def restart(self, extra: dict[str, int] | None = None) -> None:
-        """Stop, change the extra devices, start again."""
+    def restart(self, name: str = "Virtual PCD") -> None:
+        """Stop, and start again with the vpcd reader named ``name`` (as if one
+        reader had been unplugged and another plugged in)."""
         self.stop()
-        self.extra = dict(extra or {})
+        self.name = name
         self.start()
 
 

@@ -16,7 +16,7 @@ from hal.pcsc import PcscStack, ReaderSelector, error_for, strip_t0_le, translat
 from hal.sim.contactless import Part3Reader
 from hal.sim.mifare import load_mifare_profile
 from hal.sim.vpcd import ContactlessIcc, icc_for_profile, run_vpcd_card
-from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, free_port_pair, in_ci
+from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, in_ci
 
 CONTACT, CONTACTLESS = CardInterface.CONTACT, CardInterface.CONTACTLESS
 SELECT_PSE = bytes.fromhex("00A404000E315041592E5359532E444446303100")
@@ -316,16 +316,15 @@ async def test_reader_plugged_in_while_waiting(
     await trio.sleep(1.0)
     assert not done.is_set()
     assert "no PC/SC reader matches 'Bench Reader*'" in caplog.text
-    port = free_port_pair()
     scope = trio.CancelScope()
 
     async def plug() -> None:
         with scope:
-            await run_vpcd_card(icc_for_profile("dda"), port=port, retry=0.1)
+            await run_vpcd_card(icc_for_profile("dda"), port=pcscd.port, retry=0.1)
 
     nursery.start_soon(plug)
     try:
-        await trio.to_thread.run_sync(lambda: pcscd.restart({"Bench Reader": port}))
+        await trio.to_thread.run_sync(lambda: pcscd.restart("Bench Reader"))
         with trio.fail_after(STEP):
             await done.wait()
         (session,) = got
