@@ -16,7 +16,6 @@ import trio
 from cardcore.commands import admin, provisioning, sam, transaction
 from cardcore.config import Config
 from cardcore.devices import apply_configured_drivers
-from cardcore.engine.engine import TransactionEngine
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Devices, Terminal, os_version
@@ -104,24 +103,32 @@ async def _run(
     options: ServeOptions,
     addr_file: Path,
 ) -> None:
+    # The listener opens first; the host link, the simulated parties and crash
+    # recovery follow, and device operations wait for them (terminal.ready).
+    server.ready = terminal.ready
+    listeners = await nursery.start(server.serve)
+    host, port = listeners[0].socket.getsockname()[:2]
+    mode = "simulator" if options.simulator else "terminal"
+    terminal.start_host()
     if options.simulator:
         from cardcore.simulator import Simulator, simulator_config
 
         sim = terminal.sim = Simulator()
         sim.seed_keys(terminal)
         sim.install_devices(terminal)
-        port = await sim.start_host(nursery)
-        terminal.reconfigure(simulator_config(terminal.config, port))
+        sim_port = await sim.start_host(nursery)
+        terminal.reconfigure(simulator_config(terminal.config, sim_port))
         await sim.serve_control(terminal, nursery)
         from cardcore.simservers import run_provisioning_simulators
 
         terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
     monitors = apply_configured_drivers(terminal, options.simulator)
     await monitors.start(nursery)
+    from cardcore.engine.engine import TransactionEngine
+
     await TransactionEngine(terminal).recover()
     await nursery.start(terminal.host.run)
-    listeners = await nursery.start(server.serve)
-    host, port = listeners[0].socket.getsockname()[:2]
+    terminal.ready.set()
+    # Scripts and tests wait for this file: everything is up when it appears.
     atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)
-    mode = "simulator" if options.simulator else "terminal"
     log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)

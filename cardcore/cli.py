@@ -116,7 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     present = sim_command("present", "present a virtual card")
     present.add_argument("profile")
     present.add_argument(
-        "--interface", choices=["contact", "contactless", "mifare"], default="contact"
+        "--interface",
+        choices=["contact", "contactless", "mifare"],
+        help="default: the profile's own interface",
+    )
+    present.add_argument(
+        "--also", action="store_true", help="add it to the contactless field (two cards collide)"
     )
     sim_command("remove", "take the card away")
     host = sim_command("host", "acquirer host simulator behaviour")
@@ -137,8 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     vpcd.add_argument(
         "--interface",
         choices=["contact", "contactless"],
-        default="contact",
-        help="contactless: the card as a PC/SC part 3 contactless reader shows it",
+        help="default: the profile's own; contactless: the card as a PC/SC part 3 "
+        "contactless reader shows it",
     )
     vpcd.add_argument("--t0", action="store_true", help="a T=0 contact card")
     return parser
@@ -306,21 +311,14 @@ def _sim(args: argparse.Namespace) -> int:
     if args.sim_command == "vpcd":
         return _sim_vpcd(args)
     if args.sim_command == "profiles":
-        from hal.sim.mifare import list_mifare_profiles, load_mifare_profile
         from hal.sim.profile import list_profiles, load_profile
 
         for name in list_profiles():
             print(f"{name:<20} {load_profile(name).description}")
-        for name in list_mifare_profiles():
-            card = load_mifare_profile(name)
-            print(
-                f"{name:<20} MIFARE Classic transport card, UID {card.uid.hex().upper()}"
-                " (contactless only)"
-            )
         return 0
     request: dict[str, Any] = {"command": args.sim_command}
     if args.sim_command == "present":
-        request.update(profile=args.profile, interface=args.interface)
+        request.update(profile=args.profile, interface=args.interface, also=args.also)
     elif args.sim_command in ("host", "sbp", "pinpad"):
         request["mode"] = args.mode
     try:
@@ -346,7 +344,8 @@ def _sim_vpcd(args: argparse.Namespace) -> int:
     from kernel.errors import CardcoreError
 
     try:
-        icc = icc_for_profile(args.profile, CardInterface(args.interface), t0=args.t0)
+        interface = CardInterface(args.interface) if args.interface else None
+        icc = icc_for_profile(args.profile, interface, t0=args.t0)
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
         return 2
@@ -355,7 +354,7 @@ def _sim_vpcd(args: argparse.Namespace) -> int:
         return 2
     setup_logging(console=True, kernel_console=False)
     print(
-        f"virtual card '{args.profile}' ({args.interface}, ATR {icc.atr.hex().upper()}) "
+        f"virtual card '{args.profile}' (ATR {icc.atr.hex().upper()}) "
         f"for vpcd at {args.host}:{args.port}; stop with Ctrl-C",
         flush=True,
     )

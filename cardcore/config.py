@@ -214,8 +214,9 @@ class ReadersConfig(_Section):
     contact: list[str] = msgspec.field(default_factory=lambda: ["*"])
     contactless: list[str] = msgspec.field(default_factory=_contactless_patterns)
     exclude: list[str] = msgspec.field(default_factory=lambda: ["*SAM*"])
-    # A reader-specific pseudo-APDU answering ATQA (2) || SAK (1), hex; PC/SC
-    # part 3 defines none, so by default they are derived (hal.atr).
+    # A reader-specific pseudo-APDU answering ATQA (2, as on the air) || SAK
+    # (1), hex; PC/SC part 3 defines none, so by default they are derived
+    # (hal.atr).
     atqa_sak_apdu: str = ""
     poll: float = 1.0  # seconds a blocking PC/SC wait lasts before it is re-issued
     settle: float = 2.0  # seconds transient answers after a card change are retried

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from cardcore.config import ConfigError, PinPadConfig, ReadersConfig, SamConfig
-from cardcore.hostlink import KEY_NAMES
 from hal.interfaces import CardInterface, CardReader, PinPad
 
 if TYPE_CHECKING:
@@ -94,6 +93,8 @@ def pcsc_readers(config: ReadersConfig) -> tuple[dict[CardInterface, CardReader]
 
 def _tpk(terminal: Terminal) -> Callable[[], bytes | None]:
     """The terminal's current TPK (loadworkkeys), from its key store."""
+
+    from cardcore.hostlink import KEY_NAMES  # the ISO 8583 stack loads after the listener
 
     def key() -> bytes | None:
         name = KEY_NAMES["tpk"]

@@ -275,18 +275,20 @@ class Journal:
 
     # --- counters -------------------------------------------------------
     @staticmethod
-    def _next(db: sqlite3.Connection, name: str, modulo: int) -> int:
+    def _next(db: sqlite3.Connection, name: str, modulo: int, count: int = 1) -> int:
+        """Take ``count`` consecutive values (1..modulo, wrapping); returns the first."""
         row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        value = (row[0] % modulo) + 1 if row else 1
+        first = (row[0] % modulo) + 1 if row else 1
+        last = (first - 1 + count - 1) % modulo + 1
         db.execute(
             "INSERT INTO counters(name, value) VALUES (?, ?) "
             "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            (name, value),
+            (name, last),
         )
-        return value
+        return first
 
-    async def next_counter(self, name: str, modulo: int = 999_999) -> int:
-        return await self.run(lambda db: self._next(db, name, modulo))
+    async def next_counter(self, name: str, modulo: int = 999_999, count: int = 1) -> int:
+        return await self.run(lambda db: self._next(db, name, modulo, count))
 
     def next_counter_sync(self, name: str, modulo: int = 999_999) -> int:
         """For sans-I/O callers that need a number now (the STAN source)."""

@@ -274,6 +274,8 @@ class Connection:
                 log.info("%s: <%s> refused: terminal busy", self.peer, name)
                 return True
         try:
+            if command.exclusive and self.server.ready is not None:
+                await self.server.ready.wait()
             reply = await self._execute(command, message, key)
         finally:
             if command.exclusive:
@@ -389,6 +391,9 @@ class CommandContext:
         wait = conn.config.answer_timeout if timeout is None else timeout
         ask_lock, _ = self._become_interactive()
         async with ask_lock:
+            if self.cancel_reason is not None:
+                # The command is already being cancelled: ask nothing more.
+                raise self.cancel_reason
             try:
                 await conn.send(Message(name, body or {}), self.key, pad=self.signed_length_peer)
                 packet = await conn.receive(wait)
@@ -488,6 +493,9 @@ class EcrServer:
         self.commands = dict(commands)
         self.keyring = keyring if keyring is not None else KeyRing(config.secure_keys)
         self.device_lock = trio.Lock()
+        # Device operations wait for this (the application opens the listener
+        # before its slower parts are up); None: always ready.
+        self.ready: trio.Event | None = None
         self.connections = 0
 
     async def serve(

@@ -173,13 +173,20 @@ class Simulator:
     def handlers(self) -> dict[str, Any]:
         async def present(request: dict[str, Any]) -> dict[str, Any]:
             profile = str(request.get("profile", ""))
-            interface = str(request.get("interface", "contact"))
-            if interface not in ("contact", "contactless", "mifare"):
+            interface = request.get("interface")
+            if interface not in (None, "contact", "contactless", "mifare"):
                 raise ControlError("interface must be contact, contactless or mifare")
-            target = CardInterface.CONTACT if interface == "contact" else CardInterface.CONTACTLESS
-            self.slot.present(profile, target)
+            target = None
+            if interface == "contact":
+                target = CardInterface.CONTACT
+            elif interface in ("contactless", "mifare"):
+                target = CardInterface.CONTACTLESS
+            if request.get("also"):
+                self.slot.present_also(profile)  # a second card in the field
+            else:
+                self.slot.present(profile, target)
             await trio.lowlevel.checkpoint()
-            return {"presented": profile, "interface": interface}
+            return {"field": [[name, iface.value] for name, iface in self.slot.presented_all]}
 
         async def remove(request: dict[str, Any]) -> dict[str, Any]:
             self.slot.remove()

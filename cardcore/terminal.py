@@ -10,14 +10,14 @@ import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 
 from cardcore import __version__
 from cardcore.auth import AdminAuth
 from cardcore.config import AidParameters, Config, ConfigError, build_config, merge_config_data
-from cardcore.hostlink import HostService
 from cardcore.journal import Journal, PanProtector
 from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.secure import KeyRing
@@ -27,6 +27,9 @@ from hal.interfaces import CardInterface, CardReader, DeviceInfo, Keypad, PinPad
 from hal.sam import Sam
 from kernel.capk import CaKeyStore, CaPublicKey
 from kernel.config import AidConfig, TerminalConfig
+
+if TYPE_CHECKING:
+    from cardcore.hostlink import HostService
 
 __all__ = ["Devices", "Terminal", "os_version"]
 
@@ -69,8 +72,12 @@ class Terminal:
     sim: Any = None
     # Simulator mode: the in-process management servers (cardcore.simservers).
     simulators: Any = None
+    # Set once the host link, the simulated parties and crash recovery are up
+    # (the ECR listener opens before; device operations wait for this).
+    ready: trio.Event = field(init=False)
 
     def __post_init__(self) -> None:
+        self.ready = trio.Event()
         self.auth = AdminAuth(self.data_dir / "admin.json", self.config.admin)
         self.keyring = KeyRing(self.config.server.secure_keys)
         # Logging out (or a token expiring) retires the secure-channel key of that login.
@@ -100,6 +107,11 @@ class Terminal:
             self.keystore.get_or_create("journal-dek", 32),
         )
         self.journal = Journal(self.data_dir / "journal.sqlite", protector)
+
+    def start_host(self) -> None:
+        """The acquirer host link (imports the ISO 8583 stack: after the listener is up)."""
+        from cardcore.hostlink import HostService
+
         self.host = HostService(
             self.config, self.journal, self.keystore, master_store=lambda: self.provisioned_keys
         )

@@ -12,7 +12,8 @@
 # - Readers that do not report ATQA and SAK: for the MIFARE cards the values
 #   follow NXP AN10833 (card identification); for ISO 14443-4 type A cards SAK
 #   is '20' and ATQA carries only the UID size (ISO 14443-3 6.5.2.1). Derived
-#   values are flagged as such in CardInfo.
+#   values are flagged as such in CardInfo. ATQA bytes are in the order they
+#   travel over the air, least significant first (CardInfo.atqa).
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ __all__ = [
     "Atr",
     "AtrError",
     "ContactlessAtr",
+    "card_type_for_sak",
     "contactless_atr",
     "derive_atqa_sak",
     "parse_atr",
@@ -176,9 +178,10 @@ def parse_contactless_atr(atr: bytes) -> ContactlessAtr | None:
 
 
 def derive_atqa_sak(card_type: CardType, uid: bytes) -> tuple[bytes, int] | None:
-    """ATQA and SAK a type A card of this kind and UID length answers with
-    (NXP AN10833 tables 4 and 5; ISO 14443-3 6.5.2.1 for the UID size bits);
-    None when they cannot be told (type B, unknown storage cards, no UID)."""
+    """ATQA (as on the air: least significant byte first) and SAK a type A
+    card of this kind and UID length answers with (NXP AN10833 tables 4 and
+    5; ISO 14443-3 6.5.2.1 for the UID size bits); None when they cannot be
+    told (type B, unknown storage cards, no UID)."""
     size_bits = {4: 0x00, 7: 0x40, 10: 0x80}.get(len(uid))
     if size_bits is None:
         return None
@@ -195,4 +198,17 @@ def derive_atqa_sak(card_type: CardType, uid: bytes) -> tuple[bytes, int] | None
     low, sak = entry
     if card_type is CardType.MIFARE_ULTRALIGHT:
         size_bits = 0x40  # always a 7-byte UID
-    return bytes([0x00, size_bits | low]), sak
+    return bytes([size_bits | low, 0x00]), sak
+
+
+def card_type_for_sak(sak: int) -> CardType:
+    """The card type a SAK announces (NXP AN10833 table 5): b6 set means
+    ISO 14443-4 (APDUs), whatever else the card also emulates."""
+    if sak & 0x20:
+        return CardType.PROCESSOR
+    return {
+        0x08: CardType.MIFARE_CLASSIC_1K,
+        0x18: CardType.MIFARE_CLASSIC_4K,
+        0x09: CardType.MIFARE_MINI,
+        0x00: CardType.MIFARE_ULTRALIGHT,
+    }.get(sak, CardType.STORAGE)

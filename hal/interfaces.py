@@ -9,8 +9,10 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from kernel.errors import CardcoreError
+from kernel.services import MessageId
 
 __all__ = [
+    "CardCollision",
     "CardInfo",
     "CardInterface",
     "CardReader",
@@ -88,10 +90,15 @@ class CardInfo:
     """What activation tells about a card: the ATR (contact, or the one a PC/SC
     reader synthesises for a contactless card, PC/SC part 3 3.1.3.2.3), the
     transmission protocol ("T=0"/"T=1"; contactless cards show as T=1), the
-    reader's name, and for ISO 14443-A cards the UID, ATQA (2 bytes, as
-    written in ISO 14443-3: '0004') and SAK. ``atqa_sak_derived`` is set when
-    the reader did not report ATQA/SAK and they were derived from the card
-    type and UID length (hal.atr.derive_atqa_sak)."""
+    card type, the reader's name, and for ISO 14443-A cards the UID, ATQA and
+    SAK. ``atqa_sak_derived`` is set when the reader did not report ATQA/SAK
+    and they were derived from the card type and UID length
+    (hal.atr.derive_atqa_sak).
+
+    ``atqa`` is the two ATQA bytes in the order they come over the air (least
+    significant byte first, ISO/IEC 14443-3 6.5.2): a MIFARE Classic's ATQA
+    0x0004 is ``04 00``, a 7-byte-UID card's 0x0044 is ``44 00`` - the order
+    of the ECR manual's ``smartcard`` descriptor (example "...4400 28")."""
 
     interface: CardInterface
     atr: bytes = b""
@@ -104,13 +111,24 @@ class CardInfo:
     atqa_sak_derived: bool = False
 
     @property
-    def activation_descriptor(self) -> bytes:
-        """length of UID || UID || ATQA || SAK: the card descriptor of the
-        manual's `smartcard`/`newcard` message (empty without a UID)."""
-        if not self.uid:
-            return b""
-        sak = b"" if self.sak is None else bytes([self.sak])
-        return bytes([len(self.uid)]) + self.uid + self.atqa + sak
+    def atqa_value(self) -> int | None:
+        """ATQA as a number (0x0004, 0x0044, ...)."""
+        return int.from_bytes(self.atqa, "little") if len(self.atqa) == 2 else None
+
+    @property
+    def iso14443_4(self) -> bool:
+        """SAK b6: the card takes ISO/IEC 14443-4 APDUs (an EMV card or phone
+        does; a MIFARE Classic does not)."""
+        return self.sak is not None and bool(self.sak & 0x20)
+
+    def descriptor(self) -> bytes:
+        """The ECR manual's ``smartcard``/``newcard`` descriptor: UID length (1),
+        UID, ATQA (2, as on the air), SAK (1); send it as upper-case hex."""
+        if self.interface is not CardInterface.CONTACTLESS or self.sak is None:
+            raise ValueError("only a contactless type A card has a descriptor")
+        if not self.uid or len(self.atqa) != 2:
+            raise ValueError("the card reported no UID/ATQA")
+        return bytes([len(self.uid)]) + self.uid + self.atqa + bytes([self.sak])
 
 
 class ReaderError(CardcoreError):
@@ -129,6 +147,20 @@ class CardRemoved(CardcoreError):
     """The card was removed or lost power during the transaction."""
 
     status = "tryagain"
+
+
+class CardCollision(CardcoreError):
+    """More than one card in the contactless field: present one card only.
+
+    EMV Contactless Book D (collision detection) and Book B 3.2.1.4: the
+    reader does not activate any card; the terminal shows message '19'
+    ("Please present one card only", `message_id`) with status Processing
+    Error, polls on, and when one card is left shows '19' again with status
+    Ready to Read (Book B 3.2.1.5). The wire status is Appendix A
+    ``tryagain`` (card read error; repeat) if the operation gives up."""
+
+    status = "tryagain"
+    message_id = MessageId.PRESENT_ONE_CARD_ONLY
 
 
 class CardSession(Protocol):
@@ -174,7 +206,10 @@ class CardReader(Protocol):
     def name(self) -> str: ...
 
     async def wait_for_card(self) -> CardSession:
-        """Return once a card is present and powered/activated."""
+        """Return once a card is present and powered/activated.
+
+        A contactless reader raises CardCollision when several cards are in
+        the field; calling it again waits until the field changes."""
         ...
 
     async def wait_for_removal(self) -> None:

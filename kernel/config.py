@@ -123,6 +123,10 @@ class TerminalConfig:
             raise ConfigurationError("no supported applications configured")
         for aid in self.aids:
             aid.validate()
+        self.validate_terminal()
+
+    def validate_terminal(self) -> None:
+        """The terminal-level checks only (a contactless reader may have no contact AIDs)."""
         if len(self.capabilities) != 3:
             raise ConfigurationError("terminal capabilities must be 3 bytes")
         if len(self.additional_capabilities) != 5:

@@ -10,6 +10,7 @@ from typing import ClassVar
 __all__ = [
     "CaKeyError",
     "CardBlocked",
+    "CardCommunicationError",
     "CardDataError",
     "CardNotDetected",
     "CardStatusError",
@@ -93,6 +94,10 @@ class CardTryAgain(KernelError):
     """Card read error; present the card again."""
 
     status: ClassVar[str] = "tryagain"
+
+
+class CardCommunicationError(CardTryAgain):
+    """The card left the field or did not answer; present the card again."""
 
 
 class UseChip(KernelError):

@@ -9,16 +9,26 @@
 # `onlinedeclined`, `cardprocessingerror`, `systemerror`).
 # repr() never shows the PAN, track data or PIN block: the caller masks the
 # PAN for the receipt itself.
+# Contactless runs (kernel.contactless) fill three more fields: `contactless`,
+# the EMV Contactless Book A 6.2 Outcome parameter set (outcome kind, Start
+# for a restart, CVM, UI requests on outcome and on restart, field off,
+# removal timeout, alternate interface, receipt); `cdcvm`, the cardholder
+# was verified on the consumer device (the receipt's cdcvm=yes); and
+# `kernel_id`, the kernel that processed the card.
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from kernel.errors import CardcoreError
 from kernel.services import DEFAULT_FIELD55_TAGS, OnlineResponse, encode_field55
 from kernel.values import decode_cn, decode_preferred_name, decode_text
+
+if TYPE_CHECKING:
+    from kernel.contactless.outcome import OutcomeParameters
 
 __all__ = ["CryptogramType", "Decision", "Outcome"]
 
@@ -69,6 +79,16 @@ class Outcome:
     messages: Sequence[int] = ()
     data: Mapping[int, bytes] = field(default_factory=_empty, repr=False)
     online_pin_block: bytes | None = field(default=None, repr=False)
+    # contactless only (None / False / None for a contact transaction)
+    contactless: OutcomeParameters | None = None
+    cdcvm: bool = False
+    kernel_id: bytes | None = None
+
+    @property
+    def restart_required(self) -> bool:
+        """A contactless outcome asking for the card again (Start B: try again,
+        "see phone", communication error); see kernel.contactless."""
+        return self.contactless is not None and self.contactless.start is not None
 
     # --- convenience accessors (receipt and journal) --------------------------
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from kernel.selection import Candidate
 
 __all__ = [
+    "CONTACTLESS_FIELD55_TAGS",
     "DEFAULT_FIELD55_TAGS",
     "EntropySource",
     "KernelServices",
@@ -129,6 +130,11 @@ DEFAULT_FIELD55_TAGS: tuple[int, ...] = (
     0x82, 0x9F1A, 0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41,
     0x5F34, 0x9F53, 0x9F6E, 0x9F7C,
 )  # fmt: skip
+
+
+# Contactless authorisations add the reader's TTQ and the card's CTQ (Visa-style
+# kernel) to the usual ICC data; absent tags are simply left out.
+CONTACTLESS_FIELD55_TAGS: tuple[int, ...] = (*DEFAULT_FIELD55_TAGS, 0x9F66, 0x9F6C)
 
 
 def encode_field55(data: Mapping[int, bytes], tags: Sequence[int]) -> bytes:

@@ -16,7 +16,6 @@ from cardcore.protocol.secure import (
     parse_client_handshake,
     server_handshake,
 )
-from cardcore.provisioning.info import provisioning_parameters
 from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 
@@ -111,6 +110,13 @@ def parameters(terminal: Terminal) -> dict[str, str]:
         "mid": cfg.terminal.mid,
         "acqid": cfg.terminal.acquirer_id,
         "devid": terminal.device_identifier,
-        **provisioning_parameters(terminal),
+        **_provisioning_parameters(terminal),
     }
     return {name: known.get(name) or NONE for name in PARAMETER_NAMES}
+
+
+def _provisioning_parameters(terminal: Terminal) -> dict[str, str | None]:
+    # Certificate parsing is loaded on first use, so start-up stays fast.
+    from cardcore.provisioning.info import provisioning_parameters
+
+    return provisioning_parameters(terminal)

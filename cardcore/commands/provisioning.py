@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from cardcore.protocol.messages import RunReset, TokenCommand, parse_params
-from cardcore.provisioning import activation, keyload, tms
 from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 
@@ -34,17 +33,23 @@ def commands(terminal: Terminal) -> dict[str, Command]:
             nonlocal connected
             connected = True
 
+        from cardcore.provisioning import activation  # loaded on first use: start-up stays fast
+
         ctx.start_keepalive(body=indicator, first_after=0)
         result = await activation.run_activation(terminal, on_connected)
         return Answer(result)
 
     async def updateconfiguration(ctx: CommandContext) -> Answer:
         auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        from cardcore.provisioning import tms
+
         await tms.update_configuration(terminal)
         return Answer()
 
     async def loadmasterkeys(ctx: CommandContext) -> Answer:
         auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        from cardcore.provisioning import keyload
+
         receipt = await keyload.load_master_keys(terminal)
         return Answer({"receipt": receipt})
 

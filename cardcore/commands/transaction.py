@@ -3,17 +3,26 @@
 # run by the transaction engine.
 from __future__ import annotations
 
-from cardcore.engine.engine import TransactionEngine
+from typing import TYPE_CHECKING
+
 from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
+
+if TYPE_CHECKING:
+    from cardcore.engine.engine import TransactionEngine
 
 __all__ = ["commands"]
 
 
 def commands(terminal: Terminal) -> dict[str, Command]:
-    engine = TransactionEngine(terminal)
+    engine: TransactionEngine | None = None
 
     async def transaction(ctx: CommandContext) -> Answer:
+        nonlocal engine
+        if engine is None:  # the EMV kernel and the host link load on first use
+            from cardcore.engine.engine import TransactionEngine
+
+            engine = TransactionEngine(terminal)
         return await engine.transaction(ctx)
 
     return {"transaction": Command(transaction, exclusive=True)}

@@ -142,6 +142,8 @@ class Flow:
     interface: CardInterface | None = None
     pan: str | None = field(default=None, repr=False)
     stored: bool = False  # the row is in the journal
+    # STANs of the financial request and of its reversal, taken together.
+    stans: tuple[str, str] | None = None
 
     @property
     def state(self) -> TxnState:
@@ -321,6 +323,28 @@ class TransactionEngine:
         _, number = await self.terminal.journal.open_batch()
         return f"{number:06d}"
 
+    async def _stans(self, flow: Flow) -> tuple[str, str]:
+        """The request's and its reversal's STANs, from one counter commit."""
+        if flow.stans is None:
+            first = await self.terminal.journal.next_counter("stan", count=2)
+            flow.stans = (f"{first:06d}", f"{first % 999_999 + 1:06d}")
+        return flow.stans
+
+    def _reversal(self, flow: Flow, reason: ReversalReason) -> bytes:
+        """The stored form of the reversal of this flow's request. It keeps its
+        STAN whatever the reason, so it is one reversal however often it is
+        rewritten."""
+        host = self.terminal.host
+        link = host.require()
+        assert flow.request is not None and flow.stans is not None
+        response = flow.response
+        reversal = build_reversal(
+            flow.request, link.dialect, stan=flow.stans[1], when=_now(), reason=reason,
+            rrn=response.rrn if response else None,
+            auth_code=response.auth_code if response else None,
+        )  # fmt: skip
+        return host.store(reversal)
+
     async def _flush_first(self) -> None:
         """Pending reversals and advices go before a new financial message; a host
         that does not answer must not hold the transaction for long."""
@@ -374,7 +398,7 @@ class TransactionEngine:
             currency=int(command.currency),
             transaction_type=_KERNEL_TYPES[command.operation],
             when=flow.when.replace(tzinfo=None),
-            sequence_counter=await terminal.journal.next_counter("kernel-sequence", 99_999_999),
+            sequence_counter=int((await self._stans(flow))[0]),
         )
         services = EngineServices(self, ctx, flow)
         return await kernel.run(session.transmit, services, request)
@@ -405,30 +429,29 @@ class TransactionEngine:
         host = self.terminal.host
         link = host.require()
         command = flow.command
+        stans = await self._stans(flow)
         fin = FinancialRequest(
             type=_HOST_TYPES[command.operation],
             amount=flow.record.amount,
             cashback=flow.record.amount_other,
             card=card,
-            stan=await host.next_stan(),
+            stan=stans[0],
             when=flow.when,
             original_rrn=command.rrn if command.operation is Operation.REFUND else None,
             batch=await self._batch(),
         )
         message = build_financial(fin, link.terminal, link.dialect)
-        reversal = build_reversal(
-            message, link.dialect, stan=await host.next_stan(), when=_now(),
-            reason=ReversalReason.TIMEOUT,
-        )  # fmt: skip
+        flow.request = message
         record = flow.record
         record.stan = fin.stan
         record.extra["entry-mode"] = card.entry_mode
         if card.sequence:
             record.extra["psn"] = card.sequence
         self.terminal.journal.protect_pan(record, card.pan, keep=True)
-        flow.request = message
         self._advance(flow, Event.REQUEST_SENT)
-        await self.terminal.journal.create(record, reversal=host.store(reversal))
+        await self.terminal.journal.create(
+            record, reversal=self._reversal(flow, ReversalReason.TIMEOUT)
+        )
         flow.stored = True
         await self.display(ctx, MessageId.CONNECTING_TO_HOST)
         # From here on the request may be at the host, whatever interrupts us
@@ -444,36 +467,22 @@ class TransactionEngine:
                 await self.terminal.journal.update(record, [], drop_pending="reversal")
             await self.display(ctx, MessageId.NO_HOST_RESPONSE)
             return OnlineResponse(OnlineResult.UNABLE_TO_GO_ONLINE)
-        flow.request_sent = True
         flow.response = response
-        await self.display(ctx, MessageId.HOST_RESPONSE_RECEIVED)
         record.rrn, record.auth_code, record.resp_code = (
             response.rrn,
             response.auth_code,
             response.response_code,
         )
-        names = ["state", "rrn", "auth_code", "resp_code"]
+        # The answer is committed with the card's final decision (one fsync less
+        # per transaction). Should the terminal die in between, the stored
+        # reversal (field 90 names the request) undoes whatever the host did.
         if response.approved:
             self._advance(flow, Event.HOST_APPROVED)
-            # Should the card still decline, the reversal names the answer.
-            updated = build_reversal(
-                message, link.dialect, stan=await host.next_stan(), when=_now(),
-                reason=ReversalReason.CARD_DECLINED, rrn=response.rrn,
-                auth_code=response.auth_code,
-            )  # fmt: skip
-            await self.terminal.journal.update(
-                record,
-                names,
-                drop_pending="reversal",
-                add_pending=("reversal", host.store(updated)),
-            )
         else:
             self._advance(flow, Event.HOST_DECLINED)
             record.tstatus = "declined"
             record.decline_reason = "onlinedeclined"
-            await self.terminal.journal.update(
-                record, [*names, "tstatus", "decline_reason"], drop_pending="reversal"
-            )
+        await self.display(ctx, MessageId.HOST_RESPONSE_RECEIVED)
         icc = response.icc_data or b""
         issuer_auth = tlv.find(icc, 0x91) if icc else None
         scripts = (
@@ -521,6 +530,7 @@ class TransactionEngine:
         names = [
             "state", "tstatus", "aid", "scheme_rid", "scheme_name", "tvr", "tsi", "expiry",
             "interface", "extra", "decline_reason", "masked_pan", "pan_hash", "pan_enc",
+            "rrn", "auth_code", "resp_code",
         ]  # fmt: skip
         approved = outcome.approved or (
             outcome.decision is Decision.ONLINE_REQUEST_HANDLED
@@ -531,22 +541,37 @@ class TransactionEngine:
             record.tstatus, record.decline_reason = "approved", None
             self._advance(flow, Event.CARD_APPROVED)
             if flow.stored:
+                # The host answered (its approval is final now), or never saw the
+                # request: the reversal goes. An unanswered request keeps it, and
+                # the card's own approval is told to the host by an advice.
                 drop = "reversal" if flow.response is not None or not flow.request_sent else None
                 advice = self._advice(flow, outcome) if outcome.unable_to_go_online else None
                 await journal.update(record, names, drop_pending=drop, add_pending=advice)
             else:
-                record.stan = await host.next_stan() if host.link else None
+                record.stan = (await self._stans(flow))[0]
                 advice = self._advice(flow, outcome)
                 await journal.create(record, pending=[advice] if advice else None)
         else:
             record.tstatus = "declined"
             record.decline_reason = record.decline_reason or outcome.decline_reason
-            if flow.state is not TxnState.DECLINED:
+            if not flow.stored:
                 self._advance(flow, Event.CARD_DECLINED)
-            if flow.stored:
-                await journal.update(record, names)
-            else:
                 await journal.create(record)
+            elif flow.state is TxnState.DECLINED:
+                # The host declined: nothing to undo.
+                await journal.update(record, names, drop_pending="reversal")
+            elif flow.state is TxnState.AUTHORIZED:
+                # The host approved but the card declined: reverse, naming the answer.
+                self._advance(flow, Event.CARD_DECLINED)
+                await journal.update(
+                    record, names, drop_pending="reversal",
+                    add_pending=("reversal", self._reversal(flow, ReversalReason.CARD_DECLINED)),
+                )  # fmt: skip
+            else:
+                # Unable to go online and the card declined: a request that may
+                # have arrived keeps its reversal.
+                self._advance(flow, Event.CARD_DECLINED)
+                await journal.update(record, names)
         if flow.stored or approved:
             host.poke()
         # The kernel has shown APPROVED / DECLINED and REMOVE CARD (Book 4 11.2).
@@ -599,29 +624,25 @@ class TransactionEngine:
         record = flow.record
         if not flow.stored:
             return
+        journal, host = self.terminal.journal, self.terminal.host
         state = flow.state
-        if state in (TxnState.ONLINE, TxnState.AUTHORIZED):
+        names = ["state", "tstatus", "decline_reason", "rrn", "auth_code", "resp_code"]
+        if state is TxnState.DECLINED:
+            # The host declined before the interruption: nothing to undo.
+            await journal.update(record, names, drop_pending="reversal")
+        elif state in (TxnState.ONLINE, TxnState.AUTHORIZED):
             self._advance(flow, Event.ABORTED)
             record.tstatus = "declined"
             record.decline_reason = record.decline_reason or "systemerror"
-            names = ["state", "tstatus", "decline_reason"]
-            host = self.terminal.host
-            if flow.request_sent or flow.response is not None:
-                link = host.link
-                if flow.request is not None and link is not None and flow.response is not None:
-                    reversal = build_reversal(
-                        flow.request, link.dialect, stan=await host.next_stan(), when=_now(),
-                        reason=ReversalReason.CANCEL, rrn=flow.response.rrn,
-                        auth_code=flow.response.auth_code,
-                    )  # fmt: skip
-                    await self.terminal.journal.update(
-                        record, names, drop_pending="reversal",
-                        add_pending=("reversal", host.store(reversal)),
-                    )  # fmt: skip
-                else:
-                    await self.terminal.journal.update(record, names)
+            if flow.response is not None:
+                await journal.update(
+                    record, names, drop_pending="reversal",
+                    add_pending=("reversal", self._reversal(flow, ReversalReason.CANCEL)),
+                )  # fmt: skip
+            elif flow.request_sent:
+                await journal.update(record, names)  # the stored reversal goes
             else:
-                await self.terminal.journal.update(record, names, drop_pending="reversal")
+                await journal.update(record, names, drop_pending="reversal")
             host.poke()
         elif state is TxnState.APPROVED:
             # Approved, but the cash register cancelled before the answer went
@@ -681,25 +702,31 @@ class TransactionEngine:
         flow.record.interface = "manual"
         flow.record.extra["appname"] = "MANUAL"
         answer = await self._online(ctx, flow, card)
-        record = flow.record
-        self.terminal.journal.protect_pan(record, manual.pan, keep=True)
+        return await self._finish_host_only(ctx, flow, answer)
+
+    async def _finish_host_only(
+        self, ctx: CommandContext, flow: Flow, answer: OnlineResponse
+    ) -> Answer:
+        """Final state of an operation the host alone decides (manual entry,
+        refund without the card): one commit with its pending messages."""
+        record, journal = flow.record, self.terminal.journal
+        names = ["state", "tstatus", "decline_reason", "rrn", "auth_code", "resp_code",
+                 "expiry", "aid", "scheme_rid", "scheme_name", "interface", "extra"]  # fmt: skip
         if answer.result is OnlineResult.APPROVED:
             record.tstatus = "approved"
             self._advance(flow, Event.CARD_APPROVED)
-            await self.terminal.journal.update(
-                record,
-                ["state", "tstatus", "expiry", "interface", "extra"],
-                drop_pending="reversal",
-            )
+            await journal.update(record, names, drop_pending="reversal")
         elif answer.result is OnlineResult.UNABLE_TO_GO_ONLINE:
             record.tstatus, record.decline_reason = "declined", "unabletoonline"
             self._advance(flow, Event.ABORTED)
-            await self.terminal.journal.update(
-                record, ["state", "tstatus", "decline_reason", "expiry", "interface", "extra"]
-            )
+            await journal.update(record, names)  # the reversal stays if the request left
             self.terminal.host.poke()
         else:
-            await self.terminal.journal.update(record, ["expiry", "interface", "extra"])
+            await journal.update(record, names, drop_pending="reversal")
+        await self.display(
+            ctx, MessageId.APPROVED if record.tstatus == "approved" else MessageId.DECLINED,
+            amount=record.amount, currency=record.currency,
+        )  # fmt: skip
         return self._answer(ctx, record, None)
 
     # --- cardless operations -------------------------------------------------------
@@ -812,21 +839,7 @@ class TransactionEngine:
                 pan=pan, expiry=original.expiry[:4] if original.expiry else None, entry_mode="012"
             )
             answer = await self._online(ctx, flow, card)
-            record = flow.record
-            names = ["state", "tstatus", "decline_reason", "expiry", "aid", "scheme_rid",
-                     "scheme_name", "interface", "extra"]  # fmt: skip
-            if answer.result is OnlineResult.APPROVED:
-                record.tstatus = "approved"
-                self._advance(flow, Event.CARD_APPROVED)
-                await journal.update(record, names, drop_pending="reversal")
-            elif answer.result is OnlineResult.UNABLE_TO_GO_ONLINE:
-                record.tstatus, record.decline_reason = "declined", "unabletoonline"
-                self._advance(flow, Event.ABORTED)
-                await journal.update(record, names)
-                self.terminal.host.poke()
-            else:
-                await journal.update(record, names)
-            return self._answer(ctx, record, None)
+            return await self._finish_host_only(ctx, flow, answer)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await self._abort(flow)

@@ -7,6 +7,10 @@ Public API of the card emulator::
     card = VirtualCard(load_profile("default"))   # t0=True for T=0 behaviour
     atr = card.reset()
     rapdu = card.transmit(bytes.fromhex("00A404000E315041592E5359532E444446303100"))
+
+Contactless cards (``list_profiles("contactless")``) are activated with
+``card.reset(contactless=True)``; ``profile.rf`` holds their UID, ATQA and SAK.
+Readers: hal.sim.reader (``SimCardSlot.present/present_also/remove``, ``SimCardReader``).
 """
 
 from __future__ import annotations

@@ -17,6 +17,18 @@
 # - With `t0=True` data goes back the way T=0 returns it (ISO 7816-3 10.3.4,
 #   EMV Book 1 9.3): 61xx + GET RESPONSE for case-4 commands, 6Cxx when a
 #   case-2 Le is wrong, so the terminal's transport wrapper can be exercised.
+# - Contactless (EMV Contactless Books B and C): the PPSE '2PAY.SYS.DDF01'
+#   answers its FCI with the directory entries inside (no records); a qVSDC
+#   application (Book C-3 style) answers GET PROCESSING OPTIONS with the
+#   cryptogram, the CTQ '9F6C' chosen from the reader's TTQ '9F66', and for an
+#   offline approval the fDDA signature over UN || amount || currency || card
+#   authentication related data '9F69'; EMV-mode contactless applications
+#   (Book C-2 style, Mir-style) are a single tap: an ARQC leaves nothing
+#   pending on the card. A consumer device (phone) reports its own CVM
+#   (CDCVM) and may ask for a second tap first ('6986', "see phone").
+# - MIFARE profiles are not EMV: a MIFARE Classic (not ISO/IEC 14443-4)
+#   cannot take APDUs at all, the reader answers '6A81' for it; a 14443-4
+#   MIFARE-family card answers SELECT with '6A82' and other commands '6D00'.
 from __future__ import annotations
 
 import enum
@@ -27,7 +39,7 @@ from dataclasses import dataclass, field
 
 from hal.sim import signing
 from hal.sim.apdu import SW, ApduError, Command, parse
-from hal.sim.profile import Application, DirectoryFile, Profile
+from hal.sim.profile import Application, ContactlessApp, DirectoryFile, Profile
 from hal.sim.rsa import RsaError, RsaPrivateKey
 from kernel import tlv
 from kernel.crypto import emv, pinblock
@@ -52,6 +64,24 @@ _TERMINAL_AC_TAGS = {
 _AIP_DDA = 0x20
 _AIP_CDA = 0x01
 _AIP_ISSUER_AUTH = 0x04
+SEE_PHONE = 0x6986  # GPO of a consumer device: "see phone", tap again after CDCVM
+# TTQ '9F66' (Book C-3) bits the qVSDC card reads
+_TTQ_OFFLINE_ONLY = (0, 0x08)
+_TTQ_ONLINE_PIN = (0, 0x04)
+_TTQ_SIGNATURE = (0, 0x02)
+_TTQ_ONLINE_CRYPTOGRAM = (1, 0x80)
+_TTQ_CVM_REQUIRED = (1, 0x40)
+_TTQ_CDCVM = (2, 0x40)
+# CTQ '9F6C'
+_CTQ_ONLINE_PIN = (0, 0x80)
+_CTQ_SIGNATURE = (0, 0x40)
+_CTQ_CDCVM_PERFORMED = (1, 0x80)
+FDDA_VERSION = 0x01
+
+
+def _bit(value: bytes, bit: tuple[int, int]) -> bool:
+    index, mask = bit
+    return len(value) > index and bool(value[index] & mask)
 
 
 def _sha1(data: bytes) -> bytes:
@@ -96,6 +126,8 @@ class AppState:
     issuer_auth_failed_last: bool = False
     issuer_auth_skipped_last: bool = False
     go_online_next: bool = False
+    # a consumer device the cardholder has unlocked for the next tap (see_phone)
+    device_unlocked: bool = False
     put_data: dict[int, bytes] = field(default_factory=dict)
     log: list[bytes] = field(default_factory=list)  # transaction log, newest first
 
@@ -213,12 +245,16 @@ class VirtualCard:
         self._pending_sw = SW.OK
         self._select_name = b""
         self._select_pos = -1
+        self.contactless = False
 
     # --- public surface -----------------------------------------------------
 
     @property
     def atr(self) -> bytes:
-        """The answer to reset: the profile's, or a basic EMV ATR (Book 1 8.3)."""
+        """The answer to reset: the profile's, or a basic EMV ATR (Book 1 8.3);
+        in the contactless field the ATR a PC/SC reader builds (PC/SC part 3)."""
+        if self.contactless and self.profile.rf is not None:
+            return self.profile.rf.pcsc_atr()
         if self.profile.atr:
             return self.profile.atr
         historical = bytes.fromhex("0073C84013009000")
@@ -230,9 +266,10 @@ class VirtualCard:
             tck ^= b
         return b"\x3b" + body + bytes([tck])
 
-    def reset(self) -> bytes:
-        """Power cycle / warm reset: keeps persistent counters, clears the
-        transaction. Returns the ATR."""
+    def reset(self, *, contactless: bool = False) -> bytes:
+        """Power cycle / warm reset (or activation in the contactless field):
+        keeps persistent counters, clears the transaction. Returns the ATR."""
+        self.contactless = contactless
         self._txn = _Transaction()
         self._pending = b""
         self._select_name = b""
@@ -242,6 +279,8 @@ class VirtualCard:
     def transmit(self, capdu: bytes) -> bytes:
         """Process one C-APDU and return the R-APDU (data || SW1 SW2)."""
         try:
+            if self.profile.kind == "mifare":
+                return self._mifare(bytes(capdu)).to_bytes(2, "big")
             if self.t0:
                 return self._transmit_t0(bytes(capdu))
             data, sw = self._process(parse(bytes(capdu)))
@@ -253,6 +292,18 @@ class VirtualCard:
             return SW.NO_DIAGNOSIS.to_bytes(2, "big")
 
     # --- transport ----------------------------------------------------------
+
+    def _mifare(self, capdu: bytes) -> int:
+        """A MIFARE card takes no EMV command: a MIFARE Classic is not ISO/IEC
+        14443-4 at all (the reader cannot deliver APDUs: '6A81'); a 14443-4
+        MIFARE-family card has no EMV file ('6A82' to SELECT)."""
+        rf = self.profile.rf
+        if rf is None or not rf.iso14443_4:
+            return SW.FUNCTION_NOT_SUPPORTED
+        cmd = parse(capdu)
+        if cmd.cla != 0x00:
+            return SW.CLA_NOT_SUPPORTED
+        return SW.FILE_NOT_FOUND if cmd.ins == 0xA4 else SW.INS_NOT_SUPPORTED
 
     def _transmit_t0(self, capdu: bytes) -> bytes:
         cmd = parse(capdu)
@@ -335,7 +386,8 @@ class VirtualCard:
             raise ApduError(SW.WRONG_LENGTH)
         if self.card_blocked:
             raise ApduError(SW.FUNCTION_NOT_SUPPORTED)
-        ddfs = ([self.profile.pse] if self.profile.pse else []) + list(self.profile.ddfs)
+        ddfs = [d for d in (self.profile.pse, self.profile.ppse) if d is not None]
+        ddfs += list(self.profile.ddfs)
         if cmd.p2 == 0x00:
             for ddf in ddfs:
                 if ddf.name == name:
@@ -397,6 +449,15 @@ class VirtualCard:
             raise ApduError(SW.WRONG_DATA)
         if len(objs[0].value) != _dol_length(app.pdol):
             raise ApduError(SW.WRONG_LENGTH)
+        contactless = app.contactless
+        if contactless is not None and contactless.gpo_refuses:
+            raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
+        pdol = _dol_values(app.pdol, objs[0].value)
+        if contactless is not None and contactless.see_phone and app.qvsdc:
+            ttq = pdol.get(0x9F66, b"")
+            if _bit(ttq, _TTQ_CVM_REQUIRED) and not state.device_unlocked:
+                state.device_unlocked = True  # the cardholder unlocks the phone now
+                raise ApduError(SEE_PHONE)
         if state.atc >= 0xFFFF:
             state.blocked = True
             raise ApduError(SW.CONDITIONS_NOT_SATISFIED)
@@ -406,10 +467,94 @@ class VirtualCard:
         txn.prev_online_pending = state.online_pending
         txn.prev_issuer_auth_failed = state.issuer_auth_failed_last
         txn.prev_issuer_auth_skipped = state.issuer_auth_skipped_last
+        if app.qvsdc:
+            return self._gpo_qvsdc(app, state, pdol), SW.OK
         if app.gpo_format == 1:
             return tlv.encode(0x80, app.aip + app.afl), SW.OK
         body = tlv.encode(0x82, app.aip) + tlv.encode(0x94, app.afl) + app.gpo_extra
         return tlv.encode(0x77, body), SW.OK
+
+    @staticmethod
+    def _qvsdc_cvm(contactless: ContactlessApp, state: AppState, ttq: bytes) -> tuple[bytes, bool]:
+        """The CTQ for this transaction and whether the CVM forces it online."""
+        ctq = bytearray(contactless.ctq)
+        if contactless.cdcvm and _bit(ttq, _TTQ_CDCVM):
+            ctq[1] |= _CTQ_CDCVM_PERFORMED[1]
+            if contactless.see_phone:
+                state.device_unlocked = False  # the unlock is used up
+            return bytes(ctq), False
+        if not _bit(ttq, _TTQ_CVM_REQUIRED):
+            return bytes(ctq), False
+        if contactless.online_pin and _bit(ttq, _TTQ_ONLINE_PIN):
+            ctq[0] |= _CTQ_ONLINE_PIN[1]
+            return bytes(ctq), True
+        if _bit(ttq, _TTQ_SIGNATURE):
+            ctq[0] |= _CTQ_SIGNATURE[1]
+            return bytes(ctq), False
+        if _bit(ttq, _TTQ_ONLINE_PIN):
+            ctq[0] |= _CTQ_ONLINE_PIN[1]
+            return bytes(ctq), True
+        return bytes(ctq), False
+
+    def _gpo_qvsdc(self, app: Application, state: AppState, values: Mapping[int, bytes]) -> bytes:
+        """Book C-3 style GPO: card risk management, the cryptogram, the CTQ and,
+        for an offline approval, fDDA - all in one response (format 2)."""
+        txn = self._txn
+        contactless = app.contactless or ContactlessApp(kind="qvsdc")
+        ttq = values.get(0x9F66, bytes(4))
+        ctq, cvm_online = self._qvsdc_cvm(contactless, state, ttq)
+        if state.blocked or self.card_blocked or app.risk.always_decline:
+            cid = AAC
+        elif (
+            _bit(ttq, _TTQ_ONLINE_CRYPTOGRAM)
+            or cvm_online
+            or self._online_reasons(app, state, values)
+        ):
+            cid = AAC if _bit(ttq, _TTQ_OFFLINE_ONLY) else ARQC
+        else:
+            cid = TC
+        txn.ac1_type = cid
+        self._advance(Event.FINAL_AC)  # a single tap: nothing comes after
+        self._apply_outcome(app, state, True, cid, values)
+        self._log(app, state, cid, values)
+        sign = (
+            cid == TC
+            and contactless.fdda
+            and app.icc_key is not None
+            and bool(app.aip[0] & _AIP_DDA)
+        )
+        txn.dda_performed = sign
+        version = app.cryptogram_version
+        iad = version.build_iad(app.dki, self._cvr(app, state))
+        atc = state.atc.to_bytes(2, "big")
+        ac_data: dict[int, bytes] = {}
+        for tag, length in _TERMINAL_AC_TAGS.items():
+            value = values.get(tag, b"")
+            ac_data[tag] = value if len(value) == length else bytes(length)
+        ac_data[0x82] = app.aip
+        ac_data[0x9F36] = atc
+        ac_data[0x9F10] = iad
+        ac = emv.generate_ac(version, app.icc_master_keys.ac, ac_data)
+        txn.ac1 = ac
+        # gpo_extra: what the card returns with every GPO (track 2, PSN, FFI)
+        body = (
+            tlv.encode(0x82, app.aip)
+            + tlv.encode(0x94, app.afl)
+            + app.gpo_extra
+            + tlv.encode(0x9F10, iad)
+            + tlv.encode(0x9F26, ac)
+            + tlv.encode(0x9F27, bytes([cid]))
+            + tlv.encode(0x9F36, atc)
+            + tlv.encode(0x9F6C, ctq)
+        )
+        if sign and app.icc_key is not None:
+            card_auth = bytes([FDDA_VERSION]) + self._rng(4) + ctq
+            terminal_data = ac_data[0x9F37] + ac_data[0x9F02] + ac_data[0x5F2A] + card_auth
+            sdad = signing.sign_dynamic_data(
+                app.icc_key, signing.dda_dynamic_data(atc), terminal_data
+            )
+            body += tlv.encode(0x9F69, card_auth) + tlv.encode(0x9F4B, sdad)
+        return tlv.encode(0x77, body)
 
     # --- GET DATA (Book 3 6.5.7) ---------------------------------------------------
 
@@ -690,7 +835,8 @@ class VirtualCard:
         amount = _bcd_amount(terminal.get(0x9F02))
         if first:
             if cid == ARQC:
-                state.online_pending = True
+                # a contactless single tap never gets its second GENERATE AC
+                state.online_pending = app.contactless is None
             elif cid == TC:
                 state.consecutive_offline += 1
                 state.cumulative_offline += amount

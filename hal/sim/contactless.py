@@ -13,14 +13,16 @@
 # Status words follow part 3 (6300 authentication failed, 6982 security
 # status not satisfied, 6986 command not allowed, 6988/6989 bad key number or
 # length, 6A81 function not supported, 6B00 wrong parameters, 6Cxx wrong Le).
-# Used by the simulated contactless reader and by `cardcore sim vpcd
-# --interface contactless`, so the PC/SC driver's part 3 code runs against it
-# through real pcscd.
+# Used for MIFARE Classic memory by the simulated contactless reader, and by
+# `cardcore sim vpcd` for contactless profiles, so the PC/SC driver's part 3
+# code runs against it through real pcscd. A contactless profile keeps its
+# own RF identity (UID, ATQA as on the air, SAK, ATS historical bytes); a
+# contact-only card put in the field gets a random-style UID.
 from __future__ import annotations
 
 import hashlib
 
-from hal.atr import contactless_atr, derive_atqa_sak
+from hal.atr import card_type_for_sak, contactless_atr, derive_atqa_sak
 from hal.interfaces import CardType
 from hal.sim.card import VirtualCard
 from hal.sim.mifare import MifareCardError, MifareClassicCard, MifareKeyType
@@ -68,19 +70,30 @@ class Part3Reader:
             self.uid = card.uid
             self.atqa, self.sak = card.atqa, card.sak
             self.historical = b""
-        else:
-            self.card_type = CardType.PROCESSOR
-            self.uid = uid if uid is not None else default_uid(card.profile.name)
-            derived = derive_atqa_sak(CardType.PROCESSOR, self.uid)
-            if derived is None:
-                raise ValueError("UID must be 4, 7 or 10 bytes")
-            self.atqa, self.sak = derived
-            self.historical = historical if historical is not None else default_historical(card)
+            self.atr = contactless_atr(self.card_type)
+            return
+        rf = card.profile.rf
+        if rf is not None:  # a contactless profile: its own RF identity
+            self.uid, self.atqa, self.sak = rf.uid, rf.atqa, rf.sak
+            self.historical = rf.historical
+            self.card_type = card_type_for_sak(rf.sak)
+            self.atr = rf.pcsc_atr()
+            return
+        self.card_type = CardType.PROCESSOR
+        self.uid = uid if uid is not None else default_uid(card.profile.name)
+        derived = derive_atqa_sak(CardType.PROCESSOR, self.uid)
+        if derived is None:
+            raise ValueError("UID must be 4, 7 or 10 bytes")
+        self.atqa, self.sak = derived
+        self.historical = historical if historical is not None else default_historical(card)
         self.atr = contactless_atr(self.card_type, self.historical)
 
     def activate(self) -> bytes:
         """Field on, card selected (and for processor cards RATS done): the ATR."""
-        self.card.reset()
+        if isinstance(self.card, MifareClassicCard):
+            self.card.reset()
+        else:
+            self.card.reset(contactless=self.card.profile.rf is not None)
         return self.atr
 
     def transmit(self, capdu: bytes) -> bytes:
@@ -92,7 +105,7 @@ class Part3Reader:
             return self._pseudo(capdu)
         if isinstance(self.card, VirtualCard):
             return self.card.transmit(capdu)
-        return _sw(0x6E00)  # a MIFARE Classic card takes no ISO 7816-4 APDUs
+        return _sw(0x6A81)  # not ISO 14443-4: the reader cannot deliver APDUs to it
 
     # --- pseudo-APDUs -----------------------------------------------------
     def _pseudo(self, capdu: bytes) -> bytes:

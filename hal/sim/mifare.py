@@ -7,9 +7,11 @@
 # zeros unless the access bits make it readable (data sheet 8.7.2).
 # - 1K: 16 sectors of 4 blocks; 4K: 32 of 4 then 8 of 16; Mini: 5 of 4.
 # - Block 0 (manufacturer block) is read-only: 4-byte UID, BCC, SAK, ATQA
-#   (LSB first), manufacturer data; 7-byte UID cards put the UID first.
-# - Built-in cards stand for the simulator profiles `mifare-classic` (a
-#   transport card, 4-byte UID, ATQA 0004, SAK 08) and `mifare-7byte`.
+#   (as on the air, LSB first), manufacturer data; 7-byte UID cards put the
+#   UID first.
+# - `mifare_card_for` gives a MIFARE Classic profile (kind "mifare", a
+#   Classic SAK) its memory: a city transport card whose identity is the
+#   profile's RF identity.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from hal.atr import derive_atqa_sak
 from hal.interfaces import CardType
 from hal.mifare import MifareKeyType
+from hal.sim.profile import Profile
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -26,8 +29,8 @@ __all__ = [
     "MifareClassicCard",
     "MifareKeyType",
     "access_bits",
-    "list_mifare_profiles",
-    "load_mifare_profile",
+    "mifare_card_for",
+    "transport_card",
 ]
 
 DEFAULT_KEY = bytes.fromhex("FFFFFFFFFFFF")
@@ -123,22 +126,31 @@ class MifareClassicCard:
 
     @classmethod
     def blank(
-        cls, uid: bytes, card_type: CardType = CardType.MIFARE_CLASSIC_1K, name: str = "mifare"
+        cls,
+        uid: bytes,
+        card_type: CardType = CardType.MIFARE_CLASSIC_1K,
+        name: str = "mifare",
+        *,
+        atqa: bytes | None = None,
+        sak: int | None = None,
     ) -> MifareClassicCard:
+        """A card in transport configuration; ATQA (as on the air) and SAK
+        default to the type's (hal.atr.derive_atqa_sak)."""
         geometry = _geometry(card_type)
         total = geometry[-1][0] + geometry[-1][1]
         blocks = [bytearray(16) for _ in range(total)]
         for first, count in geometry:
             blocks[first + count - 1][:] = DEFAULT_KEY + TRANSPORT_ACCESS + DEFAULT_KEY
-        atqa_sak = derive_atqa_sak(card_type, uid)
-        if atqa_sak is None:
+        derived = derive_atqa_sak(card_type, uid)
+        if derived is None:
             raise ValueError("UID must be 4 or 7 bytes")
-        atqa, sak = atqa_sak
+        atqa = derived[0] if atqa is None else atqa
+        sak = derived[1] if sak is None else sak
         if len(uid) == 4:
             bcc = uid[0] ^ uid[1] ^ uid[2] ^ uid[3]
-            maker = uid + bytes([bcc, sak]) + atqa[::-1]
+            maker = uid + bytes([bcc, sak]) + atqa
         else:
-            maker = uid + bytes([sak]) + atqa[::-1]
+            maker = uid + bytes([sak]) + atqa
         blocks[0][:] = (maker + bytes.fromhex("C1850800000000000000"))[:16]
         return cls(name, bytes(uid), card_type, atqa, sak, blocks)
 
@@ -228,10 +240,18 @@ class MifareClassicCard:
             trailer[10:16] = data[10:16]
 
 
-def _transport_card(name: str, uid: bytes) -> MifareClassicCard:
-    """A city transport card: sector 1 holds a ticket readable with key A and
-    writable with key B only (access 100), under non-default keys."""
-    card = MifareClassicCard.blank(uid, CardType.MIFARE_CLASSIC_1K, name)
+def transport_card(
+    name: str,
+    uid: bytes,
+    card_type: CardType = CardType.MIFARE_CLASSIC_1K,
+    *,
+    atqa: bytes | None = None,
+    sak: int | None = None,
+) -> MifareClassicCard:
+    """A city transport card: sector 1 holds a ticket readable with key A
+    (A0A1A2A3A4A5) and writable with key B (B0B1B2B3B4B5) only (access 100,
+    trailer 011); the other sectors are in transport configuration."""
+    card = MifareClassicCard.blank(uid, card_type, name, atqa=atqa, sak=sak)
     card.blocks[4][:] = bytes.fromhex("0A000000F5FFFFFF0A00000004FB04FB")  # value block: 10 trips
     card.blocks[5][:] = b"CARDCORE TRANSIT"
     card.blocks[7][:] = (
@@ -242,16 +262,14 @@ def _transport_card(name: str, uid: bytes) -> MifareClassicCard:
     return card
 
 
-_PROFILES = {
-    "mifare-classic": lambda: _transport_card("mifare-classic", bytes.fromhex("04A1B2C3")),
-    "mifare-7byte": lambda: _transport_card("mifare-7byte", bytes.fromhex("04112233445566")),
-}
+def mifare_card_for(profile: Profile) -> MifareClassicCard | None:
+    """The memory of a MIFARE Classic profile's card; None for any other."""
+    from hal.atr import card_type_for_sak
 
-
-def list_mifare_profiles() -> list[str]:
-    return sorted(_PROFILES)
-
-
-def load_mifare_profile(name: str) -> MifareClassicCard:
-    """A fresh card of a built-in MIFARE profile; KeyError for other names."""
-    return _PROFILES[name]()
+    rf = profile.rf
+    if profile.kind != "mifare" or rf is None:
+        return None
+    card_type = card_type_for_sak(rf.sak)
+    if not card_type.mifare_classic:
+        return None
+    return transport_card(profile.name, rf.uid, card_type, atqa=rf.atqa, sak=rf.sak)

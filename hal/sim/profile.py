@@ -8,13 +8,19 @@
 # back out of those bytes on load, so a corrupted record is corrupt everywhere.
 # Files live in hal/sim/profiles/*.json and are read with importlib.resources
 # so an installed package finds them. Keys in them are TEST ONLY.
+# Contactless cards (EMV Contactless Books A-D) add: the interfaces the card
+# has, its ISO/IEC 14443-3 type A identity (UID, ATQA, SAK, ATS historical
+# bytes), the PPSE '2PAY.SYS.DDF01' (Book B 3.3.2) and per application the
+# contactless behaviour (qVSDC GPO with the cryptogram, or an EMV-mode single
+# tap, CTQ, consumer-device CVM). MIFARE profiles are not EMV at all: only the
+# RF identity, no application.
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -27,9 +33,11 @@ from kernel.errors import CardcoreError
 __all__ = [
     "Application",
     "CardRisk",
+    "ContactlessApp",
     "DirectoryFile",
     "Profile",
     "ProfileError",
+    "RfParameters",
     "list_profiles",
     "load_profile",
     "load_profile_file",
@@ -89,6 +97,131 @@ class DirectoryFile:
             "fci": self.fci.hex().upper(),
             "sfi": self.sfi,
             "records": [r.hex().upper() for r in self.records],
+        }
+
+
+INTERFACES = ("contact", "contactless")
+# PC/SC part 3 3.1.3.2.3 card names of storage cards (SAK -> name bytes C0 C1).
+_STORAGE_CARD_NAMES = {0x08: b"\x00\x01", 0x18: b"\x00\x02", 0x00: b"\x00\x03", 0x09: b"\x00\x26"}
+
+
+def _pcsc_atr(body: bytes) -> bytes:
+    tck = 0
+    for b in body[1:]:
+        tck ^= b
+    return body + bytes([tck])
+
+
+@dataclass(frozen=True, slots=True)
+class RfParameters:
+    """ISO/IEC 14443-3 type A identity of a contactless card.
+
+    ``atqa`` holds the two ATQA bytes in the order they travel over the air
+    (least significant byte first, ISO/IEC 14443-3 6.5.2): ATQA 0x0004 is
+    ``04 00``, ATQA 0x0044 is ``44 00`` - the order of the ECR manual's
+    ``smartcard`` descriptor. SAK b6 (0x20) set: the card speaks ISO/IEC
+    14443-4 (APDUs); ``historical`` are the ATS historical bytes then.
+    """
+
+    uid: bytes
+    atqa: bytes
+    sak: int
+    historical: bytes = b""
+
+    @property
+    def iso14443_4(self) -> bool:
+        return bool(self.sak & 0x20)
+
+    def pcsc_atr(self) -> bytes:
+        """The ATR a PC/SC reader builds for the card (PC/SC part 3 3.1.3.2.3)."""
+        if self.iso14443_4:
+            hist = self.historical[:15]
+            return _pcsc_atr(bytes([0x3B, 0x80 | len(hist), 0x80, 0x01]) + hist)
+        name = _STORAGE_CARD_NAMES.get(self.sak, b"\x00\x00")
+        body = bytes.fromhex("3B8F8001804F0CA000000306") + b"\x03" + name + bytes(4)
+        return _pcsc_atr(body)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RfParameters:
+        rf = cls(
+            uid=_hex(data["uid"], "UID"),
+            atqa=_hex(data["atqa"], "ATQA"),
+            sak=_int(data["sak"], "SAK"),
+            historical=_hex(data.get("historical", ""), "ATS historical bytes"),
+        )
+        if len(rf.uid) not in (4, 7, 10) or len(rf.atqa) != 2 or not 0 <= rf.sak <= 0xFF:
+            raise ProfileError("UID is 4, 7 or 10 bytes, ATQA 2 bytes, SAK one byte")
+        return rf
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid.hex().upper(),
+            "atqa": self.atqa.hex().upper(),
+            "sak": self.sak,
+            "historical": self.historical.hex().upper(),
+        }
+
+
+ContactlessKind = Literal["qvsdc", "emv"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactlessApp:
+    """How an application behaves over the contactless interface.
+
+    kind: "qvsdc" - the Visa-style quick path (EMV Contactless Book C-3): GET
+        PROCESSING OPTIONS takes the TTQ '9F66' in the PDOL and answers the
+        cryptogram, the CTQ '9F6C' and, for an offline approval, the fDDA
+        signature; "emv" - an EMV-mode single tap (Book C-2 style, and the
+        Mir-style kernel): GPO, READ RECORD, one GENERATE AC, no second one.
+    ctq: the card's base Card Transaction Qualifiers (qvsdc); the CVM bits
+        are added per transaction from the TTQ.
+    cdcvm: a consumer device (phone) that verifies the cardholder itself.
+    see_phone: the device wants the cardholder to unlock it first: a GPO that
+        needs a CVM answers '6986' once, then the next tap has CDCVM.
+    online_pin: when the reader asks for a CVM, ask for online PIN (qvsdc).
+    fdda: sign offline approvals with fDDA (qvsdc).
+    gpo_refuses: GET PROCESSING OPTIONS answers '6985' (select next).
+    """
+
+    kind: ContactlessKind = "emv"
+    ctq: bytes = b"\x20\x00"
+    cdcvm: bool = False
+    see_phone: bool = False
+    online_pin: bool = False
+    fdda: bool = True
+    gpo_refuses: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ContactlessApp:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ProfileError(f"unknown contactless settings {sorted(unknown)}")
+        kind = data.get("kind", "emv")
+        if kind not in ("qvsdc", "emv"):
+            raise ProfileError("contactless kind must be qvsdc or emv")
+        ctq = _hex(data.get("ctq", "2000"), "CTQ")
+        if len(ctq) != 2:
+            raise ProfileError("CTQ is 2 bytes")
+        return cls(
+            kind=kind,
+            ctq=ctq,
+            **{
+                name: bool(data.get(name, getattr(cls, name)))
+                for name in ("cdcvm", "see_phone", "online_pin", "fdda", "gpo_refuses")
+            },
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "ctq": self.ctq.hex().upper(),
+            "cdcvm": self.cdcvm,
+            "see_phone": self.see_phone,
+            "online_pin": self.online_pin,
+            "fdda": self.fdda,
+            "gpo_refuses": self.gpo_refuses,
         }
 
 
@@ -191,12 +324,19 @@ class Application:
     get_data: Mapping[int, bytes] = field(default_factory=dict)
     icc_key: RsaPrivateKey | None = None
     pin_key: RsaPrivateKey | None = None
+    contactless: ContactlessApp | None = None
+
+    @property
+    def qvsdc(self) -> bool:
+        return self.contactless is not None and self.contactless.kind == "qvsdc"
 
     @cached_property
     def data(self) -> dict[int, bytes]:
-        """Every primitive data object of the FCI and records; first one wins."""
+        """Every primitive data object of the FCI, the fixed GPO data and the
+        records; first one wins."""
         found: dict[int, bytes] = {}
-        sources = [self.fci, *(r for sfi in sorted(self.files) for r in self.files[sfi])]
+        files = (r for sfi in sorted(self.files) for r in self.files[sfi])
+        sources = [self.fci, self.gpo_extra, *files]
         for source in sources:
             for obj in tlv.iter_primitives(source):
                 found.setdefault(obj.tag, obj.value)
@@ -283,6 +423,9 @@ class Application:
             },
             icc_key=icc_key,
             pin_key=pin_key,
+            contactless=(
+                ContactlessApp.from_json(data["contactless"]) if data.get("contactless") else None
+            ),
         )
         app.validate()
         return app
@@ -312,7 +455,10 @@ class Application:
             records = self.files.get(sfi, ())
             if first < 1 or last < first or last > len(records):
                 raise ProfileError(f"AFL names records of SFI {sfi} that do not exist")
-        if not self.cdol1:
+        if self.qvsdc:
+            if 0x9F66 not in [tag for tag, _ in self.pdol]:
+                raise ProfileError("a qVSDC application needs the TTQ (9F66) in its PDOL")
+        elif not self.cdol1:
             raise ProfileError("CDOL1 (8C) is missing")
 
     def to_json(self) -> dict[str, Any]:
@@ -353,14 +499,23 @@ class Application:
             "icc_key": self.icc_key.to_json() if self.icc_key else None,
             "pin_key": self.pin_key.to_json() if self.pin_key else None,
         }
+        if self.contactless is not None:
+            out["contactless"] = self.contactless.to_json()
         return out
+
+
+ProfileKind = Literal["emv", "mifare"]
 
 
 @dataclass(frozen=True)
 class Profile:
     """A virtual card: ``name``, human ``description`` and ``summary`` (the key
     facts for people and test tables; the emulator never reads it), the ATR,
-    the PSE and other DDFs, and the applications."""
+    the PSE and other DDFs, and the applications.
+
+    ``kind`` "mifare" is a non-EMV contactless card (no application, only its
+    ``rf`` identity); ``interfaces`` says where the card can be presented;
+    ``ppse`` is the contactless directory (its FCI lists the applications)."""
 
     name: str
     description: str
@@ -369,15 +524,36 @@ class Profile:
     ddfs: tuple[DirectoryFile, ...] = ()
     atr: bytes | None = None
     summary: Mapping[str, Any] = field(default_factory=dict)
+    kind: ProfileKind = "emv"
+    interfaces: tuple[str, ...] = ("contact",)
+    rf: RfParameters | None = None
+    ppse: DirectoryFile | None = None
+
+    @property
+    def contactless(self) -> bool:
+        return "contactless" in self.interfaces
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Profile:
         try:
             if data.get("format") != PROFILE_FORMAT:
                 raise ProfileError(f"profile format must be {PROFILE_FORMAT}")
+            kind = data.get("kind", "emv")
+            if kind not in ("emv", "mifare"):
+                raise ProfileError("profile kind must be emv or mifare")
             apps = tuple(Application.from_json(a) for a in data["applications"])
-            if not apps:
+            if not apps and kind == "emv":
                 raise ProfileError("a profile needs at least one application")
+            if apps and kind == "mifare":
+                raise ProfileError("a MIFARE profile has no EMV application")
+            interfaces = tuple(str(i) for i in data.get("interfaces", ["contact"]))
+            if not interfaces or any(i not in INTERFACES for i in interfaces):
+                raise ProfileError(f"interfaces must be some of {INTERFACES}")
+            rf = RfParameters.from_json(data["rf"]) if data.get("rf") else None
+            if ("contactless" in interfaces) != (rf is not None):
+                raise ProfileError("a contactless card needs its RF parameters, only it")
+            if kind == "mifare" and interfaces != ("contactless",):
+                raise ProfileError("a MIFARE card is contactless only")
             return cls(
                 name=str(data["name"]),
                 description=str(data.get("description", "")),
@@ -386,6 +562,10 @@ class Profile:
                 ddfs=tuple(DirectoryFile.from_json(d) for d in data.get("ddfs", [])),
                 atr=_hex(data["atr"], "ATR") if data.get("atr") else None,
                 summary=dict(data.get("summary", {})),
+                kind=kind,
+                interfaces=interfaces,
+                rf=rf,
+                ppse=DirectoryFile.from_json(data["ppse"]) if data.get("ppse") else None,
             )
         except ProfileError:
             raise
@@ -393,7 +573,7 @@ class Profile:
             raise ProfileError(f"malformed profile: {exc!r}") from exc
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": PROFILE_FORMAT,
             "name": self.name,
             "warning": "TEST ONLY - virtual card for tests and simulator mode; every key "
@@ -405,16 +585,33 @@ class Profile:
             "ddfs": [d.to_json() for d in self.ddfs],
             "applications": [a.to_json() for a in self.applications],
         }
+        if self.kind != "emv" or self.interfaces != ("contact",):
+            out["kind"] = self.kind
+            out["interfaces"] = list(self.interfaces)
+            out["rf"] = self.rf.to_json() if self.rf else None
+            out["ppse"] = self.ppse.to_json() if self.ppse else None
+        return out
 
 
-def list_profiles() -> list[str]:
-    """Names of the bundled profiles, sorted."""
+def list_profiles(interface: str | None = None) -> list[str]:
+    """Names of the bundled profiles, sorted; only those presentable on
+    ``interface`` ("contact" or "contactless") when given."""
     root = resources.files(PROFILES_PACKAGE)
-    return sorted(
+    names = sorted(
         entry.name[:-5]
         for entry in root.iterdir()
         if entry.name.endswith(".json") and _NAME.match(entry.name[:-5])
     )
+    if interface is None:
+        return names
+    return [name for name in names if interface in _interfaces(name)]
+
+
+@lru_cache(maxsize=256)
+def _interfaces(name: str) -> tuple[str, ...]:
+    entry = resources.files(PROFILES_PACKAGE) / f"{name}.json"
+    data = json.loads(entry.read_text(encoding="utf-8"))
+    return tuple(data.get("interfaces", ["contact"]))
 
 
 def load_profile(name: str) -> Profile:

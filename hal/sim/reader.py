@@ -1,100 +1,162 @@
 # Strategy: simulated card readers. One `SimCardSlot` stands for the
-# customer's hand: which virtual card (profile) is presented, and on which
+# customer's hand: which virtual cards (profiles) are presented, and on which
 # interface; `cardcore sim present|remove` changes it at run time. Each
 # interface's `SimCardReader` waits until a card is presented on it and powers
 # it (a reset of the `VirtualCard`, which keeps its persistent counters —
 # ATC, PIN try counter — across transactions, as a real card does).
-# The contactless reader behaves like a PC/SC part 3 reader
-# (hal.sim.contactless.Part3Reader): synthesised ATR, UID/ATQA/SAK, and the
-# MIFARE pseudo-APDUs, so MIFARE Classic profiles (hal.sim.mifare) can be
-# presented on it too. A card removed while a session is open makes the next
-# APDU fail with CardRemoved, like a card pulled from a real slot.
+# A card removed while a session is open makes the next APDU fail with
+# CardRemoved, like a card pulled from a real slot.
+# Contactless (EMV Contactless Book D as far as a simulation needs it): the
+# field may hold several cards (`present_also`); then the reader activates
+# none and reports CardCollision once per state of the field (Book B 3.2.1.4,
+# "present one card only"), and activates the card left alone. An activated
+# contactless card reports its ISO/IEC 14443-3 identity (UID, ATQA, SAK) and
+# the ATR a PC/SC reader builds for it (PC/SC part 3 3.1.3.2.3); the session
+# answers the PC/SC GET DATA pseudo-APDU (FF CA 00/01 00 00: UID / ATS
+# historical bytes) as a PC/SC reader does. MIFARE profiles are contactless
+# cards without an EMV application; a MIFARE Classic one also has memory
+# (hal.sim.mifare, one per profile so it persists), which the session reaches
+# through the reader's MIFARE pseudo-APDUs (FF 82 LOAD KEYS, FF 86 GENERAL
+# AUTHENTICATE, FF B0 READ / FF D6 UPDATE BINARY; hal.sim.contactless).
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import trio
 
-from hal.interfaces import CardInfo, CardInterface, CardRemoved, CardSession
+from hal.atr import card_type_for_sak
+from hal.interfaces import (
+    CardCollision,
+    CardInfo,
+    CardInterface,
+    CardRemoved,
+    CardSession,
+    CardType,
+)
 from hal.sim.card import VirtualCard
 from hal.sim.contactless import Part3Reader
-from hal.sim.mifare import MifareClassicCard, list_mifare_profiles, load_mifare_profile
+from hal.sim.mifare import MifareClassicCard, mifare_card_for
 from hal.sim.profile import Profile, ProfileError, load_profile
 
-__all__ = ["SimCard", "SimCardReader", "SimCardSession", "SimCardSlot"]
-
-SimCard = VirtualCard | MifareClassicCard
+__all__ = ["SimCardReader", "SimCardSession", "SimCardSlot"]
 
 
 @dataclass
 class _Presented:
-    name: str
-    card: SimCard
+    profile: Profile
+    card: VirtualCard
     interface: CardInterface
     generation: int
 
 
 class SimCardSlot:
-    """The presented virtual card, shared by the simulated readers."""
+    """The presented virtual cards, shared by the simulated readers.
+
+    - ``present(name, interface=None)``: the hand now holds this one card
+      (interface: the profile's first one when not given); a profile cannot be
+      presented on an interface it does not have (ProfileError).
+    - ``present_also(name)``: one more card in the contactless field - two or
+      more make a collision the contactless reader reports.
+    - ``remove(name=None)``: take every card away, or only the named one.
+    """
 
     def __init__(self, *, latency: float = 0.0) -> None:
         self.latency = latency
-        self._cards: dict[str, SimCard] = {}
-        self._presented: _Presented | None = None
+        self._cards: dict[str, VirtualCard] = {}
+        self._memories: dict[str, MifareClassicCard] = {}
+        self._field: list[_Presented] = []
         self._generation = 0
         self._changed = trio.Event()
 
     @property
     def presented(self) -> tuple[str, CardInterface] | None:
-        if self._presented is None:
+        """The first presented card (profile name, interface), None when none."""
+        if not self._field:
             return None
-        return self._presented.name, self._presented.interface
+        return self._field[0].profile.name, self._field[0].interface
 
-    def card(self, name: str) -> SimCard:
-        """The virtual card of a profile; one per profile, so its counters
-        (and a MIFARE card's memory) persist."""
+    @property
+    def presented_all(self) -> list[tuple[str, CardInterface]]:
+        return [(p.profile.name, p.interface) for p in self._field]
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the presented cards change."""
+        return self._generation
+
+    def card(self, name: str) -> VirtualCard:
+        """The virtual card of a profile; one per profile, so its counters persist."""
         if name not in self._cards:
-            if name in list_mifare_profiles():
-                self._cards[name] = load_mifare_profile(name)
-            else:
-                self._cards[name] = VirtualCard(load_profile(name))
+            self._cards[name] = VirtualCard(load_profile(name))
         return self._cards[name]
 
-    def present(
-        self, name: str, interface: CardInterface = CardInterface.CONTACT, *, t0: bool = False
-    ) -> None:
-        """Present a profile's card; ``t0``: a contact card answering like a
-        T=0 card (61xx/6Cxx) with a T=0 ATR."""
+    def mifare_memory(self, name: str) -> MifareClassicCard | None:
+        """The memory of a MIFARE Classic profile's card (None for other cards)."""
+        if name not in self._memories:
+            memory = mifare_card_for(self.card(name).profile)
+            if memory is None:
+                return None
+            self._memories[name] = memory
+        return self._memories[name]
+
+    def add(self, card: VirtualCard) -> None:
+        """Make a card built elsewhere (e.g. from `load_profile_file`) presentable
+        under its profile name; it replaces a bundled profile of that name."""
+        self._cards[card.profile.name] = card
+
+    def _presentable(self, name: str, interface: CardInterface | None) -> _Presented:
         card = self.card(name)  # raises ProfileError for an unknown profile
-        if isinstance(card, MifareClassicCard):
-            if interface is not CardInterface.CONTACTLESS:
-                raise ProfileError(f"{name} is a contactless-only MIFARE card")
-        else:
-            card.t0 = t0 and interface is CardInterface.CONTACT
+        profile = card.profile
+        chosen = interface if interface is not None else CardInterface(profile.interfaces[0])
+        if chosen.value not in profile.interfaces:
+            have = ", ".join(profile.interfaces)
+            raise ProfileError(f"profile {name!r} cannot be presented {chosen.value} ({have})")
         self._generation += 1
-        self._presented = _Presented(name, card, interface, self._generation)
+        return _Presented(profile, card, chosen, self._generation)
+
+    def present(
+        self, name: str, interface: CardInterface | None = None, *, t0: bool = False
+    ) -> None:
+        """``t0``: a contact card answering like a T=0 card (61xx/6Cxx) with a
+        T=0 ATR."""
+        presented = self._presentable(name, interface)
+        presented.card.t0 = t0 and presented.interface is CardInterface.CONTACT
+        self._field = [presented]
         self._notify()
 
-    def remove(self) -> None:
+    def present_also(self, name: str) -> None:
+        """Add a card to the contactless field (a collision when one is already there)."""
+        if any(p.profile.name == name for p in self._field):
+            raise ProfileError(f"profile {name!r} is already presented")
+        presented = self._presentable(name, CardInterface.CONTACTLESS)
+        self._field = [p for p in self._field if p.interface is CardInterface.CONTACTLESS]
+        self._field.append(presented)
+        self._notify()
+
+    def remove(self, name: str | None = None) -> None:
+        if name is None:
+            self._field = []
+        else:
+            self._field = [p for p in self._field if p.profile.name != name]
         self._generation += 1
-        self._presented = None
         self._notify()
 
     def _notify(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
 
+    def on_interface(self, interface: CardInterface) -> list[_Presented]:
+        return [p for p in self._field if p.interface is interface]
+
     def current(self, interface: CardInterface) -> _Presented | None:
-        presented = self._presented
-        if presented is not None and presented.interface is interface:
-            return presented
-        return None
+        cards = self.on_interface(interface)
+        return cards[0] if cards else None
 
     async def changed(self) -> None:
         await self._changed.wait()
 
     def is_current(self, generation: int) -> bool:
-        return self._presented is not None and self._presented.generation == generation
+        return any(p.generation == generation for p in self._field)
 
 
 class SimCardSession(CardSession):
@@ -108,7 +170,7 @@ class SimCardSession(CardSession):
         self._slot = slot
         self._presented = presented
         self._info = info
-        self._field = field
+        self._field = field  # the MIFARE pseudo-APDUs of a contactless reader
         self._closed = False
 
     @property
@@ -117,10 +179,7 @@ class SimCardSession(CardSession):
 
     @property
     def profile(self) -> Profile:
-        card = self._presented.card
-        if not isinstance(card, VirtualCard):
-            raise ProfileError(f"{self._presented.name} is not an EMV card")
-        return card.profile
+        return self._presented.profile
 
     async def transmit(self, capdu: bytes) -> bytes:
         if self._slot.latency:
@@ -129,13 +188,25 @@ class SimCardSession(CardSession):
             await trio.lowlevel.checkpoint()
         if self._closed or not self._slot.is_current(self._presented.generation):
             raise CardRemoved("card removed")
-        if self._field is not None:
+        if self._info.interface is CardInterface.CONTACTLESS and capdu[:2] == b"\xff\xca":
+            return self._pcsc_get_data(capdu)
+        if self._field is not None and capdu[:1] == b"\xff":
             return self._field.transmit(capdu)
         card = self._presented.card
-        assert isinstance(card, VirtualCard)  # contact cards are EMV cards (present())
         if card.t0 and len(capdu) > 5 and capdu[4] and len(capdu) == 6 + capdu[4]:
             capdu = capdu[:-1]  # T=0 carries no Le in case 4 (ISO 7816-3 12.2.4)
         return card.transmit(capdu)
+
+    def _pcsc_get_data(self, capdu: bytes) -> bytes:
+        """PC/SC part 3 3.2.2.1.3 GET DATA: P1 00 UID, 01 ATS historical bytes."""
+        rf = self._presented.profile.rf
+        if rf is None or len(capdu) != 5 or capdu[3] != 0x00:
+            return b"\x6a\x81"
+        if capdu[2] == 0x00:
+            return rf.uid + b"\x90\x00"
+        if capdu[2] == 0x01 and rf.iso14443_4:
+            return rf.historical + b"\x90\x00"
+        return b"\x6a\x81"
 
     async def close(self) -> None:
         self._closed = True
@@ -148,6 +219,7 @@ class SimCardReader:
     def __init__(self, slot: SimCardSlot, interface: CardInterface) -> None:
         self._slot = slot
         self._interface = interface
+        self._collision_reported: int | None = None
 
     @property
     def interface(self) -> CardInterface:
@@ -159,32 +231,49 @@ class SimCardReader:
 
     async def wait_for_card(self) -> SimCardSession:
         while True:
-            presented = self._slot.current(self._interface)
-            if presented is not None:
+            cards = self._slot.on_interface(self._interface)
+            if len(cards) > 1:
+                if self._collision_reported != self._slot.generation:
+                    self._collision_reported = self._slot.generation
+                    await trio.lowlevel.checkpoint()
+                    raise CardCollision(f"{len(cards)} cards in the field")
+            elif cards:
+                self._collision_reported = None
+                session = self._activate(cards[0])
                 await trio.lowlevel.checkpoint()
-                return self._activate(presented)
+                return session
             await self._slot.changed()
 
     def _activate(self, presented: _Presented) -> SimCardSession:
-        if self._interface is CardInterface.CONTACTLESS:
-            field = Part3Reader(presented.card)
-            atr = field.activate()
+        rf = presented.profile.rf
+        if self._interface is CardInterface.CONTACTLESS and rf is not None:
+            atr = presented.card.reset(contactless=True)
+            card_type = card_type_for_sak(rf.sak)
             info = CardInfo(
                 self._interface,
                 atr=atr,
-                uid=field.uid,
-                atqa=field.atqa,
-                sak=field.sak,
+                uid=rf.uid,
+                atqa=rf.atqa,
+                sak=rf.sak,
                 protocol="T=1",
-                card_type=field.card_type,
+                card_type=card_type,
                 reader=self.name,
             )
+            memory = self._slot.mifare_memory(presented.profile.name)
+            field = None
+            if memory is not None:
+                memory.reset()
+                field = Part3Reader(memory)
+            elif card_type is not CardType.PROCESSOR:
+                field = None
             return SimCardSession(self._slot, presented, info, field)
         card = presented.card
-        assert isinstance(card, VirtualCard)  # present() keeps MIFARE cards contactless
-        atr = card.reset()
-        protocol = "T=0" if card.t0 else "T=1"
-        info = CardInfo(self._interface, atr=atr, protocol=protocol, reader=self.name)
+        info = CardInfo(
+            self._interface,
+            atr=card.reset(),
+            protocol="T=0" if card.t0 else "T=1",
+            reader=self.name,
+        )
         return SimCardSession(self._slot, presented, info)
 
     async def wait_for_removal(self) -> None:

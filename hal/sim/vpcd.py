@@ -27,7 +27,7 @@ import trio
 from hal.interfaces import CardInterface
 from hal.sim.card import VirtualCard
 from hal.sim.contactless import Part3Reader
-from hal.sim.mifare import list_mifare_profiles, load_mifare_profile
+from hal.sim.mifare import MifareClassicCard, mifare_card_for
 from hal.sim.profile import ProfileError, load_profile
 
 __all__ = [
@@ -125,17 +125,23 @@ class ContactlessIcc:
 
 
 def icc_for_profile(
-    name: str, interface: CardInterface = CardInterface.CONTACT, *, t0: bool = False
+    name: str, interface: CardInterface | None = None, *, t0: bool = False
 ) -> VirtualIcc:
-    """The virtual ICC for a profile name (EMV profiles and MIFARE cards)."""
-    if name in list_mifare_profiles():
-        if interface is not CardInterface.CONTACTLESS:
-            raise ProfileError(f"{name} is a contactless-only MIFARE card")
-        return ContactlessIcc(Part3Reader(load_mifare_profile(name)))
-    card = VirtualCard(load_profile(name), t0=t0)
-    if interface is CardInterface.CONTACTLESS:
+    """The virtual ICC for a profile: on ``interface`` (default: the
+    profile's first one; a profile cannot go on an interface it does not have,
+    as with `cardcore sim present`). A MIFARE Classic profile gets its memory."""
+    profile = load_profile(name)
+    chosen = interface if interface is not None else CardInterface(profile.interfaces[0])
+    if chosen.value not in profile.interfaces:
+        have = ", ".join(profile.interfaces)
+        raise ProfileError(f"profile {name!r} cannot be presented {chosen.value} ({have})")
+    if chosen is CardInterface.CONTACTLESS:
+        memory = mifare_card_for(profile)
+        card: VirtualCard | MifareClassicCard = (
+            memory if memory is not None else VirtualCard(profile)
+        )
         return ContactlessIcc(Part3Reader(card))
-    return ContactIcc(card)
+    return ContactIcc(VirtualCard(profile, t0=t0))
 
 
 class VpcdProtocol:

@@ -35,7 +35,13 @@ from kernel.oda import (
 )
 from kernel.tvr import TsiBit, TvrBit
 
-__all__ = ["choose_oda_method", "offline_data_authentication", "pin_encipherment_key"]
+__all__ = [
+    "choose_oda_method",
+    "icc_public_key",
+    "oda_failed",
+    "offline_data_authentication",
+    "pin_encipherment_key",
+]
 
 _FAILED_BIT = {
     OdaMethod.SDA: TvrBit.SDA_FAILED,
@@ -113,6 +119,13 @@ def _icc_key(ctx: Context) -> RsaPublicKey:
         raise
     ctx.icc_key = key
     return key
+
+
+def icc_public_key(ctx: Context) -> RsaPublicKey:
+    """The ICC public key (issuer then ICC certificate, Book 2 5.3/6.4), recovered once.
+
+    Raises OdaCheckError; the caller decides what a failure means (fDDA)."""
+    return _icc_key(ctx)
 
 
 async def offline_data_authentication(ctx: Context) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "initiate_application_processing",
     "parse_afl",
     "read_application_data",
+    "store_record",
 ]
 
 MANDATORY_TAGS = (0x5F24, 0x5A, 0x8C, 0x8D)
@@ -96,13 +97,14 @@ async def read_application_data(ctx: Context) -> None:
             if not response.ok:
                 raise error_for(response.sw, f"READ RECORD SFI {sfi} record {record}")
             for_oda = record - first < oda_count
-            _store_record(ctx, sfi, record, response.data)
+            store_record(ctx, sfi, record, response.data)
             if for_oda:
                 ctx.oda_records.append((sfi, response.data))
     _check_mandatory(ctx)
 
 
-def _store_record(ctx: Context, sfi: int, record: int, data: bytes) -> None:
+def store_record(ctx: Context, sfi: int, record: int, data: bytes) -> None:
+    """Keep the objects of one record (a '70' template for SFI 1-10)."""
     where = f"SFI {sfi} record {record}"
     try:
         objects = tlv.decode(data)
@@ -131,9 +133,12 @@ def _check_mandatory(ctx: Context) -> None:
             raise CardDataError(f"{tlv.tag_hex(tag)} is not a valid DOL: {exc}") from exc
 
 
-async def data_exchange(ctx: Context, point: str) -> None:
-    """Offer configured tags to the application; accept updates of terminal data only."""
-    tags = ctx.config.data_exchange_tags
+async def data_exchange(ctx: Context, point: str, tags: tuple[int, ...] | None = None) -> None:
+    """Offer configured tags to the application; accept updates of terminal data only.
+
+    ``tags`` defaults to the terminal's data exchange tag list."""
+    if tags is None:
+        tags = ctx.config.data_exchange_tags
     if not tags:
         return
     offered = {t: v for t in tags if (v := ctx.get(t)) is not None}

@@ -78,6 +78,7 @@ async def simulated_terminal(
     options = ServeOptions(build_config(_merge(BASE, config or {})), data_dir, simulator=True)
     terminal = build_terminal(options)
     await terminal.start()
+    terminal.start_host()
     try:
         async with trio.open_nursery() as nursery:
             sim = terminal.sim = Simulator()

@@ -34,6 +34,7 @@ async def terminal(tmp_path: Path, data: dict[str, Any]) -> AsyncIterator[Termin
     readers = {i: SimCardReader(slot, i) for i in CardInterface}
     term = Terminal(config, tmp_path, Devices(INFO, NoKeypad(), readers))  # type: ignore[arg-type]
     await term.start()
+    term.start_host()
     try:
         yield term
     finally:
@@ -141,7 +142,7 @@ async def test_usb_pinpad_without_keys_is_a_pinpad_error(tmp_path: Path) -> None
     ("args", "message"),
     [
         (["no-such-card"], "unknown virtual card profile"),
-        (["mifare-classic"], "contactless-only"),
+        (["mifare-classic", "--interface", "contact"], "cannot be presented contact"),
         (["default", "--port", "70000"], "out of range"),
         (["default", "--interface", "mifare"], "invalid choice"),
     ],

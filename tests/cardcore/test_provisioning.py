@@ -93,6 +93,7 @@ async def environment(tmp_path: Path) -> AsyncIterator[Env]:
         config, data_dir, Devices(INFO, SimKeypad()), simulator=True, config_data=config_data
     )
     await terminal.start()
+    terminal.start_host()
     server = EcrServer(config.server, build_commands(terminal), terminal.keyring)
     async with trio.open_nursery() as nursery:
         sims = await nursery.start(run_provisioning_simulators, terminal)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from hal.atr import (
     AtrError,
+    card_type_for_sak,
     contactless_atr,
     derive_atqa_sak,
     parse_atr,
@@ -136,13 +137,13 @@ def test_garbage_parses_or_raises_atr_error(atr: bytes) -> None:
 @pytest.mark.parametrize(
     ("card_type", "uid", "atqa", "sak"),
     [
-        (CardType.MIFARE_CLASSIC_1K, "04A1B2C3", "0004", 0x08),
-        (CardType.MIFARE_CLASSIC_1K, "04112233445566", "0044", 0x08),
-        (CardType.MIFARE_CLASSIC_4K, "04A1B2C3", "0002", 0x18),
-        (CardType.MIFARE_MINI, "04A1B2C3", "0004", 0x09),
-        (CardType.MIFARE_ULTRALIGHT, "04112233445566", "0044", 0x00),
-        (CardType.PROCESSOR, "08123456", "0004", 0x20),
-        (CardType.PROCESSOR, "04112233445566", "0044", 0x20),
+        (CardType.MIFARE_CLASSIC_1K, "04A1B2C3", "0400", 0x08),
+        (CardType.MIFARE_CLASSIC_1K, "04112233445566", "4400", 0x08),
+        (CardType.MIFARE_CLASSIC_4K, "04A1B2C3", "0200", 0x18),
+        (CardType.MIFARE_MINI, "04A1B2C3", "0400", 0x09),
+        (CardType.MIFARE_ULTRALIGHT, "04112233445566", "4400", 0x00),
+        (CardType.PROCESSOR, "08123456", "0400", 0x20),
+        (CardType.PROCESSOR, "04112233445566", "4400", 0x20),
     ],
 )
 def test_derived_atqa_sak(card_type: CardType, uid: str, atqa: str, sak: int) -> None:
@@ -152,3 +153,19 @@ def test_derived_atqa_sak(card_type: CardType, uid: str, atqa: str, sak: int) ->
 def test_no_derivation_without_a_type_a_uid() -> None:
     assert derive_atqa_sak(CardType.PROCESSOR, b"") is None
     assert derive_atqa_sak(CardType.STORAGE, bytes(4)) is None
+
+
+@pytest.mark.parametrize(
+    ("sak", "card_type"),
+    [
+        (0x08, CardType.MIFARE_CLASSIC_1K),
+        (0x18, CardType.MIFARE_CLASSIC_4K),
+        (0x09, CardType.MIFARE_MINI),
+        (0x00, CardType.MIFARE_ULTRALIGHT),
+        (0x20, CardType.PROCESSOR),
+        (0x28, CardType.PROCESSOR),  # Classic emulation beside ISO 14443-4: APDUs win
+        (0x11, CardType.STORAGE),
+    ],
+)
+def test_card_type_for_sak(sak: int, card_type: CardType) -> None:
+    assert card_type_for_sak(sak) is card_type

@@ -162,7 +162,7 @@ async def test_wait_for_card_blocks_until_a_card_is_presented(rig: Rig) -> None:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(wait)
-        await rig.present("default", CONTACTLESS)  # another interface
+        await rig.present("visa-qvsdc", CONTACTLESS)  # another interface
         await rig.settle()
         assert not arrived.is_set()
         await rig.present("default", CONTACT)
@@ -262,40 +262,52 @@ async def test_card_counters_persist_across_power_cycles(rig: Rig) -> None:
 # --- contactless --------------------------------------------------------------
 
 
+SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
+
+
 async def test_contactless_processor_card(rig: Rig) -> None:
-    await rig.present("default", CONTACTLESS)
+    await rig.present("visa-qvsdc", CONTACTLESS)
     session = await wait_card(rig, CONTACTLESS)
     try:
         info = session.info
-        assert info.interface is CONTACTLESS
-        assert info.card_type is CardType.PROCESSOR
-        assert len(info.uid) == 4 and info.uid[0] == 0x08
-        assert info.atqa == b"\x00\x04" and info.sak == 0x20
+        assert info.interface is CONTACTLESS and info.protocol == "T=1"
+        assert info.card_type is CardType.PROCESSOR and info.iso14443_4
+        assert info.uid == bytes.fromhex("08A1C3E5")
+        assert info.atqa == b"\x04\x00" and info.sak == 0x20  # ATQA as on the air
         parsed = parse_contactless_atr(info.atr)
         assert parsed is not None and parsed.card_type is CardType.PROCESSOR
-        assert info.activation_descriptor == b"\x04" + info.uid + b"\x00\x04\x20"
-        response = await session.transmit(SELECT_PSE)
-        assert response[-2:] == b"\x90\x00"
+        assert info.descriptor() == bytes.fromhex("0408A1C3E5040020")
+        response = await session.transmit(SELECT_PPSE)
+        assert response[-2:] == b"\x90\x00" and response[0] == 0x6F
     finally:
         await session.close()
 
 
-@pytest.mark.parametrize(
-    ("profile", "uid", "atqa"),
-    [("mifare-classic", "04A1B2C3", "0004"), ("mifare-7byte", "04112233445566", "0044")],
-)
-async def test_mifare_classic_through_pseudo_apdus(
-    rig: Rig, profile: str, uid: str, atqa: str
-) -> None:
-    await rig.present(profile, CONTACTLESS)
+async def test_contactless_mifare_family_card_with_apdus(rig: Rig) -> None:
+    """mifare-7byte: a 7-byte UID, ISO 14443-4, no EMV application."""
+    await rig.present("mifare-7byte", CONTACTLESS)
     session = await wait_card(rig, CONTACTLESS)
     try:
         info = session.info
-        assert info.card_type is CardType.MIFARE_CLASSIC_1K
-        assert info.uid == bytes.fromhex(uid)
-        assert info.atqa == bytes.fromhex(atqa) and info.sak == 0x08
+        assert info.uid == bytes.fromhex("04A2C4E6F81A80") and len(info.uid) == 7
+        assert info.atqa == b"\x44\x00" and info.sak == 0x20
+        assert info.card_type is CardType.PROCESSOR
+        assert (await session.transmit(SELECT_PPSE))[-2:] == b"\x6a\x82"
+    finally:
+        await session.close()
+
+
+async def test_mifare_classic_through_pseudo_apdus(rig: Rig) -> None:
+    await rig.present("mifare-classic", CONTACTLESS)
+    session = await wait_card(rig, CONTACTLESS)
+    try:
+        info = session.info
+        assert info.card_type is CardType.MIFARE_CLASSIC_1K and not info.iso14443_4
+        assert info.uid == bytes.fromhex("5A3C9E17")
+        assert info.atqa == b"\x04\x00" and info.sak == 0x08
+        assert parse_contactless_atr(info.atr) is not None
         card = MifareClassic(session)
-        assert await card.uid() == bytes.fromhex(uid)
+        assert await card.uid() == bytes.fromhex("5A3C9E17")
         with pytest.raises(MifareError) as not_authenticated:
             await card.read_block(5)
         assert not_authenticated.value.sw == 0x6982
@@ -313,6 +325,7 @@ async def test_mifare_classic_through_pseudo_apdus(
             await card.authenticate_with(8, MifareKeyType.A, KEY_A)  # sector 2: default keys
         await card.authenticate_with(8, MifareKeyType.A, bytes.fromhex("FFFFFFFFFFFF"))
         assert await card.read_block(8) == bytes(16)
+        assert (await session.transmit(SELECT_PPSE))[-2:] == b"\x6a\x81"  # no APDUs
     finally:
         await session.close()
 

@@ -14,7 +14,8 @@ from hal import pcsc
 from hal.interfaces import CardInterface, CardRemoved, CardType, ReaderError, ReaderNotAvailable
 from hal.pcsc import PcscStack, ReaderSelector, error_for, strip_t0_le, translate_exception
 from hal.sim.contactless import Part3Reader
-from hal.sim.mifare import load_mifare_profile
+from hal.sim.mifare import mifare_card_for
+from hal.sim.profile import load_profile
 from hal.sim.vpcd import ContactlessIcc, icc_for_profile, run_vpcd_card
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, in_ci
 
@@ -344,7 +345,9 @@ async def test_contactless_atqa_sak_from_the_reader_or_derived(
     pcscd: Pcscd, nursery: trio.Nursery, offered: bool
 ) -> None:
     vendor = bytes.fromhex("FFCAF00000")  # a reader-specific command, as configured
-    field = Part3Reader(load_mifare_profile("mifare-classic"), atqa_sak_command=vendor)
+    memory = mifare_card_for(load_profile("mifare-classic"))
+    assert memory is not None
+    field = Part3Reader(memory, atqa_sak_command=vendor)
     scope = trio.CancelScope()
 
     async def plug(task_status: trio.TaskStatus[None]) -> None:
@@ -361,9 +364,9 @@ async def test_contactless_atqa_sak_from_the_reader_or_derived(
         info = session.info
         await session.close()
         assert info.card_type is CardType.MIFARE_CLASSIC_1K
-        assert (info.atqa, info.sak) == (b"\x00\x04", 0x08)
+        assert (info.atqa, info.sak) == (b"\x04\x00", 0x08)
         assert info.atqa_sak_derived is not offered
-        assert info.activation_descriptor == bytes.fromhex("0404A1B2C3000408")
+        assert info.descriptor() == bytes.fromhex("045A3C9E17040008")
     finally:
         scope.cancel()
     with trio.fail_after(STEP):

@@ -71,7 +71,9 @@ def test_spec_is_consistent() -> None:
             assert app.aid.startswith(ISSUERS[app.issuer].ca[0])
 
 
-@pytest.mark.parametrize("names", [("sda", "mir", "enciphered-pin")])
+@pytest.mark.parametrize(
+    "names", [("sda", "mir", "enciphered-pin"), ("phone-wallet", "mc-contactless", "mifare-7byte")]
+)
 def test_committed_profiles_are_reproducible(names: tuple[str, ...]) -> None:
     rebuilt = build.build_profiles(build.DEFAULT_SEED, names)
     assert sorted(rebuilt) == sorted(names)

@@ -37,16 +37,49 @@ def profile_table(profiles: dict[str, Profile]) -> str:
         "TEST ONLY: every key and PIN in these files is public test material.",
         "Load with `hal.sim.load_profile(name)`; each JSON file's `summary` has the details.",
         "",
+        "## Contact cards",
+        "",
         "| profile | AID / label | PAN | ODA | CVM list | cryptogram | PIN | expected |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, profile in profiles.items():
+        if profile.contactless:
+            continue
         for app in profile.summary["applications"]:
             cvm = ", ".join(rule.split(":")[0] for rule in app["cvm_list"])
             lines.append(
                 f"| {name} | {app['aid']} {app['label']} | {app['pan']} | {app['oda']['method']} "
                 f"| {cvm} | {app['cryptogram_version']} | {app['pin'] or '-'} "
                 f"| {profile.summary['expected']} |"
+            )
+    lines += [
+        "",
+        "## Contactless cards and MIFARE",
+        "",
+        "Present them on the contactless interface only. ATQA is given as its value and, in "
+        "brackets, as the bytes go over the air (the order of the manual's `smartcard` "
+        "descriptor).",
+        "",
+        "| profile | UID / ATQA / SAK | AID / label / kernel | PAN | ODA | cryptogram | expected |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, profile in profiles.items():
+        if not profile.contactless:
+            continue
+        rf = profile.summary["rf"]
+        ident = f"{rf['uid']} / {rf['atqa']} ({rf['atqa_on_air']}) / {rf['sak']}"
+        apps = profile.summary["applications"] or [None]
+        for app in apps:
+            if app is None:
+                lines.append(
+                    f"| {name} | {ident} | - | - | - | - | {profile.summary['expected']} |"
+                )
+                continue
+            cl = app["contactless"]
+            lines.append(
+                f"| {name} | {ident} | {app['aid']} {app['label']} kernel {cl['kernel_id']} "
+                f"({cl['kind']}) | {app['pan']} | {app['oda']['method']} "
+                f"| {app['cryptogram_version']} | {profile.summary['expected']} |"
             )
     return "\n".join(lines) + "\n"
 

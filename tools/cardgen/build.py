@@ -18,13 +18,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from hal.sim import signing
-from hal.sim.profile import Application, CardRisk, DirectoryFile, Profile
+from hal.sim.profile import (
+    Application,
+    CardRisk,
+    ContactlessApp,
+    DirectoryFile,
+    Profile,
+    RfParameters,
+)
 from hal.sim.rsa import RsaPrivateKey, RsaPublicKey
 from kernel import tlv
 from kernel.crypto import emv
 from kernel.crypto.des import kcv_tdes
 from tools.cardgen.keygen import Drbg, generate_rsa_key, generate_tdes_key
-from tools.cardgen.spec import CAS, ISSUERS, PROFILES, PSE_NAME, AppSpec, ProfileSpec
+from tools.cardgen.spec import (
+    CAS,
+    ISSUERS,
+    PPSE_NAME,
+    PROFILES,
+    PSE_NAME,
+    AppSpec,
+    ProfileSpec,
+    RfSpec,
+)
 
 __all__ = [
     "DEFAULT_SEED",
@@ -177,10 +193,17 @@ class _Builder:
         issuer_spec = ISSUERS[spec.issuer]
         rid, ca_index = issuer_spec.ca
 
+        cl = spec.contactless
         aip1 = 0x10 | 0x08  # cardholder verification, terminal risk management
         aip1 |= {"none": 0, "sda": 0x40, "dda": 0x20, "cda": 0x21}[spec.oda]
         aip1 |= 0x04 if spec.issuer_auth == "external-authenticate" else 0
         aip = bytes([aip1, 0x00])
+        if cl is not None and cl.kind == "qvsdc":
+            # Book C-3 style: AIP byte 1 b6 announces fDDA; nothing else is used
+            aip = bytes([0x20 if spec.oda == "dda" else 0x00, 0x00])
+        elif cl is not None:
+            # Book C-2: byte 1 b2 on-device cardholder verification, byte 2 b8 EMV mode
+            aip = bytes([aip1 | (0x02 if cl.on_device_cvm else 0), 0x80])
 
         cdol2 = "8A02"
         if spec.issuer_auth == "generate-ac":
@@ -193,36 +216,62 @@ class _Builder:
         )
         track2 = _bcd_pad(f"{pan}D{spec.expiry[:4]}201" + "00000")
 
-        sfi1 = [tlv.encode(0x57, track2), tlv.encode(0x5F20, spec.cardholder.encode())]
-        sfi2 = [
-            tlv.encode(0x5A, _bcd_pad(pan)),
-            tlv.encode(0x5F24, bytes.fromhex(spec.expiry)),
-            tlv.encode(0x5F25, bytes.fromhex(spec.effective)),
-            tlv.encode(0x5F28, bytes.fromhex(spec.country)),
-            tlv.encode(0x5F34, bytes.fromhex(spec.psn)),
-            tlv.encode(0x9F07, bytes.fromhex(spec.auc)),
-            tlv.encode(0x9F08, bytes.fromhex(spec.app_version)),
-            tlv.encode(0x9F0D, bytes.fromhex(spec.iac["default"])),
-            tlv.encode(0x9F0E, bytes.fromhex(spec.iac["denial"])),
-            tlv.encode(0x9F0F, bytes.fromhex(spec.iac["online"])),
-            tlv.encode(0x8E, cvm_list),
-            tlv.encode(0x8C, bytes.fromhex(spec.cdol1)),
-            tlv.encode(0x8D, bytes.fromhex(cdol2)),
-            tlv.encode(0x9F42, bytes.fromhex(spec.currency)),
-            tlv.encode(0x9F44, b"\x02"),
-            tlv.encode(0x9F14, bytes([spec.lcol])),
-            tlv.encode(0x9F23, bytes([spec.ucol])),
-        ]
-        if spec.oda != "none":
-            sfi2.append(tlv.encode(0x9F4A, b"\x82"))
-        if spec.oda in ("dda", "cda"):
-            sfi2.append(tlv.encode(0x9F49, DDOL))
-        files: dict[int, tuple[bytes, ...]] = {
-            1: tuple(_pack_records(sfi1)),
-            2: tuple(_pack_records(sfi2)),
-        }
-        afl = bytes([1 << 3, 1, len(files[1]), len(files[1])])
-        afl += bytes([2 << 3, 1, len(files[2]), len(files[2])])
+        gpo_extra = b""
+        files: dict[int, tuple[bytes, ...]]
+        if cl is not None and cl.kind == "qvsdc":
+            # track 2, PSN and the form factor come with every GPO; SFI 1 is the
+            # static data fDDA signs (with the AIP), the ODA objects follow in SFI 2
+            gpo_extra = tlv.encode(0x57, track2) + tlv.encode(0x5F34, bytes.fromhex(spec.psn))
+            if cl.ffi:
+                gpo_extra += tlv.encode(0x9F6E, bytes.fromhex(cl.ffi))
+            card = [
+                tlv.encode(0x5A, _bcd_pad(pan)),
+                tlv.encode(0x5F24, bytes.fromhex(spec.expiry)),
+                tlv.encode(0x5F25, bytes.fromhex(spec.effective)),
+                tlv.encode(0x5F28, bytes.fromhex(spec.country)),
+                tlv.encode(0x9F07, bytes.fromhex(spec.auc)),
+                tlv.encode(0x9F08, bytes.fromhex(spec.app_version)),
+                tlv.encode(0x9F42, bytes.fromhex(spec.currency)),
+            ]
+            if spec.oda != "none":
+                card.append(tlv.encode(0x9F4A, b"\x82"))
+            files = {1: tuple(_pack_records(card))}
+            afl = bytes([1 << 3, 1, len(files[1]), len(files[1])])
+            oda_sfi = 2
+        else:
+            sfi1 = [tlv.encode(0x57, track2), tlv.encode(0x5F20, spec.cardholder.encode())]
+            sfi2 = [
+                tlv.encode(0x5A, _bcd_pad(pan)),
+                tlv.encode(0x5F24, bytes.fromhex(spec.expiry)),
+                tlv.encode(0x5F25, bytes.fromhex(spec.effective)),
+                tlv.encode(0x5F28, bytes.fromhex(spec.country)),
+                tlv.encode(0x5F34, bytes.fromhex(spec.psn)),
+                tlv.encode(0x9F07, bytes.fromhex(spec.auc)),
+                tlv.encode(0x9F08, bytes.fromhex(spec.app_version)),
+                tlv.encode(0x9F0D, bytes.fromhex(spec.iac["default"])),
+                tlv.encode(0x9F0E, bytes.fromhex(spec.iac["denial"])),
+                tlv.encode(0x9F0F, bytes.fromhex(spec.iac["online"])),
+                tlv.encode(0x8E, cvm_list),
+                tlv.encode(0x8C, bytes.fromhex(spec.cdol1)),
+                tlv.encode(0x8D, bytes.fromhex(cdol2)),
+                tlv.encode(0x9F42, bytes.fromhex(spec.currency)),
+                tlv.encode(0x9F44, b"\x02"),
+                tlv.encode(0x9F14, bytes([spec.lcol])),
+                tlv.encode(0x9F23, bytes([spec.ucol])),
+            ]
+            if cl is not None and cl.par:
+                sfi2.append(tlv.encode(0x9F24, cl.par.encode("ascii")))
+            if spec.oda != "none":
+                sfi2.append(tlv.encode(0x9F4A, b"\x82"))
+            if spec.oda in ("dda", "cda"):
+                sfi2.append(tlv.encode(0x9F49, DDOL))
+            files = {
+                1: tuple(_pack_records(sfi1)),
+                2: tuple(_pack_records(sfi2)),
+            }
+            afl = bytes([1 << 3, 1, len(files[1]), len(files[1])])
+            afl += bytes([2 << 3, 1, len(files[2]), len(files[2])])
+            oda_sfi = 3
 
         icc_key: RsaPrivateKey | None = None
         pin_key: RsaPrivateKey | None = None
@@ -289,8 +338,8 @@ class _Builder:
                 oda_objs.append(tlv.encode(0x9F2E, pin_key.public.exponent_bytes))
                 if rem:
                     oda_objs.append(tlv.encode(0x9F2F, rem))
-            files[3] = tuple(_pack_records(oda_objs))
-            afl += bytes([3 << 3, 1, len(files[3]), 0])
+            files[oda_sfi] = tuple(_pack_records(oda_objs))
+            afl += bytes([oda_sfi << 3, 1, len(files[oda_sfi]), 0])
 
         fci_prop = tlv.encode(0x50, spec.label.encode())
         if spec.priority is not None:
@@ -317,7 +366,7 @@ class _Builder:
             gpo_format=spec.gpo_format,
             aip=aip,
             afl=afl,
-            gpo_extra=b"",
+            gpo_extra=gpo_extra,
             files=files,
             cryptogram_version=version,
             dki=1,
@@ -334,6 +383,7 @@ class _Builder:
             get_data={0x9F4F: LOG_FORMAT} if spec.log else {},
             icc_key=icc_key,
             pin_key=pin_key,
+            contactless=ContactlessApp.from_json(cl.settings()) if cl is not None else None,
         )
         app.validate()
         self.cards.append(
@@ -385,22 +435,84 @@ class _Builder:
                 else None
             ),
         }
+        if cl is not None:
+            summary["issuer_authentication"] = "none: a contactless single tap"
+            if cl.kind == "qvsdc":
+                summary["iac"] = None
+            summary["contactless"] = {
+                **cl.settings(),
+                "kernel_id": cl.kernel_id,
+                "on_device_cvm": cl.on_device_cvm,
+                "ffi": cl.ffi,
+                "par": cl.par,
+                "pdol": spec.pdol,
+            }
         return app, summary
 
     # --- one profile --------------------------------------------------------
 
     @staticmethod
     def _directory_entry(app_spec: AppSpec) -> bytes:
-        """Book 1 12.2.3: 61 [4F ADF name, 50 label, 9F12, 87 priority]."""
+        """Book 1 12.2.3: 61 [4F ADF name, 50 label, 9F12, 87 priority]; in the
+        PPSE also the Kernel Identifier 9F2A (Book B 3.3.2.5)."""
         entry = tlv.encode(0x4F, bytes.fromhex(app_spec.aid))
         entry += tlv.encode(0x50, app_spec.label.encode())
         if app_spec.preferred_name:
             entry += tlv.encode(0x9F12, app_spec.preferred_name.encode())
         if app_spec.priority is not None:
             entry += tlv.encode(0x87, bytes([app_spec.priority]))
+        if app_spec.contactless is not None:
+            entry += tlv.encode(0x9F2A, bytes.fromhex(app_spec.contactless.kernel_id))
         return tlv.encode(0x61, entry)
 
+    def contactless_profile(self, spec: ProfileSpec, rf_spec: RfSpec) -> Profile:
+        """Book B 3.3.2: the PPSE FCI carries the directory entries in 'BF0C';
+        a MIFARE card carries nothing but its RF identity."""
+        rf = RfParameters(
+            uid=bytes.fromhex(rf_spec.uid),
+            atqa=bytes.fromhex(rf_spec.atqa),
+            sak=rf_spec.sak,
+            historical=bytes.fromhex(rf_spec.historical),
+        )
+        built = [self.application(spec, app) for app in spec.apps]
+        ppse: DirectoryFile | None = None
+        if built:
+            entries = b"".join(self._directory_entry(app_spec) for app_spec in spec.apps)
+            ppse_fci = tlv.encode(
+                0x6F,
+                tlv.encode(0x84, PPSE_NAME) + tlv.encode(0xA5, tlv.encode(0xBF0C, entries)),
+            )
+            ppse = DirectoryFile(name=PPSE_NAME, fci=ppse_fci, sfi=0, records=())
+        rf_summary = {
+            "uid": rf_spec.uid,
+            "atqa_on_air": rf_spec.atqa,
+            "atqa": f"{int.from_bytes(rf.atqa, 'little'):04X}",
+            "sak": f"{rf.sak:02X}",
+            "iso14443_4": rf.iso14443_4,
+            "pcsc_atr": rf.pcsc_atr().hex().upper(),
+            "note": rf_spec.note,
+        }
+        return Profile(
+            name=spec.name,
+            description=spec.description,
+            applications=tuple(app for app, _ in built),
+            summary={
+                "expected": spec.expected,
+                "interfaces": ["contactless"],
+                "kind": "mifare" if spec.mifare else "emv",
+                "rf": rf_summary,
+                "ppse": ppse is not None,
+                "applications": [summary for _, summary in built],
+            },
+            kind="mifare" if spec.mifare else "emv",
+            interfaces=("contactless",),
+            rf=rf,
+            ppse=ppse,
+        )
+
     def profile(self, spec: ProfileSpec) -> Profile:
+        if spec.rf is not None:
+            return self.contactless_profile(spec, spec.rf)
         built = [self.application(spec, app) for app in spec.apps]
         entries = [self._directory_entry(app_spec) for app_spec in spec.apps]
         ddfs: list[DirectoryFile] = []

@@ -3,14 +3,29 @@
 # version, card risk, what the card is for) is written here once; build.py
 # turns it into EMV personalisation (FCI, records, certificates) and keys.
 # PANs are test ranges and Luhn-valid (the check digit is computed).
+# Contactless cards (EMV Contactless Books B/C) list their applications in the
+# PPSE '2PAY.SYS.DDF01' with the Kernel Identifier '9F2A'; their ISO/IEC
+# 14443-3 identity (UID, ATQA, SAK) is part of the spec; MIFARE cards have
+# nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["CAS", "ISSUERS", "PROFILES", "AppSpec", "CaSpec", "IssuerSpec", "ProfileSpec"]
+__all__ = [
+    "CAS",
+    "ISSUERS",
+    "PROFILES",
+    "AppSpec",
+    "CaSpec",
+    "ContactlessSpec",
+    "IssuerSpec",
+    "ProfileSpec",
+    "RfSpec",
+]
 
 PSE_NAME = b"1PAY.SYS.DDF01"
+PPSE_NAME = b"2PAY.SYS.DDF01"
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,45 @@ TERMINAL_CDOL2 = "9F02069F03069F1A0295055F2A029A039C019F3704"
 
 
 @dataclass(frozen=True)
+class ContactlessSpec:
+    """The contactless side of an application (hal.sim.profile.ContactlessApp)."""
+
+    kind: Literal["qvsdc", "emv"]
+    kernel_id: str  # Kernel Identifier '9F2A' in the PPSE entry, hex
+    ctq: str = "2000"  # qvsdc: base CTQ (go online if ODA fails)
+    cdcvm: bool = False
+    see_phone: bool = False
+    online_pin: bool = False
+    fdda: bool = True
+    gpo_refuses: bool = False
+    on_device_cvm: bool = False  # emv kind: AIP byte 1 b2 (Book C-2)
+    ffi: str | None = None  # Form Factor Indicator '9F6E' (qvsdc, with every GPO)
+    par: str | None = None  # Payment Account Reference '9F24' (an 29) in a record
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "ctq": self.ctq,
+            "cdcvm": self.cdcvm,
+            "see_phone": self.see_phone,
+            "online_pin": self.online_pin,
+            "fdda": self.fdda,
+            "gpo_refuses": self.gpo_refuses,
+        }
+
+
+@dataclass(frozen=True)
+class RfSpec:
+    """ISO/IEC 14443-3 type A identity; ATQA as sent over the air (LSB first)."""
+
+    uid: str
+    atqa: str
+    sak: int
+    historical: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class AppSpec:
     aid: str
     label: str
@@ -113,6 +167,7 @@ class AppSpec:
     cvm_y: int = 0
     internal_authenticate_format: int = 1
     log: bool = False  # transaction log: 9F4D in the FCI, 9F4F by GET DATA, SFI 11
+    contactless: ContactlessSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +178,8 @@ class ProfileSpec:
     apps: tuple[AppSpec, ...]
     pse: bool = True
     nested_ddf: bool = False  # the first application is listed in a DDF under the PSE
+    rf: RfSpec | None = None  # contactless: only the PPSE, no PSE
+    mifare: bool = False
 
 
 _VISA = "A0000000031010"
@@ -398,3 +455,203 @@ PROFILES: tuple[ProfileSpec, ...] = (
         nested_ddf=True,
     ),
 )
+
+# --- contactless -----------------------------------------------------------------
+
+VISA_QVSDC_PDOL = "9F66049F02069F03069F1A0295055F2A029A039C019F3704"
+MIR_CL_PDOL = "9F02069F1A025F2A029F37049F3501"
+
+
+def _emv_rf(uid: str, note: str = "random-ID style UID (08 ...), ATQA 0004") -> RfSpec:
+    """An EMV contactless card or phone: ATQA 0004 (sent 04 00), SAK 20 (ISO/IEC 14443-4)."""
+    return RfSpec(uid, "0400", 0x20, note=note)
+
+
+_VISA_CL_RISK = {"cumulative_offline_limit": 50000}
+
+
+def _qvsdc(**kw: Any) -> AppSpec:
+    contactless = kw.pop("contactless", None) or ContactlessSpec("qvsdc", "03", ffi="00000000")
+    base: dict[str, Any] = {
+        "aid": _VISA,
+        "label": "VISA CREDIT",
+        "issuer": "visa-1",
+        "version": "visa-cvn18",
+        "oda": "dda",
+        "cvm": (),
+        "issuer_auth": "generate-ac",
+        "pin": None,
+        "pdol": VISA_QVSDC_PDOL,
+        "gpo_format": 2,
+        "risk": dict(_VISA_CL_RISK),
+        "contactless": contactless,
+    }
+    base.update(kw)
+    return AppSpec(**base)
+
+
+def _mchip_cl(**kw: Any) -> AppSpec:
+    base: dict[str, Any] = {
+        "aid": "A0000000041010",
+        "label": "MASTERCARD",
+        "issuer": "mc-1",
+        "version": "mchip-cvn16",
+        "oda": "cda",
+        "cvm": ("1E03", "1F03"),
+        "issuer_auth": "generate-ac",
+        "pin": None,
+        "app_version": "0002",
+        "iac": dict(MC_IAC),
+        "cdol1": MC_CDOL1,
+        "gpo_format": 2,
+        "genac_format": 2,
+        "risk": dict(_DEFAULT_RISK),
+        "contactless": ContactlessSpec("emv", "02", par="P001CARDCORETESTACCOUNT000001"),
+    }
+    base.update(kw)
+    return AppSpec(**base)
+
+
+CONTACTLESS_PROFILES: tuple[ProfileSpec, ...] = (
+    ProfileSpec(
+        "visa-qvsdc",
+        "Visa-like contactless card (qVSDC, Kernel 3 style): fDDA, CVN 18, signature over "
+        "the CVM-required limit",
+        "GPO answers the cryptogram: TC with fDDA (9F4B over UN, amount, currency, 9F69) "
+        "within the card's offline limits when the reader does not ask for an online "
+        "cryptogram, ARQC otherwise. Over the CVM-required limit the CTQ asks for a "
+        "signature (or online PIN when the reader takes no signature).",
+        (_qvsdc(pan_prefix="476173900103001"),),
+        pse=False,
+        rf=_emv_rf("08A1C3E5"),
+    ),
+    ProfileSpec(
+        "cl-online-pin",
+        "Visa-like contactless card that asks for online PIN over the CVM-required limit",
+        "Over the CVM-required limit the CTQ says 'online PIN required' and the card "
+        "answers an ARQC (the PIN goes online with the authorisation); below it behaves "
+        "like visa-qvsdc.",
+        (
+            _qvsdc(
+                pan_prefix="476173900105001",
+                contactless=ContactlessSpec("qvsdc", "03", online_pin=True, ffi="00000000"),
+            ),
+        ),
+        pse=False,
+        rf=_emv_rf("08B2D4F6"),
+    ),
+    ProfileSpec(
+        "phone-wallet",
+        "Visa token in a phone wallet with consumer-device CVM (CDCVM)",
+        "The phone verifies the cardholder itself: every GPO answers CTQ 'consumer device "
+        "CVM performed' when the reader supports CDCVM, so the transaction has no other "
+        "CVM at any amount and the receipt shows cdcvm=yes. fDDA for offline approvals.",
+        (
+            _qvsdc(
+                pan_prefix="476173900104001",
+                label="VISA PHONE",
+                contactless=ContactlessSpec("qvsdc", "03", cdcvm=True, ffi="03000000"),
+            ),
+        ),
+        pse=False,
+        rf=_emv_rf("08C3E5A7", "a phone: random-ID style UID (08 ...), ATQA 0004"),
+    ),
+    ProfileSpec(
+        "mc-contactless",
+        "Mastercard-like contactless card (M/Chip, Kernel 2 style): CDA, CVN 16",
+        "EMV mode (AIP byte 2 b8): GPO, READ RECORD, one GENERATE AC with CDA. CVM list "
+        "signature, then no CVM: the reader's CVM capability decides (signature over the "
+        "CVM-required limit, no CVM under it). Records carry the Payment Account "
+        "Reference 9F24 for data exchange (Tags To Read DF8112).",
+        (_mchip_cl(pan_prefix="541333008902001"),),
+        pse=False,
+        rf=_emv_rf("08D4F6B8"),
+    ),
+    ProfileSpec(
+        "phone-wallet-mc",
+        "Mastercard token in a phone wallet: on-device CVM (AIP byte 1 b2)",
+        "Kernel 2 style on-device cardholder verification: over the CVM-required limit "
+        "the CVM is 'confirmation code verified' (CVM Results 010002, cdcvm=yes), under it "
+        "no CVM; CDA, CVN 16.",
+        (
+            _mchip_cl(
+                pan_prefix="541333008903001",
+                label="MASTERCARD PHONE",
+                contactless=ContactlessSpec("emv", "02", on_device_cvm=True),
+            ),
+        ),
+        pse=False,
+        rf=_emv_rf("08E5A7C9", "a phone: random-ID style UID (08 ...), ATQA 0004"),
+    ),
+    ProfileSpec(
+        "mir-contactless",
+        "Mir-like contactless card (RID A000000658): CDA, online PIN over the CVM limit",
+        "EMV-mode single tap (Mir-style kernel): GPO with a PDOL, READ RECORD, one "
+        "GENERATE AC with CDA; CVM list online PIN if supported, else no CVM; 19-digit "
+        "PAN, emv-common cryptograms (project CVN C1, not Mir's own).",
+        (
+            AppSpec(
+                aid="A0000006581010",
+                label="MIR",
+                preferred_name="MIR",
+                issuer="mir-1",
+                pan_prefix="220000000002000500",
+                version="emv-common",
+                oda="cda",
+                cvm=("4203", "1F03"),
+                issuer_auth="generate-ac",
+                pin=None,
+                app_version="0001",
+                pdol=MIR_CL_PDOL,
+                cdol1=MIR_CDOL1,
+                gpo_format=2,
+                genac_format=2,
+                risk=dict(_DEFAULT_RISK),
+                contactless=ContactlessSpec("emv", "C10643"),
+            ),
+        ),
+        pse=False,
+        rf=_emv_rf("08F6B8DA"),
+    ),
+    ProfileSpec(
+        "cl-two-apps",
+        "Visa-like contactless card with two applications; the preferred one refuses GPO",
+        "The PPSE lists VISA ELECTRON (priority 1) and VISA CREDIT (priority 2); VISA "
+        "ELECTRON answers GPO with 6985, so the kernel asks for 'select next' and the "
+        "transaction goes on with VISA CREDIT.",
+        (
+            _qvsdc(
+                aid="A0000000032010",
+                label="VISA ELECTRON",
+                pan_prefix="476173900106001",
+                priority=1,
+                contactless=ContactlessSpec("qvsdc", "03", gpo_refuses=True, ffi="00000000"),
+            ),
+            _qvsdc(pan_prefix="476173900106002", priority=2),
+        ),
+        pse=False,
+        rf=_emv_rf("08A7C9EB"),
+    ),
+    ProfileSpec(
+        "mifare-classic",
+        "MIFARE Classic 1K transport card (not EMV)",
+        "4-byte UID, ATQA 0004 (sent 04 00), SAK 08: not ISO/IEC 14443-4, so no APDU "
+        "reaches it (the reader answers 6A81); goes to the client as a smartcard newcard.",
+        (),
+        pse=False,
+        rf=RfSpec("5A3C9E17", "0400", 0x08, note="MIFARE Classic 1K"),
+        mifare=True,
+    ),
+    ProfileSpec(
+        "mifare-7byte",
+        "7-byte-UID MIFARE-family card, ISO/IEC 14443-4 (NTAG 424 DNA / DESFire style)",
+        "7-byte UID (NXP 04...), ATQA 0044 (sent 44 00), SAK 20: takes APDUs but has no "
+        "EMV application, SELECT 2PAY.SYS.DDF01 answers 6A82.",
+        (),
+        pse=False,
+        rf=RfSpec("04A2C4E6F81A80", "4400", 0x20, historical="80", note="NTAG 424 DNA style"),
+        mifare=True,
+    ),
+)
+
+PROFILES = PROFILES + CONTACTLESS_PROFILES

@@ -16,10 +16,23 @@ from hal.sim.mifare import (
     MifareClassicCard,
     _decode_access,
     access_bits,
-    load_mifare_profile,
+    mifare_card_for,
 )
 
 A, B = MifareKeyType.A, MifareKeyType.B
+
+
+def classic() -> MifareClassicCard:
+    card = mifare_card_for(load_profile("mifare-classic"))
+    assert card is not None
+    return card
+
+
+def test_only_mifare_classic_profiles_have_memory() -> None:
+    assert mifare_card_for(load_profile("mifare-7byte")) is None  # ISO 14443-4 (SAK 20)
+    assert mifare_card_for(load_profile("visa-qvsdc")) is None
+    card = classic()
+    assert card.uid == bytes.fromhex("5A3C9E17") and card.card_type is CardType.MIFARE_CLASSIC_1K
 
 
 @pytest.mark.parametrize(
@@ -49,10 +62,10 @@ def test_card_geometry() -> None:
 
 
 def test_manufacturer_block() -> None:
-    card = load_mifare_profile("mifare-classic")
+    card = classic()
     block0 = bytes(card.blocks[0])
-    assert block0[:4] == bytes.fromhex("04A1B2C3")
-    assert block0[4] == 0x04 ^ 0xA1 ^ 0xB2 ^ 0xC3  # BCC
+    assert block0[:4] == bytes.fromhex("5A3C9E17")
+    assert block0[4] == 0x5A ^ 0x3C ^ 0x9E ^ 0x17  # BCC
     assert block0[5] == 0x08 and block0[6:8] == b"\x04\x00"  # SAK, ATQA LSB first
     card.authenticate(0, A, DEFAULT_KEY)
     assert card.read(0) == block0
@@ -61,7 +74,7 @@ def test_manufacturer_block() -> None:
 
 
 def test_authentication_is_per_sector_and_cleared_by_reset() -> None:
-    card = load_mifare_profile("mifare-classic")
+    card = classic()
     card.authenticate(8, A, DEFAULT_KEY)
     card.read(9)
     with pytest.raises(MifareCardError) as other_sector:
@@ -76,7 +89,7 @@ def test_authentication_is_per_sector_and_cleared_by_reset() -> None:
 
 
 def test_trailer_write_follows_its_access_conditions() -> None:
-    card = load_mifare_profile("mifare-classic")
+    card = classic()
     card.authenticate(4, B, bytes.fromhex("B0B1B2B3B4B5"))
     new_trailer = bytes.fromhex("C0C1C2C3C4C5") + access_bits((0b100, 0b100, 0b100, 0b011))
     card.write(7, new_trailer + bytes.fromhex("D0D1D2D3D4D5"))
@@ -89,11 +102,11 @@ def test_trailer_write_follows_its_access_conditions() -> None:
 
 
 def test_part3_reader_pseudo_apdus() -> None:
-    reader = Part3Reader(load_mifare_profile("mifare-classic"))
+    reader = Part3Reader(classic())
     reader.activate()
     cases = [
-        ("FFCA000000", "04A1B2C39000"),
-        ("FFCA000004", "04A1B2C39000"),
+        ("FFCA000000", "5A3C9E179000"),
+        ("FFCA000004", "5A3C9E179000"),
         ("FFCA000002", "6C04"),
         ("FFCA010000", "6A81"),  # no ATS for a MIFARE Classic card
         ("FFCA000100", "6B00"),
@@ -109,7 +122,7 @@ def test_part3_reader_pseudo_apdus() -> None:
         ("FFD6000510" + "00" * 16, "6986"),
         ("FF860000050100046200", "6B00"),
         ("FFEE000000", "6D00"),
-        ("00A4040000", "6E00"),
+        ("00A4040000", "6A81"),  # no APDUs reach a MIFARE Classic
         ("FF", "6700"),
     ]
     for capdu, rapdu in cases:
@@ -122,8 +135,17 @@ def test_part3_reader_with_a_processor_card() -> None:
     atr = reader.activate()
     assert atr[:4] == bytes.fromhex("3B888001")
     assert reader.uid == default_uid("default") and reader.sak == 0x20
+    assert reader.atqa == b"\x04\x00"
     assert reader.transmit(bytes.fromhex("FFCA010000"))[:-2] == reader.historical
     assert reader.transmit(bytes.fromhex("FFB0000010")) == b"\x6a\x81"
     assert reader.transmit(bytes.fromhex("FF860000050100046000")) == b"\x6a\x81"
     response = reader.transmit(bytes.fromhex("00A404000E315041592E5359532E444446303100"))
     assert response[-2:] == b"\x90\x00"
+
+
+def test_part3_reader_keeps_a_contactless_profiles_identity() -> None:
+    reader = Part3Reader(VirtualCard(load_profile("visa-qvsdc")))
+    assert reader.activate() == load_profile("visa-qvsdc").rf.pcsc_atr()  # type: ignore[union-attr]
+    assert (reader.uid, reader.atqa, reader.sak) == (bytes.fromhex("08A1C3E5"), b"\x04\x00", 0x20)
+    ppse = bytes.fromhex("00A404000E325041592E5359532E444446303100")
+    assert reader.transmit(ppse)[-2:] == b"\x90\x00"

@@ -96,12 +96,15 @@ def test_summary_matches_personalisation(name: str, index: int) -> None:
     assert app.data[0x5F24].hex() == summary["expiry"]
     assert app.aip.hex().upper() == summary["aip"]
     assert app.cryptogram_version.name == summary["cryptogram_version"]
-    cvm = app.data[0x8E][8:]
+    cvm = app.data.get(0x8E, bytes(8))[8:]
     assert [cvm[i : i + 2].hex().upper() for i in range(0, len(cvm), 2)] == [
         rule[:4]
         for rule in summary["cvm_list"]  # type: ignore[attr-defined]
     ]
-    assert app.data[0x9F0D].hex().upper() == summary["iac"]["default"]  # type: ignore[index]
+    if summary["iac"] is None:  # qVSDC: no issuer action codes on the card
+        assert 0x9F0D not in app.data and app.qvsdc
+    else:
+        assert app.data[0x9F0D].hex().upper() == summary["iac"]["default"]  # type: ignore[index]
     assert app.pin == summary["pin"]
     # the track 2 equivalent agrees with the PAN and expiry
     track2 = app.data[0x57].hex().upper()
@@ -116,6 +119,14 @@ def test_summary_matches_personalisation(name: str, index: int) -> None:
         assert app.aid in [e.get(0x4F) for e in entries]
         ddf_names = {e[0x9D] for e in entries if 0x9D in e}
         assert ddf_names == {d.name for d in profile.ddfs}
+    if profile.ppse is not None:
+        # Book B 3.3.2.4: the PPSE FCI lists every application with its kernel
+        directory = tlv.find(profile.ppse.fci, 0xBF0C)
+        assert directory is not None
+        entries = [{c.tag: c.value for c in e.children()} for e in tlv.decode(directory)]
+        entry = next(e for e in entries if e[0x4F] == app.aid)
+        kernel_id = summary["contactless"]["kernel_id"]  # type: ignore[index]
+        assert entry[0x9F2A].hex().upper() == kernel_id
 
 
 @pytest.mark.parametrize(("name", "index"), APPS)

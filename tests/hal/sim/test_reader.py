@@ -25,7 +25,7 @@ async def test_wait_for_card_blocks_until_presented() -> None:
         nursery.start_soon(wait)
         await trio.testing.wait_all_tasks_blocked()
         assert got == []
-        slot.present("default", CardInterface.CONTACTLESS)  # another interface
+        slot.present("visa-qvsdc", CardInterface.CONTACTLESS)  # another interface
         await trio.testing.wait_all_tasks_blocked()
         assert got == []
         slot.present("default", CardInterface.CONTACT)
@@ -45,6 +45,19 @@ async def test_removal_mid_session() -> None:
     with trio.move_on_after(0.01) as scope:
         await SimCardReader(slot, CardInterface.CONTACT).wait_for_card()
     assert scope.cancelled_caught
+
+
+async def test_profiles_only_go_where_they_can() -> None:
+    slot = SimCardSlot()
+    with pytest.raises(ProfileError):
+        slot.present("default", CardInterface.CONTACTLESS)  # a contact-only card
+    with pytest.raises(ProfileError):
+        slot.present("visa-qvsdc", CardInterface.CONTACT)  # a contactless-only card
+    with pytest.raises(ProfileError):
+        slot.present_also("default")
+    assert slot.presented is None
+    slot.present("mifare-classic")  # the profile's own interface by default
+    assert slot.presented == ("mifare-classic", CardInterface.CONTACTLESS)
 
 
 async def test_counters_persist_across_presentations() -> None:

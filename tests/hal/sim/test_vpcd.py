@@ -82,7 +82,7 @@ def test_contactless_and_mifare_iccs() -> None:
     assert icc.atr.hex().upper() == "3B8F8001804F0CA000000306030001000000006A"
     protocol = VpcdProtocol(icc)
     (uid,) = frames(protocol.receive_data(frame(bytes.fromhex("FFCA000000"))))
-    assert uid == bytes.fromhex("04A1B2C39000")
+    assert uid == bytes.fromhex("5A3C9E179000")
     with pytest.raises(ProfileError):
         icc_for_profile("mifare-classic", CardInterface.CONTACT)
     with pytest.raises(ProfileError):

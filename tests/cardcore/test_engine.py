@@ -1,0 +1,173 @@
+"""Transaction engine details in process: the `dex` data exchange, a client that
+never answers a message, PIN pad outcomes, crash recovery of unfinished rows,
+request parsing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import trio
+
+from cardcore.client import default_message_answer
+from cardcore.engine.request import Operation, luhn_ok, parse_transaction
+from cardcore.errors import InvalidArguments
+from cardcore.journal import TxnRecord
+from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
+from hal.sim.pinpad import PinPadMode
+from tests.cardcore.harness import simulated_terminal
+
+PURCHASE = {"type": "purchase", "amount": "000000001500"}
+DEX = {
+    "transaction": {"data-exchange": True},
+    "emv": {"data-exchange-tags": ["9F02", "5A", "9F1A"]},
+}
+
+
+async def test_dex_offers_tags_and_takes_terminal_updates(tmp_path: Path) -> None:
+    seen: list[Message] = []
+
+    def answer(message: Message) -> Body:
+        if message.name == "dex":
+            seen.append(message)
+            return {
+                "status": "ok",
+                "terminal-tags": {"tag": [{"@name": "9F1A", "@value": "0840"}]},
+            }
+        return default_message_answer(message)
+
+    async with simulated_terminal(tmp_path, DEX) as h:
+        result = await h.transaction(answer, **PURCHASE)
+    assert result.status == "ok"
+    (dex,) = seen
+    tags = {t["@name"]: t["@value"] for t in dex.body["kernel-tags"]["tag"]}
+    assert tags["9F02"] == "000000001500"
+    assert "5A" not in tags  # the PAN only travels over the secure channel
+    assert tags["9F1A"] == "0643"
+
+
+async def test_dex_not_sent_when_disabled(tmp_path: Path) -> None:
+    names: list[str] = []
+
+    def answer(message: Message) -> Body:
+        names.append(message.name)
+        return default_message_answer(message)
+
+    async with simulated_terminal(tmp_path, {"emv": {"data-exchange-tags": ["9F02"]}}) as h:
+        assert (await h.transaction(answer, **PURCHASE)).status == "ok"
+    assert "dex" not in names
+
+
+async def test_client_that_never_answers_a_message(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path, {"server": {"answer-timeout": 0.5}}) as h:
+        conn = h.connect()
+        from tests.cardcore.ecr import RawPeer
+
+        peer = RawPeer(conn._stream)
+        await peer.send(Message("transaction", PURCHASE))
+        first = await peer.read()
+        assert first.name == "display"
+        answer = await peer.read()  # silence: the terminal gives up
+        assert answer.name == "transaction" and answer.status == "timeout"
+        assert await h.terminal.journal.last() is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "pin_entered"),
+    [(PinPadMode.ENTER, "offline"), (PinPadMode.BYPASS, "no"), (PinPadMode.FAIL, "no")],
+)
+async def test_pin_pad_outcomes(tmp_path: Path, mode: PinPadMode, pin_entered: str) -> None:
+    async with simulated_terminal(tmp_path) as h:
+        assert h.sim.pinpad is not None
+        h.sim.pinpad.mode = mode
+        answer = await h.transaction(**PURCHASE)
+    assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+    assert answer.body["receipt"]["pin-entered"] == pin_entered
+
+
+async def test_recovery_marks_unfinished_rows(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path) as h:
+        record = TxnRecord(
+            state="online", amount=100, datetime=dt.datetime.now().astimezone().isoformat()
+        )
+        await h.terminal.journal.create(record, reversal=b"stored reversal")
+        from cardcore.engine.engine import TransactionEngine
+
+        assert await TransactionEngine(h.terminal).recover() == 1
+        stored = await h.terminal.journal.get(record.id)
+        assert stored is not None and (stored.state, stored.tstatus) == ("cancelled", "declined")
+        assert len(await h.terminal.journal.pending("reversal")) == 1
+        assert await TransactionEngine(h.terminal).recover() == 0
+
+
+def _message(**params: str) -> Message:
+    return Message("transaction", params)
+
+
+TODAY = dt.date(2026, 11, 28)
+
+
+def test_parse_aliases_and_defaults() -> None:
+    cmd = parse_transaction(
+        Message("transaction", {"amount": "000000012300"}, {"type": "payment"}), "643", TODAY
+    )
+    assert cmd.operation is Operation.PURCHASE and cmd.amount == 12300 and cmd.currency == "643"
+    void = parse_transaction(_message(type="void", number="8"), "643", TODAY)
+    assert void.number == "000008" and void.amount is None
+    sbp = parse_transaction(Message("transaction", PURCHASE, {"force-sbp": "true"}), "643", TODAY)
+    assert sbp.force_sbp is True
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {
+            "type": "purchase",
+            "amount": "000000012300",
+            "pan": "4111111111111111",
+            "expired": "2512",
+        },
+        {
+            "type": "purchase",
+            "amount": "000000012300",
+            "pan": "4111111111111111",
+            "expired": "2413",
+            "password": "12345678",
+        },
+        {
+            "type": "purchase",
+            "amount": "000000012300",
+            "pan": "4111111111111111",
+            "expired": "2410",
+            "password": "12345678",
+        },
+        {"type": "purchase", "amount": "000000012300", "forced": "true"},
+        {"type": "refund", "amount": "000000012300", "forced": "maybe"},
+        {"type": "refund", "amount": "000000012300", "forced": "true"},
+        {"type": "purchase", "amount": "000000012300", "amount-other": "000000000100"},
+    ],
+)
+def test_parse_refusals(params: dict[str, str]) -> None:
+    with pytest.raises(InvalidArguments):
+        parse_transaction(_message(**params), "643", TODAY)
+
+
+def test_luhn() -> None:
+    assert luhn_ok("4111111111111111") and luhn_ok("4761739001010010")
+    assert not luhn_ok("4111111111111112")
+
+
+async def test_keepalives_flow_while_waiting(tmp_path: Path) -> None:
+    names: list[str] = []
+
+    def answer(message: Message) -> Body:
+        names.append(message.name)
+        return default_message_answer(message)
+
+    async with simulated_terminal(tmp_path, {"transaction": {"detection-timeout": 1}}) as h:
+        h.sim.slot.remove()
+        result = await h.transaction(answer, **PURCHASE)
+        await trio.lowlevel.checkpoint()
+    assert result.status == "notdetected"
+    assert names.count("keepalive") >= 3
