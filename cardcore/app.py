@@ -117,7 +117,8 @@ async def _run(
         sim.seed_keys(terminal)
         sim.install_devices(terminal)
         sim_port = await sim.start_host(nursery)
-        terminal.reconfigure(simulator_config(terminal.config, sim_port))
+        sbp_port = await sim.start_sbp(nursery)
+        terminal.reconfigure(simulator_config(terminal.config, sim_port, sbp_port))
         await sim.serve_control(terminal, nursery)
         from cardcore.simservers import run_provisioning_simulators
 
@@ -126,7 +127,9 @@ async def _run(
     await monitors.start(nursery)
     from cardcore.engine.engine import TransactionEngine
 
-    await TransactionEngine(terminal).recover()
+    engine = TransactionEngine(terminal)
+    engine.register_senders()
+    await engine.recover()
     await nursery.start(terminal.host.run)
     terminal.ready.set()
     # Scripts and tests wait for this file: everything is up when it appears.

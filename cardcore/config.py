@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from acquirers.sbp.config import SbpConfig
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "EmvConfig",
     "HostConfig",
     "HostKeyConfig",
+    "InterfacesConfig",
     "PinPadConfig",
     "ProvisioningConfig",
     "ReadersConfig",
@@ -153,23 +155,45 @@ class AidParameters(_Section):
     default_ddol: str = "9F3704"
     default_tdol: str = ""
     priority: int = 0
+    # Contactless (EMV Book B 3.1; an AID without a kernel id is contact only).
+    # Kernel ids: "02" Mastercard-style, "03" Visa-style, "C10643" Mir-style.
+    kernel_id: str | None = None
+    ctls_transaction_limit: int | None = None  # amount >= limit: not over the air
+    ctls_floor_limit: int | None = None  # amount > limit: online
+    ctls_cvm_limit: int | None = None  # amount >= limit: CVM required
+    ttq: str | None = None  # Visa-style Terminal Transaction Qualifiers '9F66'
+    tags_to_read: list[str] = msgspec.field(default_factory=list)  # Kernel 2 'DF8112'
 
 
 def _default_aids() -> list[AidParameters]:
     # The payment systems the simulator's virtual cards use; a provisioned
     # terminal replaces this list with the management server's EMV part.
+    # Contactless limits (minor units): floor 100.00, CVM 3000.00, transaction
+    # 100000.00.
+    def aid(
+        aid: str,
+        label: str,
+        version: str,
+        kernel: str,
+        *,
+        mc: bool = False,
+        ttq: str | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> AidParameters:
+        return AidParameters(
+            aid=aid, label=label, application_version=version, kernel_id=kernel, ttq=ttq,
+            tags_to_read=list(tags),
+            tac_denial="0000000000" if mc else "0010000000",
+            tac_online="F45084800C" if mc else "DC4004F800",
+            tac_default="F45084800C" if mc else "DC4000A800",
+            ctls_floor_limit=10_000, ctls_cvm_limit=300_000, ctls_transaction_limit=10_000_000,
+        )  # fmt: skip
+
     return [
-        AidParameters(aid="A0000000031010", label="VISA", application_version="0096"),
-        AidParameters(aid="A0000000032010", label="VISA ELECTRON", application_version="0096"),
-        AidParameters(
-            aid="A0000000041010",
-            label="MASTERCARD",
-            application_version="0002",
-            tac_denial="0000000000",
-            tac_online="F45084800C",
-            tac_default="F45084800C",
-        ),
-        AidParameters(aid="A0000006581010", label="MIR", application_version="0100"),
+        aid("A0000000031010", "VISA", "0096", "03", ttq="36004000"),
+        aid("A0000000032010", "VISA ELECTRON", "0096", "03", ttq="36004000"),
+        aid("A0000000041010", "MASTERCARD", "0002", "02", mc=True, tags=("9F24",)),
+        aid("A0000006581010", "MIR", "0100", "C10643", mc=True),
     ]
 
 
@@ -277,6 +301,16 @@ class ProvisioningConfig(_Section):
     key_server_mirror: str | None = None
 
 
+class InterfacesConfig(_Section):
+    """Card interfaces the terminal offers (manual [JCONF] <interfaces>)."""
+
+    contact: bool = True
+    contactless: bool = True
+    # <interfaces><mifare enable="true"/>: every contactless card goes to the
+    # cash register first as a `smartcard` message (manual «Сообщение smartcard»).
+    mifare: bool = False
+
+
 class Config(_Section):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
@@ -288,6 +322,9 @@ class Config(_Section):
     readers: ReadersConfig = msgspec.field(default_factory=ReadersConfig)
     pinpad: PinPadConfig = msgspec.field(default_factory=PinPadConfig)
     sam: SamConfig = msgspec.field(default_factory=SamConfig)
+    interfaces: InterfacesConfig = msgspec.field(default_factory=InterfacesConfig)
+    # The SBP (Faster Payments System) agent; SBP is offered when configured.
+    sbp: SbpConfig | None = None
     provisioning: ProvisioningConfig = msgspec.field(default_factory=ProvisioningConfig)
 
 

@@ -356,6 +356,8 @@ class Journal:
         unknown = set(names) - set(_COLUMNS) | ({"id"} & set(names))
         if unknown:
             raise JournalError(f"cannot update columns {sorted(unknown)}")
+        if not names:
+            return
         assignments = ", ".join(f"{n} = ?" for n in names)
         db.execute(
             f"UPDATE transactions SET {assignments} WHERE id = ?",  # noqa: S608 - our column names

@@ -20,6 +20,7 @@ __all__ = [
     "CardSession",
     "CardType",
     "DeviceInfo",
+    "Indicators",
     "Keypad",
     "NoKeypad",
     "PinPad",
@@ -248,3 +249,14 @@ class PinPad(Protocol):
     async def offline_pin(
         self, amount: int, currency: int, tries_remaining: int | None, timeout: float
     ) -> bytes: ...
+
+
+# --- indicators ----------------------------------------------------------------
+
+
+class Indicators(Protocol):
+    """The four status lights and the beeper of EMV Contactless Book A 9.3/9.4."""
+
+    async def show(self, lights: tuple[bool, bool, bool, bool], tone: str | None) -> None:
+        """Set the lights (1..4, left to right); tone "success", "alert" or None."""
+        ...

@@ -153,7 +153,7 @@ async def test_approved_purchase_receipt(terminal: Served) -> None:
     assert receipt["ps-code"] == "4" and receipt["pin-entered"] == "offline"
     assert len(receipt["datetime"]) == 12 and receipt["seq"] == "000001"
     codes = register.codes()
-    assert codes[0] == "0B" and "D1" in codes and "D4" in codes and "03" in codes
+    assert codes[0] == "15" and "D1" in codes and "D4" in codes and "03" in codes
     await assert_consistent(terminal)
     assert "4761739001010010" not in terminal.log_text()
 
@@ -293,7 +293,7 @@ async def test_no_card_times_out(terminal: Served) -> None:
 @pytest.mark.parametrize(
     ("stage", "expect_rows"),
     [
-        ("0B", 0),  # waiting for the card
+        ("15", 0),  # waiting for the card
         ("09", 0),  # PIN entry
         ("D1", 1),  # about to send the request (reversal stored, request not sent)
         ("D4", 1),  # the host approved; the card has not completed
