@@ -100,6 +100,27 @@ async def test_purchase_with_a_card_in_a_pcsc_reader(
     assert "4761739001010010" not in log and "4761739001010010" not in output
 
 
+async def test_contactless_purchase_through_a_pcsc_contactless_reader(
+    pcscd: Pcscd, terminal: Served
+) -> None:
+    """A tap: the card on vpcd's second slot as a PC/SC part 3 contactless
+    reader shows it (ATR, GET DATA UID); the Entry Point and the kernel run
+    over the same PC/SC session."""
+    card = vpcd_card(pcscd.port + 1, "visa-qvsdc")
+    try:
+        answer = await Register(terminal).transaction(**PURCHASE)
+        assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+        receipt = answer.body["receipt"]
+        assert receipt["tstatus"] == "approved", receipt
+        await assert_consistent(terminal)
+    finally:
+        code, output = stop(card)
+    assert code == 0, output
+    log = terminal.log_text()
+    assert f"contactless interface: PC/SC reader {CONTACTLESS_READER}" in log
+    assert f"card in {CONTACTLESS_READER}: ATR 3B8" in log
+
+
 async def test_no_card_in_the_pcsc_reader_times_out(pcscd: Pcscd, tmp_path: Path) -> None:
     config = CONFIG.replace("detection-timeout = 30", "detection-timeout = 2")
     server = start_server(tmp_path / "data", config=config)
