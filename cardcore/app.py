@@ -13,8 +13,9 @@ from typing import Any
 
 import trio
 
-from cardcore.commands import admin, provisioning, transaction
+from cardcore.commands import admin, provisioning, sam, transaction
 from cardcore.config import Config
+from cardcore.devices import apply_configured_drivers
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Devices, Terminal, os_version
@@ -67,6 +68,7 @@ def build_commands(terminal: Terminal) -> dict[str, Command]:
     table: dict[str, Command] = {}
     table.update(admin.commands(terminal))
     table.update(transaction.commands(terminal))
+    table.update(sam.commands(terminal))
     table.update(provisioning.commands(terminal))
     return table
 
@@ -121,6 +123,8 @@ async def _run(
         from cardcore.simservers import run_provisioning_simulators
 
         terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
+    monitors = apply_configured_drivers(terminal, options.simulator)
+    await monitors.start(nursery)
     from cardcore.engine.engine import TransactionEngine
 
     engine = TransactionEngine(terminal)

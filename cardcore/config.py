@@ -8,7 +8,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -25,8 +25,12 @@ __all__ = [
     "DeviceConfig",
     "EmvConfig",
     "HostConfig",
+    "HostKeyConfig",
     "InterfacesConfig",
+    "PinPadConfig",
     "ProvisioningConfig",
+    "ReadersConfig",
+    "SamConfig",
     "ServerConfig",
     "TerminalConfig",
     "TransactionConfig",
@@ -219,6 +223,65 @@ class EmvConfig(_Section):
     data_exchange_tags: list[str] = msgspec.field(default_factory=list)
 
 
+def _contactless_patterns() -> list[str]:
+    return ["*PICC*", "*Contactless*", "*-CL*", "* CL *"]
+
+
+class ReadersConfig(_Section):
+    """Card readers (hal.pcsc). `driver`: auto = simulated readers with
+    --simulator, PC/SC otherwise. Each interface takes the first PC/SC reader
+    whose name matches one of its patterns (fnmatch, case-insensitive, tried
+    in order); the contact interface never takes a reader that the
+    contactless patterns or `exclude` match (SAM slots, for instance)."""
+
+    driver: Literal["auto", "sim", "pcsc", "none"] = "auto"
+    contact: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    contactless: list[str] = msgspec.field(default_factory=_contactless_patterns)
+    exclude: list[str] = msgspec.field(default_factory=lambda: ["*SAM*"])
+    # A reader-specific pseudo-APDU answering ATQA (2, as on the air) || SAK
+    # (1), hex; PC/SC part 3 defines none, so by default they are derived
+    # (hal.atr).
+    atqa_sak_apdu: str = ""
+    poll: float = 1.0  # seconds a blocking PC/SC wait lasts before it is re-issued
+    settle: float = 2.0  # seconds transient answers after a card change are retried
+
+
+class PinPadConfig(_Section):
+    """The PIN pad (hal.usbhid). `driver`: auto = simulated with --simulator,
+    the USB-HID pad otherwise; `emulated` runs the USB-HID driver against its
+    built-in device emulator (bench use without a pad)."""
+
+    driver: Literal["auto", "sim", "usbhid", "none"] = "auto"
+    vendor_id: int = 0x1209  # pid.codes; set the pad's own
+    product_id: int = 0x0001
+    emulated: bool = False
+    # The PIN the emulated pad's cardholder types outside simulator mode
+    # (bench tests with TEST cards only; with --simulator it is the presented
+    # virtual card's).
+    emulated_pin: str = "1234"
+    transfer_timeout: float = 2.0  # seconds per USB transfer
+
+
+class HostKeyConfig(_Section):
+    """A SAM AV2 host key (manual: «Установка ключа хоста для SAM AV2»):
+    `sethostkey` looks the key's parameters up here by name."""
+
+    name: str
+    entry: int  # key entry number in the SAM
+    version: int = 0
+
+
+class SamConfig(_Section):
+    """The SAM for MIFARE authentication (hal.sam). `driver`: auto = the
+    simulated SAM with --simulator, none otherwise."""
+
+    driver: Literal["auto", "sim", "none"] = "auto"
+    host_key: list[HostKeyConfig] = msgspec.field(default_factory=list)
+    # Key store name of the SAM key that authorises key changes (its master
+    # key, entry 0); empty: the factory default (all zero).
+    change_key: str = ""
+
+
 class ProvisioningConfig(_Section):
     """Activation, configuration updates and master-key loading (issue 8)."""
 
@@ -256,6 +319,9 @@ class Config(_Section):
     acquirer: AcquirerConfig = msgspec.field(default_factory=AcquirerConfig)
     transaction: TransactionConfig = msgspec.field(default_factory=TransactionConfig)
     emv: EmvConfig = msgspec.field(default_factory=EmvConfig)
+    readers: ReadersConfig = msgspec.field(default_factory=ReadersConfig)
+    pinpad: PinPadConfig = msgspec.field(default_factory=PinPadConfig)
+    sam: SamConfig = msgspec.field(default_factory=SamConfig)
     interfaces: InterfacesConfig = msgspec.field(default_factory=InterfacesConfig)
     # The SBP (Faster Payments System) agent; SBP is offered when configured.
     sbp: SbpConfig | None = None

@@ -24,6 +24,7 @@ from cardcore.protocol.secure import KeyRing
 from cardcore.provisioning.errors import ProvisioningFormatError
 from cardcore.provisioning.store import Generation, ProvisioningStore, Staging
 from hal.interfaces import CardInterface, CardReader, DeviceInfo, Indicators, Keypad, PinPad
+from hal.sam import Sam
 from kernel.capk import CaKeyStore, CaPublicKey
 from kernel.config import AidConfig, TerminalConfig
 
@@ -44,6 +45,7 @@ class Devices:
     keypad: Keypad
     readers: dict[CardInterface, CardReader] = field(default_factory=dict)
     pinpad: PinPad | None = None
+    sam: Sam | None = None
     indicators: Indicators | None = None
 
 
