@@ -6,7 +6,6 @@ through the command line, as scripts outside the repository would:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import trio
