@@ -120,9 +120,9 @@ async def _run(
         sbp_port = await sim.start_sbp(nursery)
         terminal.reconfigure(simulator_config(terminal.config, sim_port, sbp_port))
         await sim.serve_control(terminal, nursery)
-        from cardcore.simservers import run_provisioning_simulators
-
-        terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
+        # The management servers (and their test PKI, generated on first use)
+        # come up in the background: only activation and configuration need them.
+        nursery.start_soon(_provisioning_simulators, terminal)
     monitors = apply_configured_drivers(terminal, options.simulator)
     await monitors.start(nursery)
     from cardcore.engine.engine import TransactionEngine
@@ -135,3 +135,10 @@ async def _run(
     # Scripts and tests wait for this file: everything is up when it appears.
     atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)
     log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)
+
+
+async def _provisioning_simulators(terminal: Terminal) -> None:
+    from cardcore.simservers import run_provisioning_simulators
+
+    async with trio.open_nursery() as nursery:
+        terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
