@@ -25,8 +25,9 @@ lint: $(BIN)/.installed-test
 	$(BIN)/ruff format --check cardcore hal kernel acquirers tests tools
 	$(BIN)/mypy
 
+# Two workers (the machines have two cores); the pcscd tests share one worker.
 unit: $(BIN)/.installed-test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 test: lint unit
 

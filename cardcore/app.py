@@ -13,8 +13,9 @@ from typing import Any
 
 import trio
 
-from cardcore.commands import admin, endofday, provisioning, transaction
+from cardcore.commands import admin, endofday, provisioning, sam, transaction
 from cardcore.config import Config
+from cardcore.devices import apply_configured_drivers
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Devices, Terminal, os_version
@@ -67,6 +68,7 @@ def build_commands(terminal: Terminal) -> dict[str, Command]:
     table: dict[str, Command] = {}
     table.update(admin.commands(terminal))
     table.update(transaction.commands(terminal))
+    table.update(sam.commands(terminal))
     table.update(provisioning.commands(terminal))
     table.update(endofday.commands(terminal))
     return table
@@ -116,16 +118,28 @@ async def _run(
         sim.seed_keys(terminal)
         sim.install_devices(terminal)
         sim_port = await sim.start_host(nursery)
-        terminal.reconfigure(simulator_config(terminal.config, sim_port))
+        sbp_port = await sim.start_sbp(nursery)
+        terminal.reconfigure(simulator_config(terminal.config, sim_port, sbp_port))
         await sim.serve_control(terminal, nursery)
-        from cardcore.simservers import run_provisioning_simulators
-
-        terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
+        # The management servers (and their test PKI, generated on first use)
+        # come up in the background: only activation and configuration need them.
+        nursery.start_soon(_provisioning_simulators, terminal)
+    monitors = apply_configured_drivers(terminal, options.simulator)
+    await monitors.start(nursery)
     from cardcore.engine.engine import TransactionEngine
 
-    await TransactionEngine(terminal).recover()
+    engine = TransactionEngine(terminal)
+    engine.register_senders()
+    await engine.recover()
     await nursery.start(terminal.host.run)
     terminal.ready.set()
     # Scripts and tests wait for this file: everything is up when it appears.
     atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)
     log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)
+
+
+async def _provisioning_simulators(terminal: Terminal) -> None:
+    from cardcore.simservers import run_provisioning_simulators
+
+    async with trio.open_nursery() as nursery:
+        terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)

@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("--password", required=True)
     change.add_argument("--newpassword", required=True)
     command("resetpassword", "reset the password (confirmed on the terminal)")
+    host_key = command("sethostkey", "set a SAM AV2 host key (use with --secure)")
+    host_key.add_argument("--name", required=True, help="the key's name in the configuration")
+    material = host_key.add_mutually_exclusive_group(required=True)
+    material.add_argument("--material", help="the key in base64 (visible to ps; prefer a file)")
+    material.add_argument("--material-file", type=Path, help="a file holding the base64 key")
     send = command("send", "send the command in an XML file")
     send.add_argument("file", type=Path)
     txn = command("transaction", "a card transaction (manual «Транзакция»)")
@@ -149,6 +154,19 @@ def _parser() -> argparse.ArgumentParser:
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
     sim_command("profiles", "list virtual card profiles", data_dir=False)
+    vpcd = sim_command(
+        "vpcd", "plug a virtual card into vsmartcard's vpcd reader (pcscd)", data_dir=False
+    )
+    vpcd.add_argument("profile")
+    vpcd.add_argument("--host", default="127.0.0.1", help="where vpcd listens")
+    vpcd.add_argument("--port", type=int, default=35963, help="vpcd's port (reader.conf CHANNELID)")
+    vpcd.add_argument(
+        "--interface",
+        choices=["contact", "contactless"],
+        help="default: the profile's own; contactless: the card as a PC/SC part 3 "
+        "contactless reader shows it",
+    )
+    vpcd.add_argument("--t0", action="store_true", help="a T=0 contact card")
     return parser
 
 
@@ -295,6 +313,10 @@ def _client(args: argparse.Namespace) -> int:
                 params["forced"] = "true"
             attrs = {"force-sbp": args.force_sbp} if args.force_sbp else None
             return await client.command("transaction", params, attrs, secure=args.secure)
+        if name == "sethostkey":
+            material = args.material or args.material_file.read_text().strip()
+            params = {"token": client.session.token or "", "name": args.name, "material": material}
+            return await client.command("sethostkey", params, secure=args.secure)
         command = decode_message(args.file.read_bytes())
         _show(command, "->")
         return await client.command(
@@ -329,6 +351,8 @@ def _sim(args: argparse.Namespace) -> int:
     from cardcore.simcontrol import send_control
     from kernel.errors import CardcoreError
 
+    if args.sim_command == "vpcd":
+        return _sim_vpcd(args)
     if args.sim_command == "profiles":
         from hal.sim.profile import list_profiles, load_profile
 
@@ -348,6 +372,45 @@ def _sim(args: argparse.Namespace) -> int:
     answer.pop("ok", None)
     if answer:
         print(json.dumps(answer, ensure_ascii=False))
+    return 0
+
+
+def _sim_vpcd(args: argparse.Namespace) -> int:
+    """Keep a virtual card in the vpcd reader until SIGINT/SIGTERM."""
+    import signal
+
+    import trio
+
+    from cardcore.logs import setup_logging
+    from hal.interfaces import CardInterface
+    from hal.sim.vpcd import icc_for_profile, run_vpcd_card
+    from kernel.errors import CardcoreError
+
+    try:
+        interface = CardInterface(args.interface) if args.interface else None
+        icc = icc_for_profile(args.profile, interface, t0=args.t0)
+    except CardcoreError as exc:
+        print(f"cardcore: {exc.message}", file=sys.stderr)
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"cardcore: port {args.port} is out of range", file=sys.stderr)
+        return 2
+    setup_logging(console=True, kernel_console=False)
+    print(
+        f"virtual card '{args.profile}' (ATR {icc.atr.hex().upper()}) "
+        f"for vpcd at {args.host}:{args.port}; stop with Ctrl-C",
+        flush=True,
+    )
+
+    async def run() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_vpcd_card, icc, args.host, args.port)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(run)
     return 0
 
 

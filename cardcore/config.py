@@ -8,10 +8,11 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
+from acquirers.sbp.config import SbpConfig
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -24,7 +25,12 @@ __all__ = [
     "DeviceConfig",
     "EmvConfig",
     "HostConfig",
+    "HostKeyConfig",
+    "InterfacesConfig",
+    "PinPadConfig",
     "ProvisioningConfig",
+    "ReadersConfig",
+    "SamConfig",
     "ServerConfig",
     "SettlementConfig",
     "TerminalConfig",
@@ -160,23 +166,45 @@ class AidParameters(_Section):
     default_ddol: str = "9F3704"
     default_tdol: str = ""
     priority: int = 0
+    # Contactless (EMV Book B 3.1; an AID without a kernel id is contact only).
+    # Kernel ids: "02" Mastercard-style, "03" Visa-style, "C10643" Mir-style.
+    kernel_id: str | None = None
+    ctls_transaction_limit: int | None = None  # amount >= limit: not over the air
+    ctls_floor_limit: int | None = None  # amount > limit: online
+    ctls_cvm_limit: int | None = None  # amount >= limit: CVM required
+    ttq: str | None = None  # Visa-style Terminal Transaction Qualifiers '9F66'
+    tags_to_read: list[str] = msgspec.field(default_factory=list)  # Kernel 2 'DF8112'
 
 
 def _default_aids() -> list[AidParameters]:
     # The payment systems the simulator's virtual cards use; a provisioned
     # terminal replaces this list with the management server's EMV part.
+    # Contactless limits (minor units): floor 100.00, CVM 3000.00, transaction
+    # 100000.00.
+    def aid(
+        aid: str,
+        label: str,
+        version: str,
+        kernel: str,
+        *,
+        mc: bool = False,
+        ttq: str | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> AidParameters:
+        return AidParameters(
+            aid=aid, label=label, application_version=version, kernel_id=kernel, ttq=ttq,
+            tags_to_read=list(tags),
+            tac_denial="0000000000" if mc else "0010000000",
+            tac_online="F45084800C" if mc else "DC4004F800",
+            tac_default="F45084800C" if mc else "DC4000A800",
+            ctls_floor_limit=10_000, ctls_cvm_limit=300_000, ctls_transaction_limit=10_000_000,
+        )  # fmt: skip
+
     return [
-        AidParameters(aid="A0000000031010", label="VISA", application_version="0096"),
-        AidParameters(aid="A0000000032010", label="VISA ELECTRON", application_version="0096"),
-        AidParameters(
-            aid="A0000000041010",
-            label="MASTERCARD",
-            application_version="0002",
-            tac_denial="0000000000",
-            tac_online="F45084800C",
-            tac_default="F45084800C",
-        ),
-        AidParameters(aid="A0000006581010", label="MIR", application_version="0100"),
+        aid("A0000000031010", "VISA", "0096", "03", ttq="36004000"),
+        aid("A0000000032010", "VISA ELECTRON", "0096", "03", ttq="36004000"),
+        aid("A0000000041010", "MASTERCARD", "0002", "02", mc=True, tags=("9F24",)),
+        aid("A0000006581010", "MIR", "0100", "C10643", mc=True),
     ]
 
 
@@ -206,6 +234,65 @@ class EmvConfig(_Section):
     data_exchange_tags: list[str] = msgspec.field(default_factory=list)
 
 
+def _contactless_patterns() -> list[str]:
+    return ["*PICC*", "*Contactless*", "*-CL*", "* CL *"]
+
+
+class ReadersConfig(_Section):
+    """Card readers (hal.pcsc). `driver`: auto = simulated readers with
+    --simulator, PC/SC otherwise. Each interface takes the first PC/SC reader
+    whose name matches one of its patterns (fnmatch, case-insensitive, tried
+    in order); the contact interface never takes a reader that the
+    contactless patterns or `exclude` match (SAM slots, for instance)."""
+
+    driver: Literal["auto", "sim", "pcsc", "none"] = "auto"
+    contact: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    contactless: list[str] = msgspec.field(default_factory=_contactless_patterns)
+    exclude: list[str] = msgspec.field(default_factory=lambda: ["*SAM*"])
+    # A reader-specific pseudo-APDU answering ATQA (2, as on the air) || SAK
+    # (1), hex; PC/SC part 3 defines none, so by default they are derived
+    # (hal.atr).
+    atqa_sak_apdu: str = ""
+    poll: float = 1.0  # seconds a blocking PC/SC wait lasts before it is re-issued
+    settle: float = 2.0  # seconds transient answers after a card change are retried
+
+
+class PinPadConfig(_Section):
+    """The PIN pad (hal.usbhid). `driver`: auto = simulated with --simulator,
+    the USB-HID pad otherwise; `emulated` runs the USB-HID driver against its
+    built-in device emulator (bench use without a pad)."""
+
+    driver: Literal["auto", "sim", "usbhid", "none"] = "auto"
+    vendor_id: int = 0x1209  # pid.codes; set the pad's own
+    product_id: int = 0x0001
+    emulated: bool = False
+    # The PIN the emulated pad's cardholder types outside simulator mode
+    # (bench tests with TEST cards only; with --simulator it is the presented
+    # virtual card's).
+    emulated_pin: str = "1234"
+    transfer_timeout: float = 2.0  # seconds per USB transfer
+
+
+class HostKeyConfig(_Section):
+    """A SAM AV2 host key (manual: «Установка ключа хоста для SAM AV2»):
+    `sethostkey` looks the key's parameters up here by name."""
+
+    name: str
+    entry: int  # key entry number in the SAM
+    version: int = 0
+
+
+class SamConfig(_Section):
+    """The SAM for MIFARE authentication (hal.sam). `driver`: auto = the
+    simulated SAM with --simulator, none otherwise."""
+
+    driver: Literal["auto", "sim", "none"] = "auto"
+    host_key: list[HostKeyConfig] = msgspec.field(default_factory=list)
+    # Key store name of the SAM key that authorises key changes (its master
+    # key, entry 0); empty: the factory default (all zero).
+    change_key: str = ""
+
+
 class ProvisioningConfig(_Section):
     """Activation, configuration updates and master-key loading (issue 8)."""
 
@@ -225,6 +312,16 @@ class ProvisioningConfig(_Section):
     key_server_mirror: str | None = None
 
 
+class InterfacesConfig(_Section):
+    """Card interfaces the terminal offers (manual [JCONF] <interfaces>)."""
+
+    contact: bool = True
+    contactless: bool = True
+    # <interfaces><mifare enable="true"/>: every contactless card goes to the
+    # cash register first as a `smartcard` message (manual «Сообщение smartcard»).
+    mifare: bool = False
+
+
 class Config(_Section):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
@@ -234,6 +331,12 @@ class Config(_Section):
     transaction: TransactionConfig = msgspec.field(default_factory=TransactionConfig)
     settlement: SettlementConfig = msgspec.field(default_factory=SettlementConfig)
     emv: EmvConfig = msgspec.field(default_factory=EmvConfig)
+    readers: ReadersConfig = msgspec.field(default_factory=ReadersConfig)
+    pinpad: PinPadConfig = msgspec.field(default_factory=PinPadConfig)
+    sam: SamConfig = msgspec.field(default_factory=SamConfig)
+    interfaces: InterfacesConfig = msgspec.field(default_factory=InterfacesConfig)
+    # The SBP (Faster Payments System) agent; SBP is offered when configured.
+    sbp: SbpConfig | None = None
     provisioning: ProvisioningConfig = msgspec.field(default_factory=ProvisioningConfig)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -77,6 +77,8 @@ class HostService:
         self._lock = trio.Lock()
         self._wake = trio.Event()
         self.link: AcquirerLink | None = None
+        # Senders of queued messages that are not ISO 8583 (kind -> sender).
+        self.senders: dict[str, Callable[[Pending], Awaitable[bool]]] = {}
         self.configure(config, tls=tls)
 
     def configure(self, config: Config, *, tls: ssl.SSLContext | None = None) -> None:
@@ -145,15 +147,25 @@ class HostService:
         self._wake.set()
 
     async def flush(self) -> bool:
-        """Send every pending reversal and advice, oldest first. True when
-        nothing is left; a failure stops the round (order is kept)."""
-        if self.link is None:
-            return await self.journal.count_pending() == 0
+        """Send every pending message, oldest first, lane by lane: ISO 8583
+        reversals and advices form one lane (a failure stops it, so later
+        messages never overtake earlier ones); other kinds (SBP refunds) go
+        through the sender registered for them, each kind its own lane. True
+        when nothing is left."""
         async with self._lock:
+            stopped: set[str] = set()
             for pending in await self.journal.pending():
-                if not await self._send(pending):
-                    return False
-            return True
+                lane = "iso" if pending.kind in ("reversal", "advice") else pending.kind
+                if lane in stopped:
+                    continue
+                if lane == "iso":
+                    delivered = self.link is not None and await self._send(pending)
+                else:
+                    sender = self.senders.get(pending.kind)
+                    delivered = sender is not None and await sender(pending)
+                if not delivered:
+                    stopped.add(lane)
+            return not stopped
 
     async def _send(self, pending: Pending) -> bool:
         link = self.require()

@@ -413,6 +413,8 @@ class Journal:
         unknown = set(names) - set(_COLUMNS) | ({"id"} & set(names))
         if unknown:
             raise JournalError(f"cannot update columns {sorted(unknown)}")
+        if not names:
+            return
         assignments = ", ".join(f"{n} = ?" for n in names)
         db.execute(
             f"UPDATE transactions SET {assignments} WHERE id = ?",  # noqa: S608 - our column names
@@ -627,10 +629,16 @@ class Journal:
 
         await self.run(apply)
 
-    async def count_pending(self) -> int:
-        return await self.run(
-            lambda db: int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]), atomic=False
-        )
+    async def count_pending(self, kinds: tuple[str, ...] | None = None) -> int:
+        """Messages still to deliver (of the given kinds, or all)."""
+        if kinds is None:
+            return await self.run(
+                lambda db: int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]),
+                atomic=False,
+            )
+        marks = ", ".join("?" * len(kinds))
+        sql = f"SELECT COUNT(*) FROM pending WHERE kind IN ({marks})"  # noqa: S608 - marks only
+        return await self.run(lambda db: int(db.execute(sql, kinds).fetchone()[0]), atomic=False)
 
     # --- end of day: totals, report lines, settlement state -------------
     # Aggregates group the rows of a batch; the rules that decide what counts

@@ -66,6 +66,9 @@ def setup_logging(console: bool, kernel_console: bool, level: int = logging.INFO
     for handler in handlers:
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
+    # Libraries that log every request at INFO would drown the terminal's own lines.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     trace = logging.getLogger(KERNEL_TRACE)
     trace.propagate = False
     for handler in list(trace.handlers):

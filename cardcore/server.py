@@ -507,7 +507,11 @@ class CommandContext:
                 raise self.cancel_reason
             try:
                 await conn.send(Message(name, body or {}), self.key, pad=self.signed_length_peer)
-                packet = await conn.receive(wait)
+                # Once the message is out its answer is awaited even if the
+                # asking task is cancelled meanwhile (bounded by `wait`): an
+                # answer left on the wire would be taken for the next one.
+                with trio.CancelScope(shield=True):
+                    packet = await conn.receive(wait)
             except _Disconnected:
                 self.cancel(OperationCancelled("client disconnected"))
                 raise OperationCancelled("client disconnected") from None

@@ -22,12 +22,16 @@ from acquirers.hostsim.control import HostMode
 from acquirers.hostsim.issuer import EmvCardAuthenticator, IssuerCardKeys
 from acquirers.hostsim.ledger import IssuerLedger
 from acquirers.hostsim.server import HostSimulator
+from acquirers.sbp.config import SbpConfig
+from acquirers.sbp.sim.agent import SbpAgentSimulator, SbpSimControl
+from acquirers.sbp.sim.ledger import SimMode
 from acquirers.testkeys import load_test_keys
 from cardcore.config import Config, HostConfig
 from cardcore.hostlink import KEY_NAMES
 from cardcore.simcontrol import ControlError, SimControlServer, control_path
 from cardcore.terminal import Terminal
 from hal.interfaces import CardInterface
+from hal.sim.indicators import SimIndicators
 from hal.sim.pinpad import PinPadMode, SimPinPad
 from hal.sim.pki import load_issuer_keys
 from hal.sim.profile import list_profiles, load_profile
@@ -42,7 +46,7 @@ SIM_IDENTITY = {"tid": "10000001", "mid": "123456789012345"}
 ACCOUNT_BALANCE = 10_000_000_00  # minor units on every virtual card's account
 
 
-def simulator_config(config: Config, host_port: int) -> Config:
+def simulator_config(config: Config, host_port: int, sbp_port: int | None = None) -> Config:
     """The configuration with the simulated parties filled in."""
     term = config.terminal
     terminal = msgspec.structs.replace(
@@ -64,7 +68,16 @@ def simulator_config(config: Config, host_port: int) -> Config:
         partial_void=True,
     )
     emv = msgspec.structs.replace(config.emv, simulator_ca_keys=True)
-    return msgspec.structs.replace(config, terminal=terminal, acquirer=acquirer, emv=emv)
+    sbp = config.sbp
+    if sbp is None and sbp_port is not None:
+        sbp = SbpConfig(
+            agent_url=f"http://127.0.0.1:{sbp_port}",
+            terminal_id="SBP00000001",
+            merchant_id="MA0000000001",
+            bank_name="SIMULATOR SBP BANK",
+            poll_interval=0.2,
+        )
+    return msgspec.structs.replace(config, terminal=terminal, acquirer=acquirer, emv=emv, sbp=sbp)
 
 
 # `cardcore sim host SWITCH`: end-of-day behaviour of the host simulator, beside
@@ -115,7 +128,10 @@ class Simulator:
     slot: SimCardSlot = field(default_factory=SimCardSlot)
     host: HostSimulator | None = None
     pinpad: SimPinPad | None = None
+    indicators: SimIndicators = field(default_factory=SimIndicators)
+    sbp: SbpAgentSimulator | None = None
     host_port: int = 0
+    sbp_port: int | None = None
 
     def _cardholder_pin(self) -> str | None:
         presented = self.slot.presented
@@ -141,6 +157,7 @@ class Simulator:
 
         self.pinpad = SimPinPad(self._cardholder_pin, tpk)
         terminal.devices.pinpad = self.pinpad
+        terminal.devices.indicators = self.indicators
 
     @staticmethod
     def seed_keys(terminal: Terminal) -> None:
@@ -190,6 +207,14 @@ class Simulator:
         self.host_port = await nursery.start(self.host.serve)
         log.info("acquirer host simulator on 127.0.0.1:%d", self.host_port)
         return self.host_port
+
+    async def start_sbp(self, nursery: trio.Nursery) -> int:
+        """The SBP agent simulator; nobody pays until `cardcore sim sbp pay`."""
+        control = SbpSimControl(mode=SimMode.NONE, pay_delay=0.5)
+        self.sbp = SbpAgentSimulator(control)
+        self.sbp_port = await nursery.start(self.sbp.serve)
+        log.info("SBP agent simulator on 127.0.0.1:%d", self.sbp_port)
+        return self.sbp_port
 
     # --- control socket ----------------------------------------------------
     def handlers(self) -> dict[str, Any]:
@@ -245,6 +270,17 @@ class Simulator:
             await trio.lowlevel.checkpoint()
             return {"mode": mode}
 
+        async def sbp(request: dict[str, Any]) -> dict[str, Any]:
+            mode = str(request.get("mode", ""))
+            if self.sbp is None:
+                raise ControlError("no SBP agent simulator is running")
+            try:
+                self.sbp.control.set_mode(mode)
+            except ValueError:
+                raise ControlError("SBP mode must be pay, reject or none") from None
+            await trio.lowlevel.checkpoint()
+            return {"mode": mode}
+
         async def status(request: dict[str, Any]) -> dict[str, Any]:
             await trio.lowlevel.checkpoint()
             presented = self.slot.presented
@@ -255,6 +291,9 @@ class Simulator:
                 "host-switches": host_switches(self.host) if self.host else None,
                 "host-port": self.host_port,
                 "pinpad": self.pinpad.mode.value if self.pinpad else None,
+                "sbp": self.sbp.control.mode.value if self.sbp else None,
+                "lights": list(self.indicators.lights),
+                "tones": self.indicators.tones[-10:],
             }
 
         async def ledger(request: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +309,7 @@ class Simulator:
             return {"transactions": host_ledger(self.host), "closed-batches": closed}
 
         return {"present": present, "remove": remove, "host": host, "pinpad": pinpad,
-                "status": status, "ledger": ledger}  # fmt: skip
+                "sbp": sbp, "status": status, "ledger": ledger}  # fmt: skip
 
     async def serve_control(self, terminal: Terminal, nursery: trio.Nursery) -> None:
         server = SimControlServer(control_path(terminal.data_dir), self.handlers())

@@ -23,12 +23,14 @@ from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.secure import KeyRing
 from cardcore.provisioning.errors import ProvisioningFormatError
 from cardcore.provisioning.store import Generation, ProvisioningStore, Staging
-from hal.interfaces import CardInterface, CardReader, DeviceInfo, Keypad, PinPad
+from hal.interfaces import CardInterface, CardReader, DeviceInfo, Indicators, Keypad, PinPad
+from hal.sam import Sam
 from kernel.capk import CaKeyStore, CaPublicKey
 from kernel.config import AidConfig, TerminalConfig
 
 if TYPE_CHECKING:
     from cardcore.hostlink import HostService
+    from kernel.contactless import ContactlessConfig
 
 __all__ = ["Devices", "Terminal", "os_version"]
 
@@ -43,6 +45,8 @@ class Devices:
     keypad: Keypad
     readers: dict[CardInterface, CardReader] = field(default_factory=dict)
     pinpad: PinPad | None = None
+    sam: Sam | None = None
+    indicators: Indicators | None = None
 
 
 @dataclass
@@ -186,6 +190,45 @@ class Terminal:
             merchant_category_code=int(term.mcc) if term.mcc else None,
             merchant_name_location=term.merchant_name_location,
             data_exchange_tags=tuple(int(t, 16) for t in emv.data_exchange_tags),
+        )
+
+    def contactless_config(self) -> ContactlessConfig:
+        """The contactless Entry Point's view: AIDs with a kernel id (Book B 3.1)."""
+        from kernel.contactless import ContactlessAid, ContactlessConfig, Kernel2Parameters
+
+        emv = self.config.emv
+        combinations = []
+        for params in emv.aids:
+            if params.kernel_id is None:
+                continue
+            kernel2 = None
+            if params.tags_to_read:
+                kernel2 = Kernel2Parameters(
+                    tags_to_read=tuple(int(t, 16) for t in params.tags_to_read)
+                )
+            combinations.append(
+                ContactlessAid(
+                    bytes.fromhex(params.aid),
+                    bytes.fromhex(params.kernel_id),
+                    label=params.label,
+                    partial_selection=params.partial_selection,
+                    application_version=bytes.fromhex(params.application_version),
+                    transaction_limit=params.ctls_transaction_limit,
+                    floor_limit=params.ctls_floor_limit,
+                    terminal_floor_limit=params.floor_limit,
+                    cvm_required_limit=params.ctls_cvm_limit,
+                    ttq=bytes.fromhex(params.ttq) if params.ttq else None,
+                    tac_denial=bytes.fromhex(params.tac_denial),
+                    tac_online=bytes.fromhex(params.tac_online),
+                    tac_default=bytes.fromhex(params.tac_default),
+                    data_exchange_tags=tuple(int(t, 16) for t in emv.data_exchange_tags),
+                    kernel2=kernel2,
+                )
+            )
+        return ContactlessConfig(
+            self.kernel_config(),
+            tuple(combinations),
+            contact_interface=self.config.interfaces.contact,
         )
 
     def today(self) -> dt.date:

@@ -18,7 +18,9 @@ __all__ = [
     "CardReader",
     "CardRemoved",
     "CardSession",
+    "CardType",
     "DeviceInfo",
+    "Indicators",
     "Keypad",
     "NoKeypad",
     "PinPad",
@@ -64,11 +66,35 @@ class CardInterface(StrEnum):
     CONTACTLESS = "contactless"
 
 
+class CardType(StrEnum):
+    """What kind of card activation found (PC/SC part 3 3.1.3.2.3 card names
+    for storage cards; everything that takes APDUs is a processor card)."""
+
+    PROCESSOR = "processor"  # ISO 7816 contact or ISO 14443-4 contactless
+    MIFARE_CLASSIC_1K = "mifare-classic-1k"
+    MIFARE_CLASSIC_4K = "mifare-classic-4k"
+    MIFARE_MINI = "mifare-mini"
+    MIFARE_ULTRALIGHT = "mifare-ultralight"
+    STORAGE = "storage"  # another memory card the reader recognised
+
+    @property
+    def mifare_classic(self) -> bool:
+        return self in (
+            CardType.MIFARE_CLASSIC_1K,
+            CardType.MIFARE_CLASSIC_4K,
+            CardType.MIFARE_MINI,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class CardInfo:
     """What activation tells about a card: the ATR (contact, or the one a PC/SC
-    reader synthesises for a contactless card, PC/SC part 3), and for
-    ISO 14443-A cards the UID, ATQA and SAK.
+    reader synthesises for a contactless card, PC/SC part 3 3.1.3.2.3), the
+    transmission protocol ("T=0"/"T=1"; contactless cards show as T=1), the
+    card type, the reader's name, and for ISO 14443-A cards the UID, ATQA and
+    SAK. ``atqa_sak_derived`` is set when the reader did not report ATQA/SAK
+    and they were derived from the card type and UID length
+    (hal.atr.derive_atqa_sak).
 
     ``atqa`` is the two ATQA bytes in the order they come over the air (least
     significant byte first, ISO/IEC 14443-3 6.5.2): a MIFARE Classic's ATQA
@@ -80,6 +106,10 @@ class CardInfo:
     uid: bytes = b""
     atqa: bytes = b""
     sak: int | None = None
+    protocol: str = ""
+    card_type: CardType = CardType.PROCESSOR
+    reader: str = ""
+    atqa_sak_derived: bool = False
 
     @property
     def atqa_value(self) -> int | None:
@@ -135,24 +165,40 @@ class CardCollision(CardcoreError):
 
 
 class CardSession(Protocol):
-    """A powered (contact) or activated (contactless) card."""
+    """A powered (contact) or activated (contactless) card.
+
+    ``transmit`` is one exchange with the card (or, for PC/SC part 3
+    pseudo-APDUs with CLA 'FF', with the reader). Procedure bytes of T=0
+    (ISO 7816-3 10.3.4: '61xx' and '6Cxx') are passed up unchanged: the one
+    place that completes them is kernel.apdu.Transport, which the kernel
+    wraps around every session; any other caller that needs complete
+    responses (tools, the SAM driver, tests) wraps the session the same way.
+    A driver whose protocol is T=0 strips Le from case-4 commands itself
+    (ISO 7816-3 12.2.4), because T=0 cannot carry it.
+    """
 
     @property
     def info(self) -> CardInfo: ...
 
     async def transmit(self, capdu: bytes) -> bytes:
-        """Exchange one APDU; the R-APDU includes SW1 SW2. T=0 procedure bytes
-        (61xx, 6Cxx) are passed up unchanged: the kernel's transport handles
-        them once. Raises CardRemoved or ReaderError."""
+        """Exchange one APDU; the R-APDU includes SW1 SW2. Raises CardRemoved
+        or ReaderError. Not cancellable half-way: an exchange that started
+        completes (or fails) before cancellation takes effect."""
         ...
 
     async def close(self) -> None:
-        """Power the card off / deactivate the field for it."""
+        """Power the card off / deactivate the field for it. Never raises for
+        a card that is already gone."""
         ...
 
 
 class CardReader(Protocol):
-    """One card interface of the terminal. Waiting is cancellable (trio)."""
+    """One card interface of the terminal. Waiting is cancellable (trio).
+
+    A real reader may be unplugged and plugged in again: waiting for a card
+    also waits for a reader (hot-plug); ReaderNotAvailable is raised only when
+    the reader stack itself is missing (e.g. pcscd not running).
+    """
 
     @property
     def interface(self) -> CardInterface: ...
@@ -179,16 +225,38 @@ class PinPad(Protocol):
     """PIN entry happens inside the pad; the PIN itself never leaves it.
 
     - Online PIN: the pad returns an ISO 9564 format-0 block enciphered under
-      the TPK it holds (or its DUKPT equivalent).
+      the TPK it holds, or, with DUKPT, the block enciphered under the
+      transaction's DUKPT PIN key (format 0 with TDES DUKPT, format 4 with AES
+      DUKPT); ``key_serial_number`` is then the KSN the host needs.
     - Offline PIN: the pad returns the ISO 9564 format-2 block that VERIFY
-      carries, over the pad's secured link to the kernel (EMV Book 3 6.5.12).
+      carries, over the pad's secured link to the kernel (EMV Book 3 6.5.12);
+      the kernel sends VERIFY itself (plaintext) or enciphers the block under
+      the ICC key first (Book 2 7.1). See hal/usbhid for why the pad does not
+      send VERIFY through the reader.
     Both raise kernel.errors.PinEntryBypassed when the cardholder bypasses
     entry (or presses cancel during PIN entry) and kernel.errors.PinPadError on
     a fault or a timeout.
     """
+
+    @property
+    def key_serial_number(self) -> bytes | None:
+        """The KSN of the last online PIN block (DUKPT); None for a pad with a
+        fixed TPK, which is what this default says."""
+        return None
 
     async def online_pin(self, pan: str, amount: int, currency: int, timeout: float) -> bytes: ...
 
     async def offline_pin(
         self, amount: int, currency: int, tries_remaining: int | None, timeout: float
     ) -> bytes: ...
+
+
+# --- indicators ----------------------------------------------------------------
+
+
+class Indicators(Protocol):
+    """The four status lights and the beeper of EMV Contactless Book A 9.3/9.4."""
+
+    async def show(self, lights: tuple[bool, bool, bool, bool], tone: str | None) -> None:
+        """Set the lights (1..4, left to right); tone "success", "alert" or None."""
+        ...

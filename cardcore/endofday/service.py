@@ -162,6 +162,9 @@ class ReservedStans:
         return f"{value:06d}"
 
 
+# The store-and-forward messages of the acquirer (the rest are the SBP agent's).
+ISO_PENDING = ("reversal", "advice")
+
 # Crash points the tests stop at (a no-op in the terminal).
 Checkpoint = Callable[[str], Awaitable[None]]
 
@@ -278,9 +281,11 @@ class EndOfDay:
                 self._check_force(history)
             forced = force
         now = _now()
-        # 1. Store-and-forward first.
-        if not await host.flush():
-            left = await journal.count_pending()
+        # 1. Store-and-forward first. Only the acquirer's lane must be empty:
+        # an SBP refund the agent has not taken yet does not hold the card batch.
+        await host.flush()
+        left = await journal.count_pending(ISO_PENDING)
+        if left:
             summary = await self._summary(link, batch_id)
             return self._answer(
                 "communicationerror",

@@ -18,7 +18,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,22 +40,28 @@ from acquirers.iso8583.messages import (
     build_reversal,
 )
 from acquirers.iso8583.response_codes import describe
+from acquirers.sbp.poll import SbpPaid
+from cardcore.engine.detection import Detected, DetectionPlan, Found, NoDetection, detect
 from cardcore.engine.display import display_body
 from cardcore.engine.receipt import card_receipt, scheme_for
 from cardcore.engine.request import Operation, TxnCommand, parse_transaction
+from cardcore.engine.sbp import SBP_KINDS, SbpFlows
 from cardcore.engine.states import Event, TxnState, next_state
 from cardcore.errors import InvalidArguments, NotAuthorized, OperationCancelled
 from cardcore.journal import TxnRecord
 from cardcore.server import Answer, CommandContext
 from cardcore.terminal import Terminal
-from hal.interfaces import CardInterface, CardSession
+from hal.interfaces import CardCollision, CardInterface, CardSession
 from kernel import tlv
 from kernel.config import TransactionRequest, TransactionType
 from kernel.contact import ContactKernel
+from kernel.contactless import ContactlessEntryPoint, Preprocessed, UiRequest
 from kernel.errors import CardcoreError, PinPadError
 from kernel.outcome import Decision, Outcome
 from kernel.selection import Candidate
 from kernel.services import (
+    CONTACTLESS_FIELD55_TAGS,
+    DEFAULT_FIELD55_TAGS,
     MessageId,
     OnlineRequest,
     OnlineResponse,
@@ -121,6 +129,11 @@ _RECEIPT_TYPES = {
 
 def _now() -> dt.datetime:
     return dt.datetime.now().astimezone()
+
+
+def _entry_mode(interface: CardInterface | None) -> str:
+    """ISO 8583 field 22: 05 chip / 07 contactless chip, 1 = PIN entry capable."""
+    return "071" if interface is CardInterface.CONTACTLESS else "051"
 
 
 def _track2_text(raw: bytes | None) -> str | None:
@@ -209,10 +222,27 @@ class EngineServices:
     async def data_exchange(self, point: str, data: Mapping[int, bytes]) -> Mapping[int, bytes]:
         return await self.engine.data_exchange(self.ctx, data)
 
+    async def ui_request(self, request: UiRequest) -> None:
+        """Contactless UI (Book A 9.4): the display message and the four lights."""
+        languages = request.language or self.engine.terminal.config.transaction.languages
+        body = display_body(int(request.message), languages=languages)
+        body.update({k: v for k, v in request.display_fields().items() if v and k != "language"})
+        await self.ctx.ask("display", body)
+        indicators = self.engine.terminal.devices.indicators
+        lights = request.lights
+        if indicators is not None and lights is not None:
+            await indicators.show(lights.lights, lights.tone)
+
 
 class TransactionEngine:
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
+        self.sbp = SbpFlows(self)
+
+    def register_senders(self) -> None:
+        """Let store-and-forward deliver the SBP refunds the engine queues."""
+        for kind in SBP_KINDS:
+            self.terminal.host.senders[kind] = self.sbp.send
 
     async def recover(self) -> int:
         """After a crash: transactions caught between sending and finishing are
@@ -355,53 +385,164 @@ class TransactionEngine:
             await host.flush()
 
     # --- the card flow -----------------------------------------------------------
-    async def _detect(self, ctx: CommandContext, flow: Flow) -> CardSession:
-        readers = self.terminal.devices.readers
-        reader = readers.get(CardInterface.CONTACT)
-        if reader is None:
-            raise NotDetected("no card reader available")
-        await self.display(
-            ctx, MessageId.INSERT_CARD, amount=flow.command.amount, currency=flow.command.currency
+    def _kernel_request(self, flow: Flow, sequence: int = 1) -> TransactionRequest:
+        return TransactionRequest(
+            amount=flow.record.amount,
+            amount_other=flow.record.amount_other,
+            currency=int(flow.command.currency),
+            transaction_type=_KERNEL_TYPES[flow.command.operation],
+            when=flow.when.replace(tzinfo=None),
+            sequence_counter=sequence,
         )
-        timeout = self.terminal.config.transaction.detection_timeout
-        with trio.move_on_after(timeout):
-            session = await reader.wait_for_card()
-            flow.interface = reader.interface
-            return session
-        raise NotDetected(f"no card presented within {timeout:g} s")
+
+    def _plan(self, ctx: CommandContext, flow: Flow) -> tuple[DetectionPlan, Preprocessed | None]:
+        """Which interfaces race for this transaction (manual «Транзакция», «СБП»)."""
+        terminal, config = self.terminal, self.terminal.config
+        command = flow.command
+        readers = terminal.devices.readers
+        sbp_only = command.force_sbp is True
+        plan = DetectionPlan(
+            amount=flow.record.amount,
+            timeout=config.transaction.detection_timeout,
+            mifare=config.interfaces.mifare,
+        )
+        if not sbp_only and config.interfaces.contact:
+            plan.contact = readers.get(CardInterface.CONTACT)
+        pre: Preprocessed | None = None
+        contactless = readers.get(CardInterface.CONTACTLESS)
+        if (
+            not sbp_only
+            and config.interfaces.contactless
+            and contactless is not None
+            and command.operation in (Operation.PURCHASE, Operation.REFUND)
+        ):
+            entry = self._entry_point()
+            if entry is not None:
+                pre = entry.preprocess(self._kernel_request(flow))
+                if pre.allowed:
+                    plan.contactless = contactless
+                else:
+                    pre = None  # over the contactless limits: chip only (Book B 3.1.1.4)
+        sbp_wanted = command.operation is Operation.PURCHASE and command.force_sbp is not False
+        if sbp_wanted and config.sbp is not None:
+            plan.sbp = config.sbp
+            # Unique per QR: the agent refuses an order id it has seen.
+            stamp = flow.when.strftime("%y%m%d%H%M%S")
+            plan.sbp_order = f"{config.sbp.terminal_id}-{stamp}-{secrets.token_hex(3)}"
+            plan.on_lost_payment = functools.partial(self.sbp.refund_lost, ctx)
+        elif sbp_only:
+            raise InterfaceNotAllowed("SBP is not configured on this terminal")
+        if plan.contact is None and plan.contactless is None and plan.sbp is None:
+            raise NotDetected("no card interface is available for this operation")
+
+        async def prompt() -> None:
+            if plan.contactless is not None:
+                message = MessageId.PRESENT_CARD
+            elif plan.contact is not None:
+                message = MessageId.INSERT_CARD
+            else:
+                return
+            await self.display(ctx, message, amount=command.amount, currency=command.currency)
+
+        async def show(message: int) -> None:
+            await self.display(ctx, message)
+
+        plan.prompt, plan.show = prompt, show
+        return plan, pre
 
     async def _with_card(self, ctx: CommandContext, command: TxnCommand) -> Answer:
         flow = Flow(command, self._new_record(command, _now()), _now())
         try:
             if command.manual is not None:
                 return await self._manual(ctx, flow)
+            if command.operation is Operation.REFUND and command.force_sbp is True:
+                return await self.sbp.refund(ctx, flow)
             await self._flush_first()
-            session = await self._detect(ctx, flow)
+            plan, pre = self._plan(ctx, flow)
             try:
-                outcome = await self._run_kernel(ctx, flow, session)
+                detected = await detect(ctx, plan)
+            except NoDetection as exc:
+                raise NotDetected(exc.message) from None
+            if detected.found is Found.MIFARE_END:
+                return await self._mifare_end(detected)
+            if detected.found is Found.SBP:
+                assert detected.sbp is not None
+                try:
+                    return await self.sbp.finish(ctx, flow, detected.sbp)
+                except BaseException:
+                    if not flow.stored and isinstance(detected.sbp, SbpPaid):
+                        # Interrupted before the payment was written: refund it.
+                        with trio.CancelScope(shield=True):
+                            await self.sbp.refund_lost(ctx, detected.sbp)
+                    raise
+            assert detected.session is not None
+            flow.interface = detected.session.info.interface
+            try:
+                if detected.found is Found.CONTACTLESS and pre is not None:
+                    outcome = await self._run_contactless(ctx, flow, detected.session, pre)
+                else:
+                    outcome = await self._run_kernel(ctx, flow, detected.session)
             finally:
                 with trio.CancelScope(shield=True):
-                    await session.close()
+                    await detected.session.close()
             return await self._finish_card(ctx, flow, outcome)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await self._abort(flow)
             raise
 
+    async def _mifare_end(self, detected: Detected) -> Answer:
+        """The cash register handled a MIFARE card itself: indicators as it asked,
+        no bank operation, answer `cancelled` without a receipt (manual)."""
+        indicators = self.terminal.devices.indicators
+        if indicators is not None and detected.indicator in ("ok", "error"):
+            if detected.indicator == "ok":
+                await indicators.show((True, True, True, True), "success")
+            else:
+                await indicators.show((False, False, False, False), "alert")
+        raise OperationCancelled("the cash register finished with the MIFARE card")
+
     async def _run_kernel(self, ctx: CommandContext, flow: Flow, session: CardSession) -> Outcome:
         terminal = self.terminal
-        command = flow.command
         kernel = ContactKernel(terminal.kernel_config(), terminal.ca_keys())
-        request = TransactionRequest(
-            amount=flow.record.amount,
-            amount_other=flow.record.amount_other,
-            currency=int(command.currency),
-            transaction_type=_KERNEL_TYPES[command.operation],
-            when=flow.when.replace(tzinfo=None),
-            sequence_counter=int((await self._stans(flow))[0]),
-        )
+        request = self._kernel_request(flow, int((await self._stans(flow))[0]))
         services = EngineServices(self, ctx, flow)
         return await kernel.run(session.transmit, services, request)
+
+    def _entry_point(self) -> ContactlessEntryPoint | None:
+        config = self.terminal.contactless_config()
+        if not config.combinations:
+            return None
+        return ContactlessEntryPoint(config, self.terminal.ca_keys())
+
+    async def _run_contactless(
+        self, ctx: CommandContext, flow: Flow, session: CardSession, pre: Preprocessed
+    ) -> Outcome:
+        """Book B Start B-D with its restarts (see phone, card lost): at most two."""
+        entry = self._entry_point()
+        assert entry is not None
+        services = EngineServices(self, ctx, flow)
+        outcome = await entry.activate(session.transmit, services, pre)
+        reader = self.terminal.devices.readers[CardInterface.CONTACTLESS]
+        for _ in range(2):
+            if not outcome.restart_required:
+                break
+            await services.ui_request(entry.polling_ui(outcome, amount=flow.record.amount))
+            again: CardSession | None = None
+            with trio.move_on_after(self.terminal.config.transaction.detection_timeout):
+                while again is None:
+                    try:
+                        again = await reader.wait_for_card()
+                    except CardCollision:
+                        await services.ui_request(entry.collision_ui())
+            if again is None:
+                break  # not presented again: the restart outcome stands (tryagain)
+            try:
+                outcome = await entry.activate(again.transmit, services, pre, restart=outcome)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await again.close()
+        return outcome
 
     # --- online authorisation (called by the kernel) -----------------------------
     async def authorize(
@@ -417,8 +558,12 @@ class TransactionEngine:
             expiry=expiry.hex()[:4] if expiry else None,
             sequence=psn.hex()[-2:] if psn else None,
             track2=_track2_text(data.get(0x57)),
-            entry_mode="051",  # ICC, PIN entry capable
-            icc_data=request.field55(),
+            entry_mode=_entry_mode(flow.interface),
+            icc_data=request.field55(
+                CONTACTLESS_FIELD55_TAGS
+                if flow.interface is CardInterface.CONTACTLESS
+                else DEFAULT_FIELD55_TAGS
+            ),
             pin_block=request.pin_block,
         )
         flow.pan = request.pan
@@ -497,13 +642,15 @@ class TransactionEngine:
         )
 
     # --- finishing -------------------------------------------------------------
-    def _fill_from_outcome(self, record: TxnRecord, outcome: Outcome) -> None:
+    def _fill_from_outcome(
+        self, record: TxnRecord, outcome: Outcome, flow_interface: CardInterface | None
+    ) -> None:
         aid = outcome.aid.hex().upper() if outcome.aid else None
         rid, scheme = scheme_for(aid)
         record.aid, record.scheme_rid, record.scheme_name = aid, rid, scheme
         record.tvr, record.tsi = outcome.tvr.hex().upper(), outcome.tsi.hex().upper()
         record.expiry = outcome.expiry
-        record.interface = CardInterface.CONTACT.value
+        record.interface = (flow_interface or CardInterface.CONTACT).value
         label = None
         for params in self.terminal.config.emv.aids:
             if aid and aid.startswith(params.aid.upper()):
@@ -513,7 +660,7 @@ class TransactionEngine:
                 "appname": label or scheme or "",
                 "pin-entered": outcome.pin_entered,
                 "signature": "yes" if outcome.signature_required else "no",
-                "cdcvm": "no",
+                "cdcvm": "yes" if outcome.cdcvm else "no",
             }
         )
 
@@ -523,7 +670,7 @@ class TransactionEngine:
         if outcome.decision is Decision.TERMINATED:
             error = outcome.error or CardcoreError("card processing error")
             raise error
-        self._fill_from_outcome(record, outcome)
+        self._fill_from_outcome(record, outcome, flow.interface)
         pan = outcome.pan or flow.pan
         if pan and not record.pan_hash:
             journal.protect_pan(record, pan, keep=True)
@@ -590,13 +737,13 @@ class TransactionEngine:
         psn = outcome.pan_sequence_number
         fin = FinancialRequest(
             type=_HOST_TYPES[flow.command.operation],
-            amount=record.amount + record.amount_other,
+            amount=record.amount,
             cashback=record.amount_other,
             card=Card(
                 pan=pan,
                 expiry=expiry[:4] if expiry else None,
                 sequence=f"{psn:02d}" if psn is not None else None,
-                entry_mode="051",
+                entry_mode=_entry_mode(flow.interface),
                 icc_data=outcome.field55(),
             ),
             stan=record.stan or host.stan.next_stan(),
@@ -605,6 +752,12 @@ class TransactionEngine:
         advice = build_advice(
             fin, link.terminal, link.dialect, unable_online=outcome.unable_to_go_online
         )
+        # The host knows this transaction by the advice: a later void reverses it.
+        record.extra["original-mti"] = "0220"
+        record.extra["unable-online"] = outcome.unable_to_go_online
+        record.extra["entry-mode"] = fin.card.entry_mode
+        if fin.card.sequence:
+            record.extra["psn"] = fin.card.sequence
         return ("advice", host.store(advice))
 
     def _answer(self, ctx: CommandContext, record: TxnRecord, outcome: Outcome | None) -> Answer:
@@ -623,6 +776,9 @@ class TransactionEngine:
         reversed; nothing is left half-done in the journal."""
         record = flow.record
         if not flow.stored:
+            return
+        if record.channel == "sbp":
+            await self.sbp.abort(flow)
             return
         journal, host = self.terminal.journal, self.terminal.host
         state = flow.state
@@ -678,7 +834,7 @@ class TransactionEngine:
         op = Operation(record.operation)
         fin = FinancialRequest(
             type=_HOST_TYPES[op],
-            amount=record.amount + record.amount_other,
+            amount=record.amount,
             cashback=record.amount_other,
             card=Card(
                 pan=pan,
@@ -689,6 +845,11 @@ class TransactionEngine:
             stan=record.stan or "000000",
             when=record.when,
         )
+        if record.extra.get("original-mti") == "0220":  # approved offline: the host has the advice
+            return build_advice(
+                fin, link.terminal, link.dialect,
+                unable_online=bool(record.extra.get("unable-online")),
+            )  # fmt: skip
         return build_financial(fin, link.terminal, link.dialect)
 
     # --- manual entry ------------------------------------------------------------

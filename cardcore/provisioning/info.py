@@ -18,21 +18,26 @@ from cardcore.terminal import Terminal
 __all__ = ["provisioning_parameters"]
 
 
-@lru_cache(maxsize=32)
-def _expiry(path: Path, mtime_ns: int) -> str | None:
+def _cert_date(path: Path) -> str | None:
     try:
         return pki.expiry_date(pki.load_certificate(path.read_bytes(), path.name))
     except (OSError, ProvisioningFormatError):
         return None
 
 
-def _cert_date(terminal: Terminal, name: str) -> str | None:
-    path = terminal.generation.file(name)
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return _expiry(path, stat.st_mtime_ns)
+@lru_cache(maxsize=8)
+def _cert_dates(generation: Path) -> dict[str, str | None]:
+    """The certificate dates of one generation. A published generation never
+    changes (every change makes a new one), so they are read once."""
+    files = {
+        "cccert": identity("config").cert_file,
+        "csca": TMS_ROOT_FILE,
+        "accert": identity("acquirer").cert_file,
+        "asca": identity("acquirer").ca_file,
+        "kccert": identity("keyloader").cert_file,
+        "ksca": identity("keyloader").ca_file,
+    }
+    return {field: _cert_date(generation / name) for field, name in files.items()}
 
 
 def _host(url: str | None) -> str | None:
@@ -48,17 +53,12 @@ def provisioning_parameters(terminal: Terminal) -> dict[str, str | None]:
         if part is not None:
             out[f"{prefix}conf"] = part.stage
             out[f"n{prefix}conf"] = part.name
-    out["cccert"] = _cert_date(terminal, identity("config").cert_file)
-    out["csca"] = _cert_date(terminal, TMS_ROOT_FILE)
+    out.update(_cert_dates(terminal.generation.path))
     out["cshost"] = _host(state.tms_url)
-    out["accert"] = _cert_date(terminal, identity("acquirer").cert_file)
-    out["asca"] = _cert_date(terminal, identity("acquirer").ca_file)
     main, mirror = cfg.acquirer.main, cfg.acquirer.mirror
     out["as-main-host"] = main.host if main else None
     out["as-mirror-host"] = mirror.host if mirror else None
     out["ashost"] = out["as-main-host"] or out["as-mirror-host"]
-    out["kccert"] = _cert_date(terminal, identity("keyloader").cert_file)
-    out["ksca"] = _cert_date(terminal, identity("keyloader").ca_file)
     prov = cfg.provisioning
     out["ks-main-host"] = _host(prov.key_server_main)
     out["ks-mirror-host"] = _host(prov.key_server_mirror)

@@ -14,15 +14,28 @@
 # the ATR a PC/SC reader builds for it (PC/SC part 3 3.1.3.2.3); the session
 # answers the PC/SC GET DATA pseudo-APDU (FF CA 00/01 00 00: UID / ATS
 # historical bytes) as a PC/SC reader does. MIFARE profiles are contactless
-# cards without an EMV application.
+# cards without an EMV application; a MIFARE Classic one also has memory
+# (hal.sim.mifare, one per profile so it persists), which the session reaches
+# through the reader's MIFARE pseudo-APDUs (FF 82 LOAD KEYS, FF 86 GENERAL
+# AUTHENTICATE, FF B0 READ / FF D6 UPDATE BINARY; hal.sim.contactless).
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import trio
 
-from hal.interfaces import CardCollision, CardInfo, CardInterface, CardRemoved, CardSession
+from hal.atr import card_type_for_sak
+from hal.interfaces import (
+    CardCollision,
+    CardInfo,
+    CardInterface,
+    CardRemoved,
+    CardSession,
+    CardType,
+)
 from hal.sim.card import VirtualCard
+from hal.sim.contactless import Part3Reader
+from hal.sim.mifare import MifareClassicCard, mifare_card_for
 from hal.sim.profile import Profile, ProfileError, load_profile
 
 __all__ = ["SimCardReader", "SimCardSession", "SimCardSlot"]
@@ -50,6 +63,7 @@ class SimCardSlot:
     def __init__(self, *, latency: float = 0.0) -> None:
         self.latency = latency
         self._cards: dict[str, VirtualCard] = {}
+        self._memories: dict[str, MifareClassicCard] = {}
         self._field: list[_Presented] = []
         self._generation = 0
         self._changed = trio.Event()
@@ -76,6 +90,15 @@ class SimCardSlot:
             self._cards[name] = VirtualCard(load_profile(name))
         return self._cards[name]
 
+    def mifare_memory(self, name: str) -> MifareClassicCard | None:
+        """The memory of a MIFARE Classic profile's card (None for other cards)."""
+        if name not in self._memories:
+            memory = mifare_card_for(self.card(name).profile)
+            if memory is None:
+                return None
+            self._memories[name] = memory
+        return self._memories[name]
+
     def add(self, card: VirtualCard) -> None:
         """Make a card built elsewhere (e.g. from `load_profile_file`) presentable
         under its profile name; it replaces a bundled profile of that name."""
@@ -91,8 +114,13 @@ class SimCardSlot:
         self._generation += 1
         return _Presented(profile, card, chosen, self._generation)
 
-    def present(self, name: str, interface: CardInterface | None = None) -> None:
+    def present(
+        self, name: str, interface: CardInterface | None = None, *, t0: bool = False
+    ) -> None:
+        """``t0``: a contact card answering like a T=0 card (61xx/6Cxx) with a
+        T=0 ATR."""
         presented = self._presentable(name, interface)
+        presented.card.t0 = t0 and presented.interface is CardInterface.CONTACT
         self._field = [presented]
         self._notify()
 
@@ -132,10 +160,17 @@ class SimCardSlot:
 
 
 class SimCardSession(CardSession):
-    def __init__(self, slot: SimCardSlot, presented: _Presented, info: CardInfo) -> None:
+    def __init__(
+        self,
+        slot: SimCardSlot,
+        presented: _Presented,
+        info: CardInfo,
+        field: Part3Reader | None = None,
+    ) -> None:
         self._slot = slot
         self._presented = presented
         self._info = info
+        self._field = field  # the MIFARE pseudo-APDUs of a contactless reader
         self._closed = False
 
     @property
@@ -155,7 +190,12 @@ class SimCardSession(CardSession):
             raise CardRemoved("card removed")
         if self._info.interface is CardInterface.CONTACTLESS and capdu[:2] == b"\xff\xca":
             return self._pcsc_get_data(capdu)
-        return self._presented.card.transmit(capdu)
+        if self._field is not None and capdu[:1] == b"\xff":
+            return self._field.transmit(capdu)
+        card = self._presented.card
+        if card.t0 and len(capdu) > 5 and capdu[4] and len(capdu) == 6 + capdu[4]:
+            capdu = capdu[:-1]  # T=0 carries no Le in case 4 (ISO 7816-3 12.2.4)
+        return card.transmit(capdu)
 
     def _pcsc_get_data(self, capdu: bytes) -> bytes:
         """PC/SC part 3 3.2.2.1.3 GET DATA: P1 00 UID, 01 ATS historical bytes."""
@@ -208,9 +248,32 @@ class SimCardReader:
         rf = presented.profile.rf
         if self._interface is CardInterface.CONTACTLESS and rf is not None:
             atr = presented.card.reset(contactless=True)
-            info = CardInfo(self._interface, atr=atr, uid=rf.uid, atqa=rf.atqa, sak=rf.sak)
-        else:
-            info = CardInfo(self._interface, atr=presented.card.reset())
+            card_type = card_type_for_sak(rf.sak)
+            info = CardInfo(
+                self._interface,
+                atr=atr,
+                uid=rf.uid,
+                atqa=rf.atqa,
+                sak=rf.sak,
+                protocol="T=1",
+                card_type=card_type,
+                reader=self.name,
+            )
+            memory = self._slot.mifare_memory(presented.profile.name)
+            field = None
+            if memory is not None:
+                memory.reset()
+                field = Part3Reader(memory)
+            elif card_type is not CardType.PROCESSOR:
+                field = None
+            return SimCardSession(self._slot, presented, info, field)
+        card = presented.card
+        info = CardInfo(
+            self._interface,
+            atr=card.reset(),
+            protocol="T=0" if card.t0 else "T=1",
+            reader=self.name,
+        )
         return SimCardSession(self._slot, presented, info)
 
     async def wait_for_removal(self) -> None:

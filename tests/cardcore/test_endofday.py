@@ -8,6 +8,7 @@ keys, password and token checks."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from acquirers.hostsim.control import HostMode
 from acquirers.iso8583.security import kcv
+from acquirers.sbp.sim.ledger import SimMode
 from cardcore.client import EcrConnection, Session, default_message_answer
 from cardcore.endofday.service import EndOfDay
 from cardcore.hostlink import KEY_NAMES
@@ -63,20 +65,21 @@ async def approve(h: Harness, **params: str) -> dict[str, Any]:
     return receipt
 
 
-def sbp_row(amount: int, operation: str = "purchase", tstatus: str = "approved") -> TxnRecord:
-    """An SBP operation as the engine records it (channel sbp, its own seq)."""
+def foreign_row(amount: int, currency: str) -> TxnRecord:
+    """An approved VISA purchase in another currency, written through the journal."""
     return TxnRecord(
-        channel="sbp",
-        operation=operation,
-        receipt_type="refund" if operation == "refund" else "purchase",
-        state="approved" if tstatus == "approved" else "declined",
-        tstatus=tstatus,
+        channel="card",
+        operation="purchase",
+        receipt_type="purchase",
+        state="approved",
+        tstatus="approved",
         amount=amount,
-        currency="643",
-        rrn="232796",
-        resp_code="00" if tstatus == "approved" else "05",
+        currency=currency,
+        scheme_rid="A000000003",
+        scheme_name="VISA",
+        rrn="633218000099",
+        resp_code="00",
         datetime=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        extra={"iface": "sbp"},
     )
 
 
@@ -92,9 +95,34 @@ def host(h: Harness) -> Any:
 
 
 # ---------------------------------------------------------------- the hand-computed table
+def sbp_mode(h: Harness, mode: SimMode) -> None:
+    assert h.sim.sbp is not None
+    h.sim.sbp.control.set_mode(mode)
+    h.sim.sbp.control.pay_delay = 0.2
+
+
+async def sbp_day(h: Harness) -> None:
+    """SBP through the engine: a payment, a partial refund of it, a rejected payment."""
+    h.sim.slot.remove()
+    sbp_mode(h, SimMode.PAY)
+    paid = await approve(h, type="purchase", amount="000000030000")
+    assert paid["iface"] == "sbp"
+    refund = await h.connect().command(
+        "transaction", {"type": "refund", "amount": "000000010000", "rrn": paid["rrn"]},
+        {"force-sbp": "true"},
+    )  # fmt: skip
+    assert refund.body["receipt"]["status"] == "approved", errors(refund)
+    sbp_mode(h, SimMode.REJECT)
+    rejected = await h.transaction(type="purchase", amount="000000009900")
+    assert rejected.body["receipt"]["status"] == "declined"
+    sbp_mode(h, SimMode.NONE)
+    h.sim.slot.present("default", CardInterface.CONTACT)
+
+
 async def mixed_day(h: Harness) -> None:
     """Purchases, cashback, a refund, voids (whole and partial, of a purchase and of a
-    refund), a host decline, a Mir card and SBP operations."""
+    refund), a host decline, a Mir card and SBP payments and a refund."""
+    await sbp_day(h)
     p1 = await approve(h, type="purchase", amount="000000010000")
     p2 = await approve(h, type="purchase", amount="000000005000")
     await approve(
@@ -111,10 +139,6 @@ async def mixed_day(h: Harness) -> None:
     h.sim.slot.present("mir", CardInterface.CONTACT)
     await approve(h, type="purchase", amount="000000001234")
     h.sim.slot.present("default", CardInterface.CONTACT)
-    await h.terminal.journal.create_many(
-        [sbp_row(30000), sbp_row(10000, "refund"), sbp_row(9900, tstatus="declined")],
-        seq_counter="sbp-seq",
-    )
     await h.settle_pending()
 
 
@@ -179,14 +203,17 @@ async def test_report_totals_match_the_hand_computed_table(tmp_path: Path) -> No
         assert len(lines) == len(rows) == 12  # every row, declined ones too
         assert [t["seq"] for t in lines] == [r.seq for r in rows]
         declined = [t for t in lines if t["status"] == "declined"]
-        assert [t["aa"] for t in declined] == ["000000007000", "000000009900"]
+        assert [t["aa"] for t in declined] == ["000000009900", "000000007000"]
+        sbp = lines[:3]  # SBP rows: no card data
+        assert all("pan" not in t and "aid" not in t for t in sbp)
+        assert [t["type"] for t in sbp] == ["purchase", "refund", "purchase"]
         cashback = next(t for t in lines if "ao" in t)
         assert (cashback["aa"], cashback["ao"], cashback["type"]) == (
             "000000004000", "000000001000", "purchase",
         )  # fmt: skip
         voids = [t["type"] for t in lines if t["type"].endswith("reversal")]
         assert sorted(voids) == ["purchasereversal", "purchasereversal", "refundreversal"]
-        visa = lines[0]
+        visa = lines[3]
         assert visa["pan"].endswith("0010") and visa["aid"] == "A0000000031010"
         assert visa["arc"] == "000" and len(visa["rrn"]) == 12 and visa["state"] == "active"
         assert full["totals"] == brief["totals"]
@@ -235,14 +262,7 @@ async def test_mixed_day_settles_in_balance_and_leaves_an_empty_batch(tmp_path: 
 async def test_report_sections_per_currency_and_the_secure_channel(tmp_path: Path) -> None:
     async with simulated_terminal(tmp_path) as h:
         await approve(h, type="purchase", amount="000000010000")
-        usd = sbp_row(1000)
-        usd.channel, usd.currency, usd.scheme_rid, usd.scheme_name = (
-            "card",
-            "840",
-            "A000000003",
-            "VISA",
-        )
-        await h.terminal.journal.create_many([usd])
+        await h.terminal.journal.create_many([foreign_row(1000, "840")])
         # the report travels sealed when the command is
         own = ec.generate_private_key(ec.SECP256R1())
         conn = h.connect()
@@ -403,6 +423,31 @@ async def test_pending_reversals_go_first_or_nothing_starts(tmp_path: Path) -> N
         assert answer.body["sreport"]["orig-amount"] == "D000000000000"
         assert answer.body["sreport"]["amount"] == "D000000000000"
         assert "batch-upload" not in answer.body["sreport"]
+
+
+async def test_a_stuck_sbp_refund_does_not_hold_the_card_settlement(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path) as h:
+        await approve(h, type="purchase", amount="000000010000")
+        await h.settle_pending()
+        assert h.sim.sbp is not None
+        h.sim.sbp.control.set_fault(503)  # the SBP agent refuses everything
+        lost = TxnRecord(
+            channel="sbp", operation="purchase", receipt_type="purchase", state="cancelled",
+            tstatus="declined", amount=500, currency="643", rrn="A1",
+            datetime=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        )  # fmt: skip
+        refund = json.dumps({"amount": 500, "refund-id": "lost-1", "operation-id": "A1"})
+        await h.terminal.journal.create(
+            lost, seq_counter="seq-sbp", pending=[("sbp-refund", refund.encode())]
+        )
+        answer = await command(h, "settlement", password=PASSWORD)
+        assert answer.status == "ok", errors(answer)
+        assert answer.body["sreport"]["orig-amount"] == "D000000010000"
+        assert await h.terminal.journal.count_pending() == 1  # still the agent's to take
+        (row,) = await h.terminal.journal.settlements(
+            (await h.terminal.journal.open_batch())[0] - 1
+        )
+        assert row.state == "passed"
 
 
 async def test_silent_host_freezes_the_batch_until_settlement_completes(tmp_path: Path) -> None:

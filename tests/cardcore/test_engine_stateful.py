@@ -24,6 +24,7 @@ from hal.sim.pinpad import PinPadMode
 from tests.cardcore.harness import Harness, simulated_terminal
 
 CARDS = ["default", "dda", "cda", "sda", "always-online", "card-decline", "signature", "mir"]
+TAPS = ["visa-qvsdc", "mc-contactless", "mir-contactless", "phone-wallet", "cl-online-pin"]
 STAGES = [None, None, None, "0B", "D1", "D4", "03", "keepalive"]
 
 amounts = st.integers(100, 90_000)
@@ -37,6 +38,10 @@ operation = st.one_of(
     ),
     st.tuples(st.just("pinpad"), st.sampled_from(["enter", "enter", "wrong", "bypass"])),
     st.tuples(st.just("remove")),
+    st.tuples(
+        st.just("tap"), st.integers(100, 500_000), st.sampled_from(TAPS), st.sampled_from(STAGES)
+    ),
+    st.tuples(st.just("sbp"), amounts, st.sampled_from(["pay", "pay", "reject"])),
 )
 
 
@@ -78,6 +83,17 @@ async def run(h: Harness, ops: list[tuple[Any, ...]]) -> None:
             if op[2]:
                 params["amount"] = "000000000050"
             answer = await h.transaction(**params)
+        elif kind == "tap":
+            h.sim.slot.present(op[2], CardInterface.CONTACTLESS)
+            answer = await h.transaction(canceller(op[3]), type="purchase", amount=f"{op[1]:012d}")
+        elif kind == "sbp":
+            assert h.sim.sbp is not None
+            h.sim.slot.remove()
+            h.sim.sbp.control.set_mode(op[2])
+            h.sim.sbp.control.pay_delay = 0.0
+            answer = await h.transaction(type="purchase", amount=f"{op[1]:012d}")
+            h.sim.sbp.control.set_mode("none")
+            h.sim.slot.present("default", CardInterface.CONTACT)
         elif kind == "host":
             h.sim.host.control.mode = HostMode(op[1])
             continue
@@ -98,18 +114,24 @@ async def run(h: Harness, ops: list[tuple[Any, ...]]) -> None:
     h.sim.host.control.mode = HostMode.APPROVE
     await h.settle_pending()
     assert await journal_net(h) == ledger_net(h)
+    assert await journal_net(h, "sbp") == sbp_net(h)
 
 
-async def journal_net(h: Harness) -> int:
+async def journal_net(h: Harness, channel: str = "card") -> int:
     batch_id, _ = await h.terminal.journal.open_batch()
     net = 0
     for chunk in h.terminal.journal.iter_batch(batch_id):
         for row in chunk:
-            if row.tstatus != "approved" or row.operation == "void":
+            if row.tstatus != "approved" or row.operation == "void" or row.channel != channel:
                 continue
             sign = -1 if row.receipt_type == "refund" else 1
             net += sign * (row.amount - row.reversed_amount)
     return net
+
+
+def sbp_net(h: Harness) -> int:
+    assert h.sim.sbp is not None
+    return h.sim.sbp.ledger.paid_total - h.sim.sbp.ledger.refunded_total
 
 
 def ledger_net(h: Harness) -> int:

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import trio
 
 from acquirers.tms.testpki import TestPki
 from tools.activator.core import TEST_VENDOR_KEY, ActivatorError, activate
+
+
+def _wait_for(path: Path, timeout: float = 30.0) -> Path:
+    """The simulator starts its management servers just after it is ready."""
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.simulator_data_dir is not None:
         data = args.simulator_data_dir
         pki_dir = data / "sim" / "pki"
-        tms_url = tms_url or (data / "sim" / "tms.url").read_text().strip()
+        tms_url = tms_url or _wait_for(data / "sim" / "tms.url").read_text().strip()
         host, port = (data / "run" / "ecr.addr").read_text().split()
         args.host, args.port = host, int(port)
         activator_addr = data / "run" / "activator.addr"

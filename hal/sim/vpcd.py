@@ -1,0 +1,245 @@
+# Strategy: a virtual card of the emulator plugged into vsmartcard's `vpcd`,
+# the PC/SC reader driver that pcscd loads (reader "Virtual PCD 00 00"), so
+# the PC/SC driver runs against the real pcscd stack.
+# - Wire protocol (vsmartcard virtualsmartcard/src/vpcd/vpcd.c): vpcd
+#   listens on a TCP port (reader.conf CHANNELID, 0x8C7B = 35963 for the first
+#   slot, +1 for the next); the virtual card connects to it. Every message
+#   is a 2-byte big-endian length then the body. A 1-byte body is a control
+#   message: 0 power off, 1 power on, 2 reset, 4 get ATR (answered with the
+#   ATR); anything longer is a C-APDU, answered with the R-APDU. Power on,
+#   off and reset get no answer. vpcd polls presence with "get ATR"; closing
+#   the connection is how a card is removed.
+# - `VpcdProtocol` is sans-I/O (bytes in, bytes out); `run_vpcd_card` is the
+#   trio adapter: it connects, serves until vpcd closes the connection, and
+#   reconnects (pcscd restarted, vpcd not listening yet) until cancelled.
+# - What sits in the slot is a `VirtualIcc`: a contact card (the emulator's
+#   VirtualCard, T=1 or T=0 as its ATR says), or a contactless card behind a
+#   simulated PC/SC part 3 reader (the part 3 ATR, FF CA/82/86/B0/D6), which
+#   is how a PICC looks to pcscd through a real contactless reader.
+from __future__ import annotations
+
+import logging
+import math
+from typing import Protocol
+
+import trio
+
+from hal.interfaces import CardInterface
+from hal.sim.card import VirtualCard
+from hal.sim.contactless import Part3Reader
+from hal.sim.mifare import MifareClassicCard, mifare_card_for
+from hal.sim.profile import ProfileError, load_profile
+
+__all__ = [
+    "CTRL_ATR",
+    "CTRL_OFF",
+    "CTRL_ON",
+    "CTRL_RESET",
+    "DEFAULT_PORT",
+    "ContactIcc",
+    "ContactlessIcc",
+    "VirtualIcc",
+    "VpcdProtocol",
+    "VpcdProtocolError",
+    "icc_for_profile",
+    "is_case4_with_le",
+    "run_vpcd_card",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 0x8C7B  # 35963, vpcd's default CHANNELID
+CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
+MAX_MESSAGE = 0xFFFF
+
+
+class VpcdProtocolError(Exception):
+    """vpcd sent something that is not a message."""
+
+
+class VirtualIcc(Protocol):
+    @property
+    def atr(self) -> bytes: ...
+
+    def power_on(self) -> None: ...
+
+    def power_off(self) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def transmit(self, capdu: bytes) -> bytes: ...
+
+
+class ContactIcc:
+    """A contact card in the vpcd slot. A T=0 card cannot receive the Le of
+    a case-4 command (ISO 7816-3 12.2.4: the TPDU is header, Lc, data): one
+    that arrives anyway is answered 6700, as the card would fail on the wire."""
+
+    def __init__(self, card: VirtualCard) -> None:
+        self.card = card
+
+    @property
+    def atr(self) -> bytes:
+        return self.card.atr
+
+    def power_on(self) -> None:
+        self.card.reset()
+
+    def power_off(self) -> None:
+        pass  # persistent counters survive; the transaction state goes at power-on
+
+    def reset(self) -> None:
+        self.card.reset()
+
+    def transmit(self, capdu: bytes) -> bytes:
+        if self.card.t0 and is_case4_with_le(capdu):
+            return b"\x67\x00"
+        return self.card.transmit(capdu)
+
+
+def is_case4_with_le(capdu: bytes) -> bool:
+    return len(capdu) > 5 and capdu[4] != 0 and len(capdu) == 5 + capdu[4] + 1
+
+
+class ContactlessIcc:
+    """A contactless card as a PC/SC part 3 reader presents it."""
+
+    def __init__(self, field: Part3Reader) -> None:
+        self.field = field
+
+    @property
+    def atr(self) -> bytes:
+        return self.field.atr
+
+    def power_on(self) -> None:
+        self.field.activate()
+
+    def power_off(self) -> None:
+        pass
+
+    def reset(self) -> None:
+        self.field.activate()
+
+    def transmit(self, capdu: bytes) -> bytes:
+        return self.field.transmit(capdu)
+
+
+def icc_for_profile(
+    name: str, interface: CardInterface | None = None, *, t0: bool = False
+) -> VirtualIcc:
+    """The virtual ICC for a profile: on ``interface`` (default: the
+    profile's first one; a profile cannot go on an interface it does not have,
+    as with `cardcore sim present`). A MIFARE Classic profile gets its memory."""
+    profile = load_profile(name)
+    chosen = interface if interface is not None else CardInterface(profile.interfaces[0])
+    if chosen.value not in profile.interfaces:
+        have = ", ".join(profile.interfaces)
+        raise ProfileError(f"profile {name!r} cannot be presented {chosen.value} ({have})")
+    if chosen is CardInterface.CONTACTLESS:
+        memory = mifare_card_for(profile)
+        card: VirtualCard | MifareClassicCard = (
+            memory if memory is not None else VirtualCard(profile)
+        )
+        return ContactlessIcc(Part3Reader(card))
+    return ContactIcc(VirtualCard(profile, t0=t0))
+
+
+class VpcdProtocol:
+    """The card side of the vpcd protocol, sans-I/O."""
+
+    def __init__(self, icc: VirtualIcc) -> None:
+        self.icc = icc
+        self.powered = False
+        self.apdus = 0
+        self._buffer = bytearray()
+
+    def receive_data(self, data: bytes) -> bytes:
+        """Feed bytes from vpcd; returns the bytes to send back."""
+        self._buffer += data
+        out = bytearray()
+        while len(self._buffer) >= 2:
+            size = int.from_bytes(self._buffer[:2], "big")
+            if len(self._buffer) < 2 + size:
+                break
+            message = bytes(self._buffer[2 : 2 + size])
+            del self._buffer[: 2 + size]
+            reply = self._handle(message)
+            if reply is not None:
+                if len(reply) > MAX_MESSAGE:
+                    raise VpcdProtocolError("reply longer than a vpcd message")
+                out += len(reply).to_bytes(2, "big") + reply
+        return bytes(out)
+
+    def _handle(self, message: bytes) -> bytes | None:
+        if len(message) == 1:
+            code = message[0]
+            if code == CTRL_ATR:
+                return self.icc.atr
+            if code == CTRL_ON:
+                self.icc.power_on()
+                self.powered = True
+            elif code == CTRL_OFF:
+                self.icc.power_off()
+                self.powered = False
+            elif code == CTRL_RESET:
+                self.icc.reset()
+                self.powered = True
+            else:
+                log.warning("vpcd: unknown control message %02X ignored", code)
+            return None
+        if not message:
+            raise VpcdProtocolError("empty vpcd message")
+        if not self.powered:  # vpcd powers the card before any APDU; be forgiving
+            self.icc.power_on()
+            self.powered = True
+        self.apdus += 1
+        return self.icc.transmit(message)
+
+
+async def run_vpcd_card(
+    icc: VirtualIcc,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    retry: float = 0.5,
+    connections: float = math.inf,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Keep ``icc`` inserted in the vpcd reader at host:port until cancelled
+    (or until ``connections`` connections have ended). Signals ``started``
+    once the first connection is up."""
+    started = False
+    waiting_logged = False
+    served = 0
+    while served < connections:
+        try:
+            stream = await trio.open_tcp_stream(host, port)
+        except OSError as exc:
+            if not waiting_logged:
+                log.info("waiting for vpcd at %s:%d (%s)", host, port, exc.strerror or exc)
+                waiting_logged = True
+            await trio.sleep(retry)
+            continue
+        waiting_logged = False
+        log.info("virtual card connected to vpcd at %s:%d", host, port)
+        if not started:
+            task_status.started()
+            started = True
+        protocol = VpcdProtocol(icc)
+        async with stream:
+            try:
+                while True:
+                    data = await stream.receive_some(MAX_MESSAGE + 2)
+                    if not data:
+                        break
+                    reply = protocol.receive_data(data)
+                    if reply:
+                        await stream.send_all(reply)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            except VpcdProtocolError as exc:
+                log.warning("vpcd at %s:%d: %s; reconnecting", host, port, exc)
+        served += 1
+        log.info("vpcd at %s:%d closed the connection (%d APDUs)", host, port, protocol.apdus)
+        if served < connections:
+            await trio.sleep(retry)

@@ -1,0 +1,31 @@
+"""Session-wide fixtures shared by several test packages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.hal.pcscd import Pcscd, start_pcscd
+
+# Modules whose tests talk to the one private pcscd: with pytest-xdist they all
+# run in the same worker (--dist loadgroup), so only one pcscd is ever started.
+PCSCD_MODULES = {"test_pcsc.py", "test_conformance.py", "test_pcsc_purchase.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in PCSCD_MODULES:
+            item.add_marker(pytest.mark.xdist_group("pcscd"))
+
+
+@pytest.fixture(scope="session")
+def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcscd]:
+    """One private pcscd with the vpcd reader for the whole run (only one
+    pcscd can own /run/pcscd); skipped, or failed under CARDCORE_CI=1, when
+    the PC/SC stack is missing or another pcscd runs."""
+    daemon = start_pcscd(tmp_path_factory.mktemp("pcscd"))
+    try:
+        yield daemon
+    finally:
+        daemon.stop()

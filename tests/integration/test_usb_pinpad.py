@@ -1,0 +1,53 @@
+"""Purchases through `cardcore serve --simulator` whose PIN pad is the USB-HID
+driver on the emulated pad (`[pinpad] driver = "usbhid"`, `emulated = true`):
+the kernel's offline-PIN path (format-2 block over the link key, VERIFY by
+the kernel) and online-PIN path (format-0 block under the TPK, checked by the
+host simulator) run through the driver's real pyusb code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cardcore.protocol.xmlcodec import decode_error_stack
+from tests.integration.conftest import FAST, Served, start_server, stop_server
+from tests.integration.test_transactions import PURCHASE, Register, assert_consistent, sim
+
+CONFIG = (
+    FAST
+    + """
+[pinpad]
+driver = "usbhid"
+emulated = true
+[transaction]
+detection-timeout = 5
+"""
+)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Served]:
+    server = start_server(tmp_path / "data", config=CONFIG)
+    try:
+        yield server
+    finally:
+        code = stop_server(server)
+        assert code == 0, server.log_text()
+
+
+@pytest.mark.parametrize(
+    ("profile", "pin_entered"), [("default", "offline"), ("online-pin", "online")]
+)
+async def test_pin_through_the_usb_pinpad(terminal: Served, profile: str, pin_entered: str) -> None:
+    sim(terminal, "present", profile)
+    answer = await Register(terminal).transaction(**PURCHASE)
+    assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+    receipt = answer.body["receipt"]
+    assert receipt["tstatus"] == "approved", receipt
+    assert receipt["pin-entered"] == pin_entered
+    await assert_consistent(terminal)
+    log = terminal.log_text()
+    assert "PIN pad: USB-HID 1209:0001 (emulated)" in log
+    assert "USB PIN pad 1209:0001: serial EMU0000000001" in log
