@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 import trio.testing
@@ -21,6 +23,7 @@ from acquirers.hostsim.control import HostMode
 from acquirers.iso8583.security import kcv
 from acquirers.sbp.sim.ledger import SimMode
 from cardcore.client import EcrConnection, Session, default_message_answer
+from cardcore.config import HostConfig
 from cardcore.endofday.service import EndOfDay
 from cardcore.hostlink import KEY_NAMES
 from cardcore.journal import TxnRecord
@@ -591,6 +594,25 @@ async def test_testconnection(tmp_path: Path) -> None:
         assert "connection refused" in text
         assert (await command(h, "testconnection", token="0" * 32)).status == "notauthorized"
         assert (await command(h, "testconnection")).status == "invalidarguments"
+        # main dead, the mirror answers; then both dead: both named
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            dead = probe.getsockname()[1]
+        config = h.terminal.config
+        acquirer = msgspec.structs.replace(
+            config.acquirer,
+            main=HostConfig(host="127.0.0.1", port=dead),
+            mirror=HostConfig(host="127.0.0.1", port=host(h).port),
+        )
+        h.terminal.reconfigure(msgspec.structs.replace(config, acquirer=acquirer))
+        host(h).control.mode = HostMode.APPROVE
+        await host(h).wait_listening(True)
+        assert (await command(h, "testconnection", token=token)).status == "ok"
+        host(h).control.mode = HostMode.DOWN
+        await host(h).wait_listening(False)
+        (text,) = errors(await command(h, "testconnection", token=token))
+        assert f"main host 127.0.0.1:{dead}: connection refused" in text
+        assert f"mirror host 127.0.0.1:{host(h).port}: connection refused" in text
 
 
 async def test_loadworkkeys(tmp_path: Path) -> None:
