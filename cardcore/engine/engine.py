@@ -328,6 +328,12 @@ class TransactionEngine:
         return await self._with_card(ctx, command)
 
     # --- helpers ---------------------------------------------------------------
+    def _new_flow(self, command: TxnCommand) -> Flow:
+        # One moment for the row and the request: field 7 is rebuilt from the
+        # stored time for voids and batch upload, so they must agree.
+        when = _now().replace(microsecond=0)
+        return Flow(command, self._new_record(command, when), when)
+
     def _new_record(self, command: TxnCommand, when: dt.datetime, **values: Any) -> TxnRecord:
         # The cash register's amount is the purchase; with cashback the amount
         # authorised (9F02, ISO 8583 field 4) is the purchase plus the cashback.
@@ -451,7 +457,7 @@ class TransactionEngine:
         return plan, pre
 
     async def _with_card(self, ctx: CommandContext, command: TxnCommand) -> Answer:
-        flow = Flow(command, self._new_record(command, _now()), _now())
+        flow = self._new_flow(command)
         try:
             if command.manual is not None:
                 return await self._manual(ctx, flow)
@@ -984,7 +990,7 @@ class TransactionEngine:
             command.amount or 0
         ) < original.amount and not self.terminal.config.acquirer.partial_refund:
             raise InvalidArguments("the acquirer does not allow partial refunds")
-        flow = Flow(command, self._new_record(command, _now()), _now())
+        flow = self._new_flow(command)
         flow.pan = pan
         flow.record.expiry = original.expiry
         flow.record.aid, flow.record.scheme_rid, flow.record.scheme_name = (

@@ -1,6 +1,7 @@
-"""Simulator mode end to end: a real `cardcore serve --simulator` process, the
-activator command line, then updateconfiguration and loadmasterkeys through
-the ECR client protocol."""
+"""Simulator mode end to end, the whole life cycle of a terminal: a real
+`cardcore serve --simulator` process in factory state, the activator command
+line (runreset/reset), then updateconfiguration, loadmasterkeys, loadworkkeys
+and a purchase under the new working keys, all through the ECR protocol."""
 
 from __future__ import annotations
 
@@ -41,3 +42,44 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> No
     params = (await _command(served, "getparameters", {"token": token})).body["parameters"]
     assert isinstance(params, dict)
     assert params["tid"] == "00000001" and params["tconf"] != "none"
+    work = await _command(served, "loadworkkeys", {"token": token})
+    assert work.status == "ok", served.log_text()
+    assert work.body["mac-change-receipt"]["rrn"] and work.body["net-change-receipt"]["rrn"]
+    import json
+
+    from acquirers.testkeys import load_test_keys
+    from kernel.crypto.des import kcv_tdes
+
+    stored = json.loads((served.data_dir / "keys.json").read_text())["keys"]
+    initial = load_test_keys().working
+    assert initial.tpk is not None and initial.tak is not None
+    # New working keys replaced the initial ones (their KCVs are kept in clear).
+    assert stored["tpk"]["kcv"] != kcv_tdes(initial.tpk).hex().upper()
+    assert stored["tak"]["kcv"] != kcv_tdes(initial.tak).hex().upper()
+    ledger_before = _sim(served, "ledger")
+    purchase = await _transaction(served)
+    receipt = purchase.body["receipt"]
+    assert receipt["tstatus"] == "approved", purchase.body
+    # The host checked the request's MAC (and would have declined with 63) under
+    # the working keys it issued a moment ago.
+    ledger_after = _sim(served, "ledger")
+    assert len(ledger_after["transactions"]) == len(ledger_before["transactions"]) + 1
+
+
+async def _transaction(served: Served) -> Message:
+    from cardcore.client import EcrClient
+
+    client = EcrClient(served.host, served.port, timeout=60)
+    return await client.command("transaction", {"type": "purchase", "amount": "000000002500"})
+
+
+def _sim(served: Served, *args: str) -> dict[str, object]:
+    import json
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(served.data_dir)],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    answer: dict[str, object] = json.loads(result.stdout)
+    return answer
