@@ -25,11 +25,11 @@ from cardcore.provisioning.errors import ProvisioningFormatError
 from cardcore.provisioning.store import Generation, ProvisioningStore, Staging
 from hal.interfaces import CardInterface, CardReader, DeviceInfo, Indicators, Keypad, PinPad
 from hal.sam import Sam
-from kernel.capk import CaKeyStore, CaPublicKey
-from kernel.config import AidConfig, TerminalConfig
 
 if TYPE_CHECKING:
     from cardcore.hostlink import HostService
+    from kernel.capk import CaKeyStore, CaPublicKey
+    from kernel.config import AidConfig, TerminalConfig
     from kernel.contactless import ContactlessConfig
 
 __all__ = ["Devices", "Terminal", "os_version"]
@@ -164,6 +164,8 @@ class Terminal:
 
     # --- EMV ----------------------------------------------------------------
     def ca_keys(self) -> CaKeyStore:
+        from kernel.capk import CaKeyStore  # the EMV parts load with the first transaction
+
         store = CaKeyStore()
         emv = self.config.emv
         if emv.simulator_ca_keys:
@@ -177,6 +179,8 @@ class Terminal:
 
     def kernel_config(self) -> TerminalConfig:
         """The kernel's view of the configuration (EMV Book 4 Annex A)."""
+        from kernel.config import TerminalConfig
+
         emv, term = self.config.emv, self.config.terminal
         return TerminalConfig(
             aids=tuple(_aid(a) for a in emv.aids),
@@ -243,6 +247,8 @@ def msgspec_to_dict(value: Any) -> dict[str, Any]:
 
 
 def _ca_key(row: dict[str, Any]) -> CaPublicKey:
+    from kernel.capk import CaPublicKey
+
     expiry = row.get("expiry")
     checksum = row.get("checksum")
     return CaPublicKey(
@@ -256,6 +262,8 @@ def _ca_key(row: dict[str, Any]) -> CaPublicKey:
 
 
 def _aid(params: AidParameters) -> AidConfig:
+    from kernel.config import AidConfig
+
     return AidConfig(
         aid=bytes.fromhex(params.aid),
         partial_selection=params.partial_selection,

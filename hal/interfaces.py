@@ -9,7 +9,6 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from kernel.errors import CardcoreError
-from kernel.services import MessageId
 
 __all__ = [
     "CardCollision",
@@ -161,7 +160,7 @@ class CardCollision(CardcoreError):
     ``tryagain`` (card read error; repeat) if the operation gives up."""
 
     status = "tryagain"
-    message_id = MessageId.PRESENT_ONE_CARD_ONLY
+    message_id = 0x19  # kernel.services.MessageId.PRESENT_ONE_CARD_ONLY (Book A)
 
 
 class CardSession(Protocol):

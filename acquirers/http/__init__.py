@@ -21,19 +21,60 @@ See ``acquirers/http/server.py`` for the limits and timeouts and
 
 from __future__ import annotations
 
-from acquirers.http.errors import HTTPException, HttpLinkError, HttpLinkTimeout, map_httpx_errors
-from acquirers.http.message import (
-    Request,
-    Response,
-    TlsInfo,
-    XmlForbidden,
-    json_error,
-    parse_xml,
-    text_error,
-)
-from acquirers.http.routing import Handler, Route, Router
-from acquirers.http.server import ServerConfig, serve, serve_listeners
-from acquirers.http.tls import client_ssl_context, server_ssl_context
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from acquirers.http.errors import (
+        HTTPException,
+        HttpLinkError,
+        HttpLinkTimeout,
+        map_httpx_errors,
+    )
+    from acquirers.http.message import (
+        Request,
+        Response,
+        TlsInfo,
+        XmlForbidden,
+        json_error,
+        parse_xml,
+        text_error,
+    )
+    from acquirers.http.routing import Handler, Route, Router
+    from acquirers.http.server import ServerConfig, serve, serve_listeners
+    from acquirers.http.tls import client_ssl_context, server_ssl_context
+
+# Names load on first use: importing one submodule (say, the configuration
+# types) must not pull the whole package in at start-up.
+_MODULES = {
+    "HTTPException": "acquirers.http.errors",
+    "HttpLinkError": "acquirers.http.errors",
+    "HttpLinkTimeout": "acquirers.http.errors",
+    "map_httpx_errors": "acquirers.http.errors",
+    "Request": "acquirers.http.message",
+    "Response": "acquirers.http.message",
+    "TlsInfo": "acquirers.http.message",
+    "XmlForbidden": "acquirers.http.message",
+    "json_error": "acquirers.http.message",
+    "parse_xml": "acquirers.http.message",
+    "text_error": "acquirers.http.message",
+    "Handler": "acquirers.http.routing",
+    "Route": "acquirers.http.routing",
+    "Router": "acquirers.http.routing",
+    "ServerConfig": "acquirers.http.server",
+    "serve": "acquirers.http.server",
+    "serve_listeners": "acquirers.http.server",
+    "client_ssl_context": "acquirers.http.tls",
+    "server_ssl_context": "acquirers.http.tls",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "HTTPException",

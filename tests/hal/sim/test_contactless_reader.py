@@ -80,7 +80,7 @@ async def test_two_cards_are_a_collision_until_one_leaves() -> None:
     with pytest.raises(CardCollision) as caught:
         await reader.wait_for_card()
     assert caught.value.status == "tryagain"
-    assert caught.value.message_id is MessageId.PRESENT_ONE_CARD_ONLY
+    assert caught.value.message_id == MessageId.PRESENT_ONE_CARD_ONLY
     got = []
 
     async def wait() -> None:
