@@ -126,11 +126,10 @@ async def _run(
         nursery.start_soon(_provisioning_simulators, terminal)
     monitors = apply_configured_drivers(terminal, options.simulator)
     await monitors.start(nursery)
-    from cardcore.engine.engine import TransactionEngine
+    from cardcore.engine.recovery import recover, register_senders
 
-    engine = TransactionEngine(terminal)
-    engine.register_senders()
-    await engine.recover()
+    register_senders(terminal)
+    await recover(terminal)
     await nursery.start(terminal.host.run)
     terminal.ready.set()
     # Scripts and tests wait for this file: everything is up when it appears.

@@ -44,8 +44,9 @@ from acquirers.sbp.poll import SbpPaid
 from cardcore.engine.detection import Detected, DetectionPlan, Found, NoDetection, detect
 from cardcore.engine.display import display_body
 from cardcore.engine.receipt import card_receipt, scheme_for
+from cardcore.engine.recovery import recover, register_senders
 from cardcore.engine.request import Operation, TxnCommand, parse_transaction
-from cardcore.engine.sbp import SBP_KINDS, SbpFlows
+from cardcore.engine.sbp import SbpFlows
 from cardcore.engine.states import Event, TxnState, next_state
 from cardcore.errors import InvalidArguments, NotAuthorized, OperationCancelled
 from cardcore.journal import TxnRecord
@@ -241,23 +242,11 @@ class TransactionEngine:
 
     def register_senders(self) -> None:
         """Let store-and-forward deliver the SBP refunds the engine queues."""
-        for kind in SBP_KINDS:
-            self.terminal.host.senders[kind] = self.sbp.send
+        register_senders(self.terminal)
 
     async def recover(self) -> int:
-        """After a crash: transactions caught between sending and finishing are
-        not approved; their reversals are already pending. Returns their count."""
-        journal = self.terminal.journal
-        unfinished = await journal.in_states([TxnState.ONLINE, TxnState.AUTHORIZED])
-        for record in unfinished:
-            record.state = next_state(record.state, Event.ABORTED)
-            record.tstatus = "declined"
-            record.decline_reason = record.decline_reason or "systemerror"
-            await journal.update(record, ["state", "tstatus", "decline_reason"])
-            log.warning("seq %s was interrupted; marked not approved, reversal pending", record.seq)
-        if unfinished:
-            self.terminal.host.poke()
-        return len(unfinished)
+        """After a crash: see cardcore.engine.recovery."""
+        return await recover(self.terminal)
 
     # --- messages to the cash register -----------------------------------
     async def display(

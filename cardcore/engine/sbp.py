@@ -31,11 +31,9 @@ from cardcore.server import Answer, CommandContext
 if TYPE_CHECKING:
     from cardcore.engine.engine import Flow, TransactionEngine
 
-__all__ = ["SBP_KINDS", "SbpFlows"]
+__all__ = ["SbpFlows"]
 
 log = logging.getLogger(__name__)
-
-SBP_KINDS = ("sbp-refund", "sbp-refund-check")
 
 
 class SbpFlows:

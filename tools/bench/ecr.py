@@ -183,21 +183,25 @@ def main() -> None:
         for mode, extra in (("terminal", ()), ("simulator", ("--simulator",))):
             listen: list[float] = []
             ready: list[float] = []
-            for _ in range(max(args.starts, 2)):
+            rss = 0.0
+            for i in range(max(args.starts, 2)):
                 proc, _, up, all_up = start_cardcore(tmp / mode, *extra)
                 listen.append(up)
                 ready.append(all_up)
+                if i == 0:
+                    time.sleep(1.0)
+                    rss = _rss_kib(proc.pid) / 1024
                 proc.terminate()
                 proc.wait()
             print(
                 f"{mode} mode: start to listening first boot {listen[0] * 1000:.0f} ms, later "
                 f"median {statistics.median(listen[1:]) * 1000:.0f} ms; to ready (device "
                 f"operations) first {ready[0] * 1000:.0f} ms, later median "
-                f"{statistics.median(ready[1:]) * 1000:.0f} ms"
+                f"{statistics.median(ready[1:]) * 1000:.0f} ms; idle RSS {rss:.1f} MiB"
             )
         proc, port, _, _ = start_cardcore(tmp / "simulator", "--simulator")
         time.sleep(1.0)
-        print(f"idle RSS: {_rss_kib(proc.pid) / 1024:.1f} MiB")
+        print(f"simulator mode idle RSS before load: {_rss_kib(proc.pid) / 1024:.1f} MiB")
         clear, sealed = _frames(port)
         echo, echo_port = start_echo()
         try:
