@@ -25,9 +25,11 @@ lint: $(BIN)/.installed-test
 	$(BIN)/ruff format --check cardcore hal kernel acquirers tests tools
 	$(BIN)/mypy
 
-# Two workers (the machines have two cores); the pcscd tests share one worker.
+# Two workers (the machines have two cores); the tests that start the one
+# private pcscd run after them, on their own.
 unit: $(BIN)/.installed-test
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 -m "not pcsc"
+	$(BIN)/pytest -q -m pcsc
 
 test: lint unit
 

@@ -8,16 +8,6 @@ import pytest
 
 from tests.hal.pcscd import Pcscd, start_pcscd
 
-# Modules whose tests talk to the one private pcscd: with pytest-xdist they all
-# run in the same worker (--dist loadgroup), so only one pcscd is ever started.
-PCSCD_MODULES = {"test_pcsc.py", "test_conformance.py", "test_pcsc_purchase.py"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in PCSCD_MODULES:
-            item.add_marker(pytest.mark.xdist_group("pcscd"))
-
 
 @pytest.fixture(scope="session")
 def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcscd]:

@@ -23,6 +23,10 @@ from hal.sim.reader import SimCardReader, SimCardSlot
 from kernel.apdu import Transport, select
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd
 
+# Every test here shares the one private pcscd: they run in their own, serial
+# pytest run (make unit), never beside each other on two workers.
+pytestmark = pytest.mark.pcsc
+
 CONTACT, CONTACTLESS = CardInterface.CONTACT, CardInterface.CONTACTLESS
 SELECT_PSE = bytes.fromhex("00A404000E315041592E5359532E444446303100")
 KEY_A = bytes.fromhex("A0A1A2A3A4A5")

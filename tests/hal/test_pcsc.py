@@ -19,6 +19,10 @@ from hal.sim.profile import load_profile
 from hal.sim.vpcd import ContactlessIcc, icc_for_profile, run_vpcd_card
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, in_ci
 
+# Every test here shares the one private pcscd: they run in their own, serial
+# pytest run (make unit), never beside each other on two workers.
+pytestmark = pytest.mark.pcsc
+
 CONTACT, CONTACTLESS = CardInterface.CONTACT, CardInterface.CONTACTLESS
 SELECT_PSE = bytes.fromhex("00A404000E315041592E5359532E444446303100")
 STEP = 20.0

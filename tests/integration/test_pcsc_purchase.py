@@ -21,6 +21,10 @@ from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd
 from tests.integration.conftest import FAST, Served, start_server, stop_server
 from tests.integration.test_transactions import PURCHASE, Register, assert_consistent
 
+# Every test here shares the one private pcscd: they run in their own, serial
+# pytest run (make unit), never beside each other on two workers.
+pytestmark = pytest.mark.pcsc
+
 CONFIG = (
     FAST
     + f"""
