@@ -137,7 +137,7 @@ class Simulator:
         presented = self.slot.presented
         if presented is None:
             return None
-        profile = load_profile(presented[0])
+        profile = self.slot.card(presented[0]).profile  # loaded once per profile
         for app in profile.applications:
             if app.pin:
                 return app.pin

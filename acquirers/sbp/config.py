@@ -120,9 +120,11 @@ class SbpConfig(
         return self.agent_url.rstrip("/")
 
     def ssl_context(self) -> ssl.SSLContext | bool:
-        """What httpx's ``verify=`` gets: a context, or False (no verification)."""
+        """What httpx's ``verify=`` gets: a context, or False (no verification).
+        A plain-HTTP agent needs none (building one loads the system's CA
+        store: tens of milliseconds)."""
         tls = self.tls or SbpTlsOptions()
-        if not tls.verify:
+        if not tls.verify or urlsplit(self.agent_url).scheme == "http":
             return False
         try:
             return client_ssl_context(
