@@ -572,13 +572,11 @@ class Journal:
 
     def iter_batch(self, batch_id: int, chunk: int = 500) -> Iterator[list[TxnRecord]]:
         """Synchronous, chunked iteration (run it from a worker thread): constant memory."""
+        sql = "SELECT * FROM transactions WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?"
         last_id = 0
         while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT * FROM transactions WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?",
-                    (batch_id, last_id, chunk),
-                ).fetchall()
+            args = (batch_id, last_id, chunk)
+            rows: list[sqlite3.Row] = self._sync(lambda db: db.execute(sql, args).fetchall())  # noqa: B023 - used at once
             if not rows:
                 return
             records = [_row_to_record(r) for r in rows]
@@ -660,11 +658,7 @@ class Journal:
             "GROUP BY currency, channel, scheme_rid, scheme_name, operation, receipt_type, "
             "tstatus, state, resp_code"
         )
-        with self._lock:
-            try:
-                return [dict(r) for r in self._db.execute(sql, (batch_id,)).fetchall()]
-            except sqlite3.Error as exc:
-                raise JournalError(f"journal: {exc}") from None
+        return self._sync(lambda db: [dict(r) for r in db.execute(sql, (batch_id,)).fetchall()])
 
     async def batch_groups(self, batch_id: int) -> list[dict[str, Any]]:
         return await trio.to_thread.run_sync(self.batch_groups_sync, batch_id)
@@ -687,13 +681,11 @@ class Journal:
             f"SELECT id, {columns} FROM transactions WHERE {where} "  # noqa: S608
             "ORDER BY id LIMIT :chunk"
         )
-        with self._lock:
-            try:
-                bounds = self._db.execute(
-                    "SELECT MIN(id), MAX(id) FROM transactions WHERE batch_id = ?", (batch_id,)
-                ).fetchone()
-            except sqlite3.Error as exc:
-                raise JournalError(f"journal: {exc}") from None
+        bounds = self._sync(
+            lambda db: db.execute(
+                "SELECT MIN(id), MAX(id) FROM transactions WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+        )
         if bounds[0] is None:
             return
         args: dict[str, Any] = {
@@ -703,27 +695,25 @@ class Journal:
             "currency": currency,
             "chunk": chunk,
         }
+
+        def fetch(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            cursor = db.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, args).fetchall()
+
         while True:
-            with self._lock:
-                try:
-                    cursor = self._db.cursor()
-                    cursor.row_factory = None
-                    lines: list[tuple[Any, ...]] = cursor.execute(sql, args).fetchall()
-                except sqlite3.Error as exc:
-                    raise JournalError(f"journal: {exc}") from None
+            lines = self._sync(fetch)
             if not lines:
                 return
             args["after"] = lines[-1][0]
             yield lines
 
     def batch_currencies_sync(self, batch_id: int) -> list[str]:
-        with self._lock:
-            try:
-                rows = self._db.execute(
-                    "SELECT DISTINCT currency FROM transactions WHERE batch_id = ?", (batch_id,)
-                ).fetchall()
-            except sqlite3.Error as exc:
-                raise JournalError(f"journal: {exc}") from None
+        rows = self._sync(
+            lambda db: db.execute(
+                "SELECT DISTINCT currency FROM transactions WHERE batch_id = ?", (batch_id,)
+            ).fetchall()
+        )
         return sorted(str(r[0]) for r in rows)
 
     async def batch_chunks(
