@@ -36,6 +36,7 @@ class TerminalProfile:
     acquirer_main: tuple[str, int] | None = None
     acquirer_mirror: tuple[str, int] | None = None
     key_server: str | None = None
+    key_server_mirror: str | None = None
     pack: str = "sim"
     stages: dict[str, str] = field(
         default_factory=lambda: {
@@ -79,10 +80,11 @@ def default_documents(profile: TerminalProfile) -> dict[str, bytes]:
         if host is not None:
             hosts += f'<host role="{role}" address={quoteattr(host[0])} port="{host[1]}"/>'
     keyloader = ""
-    if profile.key_server:
-        keyloader = (
-            f'<keyloader><host role="main" url={quoteattr(profile.key_server)}/></keyloader>'
-        )
+    for role, url in (("main", profile.key_server), ("mirror", profile.key_server_mirror)):
+        if url:
+            keyloader += f'<host role="{role}" url={quoteattr(url)}/>'
+    if keyloader:
+        keyloader = f"<keyloader>{keyloader}</keyloader>"
     common = (
         f'<cconf name="{profile.pack}_common" stage="{st["cconf"]}">'
         f'<acquirer id={quoteattr(profile.acquirer_id)} dialect="generic87">{hosts}</acquirer>'

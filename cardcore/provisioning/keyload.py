@@ -155,14 +155,16 @@ async def _request(terminal: Terminal, body: bytes) -> bytes:
                     response = await client.post(
                         url, content=body, headers={"content-type": "application/xml"}
                     )
-            except ProvisioningLinkError as exc:
+                if response.status_code != 200:
+                    raise ProvisioningLinkError(f"key server answered HTTP {response.status_code}")
+                if len(response.content) > cfg.max_document:
+                    raise ProvisioningLinkError("key server answer too large")
+            except (ProvisioningLinkError, ProvisioningTimeout) as exc:
+                # Nothing is stored before the keys are checked, so the mirror
+                # may be asked whatever went wrong with the main server.
                 log.info("key server %s: %s", url, exc.message)
                 last = exc
                 continue
-            if response.status_code != 200:
-                raise ProvisioningLinkError(f"key server answered HTTP {response.status_code}")
-            if len(response.content) > cfg.max_document:
-                raise ProvisioningLinkError("key server answer too large")
             return response.content
     assert last is not None
     raise last

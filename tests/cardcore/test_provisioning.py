@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from acquirers.testkeys import load_test_keys
+from acquirers.tms.configsim import TerminalProfile
 from cardcore.app import build_commands
 from cardcore.config import build_config
 from cardcore.protocol.xmlcodec import Message, decode_error_stack
@@ -219,6 +220,27 @@ async def test_master_keys_other_wrappings(tmp_path: Path, mode: str) -> None:
         assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
         assert env.terminal.provisioned_keys.get("tmk-pin") == load_test_keys().master.pin
         assert ("kbpk" in env.terminal.provisioned_keys) == (mode == "tr31")
+
+
+async def test_master_keys_from_the_mirror_when_the_main_server_fails(tmp_path: Path) -> None:
+    async with environment(tmp_path) as env:
+        token = await env.token()
+        assert (await env.activate()).status == "ok"
+        url = env.sims.key_url
+        # The main key server answers 404 (wrong path): an error answer, not
+        # a connection failure; the mirror is asked next.
+        env.sims.config_server.install(
+            TerminalProfile(
+                sn=INFO.serial_number,
+                key_server=url.replace("/keyrequest", "/gone"),
+                key_server_mirror=url,
+            )
+        )
+        assert (await env.command("updateconfiguration", {"token": token})).status == "ok"
+        answer = await env.command("loadmasterkeys", {"token": token})
+        assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+        assert len(env.sims.key_server.requests) == 1
+        assert env.terminal.provisioned_keys.get("tmk-pin") == load_test_keys().master.pin
 
 
 ACTIVATION_FAILURES = [
