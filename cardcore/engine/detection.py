@@ -34,7 +34,6 @@ from acquirers.sbp.poll import SbpFailed, SbpOutcome, SbpPaid, SbpRejected, pay_
 from cardcore.server import CommandContext
 from hal.interfaces import CardCollision, CardReader, CardSession
 from kernel.errors import CardcoreError
-from kernel.services import MessageId
 
 if TYPE_CHECKING:
     from acquirers.sbp.client import RegisteredQr
@@ -72,8 +71,8 @@ class DetectionPlan:
     prompt: Callable[[], Awaitable[None]] | None = None
     # Called with a paid SBP outcome that lost the race (to be refunded).
     on_lost_payment: Callable[[SbpPaid], Awaitable[None]] | None = None
-    # Called with the display message for a collision.
-    show: Callable[[int], Awaitable[None]] | None = None
+    # Called on a collision (False) and when it is resolved (True).
+    show: Callable[[bool], Awaitable[None]] | None = None
     shown_qr: list[str] = field(default_factory=list)
 
 
@@ -132,14 +131,22 @@ async def _race(ctx: CommandContext, plan: DetectionPlan) -> Detected:
                 try:
                     session = await reader.wait_for_card()
                 except CardCollision:
+                    if not collided and plan.show is not None:
+                        await plan.show(False)  # Book B 3.2.1.4
                     collided = True
-                    if plan.show is not None:
-                        await plan.show(MessageId.PRESENT_ONE_CARD_ONLY)
                     continue
-                if collided and plan.show is not None:
+                if collided:
                     collided = False  # one card left (Book B 3.2.1.5)
+                    if plan.show is not None:
+                        await plan.show(True)
                 if plan.mifare:
-                    decision, indicator = await _smartcard(ctx, session)
+                    try:
+                        decision, indicator = await _smartcard(ctx, session)
+                    except BaseException:
+                        # Another interface won (or the register failed)
+                        # while the register was deciding: power the card off.
+                        await give_back(session)
+                        raise
                     if decision == "end":
                         await give_back(session)
                         win(Detected(Found.MIFARE_END, indicator=indicator))

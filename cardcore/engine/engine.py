@@ -17,6 +17,7 @@
 #   reason 17) and is stored and forwarded like one.
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -430,17 +431,23 @@ class TransactionEngine:
         if plan.contact is None and plan.contactless is None and plan.sbp is None:
             raise NotDetected("no card interface is available for this operation")
 
+        services = EngineServices(self, ctx, flow)
+
         async def prompt() -> None:
             if plan.contactless is not None:
-                message = MessageId.PRESENT_CARD
+                # Book B 3.2.1.2: 'Present Card' with the amount, 'Ready to
+                # Read' (the first light on).
+                ui = ContactlessEntryPoint.polling_ui(amount=command.amount)
+                await services.ui_request(dataclasses.replace(ui, currency=int(command.currency)))
             elif plan.contact is not None:
-                message = MessageId.INSERT_CARD
-            else:
-                return
-            await self.display(ctx, message, amount=command.amount, currency=command.currency)
+                await self.display(
+                    ctx, MessageId.INSERT_CARD, amount=command.amount, currency=command.currency
+                )
 
-        async def show(message: int) -> None:
-            await self.display(ctx, message)
+        async def show(resolved: bool) -> None:
+            # Book B 3.2.1.4 / 3.2.1.5: two cards in the field, and the field
+            # clear of the second card again.
+            await services.ui_request(ContactlessEntryPoint.collision_ui(resolved=resolved))
 
         plan.prompt, plan.show = prompt, show
         return plan, pre

@@ -58,6 +58,8 @@ class SimCardSlot:
     - ``present_also(name)``: one more card in the contactless field - two or
       more make a collision the contactless reader reports.
     - ``remove(name=None)``: take every card away, or only the named one.
+    - ``open_sessions``: card sessions handed out and not closed yet (a
+      reader that leaves a card powered shows here).
     """
 
     def __init__(self, *, latency: float = 0.0) -> None:
@@ -67,6 +69,7 @@ class SimCardSlot:
         self._field: list[_Presented] = []
         self._generation = 0
         self._changed = trio.Event()
+        self.open_sessions = 0
 
     @property
     def presented(self) -> tuple[str, CardInterface] | None:
@@ -172,6 +175,7 @@ class SimCardSession(CardSession):
         self._info = info
         self._field = field  # the MIFARE pseudo-APDUs of a contactless reader
         self._closed = False
+        slot.open_sessions += 1
 
     @property
     def info(self) -> CardInfo:
@@ -209,7 +213,9 @@ class SimCardSession(CardSession):
         return b"\x6a\x81"
 
     async def close(self) -> None:
-        self._closed = True
+        if not self._closed:
+            self._closed = True
+            self._slot.open_sessions -= 1
         await trio.lowlevel.checkpoint()
 
 

@@ -139,6 +139,13 @@ async def test_two_cards_in_the_field(tmp_path: Path) -> None:
             answer = await h.transaction(register, **SMALL)
         assert answer.body["receipt"]["tstatus"] == "approved"
         assert answer.body["receipt"]["aid"] == "A0000000031010"
+        # Book B 3.2.1.2 / 3.2.1.4 / 3.2.1.5: present card (ready to read),
+        # one card only (processing error), then again ready to read.
+        shown = [
+            (m.body["code"], m.body.get("status")) for m in register.messages if m.name == "display"
+        ]
+        assert shown[:3] == [("15", "02"), ("19", "05"), ("19", "02")]
+        assert h.sim.slot.open_sessions == 0
 
 
 async def test_mifare_end_with_indicator(tmp_path: Path) -> None:
@@ -168,6 +175,44 @@ async def test_mifare_retry_then_next_processes_a_bank_card(tmp_path: Path) -> N
         assert answer.body["receipt"]["tstatus"] == "approved"
         descriptor = next(m for m in register.messages if m.name == "smartcard").body["descriptor"]
         assert descriptor.startswith("0408") and descriptor.endswith("040020")  # ATQA 0004, SAK 20
+
+
+async def test_chip_inserted_while_the_register_decides_on_a_tapped_card(tmp_path: Path) -> None:
+    config = {"interfaces": {"mifare": True}}
+    async with simulated_terminal(tmp_path, config) as h:
+        tap(h, "mifare-classic")
+        asked = trio.Event()
+
+        async def on_message(message: Message) -> Body:
+            if message.name == "smartcard":
+                asked.set()
+                await trio.sleep(0.5)  # still deciding when the chip card wins
+                return {"command": "next"}
+            return default_message_answer(message)
+
+        async def insert_chip() -> None:
+            await asked.wait()
+            h.sim.slot.present("default")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(insert_chip)
+            answer = await h.connect(on_message).command("transaction", SMALL)
+        assert answer.body["receipt"]["tstatus"] == "approved"
+        row = await h.terminal.journal.last()
+        assert row is not None and row.interface == "contact"
+        # The tapped card the contactless task held was powered off.
+        assert h.sim.slot.open_sessions == 0
+
+
+async def test_register_cancels_while_deciding_on_a_tapped_card(tmp_path: Path) -> None:
+    config = {"interfaces": {"mifare": True}}
+    async with simulated_terminal(tmp_path, config) as h:
+        tap(h, "mifare-classic")
+        register = Register({"smartcard": lambda m: {"status": "cancelled"}})
+        answer = await h.transaction(register, **SMALL)
+        assert answer.status == "cancelled"
+        assert h.sim.slot.open_sessions == 0  # the tapped card was powered off
+        assert await h.terminal.journal.last() is None
 
 
 async def test_unknown_smartcard_answer_counts_as_next(tmp_path: Path) -> None:
