@@ -57,6 +57,8 @@ class GenAcResponse:
     cid: int
     cda_requested: bool
     cda_ok: bool | None  # None when not verified
+    # generate_ac(verify=False): what verify_deferred_cda needs afterwards.
+    deferred: tuple[bytes, bytes | None, bytes | None] | None = None
 
     @property
     def cryptogram(self) -> CryptogramType:
@@ -89,8 +91,11 @@ def _tc_hash(ctx: Context, cdol: bytes) -> None:
 
 
 async def generate_ac(
-    ctx: Context, requested: CryptogramType, *, second: bool = False
+    ctx: Context, requested: CryptogramType, *, second: bool = False, verify: bool = True
 ) -> GenAcResponse:
+    """GENERATE AC (Book 3 9.3, 10.8). ``verify=False`` leaves the CDA check
+    to `verify_deferred_cda`, for a contactless reader that verifies once the
+    card has left the field (Book C-2 3.8, Book C-3 5.9)."""
     cdol = ctx.data[0x8D if second else 0x8C]
     cda = (
         ctx.oda_method is OdaMethod.CDA
@@ -113,14 +118,25 @@ async def generate_ac(
     got = CryptogramType.from_cid(cid)
     if cid & 0xC0 == 0xC0 or _RANK[got] > _RANK[requested]:
         raise CardDataError(f"card returned {got.name} when {requested.name} was requested")
-    cda_ok: bool | None = None
-    if cda and got is not CryptogramType.AAC:
-        cda_ok = _verify_cda(ctx, cid, template_value, sdad, cdol_data if second else None)
-        if not cda_ok:
-            ctx.set_tvr(TvrBit.CDA_FAILED)
     if cid & 0x08:
         ctx.advice_required = True
-    return GenAcResponse(requested, cid, cda, cda_ok)
+    answer = GenAcResponse(
+        requested, cid, cda, None, (template_value, sdad, cdol_data if second else None)
+    )
+    return verify_deferred_cda(ctx, answer) if verify else answer
+
+
+def verify_deferred_cda(ctx: Context, response: GenAcResponse) -> GenAcResponse:
+    """Book 2 6.6.2: verify the signed dynamic data of a GENERATE AC answer."""
+    if response.deferred is None:
+        return response
+    cda_ok: bool | None = None
+    if response.cda_requested and response.cryptogram is not CryptogramType.AAC:
+        template_value, sdad, cdol2_data = response.deferred
+        cda_ok = _verify_cda(ctx, response.cid, template_value, sdad, cdol2_data)
+        if not cda_ok:
+            ctx.set_tvr(TvrBit.CDA_FAILED)
+    return GenAcResponse(response.requested, response.cid, response.cda_requested, cda_ok)
 
 
 def _parse_genac(ctx: Context, data: bytes) -> tuple[int, bytes, bytes | None]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from kernel.contact.action import ActionCodes, terminal_action_analysis
 from kernel.contact.authentication import offline_data_authentication
-from kernel.contact.completion import generate_ac
+from kernel.contact.completion import generate_ac, verify_deferred_cda
 from kernel.contact.context import Context
 from kernel.contact.cvm import CvmFacts, cardholder_verification
 from kernel.contact.reading import data_exchange, initiate_application_processing
@@ -84,9 +84,10 @@ class EmvModeKernel:
             force_online=act.request.force_online,
             transaction_type=act.request.transaction_type,
         )
-        first = await generate_ac(ctx, requested)
+        first = await generate_ac(ctx, requested, verify=False)
         ctx.set_tsi(TsiBit.CARD_RISK_MANAGEMENT_PERFORMED)
         await act.card_read()
+        first = verify_deferred_cda(ctx, first)  # the card may leave: no more APDUs
         got = first.cryptogram
         if first.cda_ok is False:
             return KernelResult(act.declined(cvm), cid=first.cid, decline_reason="offlinedeclined")

@@ -17,6 +17,7 @@ from hal.sim.profile import Profile
 from hal.sim.reader import SimCardReader, SimCardSlot
 from kernel import tlv
 from kernel.config import TransactionRequest, TransactionType
+from kernel.contact import completion
 from kernel.contactless import (
     ContactlessConfig,
     Kernel2Parameters,
@@ -135,11 +136,23 @@ async def test_fdda_failure_follows_the_ctq() -> None:
     assert (outcome.decision, outcome.decline_reason) == (Decision.DECLINED, "offlinedeclined")
 
 
-async def test_cda_failure_declines() -> None:
+async def test_cda_failure_declines(monkeypatch: pytest.MonkeyPatch) -> None:
     virtual = card("mc-contactless")
     transmit = intercept(virtual, lambda c, r: flip_sdad(r) if c[1] == GENERATE_AC else None)
-    outcome = await entry_point().run(transmit, Services(), request(1500))
+    services = Services()
+    events: list[object] = []
+    verify = completion._verify_cda
+
+    def recorded(*args: Any) -> bool:
+        events.append(("cda", len(services.ui)))
+        return verify(*args)
+
+    monkeypatch.setattr(completion, "_verify_cda", recorded)
+    outcome = await entry_point().run(transmit, services, request(1500))
     assert outcome.decision is Decision.DECLINED and outcome.tvr[0] & 0x04
+    # The signature is checked once the card may leave: after 'Card Read OK'.
+    ((_, shown_before),) = events
+    assert MessageId.CARD_READ_OK in [u.message for u in services.ui[:shown_before]]
 
 
 # --- Select Next ------------------------------------------------------------------------------
