@@ -63,7 +63,7 @@ class HostService:
         journal: Journal,
         keystore: KeyStore,
         *,
-        tls: ssl.SSLContext | None = None,
+        tls: Callable[[Config], ssl.SSLContext | None] | None = None,
         clock: Callable[[], float] = trio.current_time,
         master_store: Callable[[], KeyStore] | None = None,
     ) -> None:
@@ -79,15 +79,27 @@ class HostService:
         self.link: AcquirerLink | None = None
         # Senders of queued messages that are not ISO 8583 (kind -> sender).
         self.senders: dict[str, Callable[[Pending], Awaitable[bool]]] = {}
-        self.configure(config, tls=tls)
+        # The TLS client context for a configuration (acquirer.tls), or None.
+        self._tls_for = tls or (lambda config: None)
+        self.unavailable: str | None = None  # why there is no link, when it is not configured
+        self.configure(config)
 
-    def configure(self, config: Config, *, tls: ssl.SSLContext | None = None) -> None:
+    def configure(self, config: Config) -> None:
         """(Re)build the link from the configuration; pending messages stay."""
         self.config = config
         self.link = None
+        self.unavailable = None
         acq = config.acquirer
         tid, mid = config.terminal.tid, config.terminal.mid
         if acq.main is not None and tid and mid:
+            try:
+                tls = self._tls_for(config)
+            except CardcoreError as exc:
+                # acquirer.tls without a usable client certificate: no clear
+                # link instead; transactions say why there is none.
+                self.unavailable = f"acquirer TLS: {exc.message}"
+                log.error("no acquirer link: %s", self.unavailable)
+                return
             link_config = LinkConfig(
                 main=HostAddress(acq.main.host, acq.main.port, "main"),
                 mirror=HostAddress(acq.mirror.host, acq.mirror.port, "mirror")
@@ -127,7 +139,8 @@ class HostService:
     def require(self) -> AcquirerLink:
         if self.link is None:
             raise HostNotConfigured(
-                "no acquirer host configured (acquirer.main, terminal.tid and terminal.mid)"
+                self.unavailable
+                or "no acquirer host configured (acquirer.main, terminal.tid and terminal.mid)"
             )
         return self.link
 

@@ -27,6 +27,8 @@ from hal.interfaces import CardInterface, CardReader, DeviceInfo, Indicators, Ke
 from hal.sam import Sam
 
 if TYPE_CHECKING:
+    import ssl
+
     from cardcore.hostlink import HostService
     from kernel.capk import CaKeyStore, CaPublicKey
     from kernel.config import AidConfig, TerminalConfig
@@ -115,8 +117,22 @@ class Terminal:
         from cardcore.hostlink import HostService
 
         self.host = HostService(
-            self.config, self.journal, self.keystore, master_store=lambda: self.provisioned_keys
+            self.config,
+            self.journal,
+            self.keystore,
+            master_store=lambda: self.provisioned_keys,
+            tls=self.acquirer_tls,
         )
+
+    def acquirer_tls(self, config: Config) -> ssl.SSLContext | None:
+        """DESIGN.md "Real parts": with acquirer.tls the host link runs TLS
+        1.2+, presenting the acquirer client certificate from activation and
+        trusting only the acquirer CA activation delivered."""
+        if not config.acquirer.tls:
+            return None
+        from cardcore.provisioning.credentials import client_ssl_context, identity
+
+        return client_ssl_context(self.generation, "acquirer", identity("acquirer").ca_file)
 
     def reconfigure(self, config: Config) -> None:
         """Switch to a new configuration (validated by the caller) at once.

@@ -35,6 +35,7 @@ class TerminalProfile:
     acquirer_id: str = "simacq"
     acquirer_main: tuple[str, int] | None = None
     acquirer_mirror: tuple[str, int] | None = None
+    acquirer_tls: bool = False
     key_server: str | None = None
     key_server_mirror: str | None = None
     pack: str = "sim"
@@ -87,7 +88,8 @@ def default_documents(profile: TerminalProfile) -> dict[str, bytes]:
         keyloader = f"<keyloader>{keyloader}</keyloader>"
     common = (
         f'<cconf name="{profile.pack}_common" stage="{st["cconf"]}">'
-        f'<acquirer id={quoteattr(profile.acquirer_id)} dialect="generic87">{hosts}</acquirer>'
+        f'<acquirer id={quoteattr(profile.acquirer_id)} dialect="generic87"'
+        f' tls="{"true" if profile.acquirer_tls else "false"}">{hosts}</acquirer>'
         f"{keyloader}</cconf>"
     )
     emv = (

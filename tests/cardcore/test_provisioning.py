@@ -14,10 +14,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 
 from acquirers.testkeys import load_test_keys
+from acquirers.tls import server_tls_context
 from acquirers.tms.configsim import TerminalProfile
 from cardcore.app import build_commands
 from cardcore.config import build_config
@@ -28,6 +30,7 @@ from cardcore.terminal import Devices, Terminal
 from hal.interfaces import DeviceInfo
 from hal.sim.keypad import SimKeypad
 from kernel.crypto.des import kcv_tdes
+from tests.acquirers.conftest import make_ledger, start_sim
 from tests.cardcore.ecr import RawPeer
 from tools.activator.core import ActivationResult, Faults, activate
 
@@ -241,6 +244,48 @@ async def test_master_keys_from_the_mirror_when_the_main_server_fails(tmp_path: 
         assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
         assert len(env.sims.key_server.requests) == 1
         assert env.terminal.provisioned_keys.get("tmk-pin") == load_test_keys().master.pin
+
+
+@pytest.mark.parametrize("tls", [True, False])
+async def test_acquirer_link_over_tls_with_the_activation_certificate(
+    tmp_path: Path, tls: bool
+) -> None:
+    async with environment(tmp_path) as env, trio.open_nursery() as nursery:
+        token = await env.token()
+        assert (await env.activate()).status == "ok"
+        pki = env.sims.pki
+        server = pki.server_pair("acquirer-ca", "acquirer-host")
+        # The host accepts only clients with a certificate of the acquirer CA.
+        context = server_tls_context(
+            server.cert_file, server.key_file, client_ca_file=pki.ca_file("acquirer-ca")
+        )
+        host, port = await start_sim(nursery, ssl_context=context, ledger=make_ledger())
+        env.sims.config_server.install(
+            TerminalProfile(
+                sn=INFO.serial_number, acquirer_main=("127.0.0.1", port), acquirer_tls=tls
+            )
+        )
+        assert (await env.command("updateconfiguration", {"token": token})).status == "ok"
+        assert env.terminal.config.acquirer.tls is tls
+        answer = await env.command("testconnection", {"token": token})
+        if tls:
+            assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+            assert host.counts.get("0800", 0) >= 1
+        else:  # a clear link to a TLS host fails
+            assert answer.status == "communicationerror"
+        nursery.cancel_scope.cancel()
+
+
+async def test_acquirer_tls_before_activation_says_why_there_is_no_link(tmp_path: Path) -> None:
+    async with environment(tmp_path) as env:
+        config = msgspec.structs.replace(
+            env.terminal.config,
+            acquirer=msgspec.structs.replace(env.terminal.config.acquirer, tls=True),
+            terminal=msgspec.structs.replace(env.terminal.config.terminal, tid="1", mid="2"),
+        )
+        env.terminal.reconfigure(config)
+        assert env.terminal.host.link is None
+        assert "not activated" in (env.terminal.host.unavailable or "")
 
 
 ACTIVATION_FAILURES = [
