@@ -15,7 +15,7 @@ import base64
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -164,6 +164,15 @@ class KeyStore:
     def delete(self, name: str) -> None:
         if self._entries.pop(name, None) is not None:
             self._save()
+
+    def retain(self, names: Iterable[str]) -> list[str]:
+        """Forget every key but ``names`` (one write); returns the forgotten names."""
+        keep = set(names)
+        gone = [name for name in self._entries if name not in keep]
+        if gone:
+            self._entries = {k: v for k, v in self._entries.items() if k in keep}
+            self._save()
+        return sorted(gone)
 
     def wipe(self) -> None:
         """Forget every key and take a new device master key (activation reset)."""

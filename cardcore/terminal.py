@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Devices", "Terminal", "os_version"]
 
+# The terminal key store's keys that protect the journal (PAN hash, PAN data key).
+JOURNAL_KEYS = ("journal-pan-hash", "journal-dek")
+
 log = logging.getLogger(__name__)
 
 
@@ -106,10 +109,8 @@ class Terminal:
         self.keystore = KeyStore(
             self.data_dir / "keys.json", FileMasterKeySource(self.data_dir / "device-master.key")
         )
-        protector = PanProtector(
-            self.keystore.get_or_create("journal-pan-hash", 32),
-            self.keystore.get_or_create("journal-dek", 32),
-        )
+        hash_key, data_key = (self.keystore.get_or_create(name, 32) for name in JOURNAL_KEYS)
+        protector = PanProtector(hash_key, data_key)
         self.journal = Journal(self.data_dir / "journal.sqlite", protector)
 
     def start_host(self) -> None:
@@ -158,6 +159,15 @@ class Terminal:
             raise ProvisioningFormatError(
                 f"provisioned configuration refused: {exc.message}"
             ) from None
+
+    def forget_working_keys(self) -> None:
+        """Activation resets the terminal: the acquirer working keys and the
+        SAM host keys of its previous life go; the journal's own keys stay
+        (the open batch must remain readable and settle)."""
+        gone = self.keystore.retain(JOURNAL_KEYS)
+        if gone:
+            log.info("activation: keys of the previous activation forgotten: %s", ", ".join(gone))
+        self.host.configure(self.config)
 
     def publish(self, staging: Staging, config: Config) -> None:
         """Make a staged generation live and switch to ``config`` (already

@@ -204,6 +204,7 @@ async def _reset(terminal: Terminal, channel: ActivatorChannel) -> str:
         # Answer the activator last of all its exchanges, then make it live.
         await channel.send(Message("reset", {"status": "ok"}))
         terminal.publish(staging, config)
+        terminal.forget_working_keys()
     keyloader = pki.certificate_pem(certs["keyloader"]).decode("ascii")
     log.info("activation complete: serial %s, configuration server %s", info.serial_number, url)
     return keyloader

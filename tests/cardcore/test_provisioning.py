@@ -23,6 +23,7 @@ from acquirers.tls import server_tls_context
 from acquirers.tms.configsim import TerminalProfile
 from cardcore.app import build_commands
 from cardcore.config import build_config
+from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.xmlcodec import Message, decode_error_stack
 from cardcore.server import EcrServer
 from cardcore.simservers import ProvisioningSimulators, run_provisioning_simulators
@@ -328,6 +329,25 @@ async def test_reactivation_failure_keeps_the_activated_state(tmp_path: Path) ->
         assert snapshot(env.terminal.data_dir) == files
         assert await env.parameters(token) == params
         assert env.terminal.provisioned_keys.get("tmk-pin") == load_test_keys().master.pin
+
+
+async def test_reactivation_forgets_the_previous_working_keys(tmp_path: Path) -> None:
+    async with environment(tmp_path) as env:
+        token = await env.token()
+        assert (await env.activate()).status == "ok"
+        store = env.terminal.keystore
+        store.put("tpk", bytes(range(16)), "tdes")
+        store.put("tak", bytes(range(16, 32)), "tdes")
+        store.put("sam-host:shop", bytes(16), "aes")
+        dek = store.get("journal-dek")
+        assert (await env.activate(token=token)).status == "ok"
+        assert sorted(store.names()) == ["journal-dek", "journal-pan-hash"]
+        assert store.get("journal-dek") == dek  # the journal stays readable
+        assert env.terminal.host.working_keys() is None
+        reopened = KeyStore(
+            store.path, FileMasterKeySource(tmp_path / "data" / "device-master.key")
+        )
+        assert "tpk" not in reopened
 
 
 def _break_econf(env: Env, body: bytes) -> None:
