@@ -215,8 +215,10 @@ class CaKeyParameters(_Section):
     index: str
     modulus: str
     exponent: str
+    # SHA-1 over RID, index, modulus and exponent (Book 2 11.2.2): required,
+    # verified when the key is loaded.
+    checksum: str
     expiry: str | None = None
-    checksum: str | None = None
 
 
 class EmvConfig(_Section):

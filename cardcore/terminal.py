@@ -276,14 +276,13 @@ def _ca_key(row: dict[str, Any]) -> CaPublicKey:
     from kernel.capk import CaPublicKey
 
     expiry = row.get("expiry")
-    checksum = row.get("checksum")
     return CaPublicKey(
         rid=bytes.fromhex(row["rid"]),
         index=int(row["index"], 16),
         modulus=bytes.fromhex(row["modulus"]),
         exponent=bytes.fromhex(row["exponent"]),
         expiry=dt.date.fromisoformat(expiry) if expiry else None,
-        checksum=bytes.fromhex(checksum) if checksum else None,
+        checksum=bytes.fromhex(row["checksum"]),  # required (Book 2 11.2.2)
     )
 
 

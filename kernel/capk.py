@@ -149,14 +149,14 @@ def _key_from_json(row: dict[str, object]) -> CaPublicKey:
         return bytes.fromhex(value)
 
     expiry = row.get("expiry")
-    checksum = row.get("checksum")
     return CaPublicKey(
         rid=hexfield("rid"),
         index=int.from_bytes(hexfield("index"), "big"),
         modulus=hexfield("modulus"),
         exponent=hexfield("exponent"),
         expiry=dt.date.fromisoformat(expiry) if isinstance(expiry, str) else None,
-        checksum=bytes.fromhex(checksum) if isinstance(checksum, str) else None,
+        # Book 2 11.2.2: a key is loaded only with its checksum, and verified.
+        checksum=hexfield("checksum"),
         label=str(row.get("label", "")),
     )
 

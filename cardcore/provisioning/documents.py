@@ -324,22 +324,22 @@ def _capk_overlay(el: ET.Element) -> dict[str, Any]:
         if not _HEX.match(modulus) or not 64 <= len(modulus) // 2 <= 248:
             raise ProvisioningFormatError(f"{what}: key {rid}/{index} modulus is invalid")
         checksum = key.get("checksum")
-        if checksum is not None:
-            digest = hashlib.sha1(  # noqa: S324 - EMV Book 2 11.2 defines SHA-1 here
-                bytes.fromhex(rid + index + modulus + exponent)
-            ).hexdigest()
-            if digest.upper() != checksum.upper():
-                raise ProvisioningFormatError(f"{what}: key {rid}/{index} checksum mismatch")
+        if checksum is None:
+            raise ProvisioningFormatError(f"{what}: key {rid}/{index} has no checksum")
+        digest = hashlib.sha1(  # noqa: S324 - EMV Book 2 11.2 defines SHA-1 here
+            bytes.fromhex(rid + index + modulus + exponent)
+        ).hexdigest()
+        if digest.upper() != checksum.upper():
+            raise ProvisioningFormatError(f"{what}: key {rid}/{index} checksum mismatch")
         entry: dict[str, Any] = {
             "rid": rid,
             "index": index,
             "modulus": modulus,
             "exponent": exponent,
+            "checksum": checksum.upper(),
         }
         if key.get("expiry"):
             entry["expiry"] = key.get("expiry")
-        if checksum is not None:
-            entry["checksum"] = checksum.upper()
         keys.append(entry)
     return {"emv": {"ca-keys": keys}}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -358,7 +359,19 @@ def _break_econf(env: Env, body: bytes) -> None:
     )
 
 
+def _unsigned_ca_key(env: Env) -> None:
+    """The CA key part without its Book 2 11.2.2 checksum."""
+    docs = env.sims.config_server.documents
+    docs["/common/kconf_sim"] = re.sub(
+        rb' checksum="[0-9A-F]+"', b"", docs["/common/kconf_sim"]
+    ).replace(b'stage="24-01-01.01"', b'stage="24-09-09.09"')
+    docs["/common/header_sim"] = docs["/common/header_sim"].replace(
+        b'name="sim_ca_keys" stage="24-01-01.01"', b'name="sim_ca_keys" stage="24-09-09.09"'
+    )
+
+
 CONFIG_FAILURES = [
+    ("CA key without checksum", _unsigned_ca_key, "formaterror"),
     ("TMS down", lambda env: setattr(env.sims.config_server, "down", True), "communicationerror"),
     (
         "malformed include",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import datetime as dt
 
 import pytest
@@ -61,6 +62,11 @@ def test_json_round_trip_and_errors() -> None:
     for doc in ('{"keys": [{"rid": "A0"}]}', "not json", '{"keys": [{"rid": 5}]}', "{}"):
         with pytest.raises(CaKeyError):
             CaKeyStore.from_json(doc)
+    # Book 2 11.2.2: no checksum, no key (an altered modulus could not be told).
+    rows = json.loads(store.to_json())
+    del rows["keys"][0]["checksum"]
+    with pytest.raises(CaKeyError, match="checksum"):
+        CaKeyStore.from_json(json.dumps(rows))
 
 
 @pytest.mark.parametrize(
