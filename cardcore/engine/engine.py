@@ -302,6 +302,13 @@ class TransactionEngine:
     async def transaction(self, ctx: CommandContext) -> Answer:
         config = self.terminal.config
         command = parse_transaction(ctx.message, config.terminal.currency, self.terminal.today())
+        if command.currency != config.terminal.currency:
+            # The batch settles in one currency (the 0500 totals carry no
+            # currency): a certified terminal refuses one it does not support.
+            raise InvalidArguments(
+                f"currency {command.currency} is not supported; this terminal works in "
+                f"{config.terminal.currency}"
+            )
         if command.manual is not None:
             if command.password is None:
                 raise NotAuthorized("manual card entry needs the administrator password")

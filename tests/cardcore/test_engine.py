@@ -59,6 +59,16 @@ async def test_dex_not_sent_when_disabled(tmp_path: Path) -> None:
     assert "dex" not in names
 
 
+async def test_a_currency_the_terminal_does_not_settle_in_is_refused(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path) as h:
+        h.sim.slot.present("default")
+        answer = await h.transaction(**{**PURCHASE, "currency": "840"})
+        assert answer.status == "invalidarguments"
+        assert "currency 840" in decode_error_stack(answer.body["error-stack"])[0]
+        assert await h.terminal.journal.last() is None
+        assert (await h.transaction(**{**PURCHASE, "currency": "643"})).status == "ok"
+
+
 async def test_client_that_never_answers_a_message(tmp_path: Path) -> None:
     async with simulated_terminal(tmp_path, {"server": {"answer-timeout": 0.5}}) as h:
         conn = h.connect()
