@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +83,10 @@ class HostAddress:
     def __str__(self) -> str:
         label = f"{self.name} host " if self.name else "host "
         return f"{label}{self.host}:{self.port}"
+
+
+# Awaited with the next host when a connection failed and another is tried.
+Failover = Callable[[HostAddress], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -335,11 +339,17 @@ class AcquirerLink:
                 raise
             return tls
 
-    async def connect(self, hosts: list[HostAddress] | None = None) -> LinkSession:
+    async def connect(
+        self, hosts: list[HostAddress] | None = None, *, on_failover: Failover | None = None
+    ) -> LinkSession:
         """Connect to the main host, else the mirror; CommunicationError naming
-        each host and its failure when neither answers."""
-        failures = []
+        each host and its failure when neither answers. ``on_failover(host)``
+        is awaited before a host after a failed one is tried (the D2
+        'reconnecting' display)."""
+        failures: list[str] = []
         for host in hosts if hosts is not None else self.config.hosts():
+            if failures and on_failover is not None:
+                await on_failover(host)
             try:
                 stream = await self._connect_one(host)
             except (OSError, ssl.SSLError, trio.TooSlowError, trio.BrokenResourceError) as exc:
@@ -354,30 +364,37 @@ class AcquirerLink:
         raise CommunicationError("cannot reach the acquirer: " + "; ".join(failures))
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[LinkSession]:
+    async def session(self, *, on_failover: Failover | None = None) -> AsyncIterator[LinkSession]:
         """One connection for several exchanges (e.g. a settlement)."""
-        conn = await self.connect()
+        conn = await self.connect(on_failover=on_failover)
         try:
             yield conn
         finally:
             await conn.aclose()
 
     async def exchange(
-        self, request: IsoMessage, *, response_timeout: float | None = None
+        self,
+        request: IsoMessage,
+        *,
+        response_timeout: float | None = None,
+        on_failover: Failover | None = None,
     ) -> IsoMessage:
         """Connect, send ``request``, return its matching response, disconnect."""
-        async with self.session() as conn:
+        async with self.session(on_failover=on_failover) as conn:
             return await conn.exchange(request, response_timeout=response_timeout)
 
     # -- helpers per message type -------------------------------------------------------
     def _when(self) -> datetime:
         return self.clock()
 
-    async def financial(self, request: IsoMessage) -> FinancialResponse:
+    async def financial(
+        self, request: IsoMessage, *, on_failover: Failover | None = None
+    ) -> FinancialResponse:
         """A 0200 (built with messages.build_financial) -> its 0210."""
         if request.mti != "0200":
             raise MessageBuildError(f"financial() sends 0200, not {request.mti}")
-        return self._parse(FinancialResponse.from_message, await self.exchange(request))
+        answer = await self.exchange(request, on_failover=on_failover)
+        return self._parse(FinancialResponse.from_message, answer)
 
     async def advice(self, advice: IsoMessage, *, repeat: bool = False) -> FinancialResponse:
         """A 0220 (or its 0221 repeat) -> 0230."""

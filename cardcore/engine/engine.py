@@ -608,11 +608,15 @@ class TransactionEngine:
         )
         flow.stored = True
         await self.display(ctx, MessageId.CONNECTING_TO_HOST)
+
+        async def reconnecting(host: object) -> None:
+            await self.display(ctx, MessageId.RECONNECTING)  # the mirror is tried next
+
         # From here on the request may be at the host, whatever interrupts us
         # (a cancel included): only the link can say it never left.
         flow.request_sent = True
         try:
-            response = await link.financial(message)
+            response = await link.financial(message, on_failover=reconnecting)
         except AcquirerError as exc:
             flow.request_sent = exc.request_sent
             log.info("seq %s: host not reached: %s", record.seq, exc.message)

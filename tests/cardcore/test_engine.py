@@ -5,12 +5,15 @@ request parsing."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 
 from cardcore.client import default_message_answer
+from cardcore.config import HostConfig
 from cardcore.engine.request import Operation, luhn_ok, parse_transaction
 from cardcore.errors import InvalidArguments
 from cardcore.journal import TxnRecord
@@ -67,6 +70,31 @@ async def test_a_currency_the_terminal_does_not_settle_in_is_refused(tmp_path: P
         assert "currency 840" in decode_error_stack(answer.body["error-stack"])[0]
         assert await h.terminal.journal.last() is None
         assert (await h.transaction(**{**PURCHASE, "currency": "643"})).status == "ok"
+
+
+async def test_main_host_down_shows_reconnecting_and_the_mirror_answers(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path) as h:
+        config = h.terminal.config
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections refused
+        acquirer = msgspec.structs.replace(
+            config.acquirer,
+            main=HostConfig(host="127.0.0.1", port=closed.getsockname()[1]),
+            mirror=config.acquirer.main,
+        )
+        h.terminal.reconfigure(msgspec.structs.replace(config, acquirer=acquirer))
+        h.sim.slot.present("always-online")
+        codes: list[str] = []
+
+        def answer(message: Message) -> Body:
+            if message.name == "display":
+                codes.append(message.body.get("code", ""))
+            return default_message_answer(message)
+
+        result = await h.transaction(answer, **PURCHASE)
+        closed.close()
+        assert result.body["receipt"]["tstatus"] == "approved"
+        assert codes.index("D1") < codes.index("D2")  # connecting, then reconnecting
 
 
 async def test_client_that_never_answers_a_message(tmp_path: Path) -> None:
