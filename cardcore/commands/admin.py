@@ -24,12 +24,12 @@ __all__ = ["PARAMETER_NAMES", "commands"]
 NONE = "none"
 
 # getparameters, in the manual's order. The manual's example spells the
-# config-server client certificate date `cccert` (its list says `ccert`); the
-# example is what cash registers parse.
+# config-server client certificate date `cccert`, its field list `ccert`:
+# both are sent, with the same date, so a register written from either parses.
 PARAMETER_NAMES = (
     "sn", "app", "firmware-mcu", "firmware-boot", "os", "sdk", "tid", "mid",
     "tconf", "ntconf", "cconf", "ncconf", "econf", "neconf", "kconf", "nkconf",
-    "acqid", "cccert", "csca", "cshost", "accert", "asca", "ashost",
+    "acqid", "cccert", "ccert", "csca", "cshost", "accert", "asca", "ashost",
     "as-main-host", "as-mirror-host", "kccert", "ksca", "kshost",
     "ks-main-host", "ks-mirror-host", "devid",
 )  # fmt: skip
@@ -112,6 +112,7 @@ def parameters(terminal: Terminal) -> dict[str, str]:
         "devid": terminal.device_identifier,
         **_provisioning_parameters(terminal),
     }
+    known["ccert"] = known.get("cccert")
     return {name: known.get(name) or NONE for name in PARAMETER_NAMES}
 
 

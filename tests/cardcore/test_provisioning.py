@@ -160,7 +160,7 @@ async def test_life_cycle_factory_to_master_keys(tmp_path: Path) -> None:
         assert params["acqid"] == "simacq"
         assert params["cshost"] == "127.0.0.1" and params["kshost"] == "127.0.0.1"
         assert params["ashost"] == "127.0.0.1" and params["as-main-host"] == "127.0.0.1"
-        for name in ("cccert", "csca", "accert", "asca", "kccert", "ksca"):
+        for name in ("cccert", "ccert", "csca", "accert", "asca", "kccert", "ksca"):
             assert len(params[name].split(".")) == 3, name
         cfg = env.terminal.config
         assert cfg.terminal.mcc == "5411"
