@@ -15,7 +15,9 @@
 #   (the manual reserves FF for protocol extensions; here it is the KBPK),
 #   delivered RSA-wrapped in the same answer or kept from an earlier load.
 # - KCVs (X9.24): TDES keys encrypt eight zero bytes, AES keys take the CMAC
-#   of sixteen zero bytes; three bytes, upper-case hex.
+#   of sixteen zero bytes; three bytes, upper-case hex. Each receipt key
+#   names its method in `kcv-method` (tdes-encrypt-zeros | aes-cmac-zeros),
+#   beside the manual's fields.
 # - All keys of an answer reach the KeyStore together in one staged
 #   generation, or none do.
 # KeyStore names used by the acquirer link (issue 6 `loadworkkeys`):
@@ -75,6 +77,11 @@ class LoadedKey:
     type: str
     algorithm: str  # "01" TDES, "02" AES
     kcv: str
+
+
+def kcv_method(algorithm: str) -> str:
+    """How `kcv_of` computed a key's check value (the receipt's `kcv-method`)."""
+    return "aes-cmac-zeros" if algorithm == "02" else "tdes-encrypt-zeros"
 
 
 def kcv_of(key: bytes, algorithm: str) -> str:
@@ -255,7 +262,13 @@ def _receipt(terminal: Terminal, loaded: list[LoadedKey]) -> dict[str, object]:
         "mkcv": mac.kcv if mac else "none",
         "keys": {
             "key": [
-                {"type": k.type, "algorithm": k.algorithm, "result": "success", "kcv": k.kcv}
+                {
+                    "type": k.type,
+                    "algorithm": k.algorithm,
+                    "result": "success",
+                    "kcv": k.kcv,
+                    "kcv-method": kcv_method(k.algorithm),
+                }
                 for k in loaded
             ]
         },

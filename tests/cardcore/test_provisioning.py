@@ -208,6 +208,7 @@ async def test_life_cycle_factory_to_master_keys(tmp_path: Path) -> None:
         keys = receipt["keys"]["key"]
         assert {k["type"] for k in keys} == {"05", "03"}
         assert all(k["algorithm"] == "01" and k["result"] == "success" for k in keys)
+        assert {k["kcv-method"] for k in keys} == {"tdes-encrypt-zeros"}
         assert env.terminal.provisioned_keys.get("tmk-pin") == master.pin
         assert env.terminal.provisioned_keys.get("tmk-mac") == master.mac
         keys_json = (env.terminal.generation.path / "keys.json").read_bytes()
