@@ -118,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     clear.add_argument("--password", default="12345678")
     command("testconnection", "echo test to the acquirer host, main then mirror")
     command("loadworkkeys", "load the working keys from the acquirer host")
+    command("runreset", "activation: wait for the activator (factory reset of the settings)")
+    command("updateconfiguration", "fetch the configuration from the management server")
+    command("loadmasterkeys", "fetch the master keys from the key-loading server")
 
     sim = sub.add_parser("sim", allow_abbrev=False, help="drive a running simulator")
     ssub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
@@ -297,7 +300,12 @@ def _client(args: argparse.Namespace) -> int:
             return await client.command("settlement", params, secure=args.secure)
         if name == "clear":
             return await client.command("clear", {"password": args.password}, secure=args.secure)
-        if name in ("testconnection", "loadworkkeys"):
+        if name == "runreset":
+            # Accepted without a token before the first activation.
+            token = client.session.token
+            body = {"token": token} if token is not None else {}
+            return await client.command(name, body, secure=args.secure)
+        if name in ("testconnection", "loadworkkeys", "updateconfiguration", "loadmasterkeys"):
             token = client.session.token
             if token is None:
                 raise ClientError("not logged in: run `cardcore client login` first")

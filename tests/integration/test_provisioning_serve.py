@@ -5,6 +5,7 @@ and a purchase under the new working keys, all through the ECR protocol."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,10 +36,12 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> No
     assert "BEGIN CERTIFICATE" in out
     login = await _command(served, "login", {"password": "12345678"})
     token = str(login.body["token"])
-    update = await _command(served, "updateconfiguration", {"token": token})
-    assert update.status == "ok", served.log_text()
-    keys = await _command(served, "loadmasterkeys", {"token": token})
-    assert keys.status == "ok", served.log_text()
+    # The command line client for the two management commands.
+    assert (await _cli(served, "login")).returncode == 0
+    update = await _cli(served, "updateconfiguration")
+    assert update.returncode == 0 and "<status>ok</status>" in update.stdout, served.log_text()
+    keys = await _cli(served, "loadmasterkeys")
+    assert keys.returncode == 0 and "kcv-method" in keys.stdout, (keys.stdout, served.log_text())
     params = (await _command(served, "getparameters", {"token": token})).body["parameters"]
     assert isinstance(params, dict)
     assert params["tid"] == "00000001" and params["tconf"] != "none"
@@ -64,6 +67,14 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> No
     # the working keys it issued a moment ago.
     ledger_after = _sim(served, "ledger")
     assert len(ledger_after["transactions"]) == len(ledger_before["transactions"]) + 1
+
+
+async def _cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "cardcore", "client", *args, "--port", str(served.port),
+               "--session", str(served.data_dir / "cli-session.json")]  # fmt: skip
+    return await trio.to_thread.run_sync(
+        lambda: subprocess.run(command, capture_output=True, text=True, timeout=60)
+    )
 
 
 async def _transaction(served: Served) -> Message:
