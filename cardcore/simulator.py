@@ -31,6 +31,7 @@ from cardcore.hostlink import KEY_NAMES
 from cardcore.simcontrol import ControlError, SimControlServer, control_path
 from cardcore.terminal import Terminal
 from hal.interfaces import CardInterface
+from hal.sim.display import SimDisplay
 from hal.sim.indicators import SimIndicators
 from hal.sim.pinpad import PinPadMode, SimPinPad
 from hal.sim.pki import load_issuer_keys
@@ -129,6 +130,7 @@ class Simulator:
     host: HostSimulator | None = None
     pinpad: SimPinPad | None = None
     indicators: SimIndicators = field(default_factory=SimIndicators)
+    display: SimDisplay = field(default_factory=SimDisplay)
     sbp: SbpAgentSimulator | None = None
     host_port: int = 0
     sbp_port: int | None = None
@@ -158,6 +160,7 @@ class Simulator:
         self.pinpad = SimPinPad(self._cardholder_pin, tpk)
         terminal.devices.pinpad = self.pinpad
         terminal.devices.indicators = self.indicators
+        terminal.devices.display = self.display
 
     @staticmethod
     def seed_keys(terminal: Terminal) -> None:
@@ -292,6 +295,8 @@ class Simulator:
                 "host-port": self.host_port,
                 "pinpad": self.pinpad.mode.value if self.pinpad else None,
                 "sbp": self.sbp.control.mode.value if self.sbp else None,
+                "display": self.display.current.text if self.display.current else None,
+                "qr": self.display.qr,
                 "lights": list(self.indicators.lights),
                 "tones": self.indicators.tones[-10:],
             }

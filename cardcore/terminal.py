@@ -23,7 +23,15 @@ from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.secure import KeyRing
 from cardcore.provisioning.errors import ProvisioningFormatError
 from cardcore.provisioning.store import Generation, ProvisioningStore, Staging
-from hal.interfaces import CardInterface, CardReader, DeviceInfo, Indicators, Keypad, PinPad
+from hal.interfaces import (
+    CardInterface,
+    CardReader,
+    DeviceInfo,
+    Display,
+    Indicators,
+    Keypad,
+    PinPad,
+)
 from hal.sam import Sam
 
 if TYPE_CHECKING:
@@ -52,6 +60,7 @@ class Devices:
     pinpad: PinPad | None = None
     sam: Sam | None = None
     indicators: Indicators | None = None
+    display: Display | None = None
 
 
 @dataclass

@@ -32,7 +32,7 @@ from acquirers.sbp.client import SbpClient
 from acquirers.sbp.config import SbpConfig
 from acquirers.sbp.poll import SbpFailed, SbpOutcome, SbpPaid, SbpRejected, pay_by_qr
 from cardcore.server import CommandContext
-from hal.interfaces import CardCollision, CardReader, CardSession
+from hal.interfaces import CardCollision, CardReader, CardSession, Display
 from kernel.errors import CardcoreError
 
 if TYPE_CHECKING:
@@ -74,6 +74,18 @@ class DetectionPlan:
     # Called on a collision (False) and when it is resolved (True).
     show: Callable[[bool], Awaitable[None]] | None = None
     shown_qr: list[str] = field(default_factory=list)
+    # The terminal's own display: the QR goes up and down there as well.
+    screen: Display | None = None
+
+
+async def _qr_display(ctx: CommandContext, plan: DetectionPlan, payload: str | None) -> None:
+    """`displayqrcode` show/hide on the cash register and on the terminal."""
+    if plan.screen is not None:
+        await plan.screen.show_qr(payload)
+    if payload is None:
+        await ctx.ask("displayqrcode", {"status": "hide"})
+    else:
+        await ctx.ask("displayqrcode", {"status": "show", "url": payload})
 
 
 class NoDetection(CardcoreError):
@@ -212,14 +224,14 @@ async def _sbp(ctx: CommandContext, client: SbpClient, plan: DetectionPlan) -> S
     async def on_qr(qr: RegisteredQr) -> None:
         shown.append(qr)
         plan.shown_qr.append(qr.qrc_id)
-        await ctx.ask("displayqrcode", {"status": "show", "url": qr.payload})
+        await _qr_display(ctx, plan, qr.payload)
 
     try:
         outcome = await pay_by_qr(client, plan.amount, on_qr=on_qr, order=plan.sbp_order)
         finished = True
         if shown:
             try:
-                await ctx.ask("displayqrcode", {"status": "hide"})
+                await _qr_display(ctx, plan, None)
             except BaseException:
                 # Paid, but the operation ends here (a cancel, a silent register):
                 # the customer's money goes back.
@@ -245,7 +257,7 @@ async def _withdraw(
     with trio.move_on_after(client.config.request_timeout + 2):
         # The command may be being cancelled: the register is gone or silent.
         with contextlib.suppress(CardcoreError):
-            await ctx.ask("displayqrcode", {"status": "hide"})
+            await _qr_display(ctx, plan, None)
         try:
             info = await client.cancel_qr(qr.qrc_id)
         except CardcoreError as exc:

@@ -229,6 +229,7 @@ class EngineServices:
         languages = request.language or self.engine.terminal.config.transaction.languages
         body = display_body(int(request.message), languages=languages)
         body.update({k: v for k, v in request.display_fields().items() if v and k != "language"})
+        await self.engine.show(body)
         await self.ctx.ask("display", body)
         indicators = self.engine.terminal.devices.indicators
         lights = request.lights
@@ -265,7 +266,20 @@ class TransactionEngine:
             amount=amount,
             currency=currency,
         )
+        await self.show(body)
         await ctx.ask("display", body)
+
+    async def show(self, body: Mapping[str, str]) -> None:
+        """The same message on the terminal's own display, when it has one."""
+        screen = self.terminal.devices.display
+        if screen is not None:
+            with_amount = body.get("value-qualifier", "00") != "00"
+            await screen.show(
+                int(body["code"], 16),
+                body.get("msg", ""),
+                int(body.get("value") or 0) if with_amount else None,
+                body.get("currency", ""),
+            )
 
     async def data_exchange(
         self, ctx: CommandContext, data: Mapping[int, bytes]
@@ -408,6 +422,7 @@ class TransactionEngine:
             amount=flow.record.amount,
             timeout=config.transaction.detection_timeout,
             mifare=config.interfaces.mifare,
+            screen=terminal.devices.display,
         )
         if not sbp_only and config.interfaces.contact:
             plan.contact = readers.get(CardInterface.CONTACT)

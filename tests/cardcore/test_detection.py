@@ -57,6 +57,12 @@ async def test_contactless_offline_approval_lights_and_receipt(tmp_path: Path) -
         assert receipt["aid"] == "A0000000031010" and receipt["cdcvm"] == "no"
         assert register.codes()[:2] == ["15", "17"]  # present card, card read OK
         assert "success" in h.sim.indicators.tones
+        # The terminal's own display showed the same messages, the amount with the first.
+        assert h.sim.display.codes() == register.codes()
+        assert (h.sim.display.history[0].amount, h.sim.display.history[0].currency) == (
+            1500,
+            "643",
+        )
         row = await h.terminal.journal.last()
         assert row is not None and row.interface == "contactless"
         await h.settle_pending()  # the offline approval's advice reaches the host
@@ -233,6 +239,24 @@ def sbp_mode(h: Harness, mode: SimMode | str, *, pay_delay: float = 0.3) -> None
     h.sim.sbp.control.pay_delay = pay_delay
 
 
+async def test_the_qr_is_on_the_terminal_display_while_it_can_be_paid(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path) as h:
+        h.sim.slot.remove()
+        sbp_mode(h, SimMode.PAY, pay_delay=0.5)
+        seen: list[str | None] = []
+
+        def on_message(message: Message) -> Body:
+            if message.name == "displayqrcode":
+                seen.append(h.sim.display.qr)
+            return default_message_answer(message)
+
+        answer = await h.transaction(on_message, **SMALL)
+        assert answer.body["receipt"]["iface"] == "sbp"
+        shown, hidden = seen
+        assert shown is not None and shown.startswith("https://qr.nspk.ru/")
+        assert hidden is None
+
+
 async def test_sbp_paid_while_waiting_for_a_card(tmp_path: Path) -> None:
     async with simulated_terminal(tmp_path) as h:
         h.sim.slot.remove()
@@ -246,6 +270,7 @@ async def test_sbp_paid_while_waiting_for_a_card(tmp_path: Path) -> None:
         assert register.qr() == ["show", "hide"]
         url = next(m for m in register.messages if m.name == "displayqrcode").body["url"]
         assert url.startswith("https://qr.nspk.ru/") and "sum=1500" in url
+        assert h.sim.display.qr is None  # up on the terminal too, and down again
         # its own numbering: a card purchase next is receipt 000001 of the card channel
         h.sim.slot.present("default", CardInterface.CONTACT)
         sbp_mode(h, SimMode.NONE)
