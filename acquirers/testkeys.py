@@ -12,9 +12,27 @@ from pathlib import Path
 
 from acquirers.iso8583.security import MasterKeys, WorkingKeys, kcv
 
-__all__ = ["TEST_KEYS_FILE", "SimulatorKeys", "load_test_keys"]
+__all__ = [
+    "TEST_BDKS",
+    "TEST_DUKPT_INITIAL_IDS",
+    "TEST_KEYS_FILE",
+    "SimulatorKeys",
+    "load_test_keys",
+]
 
 TEST_KEYS_FILE = "test_keys.json"
+
+# DUKPT base derivation keys and initial key identifiers: the published test
+# values of ANSI X9.24-1 (TDES, initial KSN) and X9.24-3 (AES-128, initial key
+# ID). TEST ONLY, like every key here.
+TEST_BDKS = {
+    "tdes": bytes.fromhex("0123456789ABCDEFFEDCBA9876543210"),
+    "aes": bytes.fromhex("FEDCBA9876543210F1F1F1F1F1F1F1F1"),
+}
+TEST_DUKPT_INITIAL_IDS = {
+    "tdes": bytes.fromhex("FFFF9876543210E00000"),
+    "aes": bytes.fromhex("1234567890123456"),
+}
 
 
 @dataclass(frozen=True)

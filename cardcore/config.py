@@ -272,6 +272,10 @@ class PinPadConfig(_Section):
     # (bench tests with TEST cards only; with --simulator it is the presented
     # virtual card's).
     emulated_pin: str = "1234"
+    # The emulated pad's online-PIN scheme: "tpk" (format 0 under the TPK),
+    # or DUKPT from the TEST base derivation keys the host simulator knows
+    # ("dukpt-tdes": X9.24-1, format 0; "dukpt-aes": X9.24-3, format 4).
+    emulated_scheme: Literal["tpk", "dukpt-tdes", "dukpt-aes"] = "tpk"
     transfer_timeout: float = 2.0  # seconds per USB transfer
 
 

@@ -21,6 +21,7 @@ from hal.interfaces import CardInterface, CardReader, PinPad
 
 if TYPE_CHECKING:
     from cardcore.terminal import Terminal
+    from kernel.crypto.dukpt import DukptOriginator
 
 __all__ = [
     "Monitors",
@@ -135,6 +136,22 @@ def _cardholder_pin(terminal: Terminal) -> Callable[[], str | None]:
     return pin
 
 
+def _emulated_dukpt(scheme: str) -> DukptOriginator | None:
+    """A DUKPT initial key injected from the TEST base derivation keys, as a
+    key injection facility would (X9.24-1 IPEK, X9.24-3 initial key)."""
+    from acquirers.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
+    from kernel.crypto import dukpt
+
+    if scheme == "dukpt-tdes":
+        iksn = TEST_DUKPT_INITIAL_IDS["tdes"]
+        return dukpt.DukptOriginator(dukpt.tdes_ipek(TEST_BDKS["tdes"], iksn), iksn)
+    if scheme == "dukpt-aes":
+        ikid = TEST_DUKPT_INITIAL_IDS["aes"]
+        initial = dukpt.aes_initial_key(TEST_BDKS["aes"], ikid)
+        return dukpt.DukptOriginator(initial, ikid + bytes(4))
+    return None
+
+
 def usbhid_pinpad(terminal: Terminal) -> PinPad:
     """The USB-HID PIN pad of the configuration (on the emulated pad when
     `emulated = true`)."""
@@ -152,6 +169,7 @@ def usbhid_pinpad(terminal: Terminal) -> PinPad:
             product_id=config.product_id,
             tmk_source=tmk,  # injected with the terminal's TMK, as a key loader would
             cardholder=Cardholder(pin=_cardholder_pin(terminal)),
+            dukpt=_emulated_dukpt(config.emulated_scheme),
         )
         backend = EmulatedBackend(device)
     return UsbHidPinPad(

@@ -58,7 +58,8 @@ from acquirers.iso8583.security import (
     wrap_key,
 )
 from acquirers.iso8583.stan import MemoryStanSource, make_rrn
-from acquirers.testkeys import SimulatorKeys, load_test_keys
+from acquirers.testkeys import TEST_BDKS, SimulatorKeys, load_test_keys
+from kernel.crypto import dukpt
 from kernel.crypto.pinblock import PinBlockError
 from kernel.tlv import TlvError
 
@@ -108,8 +109,11 @@ class HostSimulator:
         terminal_keys: Mapping[str, SimulatorKeys] | None = None,
         clock: Callable[[], datetime] = _now,
         max_frame: int = 8192,
+        dukpt_bdks: Mapping[str, bytes] | None = None,
     ) -> None:
         self.dialect = dialect
+        # Base derivation keys for DUKPT PIN blocks: "tdes" (X9.24-1), "aes" (X9.24-3).
+        self.dukpt_bdks = dict(dukpt_bdks if dukpt_bdks is not None else TEST_BDKS)
         self.codec = Codec(dialect)
         self.ledger = ledger if ledger is not None else IssuerLedger()
         self.card_authenticator = card_authenticator
@@ -282,8 +286,14 @@ class HostSimulator:
         if account.blocked:
             return result("78")
         block = msg.binary_or_none(52)
-        if block is not None:
-            code = self._check_pin(keys, block, pan, account)
+        dukpt_data = msg.binary_or_none(self.dialect.conventions.key_data_field)
+        if block is not None or dukpt_data is not None:
+            if dukpt_data is not None:
+                pin = self._dukpt_pin(dukpt_data, block, pan)
+            else:
+                assert block is not None
+                pin = self._tpk_pin(keys, block, pan)
+            code = self._verify_pin(pin, account)
             if code is not None:
                 return result(code)
         expiry = msg.text_or_none(14)
@@ -293,10 +303,8 @@ class HostSimulator:
             return result("51")
         return result("00")
 
-    def _check_pin(
-        self, keys: TerminalKeys, block: bytes, pan: str, account: Account
-    ) -> str | None:
-        pin: str | None = None
+    @staticmethod
+    def _tpk_pin(keys: TerminalKeys, block: bytes, pan: str) -> str | None:
         for key, pending in ((keys.tpk, False), (keys.pending_tpk, True)):
             if key is None:
                 continue
@@ -306,7 +314,33 @@ class HostSimulator:
                 continue
             if pending:
                 keys.tpk, keys.pending_tpk = key, None
-            break
+            return pin
+        return None
+
+    def _dukpt_pin(self, data: bytes, block: bytes | None, pan: str) -> str | None:
+        """The PIN of a DUKPT request (generic87 conventions: field 120), the
+        key derived from the base derivation key as a host HSM would."""
+        try:
+            if len(data) == 10 and block is not None:  # X9.24-1 TDES, format 0
+                ipek = dukpt.tdes_ipek(self.dukpt_bdks["tdes"], data)
+                key = dukpt.tdes_pin_key(dukpt.tdes_transaction_key(ipek, data))
+                return decipher_pin_block(key, block, pan)
+            if len(data) == 28 and block is None:  # X9.24-3 AES-128, format 4
+                ksn, aes_block = data[:12], data[12:]
+                initial = dukpt.aes_initial_key(self.dukpt_bdks["aes"], ksn[:8])
+                key = dukpt.aes_working_key(
+                    dukpt.aes_transaction_key(initial, ksn),
+                    ksn,
+                    dukpt.AesKeyUsage.PIN_ENCRYPTION,
+                    dukpt.AesKeyType.AES128,
+                )
+                return dukpt.decipher_iso4(key, aes_block, pan)
+        except (PinBlockError, dukpt.DukptError, KeyError, ValueError) as exc:
+            log.info("DUKPT PIN block not deciphered: %s", exc)
+        return None
+
+    @staticmethod
+    def _verify_pin(pin: str | None, account: Account) -> str | None:
         if pin is None:
             return "55"
         if account.pin is None or pin == account.pin:

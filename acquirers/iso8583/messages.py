@@ -153,8 +153,10 @@ def _luhn_ok(pan: str) -> bool:
 @dataclass(frozen=True, repr=False)
 class Card:
     """What the card contributed. ``pin_block`` is already enciphered under the
-    TPK (security.encipher_pin_block or the PIN pad). ``icc_data`` is the
-    BER-TLV of field 55 as the kernel assembled it."""
+    TPK (security.encipher_pin_block or the PIN pad), or under the DUKPT key
+    of ``pin_ksn``: 10 bytes (X9.24-1, an 8-byte format 0 block) or 12 bytes
+    (X9.24-3 AES, a 16-byte format 4 block). ``icc_data`` is the BER-TLV of
+    field 55 as the kernel assembled it."""
 
     pan: str
     expiry: str | None = None  # YYMM
@@ -163,6 +165,7 @@ class Card:
     entry_mode: str = "051"  # field 22: 05 chip, 1 PIN capable
     icc_data: bytes | None = None
     pin_block: bytes | None = None
+    pin_ksn: bytes | None = None
 
     def __post_init__(self) -> None:
         if not (self.pan.isascii() and self.pan.isdigit() and 12 <= len(self.pan) <= 19):
@@ -178,8 +181,14 @@ class Card:
         ):
             raise MessageBuildError("track 2 data must be up to 37 digits and '='")
         _digits(self.entry_mode, 3, "POS entry mode")
-        if self.pin_block is not None and len(self.pin_block) != 8:
-            raise MessageBuildError("PIN block must be 8 bytes")
+        if self.pin_block is not None:
+            wanted = 16 if self.pin_ksn is not None and len(self.pin_ksn) == 12 else 8
+            if len(self.pin_block) != wanted:
+                raise MessageBuildError(f"PIN block must be {wanted} bytes")
+        if self.pin_ksn is not None and (
+            self.pin_block is None or len(self.pin_ksn) not in (10, 12)
+        ):
+            raise MessageBuildError("a KSN goes with a DUKPT PIN block: 10 or 12 bytes")
 
     def __repr__(self) -> str:
         return f"Card({mask_pan(self.pan)}, entry {self.entry_mode})"
@@ -188,7 +197,9 @@ class Card:
     def luhn_valid(self) -> bool:
         return _luhn_ok(self.pan)
 
-    def fields(self, *, with_secrets: bool = True) -> dict[int, str | bytes]:
+    def fields(
+        self, *, with_secrets: bool = True, dukpt_field: int = 120
+    ) -> dict[int, str | bytes]:
         out: dict[int, str | bytes] = {2: self.pan, 22: self.entry_mode}
         if self.expiry is not None:
             out[14] = self.expiry
@@ -199,7 +210,15 @@ class Card:
         if with_secrets:
             if self.track2 is not None:
                 out[35] = self.track2
-            if self.pin_block is not None:
+            if self.pin_ksn is not None and self.pin_block is not None:
+                # The dialect's DUKPT data field: the KSN, and an AES block
+                # (too long for field 52) right after its KSN.
+                if len(self.pin_ksn) == 12:
+                    out[dukpt_field] = self.pin_ksn + self.pin_block
+                else:
+                    out[dukpt_field] = self.pin_ksn
+                    out[52] = self.pin_block
+            elif self.pin_block is not None:
                 out[52] = self.pin_block
         return out
 
@@ -318,7 +337,7 @@ def _financial_fields(
         25: req.condition_code,
         49: terminal.currency,
     }
-    fields.update(req.card.fields(with_secrets=with_secrets))
+    fields.update(req.card.fields(with_secrets=with_secrets, dukpt_field=conv.key_data_field))
     fields.update(terminal.fields())
     if req.type is TxnType.CASHBACK:
         fields[conv.additional_amounts_field] = format_additional_amount(

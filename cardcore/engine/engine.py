@@ -589,9 +589,18 @@ class TransactionEngine:
                 else DEFAULT_FIELD55_TAGS
             ),
             pin_block=request.pin_block,
+            pin_ksn=self._pin_ksn(request.pin_block),
         )
         flow.pan = request.pan
         return await self._online(ctx, flow, card)
+
+    def _pin_ksn(self, pin_block: bytes | None) -> bytes | None:
+        """The KSN of a DUKPT pad's online PIN block (the pad keeps the last
+        one; nothing else uses the pad between PIN entry and this request)."""
+        pinpad = self.terminal.devices.pinpad
+        if pin_block is None or pinpad is None:
+            return None
+        return pinpad.key_serial_number
 
     async def _online(self, ctx: CommandContext, flow: Flow, card: Card) -> OnlineResponse:
         """Send the financial request with its reversal durably stored first."""

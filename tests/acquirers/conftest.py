@@ -19,6 +19,7 @@ from acquirers.iso8583.security import WorkingKeys, encipher_pin_block
 from acquirers.iso8583.stan import MemoryStanSource
 from acquirers.link import AcquirerLink, HostAddress, LinkConfig
 from acquirers.testkeys import SimulatorKeys, load_test_keys
+from kernel.crypto.dukpt import DukptOriginator, encipher_iso4
 
 D = generic87.DIALECT
 TERMINAL = m.Terminal("00001234", "000000000012345")
@@ -62,12 +63,17 @@ class Env:
         pin: str | None = PIN,
         tpk: bytes | None = None,
         icc: bytes | None = None,
+        dukpt: DukptOriginator | None = None,
         **kw: object,
     ) -> IsoMessage:
-        block = None
-        if pin is not None:
+        block = ksn = None
+        if pin is not None and dukpt is not None:
+            ksn = dukpt.next_ksn()
+            key = dukpt.pin_key(ksn)
+            block = encipher_iso4(key, pin, pan) if dukpt.aes else encipher_pin_block(key, pin, pan)
+        elif pin is not None:
             block = encipher_pin_block(tpk or self.keys.working.tpk or b"", pin, pan)
-        card = m.Card(pan, expiry=EXPIRY, sequence="01", pin_block=block, icc_data=icc)
+        card = m.Card(pan, expiry=EXPIRY, sequence="01", pin_block=block, pin_ksn=ksn, icc_data=icc)
         req = m.FinancialRequest(
             type=kind,
             amount=amount,

@@ -22,7 +22,9 @@ from acquirers.iso8583.codec import Codec, IsoMessage
 from acquirers.iso8583.framing import Framer, frame
 from acquirers.iso8583.security import WorkingKeys, generate_key
 from acquirers.link import AcquirerLink, HostAddress, LinkConfig
+from acquirers.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
 from acquirers.tls import client_tls_context
+from kernel.crypto import dukpt
 from tests.acquirers.conftest import OTHER_PAN, PAN, TERMINAL, D, Env, make_ledger, start_sim
 
 CODEC = Codec(D)
@@ -81,6 +83,29 @@ async def test_pin_tries_exhausted(env: Env) -> None:
 async def test_pin_block_under_wrong_tpk_is_refused(env: Env) -> None:
     answer = await env.link().financial(env.purchase(100, tpk=generate_key()))
     assert answer.response_code == "55"
+
+
+def _pad(scheme: str) -> dukpt.DukptOriginator:
+    if scheme == "tdes":
+        iksn = TEST_DUKPT_INITIAL_IDS["tdes"]
+        return dukpt.DukptOriginator(dukpt.tdes_ipek(TEST_BDKS["tdes"], iksn), iksn)
+    ikid = TEST_DUKPT_INITIAL_IDS["aes"]
+    return dukpt.DukptOriginator(dukpt.aes_initial_key(TEST_BDKS["aes"], ikid), ikid + bytes(4))
+
+
+@pytest.mark.parametrize("scheme", ["tdes", "aes"])
+async def test_dukpt_pin_blocks(env: Env, scheme: str) -> None:
+    pad = _pad(scheme)
+    message = env.purchase(100, dukpt=pad)
+    data = message.binary_or_none(120)
+    assert data is not None and len(data) == (10 if scheme == "tdes" else 28)
+    assert (message.binary_or_none(52) is None) is (scheme == "aes")  # 16 bytes: no field 52
+    link = env.link()
+    assert (await link.financial(message)).response_code == "00"
+    assert (await link.financial(env.purchase(100, pin="9999", dukpt=pad))).response_code == "55"
+    # Not the host's base derivation key: the block does not decipher.
+    env.sim.dukpt_bdks[scheme] = generate_key()
+    assert (await link.financial(env.purchase(100, dukpt=pad))).response_code == "55"
 
 
 async def test_decline_mode(env: Env) -> None:

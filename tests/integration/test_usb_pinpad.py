@@ -51,3 +51,25 @@ async def test_pin_through_the_usb_pinpad(terminal: Served, profile: str, pin_en
     log = terminal.log_text()
     assert "PIN pad: USB-HID 1209:0001 (emulated)" in log
     assert "USB PIN pad 1209:0001: serial EMU0000000001" in log
+
+
+@pytest.mark.parametrize("scheme", ["dukpt-tdes", "dukpt-aes"])
+async def test_online_pin_under_dukpt_reaches_the_host(tmp_path: Path, scheme: str) -> None:
+    """The pad enciphers under the transaction's DUKPT key; the 0200 carries the
+    KSN (field 120); the host simulator derives the key from the base
+    derivation key and checks the PIN against the card's account."""
+    served = start_server(
+        tmp_path / "data",
+        config=CONFIG.replace("emulated = true", f'emulated = true\nemulated-scheme = "{scheme}"'),
+    )
+    try:
+        sim(served, "present", "online-pin")
+        for _ in range(2):  # two transactions: two KSNs, two keys
+            answer = await Register(served).transaction(**PURCHASE)
+            receipt = answer.body["receipt"]
+            assert receipt["tstatus"] == "approved", (receipt, served.log_text())
+            assert receipt["pin-entered"] == "online"
+        await assert_consistent(served)
+        assert "DUKPT PIN block not deciphered" not in served.log_text()
+    finally:
+        assert stop_server(served) == 0, served.log_text()

@@ -96,6 +96,10 @@ _FIELDS: tuple[FieldDef, ...] = (
 #   key/TAK), the rest zeros; the 0810 answer carries in field 120 the new key
 #   enciphered under the matching terminal master key (TDES ECB, 16 bytes)
 #   followed by its 3-byte KCV (TDES over zeros), and a field 37 RRN.
+# - DUKPT PIN (a 0200 whose PIN pad uses DUKPT): field 120 carries the
+#   KSN, 10 bytes (X9.24-1) with the format 0 block in field 52, or 12
+#   bytes (X9.24-3 AES) followed by the 16-byte format 4 block (field 52,
+#   b8, cannot hold it; it is then absent).
 # - Field 90 (n42, reversals 04xx and batch upload 0320): original MTI (4),
 #   original STAN (6), original transmission date/time field 7 (10), original
 #   acquiring and forwarding institution ids (11+11, zeros).
