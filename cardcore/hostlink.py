@@ -159,6 +159,12 @@ class HostService:
         """Something was queued: let the background sender try now."""
         self._wake.set()
 
+    @property
+    def lock(self) -> trio.Lock:
+        """Held while store-and-forward delivers; hold it to send a queued
+        message yourself without the background delivery sending it too."""
+        return self._lock
+
     async def flush(self) -> bool:
         """Send every pending message, oldest first, lane by lane: ISO 8583
         reversals and advices form one lane (a failure stops it, so later

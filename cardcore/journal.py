@@ -100,7 +100,7 @@ CREATE INDEX IF NOT EXISTS transactions_rrn ON transactions(rrn);
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY,
     txn_id INTEGER REFERENCES transactions(id),
-    kind TEXT NOT NULL,             -- reversal | advice
+    kind TEXT NOT NULL,             -- reversal | advice | sbp-refund... | cutover
     payload BLOB NOT NULL,          -- encrypted
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
@@ -123,6 +123,9 @@ CREATE TABLE IF NOT EXISTS settlements (
 CREATE INDEX IF NOT EXISTS settlements_batch ON settlements(batch_id, id);
 """
 SCHEMA_VERSION = "1"
+
+# The pending kind of a cutover a passed settlement still owes the host.
+CUTOVER_KIND = "cutover"
 
 
 class JournalError(CardcoreError):
@@ -773,6 +776,15 @@ class Journal:
 
         return await self.run(query, atomic=False)
 
+    async def settlement(self, settlement_id: int) -> SettlementRow:
+        def query(db: sqlite3.Connection) -> SettlementRow:
+            row = db.execute("SELECT * FROM settlements WHERE id = ?", (settlement_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"no settlement {settlement_id}")
+            return _settlement_row(row)
+
+        return await self.run(query, atomic=False)
+
     async def begin_settlement(
         self, batch_id: int, *, kind: str, state: str, forced: bool, totals: Mapping[str, Any]
     ) -> SettlementRow:
@@ -815,12 +827,17 @@ class Journal:
         outcome: str,
         report: Mapping[str, Any] | None,
         close_batch: bool = False,
+        queue: str | None = None,
     ) -> int | None:
         """The final state of a settlement and, in the same commit, when
         ``close_batch``, the batch closed (archived) and the next one opened
-        (its id is returned)."""
+        (its id is returned). ``queue``: a pending message of that kind for
+        the settlement (its id as payload), e.g. the cutover still to run."""
         when = _now()
         text = json.dumps(dict(report), ensure_ascii=False) if report is not None else None
+        queued = (
+            self._seal_payload(queue, str(settlement_id).encode()) if queue is not None else None
+        )
 
         def apply(db: sqlite3.Connection) -> int | None:
             row = db.execute(
@@ -834,6 +851,11 @@ class Journal:
                 "WHERE id = ?",
                 (state, outcome, text, when, settlement_id),
             )
+            if queue is not None:
+                db.execute(
+                    "INSERT INTO pending(txn_id, kind, payload, created_at) VALUES (NULL, ?, ?, ?)",
+                    (queue, queued, when),
+                )
             if not close_batch:
                 return None
             batch = db.execute(
@@ -853,11 +875,16 @@ class Journal:
 
         return await self.run(apply)
 
-    async def annotate_settlement(self, settlement_id: int, report: Mapping[str, Any]) -> None:
-        """Replace the recorded sreport (e.g. with the cutover's result)."""
+    async def annotate_settlement(
+        self, settlement_id: int, report: Mapping[str, Any], *, resolve: int | None = None
+    ) -> None:
+        """Replace the recorded sreport (e.g. with the cutover's result) and,
+        in the same commit, drop the pending message ``resolve``."""
         text = json.dumps(dict(report), ensure_ascii=False)
 
         def apply(db: sqlite3.Connection) -> None:
+            if resolve is not None:
+                db.execute("DELETE FROM pending WHERE id = ?", (resolve,))
             db.execute("UPDATE settlements SET report = ? WHERE id = ?", (text, settlement_id))
             db.execute(
                 "UPDATE batches SET settlement = ? WHERE id = "

@@ -53,7 +53,7 @@ from cardcore.endofday.states import SettlementState as State
 from cardcore.endofday.states import next_state
 from cardcore.engine.receipt import format_datetime, response_code_3
 from cardcore.hostlink import KEY_NAMES
-from cardcore.journal import Journal, JournalError, SettlementRow
+from cardcore.journal import CUTOVER_KIND, Journal, JournalError, Pending, SettlementRow
 from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
 from cardcore.server import Answer
 from cardcore.terminal import Terminal
@@ -328,22 +328,67 @@ class EndOfDay:
             state = next_state(row.state, attempt.event)
             passed = state == State.PASSED
             sreport = self._sreport(summary, now, attempt=attempt, passed=passed)
+            # The cutover a passed settlement owes is queued in the same
+            # commit that closes the batch: a crash before it ran leaves it to
+            # store-and-forward (send_cutover), never forgotten.
+            owed = passed and terminal.config.settlement.cutover
             if state in (State.PASSED, State.FAILED):
                 await journal.finish_settlement(
-                    row.id, state, outcome=attempt.outcome, report=sreport, close_batch=passed
+                    row.id,
+                    state,
+                    outcome=attempt.outcome,
+                    report=sreport,
+                    close_batch=passed,
+                    queue=CUTOVER_KIND if owed else None,
                 )
             await self.checkpoint("recorded")
         log.info("settlement of batch %s: %s (%s)", batch, state, attempt.outcome)
         errors = list(attempt.errors)
         # 6. Cutover after a passed settlement.
-        if passed and terminal.config.settlement.cutover:
-            cutover, error = await self._cutover(link)
-            if error:
-                errors.append(error)
-            # No answer: no cov-resp-code (the error stack says why).
-            sreport = self._sreport(summary, now, attempt=attempt, passed=True, cutover=cutover)
-            await journal.annotate_settlement(row.id, sreport)
+        if owed:
+            async with host.lock:
+                queued = [
+                    p for p in await journal.pending(CUTOVER_KIND) if p.payload == b"%d" % row.id
+                ]
+                if queued:  # (else store-and-forward got there first)
+                    cutover, error = await self._cutover(link)
+                    if error:
+                        errors.append(error)
+                    # No answer: no cov-resp-code (the error stack says why);
+                    # the queued cutover stays for store-and-forward.
+                    sreport = self._sreport(
+                        summary, now, attempt=attempt, passed=True, cutover=cutover
+                    )
+                    await journal.annotate_settlement(
+                        row.id, sreport, resolve=queued[0].id if cutover is not None else None
+                    )
         return self._answer(attempt.status, sreport, errors, bank=True)
+
+    async def send_cutover(self, pending: Pending) -> bool:
+        """Store-and-forward of a cutover a settlement queued (the terminal
+        stopped before it ran, or the host was unreachable): run it and add
+        its answer to the settlement's recorded sreport."""
+        journal, host = self.terminal.journal, self.terminal.host
+        link = host.link
+        if link is None:
+            return False
+        cutover, error = await self._cutover(link)
+        if cutover is None:
+            await journal.pending_attempt(pending.id, error)
+            return False
+        if error:
+            log.warning("queued %s", error)
+        row = await journal.settlement(int(pending.payload))
+        report = dict(row.report or {})
+        result = report.pop("settlement-result", None)
+        report["cov-resp-code"] = cutover.response_code
+        if cutover.approved and cutover.rrn:
+            report["cov-rrn"] = cutover.rrn
+        if result is not None:
+            report["settlement-result"] = result  # the manual's order: last
+        await journal.annotate_settlement(row.id, report, resolve=pending.id)
+        log.info("queued cutover after settlement %d: %s", row.id, cutover.response_code)
+        return True
 
     async def _exchange(
         self,

@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from cardcore.engine.states import Event, TxnState, next_state
-from cardcore.journal import Pending
+from cardcore.journal import CUTOVER_KIND, Pending
 
 if TYPE_CHECKING:
     from cardcore.terminal import Terminal
@@ -39,7 +39,8 @@ async def recover(terminal: Terminal) -> int:
 
 
 def register_senders(terminal: Terminal) -> None:
-    """Let store-and-forward deliver the SBP refunds the engine queues."""
+    """Let store-and-forward deliver the SBP refunds the engine queues and
+    the cutovers settlements owe."""
 
     async def send(pending: Pending) -> bool:
         from cardcore.engine.engine import TransactionEngine
@@ -48,3 +49,10 @@ def register_senders(terminal: Terminal) -> None:
 
     for kind in SBP_KINDS:
         terminal.host.senders[kind] = send
+
+    async def send_cutover(pending: Pending) -> bool:
+        from cardcore.endofday.service import EndOfDay
+
+        return await EndOfDay(terminal).send_cutover(pending)
+
+    terminal.host.senders[CUTOVER_KIND] = send_cutover

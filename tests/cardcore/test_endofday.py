@@ -19,6 +19,7 @@ import trio
 import trio.testing
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from acquirers.errors import CommunicationError
 from acquirers.hostsim.control import HostMode
 from acquirers.iso8583.security import kcv
 from acquirers.sbp.sim.ledger import SimMode
@@ -526,6 +527,52 @@ async def test_crash_points(tmp_path: Path, point: str) -> None:
         assert number == 2 and new_batch == batch_id + 1
         (row,) = await journal.settlements(batch_id)
         assert (row.state, row.attempts) == ("passed", 2)
+
+
+async def test_a_cutover_cut_short_by_a_crash_is_sent_later(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path, {"settlement": {"cutover": True}}) as h:
+        await approve(h, type="purchase", amount="000000010000")
+        await h.settle_pending()
+
+        async def crash(name: str) -> None:
+            await trio.lowlevel.checkpoint()
+            if name == "recorded":
+                raise Crash(name)
+
+        with pytest.raises(Crash):
+            await EndOfDay(h.terminal, checkpoint=crash).settle()
+        journal = h.terminal.journal
+        assert host(h).business_day == 1  # closed on both sides, no cutover yet
+        assert len(await journal.pending("cutover")) == 1
+        # After the restart, store-and-forward runs it and completes the sreport.
+        await h.settle_pending()
+        assert host(h).business_day == 2
+        batch_id, _ = await journal.open_batch()
+        (row,) = await journal.settlements(batch_id - 1)
+        assert row.report is not None and row.report["cov-resp-code"] == "00"
+        assert list(row.report)[-1] == "settlement-result"
+
+
+async def test_a_cutover_the_host_missed_is_sent_when_it_is_back(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path, {"settlement": {"cutover": True}}) as h:
+        await approve(h, type="purchase", amount="000000010000")
+        await h.settle_pending()
+        link = h.terminal.host.require()
+        cutover = link.cutover
+
+        async def unreachable() -> object:
+            raise CommunicationError("cannot reach the acquirer: test")
+
+        link.cutover = unreachable  # type: ignore[method-assign]
+        answer = await command(h, "settlement", password=PASSWORD)
+        assert answer.status == "ok"  # the settlement passed; the cutover did not
+        assert "cov-resp-code" not in answer.body["sreport"]
+        assert any("cutover failed" in e for e in errors(answer))
+        assert len(await h.terminal.journal.pending("cutover")) == 1
+        link.cutover = cutover  # type: ignore[method-assign]
+        await h.settle_pending()
+        assert host(h).business_day == 2
+        assert await h.terminal.journal.pending("cutover") == []
 
 
 # ---------------------------------------------------------------- clear
