@@ -4,16 +4,20 @@
 # worker thread, in memory that does not grow with the batch:
 # - a brief report's totals come from the journal's per-group aggregates (one
 #   SQL query); totals.py has the counting rules;
-# - a full report reads the batch once, a few thousand rows at a time, as
-#   plain tuples; each row's `t` element is laid out directly (no dict per
-#   line) and its group key tallied for the totals that follow the lines.
-#   (Laying the lines out inside SQLite with printf was tried: slower.)
+# - a full report reads the batch once, a few thousand lines at a time: each
+#   transaction's `t` element was laid out by the journal when it was written
+#   (journal.REPORT_LINES_SCHEMA, the layout of format_lines below), so a
+#   line costs three values read and one string written; its totals group is
+#   tallied for the totals that follow the lines. format_lines lays out the
+#   rare line the journal could not (and is the reference the journal's SQL
+#   is tested against).
 # - one <xreport> per currency: the terminal's currency first (always there,
 #   even for an empty batch), then any other currency the batch holds, in
 #   code order; each with its own header `cur`, lines and totals.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from typing import Any
 from xml.sax.saxutils import escape
@@ -27,7 +31,7 @@ from cardcore.endofday.totals import (
     signed_amount,
 )
 from cardcore.engine.receipt import format_datetime
-from cardcore.journal import Journal
+from cardcore.journal import REPORT_LINE_DEPTH, Journal
 from cardcore.protocol.xmlcodec import XmlWriter
 
 __all__ = ["card_type_body", "format_lines", "grand_totals_body", "write_lines", "write_xreport"]
@@ -74,10 +78,9 @@ def _stamp(value: str) -> str:
 Tally = dict[tuple[str, ...], list[int]]
 
 
-def format_lines(rows: Iterable[tuple[Any, ...]], depth: int, tally: Tally | None = None) -> str:
+def format_lines(rows: Iterable[tuple[Any, ...]], depth: int) -> str:
     """`t` elements of rows (`id` then REPORT_COLUMNS), laid out as
-    XmlWriter.element would. With ``tally``, each row is also counted into it
-    by the group key of Journal.batch_groups (for the totals)."""
+    XmlWriter.element would."""
     pt, p = "  " * depth, "  " * (depth + 1)
     o_rrn, o_apn, o_arc, o_pan = f"{p}<rrn>", f"{p}<apn>", f"{p}<arc>", f"{p}<pan>"
     o_aed, o_aid, o_tvr, o_tsi = f"{p}<aed>", f"{p}<aid>", f"{p}<tvr>", f"{p}<tsi>"
@@ -85,25 +88,20 @@ def format_lines(rows: Iterable[tuple[Any, ...]], depth: int, tally: Tally | Non
     add = out.append
     for row in rows:
         (
-            _id, seq, channel, operation, receipt_type, tstatus, amount, amount_other, currency,
-            masked_pan, expiry, aid, rid, name, rrn, auth_code, resp_code, tvr, tsi, when,
+            _id, seq, _channel, _operation, receipt_type, tstatus, amount, amount_other,
+            currency, masked_pan, expiry, aid, _rid, _name, rrn, auth_code, resp_code, tvr, tsi,
+            when,
         ) = row  # fmt: skip
-        if tally is not None:
-            key = (currency, channel, rid or "", name or "", operation, receipt_type, tstatus or "")
-            cell = tally.get(key)
-            if cell is None:
-                tally[key] = [1, amount]
-            else:
-                cell[0] += 1
-                cell[1] += amount
-        probe = f"{seq}{receipt_type}{rrn}{auth_code}{resp_code}{currency}{masked_pan}{expiry}"
-        probe += f"{aid}{tvr}{tsi}"
+        probe = f"{seq}{receipt_type}{tstatus}{rrn}{auth_code}{resp_code}{currency}{masked_pan}"
+        probe += f"{expiry}{aid}{tvr}{tsi}"
         if "&" in probe or "<" in probe or ">" in probe:  # never from this terminal's own data
-            seq, receipt_type, rrn, auth_code, resp_code, currency = map(
-                _esc, (seq, receipt_type, rrn, auth_code, resp_code, currency)
+            seq, receipt_type, tstatus, rrn, auth_code, resp_code = map(
+                _esc, (seq, receipt_type, tstatus, rrn, auth_code, resp_code)
             )
-            masked_pan, expiry, aid, tvr, tsi = map(_esc, (masked_pan, expiry, aid, tvr, tsi))
-        if resp_code and resp_code.isdigit() and len(resp_code) < 3:
+            currency, masked_pan, expiry, aid, tvr, tsi = map(
+                _esc, (currency, masked_pan, expiry, aid, tvr, tsi)
+            )
+        if resp_code and len(resp_code) < 3 and resp_code.isascii() and resp_code.isdigit():
             resp_code = resp_code.rjust(3, "0")  # engine.receipt.response_code_3
         add(
             f"{pt}<t>\n{p}<status>{tstatus or 'declined'}</status>\n{p}<state>active</state>\n"
@@ -144,10 +142,23 @@ def _tally_groups(tally: Tally) -> list[dict[str, Any]]:
 
 def write_lines(writer: XmlWriter, journal: Journal, batch_id: int, currency: str) -> Tally:
     """The <transactions> of one currency; returns the tally of their groups."""
-    tally: Tally = {}
+    if writer.depth != REPORT_LINE_DEPTH:
+        raise ValueError(f"report lines are laid out at depth {REPORT_LINE_DEPTH}")
+    groups: dict[str, list[int]] = {}
     for chunk in journal.iter_report_lines(batch_id, currency):
-        writer.text(format_lines(chunk, writer.depth, tally))
-    return tally
+        lines: list[str] = []
+        for txn_id, group, amount, line in chunk:
+            cell = groups.get(group)
+            if cell is None:
+                groups[group] = [1, amount]
+            else:
+                cell[0] += 1
+                cell[1] += amount
+            if line is None:
+                line = format_lines(journal.report_rows_sync([txn_id]), REPORT_LINE_DEPTH)
+            lines.append(line)
+        writer.text("".join(lines))
+    return {tuple(json.loads(group)): cell for group, cell in groups.items()}
 
 
 def write_xreport(

@@ -41,7 +41,7 @@ def response_code_3(code: str | None) -> str | None:
     """The host's response code in the receipt's three-character form ("00" -> "000")."""
     if code is None:
         return None
-    return code.rjust(3, "0") if code.isdigit() else code
+    return code.rjust(3, "0") if code.isascii() and code.isdigit() else code
 
 
 def _lines(lines: list[str]) -> dict[str, list[str]] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-from collections import Counter
+import re
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +291,11 @@ def _t_body(line: tuple[Any, ...]) -> dict[str, str]:
         "rrn": v["rrn"],
         "time": dt.datetime.fromisoformat(v["datetime"]).strftime("%y%m%d%H%M%S"),
         "apn": v["auth_code"],
-        "arc": (v["resp_code"].rjust(3, "0") if v["resp_code"].isdigit() else v["resp_code"])
+        "arc": (
+            v["resp_code"].rjust(3, "0")
+            if re.fullmatch("[0-9]+", v["resp_code"])
+            else v["resp_code"]
+        )
         if v["resp_code"]
         else None,
         "cur": v["currency"],
@@ -347,9 +351,8 @@ def test_report_lines_and_tally_for_any_row(
         tally = write_lines(writer, journal, batch_id, "643")
         expected_out = io.BytesIO()
         reference = XmlWriter(expected_out, depth=3)
-        for chunk in journal.iter_report_lines(batch_id, "643", chunk=5):
-            for line in chunk:
-                reference.element("t", _t_body(line))
+        for line in journal.report_rows_sync([r.id for r in rows if r.id is not None]):
+            reference.element("t", _t_body(line))
         assert out.getvalue() == expected_out.getvalue()
         expected: dict[tuple[str, ...], list[int]] = {}
         for r in rows:
@@ -450,9 +453,89 @@ async def test_report_lines_stream_by_currency_in_chunks(tmp_path: Path) -> None
     batch_id, _ = await journal.open_batch()
     chunks = list(journal.iter_report_lines(batch_id, "643", chunk=4))
     assert [len(c) for c in chunks] == [4, 4, 4, 4]
-    assert Counter(line[8] for c in chunks for line in c) == Counter({"643": 16})
-    assert sum(len(c) for c in journal.iter_report_lines(batch_id)) == 25
+    ids = [line[0] for c in chunks for line in c]
+    assert ids == sorted(ids)
+    assert {line[1] for c in chunks for line in c} == {
+        '["643","card","A000000003","VISA","purchase","purchase","approved"]'
+    }
+    assert sum(len(c) for c in journal.iter_report_lines(batch_id, "840")) == 9
     journal.close()
+
+
+def _report_text(journal: Journal, batch_id: int, currency: str = "643") -> str:
+    out = io.BytesIO()
+    write_lines(XmlWriter(out, depth=3), journal, batch_id, currency)
+    return out.getvalue().decode()
+
+
+async def test_report_lines_follow_every_update_of_a_transaction(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "j.sqlite")
+    pending = row(tstatus=None, resp_code=None)
+    pending.rrn = None
+    await journal.create(pending)
+    batch_id, _ = await journal.open_batch()
+    text = _report_text(journal, batch_id)
+    assert "<status>declined</status>" in text and "<rrn>" not in text
+    pending.tstatus, pending.resp_code, pending.rrn = "approved", "0", "633218000009"
+    await journal.update(pending, ["tstatus", "resp_code", "rrn"])
+    text = _report_text(journal, batch_id)
+    assert "<status>approved</status>" in text and "<arc>000</arc>" in text
+    assert "<rrn>633218000009</rrn>" in text
+    journal.close()
+
+
+async def test_report_lines_are_kept_for_the_open_and_the_last_closed_batch(
+    tmp_path: Path,
+) -> None:
+    journal = open_journal(tmp_path / "j.sqlite")
+
+    def stored() -> dict[int, int]:
+        sql = "SELECT batch_id, COUNT(*) FROM report_lines GROUP BY batch_id"
+        return dict(journal._sync(lambda db: db.execute(sql).fetchall()))
+
+    first, _ = await journal.open_batch()
+    await journal.create_many([row() for _ in range(3)])
+    second = await journal.close_batch({"n": 1})
+    # a report still streaming the batch just closed keeps its lines
+    assert stored() == {first: 3}
+    assert _report_text(journal, second) == ""
+    await journal.create_many([row(amount=7) for _ in range(2)])
+    assert "<aa>000000000007</aa>" in _report_text(journal, second)
+    third = await journal.close_batch({"n": 2})
+    assert stored() == {second: 2}
+    # the archived rows themselves stay, for audit
+    assert sum(len(c) for c in journal.iter_batch(first)) == 3
+    await journal.create(row())
+    assert stored() == {second: 2, third: 1}
+    journal.close()
+
+
+async def test_a_version_1_journal_gets_the_lines_of_its_open_batch(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "j.sqlite")
+    await journal.create_many([row(amount=100 + i) for i in range(5)])
+    batch_id, _ = await journal.open_batch()
+    expected = _report_text(journal, batch_id)
+
+    def downgrade(db: Any) -> None:  # the journal as version 1 left it
+        for trigger in ("report_line_insert", "report_line_update", "report_lines_close"):
+            db.execute(f"DROP TRIGGER {trigger}")
+        db.execute("DROP TABLE report_lines")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+
+    journal._sync(downgrade)
+    journal.close()
+    journal = open_journal(tmp_path / "j.sqlite")
+    assert _report_text(journal, batch_id) == expected and expected.count("<t>") == 5
+    await journal.create(row(amount=999))
+    assert _report_text(journal, batch_id).count("<t>") == 6
+    version = journal._sync(
+        lambda db: db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+    )
+    assert version == "2"
+    journal._sync(lambda db: db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'"))
+    journal.close()
+    with pytest.raises(JournalError, match="schema 3 is newer"):
+        open_journal(tmp_path / "j.sqlite")
 
 
 def test_common_part_carries_the_settlement_options() -> None:
