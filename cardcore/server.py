@@ -404,9 +404,12 @@ class Connection:
             finally:
                 self.current = None
         # Helpers (keepalive) stop before the answer goes out, so that no
-        # message of this command is left half-answered on the wire.
-        await ctx.stop_helpers()
-        await self.unwatch()
+        # message of this command is left half-answered on the wire. (Most
+        # commands never talk to the client: nothing to stop, nothing awaited.)
+        if ctx.interactive:
+            await ctx.stop_helpers()
+        if self._reader_scope is not None:
+            await self.unwatch()
         if outcome is None:
             if self.disconnected:
                 return None

@@ -1,8 +1,13 @@
 # Strategy: the XML of the ECR manual («Формат данных») on a hardened expat.
-# - Parsing goes through xmltodict, but the expat parser it gets rejects any
-#   DOCTYPE outright (so no internal or external entity can be declared:
-#   billion-laughs and XXE fail on the first declaration, before expansion),
-#   never reads external parameter entities, and bounds the element depth.
+# - Parsing drives expat directly and builds the body in xmltodict's shape
+#   (text -> str, attributes '@name', text beside children '#text', a repeated
+#   child -> list; whitespace stripped): the shape the rest of the code reads,
+#   without a general-purpose converter's cost on every packet (the tests
+#   check that xmltodict reads any document the same way).
+# - The expat parser rejects any DOCTYPE outright (so no internal or external
+#   entity can be declared: billion-laughs and XXE fail on the first
+#   declaration, before expansion), never reads external parameter entities,
+#   and bounds the element depth.
 # - Text is UTF-8 whatever the declaration says (DESIGN.md: the manual says
 #   ASCII but its own examples carry Cyrillic).
 # - A message is its root tag (the command or message name), the root's
@@ -15,8 +20,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
-
-import xmltodict
 
 from kernel.errors import CardcoreError
 
@@ -61,31 +64,84 @@ def _no_external_entities(*_args: object) -> int:
     raise _Forbidden("external entities are not allowed")
 
 
-class _HardenedExpat:
-    """What xmltodict sees as the expat module: parsers that refuse any DTD."""
-
-    ExpatError = expat.ExpatError
-
-    @staticmethod
-    def ParserCreate(
-        encoding: str | None = None, namespace_separator: str | None = None
-    ) -> expat.XMLParserType:
-        parser = expat.ParserCreate("utf-8", namespace_separator)
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        parser.StartDoctypeDeclHandler = _forbid_declaration
-        parser.EntityDeclHandler = _forbid_declaration
-        parser.UnparsedEntityDeclHandler = _forbid_declaration
-        parser.ExternalEntityRefHandler = _no_external_entities
-        parser.ProcessingInstructionHandler = _forbid_instruction
-        return parser
+def _ignore(_data: str) -> None:
+    pass
 
 
-def _depth_check(path: list[Any], key: str, value: Any) -> tuple[str, Any]:
-    # Called as each element closes; memory is bounded by the packet limit, the
-    # depth bound protects the recursive code that walks a parsed body.
-    if len(path) > MAX_DEPTH:
-        raise _Forbidden(f"elements nested deeper than {MAX_DEPTH}")
-    return key, value
+def _parser() -> expat.XMLParserType:
+    """An expat parser that refuses any DTD and reads text as UTF-8."""
+    parser = expat.ParserCreate("utf-8")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _forbid_declaration
+    parser.EntityDeclHandler = _forbid_declaration
+    parser.UnparsedEntityDeclHandler = _forbid_declaration
+    parser.ExternalEntityRefHandler = _no_external_entities
+    parser.ProcessingInstructionHandler = _forbid_instruction
+    # Everything else (comments, the XML declaration) is dropped, and no
+    # entity reference is ever expanded.
+    parser.DefaultHandler = _ignore
+    parser.ordered_attributes = True
+    parser.buffer_text = True
+    return parser
+
+
+class _Tree:
+    """expat handlers building one document in xmltodict's shape."""
+
+    __slots__ = ("data", "depth", "item", "stack")
+
+    def __init__(self) -> None:
+        self.item: dict[str, Any] | None = None
+        self.data: list[str] = []
+        self.stack: list[tuple[dict[str, Any] | None, list[str]]] = []
+        self.depth = 0
+
+    def start(self, _name: str, attrs: list[str]) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:  # protects the recursive code that walks a body
+            raise _Forbidden(f"elements nested deeper than {MAX_DEPTH}")
+        self.stack.append((self.item, self.data))
+        self.item = {f"@{k}": v for k, v in zip(attrs[::2], attrs[1::2], strict=True)} or None
+        self.data = []
+
+    def end(self, name: str) -> None:
+        self.depth -= 1
+        text = ("".join(self.data).strip() or None) if self.data else None
+        item = self.item
+        self.item, self.data = self.stack.pop()
+        if item is not None:
+            if text:
+                _push(item, "#text", text)
+            self.item = _push(self.item, name, item)
+        else:
+            self.item = _push(self.item, name, text)
+
+    def characters(self, data: str) -> None:
+        self.data.append(data)
+
+
+def _push(item: dict[str, Any] | None, key: str, value: Any) -> dict[str, Any]:
+    """Add a child as xmltodict does: a repeated name becomes a list."""
+    if item is None:
+        return {key: value}
+    if key in item:
+        known = item[key]
+        if type(known) is list:
+            known.append(value)
+        else:
+            item[key] = [known, value]
+    else:
+        item[key] = value
+    return item
+
+
+def _parse(data: bytes) -> dict[str, Any] | None:
+    parser, tree = _parser(), _Tree()
+    parser.StartElementHandler = tree.start
+    parser.EndElementHandler = tree.end
+    parser.CharacterDataHandler = tree.characters
+    parser.Parse(data, True)
+    return tree.item
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +172,7 @@ class Message:
 def decode_message(data: bytes) -> Message:
     """Parse one packet. Raises XmlError for anything but one well-formed element."""
     try:
-        doc = xmltodict.parse(
-            data,
-            expat=_HardenedExpat,
-            disable_entities=True,
-            strip_whitespace=True,
-            postprocessor=_depth_check,
-        )
+        doc = _parse(data)
     except _Forbidden as exc:
         raise XmlError(f"forbidden XML: {exc}") from None
     except expat.ExpatError as exc:
@@ -176,22 +226,23 @@ def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
         return
     attrs = ""
     text = None
-    children = []
+    inner = pad + "  "
+    body: list[str] = []  # the children, laid out in the one pass over the dict
     for key, child in value.items():
         if key[0] == "@":
             attrs += f" {key[1:]}={quoteattr(_scalar(child))}"
         elif key == "#text":
             text = child
+        elif type(child) is str and "&" not in child and "<" not in child and ">" not in child:
+            body.append(f"{inner}<{key}>{child}</{key}>\n")  # the common leaf, inline
         else:
-            children.append((key, child))
-    if not children:
-        body = "" if text is None else _text(text)
-        out.append(f"{pad}<{name}{attrs}>{body}</{name}>\n" if body else f"{pad}<{name}{attrs}/>\n")
+            _emit(body, key, child, inner)
+    if not body:  # no children (an empty list has none either): text or empty
+        text = "" if text is None else _text(text)
+        out.append(f"{pad}<{name}{attrs}>{text}</{name}>\n" if text else f"{pad}<{name}{attrs}/>\n")
         return
     out.append(f"{pad}<{name}{attrs}>\n")
-    inner = pad + "  "
-    for key, child in children:
-        _emit(out, key, child, inner)
+    out.extend(body)
     out.append(f"{pad}</{name}>\n")
 
 

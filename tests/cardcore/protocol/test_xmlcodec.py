@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cardcore.protocol.xmlcodec import (
@@ -145,3 +145,53 @@ def test_garbage_decodes_or_raises_xml_error(data: bytes) -> None:
     except XmlError:
         return
     assert isinstance(message.name, str)
+
+
+# ------------------------------------------------------- the shape is xmltodict's
+_chars = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from(
+    " \n\t&<>'\""
+)
+_free_text = st.text(alphabet=_chars, max_size=12)
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@st.composite
+def _documents(draw: st.DrawFn, depth: int = 0) -> str:
+    """Any element: attributes, text (escaped, CDATA, character references,
+    whitespace), comments, and children that may repeat, nested."""
+    name = draw(st.sampled_from(["a", "b", "c", "status", "x-y"]))
+    attrs = draw(st.dictionaries(st.sampled_from(["n", "v", "type"]), _free_text, max_size=2))
+    pieces = [f"<{name}"]
+    pieces += [f' {k}="{_xml_text(v).replace(chr(34), "&quot;")}"' for k, v in attrs.items()]
+    kinds = ["text", "cdata", "ref", "comment"] + (["child"] * 3 if depth < 3 else [])
+    content = draw(st.lists(st.sampled_from(kinds), max_size=5))
+    if not content and draw(st.booleans()):
+        return "".join(pieces) + "/>"
+    pieces.append(">")
+    for kind in content:
+        if kind == "text":
+            pieces.append(_xml_text(draw(_free_text)))
+        elif kind == "cdata":
+            pieces.append(f"<![CDATA[{draw(_free_text).replace(']]>', '')}]]>")
+        elif kind == "ref":
+            pieces.append(draw(st.sampled_from(["&#65;", "&#x42;", "&amp;", "&lt;", "&quot;"])))
+        elif kind == "comment":
+            pieces.append(f"<!--{draw(_free_text).replace('-', '')}-->")
+        else:
+            pieces.append(draw(_documents(depth + 1)))
+    pieces.append(f"</{name}>")
+    return "".join(pieces)
+
+
+@settings(max_examples=300)
+@given(_documents(), st.booleans())
+def test_parse_shape_is_xmltodicts(document: str, declared: bool) -> None:
+    import xmltodict
+
+    from cardcore.protocol.xmlcodec import _parse
+
+    data = (('<?xml version="1.0"?>\n' if declared else "") + document).encode()
+    assert _parse(data) == xmltodict.parse(data, disable_entities=True, strip_whitespace=True)
