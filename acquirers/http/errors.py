@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import httpx
-
 from kernel.errors import CardcoreError
 
 if TYPE_CHECKING:
@@ -77,6 +75,8 @@ def map_httpx_errors(
     Only ``Exception`` subclasses are caught: trio cancellation passes through
     untouched. TLS failures reach httpx as ``ConnectError`` and are mapped too.
     """
+    import httpx  # here, not at the top: the HTTP servers use this module and need no client
+
     try:
         yield
     except httpx.TimeoutException as exc:
