@@ -307,19 +307,52 @@ class Connection:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             try:
-                while not self._closed:
-                    packet = await self.receive(self.config.idle_timeout)
-                    if packet is None:
-                        log.info(
-                            "%s: idle for %.0f s; closing", self.peer, self.config.idle_timeout
-                        )
-                        break
-                    if not await self._process(packet):
-                        break
+                # One cancel scope for the connection's waits between commands:
+                # its deadline is armed while the loop waits for a packet (idle
+                # or half-sent timeout) and lifted while a command runs, instead
+                # of a new timeout scope for every packet. When it fires, the
+                # connection ends.
+                with trio.CancelScope() as waiting:
+                    while not self._closed:
+                        packet = await self._next_command(waiting)
+                        if not await self._process(packet):
+                            break
+                if waiting.cancelled_caught:
+                    if self._decoder.pending:
+                        timeout = self.config.frame_timeout
+                        await self._refuse(f"packet not completed within {timeout:g} s")
+                    else:
+                        idle = self.config.idle_timeout
+                        log.info("%s: idle for %.0f s; closing", self.peer, idle)
             except _Disconnected:
                 pass
             finally:
                 nursery.cancel_scope.cancel()
+
+    async def _next_command(self, waiting: trio.CancelScope) -> bytes:
+        """The next command packet; ``waiting``'s deadline bounds each read.
+        Raises _Disconnected at end of input or on a framing error."""
+        while not self._ready:
+            if self.disconnected or self._closed:
+                raise _Disconnected
+            timeout = (
+                self.config.frame_timeout if self._decoder.pending else self.config.idle_timeout
+            )
+            waiting.deadline = trio.current_time() + timeout
+            try:
+                data = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            waiting.deadline = math.inf
+            if not data:
+                self.disconnected = True
+                raise _Disconnected
+            try:
+                self._ready.extend(self._decoder.feed(data))
+            except FramingError as exc:
+                await self._refuse(exc.message)
+                raise _Disconnected from None
+        return self._ready.popleft()
 
     async def _process(self, packet: bytes) -> bool:
         """Handle one command packet; False closes the connection."""

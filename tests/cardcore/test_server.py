@@ -190,6 +190,23 @@ async def test_idle_connection_is_closed(autojump_clock: trio.testing.MockClock)
         assert server.connections == 0
 
 
+async def test_a_command_longer_than_the_idle_timeout_is_answered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The idle timeout counts only while the connection waits for a command."""
+    async with serving() as (connect, probe, _):
+        peer = await connect()
+        await peer.send(Message("deviceop"))
+        await probe.started.wait()
+        await trio.sleep(CONFIG.idle_timeout * 3)
+        probe.release.set()
+        assert (await peer.read()).status == "ok"
+        assert (await peer.command(Message("ping"))).status == "ok"
+        start = trio.current_time()
+        assert await peer.at_eof()  # and then idle as usual
+        assert trio.current_time() - start == pytest.approx(CONFIG.idle_timeout)
+
+
 async def test_message_answered() -> None:
     async with serving() as (connect, probe, _):
         peer = await connect()

@@ -194,7 +194,7 @@ def main() -> None:
                 proc, _, up, all_up = start_cardcore(tmp / mode, *extra)
                 listen.append(up)
                 ready.append(all_up)
-                if i == 0:
+                if i == 1:  # a later start: the first may have compiled the modules
                     time.sleep(1.0)
                     rss = _rss_kib(proc.pid) / 1024
                 proc.terminate()
