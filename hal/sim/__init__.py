@@ -15,8 +15,38 @@ Readers: hal.sim.reader (``SimCardSlot.present/present_also/remove``, ``SimCardR
 
 from __future__ import annotations
 
-from hal.sim.card import AppState, VirtualCard
-from hal.sim.profile import Profile, ProfileError, list_profiles, load_profile, load_profile_file
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hal.sim.card import AppState, VirtualCard
+    from hal.sim.profile import (
+        Profile,
+        ProfileError,
+        list_profiles,
+        load_profile,
+        load_profile_file,
+    )
+
+# Names load on first use: a simulated keypad or display (needed before the
+# ECR listener opens) must not pull the card emulator in with it.
+_MODULES = {
+    "AppState": "hal.sim.card",
+    "VirtualCard": "hal.sim.card",
+    "Profile": "hal.sim.profile",
+    "ProfileError": "hal.sim.profile",
+    "list_profiles": "hal.sim.profile",
+    "load_profile": "hal.sim.profile",
+    "load_profile_file": "hal.sim.profile",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "AppState",
