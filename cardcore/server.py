@@ -232,23 +232,33 @@ class Connection:
         if self._decoder.pending:
             frame_deadline = trio.current_time() + self.config.frame_timeout
         with trio.move_on_at(min(deadline, frame_deadline)) as scope:
-            try:
-                data = await self.stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
+            data = await self._read()
         if scope.cancelled_caught:
             if frame_deadline <= deadline:
                 await self._refuse(f"packet not completed within {self.config.frame_timeout:g} s")
                 raise _Disconnected
             return False
+        await self._queue(data)
+        return True
+
+    async def _read(self) -> bytes | bytearray:
+        try:
+            return await self.stream.receive_some(65536)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    async def _queue(self, data: bytes | bytearray) -> None:
+        """Queue the packets ``data`` completes. End of input (no data) or a
+        framing error ends the connection: _Disconnected."""
         if not data:
+            self.disconnected = True
             raise _Disconnected
         try:
             self._ready.extend(self._decoder.feed(data))
         except FramingError as exc:
+            self.disconnected = True
             await self._refuse(exc.message)
             raise _Disconnected from None
-        return True
 
     async def receive(self, timeout: float) -> bytes | None:
         """The next packet, or None on timeout. Raises _Disconnected at end of input."""
@@ -339,19 +349,9 @@ class Connection:
                 self.config.frame_timeout if self._decoder.pending else self.config.idle_timeout
             )
             waiting.deadline = trio.current_time() + timeout
-            try:
-                data = await self.stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
+            data = await self._read()
             waiting.deadline = math.inf
-            if not data:
-                self.disconnected = True
-                raise _Disconnected
-            try:
-                self._ready.extend(self._decoder.feed(data))
-            except FramingError as exc:
-                await self._refuse(exc.message)
-                raise _Disconnected from None
+            await self._queue(data)
         return self._ready.popleft()
 
     async def _process(self, packet: bytes) -> bool:
