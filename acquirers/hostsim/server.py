@@ -167,7 +167,7 @@ class HostSimulator:
         tid = msg.text(41).strip()
         keys = self.terminal(tid)
         if msg.mti[:2] == "08":
-            return self._network(msg, keys), None
+            return self._network(msg, tid, keys), None
         if msg.mti[:3] not in ("020", "022", "040", "032", "050", "052"):
             return self._answer(msg, {39: "12"}), None
         mac_key = self._check_mac(keys, raw, msg)
@@ -487,7 +487,7 @@ class HostSimulator:
         return self._answer(msg, fields)
 
     # ------------------------------------------------------------------ 0800
-    def _network(self, msg: IsoMessage, keys: TerminalKeys) -> IsoMessage:
+    def _network(self, msg: IsoMessage, tid: str, keys: TerminalKeys) -> IsoMessage:
         conv = self.dialect.conventions
         names = {v: k for k, v in conv.network_codes.items()}
         what = names.get(msg.text_or_none(70) or "")
@@ -495,8 +495,14 @@ class HostSimulator:
         if what in ("echo", "sign_on", "sign_off"):
             return self._answer(msg, base | {39: "00"})
         if what == "cutover":
+            # The new business day; the answer reports what the host holds in
+            # the terminal's batch (nothing after a settlement closed it; the
+            # cleared transactions after a `clear`).
             self.business_day += 1
-            return self._answer(msg, base | {39: "00", 37: self._rrn()})
+            fields: dict[int, FieldValue] = {39: "00", 37: self._rrn()}
+            fields[38] = f"{secrets.randbelow(1_000_000):06d}"
+            fields.update(self.ledger.batch(tid).totals().to_fields(self.dialect))
+            return self._answer(msg, base | fields)
         if what == "key_change":
             return self._key_change(msg, keys, base)
         return self._answer(msg, base | {39: "12"})

@@ -554,6 +554,10 @@ class NetworkResponse:
     rrn: str | None
     network_code: str | None
     message: IsoMessage = field(repr=False)
+    # A cutover's answer: its approval number and the host's totals of the
+    # terminal's batch (generic87 conventions); None where the answer has none.
+    approval_number: str | None = None
+    totals: BatchTotals | None = None
 
     @classmethod
     def from_message(cls, msg: IsoMessage, dialect: Dialect) -> NetworkResponse:
@@ -566,6 +570,8 @@ class NetworkResponse:
             rrn=msg.text_or_none(dialect.conventions.rrn_field),
             network_code=msg.text_or_none(70),
             message=msg,
+            approval_number=msg.text_or_none(38),
+            totals=BatchTotals.from_message(msg, dialect),
         )
 
 

@@ -536,11 +536,18 @@ class EndOfDay:
             cutover, error = await self._cutover(link)
             if error:
                 errors.append(f"journal cleared; {error}")
+        # The manual's order: resp-code, approval-number, rrn, orig-amount,
+        # amount (the host's), datetime, tid, mid.
         sreport: dict[str, str] = {}
         if cutover is not None:
             sreport["resp-code"] = response_code_3(cutover.response_code) or ""
+            if cutover.approved and cutover.approval_number:
+                sreport["approval-number"] = cutover.approval_number
             if cutover.rrn:
                 sreport["rrn"] = cutover.rrn
+        sreport["orig-amount"] = base["orig-amount"]
+        if cutover is not None and cutover.totals is not None:
+            sreport["amount"] = rules.signed_amount(cutover.totals.net)
         sreport.update(base)
         await journal.annotate_settlement(row_id, sreport)
         status = "ok"

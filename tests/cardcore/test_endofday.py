@@ -589,8 +589,15 @@ async def test_clear_archives_and_runs_the_cutover(tmp_path: Path) -> None:
         answer = await command(h, "clear", password=PASSWORD)
         assert answer.status == "ok", errors(answer)
         sreport = answer.body["sreport"]
-        assert list(sreport) == ["resp-code", "rrn", "orig-amount", "datetime", "tid", "mid"]
+        assert list(sreport) == [
+            "resp-code", "approval-number", "rrn", "orig-amount", "amount", "datetime", "tid",
+            "mid",
+        ]  # fmt: skip
         assert sreport["resp-code"] == "000" and sreport["orig-amount"] == "D000000010000"
+        # The settlement the terminal gave up on went through at the host, which
+        # closed its batch: the host's amount says it holds nothing more.
+        assert sreport["amount"] == "D000000000000"
+        assert len(sreport["approval-number"]) == 6
         assert "bank-name" not in answer.body
         assert host(h).business_day == 2
         journal = h.terminal.journal
@@ -606,6 +613,17 @@ async def test_clear_archives_and_runs_the_cutover(tmp_path: Path) -> None:
         await approve(h, type="purchase", amount="000000000100")
         archived = [r for chunk in journal.iter_batch(batch_id - 1) for r in chunk]
         assert [r.seq for r in archived] == [p["seq"]]
+
+
+async def test_clear_reports_what_the_host_holds(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path) as h:
+        await approve(h, type="purchase", amount="000000010000")
+        await approve(h, type="refund", amount="000000002500")
+        await h.settle_pending()
+        answer = await command(h, "clear", password=PASSWORD)
+        assert answer.status == "ok", errors(answer)
+        sreport = answer.body["sreport"]
+        assert sreport["orig-amount"] == sreport["amount"] == "D000000007500"
 
 
 async def test_clear_with_the_host_down_still_clears(tmp_path: Path) -> None:

@@ -91,7 +91,9 @@ _FIELDS: tuple[FieldDef, ...] = (
 #   processing code 96): the terminal tells the host it closed its batch with
 #   these totals; the host closes its own and answers 0530.
 # - Field 70: 001 sign-on, 002 sign-off, 161 working key change, 201 cutover,
-#   301 echo test.
+#   301 echo test. The 0810 to a cutover carries an approval number (38) and
+#   the host's totals of the terminal's open batch (74-89, 97, as in a 0510):
+#   what `clear` reports as the host's amount.
 # - Key change: field 53 positions 1-2 name the key (01 PIN key/TPK, 02 MAC
 #   key/TAK), the rest zeros; the 0810 answer carries in field 120 the new key
 #   enciphered under the matching terminal master key (TDES ECB, 16 bytes)
