@@ -14,6 +14,7 @@ wiring of `cardcore serve --simulator` (host simulator over loopback TCP):
 2. brief report;
 3. settlement in balance (flush, totals, 0500 92, journal record and batch close);
    the host simulator's own share (it totals its ledger of the same size) is shown;
+   then the next (small) batch's settlement, which drops the closed batch's report lines;
 4. settlement out of balance with a batch upload (0320 per transaction, 0500 96) of a
    batch of `--upload` transactions, against a host simulator in its own process (so
    that the records it keeps do not count in the terminal's memory).
@@ -261,6 +262,10 @@ async def scenario(count: int, upload: int, trace: bool) -> dict[str, Step]:
             out[HOST_TOTALS] = Step(time.perf_counter() - t0, 0.0, 0)
             eod = EndOfDay(bench.terminal)
             out["settlement"] = await measure(eod.settle, trace)
+            # The next batch's settlement also drops the report lines of the
+            # batch closed above (journal.REPORT_LINES_SCHEMA).
+            await fill(bench, 10)
+            out["next settlement"] = await measure(eod.settle, trace)
         with standalone_host() as port:
             async with simulated(Path(tmp) / "upload", host_port=port) as bench:
                 await fill(bench, upload, book=False)  # that host knows nothing: upload them all
@@ -318,11 +323,17 @@ def main(argv: list[str] | None = None) -> None:
     peak_big, peak_small = f"peak {args.count}", f"peak {args.small}"
     print(f"{'step':<24}{'wall':>8}{'cpu':>8}{peak_big:>14}{peak_small:>14}  notes")
     steps = ("full report", "full report, sealed", "brief report", "settlement",
-             "settlement with upload")  # fmt: skip
+             "next settlement", "settlement with upload")  # fmt: skip
     for name in steps:
         step = timed[name]
         if "report" in name:
             note = f"answer {step.result:,} bytes ({step.result / 2**20:.1f} MiB)"
+        elif name == "next settlement":
+            sreport = step.result.body["sreport"]
+            note = (
+                f"{sreport['settlement-result']}, {sreport['tnum']} in the host batch; it also"
+                f" drops the {args.count:,} report lines of the batch settled before"
+            )
         elif name == "settlement":
             sreport = step.result.body["sreport"]
             note = (
