@@ -13,4 +13,5 @@ def test_benchmark_runs_every_step(capsys: pytest.CaptureFixture[str]) -> None:
     for step in ("full report", "full report, sealed", "brief report", "settlement"):
         assert f"\n{step} " in out
     assert "passed, 320 in the host batch" in out  # 4 in 5 rows are the acquirer's
+    assert "\nnext settlement " in out and "passed, 6 in the host batch" in out
     assert "passed, batch upload passed of 80" in out
