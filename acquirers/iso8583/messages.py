@@ -564,6 +564,12 @@ class NetworkResponse:
         if msg.mti != "0810":
             raise Iso8583Error(f"expected 0810, got {msg.mti}")
         code = msg.text(39)
+        try:
+            totals = BatchTotals.from_message(msg, dialect)
+        except Iso8583Error:
+            # Only informative here (clear's `amount`): totals a host got wrong
+            # must not turn a cutover it performed into one to send again.
+            totals = None
         return cls(
             response_code=code,
             approved=code == "00",
@@ -571,7 +577,7 @@ class NetworkResponse:
             network_code=msg.text_or_none(70),
             message=msg,
             approval_number=msg.text_or_none(38),
-            totals=BatchTotals.from_message(msg, dialect),
+            totals=totals,
         )
 
 

@@ -370,3 +370,18 @@ async def test_refused_build_leaves_the_session_usable(env: Env) -> None:
         with pytest.raises(MessageBuildError, match="not in dialect"):
             await conn.exchange(IsoMessage("0800", {11: "000001", 41: "00001234", 99: "1"}))
         assert (await conn.exchange(env.purchase(100))).text(39) == "00"
+
+
+def test_cutover_answer_totals_are_informative_only() -> None:
+    totals = m.BatchTotals(debit_count=2, debit_amount=1500, credit_count=1, credit_amount=500)
+    fields = {39: "00", 37: "633218000001", 38: "AB1234", 70: "201", **totals.to_fields(D)}
+    answer = m.NetworkResponse.from_message(IsoMessage("0810", dict(fields)), D)
+    assert answer.approval_number == "AB1234" and answer.totals == totals
+    assert answer.totals.net == 1000
+    # A net amount that disagrees with the counts loses the totals, not the cutover.
+    fields[97] = "D0000000000009999"
+    answer = m.NetworkResponse.from_message(IsoMessage("0810", fields), D)
+    assert answer.approved and answer.rrn == "633218000001" and answer.totals is None
+    # An answer without totals (echo, or another dialect's cutover) has none.
+    bare = m.NetworkResponse.from_message(IsoMessage("0810", {39: "00", 70: "301"}), D)
+    assert bare.totals is None and bare.approval_number is None
