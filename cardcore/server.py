@@ -4,14 +4,18 @@
 # - A connection carries commands one after another. Between commands the
 #   connection task reads the stream itself; a connection with no command for
 #   `idle_timeout` is closed, and a half-sent packet must complete within
-#   `frame_timeout`.
-# - A command runs in its own cancel scope. Handlers may send messages to the
-#   client and await the answers (`CommandContext.ask`) and keep the client
-#   informed with keepalive messages. Once a command talks to the client, a
-#   reader task watches the stream for it, so that the command is cancelled
-#   cleanly when the client answers `cancelled`, answers wrongly, stays silent
-#   or disconnects. Handlers that must stay consistent shield their clean-up.
-#   (Commands that only answer need no extra task: the common path stays short.)
+#   `frame_timeout` (a watchdog task per connection enforces both).
+# - Commands run under a cancel scope they share until one of them is
+#   cancelled. Handlers may send messages to the client and await the answers
+#   (`CommandContext.ask`) and keep the client informed with keepalive
+#   messages. Once a command talks to the client, a reader task watches the
+#   stream for it, so that the command is cancelled cleanly when the client
+#   answers `cancelled`, answers wrongly, stays silent or disconnects.
+#   Handlers that must stay consistent shield their clean-up.
+# - The common path is short, because it is the cost of every command: a TCP
+#   connection is driven on trio's I/O primitives directly (one yield per
+#   packet, not several), commands that only answer need no extra task, and
+#   no cancel scope or deadline is made or moved per command.
 # - Device operations are exclusive: a second one is refused at once with
 #   `failed` and "terminal busy".
 # - Garbage never kills the server: bad framing or XML is answered
@@ -26,11 +30,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import socket
 import tempfile
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import trio
 
@@ -156,27 +161,156 @@ class _Disconnected(Exception):
     pass
 
 
+RECEIVE_SIZE = 65536
+
+
+class _Transport(Protocol):
+    async def receive(self) -> bytes | bytearray:
+        """The next bytes; empty at end of input or when the link broke."""
+
+    async def send_all(self, data: bytes) -> None:
+        """Raises _Disconnected when the peer is gone."""
+
+    async def aclose(self) -> None: ...
+
+
+class _StreamTransport:
+    """Any trio stream (in-memory streams in tests, a wrapped stream)."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+
+    async def receive(self) -> bytes | bytearray:
+        try:
+            return await self.stream.receive_some(RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    async def send_all(self, data: bytes) -> None:
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise _Disconnected from exc
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+class _SocketTransport:
+    """A connected TCP socket driven on trio's I/O primitives directly.
+
+    trio.SocketStream adds to every call conflict checks, error translation
+    and a scheduling round even when the kernel had the data at once: more
+    than the whole work of a small command. Here a read that had to wait has
+    yielded already; one that did not yields once (so that a client sending
+    command after command cannot starve the others), shielded, like trio's
+    own, so that cancelling a read never loses the bytes it took. A send that
+    the kernel takes whole returns at once.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+
+    async def receive(self) -> bytes | bytearray:
+        sock = self.sock
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            data = sock.recv(RECEIVE_SIZE)
+        except BlockingIOError:
+            pass
+        except OSError:
+            return b""
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                return sock.recv(RECEIVE_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return b""
+
+    async def send_all(self, data: bytes) -> None:
+        sock = self.sock
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise _Disconnected from exc
+        if sent == len(data):
+            return
+        with memoryview(data) as view:
+            while sent < len(view):
+                await trio.lowlevel.wait_writable(sock)
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    raise _Disconnected from exc
+
+    async def aclose(self) -> None:
+        trio.lowlevel.notify_closing(self.sock)
+        self.sock.close()
+        await trio.lowlevel.checkpoint()
+
+
+@dataclass(eq=False)
+class _Job:
+    """A command between its start and its answer."""
+
+    ctx: CommandContext
+    command: Command
+    start: float
+    release: Callable[[], None]
+    outcome: Answer | CardcoreError | None = None  # None: the handler was cancelled
+
+
 class Connection:
     """One client connection: packet reading, sending and the command loop."""
 
-    def __init__(self, server: EcrServer, stream: trio.abc.Stream, peer: str) -> None:
+    def __init__(self, server: EcrServer, transport: _Transport, peer: str) -> None:
         self.server = server
-        self.stream = stream
+        self.transport = transport
         self.peer = peer
         self.config = server.config
         self.nursery: trio.Nursery
         self.current: CommandContext | None = None
         self.disconnected = False
-        self._send_lock = trio.Lock()
+        self._sending = False
+        self._send_turn = trio.lowlevel.ParkingLot()
         self._decoder = FrameDecoder(self.config.max_packet)
         self._ready: deque[bytes] = deque()
         self._closed = False
+        # The scope the commands run under (see _serve), the command whose
+        # handler it ended, and the watchdog's view of the wait for a packet.
+        self._scope = trio.CancelScope()
+        self._job: _Job | None = None
+        self._wait_deadline = math.inf  # while waiting for a packet
+        self._timed_out = False
+        self._watch: trio.CancelScope | None = None
         # Set while a reader task owns the stream (interactive commands).
         self._reader_scope: trio.CancelScope | None = None
         self._reader_done = trio.Event()
         self._arrivals = trio.lowlevel.ParkingLot()
 
     # --- sending --------------------------------------------------------
+    async def _take_send_turn(self) -> None:
+        # A packet goes out whole before the next one starts (a keepalive
+        # and an answer may be sent from two tasks); uncontended, no yield.
+        while self._sending:
+            await self._send_turn.park()
+        self._sending = True
+
+    def _end_send_turn(self) -> None:
+        self._sending = False
+        if self._send_turn:
+            self._send_turn.unpark()
+
     async def send(self, message: Message, key: bytes | None = None, pad: bool = False) -> None:
         if key is not None:
             message = seal_message(message, key)
@@ -184,17 +318,14 @@ class Connection:
             frame = encode_frame_signed_safe(encode_message(message))
         else:
             frame = encode_frame(encode_message(message), max_packet=2**31)
+        await self._take_send_turn()
         try:
-            self._send_lock.acquire_nowait()  # uncontended: no scheduling round
-        except trio.WouldBlock:
-            await self._send_lock.acquire()
-        try:
-            await self.stream.send_all(frame)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            await self.transport.send_all(frame)
+        except _Disconnected:
             self.disconnected = True
-            raise _Disconnected from exc
+            raise
         finally:
-            self._send_lock.release()
+            self._end_send_turn()
 
     async def send_spool(self, spool: IO[bytes]) -> int:
         """Send a streamed answer (Answer.stream) from its spool, which is
@@ -204,14 +335,16 @@ class Connection:
             if not 0 < length < 2**32:
                 raise FramingError(f"answer of {length} bytes cannot be framed")
             spool.seek(0)
-            async with self._send_lock:
-                try:
-                    await self.stream.send_all(length.to_bytes(4, "big"))
-                    while chunk := await trio.to_thread.run_sync(spool.read, SEND_CHUNK):
-                        await self.stream.send_all(chunk)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    self.disconnected = True
-                    raise _Disconnected from exc
+            await self._take_send_turn()
+            try:
+                await self.transport.send_all(length.to_bytes(4, "big"))
+                while chunk := await trio.to_thread.run_sync(spool.read, SEND_CHUNK):
+                    await self.transport.send_all(chunk)
+            except _Disconnected:
+                self.disconnected = True
+                raise
+            finally:
+                self._end_send_turn()
             return length
         finally:
             spool.close()
@@ -232,7 +365,7 @@ class Connection:
         if self._decoder.pending:
             frame_deadline = trio.current_time() + self.config.frame_timeout
         with trio.move_on_at(min(deadline, frame_deadline)) as scope:
-            data = await self._read()
+            data = await self.transport.receive()
         if scope.cancelled_caught:
             if frame_deadline <= deadline:
                 await self._refuse(f"packet not completed within {self.config.frame_timeout:g} s")
@@ -240,12 +373,6 @@ class Connection:
             return False
         await self._queue(data)
         return True
-
-    async def _read(self) -> bytes | bytearray:
-        try:
-            return await self.stream.receive_some(65536)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return b""
 
     async def _queue(self, data: bytes | bytearray) -> None:
         """Queue the packets ``data`` completes. End of input (no data) or a
@@ -316,41 +443,72 @@ class Connection:
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
+            nursery.start_soon(self._watchdog)
             try:
-                # One cancel scope for the connection's waits between commands:
-                # its deadline is armed while the loop waits for a packet (idle
-                # or half-sent timeout) and lifted while a command runs, instead
-                # of a new timeout scope for every packet. When it fires, the
-                # connection ends.
-                with trio.CancelScope() as waiting:
-                    while not self._closed:
-                        packet = await self._next_command(waiting)
-                        if not await self._process(packet):
-                            break
-                if waiting.cancelled_caught:
-                    if self._decoder.pending:
-                        timeout = self.config.frame_timeout
-                        await self._refuse(f"packet not completed within {timeout:g} s")
-                    else:
-                        idle = self.config.idle_timeout
-                        log.info("%s: idle for %.0f s; closing", self.peer, idle)
+                while not self._closed:
+                    await self._serve()
             except _Disconnected:
                 pass
             finally:
                 nursery.cancel_scope.cancel()
 
-    async def _next_command(self, waiting: trio.CancelScope) -> bytes:
-        """The next command packet; ``waiting``'s deadline bounds each read.
-        Raises _Disconnected at end of input or on a framing error."""
+    async def _serve(self) -> None:
+        """Run commands under one cancel scope until the connection closes or
+        the scope is cancelled: by a command's cancel (ctx.cancel), or by the
+        watchdog when a wait for a packet outlasts its timeout. A cancelled
+        command is answered after its scope has ended, and a new scope serves
+        the next commands (a trio cancel scope cannot be used again)."""
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            while not self._closed and not scope.cancel_called:
+                packet = await self._next_command()
+                if not await self._process(packet):
+                    self._closed = True
+        job, self._job = self._job, None
+        if job is not None:
+            if not await self._finish(job):
+                self._closed = True
+        elif self._timed_out:
+            self._closed = True
+            if self._decoder.pending:
+                await self._refuse(f"packet not completed within {self.config.frame_timeout:g} s")
+            else:
+                log.info("%s: idle for %.0f s; closing", self.peer, self.config.idle_timeout)
+
+    async def _watchdog(self) -> None:
+        """End the wait for a packet that outlasts its timeout (idle, or the
+        rest of a half-sent packet). It wakes when the current wait would
+        expire, or every `poll` seconds while a command runs: not per packet."""
+        poll = min(self.config.idle_timeout, self.config.frame_timeout)
+        while True:
+            now = trio.current_time()
+            deadline = self._wait_deadline
+            if now >= deadline:
+                self._timed_out = True
+                self._scope.cancel()
+                return
+            with trio.CancelScope(deadline=min(deadline, now + poll)) as self._watch:
+                await trio.sleep_forever()
+
+    async def _next_command(self) -> bytes:
+        """The next command packet. Raises _Disconnected at end of input or
+        on a framing error."""
+        if self._ready:
+            # It came with an earlier one: yield once, as a read would, so that
+            # a client that sends many commands at once cannot hold others up.
+            await trio.lowlevel.cancel_shielded_checkpoint()
         while not self._ready:
             if self.disconnected or self._closed:
                 raise _Disconnected
             timeout = (
                 self.config.frame_timeout if self._decoder.pending else self.config.idle_timeout
             )
-            waiting.deadline = trio.current_time() + timeout
-            data = await self._read()
-            waiting.deadline = math.inf
+            deadline = self._wait_deadline = trio.current_time() + timeout
+            watch = self._watch
+            if watch is not None and deadline < watch.deadline:
+                watch.deadline = deadline  # a half-sent packet's shorter limit
+            data = await self.transport.receive()
+            self._wait_deadline = math.inf
             await self._queue(data)
         return self._ready.popleft()
 
@@ -396,46 +554,55 @@ class Connection:
                 held = False
                 self.server.device_lock.release()
 
+        ctx = CommandContext(self, message, key)
+        job = self._job = _Job(ctx, command, start, release)
         try:
             if command.exclusive and self.server.ready is not None:
                 await self.server.ready.wait()
-            reply = await self._execute(command, message, key, release)
+            job.outcome = await self._run_handler(ctx, command)
         finally:
             release()
+        if self._scope.cancel_called:
+            # Cancelled, but the handler ended before it noticed: the answer
+            # goes out after the scope (_serve), which nothing may cancel.
+            return True
+        self._job = None
+        return await self._finish(job)
+
+    async def _run_handler(self, ctx: CommandContext, command: Command) -> Answer | CardcoreError:
+        ctx.scope = self._scope
+        self.current = ctx
+        try:
+            return await command.handler(ctx)
+        except CardcoreError as exc:
+            return exc
+        except Exception:
+            log.exception("%s: <%s> failed unexpectedly", self.peer, ctx.message.name)
+            return SystemFailure("internal error; see the terminal log")
+        finally:
+            ctx.scope = None  # a late cancel() only records its reason
+            self.current = None
+
+    async def _finish(self, job: _Job) -> bool:
+        """Answer a command whose handler ended; False closes the connection."""
+        name = job.ctx.message.name
+        reply = await self._answer(job)
         if reply is None:
             log.info("%s: <%s> abandoned: client disconnected", self.peer, name)
             return False
-        if command.audit or reply.status != Status.OK:
+        if job.command.audit or reply.status != Status.OK:
             log.info(
                 "%s: <%s> -> %s (%.0f ms)",
                 self.peer,
                 name,
                 reply.status,
-                (trio.current_time() - start) * 1000,
+                (trio.current_time() - job.start) * 1000,
             )
         return True
 
-    async def _execute(
-        self,
-        command: Command,
-        message: Message,
-        key: bytes | None,
-        release: Callable[[], None] = lambda: None,
-    ) -> Message | None:
-        ctx = CommandContext(self, message, key)
-        outcome: Answer | CardcoreError | None = None
-        with trio.CancelScope() as scope:
-            ctx.scope = scope
-            self.current = ctx
-            try:
-                outcome = await command.handler(ctx)
-            except CardcoreError as exc:
-                outcome = exc
-            except Exception:
-                log.exception("%s: <%s> failed unexpectedly", self.peer, message.name)
-                outcome = SystemFailure("internal error; see the terminal log")
-            finally:
-                self.current = None
+    async def _answer(self, job: _Job) -> Message | None:
+        ctx, outcome, release = job.ctx, job.outcome, job.release
+        message, key = ctx.message, ctx.key
         # Helpers (keepalive) stop before the answer goes out, so that no
         # message of this command is left half-answered on the wire. (Most
         # commands never talk to the client: nothing to stop, nothing awaited.)
@@ -480,9 +647,8 @@ class Connection:
     def _reply(name: str, outcome: Answer | CardcoreError) -> Message:
         if isinstance(outcome, CardcoreError):
             return error_answer(name, outcome.status, [outcome.message])
-        body: Body = {"status": outcome.body.get("status", Status.OK)}
-        body.update((k, v) for k, v in outcome.body.items() if k != "status")
-        return Message(name, body, outcome.attrs)
+        # The status leads; a handler's own status keeps that place.
+        return Message(name, {"status": Status.OK, **outcome.body}, outcome.attrs)
 
 
 class CommandContext:
@@ -699,11 +865,23 @@ class EcrServer:
         await self.handle_stream(stream, peer)
 
     async def handle_stream(self, stream: trio.abc.Stream, peer: str) -> None:
-        """Serve one connected client until it leaves; never raises."""
+        """Serve one connected client until it leaves; never raises. A socket
+        stream's socket leaves its wrapper (see _SocketTransport)."""
+        transport: _Transport
+        if isinstance(stream, trio.SocketStream):
+            transport = _SocketTransport(socket.socket(fileno=stream.socket.detach()))
+        else:
+            transport = _StreamTransport(stream)
+        await self._serve_transport(transport, peer)
+
+    async def _serve_transport(self, transport: _Transport, peer: str) -> None:
         self.connections += 1
         try:
-            async with stream:
-                await Connection(self, stream, peer).run()
+            try:
+                await Connection(self, transport, peer).run()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await transport.aclose()
         except Exception:  # never let one connection take the listener down
             log.exception("%s: connection handler failed", peer)
         finally:

@@ -5,7 +5,8 @@ cancellation, disconnects, exclusive device operations, the secure channel."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -16,7 +17,7 @@ import trio.testing
 from cardcore.config import ServerConfig
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.secure import KeyRing, open_message, seal_message
-from cardcore.protocol.xmlcodec import Message, decode_error_stack
+from cardcore.protocol.xmlcodec import Message, decode_error_stack, encode_message
 from cardcore.server import Answer, Command, CommandContext, EcrServer
 from tests.cardcore.ecr import RawPeer
 
@@ -36,6 +37,7 @@ class Probe:
 
 def make_commands(probe: Probe) -> dict[str, Command]:
     async def ping(ctx: CommandContext) -> Answer:
+        probe.events.append(f"ping {ctx.params().get('value', '')}")
         return Answer({"pong": ctx.params().get("value", "")})
 
     async def ask_display(ctx: CommandContext) -> Answer:
@@ -78,6 +80,28 @@ def make_commands(probe: Probe) -> dict[str, Command]:
     }
 
 
+# Every test runs over both kinds of link the server drives: a trio stream
+# (here in memory) and a connected socket, which the server reads and writes
+# directly (a Unix socket pair: delivery is immediate, as the virtual clock
+# of the timeout tests needs).
+LINK = "memory"
+
+
+@pytest.fixture(autouse=True, params=["memory", "socket"])
+def link(request: pytest.FixtureRequest) -> Iterator[str]:
+    global LINK
+    LINK = request.param
+    yield LINK
+    LINK = "memory"
+
+
+def stream_pair() -> tuple[trio.abc.Stream, trio.abc.Stream]:
+    if LINK == "memory":
+        return trio.testing.memory_stream_pair()
+    ours, theirs = trio.socket.socketpair()
+    return trio.SocketStream(ours), trio.SocketStream(theirs)
+
+
 @asynccontextmanager
 async def serving(
     config: ServerConfig = CONFIG, keyring: KeyRing | None = None
@@ -87,7 +111,7 @@ async def serving(
     async with trio.open_nursery() as nursery:
 
         async def connect() -> RawPeer:
-            client, server_side = trio.testing.memory_stream_pair()
+            client, server_side = stream_pair()
             nursery.start_soon(server.handle_stream, server_side, "test-peer")
             return RawPeer(client)
 
@@ -325,6 +349,26 @@ async def test_many_idle_connections_do_not_block_others() -> None:
         peer = await connect()
         assert (await peer.command(Message("ping"))).status == "ok"
         assert server.connections == 201
+
+
+async def test_a_client_sending_many_commands_at_once_does_not_hold_up_others() -> None:
+    def frame(message: Message) -> bytes:
+        xml = encode_message(message)
+        return struct.pack(">I", len(xml)) + xml
+
+    async with serving() as (connect, probe, _):
+        busy, other = await connect(), await connect()
+        pings = [Message("ping", {"value": f"a{i}"}) for i in range(50)]
+        await busy.send_bytes(b"".join(frame(m) for m in [Message("deviceop"), *pings]))
+        await probe.started.wait()  # the pings wait in the server, read
+        probe.release.set()
+        await other.send(Message("ping", {"value": "b"}))
+        assert (await other.read()).body["pong"] == "b"
+        assert (await busy.read()).status == "ok"
+        for i in range(50):
+            assert (await busy.read()).body["pong"] == f"a{i}"
+        # The other client's command ran while the first client's were queued.
+        assert probe.events.index("ping b") < probe.events.index("ping a49")
 
 
 async def test_encrypted_command_without_key_is_refused_in_clear() -> None:
