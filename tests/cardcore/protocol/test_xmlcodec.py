@@ -10,6 +10,8 @@ from cardcore.protocol.xmlcodec import (
     MAX_DEPTH,
     Message,
     XmlError,
+    _decode_tree,
+    _flat_message,
     decode_error_stack,
     decode_message,
     encode_body,
@@ -195,3 +197,104 @@ def test_parse_shape_is_xmltodicts(document: str, declared: bool) -> None:
 
     data = (('<?xml version="1.0"?>\n' if declared else "") + document).encode()
     assert _parse(data) == xmltodict.parse(data, disable_entities=True, strip_whitespace=True)
+
+
+# ------------------------------------- the flat reading agrees with expat's
+def test_plain_commands_take_the_flat_reading() -> None:
+    assert _flat_message(b"<getparameters>\n  <token>0A1B</token>\n</getparameters>") == Message(
+        "getparameters", {"token": "0A1B"}
+    )
+    assert (
+        _flat_message(
+            b"<login client-handshake='AwAX'>\n<password>12345678</password><a>1</a><a/></login>"
+        )
+        is None
+    )  # an empty-element leaf is expat's
+    assert _flat_message(
+        b"<login client-handshake='AwAX'><password> 1 </password><a>1</a><a></a></login>"
+    ) == Message("login", {"password": "1", "a": ["1", None]}, {"client-handshake": "AwAX"})
+    assert _flat_message(b'<a n="1" n="1"></a>') is None  # expat's error to report
+
+
+_PLAIN = "abcdefgh01234 -_."
+# Characters at the subset's edges: every ASCII one (controls, markup,
+# quotes, line ends that expat normalises, tabs that it turns into spaces in
+# attribute values) and some beyond (NEL, NBSP, BOM, non-characters, others).
+EDGE_CHARS = [chr(c) for c in range(128)] + ["\x85", "\xa0", "\ufeff", "\ufffe", "é", "Я", "😀"]
+# Where a character goes in a packet that is otherwise in the subset.
+PLACES = [
+    "{c}<a><b>x</b></a>",  # before the root
+    "<a><b>x</b></a>{c}",  # after it
+    "<a{c}><b>x</b></a>",  # in a tag
+    "<a>{c}<b>x</b></a>",  # between elements
+    "<a><b>{c}</b></a>",  # leaf text, alone
+    "<a><b>x{c}y</b></a>",  # leaf text, inside
+    '<a v="x{c}y"><b>x</b></a>',  # attribute values
+    "<a v='x{c}y'><b>x</b></a>",
+    "<a><b{c}>x</b{c}></a>",  # names
+    "<a{c}b><c{c}d>x</c{c}d></a{c}b>",
+    "<{c}a><{c}b>x</{c}b></{c}a>",
+    '<a v{c}="1"><b>x</b></a>',
+]
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_flat_reading_agrees_with_expat_at_every_edge(place: str) -> None:
+    for char in EDGE_CHARS:
+        packet = place.replace("{c}", char).encode()
+        _agree(packet)
+        _agree(place.replace("{c}", char * 2 + "]]>" + "&amp;" + char).encode())
+
+
+def _agree(packet: bytes) -> None:
+    flat = _flat_message(packet)
+    try:
+        full = _decode_tree(packet)
+    except XmlError:
+        assert flat is None, f"the flat reading accepted what expat refuses: {packet!r}"
+        return
+    assert flat is None or flat == full, packet
+
+
+@st.composite
+def _flat_documents(draw: st.DrawFn) -> bytes:
+    """Packets in the flat subset and near it: names, whitespace, attributes
+    and leaves in any mix, text of plain and edge characters, and sometimes a
+    fault (a byte inserted, replaced or cut) anywhere."""
+    piece = st.sampled_from([*"abcdefgh01234 -_.", "\r\n", "&amp;", "]]>"]) | st.sampled_from(
+        EDGE_CHARS
+    )
+    texts = {size: st.lists(piece, max_size=size).map("".join) for size in (6, 10)}
+    gaps = st.sampled_from(["", " ", "\n  ", "\t", "\r\n", "\x0c"])
+    names = ["getparameters", "a", "x-y", "_b.c"] * 2 + ["1a", "a:b", "é"]
+    name = draw(st.sampled_from(names))
+    parts = [draw(gaps), f"<{name}"]
+    for key, value, quote in draw(
+        st.lists(
+            st.tuples(st.sampled_from(["n", "v"]), texts[6], st.sampled_from("\"'")),
+            max_size=2,
+            unique_by=lambda attr: attr[0],  # a repeated one is a test of its own
+        )
+    ):
+        parts.append(f"{draw(gaps) or ' '}{key}{draw(gaps)}={quote}{value}{quote}")
+    parts += [draw(gaps), ">"]
+    for leaf, text in draw(
+        st.lists(st.tuples(st.sampled_from(["token", "a", "b"]), texts[10]), max_size=4)
+    ):
+        parts += [draw(gaps), f"<{leaf}>{text}</{leaf}>"]
+    parts += [draw(gaps), f"</{name}>", draw(gaps)]
+    data = "".join(parts).encode()
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(data)))
+        cut = draw(st.integers(0, 2))
+        fault = draw(
+            st.sampled_from([b"", b"<", b">", b"&", b"\xff", b"/", b"\x00", b"]]>", b"<b>"])
+        )
+        data = data[:at] + fault + data[at + cut :]
+    return data
+
+
+@settings(max_examples=400)
+@given(_flat_documents())
+def test_flat_reading_agrees_with_expat(packet: bytes) -> None:
+    _agree(packet)
