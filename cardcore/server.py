@@ -32,6 +32,7 @@ import logging
 import math
 import socket
 import tempfile
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -201,11 +202,12 @@ class _SocketTransport:
 
     trio.SocketStream adds to every call conflict checks, error translation
     and a scheduling round even when the kernel had the data at once: more
-    than the whole work of a small command. Here a read that had to wait has
-    yielded already; one that did not yields once (so that a client sending
-    command after command cannot starve the others), shielded, like trio's
-    own, so that cancelling a read never loses the bytes it took. A send that
-    the kernel takes whole returns at once.
+    than the whole work of a small command. Here a read waits until the socket
+    is readable, then reads: one yield per read, which also keeps a client
+    that sends command after command from starving the others, and a
+    cancelled wait has taken no bytes. (A cash register sends its next command
+    after our answer, so a read tried first would almost always fail.) A send
+    that the kernel takes whole returns at once.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -214,16 +216,6 @@ class _SocketTransport:
 
     async def receive(self) -> bytes | bytearray:
         sock = self.sock
-        await trio.lowlevel.checkpoint_if_cancelled()
-        try:
-            data = sock.recv(RECEIVE_SIZE)
-        except BlockingIOError:
-            pass
-        except OSError:
-            return b""
-        else:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return data
         while True:
             await trio.lowlevel.wait_readable(sock)
             try:
@@ -289,10 +281,12 @@ class Connection:
         # The scope the commands run under (see _serve), the command whose
         # handler it ended, and the watchdog's view of the wait for a packet.
         self._scope = trio.CancelScope()
+        self._interrupted = False  # _scope was cancelled (see interrupt)
         self._job: _Job | None = None
         self._wait_deadline = math.inf  # while waiting for a packet
         self._timed_out = False
         self._watch: trio.CancelScope | None = None
+        self._watch_at = -math.inf  # when the watchdog wakes next
         # Set while a reader task owns the stream (interactive commands).
         self._reader_scope: trio.CancelScope | None = None
         self._reader_done = trio.Event()
@@ -459,8 +453,8 @@ class Connection:
         command is answered after its scope has ended, and a new scope serves
         the next commands (a trio cancel scope cannot be used again)."""
         with trio.CancelScope() as scope:
-            self._scope = scope
-            while not self._closed and not scope.cancel_called:
+            self._scope, self._interrupted = scope, False
+            while not self._closed and not self._interrupted:
                 packet = await self._next_command()
                 if not await self._process(packet):
                     self._closed = True
@@ -475,6 +469,11 @@ class Connection:
             else:
                 log.info("%s: idle for %.0f s; closing", self.peer, self.config.idle_timeout)
 
+    def interrupt(self) -> None:
+        """Cancel what runs under the commands' scope (see _serve)."""
+        self._interrupted = True
+        self._scope.cancel()
+
     async def _watchdog(self) -> None:
         """End the wait for a packet that outlasts its timeout (idle, or the
         rest of a half-sent packet). It wakes when the current wait would
@@ -485,9 +484,10 @@ class Connection:
             deadline = self._wait_deadline
             if now >= deadline:
                 self._timed_out = True
-                self._scope.cancel()
+                self.interrupt()
                 return
-            with trio.CancelScope(deadline=min(deadline, now + poll)) as self._watch:
+            self._watch_at = min(deadline, now + poll)
+            with trio.CancelScope(deadline=self._watch_at) as self._watch:
                 await trio.sleep_forever()
 
     async def _next_command(self) -> bytes:
@@ -504,9 +504,8 @@ class Connection:
                 self.config.frame_timeout if self._decoder.pending else self.config.idle_timeout
             )
             deadline = self._wait_deadline = trio.current_time() + timeout
-            watch = self._watch
-            if watch is not None and deadline < watch.deadline:
-                watch.deadline = deadline  # a half-sent packet's shorter limit
+            if deadline < self._watch_at and self._watch is not None:
+                self._watch_at = self._watch.deadline = deadline  # a half-sent packet's limit
             data = await self.transport.receive()
             self._wait_deadline = math.inf
             await self._queue(data)
@@ -535,7 +534,7 @@ class Connection:
             log.info("%s: %s", self.peer, unknown.message)
             await self.send(error_answer(name, unknown.status, [unknown.message]), key)
             return True
-        start = trio.current_time()
+        start = time.monotonic()  # for the log only
         if command.exclusive:
             try:
                 self.server.device_lock.acquire_nowait()
@@ -562,7 +561,7 @@ class Connection:
             job.outcome = await self._run_handler(ctx, command)
         finally:
             release()
-        if self._scope.cancel_called:
+        if self._interrupted:
             # Cancelled, but the handler ended before it noticed: the answer
             # goes out after the scope (_serve), which nothing may cancel.
             return True
@@ -570,7 +569,7 @@ class Connection:
         return await self._finish(job)
 
     async def _run_handler(self, ctx: CommandContext, command: Command) -> Answer | CardcoreError:
-        ctx.scope = self._scope
+        ctx.running = True
         self.current = ctx
         try:
             return await command.handler(ctx)
@@ -580,7 +579,7 @@ class Connection:
             log.exception("%s: <%s> failed unexpectedly", self.peer, ctx.message.name)
             return SystemFailure("internal error; see the terminal log")
         finally:
-            ctx.scope = None  # a late cancel() only records its reason
+            ctx.running = False  # a late cancel() only records its reason
             self.current = None
 
     async def _finish(self, job: _Job) -> bool:
@@ -596,7 +595,7 @@ class Connection:
                 self.peer,
                 name,
                 reply.status,
-                (trio.current_time() - job.start) * 1000,
+                (time.monotonic() - job.start) * 1000,
             )
         return True
 
@@ -659,7 +658,7 @@ class CommandContext:
         self.message = message
         self.key = key
         self.peer = connection.peer
-        self.scope: trio.CancelScope | None = None
+        self.running = False  # while the handler runs
         self.cancel_reason: CardcoreError | None = None
         self.interactive = False  # set once the command talks to the client
         # The peer reads packet lengths as signed bytes (the activator of a
@@ -681,8 +680,8 @@ class CommandContext:
         """Cancel the command; the client is answered with ``reason``."""
         if self.cancel_reason is None:
             self.cancel_reason = reason
-        if self.scope is not None:
-            self.scope.cancel()
+        if self.running:
+            self.connection.interrupt()
 
     def _become_interactive(self) -> tuple[trio.Lock, trio.Event]:
         if self._ask_lock is None or self._stopping is None:

@@ -6,6 +6,8 @@
 # DESIGN.md) and «Сведения о приложении и терминале» (getparameters).
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cardcore.errors import InvalidArguments, NotAuthorized
@@ -116,8 +118,15 @@ def parameters(terminal: Terminal) -> dict[str, str]:
     return {name: known.get(name) or NONE for name in PARAMETER_NAMES}
 
 
-def _provisioning_parameters(terminal: Terminal) -> dict[str, str | None]:
-    # Certificate parsing is loaded on first use, so start-up stays fast.
-    from cardcore.provisioning.info import provisioning_parameters
+_provisioning: Callable[[Terminal], dict[str, str | None]] | None = None
 
-    return provisioning_parameters(terminal)
+
+def _provisioning_parameters(terminal: Terminal) -> dict[str, str | None]:
+    # Certificate parsing is loaded on first use, so start-up stays fast (and
+    # once: an import statement on every getparameters costs microseconds).
+    global _provisioning
+    if _provisioning is None:
+        from cardcore.provisioning.info import provisioning_parameters
+
+        _provisioning = provisioning_parameters
+    return _provisioning(terminal)

@@ -72,6 +72,11 @@ class FrameDecoder:
     def feed(self, data: bytes | bytearray) -> list[bytes]:
         if self._broken:
             raise FramingError("stream already failed framing")
+        if self._expected is None and not self._buffer and len(data) > HEADER:
+            # The common case: the chunk is exactly one whole packet.
+            length = int.from_bytes(data[:HEADER], "big")
+            if 0 < length <= self.max_packet and len(data) == HEADER + length:
+                return [bytes(data[HEADER:])]
         packets: list[bytes] = []
         view = memoryview(data)
         while view:

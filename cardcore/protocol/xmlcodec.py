@@ -274,6 +274,20 @@ def _scalar(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _plain_leaves(value: dict[str, Any], pad: str) -> str | None:
+    """The children of an element whose children are all plain text leaves
+    (a parameter list), laid out at once; None if any is not. Checking the
+    joined values and names in C first is cheaper than a check per leaf."""
+    try:
+        text = "".join(value.values())
+    except TypeError:  # not all strings
+        return None
+    names = "".join(value)
+    if "&" in text or "<" in text or ">" in text or "@" in names or "#" in names:
+        return None
+    return "".join([f"{pad}<{key}>{child}</{key}>\n" for key, child in value.items()])
+
+
 def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
     """Serialise one element (xmltodict's shape: '@attr', '#text', lists repeat)."""
     if type(value) is str:  # the common case first: this runs for every element
@@ -288,9 +302,14 @@ def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
     if not isinstance(value, dict):
         out.append(f"{pad}<{name}>{_text(value)}</{name}>\n")
         return
+    inner = pad + "  "
+    if len(value) > 4:
+        leaves = _plain_leaves(value, inner)
+        if leaves is not None:
+            out.append(f"{pad}<{name}>\n{leaves}{pad}</{name}>\n")
+            return
     attrs = ""
     text = None
-    inner = pad + "  "
     body: list[str] = []  # the children, laid out in the one pass over the dict
     for key, child in value.items():
         if key[0] == "@":

@@ -45,6 +45,8 @@ def test_bad_lengths_refused_before_any_body_is_buffered(header: bytes) -> None:
 
 def test_limit_is_inclusive() -> None:
     assert FrameDecoder(max_packet=5).feed(b"\x00\x00\x00\x05hello") == [b"hello"]
+    with pytest.raises(FramingError):  # a whole packet in one chunk is checked alike
+        FrameDecoder(max_packet=5).feed(b"\x00\x00\x00\x06hello!")
 
 
 def test_partial_packet_is_pending() -> None:

@@ -127,6 +127,25 @@ def test_encode_escapes_markup() -> None:
     assert decode_message(raw) == Message("a", {"b": "<x>&</x>"}, {"c": '"q"'})
 
 
+@pytest.mark.parametrize("odd", ["<x>", "a&b", "1>0", None, ["l1", "l2"], {"n": "1"}])
+def test_a_long_list_of_leaves_is_laid_out_as_any_other(odd: object) -> None:
+    """Many plain leaves are laid out at once; one odd child (markup, no
+    text, a list, a child of its own) or an attribute must not change a byte."""
+    leaves: dict[str, object] = {f"p{i}": f"v{i}" for i in range(8)}
+    leaves["p5"] = odd
+    raw = encode_body("r", {"parameters": leaves})
+    head, tail = "<r>\n  <parameters>\n", "  </parameters>\n</r>"
+    one_by_one = "".join(
+        encode_body("r", {"parameters": {key: value}}).decode()[len(head) : -len(tail)]
+        for key, value in leaves.items()
+    )
+    assert raw.decode() == head + one_by_one + tail
+    assert decode_message(raw).body["parameters"] == leaves
+    plain = {f"p{i}": f"v{i}" for i in range(8)}
+    with_attribute = encode_body("r", {"parameters": {"@n": "1", **plain}}).decode()
+    assert with_attribute.startswith('<r>\n  <parameters n="1">\n    <p0>v0</p0>\n')
+
+
 _names = st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True)
 _texts = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=30
