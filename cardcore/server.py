@@ -62,7 +62,6 @@ from cardcore.protocol.secure import (
     KeyRing,
     SecureChannelError,
     is_encrypted,
-    seal_message,
     seal_stream,
 )
 from cardcore.protocol.status import Status
@@ -307,7 +306,7 @@ class Connection:
 
     async def send(self, message: Message, key: bytes | None = None, pad: bool = False) -> None:
         if key is not None:
-            message = seal_message(message, key)
+            message = self.server.keyring.seal_message(message, key)
         if pad:
             frame = encode_frame_signed_safe(encode_message(message))
         else:

@@ -101,21 +101,30 @@ def parameters(terminal: Terminal) -> dict[str, str]:
     terminal has not been provisioned with a value yet (cardcore.provisioning.info)."""
     info = terminal.devices.info
     cfg = terminal.config
-    known: dict[str, str | None] = {
-        "sn": info.serial_number,
-        "app": terminal.app_version,
-        "firmware-mcu": info.firmware_mcu,
-        "firmware-boot": info.firmware_boot,
-        "os": info.os,
-        "sdk": info.sdk,
-        "tid": cfg.terminal.tid,
-        "mid": cfg.terminal.mid,
-        "acqid": cfg.terminal.acquirer_id,
-        "devid": terminal.device_identifier,
-        **_provisioning_parameters(terminal),
-    }
-    known["ccert"] = known.get("cccert")
-    return {name: known.get(name) or NONE for name in PARAMETER_NAMES}
+    known = _provisioning_parameters(terminal)
+    known.update(
+        {
+            "sn": info.serial_number,
+            "app": terminal.app_version,
+            "firmware-mcu": info.firmware_mcu,
+            "firmware-boot": info.firmware_boot,
+            "os": info.os,
+            "sdk": info.sdk,
+            "tid": cfg.terminal.tid,
+            "mid": cfg.terminal.mid,
+            "acqid": cfg.terminal.acquirer_id,
+            "devid": terminal.device_identifier,
+            "ccert": known.get("cccert"),
+        }
+    )
+    out = dict(_ALL_NONE)  # the manual's order
+    for name, value in known.items():
+        if value and name in out:
+            out[name] = value
+    return out
+
+
+_ALL_NONE = dict.fromkeys(PARAMETER_NAMES, NONE)
 
 
 _provisioning: Callable[[Terminal], dict[str, str | None]] | None = None

@@ -7,7 +7,9 @@
 # - encrypted: base64 of tag(16) || IV(16, random) || AES-GCM ciphertext of
 #   `<encrypted-data>children</encrypted-data>` in UTF-8, no AAD.
 # - The server keeps the last few keys; the one whose tag verifies opens the
-#   command and seals the answer and the messages of that command.
+#   command and seals the answer and the messages of that command. The key
+#   ring keeps each key's AES-GCM object too: making one costs more than
+#   sealing a small packet.
 from __future__ import annotations
 
 import base64
@@ -107,11 +109,14 @@ def derive_key(private_key: ec.EllipticCurvePrivateKey, peer: ec.EllipticCurvePu
     return private_key.exchange(ec.ECDH(), peer)
 
 
-def seal(key: bytes, plaintext: bytes, iv: bytes | None = None) -> str:
+def seal(
+    key: bytes, plaintext: bytes, iv: bytes | None = None, cipher: AESGCM | None = None
+) -> str:
+    """``cipher``: AESGCM(key), when the caller keeps one."""
     iv = iv if iv is not None else os.urandom(IV_LEN)
     if len(iv) != IV_LEN:
         raise ValueError("IV must be 16 bytes")
-    sealed = AESGCM(key).encrypt(iv, plaintext, None)
+    sealed = (cipher or AESGCM(key)).encrypt(iv, plaintext, None)
     ciphertext, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
     return base64.b64encode(tag + iv + ciphertext).decode("ascii")
 
@@ -141,13 +146,13 @@ def seal_stream(key: bytes, source: IO[bytes], target: IO[bytes], iv: bytes | No
         target.write(base64.b64encode(pending))
 
 
-def unseal(key: bytes, text: str) -> bytes:
+def unseal(key: bytes, text: str, cipher: AESGCM | None = None) -> bytes:
     raw = _b64decode(text, ENCRYPTED)
     if len(raw) < TAG_LEN + IV_LEN:
         raise SecureChannelError("encrypted block shorter than tag and IV")
     tag, iv, ciphertext = raw[:TAG_LEN], raw[TAG_LEN : TAG_LEN + IV_LEN], raw[TAG_LEN + IV_LEN :]
     try:
-        return AESGCM(key).decrypt(iv, ciphertext + tag, None)
+        return (cipher or AESGCM(key)).decrypt(iv, ciphertext + tag, None)
     except InvalidTag:
         raise SecureChannelError("authentication tag does not verify") from None
 
@@ -156,14 +161,14 @@ def is_encrypted(message: Message) -> bool:
     return ENCRYPTED in message.body
 
 
-def seal_message(message: Message, key: bytes) -> Message:
+def seal_message(message: Message, key: bytes, cipher: AESGCM | None = None) -> Message:
     """Replace every child by <encrypted>; the root and its attributes stay."""
     plaintext = encode_body(ENCRYPTED_DATA, message.body)
-    return Message(message.name, {ENCRYPTED: seal(key, plaintext)}, message.attrs)
+    return Message(message.name, {ENCRYPTED: seal(key, plaintext, cipher=cipher)}, message.attrs)
 
 
-def _open_with(key: bytes, message: Message) -> Message:
-    inner = decode_message(unseal(key, message.body[ENCRYPTED]))
+def _open_with(key: bytes, message: Message, cipher: AESGCM | None = None) -> Message:
+    inner = decode_message(unseal(key, message.body[ENCRYPTED], cipher))
     if inner.name != ENCRYPTED_DATA:
         raise XmlError(f"decrypted block must be <{ENCRYPTED_DATA}>, not <{inner.name}>")
     return Message(message.name, inner.body, message.attrs)
@@ -180,6 +185,7 @@ def open_message(message: Message, key: bytes) -> Message:
 class _Entry:
     key: bytes
     label: str
+    cipher: AESGCM
 
 
 class KeyRing:
@@ -197,7 +203,7 @@ class KeyRing:
         return len(self._entries)
 
     def add(self, key: bytes, label: str) -> None:
-        self._entries[key] = _Entry(key, label)
+        self._entries[key] = _Entry(key, label, AESGCM(key))
         self._entries.move_to_end(key, last=False)
         while len(self._entries) > self.size:
             self._entries.popitem(last=True)
@@ -213,9 +219,14 @@ class KeyRing:
             raise SecureChannelError("an encrypted packet carries exactly one <encrypted> child")
         for entry in list(self._entries.values()):
             try:
-                return _open_with(entry.key, message), entry.key, entry.label
+                return _open_with(entry.key, message, entry.cipher), entry.key, entry.label
             except SecureChannelError:
                 continue
         raise SecureChannelError(
             "no secure-channel key verifies this packet; log in with client-handshake first"
         )
+
+    def seal_message(self, message: Message, key: bytes) -> Message:
+        """seal_message() with the ring's AES-GCM object when it holds ``key``."""
+        entry = self._entries.get(key)
+        return seal_message(message, key, entry.cipher if entry is not None else None)

@@ -99,6 +99,21 @@ def test_keyring_finds_the_verifying_key_and_forgets_old_ones() -> None:
         ring.open(secure.seal_message(message, keys[1]))
 
 
+def test_keyring_seals_with_the_given_key() -> None:
+    ring = secure.KeyRing(size=2)
+    keys = [os.urandom(32) for _ in range(3)]
+    ring.add(keys[0], "t0")
+    ring.add(keys[1], "t1")
+    message = Message("getparameters", {"status": "ok", "sn": "1"})
+    for key in keys:  # the ring's two, and one it does not hold
+        sealed = ring.seal_message(message, key)
+        assert secure.open_message(sealed, key) == message
+        for other in keys:
+            if other != key:
+                with pytest.raises(secure.SecureChannelError):
+                    secure.open_message(sealed, other)
+
+
 def test_keyring_refuses_mixed_clear_and_encrypted_children() -> None:
     ring = secure.KeyRing()
     key = os.urandom(32)
