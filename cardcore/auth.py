@@ -148,15 +148,22 @@ class AdminAuth:
         self._tokens[token] = self._clock()
         return token
 
-    def _expire(self) -> None:
-        limit = self._clock() - self._config.token_idle_timeout
-        for token, used in list(self._tokens.items()):
-            if used < limit:
-                self.revoke(token)
+    def _expire(self) -> float:
+        """Revoke the tokens idle too long; returns the time now. The tokens
+        are kept least recently used first (check_token moves a used one to
+        the end), so only the expired ones and one more are looked at."""
+        now = self._clock()
+        limit = now - self._config.token_idle_timeout
+        while self._tokens:
+            token, used = next(iter(self._tokens.items()))
+            if used >= limit:
+                break
+            self.revoke(token)
+        return now
 
     def check_token(self, token: str) -> str:
         """Return the canonical token if valid (and refresh it); else NotAuthorized."""
-        self._expire()
+        now = self._expire()
         candidate = token.upper().encode()
         found: str | None = None
         for known in self._tokens:  # compare against every token: constant time per token
@@ -164,7 +171,8 @@ class AdminAuth:
                 found = known
         if found is None:
             raise NotAuthorized("invalid or expired token")
-        self._tokens[found] = self._clock()
+        del self._tokens[found]
+        self._tokens[found] = now  # the most recently used goes last
         return found
 
     def revoke(self, token: str) -> None:

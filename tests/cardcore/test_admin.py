@@ -125,6 +125,26 @@ async def test_token_expires_when_idle(
         assert await getparameters() == "notauthorized"
 
 
+def test_each_token_expires_by_its_own_last_use(tmp_path: Path) -> None:
+    now = [0.0]
+    auth = AdminAuth(tmp_path / "admin.json", AdminConfig(token_idle_timeout=10), lambda: now[0])
+    revoked: list[str] = []
+    auth.on_revoke = revoked.append
+    first, second, third = auth.issue_token(), auth.issue_token(), auth.issue_token()
+    now[0] = 6
+    assert auth.check_token(first.lower()) == first  # used: its idle time starts again
+    now[0] = 12  # the second and the third have been idle for 12 s, the first for 6
+    assert auth.check_token(first) == first
+    for stale in (second, third):
+        with pytest.raises(NotAuthorized):
+            auth.check_token(stale)
+    assert revoked == [second, third]
+    now[0] = 22.5
+    with pytest.raises(NotAuthorized):
+        auth.check_token(first)
+    assert revoked == [second, third, first]
+
+
 async def test_changepassword_and_persistence(tmp_path: Path) -> None:
     async with terminal_server(tmp_path) as (_, peer):
         token = (await login(peer)).body["token"]
