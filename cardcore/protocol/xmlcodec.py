@@ -333,8 +333,10 @@ def encode_body(
     name: str, body: Mapping[str, Any], attrs: Mapping[str, str] | None = None
 ) -> bytes:
     """Serialise a packet, indented for people reading traces; values are escaped."""
-    content: dict[str, Any] = {f"@{k}": v for k, v in (attrs or {}).items()}
-    content.update(body)
+    content: Any = body  # the body as it is when there are no root attributes
+    if attrs or type(body) is not dict:
+        content = {f"@{k}": v for k, v in (attrs or {}).items()}
+        content.update(body)
     out: list[str] = []
     _emit(out, name, content, "")
     return "".join(out).rstrip("\n").encode("utf-8")
