@@ -274,18 +274,34 @@ def _scalar(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+# Layouts of lists of plain leaves by their names and indent: an answer of
+# the same shape (getparameters' 32 fields) reuses the text around its values.
+_LAYOUTS: dict[tuple[str, ...], str] = {}
+_MAX_LAYOUTS = 256
+
+
 def _plain_leaves(value: dict[str, Any], pad: str) -> str | None:
     """The children of an element whose children are all plain text leaves
     (a parameter list), laid out at once; None if any is not. Checking the
-    joined values and names in C first is cheaper than a check per leaf."""
+    joined values in C first is cheaper than a check per leaf."""
     try:
         text = "".join(value.values())
     except TypeError:  # not all strings
         return None
-    names = "".join(value)
-    if "&" in text or "<" in text or ">" in text or "@" in names or "#" in names:
+    if "&" in text or "<" in text or ">" in text:
         return None
-    return "".join([f"{pad}<{key}>{child}</{key}>\n" for key, child in value.items()])
+    shape = (pad, *value)
+    layout = _LAYOUTS.get(shape)
+    if layout is None:
+        names = "".join(value)
+        if "@" in names or "#" in names:
+            return None  # attributes or text: the general layout
+        layout = "".join(
+            f"{pad}<{safe}>%s</{safe}>\n" for safe in (key.replace("%", "%%") for key in value)
+        )
+        if len(_LAYOUTS) < _MAX_LAYOUTS:
+            _LAYOUTS[shape] = layout
+    return layout % tuple(value.values())
 
 
 def _emit(out: list[str], name: str, value: Any, pad: str) -> None:

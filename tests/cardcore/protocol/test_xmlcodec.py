@@ -144,6 +144,9 @@ def test_a_long_list_of_leaves_is_laid_out_as_any_other(odd: object) -> None:
     plain = {f"p{i}": f"v{i}" for i in range(8)}
     with_attribute = encode_body("r", {"parameters": {"@n": "1", **plain}}).decode()
     assert with_attribute.startswith('<r>\n  <parameters n="1">\n    <p0>v0</p0>\n')
+    for _ in range(2):  # the layout made once, and reused
+        percent = encode_body("r", {"parameters": {**plain, "p%s": "%d%%", "p7": "%s"}}).decode()
+        assert "    <p7>%s</p7>\n    <p%s>%d%%</p%s>\n  </parameters>" in percent
 
 
 _names = st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True)
