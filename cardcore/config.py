@@ -8,7 +8,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -52,6 +52,9 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     pass
 
 
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
 class ServerConfig(_Section):
     """The ECR listener (manual: «Протокол обмена данными», port 4433)."""
 
@@ -61,10 +64,10 @@ class ServerConfig(_Section):
     max_packet: int = 64 * 1024
     # Seconds: no command on an open connection, a packet left half-sent, a
     # message the client does not answer.
-    idle_timeout: float = 60.0
-    frame_timeout: float = 15.0
-    answer_timeout: float = 30.0
-    keepalive_interval: float = 5.0
+    idle_timeout: Seconds = 60.0
+    frame_timeout: Seconds = 15.0
+    answer_timeout: Seconds = 30.0
+    keepalive_interval: Seconds = 5.0
     max_connections: int = 512
     secure_keys: int = 8
 

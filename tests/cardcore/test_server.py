@@ -14,7 +14,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from cardcore.config import ServerConfig
+from cardcore.config import ConfigError, ServerConfig, build_config
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.secure import KeyRing, open_message, seal_message
 from cardcore.protocol.xmlcodec import Message, decode_error_stack, encode_message
@@ -414,3 +414,11 @@ async def test_connection_limit() -> None:
         peer = RawPeer(await trio.open_tcp_stream("127.0.0.1", port))
         assert (await peer.command(Message("ping"))).status == "ok"
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("key", ["idle-timeout", "frame-timeout", "answer-timeout"])
+@pytest.mark.parametrize("value", [0, -1])
+def test_a_timeout_must_be_positive(key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"server.{key}"):
+        build_config({"server": {key: value}})
+    assert build_config({"server": {key: 0.25}}).server is not None
