@@ -558,8 +558,9 @@ class Connection:
             if command.exclusive and self.server.ready is not None:
                 await self.server.ready.wait()
             job.outcome = await self._run_handler(ctx, command)
-        finally:
-            release()
+        except BaseException:
+            release()  # cancelled: answered after the scope (_serve)
+            raise
         if self._interrupted:
             # Cancelled, but the handler ended before it noticed: the answer
             # goes out after the scope (_serve), which nothing may cancel.
@@ -582,9 +583,15 @@ class Connection:
             self.current = None
 
     async def _finish(self, job: _Job) -> bool:
-        """Answer a command whose handler ended; False closes the connection."""
+        """Answer a command whose handler ended; False closes the connection.
+        A device operation holds the device until its answer is ready (a
+        streamed one is written from the journal meanwhile), not while it is
+        sent."""
         name = job.ctx.message.name
-        reply = await self._answer(job)
+        try:
+            reply = await self._answer(job)
+        finally:
+            job.release()
         if reply is None:
             log.info("%s: <%s> abandoned: client disconnected", self.peer, name)
             return False

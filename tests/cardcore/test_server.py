@@ -17,7 +17,7 @@ import trio.testing
 from cardcore.config import ConfigError, ServerConfig, build_config
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.secure import KeyRing, open_message, seal_message
-from cardcore.protocol.xmlcodec import Message, decode_error_stack, encode_message
+from cardcore.protocol.xmlcodec import Message, XmlWriter, decode_error_stack, encode_message
 from cardcore.server import Answer, Command, CommandContext, EcrServer
 from tests.cardcore.ecr import RawPeer
 
@@ -422,3 +422,24 @@ def test_a_timeout_must_be_positive(key: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"server.{key}"):
         build_config({"server": {key: value}})
     assert build_config({"server": {key: 0.25}}).server is not None
+
+
+async def test_a_streamed_answer_is_written_while_the_device_is_held() -> None:
+    held: list[bool] = []
+
+    async def report(ctx: CommandContext) -> Answer:
+        def lines(writer: XmlWriter) -> None:
+            held.append(server.device_lock.locked())
+            writer.element("line", "1")
+
+        return Answer({"n": "1"}, stream=lines)
+
+    server = EcrServer(CONFIG, {"report": Command(report, exclusive=True)})
+    async with trio.open_nursery() as nursery:
+        ours, theirs = stream_pair()
+        nursery.start_soon(server.handle_stream, theirs, "test-peer")
+        answer = await RawPeer(ours).command(Message("report"))
+        assert answer.body == {"status": "ok", "n": "1", "line": "1"}
+        assert held == [True]
+        assert not server.device_lock.locked()
+        nursery.cancel_scope.cancel()
