@@ -214,15 +214,7 @@ def _flat_message(data: bytes) -> Message | None:
     start, end = match.span("body")
     body: Body = {}
     for name, leaf in _FLAT_LEAF(text, start, end):
-        value = leaf.strip() or None
-        if name in body:  # a repeated child becomes a list, as in xmltodict
-            known = body[name]
-            if type(known) is list:
-                known.append(value)
-            else:
-                body[name] = [known, value]
-        else:
-            body[name] = value
+        _push(body, name, leaf.strip() or None)
     return Message(match["root"], body, attrs)
 
 
