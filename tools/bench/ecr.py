@@ -1,11 +1,14 @@
 """ECR server benchmark: start-up time, idle RSS, getparameters round trips.
 
-Run: python -m tools.bench.ecr [--seconds 3]
+Run: python -m tools.bench.ecr [--seconds 2] [--rounds 3]
 
 Both servers run as separate processes; one load generator (raw sockets on
 trio, precomputed frames, only the length prefix parsed) drives them alike:
 - `cardcore serve --simulator` answering getparameters, clear and encrypted;
 - a minimal trio server that echoes the same framed packet (the baseline).
+Each workload is measured on the baseline and on cardcore back to back, in
+several rounds: the machine's speed may change between rounds (shared CPUs),
+so each ratio is taken within a round and the medians are reported.
 """
 
 from __future__ import annotations
@@ -179,9 +182,60 @@ def _frames(port: int) -> tuple[bytes, bytes]:
     return struct.pack(">I", len(clear)) + clear, struct.pack(">I", len(sealed)) + sealed
 
 
+def _compare(
+    port: int,
+    pid: int,
+    echo_port: int,
+    echo_pid: int,
+    clear: bytes,
+    sealed: bytes,
+    args: argparse.Namespace,
+) -> None:
+    """getparameters against the echo baseline, the same frame back to back."""
+    workloads = [
+        (f"{kind}, {clients} client{'s' if clients > 1 else ''}", frame, clients)
+        for clients in (1, 8)
+        for kind, frame in (("clear", clear), ("encrypted", sealed))
+    ]
+    results: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {
+        name: [] for name, _, _ in workloads
+    }
+    head = f"{'round':<6}{'workload':<24}{'echo req/s':>11}{'cardcore req/s':>15}{'ratio':>7}"
+    print(head + f"{'echo CPU us':>12}{'cardcore CPU us':>16}{'by CPU':>7}")
+    for round_no in range(1, args.rounds + 1):
+        for name, frame, clients in workloads:
+            base = load(echo_port, frame, clients, args.seconds, echo_pid)
+            ours = load(port, frame, clients, args.seconds, pid)
+            results[name].append((base, ours))
+            print(
+                f"{round_no:<6}{name:<24}{base['rps']:>11.0f}{ours['rps']:>15.0f}"
+                f"{ours['rps'] / base['rps']:>7.2f}{base['cpu_us']:>12.0f}{ours['cpu_us']:>16.0f}"
+                f"{base['cpu_us'] / ours['cpu_us']:>7.2f}"
+            )
+    print(
+        f"\nmedians over {args.rounds} rounds (ratio: cardcore's req/s over the echo's; "
+        "by CPU: the echo's server CPU per request over cardcore's)"
+    )
+    print(
+        f"{'workload':<24}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU us':>8}"
+        f"{'echo req/s':>11}{'echo p50':>9}{'ratio':>7}{'by CPU':>8}"
+    )
+    for name, pairs in results.items():
+        ours = {key: statistics.median(o[key] for _, o in pairs) for key in pairs[0][1]}
+        echo = {key: statistics.median(b[key] for b, _ in pairs) for key in pairs[0][0]}
+        ratio = statistics.median(o["rps"] / b["rps"] for b, o in pairs)
+        by_cpu = statistics.median(b["cpu_us"] / o["cpu_us"] for b, o in pairs)
+        print(
+            f"{name:<24}{ours['rps']:>8.0f}{ours['p50_ms']:>8.2f}{ours['p99_ms']:>8.2f}"
+            f"{ours['cpu_us']:>8.0f}{echo['rps']:>11.0f}{echo['p50_ms']:>9.2f}"
+            f"{ratio:>7.2f}{by_cpu:>8.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--starts", type=int, default=5)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cardcore-bench-"))
@@ -216,34 +270,7 @@ def main() -> None:
         clear, sealed = _frames(port)
         echo, echo_port = start_echo()
         try:
-            print(
-                f"{'workload':<34}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-                f"{'server CPU us/req':>19}"
-            )
-            rows: dict[tuple[str, int], dict[str, float]] = {}
-            for name, target, pid, frame in (
-                ("echo baseline (clear frame)", echo_port, echo.pid, clear),
-                ("getparameters", port, proc.pid, clear),
-                ("echo baseline (encrypted frame)", echo_port, echo.pid, sealed),
-                ("getparameters, encrypted", port, proc.pid, sealed),
-            ):
-                for clients in (1, 8):
-                    r = load(target, frame, clients, args.seconds, pid)
-                    rows[(name, clients)] = r
-                    print(
-                        f"{name:<34}{clients:>8}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}"
-                        f"{r['p99_ms']:>9.2f}{r['cpu_us']:>19.0f}"
-                    )
-            for clients in (1, 8):
-                base = rows[("echo baseline (clear frame)", clients)]
-                plain = rows[("getparameters", clients)]
-                enc = rows[("getparameters, encrypted", clients)]
-                print(
-                    f"ratio to echo baseline, {clients} client(s): throughput clear "
-                    f"{plain['rps'] / base['rps']:.2f}, encrypted {enc['rps'] / base['rps']:.2f}; "
-                    f"capacity by server CPU clear {base['cpu_us'] / plain['cpu_us']:.2f}, "
-                    f"encrypted {base['cpu_us'] / enc['cpu_us']:.2f}"
-                )
+            _compare(port, proc.pid, echo_port, echo.pid, clear, sealed, args)
             print(f"RSS after load: {_rss_kib(proc.pid) / 1024:.1f} MiB")
         finally:
             echo.terminate()
