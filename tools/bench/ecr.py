@@ -232,12 +232,12 @@ def _compare(
         )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--starts", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="cardcore-bench-"))
     try:
         for mode, extra in (("terminal", ()), ("simulator", ("--simulator",))):
