@@ -238,7 +238,6 @@ def test_plain_commands_take_the_flat_reading() -> None:
     assert _flat_message(b'<a n="1" n="1"></a>') is None  # expat's error to report
 
 
-_PLAIN = "abcdefgh01234 -_."
 # Characters at the subset's edges: every ASCII one (controls, markup,
 # quotes, line ends that expat normalises, tabs that it turns into spaces in
 # attribute values) and some beyond (NEL, NBSP, BOM, non-characters, others).
