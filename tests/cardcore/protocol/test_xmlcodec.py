@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cardcore.protocol.xmlcodec import (
+    _DOUBLE,
+    _LEAF,
+    _SINGLE,
     MAX_DEPTH,
     Message,
     XmlError,
@@ -236,6 +241,21 @@ def test_plain_commands_take_the_flat_reading() -> None:
         b"<login client-handshake='AwAX'><password> 1 </password><a>1</a><a></a></login>"
     ) == Message("login", {"password": "1", "a": ["1", None]}, {"client-handshake": "AwAX"})
     assert _flat_message(b'<a n="1" n="1"></a>') is None  # expat's error to report
+
+
+@pytest.mark.parametrize(
+    ("allowed", "refused"),
+    [
+        (_LEAF, "[^<>&\x00-\x08\x0b-\x1f\ufffe\uffff]*"),
+        (_DOUBLE, '[^"<&\x00-\x1f\ufffe\uffff]*'),
+        (_SINGLE, "[^'<&\x00-\x1f\ufffe\uffff]*"),
+    ],
+)
+def test_character_classes_allow_exactly_what_they_say(allowed: str, refused: str) -> None:
+    """The flat reading's classes, written as what they allow, against the
+    classes of what they refuse, over every code point."""
+    everything = "".join(map(chr, range(0x110000)))
+    assert re.findall(allowed, everything) == re.findall(refused, everything)
 
 
 # Characters at the subset's edges: every ASCII one (controls, markup,
