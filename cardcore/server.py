@@ -305,12 +305,14 @@ class Connection:
             self._send_turn.unpark()
 
     async def send(self, message: Message, key: bytes | None = None, pad: bool = False) -> None:
-        if key is not None:
-            message = self.server.keyring.seal_message(message, key)
-        if pad:
-            frame = encode_frame_signed_safe(encode_message(message))
+        if key is None:
+            packet = encode_message(message)
         else:
-            frame = encode_frame(encode_message(message), max_packet=2**31)
+            packet = self.server.keyring.seal_packet(message, key)
+        if pad:
+            frame = encode_frame_signed_safe(packet)
+        else:
+            frame = encode_frame(packet, max_packet=2**31)
         await self._take_send_turn()
         try:
             await self.transport.send_all(frame)

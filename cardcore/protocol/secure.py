@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from cardcore.protocol.xmlcodec import Message, XmlError, decode_message, encode_body
+from cardcore.protocol.xmlcodec import Message, XmlError, decode_message, encode_body, open_tag
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "parse_server_handshake",
     "seal",
     "seal_message",
+    "seal_packet",
     "seal_stream",
     "server_handshake",
     "unseal",
@@ -63,7 +64,7 @@ class SecureChannelError(CardcoreError):
 
 def _b64decode(text: str, what: str) -> bytes:
     try:
-        return base64.b64decode(text.strip(), validate=True)
+        return binascii.a2b_base64(text.strip(), strict_mode=True)  # = b64decode(validate=True)
     except (binascii.Error, ValueError):
         raise SecureChannelError(f"{what} is not valid base64") from None
 
@@ -109,16 +110,20 @@ def derive_key(private_key: ec.EllipticCurvePrivateKey, peer: ec.EllipticCurvePu
     return private_key.exchange(ec.ECDH(), peer)
 
 
-def seal(
-    key: bytes, plaintext: bytes, iv: bytes | None = None, cipher: AESGCM | None = None
-) -> str:
-    """``cipher``: AESGCM(key), when the caller keeps one."""
+def _seal_base64(key: bytes, plaintext: bytes, iv: bytes | None, cipher: AESGCM | None) -> bytes:
     iv = iv if iv is not None else os.urandom(IV_LEN)
     if len(iv) != IV_LEN:
         raise ValueError("IV must be 16 bytes")
     sealed = (cipher or AESGCM(key)).encrypt(iv, plaintext, None)
     ciphertext, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
-    return base64.b64encode(tag + iv + ciphertext).decode("ascii")
+    return binascii.b2a_base64(tag + iv + ciphertext, newline=False)
+
+
+def seal(
+    key: bytes, plaintext: bytes, iv: bytes | None = None, cipher: AESGCM | None = None
+) -> str:
+    """``cipher``: AESGCM(key), when the caller keeps one."""
+    return _seal_base64(key, plaintext, iv, cipher).decode("ascii")
 
 
 _CHUNK = 1 << 20
@@ -165,6 +170,14 @@ def seal_message(message: Message, key: bytes, cipher: AESGCM | None = None) -> 
     """Replace every child by <encrypted>; the root and its attributes stay."""
     plaintext = encode_body(ENCRYPTED_DATA, message.body)
     return Message(message.name, {ENCRYPTED: seal(key, plaintext, cipher=cipher)}, message.attrs)
+
+
+def seal_packet(message: Message, key: bytes, cipher: AESGCM | None = None) -> bytes:
+    """encode_message(seal_message(...)), laid out at once: the base64 text
+    goes into the packet as it comes, not through the general encoder."""
+    sealed = _seal_base64(key, encode_body(ENCRYPTED_DATA, message.body), None, cipher)
+    head = f"{open_tag(message.name, message.attrs)}\n  <{ENCRYPTED}>".encode()
+    return b"".join((head, sealed, f"</{ENCRYPTED}>\n</{message.name}>".encode()))
 
 
 def _open_with(key: bytes, message: Message, cipher: AESGCM | None = None) -> Message:
@@ -226,7 +239,7 @@ class KeyRing:
             "no secure-channel key verifies this packet; log in with client-handshake first"
         )
 
-    def seal_message(self, message: Message, key: bytes) -> Message:
-        """seal_message() with the ring's AES-GCM object when it holds ``key``."""
+    def seal_packet(self, message: Message, key: bytes) -> bytes:
+        """seal_packet() with the ring's AES-GCM object when it holds ``key``."""
         entry = self._entries.get(key)
-        return seal_message(message, key, entry.cipher if entry is not None else None)
+        return seal_packet(message, key, entry.cipher if entry is not None else None)

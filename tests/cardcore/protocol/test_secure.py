@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cardcore.protocol import secure
-from cardcore.protocol.xmlcodec import Message, decode_message
+from cardcore.protocol.xmlcodec import Message, decode_message, encode_message
 
 
 def _xy(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -106,12 +106,25 @@ def test_keyring_seals_with_the_given_key() -> None:
     ring.add(keys[1], "t1")
     message = Message("getparameters", {"status": "ok", "sn": "1"})
     for key in keys:  # the ring's two, and one it does not hold
-        sealed = ring.seal_message(message, key)
+        sealed = decode_message(ring.seal_packet(message, key))
         assert secure.open_message(sealed, key) == message
         for other in keys:
             if other != key:
                 with pytest.raises(secure.SecureChannelError):
                     secure.open_message(sealed, other)
+
+
+@pytest.mark.parametrize(
+    "attrs", [{}, {"server-handshake": "QQTx/+=="}, {"a": "x\"<&>'y", "b": ""}]
+)
+def test_sealed_packet_is_the_sealed_message_encoded(attrs: dict[str, str]) -> None:
+    key = os.urandom(32)
+    message = Message("login", {"status": "ok", "token": "<&>", "list": ["1", "2"]}, attrs)
+    packet = secure.seal_packet(message, key)
+    sealed = decode_message(packet)
+    assert encode_message(sealed) == packet  # the encoder's own layout
+    assert sealed.attrs == attrs and list(sealed.body) == ["encrypted"]
+    assert secure.open_message(sealed, key) == message
 
 
 def test_keyring_refuses_mixed_clear_and_encrypted_children() -> None:
