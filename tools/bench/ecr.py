@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import trio
@@ -84,20 +85,21 @@ def _free_port() -> int:
 
 
 def start_cardcore(
-    data_dir: Path, *extra: str
+    data_dir: Path, *extra: str, prefix: Sequence[str] = ()
 ) -> tuple[subprocess.Popen[bytes], int, float, float]:
     """Start the server; (process, port, seconds to listening, seconds to ready).
 
     Listening: the ECR port accepts connections (admin commands work). Ready:
     <data-dir>/run/ecr.addr exists, i.e. the host link, simulated parties and
-    crash recovery are up too and device operations run.
+    crash recovery are up too and device operations run. ``prefix``: a
+    command the server runs under (a profiler).
     """
     addr = data_dir / "run" / "ecr.addr"
     addr.unlink(missing_ok=True)
     port = _free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cardcore", "serve", "--port", str(port),
+        [*prefix, sys.executable, "-m", "cardcore", "serve", "--port", str(port),
          "--listen", "127.0.0.1", "--data-dir", str(data_dir), *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=TERMINAL_ENV,
     )  # fmt: skip
@@ -117,8 +119,12 @@ def start_cardcore(
         time.sleep(0.001)
 
 
-def start_echo() -> tuple[subprocess.Popen[bytes], int]:
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE)
+def start_echo(prefix: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], int]:
+    proc = subprocess.Popen(
+        [*prefix, sys.executable, "-c", ECHO_SERVER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if prefix else None,  # the profiler's report
+    )
     assert proc.stdout is not None
     return proc, int(proc.stdout.readline())
 
