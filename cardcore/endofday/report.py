@@ -20,7 +20,6 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
-from xml.sax.saxutils import escape
 
 from cardcore.config import Config
 from cardcore.endofday.totals import (
@@ -32,7 +31,7 @@ from cardcore.endofday.totals import (
 )
 from cardcore.engine.receipt import format_datetime
 from cardcore.journal import REPORT_LINE_DEPTH, Journal
-from cardcore.protocol.xmlcodec import XmlWriter
+from cardcore.protocol.xmlcodec import XmlWriter, escape
 
 __all__ = ["card_type_body", "format_lines", "grand_totals_body", "write_lines", "write_xreport"]
 

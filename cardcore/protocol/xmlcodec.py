@@ -26,7 +26,6 @@ import re
 from collections.abc import Mapping
 from typing import IO, Any
 from xml.parsers import expat
-from xml.sax.saxutils import escape, quoteattr
 
 import msgspec
 
@@ -43,12 +42,33 @@ __all__ = [
     "encode_body",
     "encode_error_stack",
     "encode_message",
+    "escape",
+    "quoteattr",
 ]
 
 MAX_DEPTH = 32
 
 # A parsed body in xmltodict's shape: child name -> text | None | dict | list.
 Body = dict[str, Any]
+
+
+# Escaping as xml.sax.saxutils does it, whose module imports urllib.request
+# and with it http.client and the email package: some 25 modules a server
+# that never makes an HTTP request would carry from start-up (the tests hold
+# these to saxutils' results).
+def escape(text: str) -> str:
+    """&, < and > as entities."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+
+
+def quoteattr(text: str) -> str:
+    """An attribute value, escaped and quoted."""
+    text = escape(text).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    if '"' not in text:
+        return f'"{text}"'
+    if "'" not in text:
+        return f"'{text}'"
+    return '"{}"'.format(text.replace('"', "&quot;"))
 
 
 class XmlError(CardcoreError):

@@ -22,6 +22,8 @@ from cardcore.protocol.xmlcodec import (
     encode_body,
     encode_error_stack,
     encode_message,
+    escape,
+    quoteattr,
 )
 
 
@@ -125,6 +127,14 @@ def test_error_stack_is_upper_hex_of_utf8() -> None:
     assert encode_error_stack(["Ошибка"]) == {"error": ["D09ED188D0B8D0B1D0BAD0B0"]}
     assert decode_error_stack({"error": "4F4B"}) == ["OK"]
     assert decode_error_stack(None) == []
+
+
+@given(st.text(st.sampled_from([*"ab &<>\"'\n\r\t;#"])))
+def test_escaping_is_saxutils(text: str) -> None:
+    from xml.sax import saxutils
+
+    assert escape(text) == saxutils.escape(text)
+    assert quoteattr(text) == saxutils.quoteattr(text)
 
 
 def test_encode_escapes_markup() -> None:
