@@ -34,9 +34,9 @@ from __future__ import annotations
 import logging
 import math
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Any
 
 import h11
@@ -46,7 +46,7 @@ from acquirers.http.errors import HTTPException
 from acquirers.http.message import Request, Response, TlsInfo, reason_phrase, text_error
 from acquirers.http.routing import Handler
 
-__all__ = ["ServerConfig", "serve", "serve_listeners"]
+__all__ = ["ServerConfig", "http_date", "serve", "serve_listeners"]
 
 log = logging.getLogger("acquirers.http")
 
@@ -55,6 +55,20 @@ _CLOSE_GRACE = 1.0  # seconds for a TLS close_notify
 _LINGER_TIME = 2.0  # seconds to drain a refused request before closing
 _LINGER_BYTES = 4 * 1024 * 1024
 _SERVER_NAME = "cardcore"
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(when: float | None = None) -> str:
+    """The Date header's IMF-fixdate (RFC 9110 5.6.7), as
+    email.utils.formatdate(usegmt=True) gives it without the email package."""
+    t = time.gmtime(when)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +347,7 @@ class _Connection:
         if status not in (204, 304):
             headers = [h for h in headers if h[0] not in ("content-length", "transfer-encoding")]
             headers.append(("content-length", str(len(response.body))))
-        headers.append(("date", formatdate(usegmt=True)))
+        headers.append(("date", http_date()))
         if "server" not in names:
             headers.append(("server", _SERVER_NAME))
         events: list[Any] = [
@@ -421,7 +435,7 @@ def _raw_response(config: ServerConfig, status: int, message: str) -> bytes:
         headers.setdefault("content-type", rendered.content_type)
     headers["content-length"] = str(len(rendered.body))
     headers["connection"] = "close"
-    headers["date"] = formatdate(usegmt=True)
+    headers["date"] = http_date()
     headers.setdefault("server", _SERVER_NAME)
     lines += [f"{name}: {value}" for name, value in headers.items()]
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")

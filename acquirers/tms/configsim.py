@@ -14,13 +14,20 @@ from __future__ import annotations
 import hashlib
 import ssl
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
 
 from cryptography.x509.oid import NameOID
 
 from acquirers.http import HTTPException, Request, Response, Router
 
 __all__ = ["ConfigServerSimulator", "TerminalProfile", "default_documents"]
+
+
+def _attr(value: str) -> str:
+    """A double-quoted XML attribute value (not xml.sax.saxutils: its module
+    imports urllib.request, http.client and the email package)."""
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        value = value.replace(char, entity)
+    return f'"{value}"'
 
 
 @dataclass
@@ -79,16 +86,16 @@ def default_documents(profile: TerminalProfile) -> dict[str, bytes]:
     hosts = ""
     for role, host in (("main", profile.acquirer_main), ("mirror", profile.acquirer_mirror)):
         if host is not None:
-            hosts += f'<host role="{role}" address={quoteattr(host[0])} port="{host[1]}"/>'
+            hosts += f'<host role="{role}" address={_attr(host[0])} port="{host[1]}"/>'
     keyloader = ""
     for role, url in (("main", profile.key_server), ("mirror", profile.key_server_mirror)):
         if url:
-            keyloader += f'<host role="{role}" url={quoteattr(url)}/>'
+            keyloader += f'<host role="{role}" url={_attr(url)}/>'
     if keyloader:
         keyloader = f"<keyloader>{keyloader}</keyloader>"
     common = (
         f'<cconf name="{profile.pack}_common" stage="{st["cconf"]}">'
-        f'<acquirer id={quoteattr(profile.acquirer_id)} dialect="generic87"'
+        f'<acquirer id={_attr(profile.acquirer_id)} dialect="generic87"'
         f' tls="{"true" if profile.acquirer_tls else "false"}">{hosts}</acquirer>'
         f"{keyloader}</cconf>"
     )
@@ -164,7 +171,7 @@ class ConfigServerSimulator:
     def _document(self, path: str) -> Response:
         body = self.documents.get(path)
         if body is None:
-            raise HTTPException(404, f"no document {escape(path)}")
+            raise HTTPException(404, f"no document {_attr(path)}")
         return Response(200, body, "application/xml; charset=utf-8", ())
 
     @staticmethod

@@ -195,3 +195,13 @@ async def test_map_httpx_errors_uses_given_classes_and_passes_cancellation() -> 
     with trio.move_on_after(0) as scope, map_httpx_errors("x"):
         await trio.sleep(1)
     assert scope.cancelled_caught
+
+
+@settings(max_examples=300)
+@given(st.floats(min_value=0, max_value=2**33 - 1, allow_nan=False))
+def test_date_header_is_email_utils_formatdate(when: float) -> None:
+    from email.utils import formatdate
+
+    from acquirers.http.server import http_date
+
+    assert http_date(when) == formatdate(when, usegmt=True)
