@@ -240,12 +240,10 @@ def _flat_message(data: bytes) -> Message | None:
             attrs[name] = double or single
     start, end = match.span("body")
     body: Body = {}
-    if start == end:
-        pass
-    elif text.find("<", start) + 1 == match.start("leaf"):
+    if start != end and text.find("<", start) + 1 == match.start("leaf"):
         # One leaf (a token, an encrypted block): the match holds it already.
         body[match["leaf"]] = match["text"].strip() or None
-    else:
+    elif start != end:
         for name, leaf in _FLAT_LEAF(text, start, end):
             _push(body, name, leaf.strip() or None)
     return Message(match["root"], body, attrs)
