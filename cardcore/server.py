@@ -81,6 +81,7 @@ __all__ = ["Answer", "Command", "CommandContext", "EcrServer", "error_answer"]
 log = logging.getLogger(__name__)
 
 ERROR_ROOT = "error"
+_OK: str = Status.OK.value
 
 
 @dataclass
@@ -250,7 +251,7 @@ class _SocketTransport:
         await trio.lowlevel.checkpoint()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Job:
     """A command between its start and its answer."""
 
@@ -292,12 +293,12 @@ class Connection:
         self._arrivals = trio.lowlevel.ParkingLot()
 
     # --- sending --------------------------------------------------------
-    async def _take_send_turn(self) -> None:
+    async def _wait_send_turn(self) -> None:
         # A packet goes out whole before the next one starts (a keepalive
-        # and an answer may be sent from two tasks); uncontended, no yield.
+        # and an answer may be sent from two tasks). Callers check _sending
+        # first: uncontended, as it nearly always is, nothing is awaited.
         while self._sending:
             await self._send_turn.park()
-        self._sending = True
 
     def _end_send_turn(self) -> None:
         self._sending = False
@@ -313,7 +314,9 @@ class Connection:
             frame = encode_frame_signed_safe(packet)
         else:
             frame = encode_frame(packet, max_packet=2**31)
-        await self._take_send_turn()
+        if self._sending:
+            await self._wait_send_turn()
+        self._sending = True
         try:
             await self.transport.send_all(frame)
         except _Disconnected:
@@ -330,7 +333,9 @@ class Connection:
             if not 0 < length < 2**32:
                 raise FramingError(f"answer of {length} bytes cannot be framed")
             spool.seek(0)
-            await self._take_send_turn()
+            if self._sending:
+                await self._wait_send_turn()
+            self._sending = True
             try:
                 await self.transport.send_all(length.to_bytes(4, "big"))
                 while chunk := await trio.to_thread.run_sync(spool.read, SEND_CHUNK):
@@ -654,8 +659,9 @@ class Connection:
     def _reply(name: str, outcome: Answer | CardcoreError) -> Message:
         if isinstance(outcome, CardcoreError):
             return error_answer(name, outcome.status, [outcome.message])
-        # The status leads; a handler's own status keeps that place.
-        return Message(name, {"status": Status.OK, **outcome.body}, outcome.attrs)
+        # The status leads; a handler's own status keeps that place. It goes
+        # as plain text: the encoder's fast path takes exact strings only.
+        return Message(name, {"status": _OK, **outcome.body}, outcome.attrs)
 
 
 class CommandContext:
