@@ -18,7 +18,14 @@ from cardcore.config import ConfigError, ServerConfig, build_config
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.secure import KeyRing, open_message, seal_message
 from cardcore.protocol.xmlcodec import Message, XmlWriter, decode_error_stack, encode_message
-from cardcore.server import Answer, Command, CommandContext, EcrServer
+from cardcore.server import (
+    Answer,
+    Command,
+    CommandContext,
+    Connection,
+    EcrServer,
+    _StreamTransport,
+)
 from tests.cardcore.ecr import RawPeer
 
 CONFIG = ServerConfig(
@@ -443,3 +450,47 @@ async def test_a_streamed_answer_is_written_while_the_device_is_held() -> None:
         assert held == [True]
         assert not server.device_lock.locked()
         nursery.cancel_scope.cancel()
+
+
+class _SlowStream(trio.abc.Stream):
+    """Takes each write in two parts with a yield between them, as a socket
+    whose buffer is full does; records whether two writes overlapped."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.busy = False
+        self.overlapped = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self.overlapped |= self.busy
+        self.busy = True
+        self.written.append(bytes(data[:3]))
+        await trio.lowlevel.checkpoint()
+        self.written.append(bytes(data[3:]))
+        self.busy = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        pass
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        await trio.sleep_forever()
+        raise AssertionError
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_packets_sent_from_two_tasks_go_out_whole() -> None:
+    stream = _SlowStream()
+    connection = Connection(EcrServer(CONFIG, {}), _StreamTransport(stream), "test-peer")
+    async with trio.open_nursery() as nursery:
+        for value in ("1", "2", "3"):
+            nursery.start_soon(connection.send, Message("keepalive", {"n": value}))
+    assert not stream.overlapped
+    data = b"".join(stream.written)
+    packets = []
+    while data:
+        length = int.from_bytes(data[:4], "big")
+        packets.append(data[4 : 4 + length])
+        data = data[4 + length :]
+    assert sorted(packets) == [encode_message(Message("keepalive", {"n": v})) for v in "123"]
