@@ -6,6 +6,8 @@ import base64
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -60,6 +62,15 @@ def test_seal_layout_is_tag_iv_ciphertext() -> None:
     tag, got_iv, ciphertext = sealed[:16], sealed[16:32], sealed[32:]
     assert got_iv == iv
     assert AESGCM(key).decrypt(iv, ciphertext + tag, None) == b"<encrypted-data/>"
+
+
+@given(st.binary(max_size=200))
+def test_sealed_text_is_standard_base64(plaintext: bytes) -> None:
+    # The SIMD encoder against the standard library, over every padding case.
+    key, iv = bytes(range(32)), bytes(16)
+    sealed = AESGCM(key).encrypt(iv, plaintext, None)
+    expected = base64.b64encode(sealed[-16:] + iv + sealed[:-16]).decode()
+    assert secure.seal(key, plaintext, iv=iv) == expected
 
 
 def test_unseal_rejects_tampering() -> None:
