@@ -183,6 +183,8 @@ class Message(msgspec.Struct, frozen=True):
 
     def params(self) -> dict[str, Any]:
         """Root attributes and children as one parameter mapping."""
+        if not self.attrs:
+            return dict(self.body)  # most commands: nothing to merge
         merged: dict[str, Any] = dict(self.attrs)
         for key, value in self.body.items():
             if key in merged and merged[key] != value:
@@ -214,10 +216,11 @@ _DOUBLE = r"[ !#-%'-;=-\ufffd\U00010000-\U0010ffff]*"
 _SINGLE = r"[ -%(-;=-\ufffd\U00010000-\U0010ffff]*"
 _VALUE = rf"""(?:"({_DOUBLE})"|'({_SINGLE})')"""
 _ATTR = rf"({_NAME}){_WS}={_WS}{_VALUE}"
-_FLAT = re.compile(
+_FLAT_PATTERN = re.compile(
     rf"{_WS}<(?P<root>{_NAME})(?P<attrs>(?:[ \t\r\n]+{_NAME}{_WS}={_WS}{_VALUE})*){_WS}>"
     rf"(?P<body>(?:{_WS}<(?P<leaf>{_NAME})>(?P<text>{_LEAF})</(?P=leaf)>)*){_WS}</(?P=root)>{_WS}"
-).fullmatch
+)
+_FLAT = _FLAT_PATTERN.fullmatch
 _FLAT_ATTR = re.compile(_ATTR).findall
 _FLAT_LEAF = re.compile(rf"<({_NAME})>({_LEAF})</\1>").findall
 
@@ -231,22 +234,24 @@ def _flat_message(data: bytes) -> Message | None:
     match = _FLAT(text)
     if match is None:
         return None
-    start, end = match.span("attrs")
+    # All groups at once (one call); the attribute value groups are unused here.
+    root, attrs_text, _, _, body_text, leaf, leaf_text = match.groups()
     attrs: dict[str, str] = {}
-    if start != end:
-        for name, double, single in _FLAT_ATTR(text, start, end):
+    if attrs_text:
+        for name, double, single in _FLAT_ATTR(attrs_text):
             if name in attrs:
                 return None  # a repeated attribute: expat's error to report
             attrs[name] = double or single
-    start, end = match.span("body")
     body: Body = {}
-    if start != end and text.find("<", start) + 1 == match.start("leaf"):
-        # One leaf (a token, an encrypted block): the match holds it already.
-        body[match["leaf"]] = match["text"].strip() or None
-    elif start != end:
-        for name, leaf in _FLAT_LEAF(text, start, end):
-            _push(body, name, leaf.strip() or None)
-    return Message(match["root"], body, attrs)
+    if body_text:
+        if body_text.count("<") == 2:
+            # One leaf (a token, an encrypted block): the match holds it
+            # already (leaf text has no '<', so two are its two tags).
+            body[leaf] = leaf_text.strip() or None
+        else:
+            for name, value in _FLAT_LEAF(body_text):
+                _push(body, name, value.strip() or None)
+    return Message(root, body, attrs)
 
 
 def decode_message(data: bytes) -> Message:

@@ -40,6 +40,12 @@ def test_parameters_as_attributes_or_children() -> None:
     assert by_attr.params() == by_child.params() == {"type": "payment", "force-sbp": "true"}
 
 
+def test_parameters_are_a_copy() -> None:
+    for message in (Message("a", {"b": "1"}), Message("a", {"b": "1"}, {"c": "2"})):
+        message.params()["b"] = "changed"
+        assert message.body == {"b": "1"}
+
+
 def test_conflicting_attribute_and_child_is_an_error() -> None:
     message = decode_message(b'<t type="a"><type>b</type></t>')
     with pytest.raises(XmlError):
@@ -251,6 +257,14 @@ def test_plain_commands_take_the_flat_reading() -> None:
         b"<login client-handshake='AwAX'><password> 1 </password><a>1</a><a></a></login>"
     ) == Message("login", {"password": "1", "a": ["1", None]}, {"client-handshake": "AwAX"})
     assert _flat_message(b'<a n="1" n="1"></a>') is None  # expat's error to report
+
+
+def test_flat_groups_are_where_the_reader_unpacks_them() -> None:
+    # _flat_message takes match.groups() by position.
+    from cardcore.protocol.xmlcodec import _FLAT_PATTERN as pattern
+
+    assert pattern.groups == 7
+    assert pattern.groupindex == {"root": 1, "attrs": 2, "body": 5, "leaf": 6, "text": 7}
 
 
 @pytest.mark.parametrize(
