@@ -118,9 +118,8 @@ def _seal_base64(key: bytes, plaintext: bytes, iv: bytes | None, cipher: AESGCM 
     iv = iv if iv is not None else os.urandom(IV_LEN)
     if len(iv) != IV_LEN:
         raise ValueError("IV must be 16 bytes")
-    sealed = (cipher or AESGCM(key)).encrypt(iv, plaintext, None)
-    ciphertext, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
-    return pybase64.b64encode(tag + iv + ciphertext)
+    sealed = (cipher or AESGCM(key)).encrypt(iv, plaintext, None)  # ciphertext || tag
+    return pybase64.b64encode(sealed[-TAG_LEN:] + iv + sealed[:-TAG_LEN])
 
 
 def seal(
@@ -155,13 +154,18 @@ def seal_stream(key: bytes, source: IO[bytes], target: IO[bytes], iv: bytes | No
         target.write(pybase64.b64encode(pending))
 
 
-def unseal(key: bytes, text: str, cipher: AESGCM | None = None) -> bytes:
+def _split(text: str) -> tuple[bytes, bytes]:
+    """An encrypted block as AES-GCM takes it: (IV, ciphertext || tag)."""
     raw = _b64decode(text, ENCRYPTED)
     if len(raw) < TAG_LEN + IV_LEN:
         raise SecureChannelError("encrypted block shorter than tag and IV")
-    tag, iv, ciphertext = raw[:TAG_LEN], raw[TAG_LEN : TAG_LEN + IV_LEN], raw[TAG_LEN + IV_LEN :]
+    return raw[TAG_LEN : TAG_LEN + IV_LEN], raw[TAG_LEN + IV_LEN :] + raw[:TAG_LEN]
+
+
+def unseal(key: bytes, text: str, cipher: AESGCM | None = None) -> bytes:
+    iv, data = _split(text)
     try:
-        return (cipher or AESGCM(key)).decrypt(iv, ciphertext + tag, None)
+        return (cipher or AESGCM(key)).decrypt(iv, data, None)
     except InvalidTag:
         raise SecureChannelError("authentication tag does not verify") from None
 
@@ -180,22 +184,30 @@ def seal_packet(message: Message, key: bytes, cipher: AESGCM | None = None) -> b
     """encode_message(seal_message(...)), laid out at once: the base64 text
     goes into the packet as it comes, not through the general encoder."""
     sealed = _seal_base64(key, encode_body(ENCRYPTED_DATA, message.body), None, cipher)
-    head = f"{open_tag(message.name, message.attrs)}\n  <{ENCRYPTED}>".encode()
-    return b"".join((head, sealed, f"</{ENCRYPTED}>\n</{message.name}>".encode()))
+    name = message.name
+    head = open_tag(name, message.attrs) if message.attrs else f"<{name}>"
+    return b"".join(
+        (f"{head}\n  <{ENCRYPTED}>".encode(), sealed, f"</{ENCRYPTED}>\n</{name}>".encode())
+    )
 
 
-def _open_with(key: bytes, message: Message, cipher: AESGCM | None = None) -> Message:
-    inner = decode_message(unseal(key, message.body[ENCRYPTED], cipher))
+def _clear_message(message: Message, plaintext: bytes) -> Message:
+    """The command inside a decrypted block, under the packet's root."""
+    inner = decode_message(plaintext)
     if inner.name != ENCRYPTED_DATA:
         raise XmlError(f"decrypted block must be <{ENCRYPTED_DATA}>, not <{inner.name}>")
     return Message(message.name, inner.body, message.attrs)
 
 
-def open_message(message: Message, key: bytes) -> Message:
+def _encrypted_text(message: Message) -> str:
     value = message.body.get(ENCRYPTED)
     if not isinstance(value, str) or len(message.body) != 1:
         raise SecureChannelError("an encrypted packet carries exactly one <encrypted> child")
-    return _open_with(key, message)
+    return value
+
+
+def open_message(message: Message, key: bytes) -> Message:
+    return _clear_message(message, unseal(key, _encrypted_text(message)))
 
 
 @dataclass
@@ -230,15 +242,15 @@ class KeyRing:
             del self._entries[key]
 
     def open(self, message: Message) -> tuple[Message, bytes, str]:
-        """Decrypt with the key whose tag verifies: (clear message, key, label)."""
-        value = message.body.get(ENCRYPTED)
-        if not isinstance(value, str) or len(message.body) != 1:
-            raise SecureChannelError("an encrypted packet carries exactly one <encrypted> child")
-        for entry in list(self._entries.values()):
+        """Decrypt with the key whose tag verifies: (clear message, key, label).
+        The block is decoded once and tried under each key."""
+        iv, data = _split(_encrypted_text(message))
+        for entry in self._entries.values():
             try:
-                return _open_with(entry.key, message, entry.cipher), entry.key, entry.label
-            except SecureChannelError:
+                plaintext = entry.cipher.decrypt(iv, data, None)
+            except InvalidTag:
                 continue
+            return _clear_message(message, plaintext), entry.key, entry.label
         raise SecureChannelError(
             "no secure-channel key verifies this packet; log in with client-handshake first"
         )

@@ -6,10 +6,10 @@ import base64
 import os
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cardcore.protocol import secure
 from cardcore.protocol.xmlcodec import Message, decode_message, encode_message
@@ -145,3 +145,24 @@ def test_keyring_refuses_mixed_clear_and_encrypted_children() -> None:
     sealed = secure.seal_message(Message("a", {"b": "c"}), key)
     with pytest.raises(secure.SecureChannelError):
         ring.open(Message("a", {**sealed.body, "extra": "1"}))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("!!!not base64", "not valid base64"), (base64.b64encode(bytes(31)).decode(), "shorter")],
+)
+def test_keyring_names_a_block_no_key_could_open(text: str, reason: str) -> None:
+    ring = secure.KeyRing()
+    ring.add(os.urandom(32), "t")
+    with pytest.raises(secure.SecureChannelError, match=reason):
+        ring.open(Message("getparameters", {"encrypted": text}))
+
+
+def test_keyring_tries_each_key_on_the_same_block() -> None:
+    ring = secure.KeyRing()
+    keys = [os.urandom(32) for _ in range(4)]
+    for i, key in enumerate(keys):
+        ring.add(key, f"t{i}")
+    message = Message("getparameters", {"token": "X"})
+    for i, key in enumerate(keys):  # the newest is tried first, the oldest last
+        assert ring.open(secure.seal_message(message, key)) == (message, key, f"t{i}")
