@@ -40,7 +40,8 @@ def _cert_dates(generation: Path) -> dict[str, str | None]:
     return {field: _cert_date(generation / name) for field, name in files.items()}
 
 
-def _host(url: str | None) -> str | None:
+@lru_cache(maxsize=16)
+def _host(url: str | None) -> str | None:  # (a few URLs, read on every getparameters)
     return urlsplit(url).hostname if url else None
 
 
