@@ -99,27 +99,25 @@ def commands(terminal: Terminal) -> dict[str, Command]:
 def parameters(terminal: Terminal) -> dict[str, str]:
     """Every field of «Сведения о приложении и терминале»; `none` where the
     terminal has not been provisioned with a value yet (cardcore.provisioning.info)."""
-    info = terminal.devices.info
-    cfg = terminal.config
-    known = _provisioning_parameters(terminal)
-    known.update(
-        {
-            "sn": info.serial_number,
-            "app": terminal.app_version,
-            "firmware-mcu": info.firmware_mcu,
-            "firmware-boot": info.firmware_boot,
-            "os": info.os,
-            "sdk": info.sdk,
-            "tid": cfg.terminal.tid,
-            "mid": cfg.terminal.mid,
-            "acqid": cfg.terminal.acquirer_id,
-            "devid": terminal.device_identifier,
-            "ccert": known.get("cccert"),
-        }
-    )
     out = dict(_ALL_NONE)  # the manual's order
-    for name, value in known.items():
-        if value and name in out:
+    _provisioning_parameters(terminal, out)
+    info = terminal.devices.info
+    cfg = terminal.config.terminal
+    device = (
+        ("sn", info.serial_number),
+        ("app", terminal.app_version),
+        ("firmware-mcu", info.firmware_mcu),
+        ("firmware-boot", info.firmware_boot),
+        ("os", info.os),
+        ("sdk", info.sdk),
+        ("tid", cfg.tid),
+        ("mid", cfg.mid),
+        ("acqid", cfg.acquirer_id),
+        ("devid", terminal.device_identifier),
+        ("ccert", out["cccert"]),  # the configuration client certificate's
+    )
+    for name, value in device:
+        if value:
             out[name] = value
     return out
 
@@ -127,10 +125,10 @@ def parameters(terminal: Terminal) -> dict[str, str]:
 _ALL_NONE = dict.fromkeys(PARAMETER_NAMES, NONE)
 
 
-_provisioning: Callable[[Terminal], dict[str, str | None]] | None = None
+_provisioning: Callable[[Terminal, dict[str, str]], None] | None = None
 
 
-def _provisioning_parameters(terminal: Terminal) -> dict[str, str | None]:
+def _provisioning_parameters(terminal: Terminal, out: dict[str, str]) -> None:
     # Certificate parsing is loaded on first use, so start-up stays fast (and
     # once: an import statement on every getparameters costs microseconds).
     global _provisioning
@@ -138,4 +136,4 @@ def _provisioning_parameters(terminal: Terminal) -> dict[str, str | None]:
         from cardcore.provisioning.info import provisioning_parameters
 
         _provisioning = provisioning_parameters
-    return _provisioning(terminal)
+    _provisioning(terminal, out)

@@ -26,9 +26,9 @@ def _cert_date(path: Path) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def _cert_dates(generation: Path) -> dict[str, str | None]:
-    """The certificate dates of one generation. A published generation never
-    changes (every change makes a new one), so they are read once."""
+def _cert_dates(generation: Path) -> dict[str, str]:
+    """The known certificate dates of one generation. A published generation
+    never changes (every change makes a new one), so they are read once."""
     files = {
         "cccert": identity("config").cert_file,
         "csca": TMS_ROOT_FILE,
@@ -37,31 +37,59 @@ def _cert_dates(generation: Path) -> dict[str, str | None]:
         "kccert": identity("keyloader").cert_file,
         "ksca": identity("keyloader").ca_file,
     }
-    return {field: _cert_date(generation / name) for field, name in files.items()}
+    dates = {field: _cert_date(generation / name) for field, name in files.items()}
+    return {field: date for field, date in dates.items() if date}
+
+
+def _host(url: str | None) -> str | None:
+    return _hostname(url) if url else None
 
 
 @lru_cache(maxsize=16)
-def _host(url: str | None) -> str | None:  # (a few URLs, read on every getparameters)
-    return urlsplit(url).hostname if url else None
+def _hostname(url: str) -> str | None:  # (a few URLs, read on every getparameters)
+    return urlsplit(url).hostname
 
 
-def provisioning_parameters(terminal: Terminal) -> dict[str, str | None]:
-    state = terminal.generation.state
-    cfg = terminal.config
-    out: dict[str, str | None] = {}
-    for prefix, role in (("t", "terminal"), ("c", "cconf"), ("e", "econf"), ("k", "kconf")):
-        part = state.parts.get(role)
-        if part is not None:
-            out[f"{prefix}conf"] = part.stage
-            out[f"n{prefix}conf"] = part.name
-    out.update(_cert_dates(terminal.generation.path))
-    out["cshost"] = _host(state.tms_url)
-    main, mirror = cfg.acquirer.main, cfg.acquirer.mirror
-    out["as-main-host"] = main.host if main else None
-    out["as-mirror-host"] = mirror.host if mirror else None
-    out["ashost"] = out["as-main-host"] or out["as-mirror-host"]
-    prov = cfg.provisioning
-    out["ks-main-host"] = _host(prov.key_server_main)
-    out["ks-mirror-host"] = _host(prov.key_server_mirror)
-    out["kshost"] = out["ks-main-host"] or out["ks-mirror-host"]
-    return out
+# Each part's role in the provisioned state, and its stage and name fields.
+_PARTS = (
+    ("terminal", "tconf", "ntconf"),
+    ("cconf", "cconf", "ncconf"),
+    ("econf", "econf", "neconf"),
+    ("kconf", "kconf", "nkconf"),
+)
+
+
+def provisioning_parameters(terminal: Terminal, out: dict[str, str]) -> None:
+    """Set in ``out`` the fields whose value is known; leave the others.
+    (A getparameters answer has 32 fields, most of them unknown until
+    activation: each value set costs, each one left out does not.)"""
+    generation = terminal.generation
+    state = generation.state
+    if state.parts:
+        for role, stage, name in _PARTS:
+            part = state.parts.get(role)
+            if part is not None:
+                _put(out, stage, part.stage)
+                _put(out, name, part.name)
+    out.update(_cert_dates(generation.path))
+    if state.tms_url:
+        _put(out, "cshost", _hostname(state.tms_url))
+    acquirer, prov = terminal.config.acquirer, terminal.config.provisioning
+    main, mirror = acquirer.main, acquirer.mirror
+    if main or mirror:
+        _servers(out, "as", main.host if main else None, mirror.host if mirror else None)
+    if prov.key_server_main or prov.key_server_mirror:
+        _servers(out, "ks", _host(prov.key_server_main), _host(prov.key_server_mirror))
+
+
+def _put(out: dict[str, str], field: str, value: str | None) -> None:
+    if value:
+        out[field] = value
+
+
+def _servers(out: dict[str, str], prefix: str, main: str | None, mirror: str | None) -> None:
+    """A main and a mirror server's hosts, and the host in use: the main's
+    when there is one (the mirror is the fallback)."""
+    _put(out, f"{prefix}host", main or mirror)
+    _put(out, f"{prefix}-main-host", main)
+    _put(out, f"{prefix}-mirror-host", mirror)

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -33,10 +34,14 @@ INFO = DeviceInfo("000000000009", "M2100", "1.5.3", "2.0.1", "Linux test", "1.0.
 
 @asynccontextmanager
 async def terminal_server(
-    data_dir: Path, keypad: SimKeypad | None = None
+    data_dir: Path, keypad: SimKeypad | None = None, **sections: dict[str, Any]
 ) -> AsyncIterator[tuple[Terminal, RawPeer]]:
     config = build_config(
-        {"admin": FAST_ADMIN, "terminal": {"tid": "1000000001", "mid": "243423434122313"}}
+        {
+            "admin": FAST_ADMIN,
+            "terminal": {"tid": "1000000001", "mid": "243423434122313"},
+            **sections,
+        }
     )
     terminal = Terminal(config, data_dir, Devices(INFO, keypad or SimKeypad()), simulator=True)
     await terminal.start()
@@ -96,6 +101,39 @@ async def test_getparameters_lists_every_field(tmp_path: Path) -> None:
         assert params["firmware-mcu"] == "1.5.3"
         assert params["devid"] == "M2100-000000000009"
         assert params["tconf"] == "none" and params["cshost"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("acquirer", "key_servers", "expected"),
+    [
+        # main and mirror: the main's host is the one in use
+        (
+            {"main": {"host": "acq1.example", "port": 1}, "mirror": {"host": "acq2", "port": 2}},
+            {"key-server-main": "https://ks1.example/k", "key-server-mirror": "https://ks2:8443/"},
+            ("acq1.example", "acq1.example", "acq2", "ks1.example", "ks1.example", "ks2"),
+        ),
+        # a mirror alone is the one in use
+        (
+            {"mirror": {"host": "acq2", "port": 2}},
+            {"key-server-mirror": "https://ks2:8443/"},
+            ("acq2", "none", "acq2", "ks2", "none", "ks2"),
+        ),
+        (
+            {"main": {"host": "acq1", "port": 1}},
+            {"key-server-main": "https://ks1/"},
+            ("acq1", "acq1", "none", "ks1", "ks1", "none"),
+        ),
+    ],
+)
+async def test_getparameters_server_hosts(
+    tmp_path: Path, acquirer: dict[str, Any], key_servers: dict[str, str], expected: tuple[str, ...]
+) -> None:
+    async with terminal_server(tmp_path, acquirer=acquirer, provisioning=key_servers) as (_, peer):
+        token = (await login(peer)).body["token"]
+        params = (await peer.command(Message("getparameters", {"token": token}))).body["parameters"]
+        names = ("ashost", "as-main-host", "as-mirror-host", "kshost", "ks-main-host")
+        assert tuple(params[n] for n in (*names, "ks-mirror-host")) == expected
+        assert params["cshost"] == "none"  # no configuration server before activation
 
 
 async def test_token_required(tmp_path: Path) -> None:
