@@ -221,6 +221,10 @@ _FLAT_PATTERN = re.compile(
     rf"(?P<body>(?:{_WS}<(?P<leaf>{_NAME})>(?P<text>{_LEAF})</(?P=leaf)>)*){_WS}</(?P=root)>{_WS}"
 )
 _FLAT = _FLAT_PATTERN.fullmatch
+# The commonest packet, a root without attributes around one leaf (a token,
+# an encrypted block), by a pattern without the general one's loops.
+_ONE_LEAF_PATTERN = re.compile(rf"{_WS}<({_NAME})>{_WS}<({_NAME})>({_LEAF})</\2>{_WS}</\1>{_WS}")
+_ONE_LEAF = _ONE_LEAF_PATTERN.fullmatch
 _FLAT_ATTR = re.compile(_ATTR).findall
 _FLAT_LEAF = re.compile(rf"<({_NAME})>({_LEAF})</\1>").findall
 
@@ -231,6 +235,11 @@ def _flat_message(data: bytes) -> Message | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    if text.count("<") == 4:  # (the pattern's four tags; leaf text has no '<')
+        one = _ONE_LEAF(text)
+        if one is not None:
+            root, leaf, value = one.groups()
+            return Message(root, {leaf: value.strip() or None})
     match = _FLAT(text)
     if match is None:
         return None

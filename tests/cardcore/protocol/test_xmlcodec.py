@@ -268,6 +268,30 @@ def test_flat_groups_are_where_the_reader_unpacks_them() -> None:
 
 
 @pytest.mark.parametrize(
+    "packet",
+    [
+        "<getparameters>\n  <token>0A1B</token>\n</getparameters>",
+        "<getparameters>\n  <encrypted>ZP/q+Tg=</encrypted>\n</getparameters>",
+        "<encrypted-data>\n  <token> 0A1B </token>\n</encrypted-data>\n",
+        "<a><a></a></a>",
+    ],
+)
+def test_one_leaf_packets_take_the_shortest_reading(
+    packet: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Their own pattern (root, leaf, text: by position), with the general one's result.
+    from cardcore.protocol import xmlcodec
+
+    one = xmlcodec._ONE_LEAF_PATTERN.fullmatch(packet)
+    assert one is not None and xmlcodec._ONE_LEAF_PATTERN.groups == 3
+    general = xmlcodec._FLAT_PATTERN.fullmatch(packet)
+    assert general is not None
+    assert one.groups() == (general["root"], general["leaf"], general["text"])
+    monkeypatch.setattr(xmlcodec, "_FLAT", lambda _: pytest.fail("the general pattern ran"))
+    assert _flat_message(packet.encode()) == _decode_tree(packet.encode())
+
+
+@pytest.mark.parametrize(
     ("allowed", "refused"),
     [
         (_LEAF, "[^<>&\x00-\x08\x0b-\x1f\ufffe\uffff]*"),
