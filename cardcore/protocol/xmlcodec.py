@@ -311,41 +311,45 @@ def _scalar(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-# Layouts of lists of plain leaves by their names and indent: an answer of
-# the same shape (getparameters' 32 fields) reuses the text around its values.
-# A layout is that text in pieces with a free slot for each value between
-# them: filling the slots at once and joining costs half of `%` formatting.
+# Layouts of elements whose children are all plain text leaves (a parameter
+# list), by their names and indent: an answer of the same shape
+# (getparameters' 32 fields) reuses the text around its values. A layout is
+# that text in pieces, the element's own tags included, with a free slot for
+# each value between them: filling the slots at once and joining costs half
+# of `%` formatting.
 _LAYOUTS: dict[tuple[str, ...], list[str | None]] = {}
 _MAX_LAYOUTS = 256
 
 
-def _plain_leaves(value: dict[str, Any], pad: str) -> list[str] | None:
-    """The children of an element whose children are all plain text leaves
-    (a parameter list), in pieces; None if any is not. Checking the joined
-    values in C first is cheaper than a check per leaf."""
+def _plain_leaves(name: str, value: dict[str, Any], pad: str) -> str | None:
+    """The element ``name`` if its children are all plain text leaves, laid
+    out; None if any is not. Checking the joined values in C first is
+    cheaper than a check per leaf."""
+    values = list(value.values())
     try:
-        text = "".join(value.values())
+        text = "".join(values)
     except TypeError:  # not all strings
         return None
     if "&" in text or "<" in text or ">" in text:
         return None
-    shape = (pad, *value)
+    shape = (name, pad, *value)
     layout = _LAYOUTS.get(shape)
     if layout is None:
-        names = "".join(value)
-        if "@" in names or "#" in names:
+        keys = "".join(value)
+        if "@" in keys or "#" in keys:
             return None  # attributes or text: the general layout
+        inner = pad + "  "
         layout = []
-        close = ""
+        close = f"{pad}<{name}>\n"
         for key in value:
-            layout += (f"{close}{pad}<{key}>", None)
+            layout += (f"{close}{inner}<{key}>", None)
             close = f"</{key}>\n"
-        layout.append(close)
+        layout.append(f"{close}{pad}</{name}>\n")
         if len(_LAYOUTS) < _MAX_LAYOUTS:
             _LAYOUTS[shape] = layout
     pieces: list[Any] = layout.copy()
-    pieces[1::2] = value.values()  # every slot filled
-    return pieces
+    pieces[1::2] = values  # every slot filled
+    return "".join(pieces)
 
 
 def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
@@ -362,14 +366,12 @@ def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
     if not isinstance(value, dict):
         out.append(f"{pad}<{name}>{_text(value)}</{name}>\n")
         return
-    inner = pad + "  "
     if len(value) > 4:
-        leaves = _plain_leaves(value, inner)
+        leaves = _plain_leaves(name, value, pad)
         if leaves is not None:
-            out.append(f"{pad}<{name}>\n")
-            out += leaves
-            out.append(f"{pad}</{name}>\n")
+            out.append(leaves)
             return
+    inner = pad + "  "
     attrs = ""
     text = None
     body: list[str] = []  # the children, laid out in the one pass over the dict
@@ -387,7 +389,7 @@ def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
         out.append(f"{pad}<{name}{attrs}>{text}</{name}>\n" if text else f"{pad}<{name}{attrs}/>\n")
         return
     out.append(f"{pad}<{name}{attrs}>\n")
-    out.extend(body)
+    out += body
     out.append(f"{pad}</{name}>\n")
 
 
@@ -401,7 +403,8 @@ def encode_body(
         content.update(body)
     out: list[str] = []
     _emit(out, name, content, "")
-    return "".join(out).rstrip("\n").encode("utf-8")
+    out[-1] = out[-1][:-1]  # the packet ends with the root's closing tag, not a line end
+    return "".join(out).encode("utf-8")
 
 
 def encode_message(message: Message) -> bytes:
