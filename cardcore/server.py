@@ -35,9 +35,10 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+import msgspec
 import trio
 
 from cardcore.config import ServerConfig
@@ -84,17 +85,17 @@ ERROR_ROOT = "error"
 _OK: str = Status.OK.value
 
 
-@dataclass
-class Answer:
+class Answer(msgspec.Struct):
     """What a handler returns: the body (``status`` defaults to ok), root
     attributes, and optionally the key to seal the answer with when it differs
-    from the command's (login with client-handshake)."""
+    from the command's (login with client-handshake). (A msgspec struct: one
+    is made in C for every command.)"""
 
-    body: Body = field(default_factory=dict)
-    attrs: dict[str, str] = field(default_factory=dict)
+    body: Body = msgspec.field(default_factory=dict)
+    attrs: dict[str, str] = msgspec.field(default_factory=dict)
     seal_with: bytes | None = None
     # Children written after `body`'s by a blocking callback run in a worker
-    # thread, for answers too large to hold (see Connection.send_streamed).
+    # thread, for answers too large to hold (see Connection._stream).
     stream: Callable[[XmlWriter], None] | None = None
 
 
@@ -258,8 +259,16 @@ class _Job:
     ctx: CommandContext
     command: Command
     start: float
-    release: Callable[[], None]
+    lock: trio.Lock | None  # the device lock, held by a device operation
     outcome: Answer | CardcoreError | None = None  # None: the handler was cancelled
+
+    def release(self) -> None:
+        """A device operation ends when its answer is ready, before it is
+        sent: a cash register that sends its next command the moment the
+        answer arrives must not find the terminal busy. (Idempotent.)"""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 class Connection:
@@ -541,32 +550,34 @@ class Connection:
             await self.send(error_answer(name, unknown.status, [unknown.message]), key)
             return True
         start = time.monotonic()  # for the log only
+        lock: trio.Lock | None = None
         if command.exclusive:
+            lock = self.server.device_lock
             try:
-                self.server.device_lock.acquire_nowait()
+                lock.acquire_nowait()
             except trio.WouldBlock:
                 await self.send(error_answer(name, Busy.status, [Busy().message]), key)
                 log.info("%s: <%s> refused: terminal busy", self.peer, name)
                 return True
-        held = command.exclusive
-
-        def release() -> None:
-            # A device operation ends when its answer is ready, before it is
-            # sent: a cash register that sends its next command the moment the
-            # answer arrives must not find the terminal busy.
-            nonlocal held
-            if held:
-                held = False
-                self.server.device_lock.release()
-
         ctx = CommandContext(self, message, key)
-        job = self._job = _Job(ctx, command, start, release)
+        job = self._job = _Job(ctx, command, start, lock)
         try:
-            if command.exclusive and self.server.ready is not None:
+            if lock is not None and self.server.ready is not None:
                 await self.server.ready.wait()
-            job.outcome = await self._run_handler(ctx, command)
+            ctx.running = True
+            self.current = ctx
+            try:
+                job.outcome = await command.handler(ctx)
+            except CardcoreError as exc:
+                job.outcome = exc
+            except Exception:
+                log.exception("%s: <%s> failed unexpectedly", self.peer, name)
+                job.outcome = SystemFailure("internal error; see the terminal log")
+            finally:
+                ctx.running = False  # a late cancel() only records its reason
+                self.current = None
         except BaseException:
-            release()  # cancelled: answered after the scope (_serve)
+            job.release()  # cancelled: answered after the scope (_serve)
             raise
         if self._interrupted:
             # Cancelled, but the handler ended before it noticed: the answer
@@ -575,46 +586,31 @@ class Connection:
         self._job = None
         return await self._finish(job)
 
-    async def _run_handler(self, ctx: CommandContext, command: Command) -> Answer | CardcoreError:
-        ctx.running = True
-        self.current = ctx
-        try:
-            return await command.handler(ctx)
-        except CardcoreError as exc:
-            return exc
-        except Exception:
-            log.exception("%s: <%s> failed unexpectedly", self.peer, ctx.message.name)
-            return SystemFailure("internal error; see the terminal log")
-        finally:
-            ctx.running = False  # a late cancel() only records its reason
-            self.current = None
-
     async def _finish(self, job: _Job) -> bool:
         """Answer a command whose handler ended; False closes the connection.
         A device operation holds the device until its answer is ready (a
         streamed one is written from the journal meanwhile), not while it is
         sent."""
-        name = job.ctx.message.name
         try:
             reply = await self._answer(job)
         finally:
             job.release()
         if reply is None:
-            log.info("%s: <%s> abandoned: client disconnected", self.peer, name)
+            log.info("%s: <%s> abandoned: client disconnected", self.peer, job.ctx.message.name)
             return False
-        if job.command.audit or reply.status != Status.OK:
+        if job.command.audit or reply.body["status"] != _OK:
             log.info(
                 "%s: <%s> -> %s (%.0f ms)",
                 self.peer,
-                name,
+                job.ctx.message.name,
                 reply.status,
                 (time.monotonic() - job.start) * 1000,
             )
         return True
 
     async def _answer(self, job: _Job) -> Message | None:
-        ctx, outcome, release = job.ctx, job.outcome, job.release
-        message, key = ctx.message, ctx.key
+        ctx, outcome = job.ctx, job.outcome
+        message = ctx.message
         # Helpers (keepalive) stop before the answer goes out, so that no
         # message of this command is left half-answered on the wire. (Most
         # commands never talk to the client: nothing to stop, nothing awaited.)
@@ -626,27 +622,16 @@ class Connection:
             if self.disconnected:
                 return None
             outcome = ctx.cancel_reason or OperationCancelled()
-        reply = self._reply(message.name, outcome)
-        seal_key = outcome.seal_with if isinstance(outcome, Answer) and outcome.seal_with else key
-        spool: IO[bytes] | None = None
-        if isinstance(outcome, Answer) and outcome.stream is not None:
-            # Written (from the journal) while the operation still holds the
-            # device; a failure before anything was sent is the answer instead.
-            try:
-                spool = await trio.to_thread.run_sync(
-                    _spool_answer, message.name, reply.body, outcome.attrs, outcome.stream, seal_key
-                )
-            except CardcoreError as exc:
-                reply = self._reply(message.name, exc)
-            except Exception:
-                log.exception("%s: <%s> answer failed unexpectedly", self.peer, message.name)
-                reply = self._reply(message.name, SystemFailure("internal error; see the log"))
-        release()
+        if type(outcome) is Answer:
+            reply = Message(message.name, {"status": _OK, **outcome.body}, outcome.attrs)
+            seal_key = outcome.seal_with or ctx.key
+            if outcome.stream is not None:
+                return await self._stream(job, outcome, reply, seal_key)
+        else:
+            reply = self._reply(message.name, outcome)
+            seal_key = ctx.key
+        job.release()
         try:
-            if spool is not None:
-                size = await self.send_spool(spool)
-                log.info("%s: <%s> answer of %d bytes streamed", self.peer, message.name, size)
-                return reply
             await self.send(reply, seal_key, pad=ctx.signed_length_peer)
         except _Disconnected:
             return None
@@ -654,6 +639,37 @@ class Connection:
             log.warning("%s: <%s> answer not sent: %s", self.peer, message.name, exc.message)
             return None
         return reply
+
+    async def _stream(
+        self, job: _Job, outcome: Answer, reply: Message, seal_key: bytes | None
+    ) -> Message | None:
+        """Send an answer with a streamed part (Answer.stream). It is written
+        (from the journal) while the operation still holds the device; a
+        failure before anything was sent is the answer instead."""
+        name = job.ctx.message.name
+        assert outcome.stream is not None
+        try:
+            spool = await trio.to_thread.run_sync(
+                _spool_answer, name, reply.body, outcome.attrs, outcome.stream, seal_key
+            )
+        except CardcoreError as exc:
+            spool, reply = None, self._reply(name, exc)
+        except Exception:
+            log.exception("%s: <%s> answer failed unexpectedly", self.peer, name)
+            spool, reply = None, self._reply(name, SystemFailure("internal error; see the log"))
+        job.release()
+        try:
+            if spool is None:
+                await self.send(reply, seal_key, pad=job.ctx.signed_length_peer)
+                return reply
+            size = await self.send_spool(spool)
+            log.info("%s: <%s> answer of %d bytes streamed", self.peer, name, size)
+            return reply
+        except _Disconnected:
+            return None
+        except FramingError as exc:
+            log.warning("%s: <%s> answer not sent: %s", self.peer, name, exc.message)
+            return None
 
     @staticmethod
     def _reply(name: str, outcome: Answer | CardcoreError) -> Message:
@@ -667,21 +683,23 @@ class Connection:
 class CommandContext:
     """What a handler sees of its command and connection."""
 
+    # Until a command changes them (class defaults: most commands never do).
+    running = False  # while the handler runs
+    cancel_reason: CardcoreError | None = None
+    interactive = False  # set once the command talks to the client
+    # The peer reads packet lengths as signed bytes (the activator of a real
+    # management server sends runreset): pad this command's packets.
+    signed_length_peer = False
+    # Created when the command first talks to the client.
+    _ask_lock: trio.Lock | None = None
+    _stopping: trio.Event | None = None
+    _helpers: tuple[trio.Event, ...] = ()
+
     def __init__(self, connection: Connection, message: Message, key: bytes | None) -> None:
         self.connection = connection
         self.message = message
         self.key = key
         self.peer = connection.peer
-        self.running = False  # while the handler runs
-        self.cancel_reason: CardcoreError | None = None
-        self.interactive = False  # set once the command talks to the client
-        # The peer reads packet lengths as signed bytes (the activator of a
-        # real management server sends runreset): pad this command's packets.
-        self.signed_length_peer = False
-        # Created when the command first talks to the client: most never do.
-        self._ask_lock: trio.Lock | None = None
-        self._stopping: trio.Event | None = None
-        self._helpers: list[trio.Event] = []
 
     @property
     def secure(self) -> bool:
@@ -773,7 +791,7 @@ class CommandContext:
         first = every if first_after is None else first_after
         _, stopping = self._become_interactive()
         done = trio.Event()
-        self._helpers.append(done)
+        self._helpers += (done,)
 
         async def pinger() -> None:
             try:
