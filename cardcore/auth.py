@@ -90,6 +90,10 @@ class AdminAuth:
 
     async def load(self) -> None:
         """Read the stored hash, creating the factory default on first start."""
+        if self._clock is trio.current_time:
+            # The run's clock itself: trio.current_time() looks the run up on
+            # every call, and tokens are checked on every command.
+            self._clock = trio.lowlevel.current_clock().current_time
         try:
             self._hash = _Hash.from_json(self._path.read_bytes())
         except FileNotFoundError:
@@ -164,10 +168,12 @@ class AdminAuth:
     def check_token(self, token: str) -> str:
         """Return the canonical token if valid (and refresh it); else NotAuthorized."""
         now = self._expire()
-        candidate = token.upper().encode()
+        candidate = token.upper()
+        if not candidate.isascii():  # (compare_digest takes ASCII text only)
+            raise NotAuthorized("invalid or expired token")
         found: str | None = None
         for known in self._tokens:  # compare against every token: constant time per token
-            if hmac.compare_digest(known.encode(), candidate):
+            if hmac.compare_digest(known, candidate):
                 found = known
         if found is None:
             raise NotAuthorized("invalid or expired token")

@@ -214,11 +214,12 @@ class _SocketTransport:
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.sock = sock
+        self.fd = sock.fileno()  # (trio asks an object for it on every wait)
 
     async def receive(self) -> bytes | bytearray:
         sock = self.sock
         while True:
-            await trio.lowlevel.wait_readable(sock)
+            await trio.lowlevel.wait_readable(self.fd)
             try:
                 return sock.recv(RECEIVE_SIZE)
             except BlockingIOError:
@@ -238,7 +239,7 @@ class _SocketTransport:
             return
         with memoryview(data) as view:
             while sent < len(view):
-                await trio.lowlevel.wait_writable(sock)
+                await trio.lowlevel.wait_writable(self.fd)
                 try:
                     sent += sock.send(view[sent:])
                 except BlockingIOError:
@@ -300,6 +301,8 @@ class Connection:
         self._reader_scope: trio.CancelScope | None = None
         self._reader_done = trio.Event()
         self._arrivals = trio.lowlevel.ParkingLot()
+        # trio.current_time() without its look-up of the run (once per packet)
+        self._clock = trio.lowlevel.current_clock()
 
     # --- sending --------------------------------------------------------
     async def _wait_send_turn(self) -> None:
@@ -386,6 +389,13 @@ class Connection:
     async def _queue(self, data: bytes | bytearray) -> None:
         """Queue the packets ``data`` completes. End of input (no data) or a
         framing error ends the connection: _Disconnected."""
+        error = self._take(data)
+        if error is not None:
+            await self._refuse(error)
+            raise _Disconnected
+
+    def _take(self, data: bytes | bytearray) -> str | None:
+        """_queue without the answer to a framing error, which it returns."""
         if not data:
             self.disconnected = True
             raise _Disconnected
@@ -393,8 +403,8 @@ class Connection:
             self._ready.extend(self._decoder.feed(data))
         except FramingError as exc:
             self.disconnected = True
-            await self._refuse(exc.message)
-            raise _Disconnected from None
+            return exc.message
+        return None
 
     async def receive(self, timeout: float) -> bytes | None:
         """The next packet, or None on timeout. Raises _Disconnected at end of input."""
@@ -518,12 +528,15 @@ class Connection:
             timeout = (
                 self.config.frame_timeout if self._decoder.pending else self.config.idle_timeout
             )
-            deadline = self._wait_deadline = trio.current_time() + timeout
+            deadline = self._wait_deadline = self._clock.current_time() + timeout
             if deadline < self._watch_at and self._watch is not None:
                 self._watch_at = self._watch.deadline = deadline  # a half-sent packet's limit
             data = await self.transport.receive()
             self._wait_deadline = math.inf
-            await self._queue(data)
+            error = self._take(data)
+            if error is not None:
+                await self._refuse(error)
+                raise _Disconnected
         return self._ready.popleft()
 
     async def _process(self, packet: bytes) -> bool:

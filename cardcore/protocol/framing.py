@@ -5,6 +5,8 @@
 # decisions). Sans-I/O: feed bytes, take whole packets out.
 from __future__ import annotations
 
+import struct
+
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -31,7 +33,10 @@ def encode_frame(payload: bytes, max_packet: int = DEFAULT_MAX_PACKET) -> bytes:
         raise FramingError("empty packet")
     if len(payload) > max_packet:
         raise FramingError(f"packet of {len(payload)} bytes exceeds the {max_packet}-byte limit")
-    return len(payload).to_bytes(HEADER, "big") + payload
+    return _LENGTH(len(payload)) + payload
+
+
+_LENGTH = struct.Struct(">I").pack  # the 4-byte big-endian length
 
 
 # The activator of a real management server reads the four length bytes as

@@ -102,7 +102,8 @@ _PATH = re.compile(r"`\$\.([^`\[]+)")
 
 
 def parse_params(message: Message, model: type[T]) -> T:
-    params: dict[str, Any] = message.params()
+    # (convert only reads: the body itself when there are no attributes to merge)
+    params: dict[str, Any] = message.params() if message.attrs else message.body
     try:
         return msgspec.convert(params, model, strict=True)
     except msgspec.ValidationError as exc:
