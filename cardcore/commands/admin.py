@@ -20,6 +20,7 @@ from cardcore.protocol.secure import (
 )
 from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
+from hal.interfaces import DeviceInfo
 
 __all__ = ["PARAMETER_NAMES", "commands"]
 
@@ -99,30 +100,45 @@ def commands(terminal: Terminal) -> dict[str, Command]:
 def parameters(terminal: Terminal) -> dict[str, str]:
     """Every field of «Сведения о приложении и терминале»; `none` where the
     terminal has not been provisioned with a value yet (cardcore.provisioning.info)."""
-    out = dict(_ALL_NONE)  # the manual's order
+    out = _device_fields(terminal).copy()
     _provisioning_parameters(terminal, out)
-    info = terminal.devices.info
     cfg = terminal.config.terminal
-    device = (
-        ("sn", info.serial_number),
-        ("app", terminal.app_version),
-        ("firmware-mcu", info.firmware_mcu),
-        ("firmware-boot", info.firmware_boot),
-        ("os", info.os),
-        ("sdk", info.sdk),
+    configured = (
         ("tid", cfg.tid),
         ("mid", cfg.mid),
         ("acqid", cfg.acquirer_id),
-        ("devid", terminal.device_identifier),
         ("ccert", out["cccert"]),  # the configuration client certificate's
     )
-    for name, value in device:
+    for name, value in configured:
         if value:
             out[name] = value
     return out
 
 
 _ALL_NONE = dict.fromkeys(PARAMETER_NAMES, NONE)
+_device: tuple[DeviceInfo, str, dict[str, str]] | None = None
+
+
+def _device_fields(terminal: Terminal) -> dict[str, str]:
+    """All fields in the manual's order: the device's own (identity and
+    firmware, fixed while the application runs), the others `none`. Made
+    once for the device (and again only if it were another one)."""
+    global _device
+    info, version = terminal.devices.info, terminal.app_version
+    if _device is None or _device[0] is not info or _device[1] != version:
+        device = {
+            "sn": info.serial_number,
+            "app": version,
+            "firmware-mcu": info.firmware_mcu,
+            "firmware-boot": info.firmware_boot,
+            "os": info.os,
+            "sdk": info.sdk,
+            "devid": terminal.device_identifier,
+        }
+        out = dict(_ALL_NONE)
+        out.update((name, value) for name, value in device.items() if value)
+        _device = (info, version, out)
+    return _device[2]
 
 
 _provisioning: Callable[[Terminal, dict[str, str]], None] | None = None

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cardcore.app import build_commands
 from cardcore.auth import AdminAuth
-from cardcore.commands.admin import PARAMETER_NAMES
+from cardcore.commands.admin import PARAMETER_NAMES, parameters
 from cardcore.config import AdminConfig, build_config
 from cardcore.errors import NotAuthorized
 from cardcore.protocol.xmlcodec import Message, decode_error_stack, decode_message
@@ -134,6 +134,26 @@ async def test_getparameters_server_hosts(
         names = ("ashost", "as-main-host", "as-mirror-host", "kshost", "ks-main-host")
         assert tuple(params[n] for n in (*names, "ks-mirror-host")) == expected
         assert params["cshost"] == "none"  # no configuration server before activation
+
+
+async def test_getparameters_shows_each_terminals_own_device(tmp_path: Path) -> None:
+    other = DeviceInfo("000000000077", "M9", "9.9", "9.8", "Linux other", "")
+    config = build_config({"admin": FAST_ADMIN})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    second = Terminal(config, tmp_path / "b", Devices(other, SimKeypad()), simulator=True)
+    await second.start()
+    async with terminal_server(tmp_path / "a") as (first, _):
+        for _ in range(2):  # each in turn, twice
+            mine = parameters(first)
+            expected = (INFO.serial_number, "M2100-000000000009", "1.0.4")
+            assert (mine["sn"], mine["devid"], mine["sdk"]) == expected
+            mine["sn"] = "changed by the caller"
+            assert parameters(first)["sn"] == INFO.serial_number
+            theirs = parameters(second)
+            assert (theirs["sn"], theirs["devid"]) == ("000000000077", "M9-000000000077")
+            assert theirs["sdk"] == "none" and theirs["firmware-mcu"] == "9.9"
+    second.close()
 
 
 async def test_token_required(tmp_path: Path) -> None:
