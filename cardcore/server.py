@@ -549,7 +549,7 @@ class Connection:
             return False
         name = message.name
         key: bytes | None = None
-        if is_encrypted(message):
+        if ENCRYPTED in message.body:  # (is_encrypted, inline)
             try:
                 message, key, _ = self.server.keyring.open(message)
             except (SecureChannelError, XmlError) as exc:
