@@ -635,14 +635,16 @@ class Connection:
             if self.disconnected:
                 return None
             outcome = ctx.cancel_reason or OperationCancelled()
-        if type(outcome) is Answer:
+        if isinstance(outcome, CardcoreError):
+            reply = self._failed(message.name, outcome)
+            seal_key = ctx.key
+        else:
+            # The status leads; a handler's own status keeps that place. It goes
+            # as plain text: the encoder's fast path takes exact strings only.
             reply = Message(message.name, {"status": _OK, **outcome.body}, outcome.attrs)
             seal_key = outcome.seal_with or ctx.key
             if outcome.stream is not None:
                 return await self._stream(job, outcome, reply, seal_key)
-        else:
-            reply = self._reply(message.name, outcome)
-            seal_key = ctx.key
         job.release()
         try:
             await self.send(reply, seal_key, pad=ctx.signed_length_peer)
@@ -666,10 +668,10 @@ class Connection:
                 _spool_answer, name, reply.body, outcome.attrs, outcome.stream, seal_key
             )
         except CardcoreError as exc:
-            spool, reply = None, self._reply(name, exc)
+            spool, reply = None, self._failed(name, exc)
         except Exception:
             log.exception("%s: <%s> answer failed unexpectedly", self.peer, name)
-            spool, reply = None, self._reply(name, SystemFailure("internal error; see the log"))
+            spool, reply = None, self._failed(name, SystemFailure("internal error; see the log"))
         job.release()
         try:
             if spool is None:
@@ -685,12 +687,8 @@ class Connection:
             return None
 
     @staticmethod
-    def _reply(name: str, outcome: Answer | CardcoreError) -> Message:
-        if isinstance(outcome, CardcoreError):
-            return error_answer(name, outcome.status, [outcome.message])
-        # The status leads; a handler's own status keeps that place. It goes
-        # as plain text: the encoder's fast path takes exact strings only.
-        return Message(name, {"status": _OK, **outcome.body}, outcome.attrs)
+    def _failed(name: str, error: CardcoreError) -> Message:
+        return error_answer(name, error.status, [error.message])
 
 
 class CommandContext:
