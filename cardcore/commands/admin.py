@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
+from msgspec.structs import replace
 
 from cardcore.errors import InvalidArguments, NotAuthorized
 from cardcore.protocol.messages import ChangePassword, Login, TokenCommand, parse_params
@@ -22,20 +24,55 @@ from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 from hal.interfaces import DeviceInfo
 
-__all__ = ["PARAMETER_NAMES", "commands"]
+__all__ = ["PARAMETER_NAMES", "Parameters", "commands", "parameters"]
 
 NONE = "none"
+
 
 # getparameters, in the manual's order. The manual's example spells the
 # config-server client certificate date `cccert`, its field list `ccert`:
 # both are sent, with the same date, so a register written from either parses.
-PARAMETER_NAMES = (
-    "sn", "app", "firmware-mcu", "firmware-boot", "os", "sdk", "tid", "mid",
-    "tconf", "ntconf", "cconf", "ncconf", "econf", "neconf", "kconf", "nkconf",
-    "acqid", "cccert", "ccert", "csca", "cshost", "accert", "asca", "ashost",
-    "as-main-host", "as-mirror-host", "kccert", "ksca", "kshost",
-    "ks-main-host", "ks-mirror-host", "devid",
-)  # fmt: skip
+# (A struct of text fields is laid out by the XML encoder from its field
+# list: no per-answer look-up of the names.)
+class Parameters(msgspec.Struct, rename="kebab", gc=False):
+    """«Сведения о приложении и терминале»: `none` where the terminal has no
+    value (yet)."""
+
+    sn: str = NONE
+    app: str = NONE
+    firmware_mcu: str = NONE
+    firmware_boot: str = NONE
+    os: str = NONE
+    sdk: str = NONE
+    tid: str = NONE
+    mid: str = NONE
+    tconf: str = NONE
+    ntconf: str = NONE
+    cconf: str = NONE
+    ncconf: str = NONE
+    econf: str = NONE
+    neconf: str = NONE
+    kconf: str = NONE
+    nkconf: str = NONE
+    acqid: str = NONE
+    cccert: str = NONE
+    ccert: str = NONE
+    csca: str = NONE
+    cshost: str = NONE
+    accert: str = NONE
+    asca: str = NONE
+    ashost: str = NONE
+    as_main_host: str = NONE
+    as_mirror_host: str = NONE
+    kccert: str = NONE
+    ksca: str = NONE
+    kshost: str = NONE
+    ks_main_host: str = NONE
+    ks_mirror_host: str = NONE
+    devid: str = NONE
+
+
+PARAMETER_NAMES: tuple[str, ...] = Parameters.__struct_encode_fields__
 
 
 def commands(terminal: Terminal) -> dict[str, Command]:
@@ -97,54 +134,50 @@ def commands(terminal: Terminal) -> dict[str, Command]:
     }
 
 
-def parameters(terminal: Terminal) -> dict[str, str]:
+def parameters(terminal: Terminal) -> Parameters:
     """Every field of «Сведения о приложении и терминале»; `none` where the
     terminal has not been provisioned with a value yet (cardcore.provisioning.info)."""
-    out = _device_fields(terminal).copy()
+    out = replace(_device_fields(terminal))  # a copy
     _provisioning_parameters(terminal, out)
     cfg = terminal.config.terminal
-    configured = (
-        ("tid", cfg.tid),
-        ("mid", cfg.mid),
-        ("acqid", cfg.acquirer_id),
-        ("ccert", out["cccert"]),  # the configuration client certificate's
-    )
-    for name, value in configured:
-        if value:
-            out[name] = value
+    if cfg.tid:
+        out.tid = cfg.tid
+    if cfg.mid:
+        out.mid = cfg.mid
+    if cfg.acquirer_id:
+        out.acqid = cfg.acquirer_id
+    out.ccert = out.cccert  # the configuration client certificate's
     return out
 
 
-_ALL_NONE = dict.fromkeys(PARAMETER_NAMES, NONE)
-_device: tuple[DeviceInfo, str, dict[str, str]] | None = None
+_device: tuple[DeviceInfo, str, Parameters] | None = None
 
 
-def _device_fields(terminal: Terminal) -> dict[str, str]:
-    """All fields in the manual's order: the device's own (identity and
-    firmware, fixed while the application runs), the others `none`. Made
-    once for the device (and again only if it were another one)."""
+def _device_fields(terminal: Terminal) -> Parameters:
+    """The device's own fields (identity and firmware, fixed while the
+    application runs), the others `none`. Made once for the device (and
+    again only if it were another one); callers copy it."""
     global _device
     info, version = terminal.devices.info, terminal.app_version
     if _device is None or _device[0] is not info or _device[1] != version:
         device = {
             "sn": info.serial_number,
             "app": version,
-            "firmware-mcu": info.firmware_mcu,
-            "firmware-boot": info.firmware_boot,
+            "firmware_mcu": info.firmware_mcu,
+            "firmware_boot": info.firmware_boot,
             "os": info.os,
             "sdk": info.sdk,
             "devid": terminal.device_identifier,
         }
-        out = dict(_ALL_NONE)
-        out.update((name, value) for name, value in device.items() if value)
-        _device = (info, version, out)
+        known = Parameters(**{name: value for name, value in device.items() if value})
+        _device = (info, version, known)
     return _device[2]
 
 
-_provisioning: Callable[[Terminal, dict[str, str]], None] | None = None
+_provisioning: Callable[[Terminal, Parameters], None] | None = None
 
 
-def _provisioning_parameters(terminal: Terminal, out: dict[str, str]) -> None:
+def _provisioning_parameters(terminal: Terminal, out: Parameters) -> None:
     # Certificate parsing is loaded on first use, so start-up stays fast (and
     # once: an import statement on every getparameters costs microseconds).
     global _provisioning

@@ -23,11 +23,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 from xml.parsers import expat
 
 import msgspec
+from msgspec.structs import astuple
 
 from kernel.errors import CardcoreError
 
@@ -321,6 +322,18 @@ _LAYOUTS: dict[tuple[str, ...], list[str | None]] = {}
 _MAX_LAYOUTS = 256
 
 
+def _layout(name: str, keys: Iterable[str], pad: str) -> list[str | None]:
+    """The element ``name`` of text leaves ``keys``, a free slot for each value."""
+    inner = pad + "  "
+    layout: list[str | None] = []
+    close = f"{pad}<{name}>\n"
+    for key in keys:
+        layout += (f"{close}{inner}<{key}>", None)
+        close = f"</{key}>\n"
+    layout.append(f"{close}{pad}</{name}>\n")
+    return layout
+
+
 def _plain_leaves(name: str, value: dict[str, Any], pad: str) -> str | None:
     """The element ``name`` if its children are all plain text leaves, laid
     out; None if any is not. Checking the joined values in C first is
@@ -338,18 +351,40 @@ def _plain_leaves(name: str, value: dict[str, Any], pad: str) -> str | None:
         keys = "".join(value)
         if "@" in keys or "#" in keys:
             return None  # attributes or text: the general layout
-        inner = pad + "  "
-        layout = []
-        close = f"{pad}<{name}>\n"
-        for key in value:
-            layout += (f"{close}{inner}<{key}>", None)
-            close = f"</{key}>\n"
-        layout.append(f"{close}{pad}</{name}>\n")
+        layout = _layout(name, value, pad)
         if len(_LAYOUTS) < _MAX_LAYOUTS:
             _LAYOUTS[shape] = layout
     pieces: list[Any] = layout.copy()
     pieces[1::2] = values  # every slot filled
     return "".join(pieces)
+
+
+# Layouts of msgspec structs (a fixed list of fields: getparameters' answer)
+# by type, element name and indent.
+_STRUCT_LAYOUTS: dict[tuple[type, str, str], list[str | None]] = {}
+
+
+def _struct(out: list[str], name: str, value: msgspec.Struct, pad: str) -> None:
+    """A struct is the element of its fields, in their order, by their
+    encoded names: laid out from its type when all are text without markup
+    (the names need no look-up), else as the same mapping would be."""
+    values = astuple(value)
+    try:
+        text: str | None = "".join(values)
+    except TypeError:  # not all strings
+        text = None
+    if text is None or "&" in text or "<" in text or ">" in text:
+        _emit(out, name, dict(zip(value.__struct_encode_fields__, values, strict=True)), pad)
+        return
+    shape = (type(value), name, pad)
+    layout = _STRUCT_LAYOUTS.get(shape)
+    if layout is None:
+        layout = _layout(name, value.__struct_encode_fields__, pad)
+        if len(_STRUCT_LAYOUTS) < _MAX_LAYOUTS:
+            _STRUCT_LAYOUTS[shape] = layout
+    pieces: list[Any] = layout.copy()
+    pieces[1::2] = values  # every slot filled
+    out.append("".join(pieces))
 
 
 def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
@@ -364,7 +399,10 @@ def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
             _emit(out, name, item, pad)
         return
     if not isinstance(value, dict):
-        out.append(f"{pad}<{name}>{_text(value)}</{name}>\n")
+        if isinstance(value, msgspec.Struct):
+            _struct(out, name, value, pad)
+        else:
+            out.append(f"{pad}<{name}>{_text(value)}</{name}>\n")
         return
     if len(value) > 4:
         leaves = _plain_leaves(name, value, pad)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cardcore.provisioning import pki
 from cardcore.provisioning.credentials import TMS_ROOT_FILE, identity
 from cardcore.provisioning.errors import ProvisioningFormatError
 from cardcore.terminal import Terminal
+
+if TYPE_CHECKING:
+    from cardcore.commands.admin import Parameters
 
 __all__ = ["provisioning_parameters"]
 
@@ -26,7 +30,7 @@ def _cert_date(path: Path) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def _cert_dates(generation: Path) -> dict[str, str]:
+def _cert_dates(generation: Path) -> tuple[tuple[str, str], ...]:
     """The known certificate dates of one generation. A published generation
     never changes (every change makes a new one), so they are read once."""
     files = {
@@ -37,8 +41,8 @@ def _cert_dates(generation: Path) -> dict[str, str]:
         "kccert": identity("keyloader").cert_file,
         "ksca": identity("keyloader").ca_file,
     }
-    dates = {field: _cert_date(generation / name) for field, name in files.items()}
-    return {field: date for field, date in dates.items() if date}
+    dates = ((field, _cert_date(generation / name)) for field, name in files.items())
+    return tuple((field, date) for field, date in dates if date)
 
 
 def _host(url: str | None) -> str | None:
@@ -59,7 +63,7 @@ _PARTS = (
 )
 
 
-def provisioning_parameters(terminal: Terminal, out: dict[str, str]) -> None:
+def provisioning_parameters(terminal: Terminal, out: Parameters) -> None:
     """Set in ``out`` the fields whose value is known; leave the others.
     (A getparameters answer has 32 fields, most of them unknown until
     activation: each value set costs, each one left out does not.)"""
@@ -71,7 +75,8 @@ def provisioning_parameters(terminal: Terminal, out: dict[str, str]) -> None:
             if part is not None:
                 _put(out, stage, part.stage)
                 _put(out, name, part.name)
-    out.update(_cert_dates(generation.path))
+    for field, date in _cert_dates(generation.path):
+        setattr(out, field, date)
     if state.tms_url:
         _put(out, "cshost", _hostname(state.tms_url))
     acquirer, prov = terminal.config.acquirer, terminal.config.provisioning
@@ -82,14 +87,14 @@ def provisioning_parameters(terminal: Terminal, out: dict[str, str]) -> None:
         _servers(out, "ks", _host(prov.key_server_main), _host(prov.key_server_mirror))
 
 
-def _put(out: dict[str, str], field: str, value: str | None) -> None:
+def _put(out: Parameters, field: str, value: str | None) -> None:
     if value:
-        out[field] = value
+        setattr(out, field, value)
 
 
-def _servers(out: dict[str, str], prefix: str, main: str | None, mirror: str | None) -> None:
+def _servers(out: Parameters, prefix: str, main: str | None, mirror: str | None) -> None:
     """A main and a mirror server's hosts, and the host in use: the main's
     when there is one (the mirror is the fallback)."""
     _put(out, f"{prefix}host", main or mirror)
-    _put(out, f"{prefix}-main-host", main)
-    _put(out, f"{prefix}-mirror-host", mirror)
+    _put(out, f"{prefix}_main_host", main)
+    _put(out, f"{prefix}_mirror_host", mirror)

@@ -147,12 +147,12 @@ async def test_getparameters_shows_each_terminals_own_device(tmp_path: Path) -> 
         for _ in range(2):  # each in turn, twice
             mine = parameters(first)
             expected = (INFO.serial_number, "M2100-000000000009", "1.0.4")
-            assert (mine["sn"], mine["devid"], mine["sdk"]) == expected
-            mine["sn"] = "changed by the caller"
-            assert parameters(first)["sn"] == INFO.serial_number
+            assert (mine.sn, mine.devid, mine.sdk) == expected
+            mine.sn = "changed by the caller"
+            assert parameters(first).sn == INFO.serial_number
             theirs = parameters(second)
-            assert (theirs["sn"], theirs["devid"]) == ("000000000077", "M9-000000000077")
-            assert theirs["sdk"] == "none" and theirs["firmware-mcu"] == "9.9"
+            assert (theirs.sn, theirs.devid) == ("000000000077", "M9-000000000077")
+            assert theirs.sdk == "none" and theirs.firmware_mcu == "9.9"
     second.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -168,6 +169,30 @@ def test_a_long_list_of_leaves_is_laid_out_as_any_other(odd: object) -> None:
     for _ in range(2):  # the layout made once, and reused
         percent = encode_body("r", {"parameters": {**plain, "p%s": "%d%%", "p7": "%s"}}).decode()
         assert "    <p7>%s</p7>\n    <p%s>%d%%</p%s>\n  </parameters>" in percent
+
+
+class _Fields(msgspec.Struct, rename="kebab"):
+    first: object = "a"
+    second_field: object = "b"
+    third: object = "c"
+
+
+@pytest.mark.parametrize("odd", ["plain", "<x>", "a&b", "1>0", None, 7, ["l1", "l2"]])
+def test_a_struct_is_laid_out_as_its_fields_mapping(odd: object) -> None:
+    """A struct is its encoded fields in order, byte for byte as the same
+    mapping; a field that is not plain text takes the general layout."""
+    mapping = {"first": "a", "second-field": odd, "third": "c"}
+    for _ in range(2):  # the layout is made once, then reused
+        value = _Fields(second_field=odd)
+        pairs = (
+            ({"status": "ok", "parameters": value}, {"status": "ok", "parameters": mapping}),
+            ({"outer": {"parameters": value}}, {"outer": {"parameters": mapping}}),  # indented
+        )
+        for body, same in pairs:
+            assert encode_body("r", body) == encode_body("r", same)
+    other = _Fields(first="x")  # the same layout, another value
+    decoded = decode_message(encode_body("r", {"p": other})).body["p"]
+    assert decoded == {"first": "x", "second-field": "b", "third": "c"}
 
 
 _names = st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True)
