@@ -202,28 +202,31 @@ class Message(msgspec.Struct, frozen=True):
 
 
 # The flat subset (see the strategy note). Every repetition is followed by a
-# character it cannot match, so matching never backtracks far: linear time.
-_WS = r"[ \t\r\n]*"  # whitespace between elements is dropped
-_NAME = r"[A-Za-z_][A-Za-z0-9._-]*"
+# character it cannot match, so giving back what it took could never lead to
+# a match: each is possessive (*+, ++), and a text outside the subset fails
+# where it leaves it, without backtracking. Linear time.
+_WS = r"[ \t\r\n]*+"  # whitespace between elements is dropped
+_NAME = r"[A-Za-z_][A-Za-z0-9._-]*+"
 # Leaf text: no markup, no reference, no carriage return (expat normalises
 # line ends) and none of the characters XML forbids: [^<>&\x00-\x08\x0b-\x1f
 # \ufffe\uffff], written as the characters it allows (re matches a positive
 # class about twice as fast; the tests hold both readings to expat's).
-_LEAF = r"[\t\n -%'-;=?-\ufffd\U00010000-\U0010ffff]*"
+_LEAF = r"[\t\n -%'-;=?-\ufffd\U00010000-\U0010ffff]*+"
 # Attribute values: no tab or line end either (expat normalises them to
 # spaces). In double quotes [^"<&\x00-\x1f\ufffe\uffff], in single quotes
 # [^'<&\x00-\x1f\ufffe\uffff], written the same way.
-_DOUBLE = r"[ !#-%'-;=-\ufffd\U00010000-\U0010ffff]*"
-_SINGLE = r"[ -%(-;=-\ufffd\U00010000-\U0010ffff]*"
+_DOUBLE = r"[ !#-%'-;=-\ufffd\U00010000-\U0010ffff]*+"
+_SINGLE = r"[ -%(-;=-\ufffd\U00010000-\U0010ffff]*+"
 _VALUE = rf"""(?:"({_DOUBLE})"|'({_SINGLE})')"""
 _ATTR = rf"({_NAME}){_WS}={_WS}{_VALUE}"
 _FLAT_PATTERN = re.compile(
-    rf"{_WS}<(?P<root>{_NAME})(?P<attrs>(?:[ \t\r\n]+{_NAME}{_WS}={_WS}{_VALUE})*){_WS}>"
-    rf"(?P<body>(?:{_WS}<(?P<leaf>{_NAME})>(?P<text>{_LEAF})</(?P=leaf)>)*){_WS}</(?P=root)>{_WS}"
+    rf"{_WS}<(?P<root>{_NAME})(?P<attrs>(?:[ \t\r\n]++{_NAME}{_WS}={_WS}{_VALUE})*+){_WS}>"
+    rf"(?P<body>(?:{_WS}<(?P<leaf>{_NAME})>(?P<text>{_LEAF})</(?P=leaf)>)*+){_WS}</(?P=root)>{_WS}"
 )
 _FLAT = _FLAT_PATTERN.fullmatch
 # The commonest packet, a root without attributes around one leaf (a token,
-# an encrypted block), by a pattern without the general one's loops.
+# an encrypted block), by a pattern without the general one's loops. It is
+# tried first: on any other packet it fails by the end of the first leaf.
 _ONE_LEAF_PATTERN = re.compile(rf"{_WS}<({_NAME})>{_WS}<({_NAME})>({_LEAF})</\2>{_WS}</\1>{_WS}")
 _ONE_LEAF = _ONE_LEAF_PATTERN.fullmatch
 _FLAT_ATTR = re.compile(_ATTR).findall
@@ -236,11 +239,10 @@ def _flat_message(data: bytes) -> Message | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if text.count("<") == 4:  # (the pattern's four tags; leaf text has no '<')
-        one = _ONE_LEAF(text)
-        if one is not None:
-            root, leaf, value = one.groups()
-            return Message(root, {leaf: value.strip() or None})
+    one = _ONE_LEAF(text)
+    if one is not None:
+        root, leaf, value = one.groups()
+        return Message(root, {leaf: value.strip() or None})
     match = _FLAT(text)
     if match is None:
         return None
