@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ class AdminAuth:
         self._clock = clock
         self._hash: _Hash | None = None
         self._tokens: dict[str, float] = {}
+        self._next_expiry = math.inf  # no token can expire before it (see _expire)
         self._failures = 0
         self._locked_until = 0.0
         self._lock = trio.Lock()
@@ -149,18 +151,26 @@ class AdminAuth:
     # --- tokens ---------------------------------------------------------
     def issue_token(self) -> str:
         token = secrets.token_hex(16).upper()
-        self._tokens[token] = self._clock()
+        now = self._tokens[token] = self._clock()
+        self._next_expiry = min(self._next_expiry, now + self._config.token_idle_timeout)
         return token
 
     def _expire(self) -> float:
         """Revoke the tokens idle too long; returns the time now. The tokens
         are kept least recently used first (check_token moves a used one to
-        the end), so only the expired ones and one more are looked at."""
+        the end), so only the expired ones and one more are looked at, and
+        only once the first one's time is up: a lower bound of every token's
+        (using a token only moves its own later)."""
         now = self._clock()
-        limit = now - self._config.token_idle_timeout
+        if now < self._next_expiry:
+            return now
+        timeout = self._config.token_idle_timeout
+        limit = now - timeout
+        self._next_expiry = math.inf
         while self._tokens:
             token, used = next(iter(self._tokens.items()))
             if used >= limit:
+                self._next_expiry = used + timeout
                 break
             self.revoke(token)
         return now

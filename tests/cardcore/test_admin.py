@@ -201,6 +201,12 @@ def test_each_token_expires_by_its_own_last_use(tmp_path: Path) -> None:
     with pytest.raises(NotAuthorized):
         auth.check_token(first)
     assert revoked == [second, third, first]
+    fourth = auth.issue_token()  # none left: the next to expire is the new one
+    now[0] = 32.5
+    assert auth.check_token(fourth) == fourth
+    now[0] = 42.6
+    with pytest.raises(NotAuthorized):
+        auth.check_token(fourth)
 
 
 async def test_changepassword_and_persistence(tmp_path: Path) -> None:
