@@ -253,9 +253,9 @@ class _SocketTransport:
         await trio.lowlevel.checkpoint()
 
 
-@dataclass(eq=False, slots=True)
-class _Job:
-    """A command between its start and its answer."""
+class _Job(msgspec.Struct, eq=False):
+    """A command between its start and its answer. (A msgspec struct: made
+    in C for every command.)"""
 
     ctx: CommandContext
     command: Command
@@ -477,11 +477,32 @@ class Connection:
         watchdog when a wait for a packet outlasts its timeout. A cancelled
         command is answered after its scope has ended, and a new scope serves
         the next commands (a trio cancel scope cannot be used again)."""
+        ready, config = self._ready, self.config
         with trio.CancelScope() as scope:
             self._scope, self._interrupted = scope, False
             while not self._closed and not self._interrupted:
-                packet = await self._next_command()
-                if not await self._process(packet):
+                # The next command packet (read here, not in a coroutine of
+                # its own: one less for every packet to pass through).
+                if ready:
+                    # It came with an earlier one: yield once, as a read would,
+                    # so that a client that sends many commands at once cannot
+                    # hold others up.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                while not ready:
+                    if self.disconnected or self._closed:
+                        raise _Disconnected
+                    pending = self._decoder.pending
+                    timeout = config.frame_timeout if pending else config.idle_timeout
+                    deadline = self._wait_deadline = self._clock.current_time() + timeout
+                    if deadline < self._watch_at and self._watch is not None:
+                        self._watch_at = self._watch.deadline = deadline  # a half-sent packet's
+                    data = await self.transport.receive()
+                    self._wait_deadline = math.inf
+                    error = self._take(data)
+                    if error is not None:
+                        await self._refuse(error)
+                        raise _Disconnected
+                if not await self._process(ready.popleft()):
                     self._closed = True
         job, self._job = self._job, None
         if job is not None:
@@ -490,9 +511,9 @@ class Connection:
         elif self._timed_out:
             self._closed = True
             if self._decoder.pending:
-                await self._refuse(f"packet not completed within {self.config.frame_timeout:g} s")
+                await self._refuse(f"packet not completed within {config.frame_timeout:g} s")
             else:
-                log.info("%s: idle for %.0f s; closing", self.peer, self.config.idle_timeout)
+                log.info("%s: idle for %.0f s; closing", self.peer, config.idle_timeout)
 
     def interrupt(self) -> None:
         """Cancel what runs under the commands' scope (see _serve)."""
@@ -514,30 +535,6 @@ class Connection:
             self._watch_at = min(deadline, now + poll)
             with trio.CancelScope(deadline=self._watch_at) as self._watch:
                 await trio.sleep_forever()
-
-    async def _next_command(self) -> bytes:
-        """The next command packet. Raises _Disconnected at end of input or
-        on a framing error."""
-        if self._ready:
-            # It came with an earlier one: yield once, as a read would, so that
-            # a client that sends many commands at once cannot hold others up.
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        while not self._ready:
-            if self.disconnected or self._closed:
-                raise _Disconnected
-            timeout = (
-                self.config.frame_timeout if self._decoder.pending else self.config.idle_timeout
-            )
-            deadline = self._wait_deadline = self._clock.current_time() + timeout
-            if deadline < self._watch_at and self._watch is not None:
-                self._watch_at = self._watch.deadline = deadline  # a half-sent packet's limit
-            data = await self.transport.receive()
-            self._wait_deadline = math.inf
-            error = self._take(data)
-            if error is not None:
-                await self._refuse(error)
-                raise _Disconnected
-        return self._ready.popleft()
 
     async def _process(self, packet: bytes) -> bool:
         """Handle one command packet; False closes the connection."""
@@ -604,10 +601,44 @@ class Connection:
         A device operation holds the device until its answer is ready (a
         streamed one is written from the journal meanwhile), not while it is
         sent."""
+        ctx, outcome = job.ctx, job.outcome
+        message = ctx.message
         try:
-            reply = await self._answer(job)
+            # Helpers (keepalive) stop before the answer goes out, so that no
+            # message of this command is left half-answered on the wire. (Most
+            # commands never talk to the client: nothing to stop, nothing awaited.)
+            if ctx.interactive:
+                await ctx.stop_helpers()
+            if self._reader_scope is not None:
+                await self.unwatch()
+            if outcome is None:
+                if self.disconnected:
+                    return self._done(job, None)
+                outcome = ctx.cancel_reason or OperationCancelled()
+            if isinstance(outcome, CardcoreError):
+                reply = self._failed(message.name, outcome)
+                seal_key = ctx.key
+            else:
+                # The status leads; a handler's own status keeps that place. It
+                # goes as plain text: the encoder's fast path takes exact strings.
+                reply = Message(message.name, {"status": _OK, **outcome.body}, outcome.attrs)
+                seal_key = outcome.seal_with or ctx.key
+                if outcome.stream is not None:
+                    return self._done(job, await self._stream(job, outcome, reply, seal_key))
+            job.release()
+            try:
+                await self.send(reply, seal_key, pad=ctx.signed_length_peer)
+            except _Disconnected:
+                return self._done(job, None)
+            except FramingError as exc:
+                log.warning("%s: <%s> answer not sent: %s", self.peer, message.name, exc.message)
+                return self._done(job, None)
         finally:
             job.release()
+        return self._done(job, reply)
+
+    def _done(self, job: _Job, reply: Message | None) -> bool:
+        """Log an answered command (None: not answered); False closes the connection."""
         if reply is None:
             log.info("%s: <%s> abandoned: client disconnected", self.peer, job.ctx.message.name)
             return False
@@ -620,40 +651,6 @@ class Connection:
                 (time.monotonic() - job.start) * 1000,
             )
         return True
-
-    async def _answer(self, job: _Job) -> Message | None:
-        ctx, outcome = job.ctx, job.outcome
-        message = ctx.message
-        # Helpers (keepalive) stop before the answer goes out, so that no
-        # message of this command is left half-answered on the wire. (Most
-        # commands never talk to the client: nothing to stop, nothing awaited.)
-        if ctx.interactive:
-            await ctx.stop_helpers()
-        if self._reader_scope is not None:
-            await self.unwatch()
-        if outcome is None:
-            if self.disconnected:
-                return None
-            outcome = ctx.cancel_reason or OperationCancelled()
-        if isinstance(outcome, CardcoreError):
-            reply = self._failed(message.name, outcome)
-            seal_key = ctx.key
-        else:
-            # The status leads; a handler's own status keeps that place. It goes
-            # as plain text: the encoder's fast path takes exact strings only.
-            reply = Message(message.name, {"status": _OK, **outcome.body}, outcome.attrs)
-            seal_key = outcome.seal_with or ctx.key
-            if outcome.stream is not None:
-                return await self._stream(job, outcome, reply, seal_key)
-        job.release()
-        try:
-            await self.send(reply, seal_key, pad=ctx.signed_length_peer)
-        except _Disconnected:
-            return None
-        except FramingError as exc:
-            log.warning("%s: <%s> answer not sent: %s", self.peer, message.name, exc.message)
-            return None
-        return reply
 
     async def _stream(
         self, job: _Job, outcome: Answer, reply: Message, seal_key: bytes | None
