@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from cardcore.commands.admin import NONE, Parameters
 from cardcore.provisioning import pki
 from cardcore.provisioning.credentials import TMS_ROOT_FILE, identity
 from cardcore.provisioning.errors import ProvisioningFormatError
 from cardcore.terminal import Terminal
-
-if TYPE_CHECKING:
-    from cardcore.commands.admin import Parameters
 
 __all__ = ["provisioning_parameters"]
 
@@ -82,9 +79,11 @@ def provisioning_parameters(terminal: Terminal, out: Parameters) -> None:
     acquirer, prov = terminal.config.acquirer, terminal.config.provisioning
     main, mirror = acquirer.main, acquirer.mirror
     if main or mirror:
-        _servers(out, "as", main.host if main else None, mirror.host if mirror else None)
+        hosts = _servers(main.host if main else None, mirror.host if mirror else None)
+        out.ashost, out.as_main_host, out.as_mirror_host = hosts
     if prov.key_server_main or prov.key_server_mirror:
-        _servers(out, "ks", _host(prov.key_server_main), _host(prov.key_server_mirror))
+        hosts = _servers(_host(prov.key_server_main), _host(prov.key_server_mirror))
+        out.kshost, out.ks_main_host, out.ks_mirror_host = hosts
 
 
 def _put(out: Parameters, field: str, value: str | None) -> None:
@@ -92,9 +91,7 @@ def _put(out: Parameters, field: str, value: str | None) -> None:
         setattr(out, field, value)
 
 
-def _servers(out: Parameters, prefix: str, main: str | None, mirror: str | None) -> None:
-    """A main and a mirror server's hosts, and the host in use: the main's
-    when there is one (the mirror is the fallback)."""
-    _put(out, f"{prefix}host", main or mirror)
-    _put(out, f"{prefix}_main_host", main)
-    _put(out, f"{prefix}_mirror_host", mirror)
+def _servers(main: str | None, mirror: str | None) -> tuple[str, str, str]:
+    """The host in use, the main server's and the mirror's (`none` if not
+    known). The main's is in use when there is one (the mirror is the fallback)."""
+    return main or mirror or NONE, main or NONE, mirror or NONE
