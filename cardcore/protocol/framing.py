@@ -36,7 +36,9 @@ def encode_frame(payload: bytes, max_packet: int = DEFAULT_MAX_PACKET) -> bytes:
     return _LENGTH(len(payload)) + payload
 
 
-_LENGTH = struct.Struct(">I").pack  # the 4-byte big-endian length
+_HEAD = struct.Struct(">I")  # the 4-byte big-endian length
+_LENGTH = _HEAD.pack
+_READ_LENGTH = _HEAD.unpack_from
 
 
 # The activator of a real management server reads the four length bytes as
@@ -77,10 +79,10 @@ class FrameDecoder:
     def feed(self, data: bytes | bytearray) -> list[bytes]:
         if self._broken:
             raise FramingError("stream already failed framing")
-        if self._expected is None and not self._buffer and len(data) > HEADER:
+        if self._expected is None and not self._buffer:
             # The common case: the chunk is exactly one whole packet.
-            length = int.from_bytes(data[:HEADER], "big")
-            if 0 < length <= self.max_packet and len(data) == HEADER + length:
+            length = len(data) - HEADER
+            if 0 < length <= self.max_packet and _READ_LENGTH(data)[0] == length:
                 return [bytes(data[HEADER:])]
         packets: list[bytes] = []
         view = memoryview(data)
