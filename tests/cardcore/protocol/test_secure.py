@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from cardcore.protocol import secure
@@ -47,6 +48,28 @@ def test_bad_client_handshake(raw: bytes) -> None:
 def test_bad_base64() -> None:
     with pytest.raises(secure.SecureChannelError):
         secure.parse_client_handshake("!!!not base64")
+
+
+@given(st.text(st.sampled_from("AQgw+/=_- \n"), max_size=12))
+@example("QUJD")
+@example("QUJD=")
+@example("QUI=")
+@example("QUJD==")
+@example("QQ==QQ==")
+def test_base64_is_read_strictly(text: str) -> None:
+    """What is read is what binascii's strict mode reads; it refuses, in
+    addition, padding after a whole quantum (RFC 4648)."""
+    try:
+        raw = secure._b64decode(text, "block")
+    except secure.SecureChannelError:
+        raw = None
+    try:
+        strict: bytes | None = binascii.a2b_base64(text.strip(), strict_mode=True)
+    except binascii.Error:
+        strict = None
+    body = text.strip()
+    superfluous = body.endswith("=") and len(body.rstrip("=")) % 4 == 0
+    assert raw == (None if superfluous else strict)
 
 
 def test_key_is_the_ecdh_x_coordinate_both_ways() -> None:
