@@ -105,7 +105,7 @@ def parse_params(message: Message, model: type[T]) -> T:
     # (convert only reads: the body itself when there are no attributes to merge)
     params: dict[str, Any] = message.params() if message.attrs else message.body
     try:
-        return msgspec.convert(params, model, strict=True)
+        return msgspec.convert(params, model)  # strict (msgspec's default: no keyword to parse)
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _PATH.search(text)
