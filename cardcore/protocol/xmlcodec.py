@@ -362,8 +362,10 @@ def _plain_leaves(name: str, value: dict[str, Any], pad: str) -> str | None:
 
 
 # Layouts of msgspec structs (a fixed list of fields: getparameters' answer)
-# by type, element name and indent.
+# by type, element name and indent; and the last text made from each, with
+# the values it was made from (a struct polled again is mostly unchanged).
 _STRUCT_LAYOUTS: dict[tuple[type, str, str], list[str | None]] = {}
+_STRUCT_TEXTS: dict[tuple[type, str, str], tuple[tuple[str, ...], str]] = {}
 
 
 def _struct(out: list[str], name: str, value: msgspec.Struct, pad: str) -> None:
@@ -371,6 +373,11 @@ def _struct(out: list[str], name: str, value: msgspec.Struct, pad: str) -> None:
     encoded names: laid out from its type when all are text without markup
     (the names need no look-up), else as the same mapping would be."""
     values = astuple(value)
+    shape = (type(value), name, pad)
+    last = _STRUCT_TEXTS.get(shape)
+    if last is not None and last[0] == values:  # (only text values are kept)
+        out.append(last[1])
+        return
     try:
         text: str | None = "".join(values)
     except TypeError:  # not all strings
@@ -378,7 +385,6 @@ def _struct(out: list[str], name: str, value: msgspec.Struct, pad: str) -> None:
     if text is None or "&" in text or "<" in text or ">" in text:
         _emit(out, name, dict(zip(value.__struct_encode_fields__, values, strict=True)), pad)
         return
-    shape = (type(value), name, pad)
     layout = _STRUCT_LAYOUTS.get(shape)
     if layout is None:
         layout = _layout(name, value.__struct_encode_fields__, pad)
@@ -386,22 +392,25 @@ def _struct(out: list[str], name: str, value: msgspec.Struct, pad: str) -> None:
             _STRUCT_LAYOUTS[shape] = layout
     pieces: list[Any] = layout.copy()
     pieces[1::2] = values  # every slot filled
-    out.append("".join(pieces))
+    text = "".join(pieces)
+    if shape in _STRUCT_LAYOUTS:
+        _STRUCT_TEXTS[shape] = (values, text)
+    out.append(text)
 
 
 def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
     """Serialise one element (xmltodict's shape: '@attr', '#text', lists repeat)."""
-    if type(value) is str:  # the common case first: this runs for every element
+    kind = type(value)
+    if kind is str:  # the common case first: this runs for every element
         if "&" in value or "<" in value or ">" in value:
             value = escape(value)
         out.append(f"{pad}<{name}>{value}</{name}>\n")
         return
-    if isinstance(value, (list, tuple)):  # the tuple form is the faster check
-        for item in value:
-            _emit(out, name, item, pad)
-        return
-    if not isinstance(value, dict):
-        if isinstance(value, msgspec.Struct):
+    if kind is not dict and not isinstance(value, dict):
+        if isinstance(value, (list, tuple)):  # the tuple form is the faster check
+            for item in value:
+                _emit(out, name, item, pad)
+        elif isinstance(value, msgspec.Struct):
             _struct(out, name, value, pad)
         else:
             out.append(f"{pad}<{name}>{_text(value)}</{name}>\n")
