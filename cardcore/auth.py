@@ -1,7 +1,9 @@
 # Strategy: the administrator of the ECR manual («Ограничение доступа»,
 # «Настройки») as DESIGN.md fixes it:
 # - an 8-digit password, default 12345678, kept only as a salted scrypt hash
-#   (RFC 7914) in the data dir, so it survives restarts;
+#   (RFC 7914) in the data dir, so it survives restarts. Until one is set
+#   there is no file: the factory default is the manual's, public, with no
+#   secret to hash (and a first start spares scrypt's tens of milliseconds);
 # - tokens of 16 random bytes as 32 upper-case hex characters, valid until
 #   logout, an idle timeout or a restart (they live only in memory);
 # - after `lockout_after` failures in a row, every attempt is refused with
@@ -82,7 +84,8 @@ class AdminAuth:
         self._path = path
         self._config = config
         self._clock = clock
-        self._hash: _Hash | None = None
+        self._hash: _Hash | None = None  # None: the factory default (nothing stored)
+        self._loaded = False
         self._tokens: dict[str, float] = {}
         self._next_expiry = math.inf  # no token can expire before it (see _expire)
         self._failures = 0
@@ -91,7 +94,7 @@ class AdminAuth:
         self.on_revoke: Callable[[str], None] = lambda token: None
 
     async def load(self) -> None:
-        """Read the stored hash, creating the factory default on first start."""
+        """Read the stored hash; none stored: the factory default."""
         if self._clock is trio.current_time:
             # The run's clock itself: trio.current_time() looks the run up on
             # every call, and tokens are checked on every command.
@@ -99,8 +102,9 @@ class AdminAuth:
         try:
             self._hash = _Hash.from_json(self._path.read_bytes())
         except FileNotFoundError:
-            await self._store(DEFAULT_PASSWORD)
-            log.info("administrator password initialised to the factory default")
+            self._hash = None
+            log.info("administrator password is the factory default")
+        self._loaded = True
 
     async def _store(self, password: str) -> None:
         new = await trio.to_thread.run_sync(_make_hash, password, self._config.scrypt_n)
@@ -118,10 +122,14 @@ class AdminAuth:
                 raise NotAuthorized(
                     f"too many failed attempts; locked for {self.locked_for():.0f} s"
                 )
-            assert self._hash is not None, "load() first"
+            assert self._loaded, "load() first"
             stored = self._hash
-            candidate = await trio.to_thread.run_sync(_scrypt, password, stored.salt, stored.n)
-            if hmac.compare_digest(candidate, stored.digest):
+            if stored is None:  # the factory default, public: nothing to hash
+                right = hmac.compare_digest(password.encode(), DEFAULT_PASSWORD.encode())
+            else:
+                candidate = await trio.to_thread.run_sync(_scrypt, password, stored.salt, stored.n)
+                right = hmac.compare_digest(candidate, stored.digest)
+            if right:
                 self._failures = 0
                 return
             self._failures += 1

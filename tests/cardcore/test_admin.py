@@ -255,6 +255,23 @@ async def test_resetpassword_needs_physical_confirmation(tmp_path: Path) -> None
         assert answer.status == "notauthorized"
 
 
+async def test_factory_default_stores_nothing_until_changed(tmp_path: Path) -> None:
+    path = tmp_path / "admin.json"
+    auth = AdminAuth(path, AdminConfig(scrypt_n=16))
+    await auth.load()
+    await auth.check_password("12345678")
+    with pytest.raises(NotAuthorized, match="wrong password"):
+        await auth.check_password("12345679")
+    assert not path.exists()  # the public default: no secret to hash
+    await auth.change_password("12345678", "24681357")
+    assert json.loads(path.read_text())["scheme"] == "scrypt"
+    again = AdminAuth(path, AdminConfig(scrypt_n=16))
+    await again.load()
+    with pytest.raises(NotAuthorized, match="wrong password"):
+        await again.check_password("12345678")
+    await again.check_password("24681357")
+
+
 async def test_lockout_grows_and_skips_the_password(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
