@@ -6,9 +6,10 @@ Both servers run as separate processes; one load generator (raw sockets on
 trio, precomputed frames, only the length prefix parsed) drives them alike:
 - `cardcore serve --simulator` answering getparameters, clear and encrypted;
 - a minimal trio server that echoes the same framed packet (the baseline).
-Each workload is measured on the baseline and on cardcore back to back, in
-several rounds: the machine's speed may change between rounds (shared CPUs),
-so each ratio is taken within a round and the medians are reported.
+Each workload is measured on the baseline and on cardcore in alternating
+quarter-second slices, in several rounds: the machine's speed changes within
+seconds (shared CPUs), so each ratio is taken within a round, over slices
+both servers shared, and the medians are reported.
 """
 
 from __future__ import annotations
@@ -149,9 +150,10 @@ async def _client_loop(port: int, frame: bytes, until: float, latencies: list[fl
             latencies.append(time.perf_counter() - t0)
 
 
-def load(port: int, frame: bytes, clients: int, seconds: float, pid: int) -> dict[str, float]:
-    """Round trips for ``seconds``; also the server's CPU time per request, which
-    other load on the machine disturbs far less than throughput."""
+def _run_load(
+    port: int, frame: bytes, clients: int, seconds: float, pid: int
+) -> tuple[list[float], float, float]:
+    """(latencies, wall seconds, server CPU seconds) of ``seconds`` of round trips."""
     latencies: list[float] = []
     cpu0 = _cpu_seconds(pid)
 
@@ -163,15 +165,32 @@ def load(port: int, frame: bytes, clients: int, seconds: float, pid: int) -> dic
 
     t0 = time.perf_counter()
     trio.run(main)
-    wall = time.perf_counter() - t0
-    cpu = _cpu_seconds(pid) - cpu0
-    latencies.sort()
+    return latencies, time.perf_counter() - t0, _cpu_seconds(pid) - cpu0
+
+
+def _summary(*runs: tuple[list[float], float, float]) -> dict[str, float]:
+    latencies = sorted(t for run in runs for t in run[0])
+    wall, cpu = sum(run[1] for run in runs), sum(run[2] for run in runs)
     return {
         "rps": len(latencies) / wall,
         "cpu_us": cpu / len(latencies) * 1e6,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
     }
+
+
+def paired_load(
+    ports: tuple[int, int], pids: tuple[int, int], frame: bytes, clients: int, seconds: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """``seconds`` of round trips on each of two servers, taken in alternating
+    slices (quarter-seconds at most): a shared machine's speed drifts within
+    seconds, and each server then sees the same share of slow and fast spells."""
+    slices = max(1, round(seconds / 0.25))
+    runs: tuple[list[tuple[list[float], float, float]], ...] = ([], [])
+    for _ in range(slices):
+        for side in (0, 1):
+            runs[side].append(_run_load(ports[side], frame, clients, seconds / slices, pids[side]))
+    return _summary(*runs[0]), _summary(*runs[1])
 
 
 def _frames(port: int) -> tuple[bytes, bytes]:
@@ -197,7 +216,7 @@ def _compare(
     sealed: bytes,
     args: argparse.Namespace,
 ) -> None:
-    """getparameters against the echo baseline, the same frame back to back."""
+    """getparameters against the echo baseline, the same frame, in alternating slices."""
     workloads = [
         (f"{kind}, {clients} client{'s' if clients > 1 else ''}", frame, clients)
         for clients in (1, 8)
@@ -210,8 +229,9 @@ def _compare(
     print(head + f"{'echo CPU us':>12}{'cardcore CPU us':>16}{'by CPU':>7}")
     for round_no in range(1, args.rounds + 1):
         for name, frame, clients in workloads:
-            base = load(echo_port, frame, clients, args.seconds, echo_pid)
-            ours = load(port, frame, clients, args.seconds, pid)
+            base, ours = paired_load(
+                (echo_port, port), (echo_pid, pid), frame, clients, args.seconds
+            )
             results[name].append((base, ours))
             print(
                 f"{round_no:<6}{name:<24}{base['rps']:>11.0f}{ours['rps']:>15.0f}"
