@@ -126,7 +126,14 @@ class AcquirerConfig(_Section):
     # Operations allowed with a manually entered PAN (purchase, refund, void,
     # purchase-with-cashback); empty: manual entry not supported.
     manual_entry: list[str] = msgspec.field(default_factory=list)
+    # Operations without the card (manual «Транзакция», variant В: refund or
+    # void with forced=true), which only some acquirers support: off unless
+    # the acquirer allows them. `void number=last` (variant Б) is always on.
     forced_refund: bool = False
+    forced_void: bool = False
+    # Cardless refunds and voids (forced, or `number=last`) need the
+    # administrator password, as manual card entry does.
+    forced_password: bool = False
     partial_void: bool = False
     partial_refund: bool = True
     # Store-and-forward back-off for reversals and advices, seconds.

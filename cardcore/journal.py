@@ -35,6 +35,7 @@ import trio
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cardcore.engine.claims import CLAIMING_STATES, Claim, Standing
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -366,6 +367,14 @@ _REPORT_LINES_BACKFILL = (
 )
 
 
+# What the refunds and voids of one transaction claim of it, by operation.
+_CLAIMS_SQL = (
+    "SELECT operation, COALESCE(SUM(amount - reversed_amount), 0) FROM transactions "  # noqa: S608
+    f"WHERE original_id = ? AND state IN ({', '.join('?' * len(CLAIMING_STATES))}) "
+    "GROUP BY operation"
+)
+
+
 @dataclass(frozen=True)
 class Pending:
     id: int
@@ -549,6 +558,34 @@ class Journal:
     def _seal_payload(self, kind: str, payload: bytes) -> bytes:
         return self.protector.seal(payload, kind.encode())
 
+    @staticmethod
+    def _standing(db: sqlite3.Connection, txn_id: int) -> Standing:
+        """A transaction and the refunds and voids that claim part of it
+        (cardcore.engine.claims)."""
+        row = db.execute("SELECT seq, amount FROM transactions WHERE id = ?", (txn_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no transaction {txn_id}")
+        claimed = dict(db.execute(_CLAIMS_SQL, (txn_id, *CLAIMING_STATES)).fetchall())
+        return Standing(
+            seq=row[0],
+            amount=int(row[1]),
+            refunded=int(claimed.get("refund", 0)),
+            voided=int(claimed.get("void", 0)),
+        )
+
+    async def standing(self, txn_id: int) -> Standing:
+        return await self.run(lambda db: self._standing(db, txn_id), atomic=False)
+
+    @staticmethod
+    def _reverse_original(db: sqlite3.Connection, record: TxnRecord, amount: int) -> None:
+        if amount:
+            cursor = db.execute(
+                "UPDATE transactions SET reversed_amount = reversed_amount + ? WHERE id = ?",
+                (amount, record.original_id),
+            )
+            if cursor.rowcount != 1:
+                raise JournalError(f"transaction {record.seq} names no original to reverse")
+
     async def create(
         self,
         record: TxnRecord,
@@ -556,24 +593,32 @@ class Journal:
         seq_counter: str = "seq",
         reversal: bytes | None = None,
         pending: list[tuple[str, bytes]] | None = None,
-        also: list[tuple[TxnRecord, list[str]]] | None = None,
+        claim: Claim | None = None,
+        reverse_original: int = 0,
     ) -> TxnRecord:
         """Insert a transaction (allocating its seq) and, in the same commit, its
-        pending messages (a reversal, advices) and updates of related rows."""
+        pending messages (a reversal, advices). ``claim``: the refund or void
+        the row is, checked against what is left of ``record.original_id``
+        in this commit (a refusal raises and writes nothing);
+        ``reverse_original``: an amount added to the original's reversed
+        amount (an approved void)."""
         messages = list(pending or [])
         if reversal is not None:
             messages.insert(0, ("reversal", reversal))
         sealed = [(kind, self._seal_payload(kind, payload)) for kind, payload in messages]
+        if (claim is not None or reverse_original) and record.original_id is None:
+            raise JournalError("a refund or void must name its original transaction")
 
         def insert(db: sqlite3.Connection) -> TxnRecord:
+            if claim is not None and record.original_id is not None:
+                claim.grant(self._standing(db, record.original_id))
             self._insert(db, record, seq_counter)
             for kind, blob in sealed:
                 db.execute(
                     "INSERT INTO pending(txn_id, kind, payload, created_at) VALUES (?, ?, ?, ?)",
                     (record.id, kind, blob, _now()),
                 )
-            for other, names in also or []:
-                self._update(db, other, names)
+            self._reverse_original(db, record, reverse_original)
             return record
 
         return await self.run(insert)
@@ -595,11 +640,13 @@ class Journal:
         *,
         drop_pending: str | None = None,
         add_pending: tuple[str, bytes] | None = None,
-        also: list[tuple[TxnRecord, list[str]]] | None = None,
+        reverse_original: int = 0,
     ) -> None:
-        """Update columns of a record (and of related ones) and its pending
-        messages in one commit: e.g. approve and drop the reversal, or mark
-        declined and keep it."""
+        """Update columns of a record and its pending messages in one commit:
+        e.g. approve and drop the reversal, or mark declined and keep it.
+        ``reverse_original``: an amount added, in the same commit, to the
+        reversed amount of the record's original (an approved refund that
+        its channel counts that way)."""
         sealed = (
             (add_pending[0], self._seal_payload(add_pending[0], add_pending[1]))
             if add_pending
@@ -608,8 +655,6 @@ class Journal:
 
         def apply(db: sqlite3.Connection) -> None:
             self._update(db, record, names)
-            for other, other_names in also or []:
-                self._update(db, other, other_names)
             if drop_pending is not None:
                 db.execute(
                     "DELETE FROM pending WHERE txn_id = ? AND kind = ?", (record.id, drop_pending)
@@ -619,6 +664,7 @@ class Journal:
                     "INSERT INTO pending(txn_id, kind, payload, created_at) VALUES (?, ?, ?, ?)",
                     (record.id, sealed[0], sealed[1], _now()),
                 )
+            self._reverse_original(db, record, reverse_original)
 
         await self.run(apply)
 
@@ -678,8 +724,19 @@ class Journal:
 
         return await self.run(query, atomic=False)
 
-    async def find_by_rrn(self, rrn: str, channel: str = "card") -> TxnRecord | None:
-        return await self.last(channel, rrn=rrn)
+    async def find_purchase(self, rrn: str, channel: str = "card") -> TxnRecord | None:
+        """The newest approved purchase with this RRN, in any batch: what a
+        refund names (a void copies its original's RRN, so it is no match)."""
+
+        def query(db: sqlite3.Connection) -> TxnRecord | None:
+            row = db.execute(
+                "SELECT * FROM transactions WHERE channel = ? AND rrn = ? "
+                "AND receipt_type = 'purchase' AND tstatus = 'approved' ORDER BY id DESC LIMIT 1",
+                (channel, rrn),
+            ).fetchone()
+            return _row_to_record(row) if row else None
+
+        return await self.run(query, atomic=False)
 
     async def sum_by_pan_hash(self, pan_hash: bytes, since: str) -> int:
         """Approved amounts on one card since ``since`` (split-sales check, EMV Book 3 10.6.1)."""

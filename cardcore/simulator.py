@@ -65,7 +65,6 @@ def simulator_config(config: Config, host_port: int, sbp_port: int | None = None
         bank_name=acq.bank_name or "SIMULATOR BANK",
         acquirer_tag=acq.acquirer_tag or "sim",
         manual_entry=acq.manual_entry or ["purchase", "refund"],
-        forced_refund=True,
         partial_void=True,
     )
     emv = msgspec.structs.replace(config.emv, simulator_ca_keys=True)

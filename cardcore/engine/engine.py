@@ -42,6 +42,7 @@ from acquirers.iso8583.messages import (
 )
 from acquirers.iso8583.response_codes import describe
 from acquirers.sbp.poll import SbpPaid
+from cardcore.engine.claims import Claim, ClaimKind, NotReversible
 from cardcore.engine.detection import Detected, DetectionPlan, Found, NoDetection, detect
 from cardcore.engine.display import display_body
 from cardcore.engine.receipt import card_receipt, scheme_for
@@ -71,7 +72,7 @@ from kernel.services import (
     PinRequest,
 )
 
-__all__ = ["NotDetected", "TransactionEngine"]
+__all__ = ["InterfaceNotAllowed", "NotDetected", "TransactionEngine", "TransactionNotFound"]
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +87,6 @@ class TransactionNotFound(CardcoreError):
     """The transaction to void is not in the journal."""
 
     status = "transactionnotfound"
-
-
-class AlreadyReversed(CardcoreError):
-    """The transaction is already voided."""
-
-    status = "alreadyreversed"
-
-
-class NotReversible(CardcoreError):
-    """The transaction cannot be voided."""
-
-    status = "notreversible"
 
 
 class NotApproved(CardcoreError):
@@ -159,6 +148,8 @@ class Flow:
     stored: bool = False  # the row is in the journal
     # STANs of the financial request and of its reversal, taken together.
     stans: tuple[str, str] | None = None
+    # A refund of a journal purchase: checked again when its row is written.
+    claim: Claim | None = None
 
     @property
     def state(self) -> TxnState:
@@ -323,20 +314,36 @@ class TransactionEngine:
                 f"currency {command.currency} is not supported; this terminal works in "
                 f"{config.terminal.currency}"
             )
+        acquirer = config.acquirer
         if command.manual is not None:
-            if command.password is None:
-                raise NotAuthorized("manual card entry needs the administrator password")
-            await self.terminal.auth.check_password(command.password)
-            if command.operation.value not in config.acquirer.manual_entry:
+            await self._check_password(command, "manual card entry")
+            if command.operation.value not in acquirer.manual_entry:
                 raise InterfaceNotAllowed(
                     f"the acquirer does not allow manual card entry for {command.operation}"
                 )
+        if command.forced:
+            allowed = (
+                acquirer.forced_void
+                if command.operation is Operation.VOID
+                else acquirer.forced_refund
+            )
+            if not allowed:
+                raise InterfaceNotAllowed(
+                    f"the acquirer does not allow a {command.operation} without the card"
+                )
+        if acquirer.forced_password and (command.forced or command.number == "last"):
+            await self._check_password(command, f"a {command.operation} without the card")
         ctx.start_keepalive()
         if command.operation is Operation.VOID:
             return await self._void(ctx, command)
         if command.operation is Operation.REFUND and command.forced:
             return await self._forced_refund(ctx, command)
         return await self._with_card(ctx, command)
+
+    async def _check_password(self, command: TxnCommand, what: str) -> None:
+        if command.password is None:
+            raise NotAuthorized(f"{what} needs the administrator password")
+        await self.terminal.auth.check_password(command.password)
 
     # --- helpers ---------------------------------------------------------------
     def _new_flow(self, command: TxnCommand) -> Flow:
@@ -477,10 +484,13 @@ class TransactionEngine:
     async def _with_card(self, ctx: CommandContext, command: TxnCommand) -> Answer:
         flow = self._new_flow(command)
         try:
+            refund = command.operation is Operation.REFUND
+            if refund and command.force_sbp is True and command.manual is None:
+                return await self.sbp.refund(ctx, flow)
+            if refund and command.rrn:
+                await self._claim_purchase(flow)
             if command.manual is not None:
                 return await self._manual(ctx, flow)
-            if command.operation is Operation.REFUND and command.force_sbp is True:
-                return await self.sbp.refund(ctx, flow)
             await self._flush_first()
             plan, pre = self._plan(ctx, flow)
             try:
@@ -628,7 +638,7 @@ class TransactionEngine:
         self.terminal.journal.protect_pan(record, card.pan, keep=True)
         self._advance(flow, Event.REQUEST_SENT)
         await self.terminal.journal.create(
-            record, reversal=self._reversal(flow, ReversalReason.TIMEOUT)
+            record, reversal=self._reversal(flow, ReversalReason.TIMEOUT), claim=flow.claim
         )
         flow.stored = True
         await self.display(ctx, MessageId.CONNECTING_TO_HOST)
@@ -734,7 +744,7 @@ class TransactionEngine:
             else:
                 record.stan = (await self._stans(flow))[0]
                 advice = self._advice(flow, outcome)
-                await journal.create(record, pending=[advice] if advice else None)
+                await journal.create(record, pending=[advice] if advice else None, claim=flow.claim)
         else:
             record.tstatus = "declined"
             record.decline_reason = record.decline_reason or outcome.decline_reason
@@ -939,6 +949,23 @@ class TransactionEngine:
             raise TransactionNotFound(f"no transaction {command.number} in the current batch")
         return record
 
+    async def _claim_purchase(self, flow: Flow) -> TxnRecord | None:
+        """A refund that names a purchase of the journal (by RRN) is one of its
+        claims (cardcore.engine.claims): refused at once when nothing is left
+        for it, and checked again when its row is written. A refund naming a
+        purchase this terminal never made stands alone (the card is there)."""
+        command = flow.command
+        journal = self.terminal.journal
+        original = await journal.find_purchase(command.rrn or "")
+        if original is None:
+            return None
+        partial = self.terminal.config.acquirer.partial_refund
+        claim = Claim(ClaimKind.REFUND, command.amount, partial)
+        claim.grant(await journal.standing(original.id))
+        flow.claim = claim
+        flow.record.original_id = original.id
+        return original
+
     async def _void(self, ctx: CommandContext, command: TxnCommand) -> Answer:
         original = await self._find_original(command)
         acq = self.terminal.config.acquirer
@@ -946,16 +973,12 @@ class TransactionEngine:
             raise NotReversible(f"transaction {original.seq} is itself a void")
         if original.tstatus != "approved" or original.state != TxnState.APPROVED:
             raise NotApproved(f"transaction {original.seq} was not approved")
-        remaining = original.amount - original.reversed_amount
-        if remaining <= 0:
-            raise AlreadyReversed(f"transaction {original.seq} is already voided")
-        amount = command.amount if command.amount is not None else remaining
-        if amount > remaining:
-            raise InvalidArguments(
-                f"void amount {amount} exceeds the {remaining} left on transaction {original.seq}"
-            )
-        if amount < remaining and not acq.partial_void:
-            raise InvalidArguments("the acquirer does not allow partial voids")
+        journal = self.terminal.journal
+        claim = Claim(ClaimKind.VOID, command.amount, acq.partial_void)
+        standing = await journal.standing(original.id)
+        amount = claim.grant(standing)
+        # The row is written with this amount: checked again in its commit.
+        claim = Claim(ClaimKind.VOID, amount, acq.partial_void)
         host = self.terminal.host
         link = host.require()
         when = _now()
@@ -981,24 +1004,22 @@ class TransactionEngine:
             auth_code=original.auth_code,
             extra={"appname": original.extra.get("appname", "")},
         )
-        remaining_after = original.amount - original.reversed_amount - amount
+        # Field 95: what stays authorised of the original after this void.
+        remaining_after = standing.left - amount
         reversal = build_reversal(
             self._original_message(original), link.dialect, stan=await host.next_stan(),
             when=when, reason=ReversalReason.CANCEL, rrn=original.rrn,
             auth_code=original.auth_code,
-            remaining_amount=original.amount - original.reversed_amount - amount
-            if remaining_after > 0 else None,
+            remaining_amount=remaining_after if remaining_after > 0 else None,
         )  # fmt: skip
         record.stan = reversal.text(11)
         record.state = next_state(TxnState.NEW, Event.CARD_APPROVED)
         record.tstatus = "approved"
-        original.reversed_amount += amount
-        journal = self.terminal.journal
         # The void is approved for the cash register once it is durably queued
         # (store-and-forward guarantees the host gets it), in one commit with
-        # the amount it takes off the original.
+        # the check of what is left and the amount it takes off the original.
         await journal.create(
-            record, reversal=host.store(reversal), also=[(original, ["reversed_amount"])]
+            record, reversal=host.store(reversal), claim=claim, reverse_original=amount
         )
         with trio.move_on_after(self.terminal.config.acquirer.response_timeout + 5):
             await host.flush()
@@ -1006,22 +1027,16 @@ class TransactionEngine:
         return self._answer(ctx, record, None)
 
     async def _forced_refund(self, ctx: CommandContext, command: TxnCommand) -> Answer:
-        if not self.terminal.config.acquirer.forced_refund:
-            raise InterfaceNotAllowed("the acquirer does not allow refunds without the card")
+        """A refund without the card (manual, variant В): the card data come
+        from the purchase it names, which must be in the journal."""
         journal = self.terminal.journal
-        original = await journal.find_by_rrn(command.rrn or "")
-        if original is None or original.tstatus != "approved":
+        flow = self._new_flow(command)
+        original = await self._claim_purchase(flow)
+        if original is None:
             raise TransactionNotFound(f"no approved purchase with rrn {command.rrn} in the journal")
         pan = journal.reveal_pan(original)
         if pan is None:
             raise TransactionNotFound("the journal keeps no card data for that purchase")
-        if (command.amount or 0) > original.amount:
-            raise InvalidArguments("the refund exceeds the purchase")
-        if (
-            command.amount or 0
-        ) < original.amount and not self.terminal.config.acquirer.partial_refund:
-            raise InvalidArguments("the acquirer does not allow partial refunds")
-        flow = self._new_flow(command)
         flow.pan = pan
         flow.record.expiry = original.expiry
         flow.record.aid, flow.record.scheme_rid, flow.record.scheme_name = (

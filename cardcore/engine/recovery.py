@@ -2,7 +2,8 @@
 # apart from the engine so that start-up does not load the EMV kernels and
 # the SBP client: transactions caught by a crash between sending and
 # finishing are marked not approved (their reversals are already pending,
-# written before the request left), and store-and-forward learns how to
+# written before the request left; an SBP refund in flight waits for its
+# queued status check instead), and store-and-forward learns how to
 # deliver the SBP refunds the engine queues (the SBP code loads on first use).
 from __future__ import annotations
 
@@ -26,7 +27,12 @@ SBP_KINDS = ("sbp-refund", "sbp-refund-check")
 async def recover(terminal: Terminal) -> int:
     """Mark interrupted transactions not approved; returns their count."""
     journal = terminal.journal
-    unfinished = await journal.in_states([TxnState.ONLINE, TxnState.AUTHORIZED])
+    # SBP refunds in flight are settled by their queued status check instead.
+    unfinished = [
+        record
+        for record in await journal.in_states([TxnState.ONLINE, TxnState.AUTHORIZED])
+        if record.channel == "card"
+    ]
     for record in unfinished:
         record.state = next_state(record.state, Event.ABORTED)
         record.tstatus = "declined"

@@ -16,15 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from acquirers.sbp.api import RefundStatus
 from acquirers.sbp.client import SbpClient
-from acquirers.sbp.errors import SbpError
+from acquirers.sbp.errors import SbpError, SbpNotFoundError
 from acquirers.sbp.poll import SbpPaid, SbpRejected
+from cardcore.engine.claims import Claim, ClaimKind
 from cardcore.engine.receipt import format_datetime, response_code_3
 from cardcore.engine.states import Event, TxnState, next_state
-from cardcore.errors import InvalidArguments
 from cardcore.journal import Pending, TxnRecord
 from cardcore.server import Answer, CommandContext
 
@@ -117,26 +118,27 @@ class SbpFlows:
         config = self._config()
         command = flow.command
         journal = self._terminal.journal
-        original = await journal.last(
-            "sbp", rrn=command.rrn or "", tstatus="approved", receipt_type="purchase"
-        )
+        original = await journal.find_purchase(command.rrn or "", channel="sbp")
         if original is None:
             from cardcore.engine.engine import TransactionNotFound
 
             raise TransactionNotFound(f"no SBP payment with operation id {command.rrn}")
-        refunded = original.reversed_amount
-        amount = command.amount or 0
-        if amount > original.amount - refunded:
-            raise InvalidArguments("the refund exceeds what is left of the SBP payment")
+        # The agent takes partial refunds of a payment, up to what is left of it.
+        amount = Claim(ClaimKind.REFUND, command.amount).grant(await journal.standing(original.id))
         record = self._record(flow, receipt_type="refund", operation="refund", amount=amount,
-                              original_id=original.id)  # fmt: skip
+                              original_id=original.id, rrn=original.rrn)  # fmt: skip
         record.state = next_state(TxnState.NEW, Event.REQUEST_SENT)
-        await journal.create(record, seq_counter="seq-sbp")
+        # The agent knows the refund by this id: asking for it settles a lost answer.
+        refund_id = f"{config.terminal_id}-R{flow.when:%y%m%d%H%M%S}-{secrets.token_hex(3)}"
+        record.extra["refund-id"] = refund_id
+        check = json.dumps({"refund-id": refund_id}).encode()
+        # Durable before the request, with the check of what is left in the same
+        # commit: a lost answer is settled by asking, never by refunding again.
+        await journal.create(
+            record, seq_counter="seq-sbp", pending=[("sbp-refund-check", check)],
+            claim=Claim(ClaimKind.REFUND, amount),
+        )  # fmt: skip
         flow.stored = True
-        refund_id = f"{config.terminal_id}-R{record.seq}"
-        check = json.dumps({"refund-id": refund_id, "txn": record.id}).encode()
-        # Durable before the request: a lost answer is settled by asking, not resending.
-        await journal.update(record, [], add_pending=("sbp-refund-check", check))
         try:
             async with SbpClient(config) as client:
                 result = await client.refund(
@@ -144,35 +146,38 @@ class SbpFlows:
                 )
         except SbpError as exc:
             if exc.status in ("communicationerror", "timeout"):
-                record.state = next_state(record.state, Event.ABORTED)
+                # The agent may have taken it: the row stays in flight (its
+                # amount still claimed) until the queued check settles it.
                 record.tstatus, record.decline_reason = "declined", "unabletoonline"
-                await journal.update(record, ["state", "tstatus", "decline_reason"])
+                await journal.update(record, ["tstatus", "decline_reason"])
                 self._terminal.host.poke()
                 raise
-            record.state = next_state(record.state, Event.HOST_DECLINED)
-            record.tstatus, record.decline_reason = "declined", "onlinedeclined"
-            await journal.update(
-                record, ["state", "tstatus", "decline_reason"], drop_pending="sbp-refund-check"
-            )
+            await self._settle_refund(record, RefundStatus.DECLINED)
             return Answer({"receipt": self.receipt(record)})
-        approved = result.status is RefundStatus.COMPLETED
-        record.rrn = original.rrn
-        record.resp_code = "00" if approved else None
-        if approved:
-            record.state = next_state(record.state, Event.HOST_APPROVED)
-            record.state = next_state(record.state, Event.CARD_APPROVED)
-            record.tstatus = "approved"
-            original.reversed_amount += amount
-            await journal.update(
-                record, ["state", "tstatus", "rrn", "resp_code"],
-                drop_pending="sbp-refund-check", also=[(original, ["reversed_amount"])],
-            )  # fmt: skip
-        else:
+        if result.status is RefundStatus.IN_PROGRESS:
             # Not final yet: the queued check settles it.
             record.tstatus, record.decline_reason = "declined", "unabletoonline"
-            await journal.update(record, ["tstatus", "decline_reason", "rrn"])
+            await journal.update(record, ["tstatus", "decline_reason"])
             self._terminal.host.poke()
+        else:
+            await self._settle_refund(record, result.status)
         return Answer({"receipt": self.receipt(record)})
+
+    async def _settle_refund(self, record: TxnRecord, status: RefundStatus) -> None:
+        """The final state of a refund in flight and, in the same commit, its
+        check dropped and (completed) its amount off the payment."""
+        if status is RefundStatus.COMPLETED:
+            record.state = next_state(record.state, Event.HOST_APPROVED)
+            record.state = next_state(record.state, Event.CARD_APPROVED)
+            record.tstatus, record.decline_reason, record.resp_code = "approved", None, "00"
+        else:
+            record.state = next_state(record.state, Event.HOST_DECLINED)
+            record.tstatus, record.decline_reason = "declined", "onlinedeclined"
+        await self._terminal.journal.update(
+            record, ["state", "tstatus", "decline_reason", "resp_code"],
+            drop_pending="sbp-refund-check",
+            reverse_original=record.amount if status is RefundStatus.COMPLETED else 0,
+        )  # fmt: skip
 
     # --- store-and-forward lane ---------------------------------------------------
     async def send(self, pending: Pending) -> bool:
@@ -193,28 +198,23 @@ class SbpFlows:
                     if done:
                         await journal.resolve_pending(pending.id)
                     return done
-                info = await client.refund_info(data["refund-id"])
+                try:
+                    status = (await client.refund_info(data["refund-id"])).status
+                except SbpNotFoundError:
+                    status = RefundStatus.DECLINED  # it never reached the agent
         except SbpError as exc:
             await journal.pending_attempt(pending.id, exc.message)
             return False
-        record = await journal.get(data["txn"])
-        if info.status is RefundStatus.COMPLETED and record is not None:
-            record.state = TxnState.APPROVED
-            record.tstatus, record.decline_reason, record.resp_code = "approved", None, "00"
-            original = await journal.get(record.original_id) if record.original_id else None
-            also = []
-            if original is not None:
-                original.reversed_amount += record.amount
-                also = [(original, ["reversed_amount"])]
-            await journal.resolve_pending(pending.id)
-            await journal.update(
-                record, ["state", "tstatus", "decline_reason", "resp_code"], also=also
-            )
-            return True
-        if info.status is RefundStatus.IN_PROGRESS:
+        if status is RefundStatus.IN_PROGRESS:
             await journal.pending_attempt(pending.id, "refund in progress")
             return False
-        await journal.resolve_pending(pending.id)  # declined or unknown: nothing moved
+        record = await journal.get(pending.txn_id) if pending.txn_id is not None else None
+        if record is None or record.state != TxnState.ONLINE:
+            await journal.resolve_pending(pending.id)  # nothing left to settle
+            return True
+        # Completed, declined, or unknown to the agent (the request never
+        # reached it): the refund's final state.
+        await self._settle_refund(record, status)
         return True
 
     # --- receipt -----------------------------------------------------------------

@@ -53,13 +53,11 @@ async def test_failed_update_rolls_back_everything(tmp_path: Path) -> None:
     journal = open_journal(tmp_path)
     rec = record()
     await journal.create(rec, reversal=b"R")
-    other = await journal.create(record())
     rec.state = "approved"
+    rec.original_id = 999  # no such transaction
     with pytest.raises(JournalError):
-        # the second update fails after the first was executed: nothing applies
-        await journal.update(
-            rec, ["state"], drop_pending="reversal", also=[(other, ["no_such_column"])]
-        )
+        # the last statement fails after the first were executed: nothing applies
+        await journal.update(rec, ["state"], drop_pending="reversal", reverse_original=5)
     stored = await journal.get(rec.id)
     assert stored is not None and stored.state == "online"
     assert len(await journal.pending("reversal")) == 1
@@ -97,13 +95,20 @@ async def test_no_clear_pan_at_rest(tmp_path: Path) -> None:
 async def test_lookups(tmp_path: Path) -> None:
     journal = open_journal(tmp_path)
     a = await journal.create(record(100))
-    a.rrn = "123456789012"
-    await journal.update(a, ["rrn"])
+    a.rrn, a.state, a.tstatus = "123456789012", "approved", "approved"
+    await journal.update(a, ["rrn", "state", "tstatus"])
     b = await journal.create(record(200))
     assert (await journal.find_by_seq(a.seq)).amount == 100  # type: ignore[union-attr]
     assert (await journal.last()).id == b.id  # type: ignore[union-attr]
-    assert (await journal.find_by_rrn("123456789012")).id == a.id  # type: ignore[union-attr]
     assert await journal.find_by_seq("999999") is None
+    # A void copies its original's RRN; a refund names the purchase, in any batch.
+    void = record(100)
+    void.operation, void.receipt_type, void.rrn = "void", "purchasereversal", a.rrn
+    void.state, void.tstatus, void.original_id = "approved", "approved", a.id
+    await journal.create(void)
+    await journal.close_batch({})
+    assert (await journal.find_purchase("123456789012")).id == a.id  # type: ignore[union-attr]
+    assert await journal.find_purchase("123456789012", channel="sbp") is None
 
 
 async def test_close_batch_archives_and_starts_a_new_one(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ keepalive-interval = 0.2
 [transaction]
 detection-timeout = 3
 [acquirer]
+forced-refund = true
 response-timeout = 2
 connect-timeout = 2
 retry-initial = 0.2
@@ -233,9 +234,13 @@ async def test_void_refund_cashback(terminal: Served) -> None:
     refund = await register.transaction(type="refund", amount="000000000700", rrn=first["rrn"])
     assert refund.body["receipt"]["type"] == "refund"
     assert refund.body["receipt"]["tstatus"] == "approved", refund.body
-    void = await register.transaction(type="void", number=first["seq"])
+    # A refunded purchase is not voided as well; a voided one is not voided again.
+    refunded = await register.transaction(type="void", number=first["seq"])
+    assert refunded.status == "notreversible"
+    second = (await register.transaction(**PURCHASE)).body["receipt"]
+    void = await register.transaction(type="void", number=second["seq"])
     assert void.status == "ok" and void.body["receipt"]["type"] == "purchasereversal"
-    again = await register.transaction(type="void", number=first["seq"])
+    again = await register.transaction(type="void", number=second["seq"])
     assert again.status == "alreadyreversed"
     partial = await register.transaction(
         type="void", number=refund.body["receipt"]["seq"], amount="000000000100"
