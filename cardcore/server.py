@@ -62,6 +62,7 @@ from cardcore.protocol.secure import (
     ENCRYPTED_DATA,
     KeyRing,
     SecureChannelError,
+    clear_message,
     is_encrypted,
     seal_stream,
 )
@@ -110,6 +111,7 @@ def _spool_answer(
     attrs: Mapping[str, str],
     stream: Callable[[XmlWriter], None],
     key: bytes | None,
+    iv: bytes | None,
 ) -> IO[bytes]:
     """The encoded packet of a streamed answer (blocking: a worker thread)."""
 
@@ -131,7 +133,7 @@ def _spool_answer(
                 plain.write(f"</{ENCRYPTED_DATA}>".encode())
                 plain.seek(0)
                 out.write(f"  <{ENCRYPTED}>".encode())
-                seal_stream(key, plain, out)
+                seal_stream(key, plain, out, iv)
                 out.write(f"</{ENCRYPTED}>\n".encode())
         out.write(f"</{name}>".encode())
     except BaseException:
@@ -548,10 +550,18 @@ class Connection:
         key: bytes | None = None
         if ENCRYPTED in message.body:  # (is_encrypted, inline)
             try:
-                message, key, _ = self.server.keyring.open(message)
-            except (SecureChannelError, XmlError) as exc:
+                plaintext, key, _ = self.server.keyring.unseal(message)
+            except SecureChannelError as exc:
+                # No key opens it (or a replay): nothing to seal the answer with.
                 log.info("%s: <%s> %s", self.peer, name, exc)
                 await self.send(error_answer(name, exc.status, [exc.message]))
+                return True
+            try:
+                message = clear_message(message, plaintext)
+            except XmlError as exc:
+                # It decrypted: the answer is sealed like any other, errors included.
+                log.info("%s: <%s> %s", self.peer, name, exc)
+                await self.send(error_answer(name, exc.status, [exc.message]), key)
                 return True
         command = self.server.commands.get(name)
         if command is None:
@@ -661,8 +671,9 @@ class Connection:
         name = job.ctx.message.name
         assert outcome.stream is not None
         try:
+            iv = None if seal_key is None else self.server.keyring.fresh_iv(seal_key)
             spool = await trio.to_thread.run_sync(
-                _spool_answer, name, reply.body, outcome.attrs, outcome.stream, seal_key
+                _spool_answer, name, reply.body, outcome.attrs, outcome.stream, seal_key, iv
             )
         except CardcoreError as exc:
             spool, reply = None, self._failed(name, exc)

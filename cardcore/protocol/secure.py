@@ -7,17 +7,22 @@
 # - encrypted: base64 of tag(16) || IV(16, random) || AES-GCM ciphertext of
 #   `<encrypted-data>children</encrypted-data>` in UTF-8, no AAD.
 # - The server keeps the last few keys; the one whose tag verifies opens the
-#   command and seals the answer and the messages of that command. The key
-#   ring keeps each key's AES-GCM object too: making one costs more than
-#   sealing a small packet.
+#   command and seals the answer and the messages of that command, errors
+#   included. The key ring keeps each key's AES-GCM object too: making one
+#   costs more than sealing a small packet.
+# - A sealed packet whose IV was already seen under its key is a replay and is
+#   refused (DESIGN.md, wire decisions): a captured command sent again, or an
+#   answer of the terminal's own sent back, decrypts like a fresh one.
 # - Base64 goes through pybase64 (SIMD) both ways: binascii's byte loop took
 #   more instructions than AES-GCM itself on a getparameters answer.
 from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import os
 import tempfile
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO
@@ -35,8 +40,11 @@ __all__ = [
     "CLIENT_HANDSHAKE_PREFIX",
     "ENCRYPTED",
     "ENCRYPTED_DATA",
+    "IvLog",
     "KeyRing",
+    "ReplayedPacket",
     "SecureChannelError",
+    "clear_message",
     "client_handshake",
     "derive_key",
     "is_encrypted",
@@ -178,16 +186,18 @@ def seal_message(message: Message, key: bytes, cipher: AESGCM | None = None) -> 
     return Message(message.name, {ENCRYPTED: seal(key, plaintext, cipher=cipher)}, message.attrs)
 
 
-def seal_packet(message: Message, key: bytes, cipher: AESGCM | None = None) -> bytes:
+def seal_packet(
+    message: Message, key: bytes, cipher: AESGCM | None = None, iv: bytes | None = None
+) -> bytes:
     """encode_message(seal_message(...)), laid out at once: the base64 text
     goes into the packet as it comes, not through the general encoder."""
-    sealed = seal(key, encode_body(ENCRYPTED_DATA, message.body), cipher=cipher)
+    sealed = seal(key, encode_body(ENCRYPTED_DATA, message.body), iv=iv, cipher=cipher)
     name = message.name
     head = open_tag(name, message.attrs) if message.attrs else f"<{name}>"
     return f"{head}\n  <{ENCRYPTED}>{sealed}</{ENCRYPTED}>\n</{name}>".encode()
 
 
-def _clear_message(message: Message, plaintext: bytes) -> Message:
+def clear_message(message: Message, plaintext: bytes) -> Message:
     """The command inside a decrypted block, under the packet's root."""
     inner = decode_message(plaintext)
     if inner.name != ENCRYPTED_DATA:
@@ -203,7 +213,48 @@ def _encrypted_text(message: Message) -> str:
 
 
 def open_message(message: Message, key: bytes) -> Message:
-    return _clear_message(message, unseal(key, _encrypted_text(message)))
+    return clear_message(message, unseal(key, _encrypted_text(message)))
+
+
+class ReplayedPacket(SecureChannelError):
+    """A sealed packet whose IV was already seen under its key."""
+
+
+# Sealed packets one key may carry (commands, answers, messages) before it is
+# retired: its IV log stays bounded (8 bytes a packet, 1 MiB a key).
+PACKETS_PER_KEY = 1 << 17
+
+
+class IvLog:
+    """The IVs seen under one key, kept as sorted 64-bit prefixes.
+
+    A sealed packet is refused when its IV was seen before under the same
+    key, for as long as the key lives: the bytes are all that tells a
+    replayed command (or an answer of ours sent back) from a fresh one, since
+    both decrypt. Honest peers draw a random IV per packet, so a repeated
+    prefix among them is as likely as guessing 64 random bits; a forger
+    without the key cannot make a packet that verifies at all.
+    """
+
+    def __init__(self, limit: int = PACKETS_PER_KEY) -> None:
+        self.limit = limit
+        self._seen = array("Q")
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    @property
+    def full(self) -> bool:
+        return len(self._seen) >= self.limit
+
+    def add(self, iv: bytes) -> bool:
+        """Record ``iv``; False when it was seen already."""
+        value = int.from_bytes(iv[:8], "big")
+        at = bisect.bisect_left(self._seen, value)
+        if at < len(self._seen) and self._seen[at] == value:
+            return False
+        self._seen.insert(at, value)
+        return True
 
 
 @dataclass
@@ -211,6 +262,7 @@ class _Entry:
     key: bytes
     label: str
     cipher: AESGCM
+    seen: IvLog
 
 
 class KeyRing:
@@ -218,17 +270,21 @@ class KeyRing:
 
     One command travels per TCP connection in the manual's sequence, so keys
     outlive connections; ``label`` ties a key to the login that created it.
+    Every IV a key opens or seals is logged (IvLog): a sealed packet seen
+    before is refused as a replay. A key that has carried ``packets_per_key``
+    packets is retired; the cash register logs in again for a new one.
     """
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 8, packets_per_key: int = PACKETS_PER_KEY) -> None:
         self.size = size
+        self.packets_per_key = packets_per_key
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def add(self, key: bytes, label: str) -> None:
-        self._entries[key] = _Entry(key, label, AESGCM(key))
+        self._entries[key] = _Entry(key, label, AESGCM(key), IvLog(self.packets_per_key))
         self._entries.move_to_end(key, last=False)
         while len(self._entries) > self.size:
             self._entries.popitem(last=True)
@@ -237,21 +293,54 @@ class KeyRing:
         for key in [k for k, e in self._entries.items() if e.label == label]:
             del self._entries[key]
 
-    def open(self, message: Message) -> tuple[Message, bytes, str]:
-        """Decrypt with the key whose tag verifies: (clear message, key, label).
-        The block is decoded once and tried under each key."""
+    def _log(self, entry: _Entry, iv: bytes) -> None:
+        """Record an IV under ``entry``'s key; a full log retires the key."""
+        if entry.seen.full:
+            del self._entries[entry.key]
+            raise SecureChannelError(
+                f"the secure-channel key has carried {entry.seen.limit} packets and is "
+                "retired; log in with client-handshake for a new one"
+            )
+        if not entry.seen.add(iv):
+            raise ReplayedPacket("this sealed packet was received before; refused as a replay")
+
+    def unseal(self, message: Message) -> tuple[bytes, bytes, str]:
+        """Decrypt with the key whose tag verifies: (plaintext, key, label).
+        The block is decoded once and tried under each key. A replay, or no
+        key that verifies, raises SecureChannelError."""
         iv, data = _split(_encrypted_text(message))
         for entry in self._entries.values():
             try:
                 plaintext = entry.cipher.decrypt(iv, data, None)
             except InvalidTag:
                 continue
-            return _clear_message(message, plaintext), entry.key, entry.label
+            self._log(entry, iv)
+            return plaintext, entry.key, entry.label
         raise SecureChannelError(
             "no secure-channel key verifies this packet; log in with client-handshake first"
         )
 
-    def seal_packet(self, message: Message, key: bytes) -> bytes:
-        """seal_packet() with the ring's AES-GCM object when it holds ``key``."""
+    def open(self, message: Message) -> tuple[Message, bytes, str]:
+        """unseal() and the command or answer inside: (clear message, key, label)."""
+        plaintext, key, label = self.unseal(message)
+        return clear_message(message, plaintext), key, label
+
+    def fresh_iv(self, key: bytes) -> bytes | None:
+        """A random IV for sealing under ``key``, logged so that the sealed
+        packet cannot come back as a command; None when the ring does not
+        hold the key (the caller draws its own)."""
         entry = self._entries.get(key)
-        return seal_packet(message, key, entry.cipher if entry is not None else None)
+        if entry is None:
+            return None
+        iv = os.urandom(IV_LEN)
+        if not entry.seen.full:  # a full log retires the key at its next command
+            entry.seen.add(iv)
+        return iv
+
+    def seal_packet(self, message: Message, key: bytes) -> bytes:
+        """seal_packet() with the ring's AES-GCM object and a logged IV when
+        it holds ``key``."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return seal_packet(message, key)
+        return seal_packet(message, key, entry.cipher, self.fresh_iv(key))

@@ -16,7 +16,13 @@ import trio.testing
 
 from cardcore.config import ConfigError, ServerConfig, build_config
 from cardcore.errors import InvalidArguments
-from cardcore.protocol.secure import KeyRing, open_message, seal_message
+from cardcore.protocol.secure import (
+    KeyRing,
+    SecureChannelError,
+    open_message,
+    seal,
+    seal_message,
+)
 from cardcore.protocol.xmlcodec import Message, XmlWriter, decode_error_stack, encode_message
 from cardcore.server import (
     Answer,
@@ -401,6 +407,53 @@ async def test_encrypted_command_messages_and_answer_are_sealed() -> None:
         answer = await peer.read()
         assert list(answer.body) == ["encrypted"]
         assert open_message(answer, key).body == {"status": "ok", "client-said": "ok"}
+
+
+async def test_a_replayed_sealed_command_is_refused() -> None:
+    """The same sealed bytes on a new connection decrypt like the first time:
+    only their IV tells the replay, and it is refused for the key's life."""
+    ring = KeyRing()
+    key = os.urandom(32)
+    ring.add(key, "token")
+    async with serving(keyring=ring) as (connect, probe, _):
+        sealed = seal_message(Message("ping", {"value": "once"}), key)
+        first = await (await connect()).command(sealed)
+        assert open_message(first, key).body == {"status": "ok", "pong": "once"}
+        for _ in range(2):
+            again = await (await connect()).command(sealed)
+            assert again.status == "verificationfailed" and "encrypted" not in again.body
+            assert "replay" in decode_error_stack(again.body["error-stack"])[0]
+        # The terminal's own sealed answer sent back as a command is a replay too.
+        reflected = await (await connect()).command(Message("ping", first.body))
+        assert reflected.status == "verificationfailed"
+        assert probe.events == ["ping once"]
+        fresh = await (await connect()).command(seal_message(Message("ping"), key))
+        assert open_message(fresh, key).status == "ok"
+
+
+async def test_a_sealed_command_that_is_not_xml_is_answered_sealed() -> None:
+    ring = KeyRing()
+    key = os.urandom(32)
+    ring.add(key, "token")
+    async with serving(keyring=ring) as (connect, _, _):
+        peer = await connect()
+        for plaintext in (b"<encrypted-data><value>x</encrypted-data>", b"<oops/>"):
+            block = seal(key, plaintext)
+            answer = await peer.command(Message("ping", {"encrypted": block}))
+            assert list(answer.body) == ["encrypted"]
+            inner = open_message(answer, key)
+            assert inner.status == "formaterror" and inner.body["error-stack"]
+
+
+def test_a_key_carries_a_bounded_number_of_packets() -> None:
+    ring = KeyRing(packets_per_key=3)
+    key = os.urandom(32)
+    ring.add(key, "token")
+    for i in range(3):
+        ring.open(seal_message(Message("ping", {"value": str(i)}), key))
+    with pytest.raises(SecureChannelError, match="log in"):
+        ring.open(seal_message(Message("ping"), key))
+    assert len(ring) == 0  # retired: nothing opens under it any more
 
 
 async def test_connection_limit() -> None:
