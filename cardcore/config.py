@@ -4,6 +4,7 @@
 # the key. Keys are kebab-case, as in the management server's documents.
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import tomllib
@@ -68,8 +69,25 @@ class ServerConfig(_Section):
     frame_timeout: Seconds = 15.0
     answer_timeout: Seconds = 30.0
     keepalive_interval: Seconds = 5.0
+    # Connections held at once, in all and from one peer address. A newcomer
+    # over either limit takes the place of the oldest idle connection (of
+    # its own address, or of the address holding the most): an idle table
+    # never locks a cash register out.
     max_connections: int = 512
+    max_connections_per_peer: int = 32
+    # Addresses or networks ("192.0.2.10", "10.1.0.0/16", "::1") the ECR
+    # port serves; empty: every address.
+    allowed_clients: list[str] = msgspec.field(default_factory=list)
     secure_keys: int = 8
+
+    def __post_init__(self) -> None:
+        for entry in self.allowed_clients:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"allowed-clients: '{entry}' is not an IP address or network"
+                ) from None
 
 
 class AdminConfig(_Section):

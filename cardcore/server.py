@@ -3,8 +3,12 @@
 # around the sans-I/O pieces of cardcore.protocol.
 # - A connection carries commands one after another. Between commands the
 #   connection task reads the stream itself; a connection with no command for
-#   `idle_timeout` is closed, and a half-sent packet must complete within
-#   `frame_timeout` (a watchdog task per connection enforces both).
+#   `idle_timeout` is closed, and a packet must be complete within
+#   `frame_timeout` of its first byte, however slowly the rest drips in (a
+#   watchdog task per connection enforces both).
+# - Who may connect, and who makes room for a newcomer, is the connection
+#   table's (cardcore.connections): allowed clients, per-address and total
+#   limits, the oldest idle connection evicted rather than a newcomer refused.
 # - Commands run under a cancel scope they share until one of them is
 #   cancelled. Handlers may send messages to the client and await the answers
 #   (`CommandContext.ask`) and keep the client informed with keepalive
@@ -42,6 +46,7 @@ import msgspec
 import trio
 
 from cardcore.config import ServerConfig
+from cardcore.connections import ConnectionTable, Slot, peer_address
 from cardcore.errors import (
     Busy,
     CardcoreError,
@@ -166,6 +171,7 @@ class _Disconnected(Exception):
 
 
 RECEIVE_SIZE = 65536
+_INET = (socket.AF_INET, socket.AF_INET6)
 
 
 class _Transport(Protocol):
@@ -277,10 +283,14 @@ class _Job(msgspec.Struct, eq=False):
 class Connection:
     """One client connection: packet reading, sending and the command loop."""
 
-    def __init__(self, server: EcrServer, transport: _Transport, peer: str) -> None:
+    def __init__(
+        self, server: EcrServer, transport: _Transport, peer: str, slot: Slot | None = None
+    ) -> None:
         self.server = server
         self.transport = transport
         self.peer = peer
+        # Its place in the server's table: idle while it waits for a command.
+        self.slot = slot if slot is not None else Slot(None)
         self.config = server.config
         self.nursery: trio.Nursery
         self.current: CommandContext | None = None
@@ -289,6 +299,8 @@ class Connection:
         self._send_turn = trio.lowlevel.ParkingLot()
         self._decoder = FrameDecoder(self.config.max_packet)
         self._ready: deque[bytes] = deque()
+        # When the packet under way must be complete (inf between packets).
+        self._packet_deadline = math.inf
         self._closed = False
         # The scope the commands run under (see _serve), the command whose
         # handler it ended, and the watchdog's view of the wait for a packet.
@@ -375,9 +387,7 @@ class Connection:
         """Read one chunk from the stream into the packet queue; False when
         ``deadline`` passed first. One cancel scope serves both the caller's
         deadline and the half-sent-packet timeout."""
-        frame_deadline = math.inf
-        if self._decoder.pending:
-            frame_deadline = trio.current_time() + self.config.frame_timeout
+        frame_deadline = self._packet_deadline
         with trio.move_on_at(min(deadline, frame_deadline)) as scope:
             data = await self.transport.receive()
         if scope.cancelled_caught:
@@ -401,11 +411,19 @@ class Connection:
         if not data:
             self.disconnected = True
             raise _Disconnected
+        ready = self._ready
+        complete = len(ready)
         try:
-            self._ready.extend(self._decoder.feed(data))
+            ready.extend(self._decoder.feed(data))
         except FramingError as exc:
             self.disconnected = True
             return exc.message
+        if not self._decoder.in_packet:
+            self._packet_deadline = math.inf
+        elif len(ready) > complete or self._packet_deadline == math.inf:
+            # A packet began in this chunk: all of it must be in within
+            # frame_timeout of its first byte, however slowly it drips.
+            self._packet_deadline = self._clock.current_time() + self.config.frame_timeout
         return None
 
     async def receive(self, timeout: float) -> bytes | None:
@@ -479,7 +497,7 @@ class Connection:
         watchdog when a wait for a packet outlasts its timeout. A cancelled
         command is answered after its scope has ended, and a new scope serves
         the next commands (a trio cancel scope cannot be used again)."""
-        ready, config = self._ready, self.config
+        ready, config, slot = self._ready, self.config, self.slot
         with trio.CancelScope() as scope:
             self._scope, self._interrupted = scope, False
             while not self._closed and not self._interrupted:
@@ -490,12 +508,15 @@ class Connection:
                     # so that a client that sends many commands at once cannot
                     # hold others up.
                     await trio.lowlevel.cancel_shielded_checkpoint()
+                slot.idle = not ready
                 while not ready:
                     if self.disconnected or self._closed:
                         raise _Disconnected
-                    pending = self._decoder.pending
-                    timeout = config.frame_timeout if pending else config.idle_timeout
-                    deadline = self._wait_deadline = self._clock.current_time() + timeout
+                    if self._decoder.in_packet:
+                        deadline = self._packet_deadline
+                    else:
+                        deadline = self._clock.current_time() + config.idle_timeout
+                    self._wait_deadline = deadline
                     if deadline < self._watch_at and self._watch is not None:
                         self._watch_at = self._watch.deadline = deadline  # a half-sent packet's
                     data = await self.transport.receive()
@@ -504,6 +525,7 @@ class Connection:
                     if error is not None:
                         await self._refuse(error)
                         raise _Disconnected
+                slot.idle = False
                 if not await self._process(ready.popleft()):
                     self._closed = True
         job, self._job = self._job, None
@@ -512,7 +534,7 @@ class Connection:
                 self._closed = True
         elif self._timed_out:
             self._closed = True
-            if self._decoder.pending:
+            if self._decoder.in_packet:
                 await self._refuse(f"packet not completed within {config.frame_timeout:g} s")
             else:
                 log.info("%s: idle for %.0f s; closing", self.peer, config.idle_timeout)
@@ -863,7 +885,9 @@ class EcrServer:
         # Device operations wait for this (the application opens the listener
         # before its slower parts are up); None: always ready.
         self.ready: trio.Event | None = None
-        self.connections = 0
+        self.table = ConnectionTable(
+            config.max_connections, config.max_connections_per_peer, config.allowed_clients
+        )
 
     async def serve(
         self,
@@ -889,6 +913,10 @@ class EcrServer:
                 nursery.start_soon(self._accept_loop, listener, nursery)
             task_status.started(listeners)
 
+    @property
+    def connections(self) -> int:
+        return self.table.count
+
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         async with listener:
             while True:
@@ -898,41 +926,49 @@ class EcrServer:
                     log.warning("accept failed: %s", exc)
                     await trio.sleep(0.1)
                     continue
-                if self.connections >= self.config.max_connections:
-                    log.warning(
-                        "connection limit %d reached; refusing", self.config.max_connections
-                    )
+                try:
+                    host, port = stream.socket.getpeername()[:2]
+                except OSError:  # gone already
                     await stream.aclose()
                     continue
-                nursery.start_soon(self._connection, stream)
-
-    async def _connection(self, stream: trio.SocketStream) -> None:
-        try:
-            host, port = stream.socket.getpeername()[:2]
-            peer = f"{host}:{port}"
-        except OSError:
-            peer = "unknown peer"
-        await self.handle_stream(stream, peer)
+                # Admitted here, before the next accept, so the table is exact.
+                slot = self.table.admit(peer_address(host))
+                if slot is None:
+                    await stream.aclose()
+                    continue
+                nursery.start_soon(self._run_slot, stream, f"{host}:{port}", slot)
 
     async def handle_stream(self, stream: trio.abc.Stream, peer: str) -> None:
-        """Serve one connected client until it leaves; never raises. A socket
-        stream's socket leaves its wrapper (see _SocketTransport)."""
-        transport: _Transport
-        if isinstance(stream, trio.SocketStream):
-            transport = _SocketTransport(socket.socket(fileno=stream.socket.detach()))
-        else:
-            transport = _StreamTransport(stream)
-        await self._serve_transport(transport, peer)
+        """Serve one connected client until it leaves; never raises. ``peer``
+        names it in the log; a stream that is not a socket counts only
+        toward the total of connections."""
+        address = None
+        if isinstance(stream, trio.SocketStream) and stream.socket.family in _INET:
+            with contextlib.suppress(OSError):
+                address = peer_address(stream.socket.getpeername()[0])
+        slot = self.table.admit(address)
+        if slot is None:
+            await stream.aclose()
+            return
+        await self._run_slot(stream, peer, slot)
 
-    async def _serve_transport(self, transport: _Transport, peer: str) -> None:
-        self.connections += 1
+    async def _run_slot(self, stream: trio.abc.Stream, peer: str, slot: Slot) -> None:
+        """A socket stream's socket leaves its wrapper (see _SocketTransport)."""
         try:
+            transport: _Transport
+            if isinstance(stream, trio.SocketStream):
+                transport = _SocketTransport(socket.socket(fileno=stream.socket.detach()))
+            else:
+                transport = _StreamTransport(stream)
             try:
-                await Connection(self, transport, peer).run()
+                with slot.scope:  # cancelled when the table evicts it
+                    await Connection(self, transport, peer, slot).run()
             finally:
                 with trio.CancelScope(shield=True):
                     await transport.aclose()
+            if slot.scope.cancelled_caught:
+                log.debug("%s: idle connection closed to make room", peer)
         except Exception:  # never let one connection take the listener down
             log.exception("%s: connection handler failed", peer)
         finally:
-            self.connections -= 1
+            self.table.release(slot)

@@ -73,8 +73,13 @@ class FrameDecoder:
 
     @property
     def pending(self) -> int:
-        """Bytes of an incomplete packet held (0 between packets)."""
+        """Bytes of an incomplete packet's body or length held."""
         return len(self._buffer)
+
+    @property
+    def in_packet(self) -> bool:
+        """A packet has begun and is not complete (its length alone counts)."""
+        return self._expected is not None or bool(self._buffer)
 
     def feed(self, data: bytes | bytearray) -> list[bytes]:
         if self._broken:

@@ -4,6 +4,7 @@ cancellation, disconnects, exclusive device operations, the secure channel."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -16,6 +17,7 @@ import trio.testing
 
 from cardcore.config import ConfigError, ServerConfig, build_config
 from cardcore.errors import InvalidArguments
+from cardcore.protocol.framing import encode_frame
 from cardcore.protocol.secure import (
     KeyRing,
     SecureChannelError,
@@ -46,6 +48,7 @@ class Probe:
         self.events: list[str] = []
         self.release = trio.Event()
         self.started = trio.Event()
+        self.waiting = 0  # wait_long handlers running
 
 
 def make_commands(probe: Probe) -> dict[str, Command]:
@@ -66,6 +69,7 @@ def make_commands(probe: Probe) -> dict[str, Command]:
     async def wait_long(ctx: CommandContext) -> Answer:
         ctx.start_keepalive()
         probe.started.set()
+        probe.waiting += 1
         try:
             await probe.release.wait()
         finally:
@@ -214,6 +218,53 @@ async def test_half_sent_packet_times_out(autojump_clock: trio.testing.MockClock
         assert "not completed" in decode_error_stack(answer.body["error-stack"])[0]
         assert await peer.at_eof()
         assert trio.current_time() - start == pytest.approx(CONFIG.frame_timeout)
+
+
+@pytest.mark.parametrize("header_first", [True, False])
+async def test_a_dripped_packet_is_refused_from_its_first_byte(
+    autojump_clock: trio.testing.MockClock, header_first: bool
+) -> None:
+    """The frame timeout is a deadline for the whole packet: a byte every few
+    seconds does not keep restarting it (slow-loris)."""
+    packet = encode_frame(encode_message(Message("ping")))
+    async with serving() as (connect, probe, _):
+        peer = await connect()
+        start = trio.current_time()
+        # The length alone opens the packet, as does its first byte.
+        opening = 4 if header_first else 1
+        await peer.send_bytes(packet[:opening])
+        drip = packet[opening:]
+        answer: list[Message] = []
+        answered_at: list[float] = []
+
+        async def read() -> None:
+            answer.append(await peer.read())
+            answered_at.append(trio.current_time())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            for byte in drip:
+                await trio.sleep(CONFIG.frame_timeout / 4)
+                if answer:
+                    break
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await peer.send_bytes(bytes([byte]))
+        assert answer[0].status == "formaterror" and probe.events == []
+        assert answered_at[0] - start == pytest.approx(CONFIG.frame_timeout, abs=1e-6)
+
+
+async def test_packets_back_to_back_each_get_their_own_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    packet = encode_frame(encode_message(Message("ping")))
+    async with serving() as (connect, _, _):
+        peer = await connect()
+        # Each chunk completes one packet and begins the next.
+        await peer.send_bytes(packet[:5])
+        for _ in range(4):
+            await trio.sleep(CONFIG.frame_timeout * 0.75)
+            await peer.send_bytes(packet[5:] + packet[:5])
+            assert (await peer.read()).status == "ok"
 
 
 async def test_idle_connection_is_closed(autojump_clock: trio.testing.MockClock) -> None:
@@ -456,24 +507,81 @@ def test_a_key_carries_a_bounded_number_of_packets() -> None:
     assert len(ring) == 0  # retired: nothing opens under it any more
 
 
-async def test_connection_limit() -> None:
-    config = ServerConfig(max_connections=2)
+@asynccontextmanager
+async def listening(config: ServerConfig) -> AsyncIterator[tuple[EcrServer, int, Probe]]:
     probe = Probe()
     server = EcrServer(config, make_commands(probe))
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(server.serve, "127.0.0.1", 0)
-        port = listeners[0].socket.getsockname()[1]
-        held = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(2)]
-        while server.connections < 2:  # noqa: ASYNC110 - real sockets: poll the count
-            await trio.sleep(0.01)
-        refused = RawPeer(await trio.open_tcp_stream("127.0.0.1", port))
-        assert await refused.at_eof()
-        await held[0].aclose()
-        while server.connections > 1:  # noqa: ASYNC110 - real sockets: poll the count
-            await trio.sleep(0.01)
-        peer = RawPeer(await trio.open_tcp_stream("127.0.0.1", port))
-        assert (await peer.command(Message("ping"))).status == "ok"
+        yield server, listeners[0].socket.getsockname()[1], probe
         nursery.cancel_scope.cancel()
+
+
+async def dial(port: int, source: str = "127.0.0.1") -> RawPeer:
+    return RawPeer(await trio.open_tcp_stream("127.0.0.1", port, local_address=source))
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    with trio.fail_after(5):
+        while not condition():  # noqa: ASYNC110 - real sockets: poll the server's table
+            await trio.sleep(0.01)
+
+
+async def test_a_full_table_makes_room_by_closing_the_oldest_idle_connection() -> None:
+    async with listening(ServerConfig(max_connections=2)) as (server, port, _):
+        oldest, newer = await dial(port), await dial(port)
+        await until(lambda: server.connections == 2)
+        newcomer = await dial(port)
+        assert (await newcomer.command(Message("ping"))).status == "ok"
+        assert await oldest.at_eof()  # closed to make room
+        assert (await newer.command(Message("ping"))).status == "ok"
+        assert server.connections == 2
+
+
+async def test_busy_connections_are_never_closed_to_make_room() -> None:
+    async with listening(ServerConfig(max_connections=2)) as (_, port, probe):
+        busy = [await dial(port), await dial(port)]
+        for peer in busy:
+            await peer.send(Message("waitlong"))
+        await until(lambda: probe.waiting == 2)
+        refused = await dial(port)
+        with contextlib.suppress(trio.BrokenResourceError):
+            await refused.send(Message("ping"))
+        assert await refused.at_eof()  # closed unanswered
+        probe.release.set()
+        for peer in busy:
+            assert (await peer.read()).status == "ok"
+
+
+async def test_one_address_cannot_take_the_table() -> None:
+    """A flood from one address evicts only its own idle connections; another
+    address is served at once."""
+    config = ServerConfig(max_connections=64, max_connections_per_peer=8)
+    async with listening(config) as (server, port, _):
+        flood = [await dial(port, "127.0.0.2") for _ in range(40)]
+        await until(lambda: server.connections == 8)
+        assert server.table.held_by("127.0.0.2") == 8
+        register = await dial(port, "127.0.0.1")
+        assert (await register.command(Message("ping"))).status == "ok"
+        for peer in flood[:32]:
+            assert await peer.at_eof()
+
+
+async def test_allowed_clients_are_the_only_ones_served() -> None:
+    config = ServerConfig(allowed_clients=["127.0.0.2/32", "10.0.0.0/8"])
+    async with listening(config) as (server, port, _):
+        stranger = await dial(port, "127.0.0.1")
+        with contextlib.suppress(trio.BrokenResourceError):
+            await stranger.send(Message("ping"))
+        assert await stranger.at_eof()  # closed unanswered
+        allowed = await dial(port, "127.0.0.2")
+        assert (await allowed.command(Message("ping"))).status == "ok"
+        assert server.connections == 1
+
+
+def test_allowed_clients_must_be_addresses_or_networks() -> None:
+    with pytest.raises(ConfigError, match="allowed-clients"):
+        build_config({"server": {"allowed-clients": ["10.0.0.0/8", "cashier-pc"]}})
 
 
 @pytest.mark.parametrize("key", ["idle-timeout", "frame-timeout", "answer-timeout"])

@@ -51,10 +51,13 @@ def test_limit_is_inclusive() -> None:
 
 def test_partial_packet_is_pending() -> None:
     decoder = FrameDecoder()
-    assert decoder.feed(b"\x00\x00\x00\x05he") == []
-    assert decoder.pending == 2
+    assert not decoder.in_packet
+    assert decoder.feed(b"\x00") == [] and decoder.in_packet
+    assert decoder.feed(b"\x00\x00\x05") == [] and decoder.in_packet  # the length alone
+    assert decoder.feed(b"he") == []
+    assert decoder.pending == 2 and decoder.in_packet
     assert decoder.feed(b"llo") == [b"hello"]
-    assert decoder.pending == 0
+    assert decoder.pending == 0 and not decoder.in_packet
 
 
 @given(st.lists(st.binary(min_size=1, max_size=300), max_size=10), st.integers(1, 50))
