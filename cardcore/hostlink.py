@@ -5,8 +5,11 @@
 #   the order they were written, before the next financial request and by a
 #   background task at start-up and after every change, retried with a
 #   doubling back-off (retry-initial .. retry-max) until the host acknowledges
-#   them. A reversal goes first as 0400, then as 0401 repeats; an advice as
-#   0220, then 0221.
+#   them, and looked for every retry-max seconds in any case. A reversal goes
+#   first as 0400, then as 0401 repeats; an advice as 0220, then 0221.
+# - A transaction whose final journal write failed (disk full) after its
+#   request left ends as a crash would: its stored reversal is sent at once
+#   and its row is settled by the next round the journal accepts.
 # - A failure stops the round: later messages never overtake earlier ones.
 # - Stored messages are kept without their MAC; the link MACs them with the
 #   working keys of the moment they are sent.
@@ -14,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -79,6 +81,11 @@ class HostService:
         self.link: AcquirerLink | None = None
         # Senders of queued messages that are not ISO 8583 (kind -> sender).
         self.senders: dict[str, Callable[[Pending], Awaitable[bool]]] = {}
+        # Transactions whose last journal write failed (a full disk, an I/O
+        # error) after their request may have reached the host: each round
+        # first brings their rows to what a crash would (see repair).
+        self._unfinished: set[int] = set()
+        self.repair: Callable[[set[int]], Awaitable[None]] | None = None
         # The TLS client context for a configuration (acquirer.tls), or None.
         self._tls_for = tls or (lambda config: None)
         self.unavailable: str | None = None  # why there is no link, when it is not configured
@@ -159,6 +166,13 @@ class HostService:
         """Something was queued: let the background sender try now."""
         self._wake.set()
 
+    def unfinished(self, txn_id: int) -> None:
+        """A transaction ended without its final journal write: its stored
+        reversal goes now, and its row is settled as after a crash as soon as
+        the journal takes writes again."""
+        self._unfinished.add(txn_id)
+        self.poke()
+
     @property
     def lock(self) -> trio.Lock:
         """Held while store-and-forward delivers; hold it to send a queued
@@ -173,6 +187,13 @@ class HostService:
         when nothing is left."""
         async with self._lock:
             stopped: set[str] = set()
+            if self._unfinished and self.repair is not None:
+                try:
+                    await self.repair(self._unfinished)  # removes what it settled
+                except CardcoreError as exc:
+                    # The journal still refuses writes: the reversals go all the same.
+                    log.warning("unfinished transactions not settled yet: %s", exc.message)
+                    stopped.add("repair")
             for pending in await self.journal.pending():
                 lane = "iso" if pending.kind in ("reversal", "advice") else pending.kind
                 if lane in stopped:
@@ -216,12 +237,14 @@ class HostService:
         return True
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Background sender: at start-up, when poked, and with back-off while
-        something stays undelivered."""
-        acq = self.config.acquirer
-        delay = acq.retry_initial
+        """Background sender: at start-up, when poked, with back-off while
+        something stays undelivered or a round fails (the journal refusing
+        writes included), and every retry-max seconds when all is delivered,
+        so that nothing waits for the next sale to be noticed."""
+        delay = self.config.acquirer.retry_initial
         task_status.started()
         while True:
+            acq = self.config.acquirer  # as reconfigured meanwhile
             self._wake = trio.Event()
             try:
                 done = await self.flush()
@@ -230,7 +253,7 @@ class HostService:
                 done = False
             if done:
                 delay = acq.retry_initial
-                wait = math.inf
+                wait = acq.retry_max
             else:
                 wait = delay
                 delay = min(delay * 2, acq.retry_max)

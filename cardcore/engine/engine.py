@@ -51,7 +51,7 @@ from cardcore.engine.request import Operation, TxnCommand, parse_transaction
 from cardcore.engine.sbp import SbpFlows
 from cardcore.engine.states import Event, TxnState, next_state
 from cardcore.errors import InvalidArguments, NotAuthorized, OperationCancelled
-from cardcore.journal import TxnRecord
+from cardcore.journal import JournalError, TxnRecord
 from cardcore.server import Answer, CommandContext
 from cardcore.terminal import Terminal
 from hal.interfaces import CardCollision, CardInterface, CardSession
@@ -520,9 +520,9 @@ class TransactionEngine:
                 with trio.CancelScope(shield=True):
                     await detected.session.close()
             return await self._finish_card(ctx, flow, outcome)
-        except BaseException:
+        except BaseException as exc:
             with trio.CancelScope(shield=True):
-                await self._abort(flow)
+                await self._end_interrupted(flow, exc)
             raise
 
     async def _mifare_end(self, detected: Detected) -> Answer:
@@ -818,6 +818,22 @@ class TransactionEngine:
         )
         return Answer({"receipt": receipt})
 
+    async def _end_interrupted(self, flow: Flow, exc: BaseException) -> None:
+        """A flow ended by an error or a cancel: undo what reached the host
+        (_abort). When the journal refuses writes (a full disk) the row is
+        left as a crash would leave it: store-and-forward sends its stored
+        reversal at once and settles the row when the journal takes writes
+        again, without waiting for the next sale."""
+        if not flow.stored:
+            return
+        if not isinstance(exc, JournalError):
+            try:
+                await self._abort(flow)
+                return
+            except JournalError:
+                pass
+        self.terminal.host.unfinished(flow.record.id)
+
     async def _abort(self, flow: Flow) -> None:
         """Cancel, card error or crash-like failure: what reached the host is
         reversed; nothing is left half-done in the journal."""
@@ -1053,9 +1069,9 @@ class TransactionEngine:
             )
             answer = await self._online(ctx, flow, card)
             return await self._finish_host_only(ctx, flow, answer)
-        except BaseException:
+        except BaseException as exc:
             with trio.CancelScope(shield=True):
-                await self._abort(flow)
+                await self._end_interrupted(flow, exc)
             raise
 
 

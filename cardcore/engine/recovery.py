@@ -5,18 +5,22 @@
 # written before the request left; an SBP refund in flight waits for its
 # queued status check instead), and store-and-forward learns how to
 # deliver the SBP refunds the engine queues (the SBP code loads on first use).
+# A transaction whose final journal write failed while the terminal ran (a
+# full disk) is settled the same way, by the sender's next round that the
+# journal accepts (cardcore.hostlink: unfinished).
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING
 
 from cardcore.engine.states import Event, TxnState, next_state
-from cardcore.journal import CUTOVER_KIND, Pending
+from cardcore.journal import CUTOVER_KIND, Pending, TxnRecord
 
 if TYPE_CHECKING:
     from cardcore.terminal import Terminal
 
-__all__ = ["SBP_KINDS", "recover", "register_senders"]
+__all__ = ["SBP_KINDS", "recover", "register_senders", "repair"]
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +31,50 @@ SBP_KINDS = ("sbp-refund", "sbp-refund-check")
 async def recover(terminal: Terminal) -> int:
     """Mark interrupted transactions not approved; returns their count."""
     journal = terminal.journal
-    # SBP refunds in flight are settled by their queued status check instead.
     unfinished = [
         record
-        for record in await journal.in_states([TxnState.ONLINE, TxnState.AUTHORIZED])
-        if record.channel == "card"
+        for record in await journal.in_states(list(_IN_FLIGHT))
+        if await _settle(terminal, record)
     ]
-    for record in unfinished:
-        record.state = next_state(record.state, Event.ABORTED)
-        record.tstatus = "declined"
-        record.decline_reason = record.decline_reason or "systemerror"
-        await journal.update(record, ["state", "tstatus", "decline_reason"])
-        log.warning("seq %s was interrupted; marked not approved, reversal pending", record.seq)
     if unfinished:
         terminal.host.poke()
     return len(unfinished)
 
 
+async def repair(terminal: Terminal, ids: set[int]) -> None:
+    """The rows of transactions whose final journal write failed, settled
+    as after a crash; each id is dropped from ``ids`` once done."""
+    for txn_id in sorted(ids):
+        record = await terminal.journal.get(txn_id)
+        if record is not None:
+            await _settle(terminal, record)
+        ids.discard(txn_id)
+
+
+# Rows the terminal may have stopped in with a request at the host.
+_IN_FLIGHT = (TxnState.ONLINE, TxnState.AUTHORIZED)
+
+
+async def _settle(terminal: Terminal, record: TxnRecord) -> bool:
+    """A card row caught in flight becomes not approved (its reversal is
+    already pending); True when it was. SBP refunds in flight are settled by
+    their queued status check instead."""
+    if record.channel != "card" or record.state not in _IN_FLIGHT:
+        return False
+    record.state = next_state(record.state, Event.ABORTED)
+    record.tstatus = "declined"
+    record.decline_reason = record.decline_reason or "systemerror"
+    await terminal.journal.update(record, ["state", "tstatus", "decline_reason"])
+    log.warning("seq %s was interrupted; marked not approved, reversal pending", record.seq)
+    return True
+
+
 def register_senders(terminal: Terminal) -> None:
     """Let store-and-forward deliver the SBP refunds the engine queues and
-    the cutovers settlements owe."""
+    the cutovers settlements owe, and settle transactions whose last journal
+    write failed."""
+
+    terminal.host.repair = functools.partial(repair, terminal)
 
     async def send(pending: Pending) -> bool:
         from cardcore.engine.engine import TransactionEngine

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -16,8 +17,9 @@ from cardcore.client import default_message_answer
 from cardcore.config import HostConfig
 from cardcore.engine.request import Operation, luhn_ok, parse_transaction
 from cardcore.errors import InvalidArguments
-from cardcore.journal import TxnRecord
+from cardcore.journal import JournalError, TxnRecord
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
+from cardcore.simulator import host_ledger
 from hal.sim.pinpad import PinPadMode
 from tests.cardcore.harness import simulated_terminal
 
@@ -137,6 +139,47 @@ async def test_recovery_marks_unfinished_rows(tmp_path: Path) -> None:
         assert stored is not None and (stored.state, stored.tstatus) == ("cancelled", "declined")
         assert len(await h.terminal.journal.pending("reversal")) == 1
         assert await TransactionEngine(h.terminal).recover() == 0
+
+
+async def test_a_failed_final_write_ends_in_a_reversal_without_another_sale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host approved and booked, then the journal refused the final write
+    (a full disk): the purchase is answered fileioerror and, once the journal
+    takes writes again, the stored reversal reaches the host and the row ends
+    not approved, with no further sale to set store-and-forward going."""
+    async with simulated_terminal(tmp_path) as h:
+        journal = h.terminal.journal
+        full = False
+        run = journal.run
+
+        async def run_unless_full(fn: Any, atomic: bool = True) -> Any:
+            if full and atomic:
+                raise JournalError("journal: database or disk is full")
+            return await run(fn, atomic)
+
+        monkeypatch.setattr(journal, "run", run_unless_full)
+
+        def register(message: Message) -> Body:
+            nonlocal full
+            if message.name == "display" and message.body.get("code") == "D4":
+                full = True  # the host has answered: the disk fills up now
+            return default_message_answer(message)
+
+        h.sim.slot.present("default")
+        answer = await h.transaction(register, **PURCHASE)
+        assert answer.status == "fileioerror", answer.body
+        assert h.sim.host is not None
+        (booked,) = host_ledger(h.sim.host)
+        assert booked["response"] == "00" and booked["reversed"] == 0
+        await trio.sleep(1)  # the journal still refuses: rounds fail, with back-off
+        full = False  # and no sale follows: the sender goes on by itself
+        with trio.fail_after(5):
+            while host_ledger(h.sim.host)[0]["reversed"] != booked["amount"]:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            while (row := await journal.last()) is None or row.state != "cancelled":  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        assert row.tstatus == "declined" and await journal.count_pending() == 0
 
 
 def _message(**params: str) -> Message:
