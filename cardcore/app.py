@@ -34,6 +34,8 @@ class ServeOptions:
     # The local configuration before validation (file + command line); the
     # provisioned overlay is laid over it. None: taken from `config`.
     config_data: dict[str, Any] | None = None
+    # The journal is lost for good: start a new one (cardcore.terminal).
+    new_journal: bool = False
 
 
 def _devices(config: Config, simulator: bool) -> Devices:
@@ -61,6 +63,7 @@ def build_terminal(options: ServeOptions) -> Terminal:
         devices=_devices(options.config, options.simulator),
         simulator=options.simulator,
         config_data=options.config_data,
+        accept_new_journal=options.new_journal,
     )
 
 

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="simulated devices and hosts; no hardware, no network",
     )
+    serve.add_argument(
+        "--new-journal",
+        action="store_true",
+        help="the journal this terminal had is lost for good: start a new, empty one",
+    )
     serve.add_argument("--acons", "-acons", action="store_true", help="log to the console")
     serve.add_argument(
         "--econs", "-econs", action="store_true", help="EMV kernel trace on the console"
@@ -216,7 +221,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     setup_logging(console=args.acons, kernel_console=args.econs)
     options = ServeOptions(
-        config=config, data_dir=args.data_dir, simulator=args.simulator, config_data=config_data
+        config=config,
+        data_dir=args.data_dir,
+        simulator=args.simulator,
+        config_data=config_data,
+        new_journal=args.new_journal,
     )
     try:
         trio.run(serve, options)

@@ -43,8 +43,9 @@ class KeyStoreError(CardcoreError):
 
 
 class MasterKeySource(Protocol):
-    def load(self) -> bytes:
-        """The 32-byte device master key, created on first use."""
+    def load(self, create: bool = True) -> bytes:
+        """The 32-byte device master key, created on first use when
+        ``create``; otherwise a missing key is a KeyStoreError."""
         ...
 
     def regenerate(self) -> bytes:
@@ -56,11 +57,16 @@ class FileMasterKeySource:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> bytes:
+    def load(self, create: bool = True) -> bytes:
         try:
             key = self.path.read_bytes()
         except FileNotFoundError:
-            return self.regenerate()
+            if create:
+                return self.regenerate()
+            raise KeyStoreError(
+                f"the device master key {self.path} is missing, so the keys it protects cannot "
+                "be read; restore it from the terminal's backup"
+            ) from None
         if len(key) != 32:
             raise KeyStoreError(f"device master key file {self.path.name} is damaged")
         return key
@@ -90,7 +96,9 @@ class KeyStore:
     def __init__(self, path: Path, master: MasterKeySource) -> None:
         self.path = path
         self._master = master
-        self._aead = AESGCM(master.load())
+        # Keys on file are readable only under the master key they were
+        # stored with: a new one is made only for a new store.
+        self._aead = AESGCM(master.load(create=not path.exists()))
         self._entries: dict[str, dict[str, str]] = {}
         if path.exists():
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import platform
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from hal.interfaces import (
     PinPad,
 )
 from hal.sam import Sam
+from kernel.errors import CardcoreError
 
 if TYPE_CHECKING:
     import ssl
@@ -42,12 +44,18 @@ if TYPE_CHECKING:
     from kernel.config import AidConfig, TerminalConfig
     from kernel.contactless import ContactlessConfig
 
-__all__ = ["Devices", "Terminal", "os_version"]
+__all__ = ["Devices", "StartupError", "Terminal", "os_version"]
 
 # The terminal key store's keys that protect the journal (PAN hash, PAN data key).
 JOURNAL_KEYS = ("journal-pan-hash", "journal-dek")
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(CardcoreError):
+    """The terminal's data cannot be used as found; nothing was changed."""
+
+    status = "fileioerror"
 
 
 @dataclass
@@ -73,6 +81,9 @@ class Terminal:
     # this is the file plus command-line overrides) under the provisioned
     # overlay. None: taken from `config` as given.
     config_data: dict[str, Any] | None = None
+    # Start with a new, empty journal when the one this terminal had is lost
+    # (`cardcore serve --new-journal`); otherwise a lost journal stops the start.
+    accept_new_journal: bool = False
     auth: AdminAuth = field(init=False)
     keyring: KeyRing = field(init=False)
     provisioning: ProvisioningStore = field(init=False)
@@ -115,12 +126,38 @@ class Terminal:
         self.generation = generation
         self.provisioned_keys = generation.keystore()
         self.config = config
-        self.keystore = KeyStore(
-            self.data_dir / "keys.json", FileMasterKeySource(self.data_dir / "device-master.key")
-        )
-        hash_key, data_key = (self.keystore.get_or_create(name, 32) for name in JOURNAL_KEYS)
-        protector = PanProtector(hash_key, data_key)
-        self.journal = Journal(self.data_dir / "journal.sqlite", protector)
+        self.keystore, self.journal = self._open_journal()
+
+    def _open_journal(self) -> tuple[KeyStore, Journal]:
+        """The key store and the journal its keys protect. Each records that
+        the other exists: the journal's keys are made with the journal, so a
+        store holding them and no journal means the journal was lost (with its
+        pending reversals and the open batch), and a journal without the store
+        cannot be read. Either refuses the start, naming the file, instead of
+        starting afresh and forgetting money."""
+        journal_path = self.data_dir / "journal.sqlite"
+        keys_path = self.data_dir / "keys.json"
+        if journal_path.exists() and not keys_path.exists():
+            raise StartupError(
+                f"{keys_path} is missing, but the journal {journal_path.name} exists: its "
+                "records are sealed under the keys that file held. Restore keys.json (and "
+                "device-master.key) from the terminal's backup"
+            )
+        keystore = KeyStore(keys_path, FileMasterKeySource(self.data_dir / "device-master.key"))
+        had_journal = all(name in keystore for name in JOURNAL_KEYS)
+        if had_journal and not journal_path.exists():
+            if not self.accept_new_journal:
+                raise StartupError(
+                    f"the journal {journal_path} is missing, but this terminal had one (its keys "
+                    "are in keys.json): its pending reversals and open batch would be lost. "
+                    "Restore journal.sqlite from the terminal's backup; if it is lost for good, "
+                    "settle with the acquirer by hand and start with `--new-journal`"
+                )
+            log.error("the journal was lost; a new, empty one is started (--new-journal)")
+            for name in JOURNAL_KEYS:
+                keystore.put(name, secrets.token_bytes(32), "raw")
+        hash_key, data_key = (keystore.get_or_create(name, 32) for name in JOURNAL_KEYS)
+        return keystore, Journal(journal_path, PanProtector(hash_key, data_key))
 
     def start_host(self) -> None:
         """The acquirer host link (imports the ISO 8583 stack: after the listener is up)."""

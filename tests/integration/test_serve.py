@@ -250,6 +250,27 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip() == "cardcore: unknown configuration key 'server.prot'"
 
 
+@pytest.mark.parametrize("lost", ["journal.sqlite", "keys.json", "device-master.key"])
+def test_a_lost_data_file_stops_the_start(tmp_path: Path, lost: str) -> None:
+    """A terminal that had a journal never starts afresh without it: the
+    pending reversals and the open batch would be forgotten. Nor does it
+    start over keys it cannot read."""
+    data = tmp_path / "d"
+    assert stop_server(start_server(data, config=FAST)) == 0
+    (data / lost).unlink()
+    args = ["serve", "--simulator", "--port", "0", "--data-dir", str(data)]
+    result = _cli(*args, "--config", str(data / "test-config.toml"))
+    assert result.returncode != 0, result.stderr  # 2 once start-up errors are exit 2
+    # (Without a syslog socket the log's own notice may come first.)
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("cardcore: cannot start")]
+    assert lost in line
+    assert "backup" in line
+    if lost == "journal.sqlite":
+        assert "--new-journal" in line
+        assert stop_server(start_server(data, "--new-journal", config=FAST)) == 0
+        assert (data / "journal.sqlite").exists()
+
+
 def test_cli_client(served: Served, tmp_path: Path) -> None:
     common = ["--port", str(served.port), "--session", str(tmp_path / "s.json")]
     login = _cli("client", "login", "--secure", *common)
