@@ -69,10 +69,10 @@ class ServerConfig(_Section):
     frame_timeout: Seconds = 15.0
     answer_timeout: Seconds = 30.0
     keepalive_interval: Seconds = 5.0
-    # Connections held at once, in all and from one peer address. A newcomer
-    # over either limit takes the place of the oldest idle connection (of
-    # its own address, or of the address holding the most): an idle table
-    # never locks a cash register out.
+    # Connections held at once, in all and from one peer address. Over the
+    # per-address limit a newcomer is refused; with the table full, a new
+    # address takes the place of the oldest idle connection of the address
+    # holding the most (cardcore.connections).
     max_connections: int = 512
     max_connections_per_peer: int = 32
     # Addresses or networks ("192.0.2.10", "10.1.0.0/16", "::1") the ECR

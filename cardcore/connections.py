@@ -3,13 +3,15 @@
 # connections that never finish a packet, or never send one).
 # - `allowed-clients`: addresses or networks the port serves; others are
 #   closed at once. Empty: every address.
-# - At most `max-connections-per-peer` from one address and
-#   `max-connections` in all. A newcomer over a limit is not refused while
-#   the table holds an idle connection (one waiting for a command, a
-#   half-sent packet included): the oldest idle connection of its own
-#   address makes room, or, when the whole table is full, the oldest idle
-#   one of the address holding the most. A connection running a command is
-#   never evicted; when every candidate is busy the newcomer is refused.
+# - At most `max-connections-per-peer` from one address: beyond, a newcomer
+#   from it is refused (closing it costs little, however fast it comes back).
+# - At most `max-connections` in all. When the table is full a newcomer
+#   still gets a place if another address holds more than its own fair
+#   share: the oldest idle connection (waiting for a command, a half-sent
+#   packet included) of the address holding the most is closed for it. So a
+#   new peer always finds room, and peers that already hold as much as the
+#   others cannot push each other out in an endless chain. A connection
+#   running a command is never closed to make room.
 # Decisions only: the server cancels an evicted connection's scope and
 # closes what was refused. IPv4-mapped IPv6 peers count as their IPv4
 # address.
@@ -84,22 +86,31 @@ class ConnectionTable:
         """A place for a newcomer from ``address`` (None: not a network peer,
         as in-process streams; only the total applies), making room as the
         strategy says; None: refused."""
-        if address is not None and not self.allows(address):
-            self._notice("refused", f"{address} is not in allowed-clients")
+        if address is not None:
+            if not self.allows(address):
+                self.notice("refused", f"{address} is not in allowed-clients")
+                return None
+            if self.held_by(address) >= self.per_peer:
+                self.notice("refused", f"{address} holds {self.per_peer} connections already")
+                return None
+        if self.count >= self.total and not self._make_room(self.held_by(address)):
+            self.notice("refused", f"all {self.total} connections are taken")
             return None
-        if address is not None and self.held_by(address) >= self.per_peer:
-            if not self._evict_from(address):
-                self._notice("refused", f"{address} holds {self.per_peer} busy connections")
-                return None
-        elif self.count >= self.total:
-            crowded = sorted(self._by_peer, key=self.held_by, reverse=True)
-            if not any(self._evict_from(peer) for peer in crowded):
-                self._notice("refused", f"all {self.total} connections are busy")
-                return None
         slot = Slot(address)
         self._by_peer.setdefault(address, []).append(slot)
         self.count += 1
         return slot
+
+    def _make_room(self, holds: int) -> bool:
+        """Evict for a newcomer whose address ``holds`` connections: from the
+        address holding the most, if that is more than the newcomer's address
+        will hold once admitted."""
+        for peer in sorted(self._by_peer, key=self.held_by, reverse=True):
+            if self.held_by(peer) <= holds + 1:
+                return False
+            if self._evict_from(peer):
+                return True
+        return False
 
     def release(self, slot: Slot) -> None:
         if slot.released:
@@ -116,12 +127,13 @@ class ConnectionTable:
             if slot.idle:
                 slot.scope.cancel()
                 self.release(slot)
-                self._notice("evicted", f"an idle connection of {address} made room")
+                self.notice("evicted", f"an idle connection of {address} made room")
                 return True
         return False
 
-    def _notice(self, what: str, detail: str) -> None:
-        """Log refusals and evictions, at most one line per kind every
+    def notice(self, what: str, detail: str, level: int = logging.WARNING) -> None:
+        """Log connections refused, evicted or closed for breaking the rules:
+        the first of a kind at once, then at most one line per kind every
         NOTICE_INTERVAL seconds, with the count since the last line."""
         count = self._noted[what] = self._noted.get(what, 0) + 1
         now = time.monotonic()
@@ -129,5 +141,5 @@ class ConnectionTable:
             return
         self._next_notice[what] = now + NOTICE_INTERVAL
         self._noted[what] = 0
-        log.warning("%s connection %s: %s (%d since the last notice)", self.label, what, detail,
-                    count)  # fmt: skip
+        log.log(level, "%s connection %s: %s (%d since the last notice)", self.label, what,
+                detail, count)  # fmt: skip

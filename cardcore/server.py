@@ -171,6 +171,8 @@ class _Disconnected(Exception):
 
 
 RECEIVE_SIZE = 65536
+# Connections accepted per wake-up of the accept loop before it yields.
+ACCEPT_BATCH = 64
 _INET = (socket.AF_INET, socket.AF_INET6)
 
 
@@ -378,7 +380,8 @@ class Connection:
     async def _refuse(self, reason: str) -> None:
         """Answer a protocol violation with formaterror; the connection closes."""
         self._closed = True
-        log.info("%s: %s; closing", self.peer, reason)
+        # A hostile peer can make these by the thousand: counted, not each logged.
+        self.server.table.notice("closed", f"{self.peer}: {reason}")
         with trio.move_on_after(1), contextlib.suppress(_Disconnected):
             await self.send(error_answer(ERROR_ROOT, Status.FORMAT_ERROR, [reason]))
 
@@ -537,7 +540,9 @@ class Connection:
             if self._decoder.in_packet:
                 await self._refuse(f"packet not completed within {config.frame_timeout:g} s")
             else:
-                log.info("%s: idle for %.0f s; closing", self.peer, config.idle_timeout)
+                self.server.table.notice(
+                    "idle", f"{self.peer}: idle for {config.idle_timeout:g} s", level=logging.INFO
+                )
 
     def interrupt(self) -> None:
         """Cancel what runs under the commands' scope (see _serve)."""
@@ -918,25 +923,35 @@ class EcrServer:
         return self.table.count
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        """Accept on the listening socket directly, up to ACCEPT_BATCH
+        connections per wake-up: a flood of connections the table refuses
+        costs an accept and a close each, so the queue a cash register's
+        connection waits in drains quickly (slow-loris reconnecting at once)."""
         async with listener:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as exc:  # e.g. EMFILE: back off instead of spinning
-                    log.warning("accept failed: %s", exc)
-                    await trio.sleep(0.1)
-                    continue
-                try:
-                    host, port = stream.socket.getpeername()[:2]
-                except OSError:  # gone already
-                    await stream.aclose()
-                    continue
-                # Admitted here, before the next accept, so the table is exact.
-                slot = self.table.admit(peer_address(host))
-                if slot is None:
-                    await stream.aclose()
-                    continue
-                nursery.start_soon(self._run_slot, stream, f"{host}:{port}", slot)
+            # The trio listener keeps the descriptor; this object only uses it.
+            raw = socket.socket(fileno=listener.socket.fileno())
+            try:
+                while True:
+                    await trio.lowlevel.wait_readable(raw)
+                    for _ in range(ACCEPT_BATCH):
+                        try:
+                            sock, address = raw.accept()
+                        except BlockingIOError:
+                            break
+                        except OSError as exc:  # e.g. EMFILE: back off instead of spinning
+                            log.warning("accept failed: %s", exc)
+                            await trio.sleep(0.1)
+                            break
+                        slot = self.table.admit(peer_address(address[0]))
+                        if slot is None:
+                            sock.close()
+                            continue
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        transport = _SocketTransport(sock)
+                        peer = f"{address[0]}:{address[1]}"
+                        nursery.start_soon(self._run_transport, transport, peer, slot)
+            finally:
+                raw.detach()
 
     async def handle_stream(self, stream: trio.abc.Stream, peer: str) -> None:
         """Serve one connected client until it leaves; never raises. ``peer``
@@ -954,12 +969,15 @@ class EcrServer:
 
     async def _run_slot(self, stream: trio.abc.Stream, peer: str, slot: Slot) -> None:
         """A socket stream's socket leaves its wrapper (see _SocketTransport)."""
+        transport: _Transport
+        if isinstance(stream, trio.SocketStream):
+            transport = _SocketTransport(socket.socket(fileno=stream.socket.detach()))
+        else:
+            transport = _StreamTransport(stream)
+        await self._run_transport(transport, peer, slot)
+
+    async def _run_transport(self, transport: _Transport, peer: str, slot: Slot) -> None:
         try:
-            transport: _Transport
-            if isinstance(stream, trio.SocketStream):
-                transport = _SocketTransport(socket.socket(fileno=stream.socket.detach()))
-            else:
-                transport = _StreamTransport(stream)
             try:
                 with slot.scope:  # cancelled when the table evicts it
                     await Connection(self, transport, peer, slot).run()

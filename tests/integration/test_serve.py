@@ -171,7 +171,11 @@ async def test_random_bytes(served: Served) -> None:
 
 
 async def test_200_idle_connections_while_another_client_logs_in(served: Served) -> None:
-    idle = [await trio.open_tcp_stream(served.host, served.port) for _ in range(200)]
+    """From another address: one address holds at most max-connections-per-peer."""
+    idle = [
+        await trio.open_tcp_stream(served.host, served.port, local_address="127.0.0.2")
+        for _ in range(200)
+    ]
     await idle[0].send_all(b"\x00\x00")
     await assert_alive(served)
     for stream in idle:
