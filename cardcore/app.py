@@ -20,6 +20,7 @@ from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Devices, Terminal, os_version
 from hal.interfaces import DeviceInfo, NoKeypad
+from kernel.errors import CardcoreError
 
 __all__ = ["ServeOptions", "build_commands", "build_terminal", "serve"]
 
@@ -141,7 +142,17 @@ async def _run(
 
 
 async def _provisioning_simulators(terminal: Terminal) -> None:
+    """The simulated management servers; only activation and configuration
+    need them, so their failure (a full disk while their test PKI is made,
+    say) is logged and the terminal serves on without them."""
     from cardcore.simservers import run_provisioning_simulators
 
-    async with trio.open_nursery() as nursery:
-        terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
+    try:
+        async with trio.open_nursery() as nursery:
+            terminal.simulators = await nursery.start(run_provisioning_simulators, terminal)
+    except* (OSError, CardcoreError) as group:
+        log.error(
+            "simulated management servers stopped; activation and configuration updates are "
+            "unavailable: %s",
+            "; ".join(str(exc) for exc in group.exceptions),
+        )
