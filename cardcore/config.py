@@ -149,8 +149,8 @@ class AcquirerConfig(_Section):
     # the acquirer allows them. `void number=last` (variant Б) is always on.
     forced_refund: bool = False
     forced_void: bool = False
-    # Cardless refunds and voids (forced, or `number=last`) need the
-    # administrator password, as manual card entry does.
+    # Cardless refunds and voids (forced; every void, which runs without
+    # the card) need the administrator password, as manual card entry does.
     forced_password: bool = False
     partial_void: bool = False
     partial_refund: bool = True

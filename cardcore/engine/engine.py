@@ -331,7 +331,10 @@ class TransactionEngine:
                 raise InterfaceNotAllowed(
                     f"the acquirer does not allow a {command.operation} without the card"
                 )
-        if acquirer.forced_password and (command.forced or command.number == "last"):
+        # Every void runs without the card today (by number, `last` or
+        # forced), so the password option covers them all.
+        cardless = command.forced or command.operation is Operation.VOID
+        if acquirer.forced_password and cardless:
             await self._check_password(command, f"a {command.operation} without the card")
         ctx.start_keepalive()
         if command.operation is Operation.VOID:
