@@ -23,7 +23,7 @@ from cardcore.simulator import Simulator, simulator_config
 from cardcore.terminal import Terminal
 
 BASE: dict[str, Any] = {
-    "admin": {"scrypt-n": 16},
+    "admin": {"scrypt-n": 1024},
     "server": {"keepalive-interval": 0.2},
     "transaction": {"detection-timeout": 2},
     "acquirer": {

@@ -88,7 +88,7 @@ class Env:
 @asynccontextmanager
 async def environment(tmp_path: Path) -> AsyncIterator[Env]:
     config_data: dict[str, Any] = {
-        "admin": {"scrypt-n": 16},
+        "admin": {"scrypt-n": 1024},
         "server": {"listen": "127.0.0.1", "port": 0, "activator-port": 0},
         "acquirer": {"main": {"host": "127.0.0.1", "port": 9}},
     }
