@@ -55,6 +55,7 @@ from cardcore.provisioning.errors import (
     ProvisioningTimeout,
     VerificationFailed,
 )
+from cardcore.server import open_listeners
 from cardcore.terminal import Terminal
 from kernel.errors import CardcoreError
 
@@ -215,7 +216,7 @@ async def run_activation(terminal: Terminal, on_connected: Callable[[], None]) -
     Returns the body of the runreset answer."""
     server = terminal.config.server
     cfg = terminal.config.provisioning
-    listeners = await trio.open_tcp_listeners(server.activator_port, host=server.listen)
+    listeners = await open_listeners(server.listen, server.activator_port, "activator listener")
     port = listeners[0].socket.getsockname()[1]
     addr_file = terminal.data_dir / "run" / "activator.addr"
     result: dict[str, str] = {}
