@@ -9,7 +9,9 @@
 # - after `lockout_after` failures in a row, every attempt is refused with
 #   `notauthorized` without looking at the password for a lock-out that
 #   doubles from `lockout_initial` up to `lockout_max` seconds;
-# - comparisons of secrets are constant-time (hmac.compare_digest).
+# - comparisons of secrets are constant-time (hmac.compare_digest);
+# - a password file that cannot be read stops the start-up: guessing would
+#   either lock the administrator out or fall back to the public default.
 # scrypt is slow on purpose, so it runs in a worker thread.
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from pathlib import Path
 import trio
 
 from cardcore.config import AdminConfig
-from cardcore.errors import NotAuthorized
+from cardcore.errors import DataFileError, NotAuthorized
 from cardcore.storage import atomic_write
 
 __all__ = ["DEFAULT_PASSWORD", "AdminAuth"]
@@ -57,10 +59,29 @@ class _Hash:
 
     @classmethod
     def from_json(cls, raw: bytes) -> _Hash:
-        data = json.loads(raw)
+        """The stored hash; ValueError saying what is wrong with ``raw``."""
+        if not raw.strip():
+            raise ValueError("it is empty")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ValueError("it is not JSON") from None
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
         if data.get("scheme") != "scrypt" or data.get("r") != _R or data.get("p") != _P:
             raise ValueError("unsupported password hash scheme")
-        return cls(int(data["n"]), bytes.fromhex(data["salt"]), bytes.fromhex(data["hash"]))
+        n, salt, digest = data.get("n"), data.get("salt"), data.get("hash")
+        if not isinstance(n, int) or n < 2 or n & (n - 1):
+            raise ValueError("the scrypt cost is not a power of two")
+        if not isinstance(salt, str) or not isinstance(digest, str):
+            raise ValueError("the salt or the hash is missing")
+        try:
+            hashed = cls(n, bytes.fromhex(salt), bytes.fromhex(digest))
+        except ValueError:
+            raise ValueError("the salt or the hash is not hex") from None
+        if not hashed.salt or len(hashed.digest) != _DKLEN:
+            raise ValueError("the salt or the hash has the wrong length")
+        return hashed
 
 
 def _scrypt(password: str, salt: bytes, n: int) -> bytes:
@@ -104,6 +125,17 @@ class AdminAuth:
         except FileNotFoundError:
             self._hash = None
             log.info("administrator password is the factory default")
+        except OSError as exc:
+            raise DataFileError(
+                f"cannot read the administrator password file {self._path}: {exc.strerror}"
+            ) from None
+        except ValueError as exc:
+            raise DataFileError(
+                f"the administrator password file {self._path} is damaged ({exc}): restore it"
+                " from a backup, or delete it to go back to the factory password"
+                f" {DEFAULT_PASSWORD}, which anyone who reaches the ECR port may use until"
+                " it is changed"
+            ) from None
         self._loaded = True
 
     async def _store(self, password: str) -> None:
