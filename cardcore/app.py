@@ -2,7 +2,10 @@
 # root nursery owns the ECR listener and, as later parts arrive, the simulator
 # control socket, the host-link background work and device monitors. The bound
 # address is written to <data-dir>/run/ecr.addr once the listener is up, so
-# scripts and tests can start the server on port 0 and find it.
+# scripts and tests can start the server on port 0 and find it. Whatever
+# stops the start-up is raised as one StartupError in the words of the
+# meaningful leaf of trio's exception groups (DESIGN.md: one line, exit 2);
+# only an unexpected exception's traceback goes to the log.
 from __future__ import annotations
 
 import logging
@@ -16,12 +19,14 @@ import trio
 from cardcore.commands import admin, endofday, provisioning, sam, transaction
 from cardcore.config import Config
 from cardcore.devices import apply_configured_drivers
+from cardcore.errors import StartupError
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Devices, Terminal, os_version
 from hal.interfaces import DeviceInfo, NoKeypad
+from kernel.errors import CardcoreError
 
-__all__ = ["ServeOptions", "build_commands", "build_terminal", "serve"]
+__all__ = ["ServeOptions", "build_commands", "build_terminal", "describe_failure", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,42 @@ async def _stop_on_signals(scope: trio.CancelScope) -> None:
 
 
 async def serve(options: ServeOptions) -> None:
+    """Run the terminal until SIGTERM or SIGINT; a failure before it is up
+    (run/ecr.addr written) is raised as StartupError."""
+    up = trio.Event()
+    try:
+        await _serve(options, up)
+    except Exception as exc:
+        if up.is_set():
+            raise
+        raise StartupError(describe_failure(exc, "cannot start")) from None
+
+
+def describe_failure(exc: BaseException, what: str) -> str:
+    """One line for ``exc``: the first of the leaves of trio's exception
+    groups that says something (our own errors, then the OS's). An unexpected
+    exception is logged as ``what`` with its traceback; the line says so."""
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        if isinstance(leaf, CardcoreError):
+            return leaf.message
+    for leaf in leaves:
+        if isinstance(leaf, OSError):
+            reason = leaf.strerror or str(leaf)
+            return f"{leaf.filename}: {reason}" if leaf.filename else reason
+    leaf = leaves[0]
+    text = f"unexpected {type(leaf).__name__}: {leaf}"
+    log.error("%s: %s", what, text, exc_info=leaf)
+    return f"{text} (details in the log)"
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+async def _serve(options: ServeOptions, up: trio.Event) -> None:
     terminal = build_terminal(options)
     await terminal.start()
     server = EcrServer(options.config.server, build_commands(terminal), terminal.keyring)
@@ -92,6 +133,7 @@ async def serve(options: ServeOptions) -> None:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_stop_on_signals, scope)
                 await _run(terminal, server, nursery, options, addr_file)
+                up.set()
     finally:
         addr_file.unlink(missing_ok=True)
         terminal.close()
