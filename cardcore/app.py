@@ -21,7 +21,7 @@ from cardcore.config import Config
 from cardcore.devices import apply_configured_drivers
 from cardcore.errors import StartupError
 from cardcore.server import Command, EcrServer
-from cardcore.storage import atomic_write, ensure_private_dir
+from cardcore.storage import atomic_write, ensure_private_dir, make_private_tree
 from cardcore.terminal import Devices, Terminal, os_version
 from hal.interfaces import DeviceInfo, NoKeypad
 from kernel.errors import CardcoreError
@@ -58,7 +58,16 @@ def _devices(config: Config, simulator: bool) -> Devices:
 
 
 def build_terminal(options: ServeOptions) -> Terminal:
-    ensure_private_dir(options.data_dir)
+    # The journal, keys and password hash: the service user's alone, even in a
+    # data dir made or copied by hand with looser modes.
+    opened = make_private_tree(options.data_dir)
+    if opened:
+        names = ", ".join(str(p.relative_to(options.data_dir)) for p in opened[:5])
+        more = f" and {len(opened) - 5} more" if len(opened) > 5 else ""
+        log.warning(
+            "data dir %s was open to other users; restricted to the service user: %s%s",
+            options.data_dir, names or ".", more,
+        )  # fmt: skip
     ensure_private_dir(options.data_dir / "run")
     return Terminal(
         config=options.config,

@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cardcore.client import BlockingEcrClient, EcrClient
 from cardcore.protocol.xmlcodec import decode_error_stack, decode_message
 from tests.cardcore.ecr import RawPeer
+from tests.cardcore.harness import open_to_others
 from tests.integration.conftest import FAST, Served, start_server, stop_server
 
 
@@ -207,6 +209,22 @@ def test_idle_connection_closed_by_configured_timeout(tmp_path: Path) -> None:
     try:
         with socket.create_connection((server.host, server.port), timeout=10) as sock:
             assert sock.recv(1) == b""  # closed by the server, not by our timeout
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_a_loose_data_dir_is_private_once_the_terminal_is_up(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    (data / "run").mkdir(parents=True)
+    for path in (data, data / "run"):
+        path.chmod(0o755)
+    server = start_server(data, config=FAST)
+    try:
+        deadline = time.monotonic() + 30
+        while not (data / "sim" / "keyserver.url").exists():  # the last file the simulator writes
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.05)
+        assert open_to_others(data) == []
     finally:
         assert stop_server(server) == 0
 
