@@ -184,7 +184,7 @@ async def _run(
     await nursery.start(terminal.host.run)
     terminal.ready.set()
     # Scripts and tests wait for this file: everything is up when it appears.
-    atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)
+    atomic_write(addr_file, f"{host} {port}\n".encode())
     log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)
 
 

@@ -35,6 +35,7 @@ import trio
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cardcore.storage import create_private
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -388,6 +389,8 @@ class Journal:
         self._lock = threading.Lock()
         self._trio_lock = trio.Lock()
         try:
+            if str(path) != ":memory:":  # (SQLite's name for a database with no file)
+                create_private(path)  # SQLite's -wal and -shm files take its mode
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
