@@ -1,9 +1,10 @@
 # Strategy: the administrator of the ECR manual («Ограничение доступа»,
 # «Настройки») as DESIGN.md fixes it:
 # - an 8-digit password, default 12345678, kept only as a salted scrypt hash
-#   (RFC 7914) in the data dir, so it survives restarts. Until one is set
-#   there is no file: the factory default is the manual's, public, with no
-#   secret to hash (and a first start spares scrypt's tens of milliseconds);
+#   (RFC 7914) in the data dir, so it survives restarts. While it is the
+#   factory default there is no file: that password is the manual's, public,
+#   with no secret to hash (a first start spares scrypt's tens of
+#   milliseconds, and the start-up knows without hashing that it is in use);
 # - tokens of 16 random bytes as 32 upper-case hex characters, valid until
 #   logout, an idle timeout or a restart (they live only in memory);
 # - after `lockout_after` failures in a row, every attempt is refused with
@@ -29,7 +30,7 @@ import trio
 
 from cardcore.config import AdminConfig
 from cardcore.errors import DataFileError, NotAuthorized
-from cardcore.storage import atomic_write
+from cardcore.storage import atomic_remove, atomic_write
 
 __all__ = ["DEFAULT_PASSWORD", "AdminAuth"]
 
@@ -138,7 +139,16 @@ class AdminAuth:
             ) from None
         self._loaded = True
 
+    @property
+    def factory_password(self) -> bool:
+        """Whether the password is still the public factory default."""
+        return self._hash is None
+
     async def _store(self, password: str) -> None:
+        if password == DEFAULT_PASSWORD:
+            atomic_remove(self._path)
+            self._hash = None
+            return
         new = await trio.to_thread.run_sync(_make_hash, password, self._config.scrypt_n)
         atomic_write(self._path, new.to_json())
         self._hash = new

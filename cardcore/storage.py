@@ -13,7 +13,13 @@ from pathlib import Path
 
 from cardcore.errors import DataFileError
 
-__all__ = ["atomic_write", "create_private", "ensure_private_dir", "make_private_tree"]
+__all__ = [
+    "atomic_remove",
+    "atomic_write",
+    "create_private",
+    "ensure_private_dir",
+    "make_private_tree",
+]
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -71,7 +77,17 @@ def atomic_write(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def atomic_remove(path: Path) -> None:
+    """Remove ``path`` (if there) for good: the directory is fsynced."""
+    path.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

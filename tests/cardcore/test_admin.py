@@ -272,6 +272,26 @@ async def test_factory_default_stores_nothing_until_changed(tmp_path: Path) -> N
     await again.check_password("24681357")
 
 
+async def test_back_to_the_factory_password_the_file_goes(tmp_path: Path) -> None:
+    """The file's absence is how the start-up knows, without hashing, that the
+    public factory password is in use."""
+    path = tmp_path / "admin.json"
+    auth = AdminAuth(path, AdminConfig(scrypt_n=1024))
+    await auth.load()
+    assert auth.factory_password
+    await auth.change_password("12345678", "24681357")
+    assert path.exists() and not auth.factory_password
+    await auth.reset_password()
+    assert not path.exists() and auth.factory_password
+    await auth.check_password("12345678")
+    await auth.change_password("12345678", "24681357")
+    await auth.change_password("24681357", "12345678")  # chosen again by hand: the same
+    assert not path.exists() and auth.factory_password
+    again = AdminAuth(path, AdminConfig(scrypt_n=1024))
+    await again.load()
+    assert again.factory_password
+
+
 async def test_lockout_grows_and_skips_the_password(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
