@@ -203,8 +203,10 @@ class AcquirerConfig(_Section):
     mirror: HostConfig | None = None
     connect_timeout: Seconds = 10.0
     response_timeout: Seconds = 30.0
-    # TLS with the client certificate from activation (files in the data dir).
-    tls: bool = False
+    # TLS with the client certificate from activation (files in the data dir):
+    # "auto" once activation delivered it, plain TCP before (the link carries
+    # PANs and track 2: a plain link to another machine is warned about).
+    tls: bool | Literal["auto"] = "auto"
     bank_name: str = ""
     acquirer_tag: str = ""
     # Operations allowed with a manually entered PAN (purchase, refund, void,

@@ -134,11 +134,19 @@ class Terminal:
             tls=self.acquirer_tls,
         )
 
+    def acquirer_tls_on(self, config: Config) -> bool:
+        """acquirer.tls: true, false, or "auto": TLS once the terminal holds
+        the acquirer client certificate from activation."""
+        from cardcore.provisioning.credentials import holds_identity
+
+        wanted = config.acquirer.tls
+        return holds_identity(self.generation, "acquirer") if wanted == "auto" else wanted
+
     def acquirer_tls(self, config: Config) -> ssl.SSLContext | None:
-        """DESIGN.md "Real parts": with acquirer.tls the host link runs TLS
-        1.2+, presenting the acquirer client certificate from activation and
+        """DESIGN.md "Real parts": with TLS on the host link runs TLS 1.2+,
+        presenting the acquirer client certificate from activation and
         trusting only the acquirer CA activation delivered."""
-        if not config.acquirer.tls:
+        if not self.acquirer_tls_on(config):
             return None
         from cardcore.provisioning.credentials import client_ssl_context, identity
 
