@@ -5,9 +5,12 @@
 # scripts and tests can start the server on port 0 and find it. Whatever
 # stops the start-up is raised as one StartupError in the words of the
 # meaningful leaf of trio's exception groups (DESIGN.md: one line, exit 2);
-# only an unexpected exception's traceback goes to the log.
+# only an unexpected exception's traceback goes to the log. What leaves the
+# terminal open on the network (card data over plain TCP, the factory
+# administrator password on a reachable listener) is a warning at start-up.
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 from dataclasses import dataclass
@@ -16,17 +19,26 @@ from typing import Any
 
 import trio
 
+from cardcore.auth import DEFAULT_PASSWORD
 from cardcore.commands import admin, endofday, provisioning, sam, transaction
 from cardcore.config import Config
 from cardcore.devices import apply_configured_drivers
 from cardcore.errors import StartupError
+from cardcore.provisioning.credentials import holds_identity
 from cardcore.server import Command, EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir, make_private_tree
 from cardcore.terminal import Devices, Terminal, os_version
 from hal.interfaces import DeviceInfo, NoKeypad
 from kernel.errors import CardcoreError
 
-__all__ = ["ServeOptions", "build_commands", "build_terminal", "describe_failure", "serve"]
+__all__ = [
+    "ServeOptions",
+    "build_commands",
+    "build_terminal",
+    "describe_failure",
+    "serve",
+    "startup_warnings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -182,10 +194,52 @@ async def _run(
     register_senders(terminal)
     await recover(terminal)
     await nursery.start(terminal.host.run)
+    for warning in startup_warnings(terminal):
+        log.warning("%s", warning)
     terminal.ready.set()
     # Scripts and tests wait for this file: everything is up when it appears.
     atomic_write(addr_file, f"{host} {port}\n".encode())
     log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)
+
+
+def startup_warnings(terminal: Terminal) -> list[str]:
+    """What leaves the terminal open to the network as configured."""
+    config = terminal.config
+    warnings = []
+    listen = config.server.listen
+    if terminal.auth.factory_password and not _loopback(listen):
+        warnings.append(
+            f"the administrator password is the factory default {DEFAULT_PASSWORD} and the"
+            f" ECR listener {listen} is reachable from the network: change it"
+            " (cardcore client changepassword)"
+        )
+    acquirer = config.acquirer
+    if not terminal.acquirer_tls_on(config):
+        # The simulator's own host speaks plain TCP on loopback, activated or not.
+        held = holds_identity(terminal.generation, "acquirer") and not terminal.simulator
+        if acquirer.tls is False and held:
+            warnings.append(
+                "acquirer.tls = false although activation gave the terminal an acquirer client"
+                " certificate: the acquirer link runs plain TCP"
+            )
+        hosts = (acquirer.main, acquirer.mirror)
+        remote = [f"{h.host}:{h.port}" for h in hosts if h is not None and not _loopback(h.host)]
+        if remote:
+            why = " until the terminal is activated" if acquirer.tls == "auto" else " (tls = false)"
+            warnings.append(
+                f"the acquirer link to {', '.join(remote)} is plain TCP{why}: card numbers and"
+                " track 2 cross the network unencrypted"
+            )
+    return warnings
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may well resolve to another machine
 
 
 async def _provisioning_simulators(terminal: Terminal) -> None:

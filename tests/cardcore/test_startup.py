@@ -1,23 +1,28 @@
-"""Start-up failures: whatever stops `serve` before the terminal is up comes out
-as one StartupError in the words of the failure itself, never as trio's
-exception group."""
+"""Start-up: whatever stops `serve` before the terminal is up comes out as one
+StartupError in the words of the failure itself, never as trio's exception
+group; what leaves the terminal open to the network is a warning."""
 
 from __future__ import annotations
 
 import json
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trio
 
 import cardcore.app
-from cardcore.app import ServeOptions, describe_failure, serve
+from cardcore.app import ServeOptions, build_terminal, describe_failure, serve, startup_warnings
 from cardcore.auth import AdminAuth
-from cardcore.config import AdminConfig, build_config
+from cardcore.config import AdminConfig, ConfigError, build_config
 from cardcore.errors import DataFileError, ListenError, StartupError
+from cardcore.provisioning.store import Generation, ProvisionedState
 from cardcore.server import open_listeners
+from cardcore.terminal import Terminal
 
 
 @pytest.fixture
@@ -113,3 +118,115 @@ def test_the_meaningful_leaf_of_nested_groups_is_chosen() -> None:
     assert describe_failure(nested, "cannot start") == "the journal is damaged"
     oserror = ExceptionGroup("g", [ValueError("noise"), PermissionError(13, "Denied", "/x")])
     assert describe_failure(oserror, "cannot start") == "/x: Denied"
+
+
+@asynccontextmanager
+async def started(data_dir: Path, **sections: dict[str, Any]) -> AsyncIterator[Terminal]:
+    config = build_config({"admin": {"scrypt-n": 1024}, **sections})
+    terminal = build_terminal(ServeOptions(config=config, data_dir=data_dir, simulator=False))
+    await terminal.start()
+    try:
+        yield terminal
+    finally:
+        terminal.close()
+
+
+def holding_the_acquirer_certificate(terminal: Terminal, where: Path) -> None:
+    """As after activation, as far as the acquirer link is concerned."""
+    where.mkdir()
+    (where / "acquirer-client.crt").write_text("")
+    terminal.generation = Generation(where, ProvisionedState(activated=True))
+
+
+REMOTE = {"main": {"host": "10.0.0.5", "port": 8583}, "mirror": {"host": "acq2", "port": 8583}}
+PLAIN = "plain TCP until the terminal is activated: card numbers and track 2 cross the network"
+
+
+async def test_the_factory_password_on_a_reachable_listener_is_warned_about(
+    tmp_path: Path,
+) -> None:
+    async with started(tmp_path / "a", server={"listen": "0.0.0.0"}) as terminal:
+        assert startup_warnings(terminal) == [
+            "the administrator password is the factory default 12345678 and the ECR listener"
+            " 0.0.0.0 is reachable from the network: change it (cardcore client changepassword)"
+        ]
+        await terminal.auth.change_password("12345678", "24681357")
+        assert startup_warnings(terminal) == []
+    for loopback in ("127.0.0.1", "::1", "localhost"):
+        async with started(tmp_path / loopback, server={"listen": loopback}) as terminal:
+            assert startup_warnings(terminal) == []
+
+
+async def test_plain_tcp_to_another_machine_is_warned_about(tmp_path: Path) -> None:
+    server = {"listen": "127.0.0.1"}
+    async with started(tmp_path / "a", server=server, acquirer=REMOTE) as terminal:
+        assert terminal.config.acquirer.tls == "auto"  # the default
+        assert startup_warnings(terminal) == [
+            f"the acquirer link to 10.0.0.5:8583, acq2:8583 is {PLAIN} unencrypted"
+        ]
+    local = {"main": {"host": "127.0.0.1", "port": 8583}, "tls": False}
+    async with started(tmp_path / "b", server=server, acquirer=local) as terminal:
+        assert startup_warnings(terminal) == []
+    explicit = {"main": {"host": "10.0.0.5", "port": 8583}, "tls": False}
+    async with started(tmp_path / "c", server=server, acquirer=explicit) as terminal:
+        assert startup_warnings(terminal) == [
+            "the acquirer link to 10.0.0.5:8583 is plain TCP (tls = false): card numbers and"
+            " track 2 cross the network unencrypted"
+        ]
+
+
+async def test_auto_is_tls_once_the_certificate_is_held(tmp_path: Path) -> None:
+    server = {"listen": "127.0.0.1"}
+    async with started(tmp_path / "a", server=server, acquirer=REMOTE) as terminal:
+        assert not terminal.acquirer_tls_on(terminal.config)
+        holding_the_acquirer_certificate(terminal, tmp_path / "gen")
+        assert terminal.acquirer_tls_on(terminal.config)
+        assert startup_warnings(terminal) == []
+
+
+async def test_tls_turned_off_while_the_certificate_is_held_is_warned_about(
+    tmp_path: Path,
+) -> None:
+    local = {"main": {"host": "127.0.0.1", "port": 8583}, "tls": False}
+    async with started(tmp_path / "a", server={"listen": "127.0.0.1"}, acquirer=local) as terminal:
+        holding_the_acquirer_certificate(terminal, tmp_path / "gen")
+        assert not terminal.acquirer_tls_on(terminal.config)
+        assert startup_warnings(terminal) == [
+            "acquirer.tls = false although activation gave the terminal an acquirer client"
+            " certificate: the acquirer link runs plain TCP"
+        ]
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("auto", True), (True, True), (False, True), ("yes", False)]
+)
+def test_acquirer_tls_takes_auto_true_or_false(value: object, ok: bool) -> None:
+    if ok:
+        assert build_config({"acquirer": {"tls": value}}).acquirer.tls == value
+    else:
+        with pytest.raises(ConfigError, match=r"^configuration key 'acquirer.tls': "):
+            build_config({"acquirer": {"tls": value}})
+
+
+async def test_serve_logs_the_warnings_before_it_is_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = build_config(
+        {
+            "admin": {"scrypt-n": 1024},
+            "server": {"listen": "0.0.0.0", "port": 0, "activator-port": 0},
+            "acquirer": {"main": {"host": "10.0.0.5", "port": 8583}},
+        }
+    )
+    options = ServeOptions(config=config, data_dir=tmp_path, simulator=True)
+    with caplog.at_level(logging.WARNING, logger="cardcore"):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve, options)
+            with trio.fail_after(30):
+                # The file is the readiness contract (DESIGN.md): poll for it as scripts do.
+                while not (tmp_path / "run" / "ecr.addr").exists():  # noqa: ASYNC110
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("factory default 12345678" in w for w in warnings), warnings
+    assert any(f"10.0.0.5:8583 is {PLAIN}" in w for w in warnings), warnings

@@ -229,6 +229,17 @@ def test_a_loose_data_dir_is_private_once_the_terminal_is_up(tmp_path: Path) -> 
         assert stop_server(server) == 0
 
 
+def test_what_leaves_the_terminal_open_is_warned_about_at_start(tmp_path: Path) -> None:
+    acquirer = '[acquirer]\nmain = { host = "10.0.0.5", port = 8583 }\n'
+    server = start_server(tmp_path / "d", "--listen", "0.0.0.0", config=FAST + acquirer)
+    try:
+        log = server.log_text()
+        assert "WARNING cardcore.app: the administrator password is the factory default" in log
+        assert "WARNING cardcore.app: the acquirer link to 10.0.0.5:8583 is plain TCP" in log
+    finally:
+        assert stop_server(server) == 0
+
+
 def test_password_survives_restart(tmp_path: Path) -> None:
     data = tmp_path / "d"
     server = start_server(data, config=FAST)
