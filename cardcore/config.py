@@ -497,6 +497,10 @@ def _constraint_error(steps: _Steps, data: dict[str, Any]) -> ConfigRangeError |
         except (KeyError, IndexError, TypeError):
             return None
     field_type = _type_at(steps)
+    choices = _choices(field_type)
+    if choices and isinstance(value, str):
+        allowed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+        return ConfigRangeError(_key(steps), repr(value), allowed)
     kind = _constraints(field_type)[0]
     wanted = _PLAIN.get(type(kind))
     if wanted is None or isinstance(value, bool) or not isinstance(value, wanted):
@@ -533,6 +537,14 @@ def _type_at(steps: _Steps) -> mi.Type:
         elif isinstance(current, mi.StructType):
             current = next(f.type for f in current.fields if f.encode_name == step)
     return _unwrap(current)
+
+
+def _choices(t: mi.Type) -> list[str]:
+    """The values a Literal (or a bool beside it) allows, as written in TOML."""
+    members = t.types if isinstance(t, mi.UnionType) else (t,)
+    words = ["true", "false"] if any(isinstance(m, mi.BoolType) for m in members) else []
+    texts = [repr(v) for m in members if isinstance(m, mi.LiteralType) for v in m.values]
+    return words + texts if texts else []
 
 
 def _unwrap(t: mi.Type) -> mi.Type:

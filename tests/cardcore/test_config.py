@@ -134,6 +134,10 @@ AID = {"aid": "A0000000031010"}
             "configuration key 'provisioning.max-document' is 10; allowed: 4096 to 67108864",
         ),
         (
+            {"readers": {"driver": "usb"}},
+            "configuration key 'readers.driver' is 'usb'; allowed: 'auto', 'none', 'pcsc' or 'sim'",
+        ),
+        (
             {"sbp": SBP | {"poll-interval": -1}},
             "configuration key 'sbp.poll-interval' is -1; allowed: 0.1 to 60",
         ),
