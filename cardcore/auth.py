@@ -86,8 +86,11 @@ class _Hash:
 
 
 def _scrypt(password: str, salt: bytes, n: int) -> bytes:
+    # The memory scrypt needs for this cost, as OpenSSL counts it (128·r·(n+2)
+    # for V, 128·r·p for B): a fixed limit would refuse the larger allowed costs.
+    maxmem = 128 * _R * (n + 2 + _P)
     return hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=_R, p=_P, dklen=_DKLEN, maxmem=256 * 1024 * 1024
+        password.encode(), salt=salt, n=n, r=_R, p=_P, dklen=_DKLEN, maxmem=maxmem
     )
 
 

@@ -146,7 +146,7 @@ class AdminConfig(_Section):
     lockout_max: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 15 * 60.0
     confirm_timeout: Annotated[float, msgspec.Meta(ge=1, le=600)] = 30.0
     # scrypt cost (RFC 7914), a power of two; n=2**14, r=8 costs about 16 MiB
-    # and tens of ms; 2**20 a GiB, beyond a terminal.
+    # and tens of ms per check, 2**20 a GiB and seconds.
     scrypt_n: Annotated[int, msgspec.Meta(ge=2**10, le=2**20)] = 2**14
 
     def __post_init__(self) -> None:

@@ -292,6 +292,15 @@ async def test_back_to_the_factory_password_the_file_goes(tmp_path: Path) -> Non
     assert again.factory_password
 
 
+async def test_a_large_allowed_scrypt_cost_hashes(tmp_path: Path) -> None:
+    # 2**18 needs 256 MiB and a little more, beyond a fixed 256 MiB limit.
+    config = build_config({"admin": {"scrypt-n": 2**18}}).admin
+    auth = AdminAuth(tmp_path / "admin.json", config)
+    await auth.load()
+    await auth.change_password("12345678", "24681357")
+    await auth.check_password("24681357")
+
+
 async def test_lockout_grows_and_skips_the_password(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
