@@ -215,7 +215,7 @@ def _serve(args: argparse.Namespace) -> int:
         config_data = load_config_data(args.config, overrides)
         config = build_config(config_data)
     except ConfigRangeError as exc:
-        if exc.key in overrides:
+        if exc.key in overrides and exc.key in options_for:
             print(
                 f"cardcore: option {options_for[exc.key]} is {exc.shown}; allowed: {exc.allowed}",
                 file=sys.stderr,

@@ -21,6 +21,7 @@ from cardcore.config import AidParameters, Config, ConfigError, build_config, me
 from cardcore.journal import Journal, PanProtector
 from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.secure import KeyRing
+from cardcore.provisioning.credentials import client_ssl_context, holds_identity, identity
 from cardcore.provisioning.errors import ProvisioningFormatError
 from cardcore.provisioning.store import Generation, ProvisioningStore, Staging
 from hal.interfaces import (
@@ -137,8 +138,6 @@ class Terminal:
     def acquirer_tls_on(self, config: Config) -> bool:
         """acquirer.tls: true, false, or "auto": TLS once the terminal holds
         the acquirer client certificate from activation."""
-        from cardcore.provisioning.credentials import holds_identity
-
         wanted = config.acquirer.tls
         return holds_identity(self.generation, "acquirer") if wanted == "auto" else wanted
 
@@ -148,8 +147,6 @@ class Terminal:
         trusting only the acquirer CA activation delivered."""
         if not self.acquirer_tls_on(config):
             return None
-        from cardcore.provisioning.credentials import client_ssl_context, identity
-
         return client_ssl_context(self.generation, "acquirer", identity("acquirer").ca_file)
 
     def reconfigure(self, config: Config) -> None:
