@@ -2,9 +2,15 @@
 # root nursery owns the ECR listener and, as later parts arrive, the simulator
 # control socket, the host-link background work and device monitors. The bound
 # address is written to <data-dir>/run/ecr.addr once the listener is up, so
-# scripts and tests can start the server on port 0 and find it.
+# scripts and tests can start the server on port 0 and find it. Whatever
+# stops the start-up is raised as one StartupError in the words of the
+# meaningful leaf of trio's exception groups (DESIGN.md: one line, exit 2);
+# only an unexpected exception's traceback goes to the log. What leaves the
+# terminal open on the network (card data over plain TCP, the factory
+# administrator password on a reachable listener) is a warning at start-up.
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 from dataclasses import dataclass
@@ -13,16 +19,26 @@ from typing import Any
 
 import trio
 
+from cardcore.auth import DEFAULT_PASSWORD
 from cardcore.commands import admin, endofday, provisioning, sam, transaction
 from cardcore.config import Config
 from cardcore.devices import apply_configured_drivers
+from cardcore.errors import StartupError
+from cardcore.provisioning.credentials import holds_identity
 from cardcore.server import Command, EcrServer
-from cardcore.storage import atomic_write, ensure_private_dir
+from cardcore.storage import atomic_write, ensure_private_dir, make_private_tree
 from cardcore.terminal import Devices, Terminal, os_version
 from hal.interfaces import DeviceInfo, NoKeypad
 from kernel.errors import CardcoreError
 
-__all__ = ["ServeOptions", "build_commands", "build_terminal", "serve"]
+__all__ = [
+    "ServeOptions",
+    "build_commands",
+    "build_terminal",
+    "describe_failure",
+    "serve",
+    "startup_warnings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +72,16 @@ def _devices(config: Config, simulator: bool) -> Devices:
 
 
 def build_terminal(options: ServeOptions) -> Terminal:
-    ensure_private_dir(options.data_dir)
+    # The journal, keys and password hash: the service user's alone, even in a
+    # data dir made or copied by hand with looser modes.
+    opened = make_private_tree(options.data_dir)
+    if opened:
+        names = ", ".join(str(p.relative_to(options.data_dir)) for p in opened[:5])
+        more = f" and {len(opened) - 5} more" if len(opened) > 5 else ""
+        log.warning(
+            "data dir %s was open to other users; restricted to the service user: %s%s",
+            options.data_dir, names or ".", more,
+        )  # fmt: skip
     ensure_private_dir(options.data_dir / "run")
     return Terminal(
         config=options.config,
@@ -87,6 +112,42 @@ async def _stop_on_signals(scope: trio.CancelScope) -> None:
 
 
 async def serve(options: ServeOptions) -> None:
+    """Run the terminal until SIGTERM or SIGINT; a failure before it is up
+    (run/ecr.addr written) is raised as StartupError."""
+    up = trio.Event()
+    try:
+        await _serve(options, up)
+    except Exception as exc:
+        if up.is_set():
+            raise
+        raise StartupError(describe_failure(exc, "cannot start")) from None
+
+
+def describe_failure(exc: BaseException, what: str) -> str:
+    """One line for ``exc``: the first of the leaves of trio's exception
+    groups that says something (our own errors, then the OS's). An unexpected
+    exception is logged as ``what`` with its traceback; the line says so."""
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        if isinstance(leaf, CardcoreError):
+            return leaf.message
+    for leaf in leaves:
+        if isinstance(leaf, OSError):
+            reason = leaf.strerror or str(leaf)
+            return f"{leaf.filename}: {reason}" if leaf.filename else reason
+    leaf = leaves[0]
+    text = f"unexpected {type(leaf).__name__}: {leaf}"
+    log.error("%s: %s", what, text, exc_info=leaf)
+    return f"{text} (details in the log)"
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+async def _serve(options: ServeOptions, up: trio.Event) -> None:
     terminal = build_terminal(options)
     await terminal.start()
     server = EcrServer(options.config.server, build_commands(terminal), terminal.keyring)
@@ -96,6 +157,7 @@ async def serve(options: ServeOptions) -> None:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_stop_on_signals, scope)
                 await _run(terminal, server, nursery, options, addr_file)
+                up.set()
     finally:
         addr_file.unlink(missing_ok=True)
         terminal.close()
@@ -135,10 +197,52 @@ async def _run(
     register_senders(terminal)
     await recover(terminal)
     await nursery.start(terminal.host.run)
+    for warning in startup_warnings(terminal):
+        log.warning("%s", warning)
     terminal.ready.set()
     # Scripts and tests wait for this file: everything is up when it appears.
-    atomic_write(addr_file, f"{host} {port}\n".encode(), mode=0o644)
+    atomic_write(addr_file, f"{host} {port}\n".encode())
     log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)
+
+
+def startup_warnings(terminal: Terminal) -> list[str]:
+    """What leaves the terminal open to the network as configured."""
+    config = terminal.config
+    warnings = []
+    listen = config.server.listen
+    if terminal.auth.factory_password and not _loopback(listen):
+        warnings.append(
+            f"the administrator password is the factory default {DEFAULT_PASSWORD} and the"
+            f" ECR listener {listen} is reachable from the network: change it"
+            " (cardcore client changepassword)"
+        )
+    acquirer = config.acquirer
+    if not terminal.acquirer_tls_on(config):
+        # The simulator's own host speaks plain TCP on loopback, activated or not.
+        held = holds_identity(terminal.generation, "acquirer") and not terminal.simulator
+        if acquirer.tls is False and held:
+            warnings.append(
+                "acquirer.tls = false although activation gave the terminal an acquirer client"
+                " certificate: the acquirer link runs plain TCP"
+            )
+        hosts = (acquirer.main, acquirer.mirror)
+        remote = [f"{h.host}:{h.port}" for h in hosts if h is not None and not _loopback(h.host)]
+        if remote:
+            why = " until the terminal is activated" if acquirer.tls == "auto" else " (tls = false)"
+            warnings.append(
+                f"the acquirer link to {', '.join(remote)} is plain TCP{why}: card numbers and"
+                " track 2 cross the network unencrypted"
+            )
+    return warnings
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may well resolve to another machine
 
 
 async def _provisioning_simulators(terminal: Terminal) -> None:

@@ -1,15 +1,18 @@
 # Strategy: the administrator of the ECR manual («Ограничение доступа»,
 # «Настройки») as DESIGN.md fixes it:
 # - an 8-digit password, default 12345678, kept only as a salted scrypt hash
-#   (RFC 7914) in the data dir, so it survives restarts. Until one is set
-#   there is no file: the factory default is the manual's, public, with no
-#   secret to hash (and a first start spares scrypt's tens of milliseconds);
+#   (RFC 7914) in the data dir, so it survives restarts. While it is the
+#   factory default there is no file: that password is the manual's, public,
+#   with no secret to hash (a first start spares scrypt's tens of
+#   milliseconds, and the start-up knows without hashing that it is in use);
 # - tokens of 16 random bytes as 32 upper-case hex characters, valid until
 #   logout, an idle timeout or a restart (they live only in memory);
 # - after `lockout_after` failures in a row, every attempt is refused with
 #   `notauthorized` without looking at the password for a lock-out that
 #   doubles from `lockout_initial` up to `lockout_max` seconds;
-# - comparisons of secrets are constant-time (hmac.compare_digest).
+# - comparisons of secrets are constant-time (hmac.compare_digest);
+# - a password file that cannot be read stops the start-up: guessing would
+#   either lock the administrator out or fall back to the public default.
 # scrypt is slow on purpose, so it runs in a worker thread.
 from __future__ import annotations
 
@@ -26,8 +29,8 @@ from pathlib import Path
 import trio
 
 from cardcore.config import AdminConfig
-from cardcore.errors import NotAuthorized
-from cardcore.storage import atomic_write
+from cardcore.errors import DataFileError, NotAuthorized
+from cardcore.storage import atomic_remove, atomic_write
 
 __all__ = ["DEFAULT_PASSWORD", "AdminAuth"]
 
@@ -57,15 +60,37 @@ class _Hash:
 
     @classmethod
     def from_json(cls, raw: bytes) -> _Hash:
-        data = json.loads(raw)
+        """The stored hash; ValueError saying what is wrong with ``raw``."""
+        if not raw.strip():
+            raise ValueError("it is empty")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ValueError("it is not JSON") from None
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
         if data.get("scheme") != "scrypt" or data.get("r") != _R or data.get("p") != _P:
             raise ValueError("unsupported password hash scheme")
-        return cls(int(data["n"]), bytes.fromhex(data["salt"]), bytes.fromhex(data["hash"]))
+        n, salt, digest = data.get("n"), data.get("salt"), data.get("hash")
+        if not isinstance(n, int) or n < 2 or n & (n - 1):
+            raise ValueError("the scrypt cost is not a power of two")
+        if not isinstance(salt, str) or not isinstance(digest, str):
+            raise ValueError("the salt or the hash is missing")
+        try:
+            hashed = cls(n, bytes.fromhex(salt), bytes.fromhex(digest))
+        except ValueError:
+            raise ValueError("the salt or the hash is not hex") from None
+        if not hashed.salt or len(hashed.digest) != _DKLEN:
+            raise ValueError("the salt or the hash has the wrong length")
+        return hashed
 
 
 def _scrypt(password: str, salt: bytes, n: int) -> bytes:
+    # The memory scrypt needs for this cost, as OpenSSL counts it (128·r·(n+2)
+    # for V, 128·r·p for B): a fixed limit would refuse the larger allowed costs.
+    maxmem = 128 * _R * (n + 2 + _P)
     return hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=_R, p=_P, dklen=_DKLEN, maxmem=256 * 1024 * 1024
+        password.encode(), salt=salt, n=n, r=_R, p=_P, dklen=_DKLEN, maxmem=maxmem
     )
 
 
@@ -104,9 +129,29 @@ class AdminAuth:
         except FileNotFoundError:
             self._hash = None
             log.info("administrator password is the factory default")
+        except OSError as exc:
+            raise DataFileError(
+                f"cannot read the administrator password file {self._path}: {exc.strerror}"
+            ) from None
+        except ValueError as exc:
+            raise DataFileError(
+                f"the administrator password file {self._path} is damaged ({exc}): restore it"
+                " from a backup, or delete it to go back to the factory password"
+                f" {DEFAULT_PASSWORD}, which anyone who reaches the ECR port may use until"
+                " it is changed"
+            ) from None
         self._loaded = True
 
+    @property
+    def factory_password(self) -> bool:
+        """Whether the password is still the public factory default."""
+        return self._hash is None
+
     async def _store(self, password: str) -> None:
+        if password == DEFAULT_PASSWORD:
+            atomic_remove(self._path)
+            self._hash = None
+            return
         new = await trio.to_thread.run_sync(_make_hash, password, self._config.scrypt_n)
         atomic_write(self._path, new.to_json())
         self._hash = new

@@ -199,12 +199,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import trio
 
-    from cardcore.app import ServeOptions, serve
-    from cardcore.config import build_config, load_config_data
+    from cardcore.app import ServeOptions, describe_failure, serve
+    from cardcore.config import ConfigRangeError, build_config, load_config_data
+    from cardcore.errors import StartupError
     from cardcore.logs import setup_logging
     from kernel.errors import CardcoreError
 
     overrides: dict[str, Any] = {}
+    # The options that set a configuration key, for errors in their own words.
+    options_for = {"server.port": "--port", "server.activator-port": "--activator-port"}
     if args.listen is not None:
         overrides["server.listen"] = args.listen
     elif args.simulator:
@@ -216,6 +219,15 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         config_data = load_config_data(args.config, overrides)
         config = build_config(config_data)
+    except ConfigRangeError as exc:
+        if exc.key in overrides and exc.key in options_for:
+            print(
+                f"cardcore: option {options_for[exc.key]} is {exc.shown}; allowed: {exc.allowed}",
+                file=sys.stderr,
+            )
+        else:
+            print(f"cardcore: {exc.message}", file=sys.stderr)
+        return 2
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
         return 2
@@ -229,11 +241,11 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         trio.run(serve, options)
-    except OSError as exc:
-        print(f"cardcore: cannot start: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except CardcoreError as exc:
+    except StartupError as exc:
         print(f"cardcore: cannot start: {exc.message}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a running terminal's last words: one line, details logged
+        print(f"cardcore: stopped: {describe_failure(exc, 'stopped')}", file=sys.stderr)
         return 1
     return 0
 

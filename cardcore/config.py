@@ -2,8 +2,15 @@
 # `cardcore serve --simulator` needs no file. A local TOML or JSON file
 # overrides any subset; an unknown or ill-typed key is a startup error naming
 # the key. Keys are kebab-case, as in the management server's documents.
+# Every numeric setting carries its allowed range on its type
+# (`Annotated[..., msgspec.Meta(ge=..., le=...)]`, codes a pattern and a
+# description); msgspec checks it while converting and the error line reads it
+# back from the type (msgspec.inspect), so a range is written once. A rule
+# between two fields of a section lives in the section's `__post_init__` and
+# raises `OutOfRange`, which msgspec reports at the section's path.
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -12,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
+import msgspec.inspect as mi
 
 from acquirers.sbp.config import SbpConfig
 from kernel.errors import CardcoreError
@@ -23,11 +31,13 @@ __all__ = [
     "CaKeyParameters",
     "Config",
     "ConfigError",
+    "ConfigRangeError",
     "DeviceConfig",
     "EmvConfig",
     "HostConfig",
     "HostKeyConfig",
     "InterfacesConfig",
+    "OutOfRange",
     "PinPadConfig",
     "ProvisioningConfig",
     "ReadersConfig",
@@ -49,23 +59,78 @@ class ConfigError(CardcoreError):
     status = "invalidarguments"
 
 
+class ConfigRangeError(ConfigError):
+    """A setting of the right type with a value outside its allowed range."""
+
+    def __init__(self, key: str, shown: str, allowed: str) -> None:
+        super().__init__(f"configuration key '{key}' is {shown}; allowed: {allowed}")
+        self.key = key
+        self.shown = shown
+        self.allowed = allowed
+
+
+class OutOfRange(ValueError):
+    """Raised by a section's ``__post_init__`` for a rule its types cannot say:
+    ``name`` (an attribute) must not be below the attribute ``at_least``, or
+    must be a power of two. msgspec turns it into a ValidationError at the
+    section's path, with this as its cause."""
+
+    def __init__(
+        self,
+        name: str,
+        value: float,
+        *,
+        at_least: tuple[str, float] | None = None,
+        power_of_two: bool = False,
+    ) -> None:
+        rule = f"at least {at_least[0]} ({at_least[1]})" if at_least else "a power of two"
+        super().__init__(f"{name} is {value}; must be {rule}")
+        self.name = name
+        self.value = value
+        self.at_least = at_least
+        self.power_of_two = power_of_two
+
+
+def _not_below(section: msgspec.Struct, name: str, floor_name: str) -> None:
+    value, floor = getattr(section, name), getattr(section, floor_name)
+    if value is not None and floor is not None and value < floor:
+        raise OutOfRange(name, value, at_least=(floor_name, floor))
+
+
 class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="kebab"):
     pass
 
 
-Seconds = Annotated[float, msgspec.Meta(gt=0)]
+# Ports: a host's are 1..65535; the terminal's own listeners take 0 for a free port.
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+ListenPort = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+# Seconds. Below a tenth of a second no real peer or person can keep up; the
+# upper bounds catch a slipped digit while leaving room for slow links.
+Seconds = Annotated[float, msgspec.Meta(ge=0.1, le=600)]
+LongSeconds = Annotated[float, msgspec.Meta(ge=0.1, le=86400)]
+# Amounts in minor units, as ISO 8583 and EMV carry them (n12).
+Amount = Annotated[int, msgspec.Meta(ge=0, le=999_999_999_999)]
+Percent = Annotated[int, msgspec.Meta(ge=0, le=99)]  # EMV Book 3 10.6.2
+
+
+def _hex(nbytes: int, what: str) -> msgspec.Meta:
+    """A fixed-length binary data element written as hex."""
+    return msgspec.Meta(
+        pattern=f"^[0-9A-Fa-f]{{{2 * nbytes}}}$", description=f"{what}: {nbytes} bytes in hex"
+    )
 
 
 class ServerConfig(_Section):
     """The ECR listener (manual: «Протокол обмена данными», port 4433)."""
 
     listen: str = "0.0.0.0"  # noqa: S104 - a terminal serves the cash register on its LAN
-    port: int = 4433
-    activator_port: int = 4434
-    max_packet: int = 64 * 1024
+    port: ListenPort = 4433
+    activator_port: ListenPort = 4434
+    # Bytes: the largest real packet (a full report) is tens of KiB.
+    max_packet: Annotated[int, msgspec.Meta(ge=4 * 1024, le=16 * 1024 * 1024)] = 64 * 1024
     # Seconds: no command on an open connection, a packet left half-sent, a
     # message the client does not answer.
-    idle_timeout: Seconds = 60.0
+    idle_timeout: LongSeconds = 60.0
     frame_timeout: Seconds = 15.0
     answer_timeout: Seconds = 30.0
     keepalive_interval: Seconds = 5.0
@@ -73,12 +138,13 @@ class ServerConfig(_Section):
     # per-address limit a newcomer is refused; with the table full, a new
     # address takes the place of the oldest idle connection of the address
     # holding the most (cardcore.connections).
-    max_connections: int = 512
-    max_connections_per_peer: int = 32
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 512
+    max_connections_per_peer: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 32
     # Addresses or networks ("192.0.2.10", "10.1.0.0/16", "::1") the ECR
     # port serves; empty: every address.
     allowed_clients: list[str] = msgspec.field(default_factory=list)
-    secure_keys: int = 8
+    # Secure-channel keys kept at once (one per logged-in secure session).
+    secure_keys: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
 
     def __post_init__(self) -> None:
         for entry in self.allowed_clients:
@@ -91,13 +157,20 @@ class ServerConfig(_Section):
 
 
 class AdminConfig(_Section):
-    token_idle_timeout: float = 15 * 60.0
-    lockout_after: int = 5
-    lockout_initial: float = 30.0
-    lockout_max: float = 15 * 60.0
-    confirm_timeout: float = 30.0
-    # scrypt cost (RFC 7914); n=2**14, r=8 costs about 16 MiB and tens of ms.
-    scrypt_n: int = 2**14
+    token_idle_timeout: Annotated[float, msgspec.Meta(ge=10, le=86400)] = 15 * 60.0
+    # Failures in a row before the lock-out, and its first and longest length (s).
+    lockout_after: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    lockout_initial: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 30.0
+    lockout_max: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 15 * 60.0
+    confirm_timeout: Annotated[float, msgspec.Meta(ge=1, le=600)] = 30.0
+    # scrypt cost (RFC 7914), a power of two; n=2**14, r=8 costs about 16 MiB
+    # and tens of ms per check, 2**20 a GiB and seconds.
+    scrypt_n: Annotated[int, msgspec.Meta(ge=2**10, le=2**20)] = 2**14
+
+    def __post_init__(self) -> None:
+        _not_below(self, "lockout_max", "lockout_initial")
+        if self.scrypt_n & (self.scrypt_n - 1):
+            raise OutOfRange("scrypt_n", self.scrypt_n, power_of_two=True)
 
 
 class DeviceConfig(_Section):
@@ -116,17 +189,28 @@ class TerminalConfig(_Section):
 
     tid: str | None = None
     mid: str | None = None
-    mcc: str | None = None
+    mcc: (
+        Annotated[
+            str,
+            msgspec.Meta(pattern=r"^[0-9]{4}$", description="a 4-digit merchant category code"),
+        ]
+        | None
+    ) = None
     merchant_name_location: str = ""
     acquirer_id: str | None = None
-    currency: str = "643"
+    currency: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(?!000)[0-9]{3}$", description="a 3-digit ISO 4217 numeric currency code"
+        ),
+    ] = "643"
     header_lines: list[str] = msgspec.field(default_factory=list)
     footer_lines: list[str] = msgspec.field(default_factory=list)
 
 
 class HostConfig(_Section):
     host: str
-    port: int
+    port: Port
 
 
 class AcquirerConfig(_Section):
@@ -135,10 +219,12 @@ class AcquirerConfig(_Section):
     dialect: str = "generic87"
     main: HostConfig | None = None
     mirror: HostConfig | None = None
-    connect_timeout: float = 10.0
-    response_timeout: float = 30.0
-    # TLS with the client certificate from activation (files in the data dir).
-    tls: bool = False
+    connect_timeout: Seconds = 10.0
+    response_timeout: Seconds = 30.0
+    # TLS with the client certificate from activation (files in the data dir):
+    # "auto" once activation delivered it, plain TCP before (the link carries
+    # PANs and track 2: a plain link to another machine is warned about).
+    tls: bool | Literal["auto"] = "auto"
     bank_name: str = ""
     acquirer_tag: str = ""
     # Operations allowed with a manually entered PAN (purchase, refund, void,
@@ -155,8 +241,11 @@ class AcquirerConfig(_Section):
     partial_void: bool = False
     partial_refund: bool = True
     # Store-and-forward back-off for reversals and advices, seconds.
-    retry_initial: float = 5.0
-    retry_max: float = 300.0
+    retry_initial: Annotated[float, msgspec.Meta(ge=0.1, le=3600)] = 5.0
+    retry_max: Annotated[float, msgspec.Meta(ge=0.1, le=86400)] = 300.0
+
+    def __post_init__(self) -> None:
+        _not_below(self, "retry_max", "retry_initial")
 
 
 class SettlementConfig(_Section):
@@ -170,8 +259,8 @@ class SettlementConfig(_Section):
 
 
 class TransactionConfig(_Section):
-    detection_timeout: float = 60.0
-    pin_timeout: float = 60.0
+    detection_timeout: Seconds = 60.0
+    pin_timeout: Seconds = 60.0
     # Manual: [JCONF] data-exchange = enabled -> `dex` messages.
     data_exchange: bool = False
     languages: str = "ruen"
@@ -180,28 +269,38 @@ class TransactionConfig(_Section):
 class AidParameters(_Section):
     """One supported application (EMV Book 1 12.3, Book 3 10.6-10.7)."""
 
-    aid: str
+    aid: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(?:[0-9A-Fa-f]{2}){5,16}$", description="an AID: 5 to 16 bytes in hex"
+        ),
+    ]
     label: str = ""
     partial_selection: bool = True
-    application_version: str = "0096"
-    tac_denial: str = "0010000000"
-    tac_online: str = "DC4004F800"
-    tac_default: str = "DC4000A800"
-    floor_limit: int = 0
-    random_selection_threshold: int = 0
-    random_selection_target_percent: int = 0
-    random_selection_max_percent: int = 0
+    application_version: Annotated[str, _hex(2, "9F09")] = "0096"
+    tac_denial: Annotated[str, _hex(5, "a TAC")] = "0010000000"
+    tac_online: Annotated[str, _hex(5, "a TAC")] = "DC4004F800"
+    tac_default: Annotated[str, _hex(5, "a TAC")] = "DC4000A800"
+    floor_limit: Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)] = 0  # 9F1B is binary, 4 bytes
+    random_selection_threshold: Amount = 0
+    random_selection_target_percent: Percent = 0
+    random_selection_max_percent: Percent = 0
     default_ddol: str = "9F3704"
     default_tdol: str = ""
-    priority: int = 0
+    # Terminal tie-break, as an Application Priority Indicator's low nibble:
+    # 1 first, 15 last, 0 none.
+    priority: Annotated[int, msgspec.Meta(ge=0, le=15)] = 0
     # Contactless (EMV Book B 3.1; an AID without a kernel id is contact only).
     # Kernel ids: "02" Mastercard-style, "03" Visa-style, "C10643" Mir-style.
     kernel_id: str | None = None
-    ctls_transaction_limit: int | None = None  # amount >= limit: not over the air
-    ctls_floor_limit: int | None = None  # amount > limit: online
-    ctls_cvm_limit: int | None = None  # amount >= limit: CVM required
-    ttq: str | None = None  # Visa-style Terminal Transaction Qualifiers '9F66'
+    ctls_transaction_limit: Amount | None = None  # amount >= limit: not over the air
+    ctls_floor_limit: Amount | None = None  # amount > limit: online
+    ctls_cvm_limit: Amount | None = None  # amount >= limit: CVM required
+    ttq: Annotated[str, _hex(4, "9F66")] | None = None  # Visa-style Terminal Transaction Qualifiers
     tags_to_read: list[str] = msgspec.field(default_factory=list)  # Kernel 2 'DF8112'
+
+    def __post_init__(self) -> None:
+        _not_below(self, "random_selection_max_percent", "random_selection_target_percent")
 
 
 def _default_aids() -> list[AidParameters]:
@@ -252,10 +351,11 @@ class CaKeyParameters(_Section):
 class EmvConfig(_Section):
     """Terminal EMV parameters (EMV Book 4 Annex A)."""
 
-    country_code: int = 643
-    capabilities: str = "E0F8C8"
-    additional_capabilities: str = "6000F0A001"
-    terminal_type: int = 0x22
+    country_code: Annotated[int, msgspec.Meta(ge=1, le=999)] = 643  # 9F1A, ISO 3166 numeric
+    capabilities: Annotated[str, _hex(3, "9F33")] = "E0F8C8"
+    additional_capabilities: Annotated[str, _hex(5, "9F40")] = "6000F0A001"
+    # 9F35, two decimal digits read as hex: 11-16, 21-26, 34-36 (Book 4 Annex A1).
+    terminal_type: Annotated[int, msgspec.Meta(ge=0x11, le=0x36, extra={"hex": 2})] = 0x22
     aids: list[AidParameters] = msgspec.field(default_factory=_default_aids)
     ca_keys: list[CaKeyParameters] = msgspec.field(default_factory=list)
     # Load the simulator's generated test CA keys (hal/sim/pki) into the store.
@@ -283,8 +383,13 @@ class ReadersConfig(_Section):
     # (1), hex; PC/SC part 3 defines none, so by default they are derived
     # (hal.atr).
     atqa_sak_apdu: str = ""
-    poll: float = 1.0  # seconds a blocking PC/SC wait lasts before it is re-issued
-    settle: float = 2.0  # seconds transient answers after a card change are retried
+    # Seconds a blocking PC/SC wait lasts before it is re-issued.
+    poll: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 1.0
+    # Seconds transient answers after a card change are retried (0: not at all).
+    settle: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
+
+
+UsbId = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF, extra={"hex": 4})]
 
 
 class PinPadConfig(_Section):
@@ -293,18 +398,20 @@ class PinPadConfig(_Section):
     built-in device emulator (bench use without a pad)."""
 
     driver: Literal["auto", "sim", "usbhid", "none"] = "auto"
-    vendor_id: int = 0x1209  # pid.codes; set the pad's own
-    product_id: int = 0x0001
+    vendor_id: UsbId = 0x1209  # pid.codes; set the pad's own
+    product_id: UsbId = 0x0001
     emulated: bool = False
     # The PIN the emulated pad's cardholder types outside simulator mode
     # (bench tests with TEST cards only; with --simulator it is the presented
     # virtual card's).
-    emulated_pin: str = "1234"
+    emulated_pin: Annotated[
+        str, msgspec.Meta(pattern=r"^[0-9]{4,12}$", description="4 to 12 digits (ISO 9564)")
+    ] = "1234"
     # The emulated pad's online-PIN scheme: "tpk" (format 0 under the TPK),
     # or DUKPT from the TEST base derivation keys the host simulator knows
     # ("dukpt-tdes": X9.24-1, format 0; "dukpt-aes": X9.24-3, format 4).
     emulated_scheme: Literal["tpk", "dukpt-tdes", "dukpt-aes"] = "tpk"
-    transfer_timeout: float = 2.0  # seconds per USB transfer
+    transfer_timeout: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 2.0  # s per USB transfer
 
 
 class HostKeyConfig(_Section):
@@ -312,8 +419,9 @@ class HostKeyConfig(_Section):
     `sethostkey` looks the key's parameters up here by name."""
 
     name: str
-    entry: int  # key entry number in the SAM
-    version: int = 0
+    # Key entry number in the SAM (AV2 has 128 entries) and the key's version.
+    entry: Annotated[int, msgspec.Meta(ge=0, le=127)]
+    version: Annotated[int, msgspec.Meta(ge=0, le=255)] = 0
 
 
 class SamConfig(_Section):
@@ -337,10 +445,10 @@ class ProvisioningConfig(_Section):
     allow_test_vendor_key: bool = False
     # Seconds: waiting for the activator to connect and send <reset>, and for
     # each of its answers; each HTTPS request to the TMS and the key server.
-    activation_timeout: float = 600.0
-    activator_answer_timeout: float = 60.0
-    http_timeout: float = 30.0
-    max_document: int = 1024 * 1024
+    activation_timeout: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 600.0
+    activator_answer_timeout: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
+    http_timeout: Seconds = 30.0
+    max_document: Annotated[int, msgspec.Meta(ge=4 * 1024, le=64 * 1024 * 1024)] = 1024 * 1024
     # Key-loader URLs (normally provisioned by the common part of the TMS).
     key_server_main: str | None = None
     key_server_mirror: str | None = None
@@ -375,25 +483,161 @@ class Config(_Section):
 
 
 _AT = re.compile(r" - at `\$((?:\.[\w-]+|\[\d+\])*)`$")
+_STEP = re.compile(r"\.([\w-]+)|\[(\d+)\]")
+_Steps = list[str | int]  # keys and list indexes from the top of the configuration
+# What a value of each constrained type is when only its range is wrong.
+_PLAIN: dict[type[mi.Type], type | tuple[type, ...]] = {
+    mi.IntType: int,
+    mi.FloatType: (int, float),
+    mi.StrType: str,
+}
 
 
-def _describe(exc: msgspec.ValidationError) -> str:
+def _describe(exc: msgspec.ValidationError, data: dict[str, Any]) -> ConfigError:
     text = str(exc)
     match = _AT.search(text)
-    path = match.group(1).lstrip(".") if match else ""
+    at = match.group(1) if match else ""
+    path = at.lstrip(".")
     message = _AT.sub("", text)
     unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
     if unknown:
         key = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
-        return f"unknown configuration key '{key}'"
-    return f"configuration key '{path or '(top level)'}': {message}"
+        return ConfigError(f"unknown configuration key '{key}'")
+    steps: _Steps = [int(index) if index else key for key, index in _STEP.findall(at)]
+    if isinstance(exc.__cause__, OutOfRange):
+        return _rule_error(steps, exc.__cause__)
+    return _constraint_error(steps, data) or ConfigError(
+        f"configuration key '{path or '(top level)'}': {message}"
+    )
+
+
+def _constraint_error(steps: _Steps, data: dict[str, Any]) -> ConfigRangeError | None:
+    """The range error for a value of the right type that its field's
+    annotation refused; None when the type itself was wrong (msgspec's own
+    message names the type)."""
+    value: Any = data
+    for step in steps:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    field_type = _type_at(steps)
+    choices = _choices(field_type)
+    if choices and isinstance(value, str):
+        allowed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+        return ConfigRangeError(_key(steps), repr(value), allowed)
+    kind = _constraints(field_type)[0]
+    wanted = _PLAIN.get(type(kind))
+    if wanted is None or isinstance(value, bool) or not isinstance(value, wanted):
+        return None
+    return ConfigRangeError(_key(steps), _shown(value, field_type), _allowed(field_type))
+
+
+def _rule_error(steps: _Steps, rule: OutOfRange) -> ConfigRangeError:
+    """The range error for a section's own rule (``steps`` lead to the section)."""
+    fields = {f.name: f for f in getattr(_type_at(steps), "fields", ())}
+    field_type = fields[rule.name].type
+    lower, upper = _bounds(field_type)
+    if rule.at_least is not None:
+        name, floor = rule.at_least
+        allowed = f"{_key([*steps, fields[name].encode_name])} ({_number(floor)}) to {upper}"
+    else:
+        allowed = f"a power of two from {lower} to {upper}"
+    key = _key([*steps, fields[rule.name].encode_name])
+    return ConfigRangeError(key, _shown(rule.value, field_type), allowed)
+
+
+@functools.cache
+def _model() -> mi.Type:
+    return mi.type_info(Config)
+
+
+def _type_at(steps: _Steps) -> mi.Type:
+    """The type of the configuration value at ``steps`` (an Optional unwrapped)."""
+    current = _model()
+    for step in steps:
+        current = _unwrap(current)
+        if isinstance(current, mi.ListType):
+            current = current.item_type
+        elif isinstance(current, mi.StructType):
+            current = next(f.type for f in current.fields if f.encode_name == step)
+    return _unwrap(current)
+
+
+def _choices(t: mi.Type) -> list[str]:
+    """The values a Literal (or a bool beside it) allows, as written in TOML."""
+    members = t.types if isinstance(t, mi.UnionType) else (t,)
+    words = ["true", "false"] if any(isinstance(m, mi.BoolType) for m in members) else []
+    texts = [repr(v) for m in members if isinstance(m, mi.LiteralType) for v in m.values]
+    return words + texts if texts else []
+
+
+def _unwrap(t: mi.Type) -> mi.Type:
+    if isinstance(t, mi.UnionType):
+        inner = [u for u in t.types if not isinstance(u, mi.NoneType)]
+        if len(inner) == 1:
+            return inner[0]
+    return t
+
+
+def _constraints(t: mi.Type) -> tuple[mi.Type, dict[str, Any]]:
+    """The constrained type and its annotation's extras (description, hex)."""
+    t = _unwrap(t)
+    if isinstance(t, mi.Metadata):
+        return t.type, {**(t.extra_json_schema or {}), **(t.extra or {})}
+    return t, {}
+
+
+def _number(value: float, hex_digits: int | None = None) -> str:
+    if hex_digits is not None and isinstance(value, int) and value >= 0:
+        return f"0x{value:0{hex_digits}X}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _bounds(t: mi.Type) -> tuple[str, str]:
+    """The lower and upper bound of a number's annotation, as words."""
+    kind, extra = _constraints(t)
+    digits = extra.get("hex")
+
+    def bound(inclusive: str, exclusive: str, word: str) -> str:
+        value = getattr(kind, inclusive, None)
+        if value is not None:
+            return _number(value, digits)
+        value = getattr(kind, exclusive, None)
+        return "" if value is None else f"{word} {_number(value, digits)}"
+
+    return bound("ge", "gt", "more than"), bound("le", "lt", "less than")
+
+
+def _allowed(t: mi.Type) -> str:
+    kind, extra = _constraints(t)
+    if "description" in extra:
+        return str(extra["description"])
+    if isinstance(kind, mi.StrType):
+        return f"text matching {kind.pattern}"
+    lower, upper = _bounds(t)
+    if lower and upper:
+        return f"{lower} to {upper}"
+    return f"{lower} or more" if lower else f"up to {upper}"
+
+
+def _shown(value: Any, t: mi.Type) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    return _number(value, _constraints(t)[1].get("hex"))
+
+
+def _key(steps: _Steps) -> str:
+    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps).lstrip(".")
 
 
 def build_config(data: dict[str, Any]) -> Config:
     try:
         return msgspec.convert(data, Config, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise _describe(exc, data) from None
 
 
 def merge_config_data(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -14,12 +14,15 @@ __all__ = [
     "CardcoreError",
     "ClientAnswerError",
     "ClientTimeout",
+    "DataFileError",
     "FramingError",
     "InvalidArguments",
+    "ListenError",
     "NotAuthorized",
     "NotImplementedCommand",
     "OperationCancelled",
     "SecureChannelError",
+    "StartupError",
     "SystemFailure",
     "XmlError",
 ]
@@ -65,3 +68,19 @@ class SystemFailure(CardcoreError):
     """Internal error."""
 
     status = "systemerror"
+
+
+class StartupError(CardcoreError):
+    """The terminal cannot start."""
+
+    status = "systemerror"
+
+
+class ListenError(StartupError):
+    """A listener cannot be opened on its address."""
+
+
+class DataFileError(StartupError):
+    """A file in the data dir cannot be used."""
+
+    status = "fileioerror"

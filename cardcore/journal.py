@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cardcore.engine.claims import CLAIMING_STATES, Claim, Standing
+from cardcore.storage import create_private
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -397,6 +398,8 @@ class Journal:
         self._lock = threading.Lock()
         self._trio_lock = trio.Lock()
         try:
+            if str(path) != ":memory:":  # (SQLite's name for a database with no file)
+                create_private(path)  # SQLite's -wal and -shm files take its mode
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")

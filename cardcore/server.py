@@ -52,6 +52,7 @@ from cardcore.errors import (
     CardcoreError,
     ClientAnswerError,
     ClientTimeout,
+    ListenError,
     NotImplementedCommand,
     OperationCancelled,
     SystemFailure,
@@ -83,7 +84,7 @@ from cardcore.protocol.xmlcodec import (
     open_tag,
 )
 
-__all__ = ["Answer", "Command", "CommandContext", "EcrServer", "error_answer"]
+__all__ = ["Answer", "Command", "CommandContext", "EcrServer", "error_answer", "open_listeners"]
 
 log = logging.getLogger(__name__)
 
@@ -874,6 +875,16 @@ class CommandContext:
             await done.wait()
 
 
+async def open_listeners(host: str, port: int, what: str) -> list[trio.SocketListener]:
+    """trio's TCP listeners on ``host``; an address that cannot be bound (in
+    use, not this machine's, unknown) is a ListenError naming it."""
+    try:
+        return await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:
+        shown = f"[{host}]" if ":" in host else host
+        raise ListenError(f"{what} {shown}:{port}: {exc.strerror or exc}") from None
+
+
 class EcrServer:
     """Listens for cash registers and runs commands from a dispatch table."""
 
@@ -901,9 +912,10 @@ class EcrServer:
         *,
         task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        listeners = await trio.open_tcp_listeners(
+        listeners = await open_listeners(
+            self.config.listen if host is None else host,
             self.config.port if port is None else port,
-            host=self.config.listen if host is None else host,
+            "ECR listener",
         )
         await self.serve_listeners(listeners, task_status=task_status)
 

@@ -74,7 +74,7 @@ async def run_provisioning_simulators(
             partial(serve, config_sim.router, port=0, config=ServerConfig(ssl_context=tms_tls))
         )
         tms_url = f"https://127.0.0.1:{tms_port}"
-        atomic_write(sim_dir / "tms.url", f"{tms_url}\n".encode(), mode=0o644)
-        atomic_write(sim_dir / "keyserver.url", f"{key_url}\n".encode(), mode=0o644)
+        atomic_write(sim_dir / "tms.url", f"{tms_url}\n".encode())
+        atomic_write(sim_dir / "keyserver.url", f"{key_url}\n".encode())
         log.info("simulated configuration server %s, key server %s", tms_url, key_url)
         task_status.started(ProvisioningSimulators(pki, config_sim, key_sim, tms_url, key_url))

@@ -62,6 +62,8 @@ def simulator_config(config: Config, host_port: int, sbp_port: int | None = None
     acquirer = msgspec.structs.replace(
         acq,
         main=acq.main or HostConfig(host="127.0.0.1", port=host_port),
+        # The host simulator speaks plain TCP on loopback, activated or not.
+        tls=acq.tls if acq.main else False,
         bank_name=acq.bank_name or "SIMULATOR BANK",
         acquirer_tag=acq.acquirer_tag or "sim",
         manual_entry=acq.manual_entry or ["purchase", "refund"],

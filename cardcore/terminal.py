@@ -22,6 +22,7 @@ from cardcore.config import AidParameters, Config, ConfigError, build_config, me
 from cardcore.journal import Journal, PanProtector
 from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.secure import KeyRing
+from cardcore.provisioning.credentials import client_ssl_context, holds_identity, identity
 from cardcore.provisioning.errors import ProvisioningFormatError
 from cardcore.provisioning.store import Generation, ProvisioningStore, Staging
 from hal.interfaces import (
@@ -137,7 +138,7 @@ class Terminal:
         starting afresh and forgetting money."""
         journal_path = self.data_dir / "journal.sqlite"
         keys_path = self.data_dir / "keys.json"
-        if journal_path.exists() and not keys_path.exists():
+        if _holds_data(journal_path) and not keys_path.exists():
             raise StartupError(
                 f"{keys_path} is missing, but the journal {journal_path.name} exists: its "
                 "records are sealed under the keys that file held. Restore keys.json (and "
@@ -171,14 +172,18 @@ class Terminal:
             tls=self.acquirer_tls,
         )
 
-    def acquirer_tls(self, config: Config) -> ssl.SSLContext | None:
-        """DESIGN.md "Real parts": with acquirer.tls the host link runs TLS
-        1.2+, presenting the acquirer client certificate from activation and
-        trusting only the acquirer CA activation delivered."""
-        if not config.acquirer.tls:
-            return None
-        from cardcore.provisioning.credentials import client_ssl_context, identity
+    def acquirer_tls_on(self, config: Config) -> bool:
+        """acquirer.tls: true, false, or "auto": TLS once the terminal holds
+        the acquirer client certificate from activation."""
+        wanted = config.acquirer.tls
+        return holds_identity(self.generation, "acquirer") if wanted == "auto" else wanted
 
+    def acquirer_tls(self, config: Config) -> ssl.SSLContext | None:
+        """DESIGN.md "Real parts": with TLS on the host link runs TLS 1.2+,
+        presenting the acquirer client certificate from activation and
+        trusting only the acquirer CA activation delivered."""
+        if not self.acquirer_tls_on(config):
+            return None
         return client_ssl_context(self.generation, "acquirer", identity("acquirer").ca_file)
 
     def reconfigure(self, config: Config) -> None:
@@ -309,6 +314,19 @@ class Terminal:
 
     def today(self) -> dt.date:
         return dt.datetime.now().astimezone().date()
+
+
+def _holds_data(journal: Path) -> bool:
+    """The journal holds something: its file, or in WAL mode its -wal file
+    before the first checkpoint, is not empty (an empty file is what a start
+    stopped before SQLite wrote anything leaves)."""
+    for path in (journal, journal.with_name(f"{journal.name}-wal")):
+        try:
+            if path.stat().st_size > 0:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
 
 
 def msgspec_to_dict(value: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 # Strategy: a TEST ONLY public-key infrastructure for activation and the
 # HTTPS management links (issue 8), shared by the activator tool and the
 # configuration/key-server simulators. Generated on first use into a
-# directory (private keys unencrypted, mode 0600, never committed):
+# directory (mode 0600 throughout, private keys unencrypted, never committed):
 #   config-client-ca, keyloader-ca, acquirer-ca  sign the terminal's three
 #       client certificates (the activator's sign*certificate answers);
 #       keyloader-ca also issues the key server's TLS certificate, since the
@@ -106,7 +106,7 @@ class TestPki:
             ),
             0o600,
         )
-        _write(self.dir / f"{name}.crt", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        _write(self.dir / f"{name}.crt", cert.public_bytes(serialization.Encoding.PEM), 0o600)
 
     def ca_pem(self, name: str) -> bytes:
         return (self.dir / f"{name}.crt").read_bytes()
@@ -181,5 +181,5 @@ class TestPki:
             ),
             0o600,
         )
-        _write(pair.cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        _write(pair.cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o600)
         return pair

@@ -55,6 +55,8 @@ from cardcore.provisioning.errors import (
     ProvisioningTimeout,
     VerificationFailed,
 )
+from cardcore.server import open_listeners
+from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Terminal
 from kernel.errors import CardcoreError
 
@@ -174,9 +176,9 @@ async def _reset(terminal: Terminal, channel: ActivatorChannel) -> str:
             ca_pem = _hex_field(answer.body, ("signed-cert", "ca"), name)
             cert, ca = pki.verify_signed_certificate(cert_pem, ca_pem, key, f"{role} client")
             ident = identity(role)
-            staging.write(ident.cert_file, pki.certificate_pem(cert), 0o644)
-            staging.write(ident.ca_file, pki.certificate_pem(ca), 0o644)
-            staging.write(ident.key_file, pki.encrypt_private_key(key, password), 0o600)
+            staging.write(ident.cert_file, pki.certificate_pem(cert))
+            staging.write(ident.ca_file, pki.certificate_pem(ca))
+            staging.write(ident.key_file, pki.encrypt_private_key(key, password))
             certs[role] = cert
             log.info(
                 "activation: %s client certificate accepted (expires %s)",
@@ -193,7 +195,7 @@ async def _reset(terminal: Terminal, channel: ActivatorChannel) -> str:
             raise ProvisioningFormatError(f"{what}: <confdata/url> must be an https URL")
         pki.verify_confdata(root_bytes, signature, vendor)
         root = pki.load_certificate(root_bytes, "configuration server root certificate")
-        staging.write(TMS_ROOT_FILE, pki.certificate_pem(root), 0o644)
+        staging.write(TMS_ROOT_FILE, pki.certificate_pem(root))
         state = staging.state
         state.activated = True
         state.sn = info.serial_number
@@ -215,14 +217,14 @@ async def run_activation(terminal: Terminal, on_connected: Callable[[], None]) -
     Returns the body of the runreset answer."""
     server = terminal.config.server
     cfg = terminal.config.provisioning
-    listeners = await trio.open_tcp_listeners(server.activator_port, host=server.listen)
+    listeners = await open_listeners(server.listen, server.activator_port, "activator listener")
     port = listeners[0].socket.getsockname()[1]
     addr_file = terminal.data_dir / "run" / "activator.addr"
     result: dict[str, str] = {}
     log.info("activation: waiting for the activator on port %d", port)
     try:
-        addr_file.parent.mkdir(parents=True, exist_ok=True)
-        addr_file.write_text(f"{listeners[0].socket.getsockname()[0]} {port}\n")
+        ensure_private_dir(addr_file.parent)
+        atomic_write(addr_file, f"{listeners[0].socket.getsockname()[0]} {port}\n".encode())
         with trio.fail_after(cfg.activation_timeout):
             stream = await _accept_one(listeners)
     except trio.TooSlowError:

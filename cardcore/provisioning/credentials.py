@@ -13,11 +13,17 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 
-from cardcore.provisioning import pki
 from cardcore.provisioning.errors import ProvisioningMissingData, VerificationFailed
 from cardcore.provisioning.store import Generation
 
-__all__ = ["ROLES", "TMS_ROOT_FILE", "ClientIdentity", "client_ssl_context", "identity"]
+__all__ = [
+    "ROLES",
+    "TMS_ROOT_FILE",
+    "ClientIdentity",
+    "client_ssl_context",
+    "holds_identity",
+    "identity",
+]
 
 ROLES = ("config", "keyloader", "acquirer")
 TMS_ROOT_FILE = "tms-root.crt"
@@ -35,6 +41,11 @@ def identity(role: str) -> ClientIdentity:
     return ClientIdentity(role, f"{role}-client.crt", f"{role}-client.key", f"{role}-ca.crt")
 
 
+def holds_identity(generation: Generation, role: str) -> bool:
+    """Whether activation gave the generation a ``role`` client certificate."""
+    return generation.state.activated and generation.file(identity(role).cert_file).exists()
+
+
 def client_ssl_context(generation: Generation, role: str, server_ca_file: str) -> ssl.SSLContext:
     """A TLS 1.2+ client context presenting the ``role`` certificate and
     trusting only ``server_ca_file`` of the generation."""
@@ -42,6 +53,9 @@ def client_ssl_context(generation: Generation, role: str, server_ca_file: str) -
     ca = generation.read(server_ca_file)
     if not generation.state.activated or ca is None or generation.read(ident.cert_file) is None:
         raise ProvisioningMissingData("the terminal is not activated")
+    # (x509 and RSA load only when a link needs them, not with every start-up.)
+    from cardcore.provisioning import pki
+
     context = ssl.create_default_context(cadata=ca.decode("ascii"))
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     password = pki.client_key_password(generation.device_master_key())

@@ -4,6 +4,8 @@ store-and-forward), with the ECR side over in-memory streams."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from cardcore.simulator import Simulator, simulator_config
 from cardcore.terminal import Terminal
 
 BASE: dict[str, Any] = {
-    "admin": {"scrypt-n": 16},
+    "admin": {"scrypt-n": 1024},
     "server": {"keepalive-interval": 0.2},
     "transaction": {"detection-timeout": 2},
     "acquirer": {
@@ -96,3 +98,15 @@ async def simulated_terminal(
             nursery.cancel_scope.cancel()
     finally:
         terminal.close()
+
+
+def open_to_others(root: Path) -> list[str]:
+    """Entries under ``root`` (itself included, links aside) whose mode lets
+    other users in, with their modes."""
+    found = []
+    for top, dirs, files in os.walk(root):
+        for path in [Path(top), *(Path(top, name) for name in files + dirs)]:
+            mode = path.lstat().st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o077:
+                found.append(f"{path.relative_to(root)} {stat.filemode(mode)}")
+    return sorted(set(found))

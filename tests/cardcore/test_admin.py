@@ -28,7 +28,7 @@ from hal.interfaces import DeviceInfo
 from hal.sim.keypad import SimKeypad
 from tests.cardcore.ecr import RawPeer
 
-FAST_ADMIN = {"scrypt-n": 16}
+FAST_ADMIN = {"scrypt-n": 1024}
 INFO = DeviceInfo("000000000009", "M2100", "1.5.3", "2.0.1", "Linux test", "1.0.4")
 
 
@@ -257,7 +257,7 @@ async def test_resetpassword_needs_physical_confirmation(tmp_path: Path) -> None
 
 async def test_factory_default_stores_nothing_until_changed(tmp_path: Path) -> None:
     path = tmp_path / "admin.json"
-    auth = AdminAuth(path, AdminConfig(scrypt_n=16))
+    auth = AdminAuth(path, AdminConfig(scrypt_n=1024))
     await auth.load()
     await auth.check_password("12345678")
     with pytest.raises(NotAuthorized, match="wrong password"):
@@ -265,17 +265,46 @@ async def test_factory_default_stores_nothing_until_changed(tmp_path: Path) -> N
     assert not path.exists()  # the public default: no secret to hash
     await auth.change_password("12345678", "24681357")
     assert json.loads(path.read_text())["scheme"] == "scrypt"
-    again = AdminAuth(path, AdminConfig(scrypt_n=16))
+    again = AdminAuth(path, AdminConfig(scrypt_n=1024))
     await again.load()
     with pytest.raises(NotAuthorized, match="wrong password"):
         await again.check_password("12345678")
     await again.check_password("24681357")
 
 
+async def test_back_to_the_factory_password_the_file_goes(tmp_path: Path) -> None:
+    """The file's absence is how the start-up knows, without hashing, that the
+    public factory password is in use."""
+    path = tmp_path / "admin.json"
+    auth = AdminAuth(path, AdminConfig(scrypt_n=1024))
+    await auth.load()
+    assert auth.factory_password
+    await auth.change_password("12345678", "24681357")
+    assert path.exists() and not auth.factory_password
+    await auth.reset_password()
+    assert not path.exists() and auth.factory_password
+    await auth.check_password("12345678")
+    await auth.change_password("12345678", "24681357")
+    await auth.change_password("24681357", "12345678")  # chosen again by hand: the same
+    assert not path.exists() and auth.factory_password
+    again = AdminAuth(path, AdminConfig(scrypt_n=1024))
+    await again.load()
+    assert again.factory_password
+
+
+async def test_a_large_allowed_scrypt_cost_hashes(tmp_path: Path) -> None:
+    # 2**18 needs 256 MiB and a little more, beyond a fixed 256 MiB limit.
+    config = build_config({"admin": {"scrypt-n": 2**18}}).admin
+    auth = AdminAuth(tmp_path / "admin.json", config)
+    await auth.load()
+    await auth.change_password("12345678", "24681357")
+    await auth.check_password("24681357")
+
+
 async def test_lockout_grows_and_skips_the_password(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    config = AdminConfig(scrypt_n=16, lockout_after=5, lockout_initial=30, lockout_max=100)
+    config = AdminConfig(scrypt_n=1024, lockout_after=5, lockout_initial=30, lockout_max=100)
     auth = AdminAuth(tmp_path / "admin.json", config)
     await auth.load()
     for _ in range(5):

@@ -29,7 +29,7 @@ TPK = bytes.fromhex("89ABCDEF0123456776543210FEDCBA98")  # TEST ONLY
 
 @asynccontextmanager
 async def terminal(tmp_path: Path, data: dict[str, Any]) -> AsyncIterator[Terminal]:
-    config = build_config({"admin": {"scrypt-n": 16}, **data})
+    config = build_config({"admin": {"scrypt-n": 1024}, **data})
     slot = SimCardSlot()
     readers = {i: SimCardReader(slot, i) for i in CardInterface}
     term = Terminal(config, tmp_path, Devices(INFO, NoKeypad(), readers))  # type: ignore[arg-type]

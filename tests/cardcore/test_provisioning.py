@@ -23,7 +23,7 @@ from acquirers.testkeys import load_test_keys
 from acquirers.tls import server_tls_context
 from acquirers.tms.configsim import TerminalProfile
 from cardcore.app import build_commands
-from cardcore.config import build_config
+from cardcore.config import HostConfig, build_config
 from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.xmlcodec import Message, decode_error_stack
 from cardcore.server import EcrServer
@@ -88,7 +88,7 @@ class Env:
 @asynccontextmanager
 async def environment(tmp_path: Path) -> AsyncIterator[Env]:
     config_data: dict[str, Any] = {
-        "admin": {"scrypt-n": 16},
+        "admin": {"scrypt-n": 1024},
         "server": {"listen": "127.0.0.1", "port": 0, "activator-port": 0},
         "acquirer": {"main": {"host": "127.0.0.1", "port": 9}},
     }
@@ -276,6 +276,38 @@ async def test_acquirer_link_over_tls_with_the_activation_certificate(
             assert host.counts.get("0800", 0) >= 1
         else:  # a clear link to a TLS host fails
             assert answer.status == "communicationerror"
+        nursery.cancel_scope.cancel()
+
+
+async def test_acquirer_tls_auto_is_plain_before_activation_and_tls_after(
+    tmp_path: Path,
+) -> None:
+    async with environment(tmp_path) as env, trio.open_nursery() as nursery:
+        token = await env.token()
+        pki = env.sims.pki
+        server = pki.server_pair("acquirer-ca", "acquirer-host")
+        context = server_tls_context(
+            server.cert_file, server.key_file, client_ca_file=pki.ca_file("acquirer-ca")
+        )
+        host, port = await start_sim(nursery, ssl_context=context, ledger=make_ledger())
+        config = env.terminal.config
+        assert config.acquirer.tls == "auto"  # nobody set it: the default
+        config = msgspec.structs.replace(
+            config,
+            acquirer=msgspec.structs.replace(
+                config.acquirer, main=HostConfig(host="127.0.0.1", port=port)
+            ),
+            terminal=msgspec.structs.replace(config.terminal, tid="00000001", mid="1"),
+        )
+        env.terminal.reconfigure(config)
+        link = env.terminal.host.link
+        assert link is not None and link.config.tls is None  # no certificate yet: plain TCP
+        assert (await env.activate()).status == "ok"  # the link is rebuilt: now TLS
+        link = env.terminal.host.link
+        assert link is not None and link.config.tls is not None
+        answer = await env.command("testconnection", {"token": token})
+        assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+        assert host.counts.get("0800", 0) >= 1
         nursery.cancel_scope.cancel()
 
 

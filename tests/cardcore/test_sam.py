@@ -41,7 +41,7 @@ SAM_CONFIG = {"host-key": [{"name": "hkey1", "entry": 3, "version": 1}]}
 async def terminal_server(
     data_dir: Path, sam: SimSam | None, sam_config: dict[str, Any] | None = None
 ) -> AsyncIterator[tuple[Terminal, RawPeer]]:
-    config = build_config({"admin": {"scrypt-n": 16}, "sam": sam_config or SAM_CONFIG})
+    config = build_config({"admin": {"scrypt-n": 1024}, "sam": sam_config or SAM_CONFIG})
     devices = Devices(INFO, SimKeypad(), sam=sam)
     terminal = Terminal(config, data_dir, devices, simulator=True)
     await terminal.start()

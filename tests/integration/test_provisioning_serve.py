@@ -13,6 +13,7 @@ import trio
 
 from cardcore.protocol.xmlcodec import Message
 from tests.cardcore.ecr import RawPeer
+from tests.cardcore.harness import open_to_others
 from tests.integration.conftest import Served
 
 
@@ -67,6 +68,9 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> No
     # the working keys it issued a moment ago.
     ledger_after = _sim(served, "ledger")
     assert len(ledger_after["transactions"]) == len(ledger_before["transactions"]) + 1
+    # What activation, the updates and the purchase wrote (certificates, the
+    # simulators' files, the journal and its WAL) is the service user's alone.
+    assert open_to_others(served.data_dir) == []
 
 
 async def _cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cardcore.client import BlockingEcrClient, EcrClient
 from cardcore.protocol.xmlcodec import decode_error_stack, decode_message
 from tests.cardcore.ecr import RawPeer
+from tests.cardcore.harness import open_to_others
 from tests.integration.conftest import FAST, Served, start_server, stop_server
 
 
@@ -215,6 +217,33 @@ def test_idle_connection_closed_by_configured_timeout(tmp_path: Path) -> None:
         assert stop_server(server) == 0
 
 
+def test_a_loose_data_dir_is_private_once_the_terminal_is_up(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    (data / "run").mkdir(parents=True)
+    for path in (data, data / "run"):
+        path.chmod(0o755)
+    server = start_server(data, config=FAST)
+    try:
+        deadline = time.monotonic() + 30
+        while not (data / "sim" / "keyserver.url").exists():  # the last file the simulator writes
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.05)
+        assert open_to_others(data) == []
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_what_leaves_the_terminal_open_is_warned_about_at_start(tmp_path: Path) -> None:
+    acquirer = '[acquirer]\nmain = { host = "10.0.0.5", port = 8583 }\n'
+    server = start_server(tmp_path / "d", "--listen", "0.0.0.0", config=FAST + acquirer)
+    try:
+        log = server.log_text()
+        assert "WARNING cardcore.app: the administrator password is the factory default" in log
+        assert "WARNING cardcore.app: the acquirer link to 10.0.0.5:8583 is plain TCP" in log
+    finally:
+        assert stop_server(server) == 0
+
+
 def test_password_survives_restart(tmp_path: Path) -> None:
     data = tmp_path / "d"
     server = start_server(data, config=FAST)
@@ -264,7 +293,7 @@ def test_a_lost_data_file_stops_the_start(tmp_path: Path, lost: str) -> None:
     (data / lost).unlink()
     args = ["serve", "--simulator", "--port", "0", "--data-dir", str(data)]
     result = _cli(*args, "--config", str(data / "test-config.toml"))
-    assert result.returncode != 0, result.stderr  # 2 once start-up errors are exit 2
+    assert result.returncode == 2, result.stderr
     # (Without a syslog socket the log's own notice may come first.)
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("cardcore: cannot start")]
     assert lost in line

@@ -60,7 +60,7 @@ PAN = "4761739001010010"
 SCHEMES = [("A000000003", "VISA"), ("A000000004", "MASTERCARD"), ("A000000658", "MIR")]
 HOST_TOTALS = "host's own totals"
 CONFIG: dict[str, Any] = {
-    "admin": {"scrypt-n": 16},
+    "admin": {"scrypt-n": 1024},
     "acquirer": {"response-timeout": 30, "connect-timeout": 5},
 }
 

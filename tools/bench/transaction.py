@@ -133,7 +133,7 @@ def breakdown(count: int) -> None:
 
     async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            async with simulated_terminal(Path(tmp), {"admin": {"scrypt-n": 16}}) as h:
+            async with simulated_terminal(Path(tmp), {"admin": {"scrypt-n": 1024}}) as h:
                 conn_attrs = {"force-sbp": "false"}  # the contact purchase alone
                 for _ in range(5):
                     await h.connect(_quiet).command("transaction", PURCHASE, conn_attrs)
