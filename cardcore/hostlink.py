@@ -86,6 +86,11 @@ class HostService:
         # first brings their rows to what a crash would (see repair).
         self._unfinished: set[int] = set()
         self.repair: Callable[[set[int]], Awaitable[None]] | None = None
+        # Transactions whose flow is still running: their stored reversal (or
+        # status check) is theirs to drop or keep, not store-and-forward's to
+        # send, until the flow ends (a crash ends it too: nothing is held
+        # across a restart).
+        self._held: set[int] = set()
         # The TLS client context for a configuration (acquirer.tls), or None.
         self._tls_for = tls or (lambda config: None)
         self.unavailable: str | None = None  # why there is no link, when it is not configured
@@ -166,6 +171,16 @@ class HostService:
         """Something was queued: let the background sender try now."""
         self._wake.set()
 
+    def hold(self, txn_id: int) -> None:
+        """The flow of ``txn_id`` runs: its queued messages wait for its end."""
+        self._held.add(txn_id)
+
+    def release(self, txn_id: int) -> None:
+        """The flow of ``txn_id`` ended: what it left queued may go."""
+        if txn_id in self._held:
+            self._held.discard(txn_id)
+            self.poke()
+
     def unfinished(self, txn_id: int) -> None:
         """A transaction ended without its final journal write: its stored
         reversal goes now, and its row is settled as after a crash as soon as
@@ -197,6 +212,11 @@ class HostService:
             for pending in await self.journal.pending():
                 lane = "iso" if pending.kind in ("reversal", "advice") else pending.kind
                 if lane in stopped:
+                    continue
+                if pending.txn_id in self._held:
+                    # Sending it now could reverse a request whose answer is
+                    # on its way; nothing after it may overtake it either.
+                    stopped.add(lane)
                     continue
                 if lane == "iso":
                     delivered = self.link is not None and await self._send(pending)

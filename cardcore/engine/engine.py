@@ -527,6 +527,8 @@ class TransactionEngine:
             with trio.CancelScope(shield=True):
                 await self._end_interrupted(flow, exc)
             raise
+        finally:
+            self.terminal.host.release(flow.record.id)
 
     async def _mifare_end(self, detected: Detected) -> Answer:
         """The cash register handled a MIFARE card itself: indicators as it asked,
@@ -644,6 +646,7 @@ class TransactionEngine:
             record, reversal=self._reversal(flow, ReversalReason.TIMEOUT), claim=flow.claim
         )
         flow.stored = True
+        host.hold(record.id)  # until this flow ends (see _with_card)
         await self.display(ctx, MessageId.CONNECTING_TO_HOST)
 
         async def reconnecting(host: object) -> None:
@@ -1076,6 +1079,8 @@ class TransactionEngine:
             with trio.CancelScope(shield=True):
                 await self._end_interrupted(flow, exc)
             raise
+        finally:
+            self.terminal.host.release(flow.record.id)
 
 
 def _last_day(yymm: str) -> str:

@@ -139,10 +139,22 @@ class SbpFlows:
             claim=Claim(ClaimKind.REFUND, amount),
         )  # fmt: skip
         flow.stored = True
+        # The queued check is for a lost answer: not while the request is out.
+        self._terminal.host.hold(record.id)
+        try:
+            return await self._request_refund(config, record, original.rrn, refund_id)
+        finally:
+            self._terminal.host.release(record.id)
+
+    async def _request_refund(
+        self, config: Any, record: TxnRecord, operation_id: str | None, refund_id: str
+    ) -> Answer:
+        journal = self._terminal.journal
+        amount = record.amount
         try:
             async with SbpClient(config) as client:
                 result = await client.refund(
-                    amount=amount, refund_id=refund_id, operation_id=original.rrn
+                    amount=amount, refund_id=refund_id, operation_id=operation_id
                 )
         except SbpError as exc:
             if exc.status in ("communicationerror", "timeout"):

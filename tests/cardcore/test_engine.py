@@ -182,6 +182,40 @@ async def test_a_failed_final_write_ends_in_a_reversal_without_another_sale(
         assert row.tstatus == "declined" and await journal.count_pending() == 0
 
 
+async def test_a_flow_in_flight_keeps_its_reversal_from_store_and_forward(
+    tmp_path: Path,
+) -> None:
+    """The reversal stored before a request leaves is the flow's until it
+    ends: sending it meanwhile (the background sender wakes whenever it
+    likes) could reverse a purchase whose approval is on its way."""
+    async with simulated_terminal(tmp_path) as h:
+        host, journal = h.terminal.host, h.terminal.journal
+        assert h.sim.host is not None
+        h.sim.host.control.delay = 0.3  # the answer takes its time
+        held: list[bool] = []
+
+        def register(message: Message) -> Body:
+            if message.name == "display" and message.body.get("code") == "D1":
+                host.poke()  # the request is about to leave: the sender runs meanwhile
+            return default_message_answer(message)
+
+        h.sim.slot.present("default")
+        original_flush = host.flush
+
+        async def watching_flush() -> bool:
+            pending = await journal.pending("reversal")
+            held.extend(p.txn_id in host._held for p in pending)
+            return await original_flush()
+
+        host.flush = watching_flush  # type: ignore[method-assign]
+        answer = await h.transaction(register, **PURCHASE)
+        assert answer.body["receipt"]["tstatus"] == "approved"
+        await h.settle_pending()
+        assert True in held  # the sender did see the in-flight reversal, and left it
+        (booked,) = host_ledger(h.sim.host)
+        assert booked["response"] == "00" and booked["reversed"] == 0
+
+
 def _message(**params: str) -> Message:
     return Message("transaction", params)
 
