@@ -8,13 +8,13 @@ from pathlib import Path
 
 from tests.hal.pcscd import unavailable
 from tools.bench import ecr_instructions as bench
-from tools.bench.ecr import start_echo
+from tools.bench.ecr import Frames, start_echo
 
 
 def test_counts_start_at_zero_and_cover_the_requests(tmp_path: Path) -> None:
     if shutil.which("callgrind_control") is None:
         unavailable("valgrind is not installed (.ci/run installs it)")  # fails in CI
-    frame = len(b"<a/>").to_bytes(4, "big") + b"<a/>"
+    frame = Frames(len(b"<a/>").to_bytes(4, "big") + b"<a/>")
     proc, port = start_echo(prefix=bench._callgrind(tmp_path))
     try:
         few = bench.count(proc.pid, tmp_path, port, frame, 1, 100)

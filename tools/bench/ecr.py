@@ -4,8 +4,10 @@ Run: python -m tools.bench.ecr [--seconds 2] [--rounds 3]
 
 Both servers run as separate processes; one load generator (raw sockets on
 trio, precomputed frames, only the length prefix parsed) drives them alike:
-- `cardcore serve --simulator` answering getparameters, clear and encrypted;
-- a minimal trio server that echoes the same framed packet (the baseline).
+- `cardcore serve --simulator` answering getparameters, clear and encrypted
+  (each encrypted request sealed afresh beforehand: the terminal refuses a
+  sealed packet it has seen before as a replay);
+- a minimal trio server that echoes the same framed packets (the baseline).
 Each workload is measured on the baseline and on cardcore in alternating
 quarter-second slices, in several rounds: the machine's speed changes within
 seconds (shared CPUs), so each ratio is taken within a round, over slices
@@ -24,7 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trio
@@ -130,11 +133,39 @@ def start_echo(prefix: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], int
     return proc, int(proc.stdout.readline())
 
 
-async def _client_loop(port: int, frame: bytes, until: float, latencies: list[float]) -> None:
+class Frames:
+    """The request frames of a workload, one per request. A sealed command
+    is sealed afresh for each request, before the load, so that sealing
+    costs the clients nothing while they are measured; a clear one is the
+    same bytes every time."""
+
+    def __init__(self, first: bytes, make: Callable[[], bytes] | None = None) -> None:
+        self.first = first
+        self._make = make
+        self._stock: deque[bytes] = deque()
+
+    def stock(self, count: int) -> Frames:
+        """Make ``count`` frames ahead (nothing for clear frames)."""
+        if self._make is not None:
+            self._stock.extend(self._make() for _ in range(count - len(self._stock)))
+        return self
+
+    def next(self) -> bytes:
+        if self._make is None:
+            return self.first
+        return self._stock.popleft() if self._stock else self._make()
+
+    def same(self) -> Frames:
+        """The first frame every time (for the echo, which keeps no state)."""
+        return Frames(self.first)
+
+
+async def _client_loop(port: int, frames: Frames, until: float, latencies: list[float]) -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     buf = b""
     async with stream:
         while time.perf_counter() < until:
+            frame = frames.next()
             t0 = time.perf_counter()
             await stream.send_all(frame)
             while True:
@@ -151,7 +182,7 @@ async def _client_loop(port: int, frame: bytes, until: float, latencies: list[fl
 
 
 def _run_load(
-    port: int, frame: bytes, clients: int, seconds: float, pid: int
+    port: int, frames: Frames, clients: int, seconds: float, pid: int
 ) -> tuple[list[float], float, float]:
     """(latencies, wall seconds, server CPU seconds) of ``seconds`` of round trips."""
     latencies: list[float] = []
@@ -161,7 +192,7 @@ def _run_load(
         until = time.perf_counter() + seconds
         async with trio.open_nursery() as nursery:
             for _ in range(clients):
-                nursery.start_soon(_client_loop, port, frame, until, latencies)
+                nursery.start_soon(_client_loop, port, frames, until, latencies)
 
     t0 = time.perf_counter()
     trio.run(main)
@@ -180,20 +211,24 @@ def _summary(*runs: tuple[list[float], float, float]) -> dict[str, float]:
 
 
 def paired_load(
-    ports: tuple[int, int], pids: tuple[int, int], frame: bytes, clients: int, seconds: float
+    ports: tuple[int, int], pids: tuple[int, int], frames: Frames, clients: int, seconds: float
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """``seconds`` of round trips on each of two servers, taken in alternating
-    slices (quarter-seconds at most): a shared machine's speed drifts within
-    seconds, and each server then sees the same share of slow and fast spells."""
+    """``seconds`` of round trips on the echo (first) and on cardcore, taken
+    in alternating slices (quarter-seconds at most): a shared machine's speed
+    drifts within seconds, and each server then sees the same share of slow
+    and fast spells."""
     slices = max(1, round(seconds / 0.25))
     runs: tuple[list[tuple[list[float], float, float]], ...] = ([], [])
+    per_side = (frames.same(), frames)
     for _ in range(slices):
         for side in (0, 1):
-            runs[side].append(_run_load(ports[side], frame, clients, seconds / slices, pids[side]))
+            runs[side].append(
+                _run_load(ports[side], per_side[side], clients, seconds / slices, pids[side])
+            )
     return _summary(*runs[0]), _summary(*runs[1])
 
 
-def _frames(port: int) -> tuple[bytes, bytes]:
+def _frames(port: int) -> tuple[Frames, Frames]:
     async def login() -> tuple[str, bytes]:
         client = EcrClient("127.0.0.1", port)
         answer = await client.login("12345678", secure=True)
@@ -202,9 +237,14 @@ def _frames(port: int) -> tuple[bytes, bytes]:
 
     token, key = trio.run(login)
     message = Message("getparameters", {"token": token})
-    clear = encode_message(message)
-    sealed = encode_message(seal_message(message, key))
-    return struct.pack(">I", len(clear)) + clear, struct.pack(">I", len(sealed)) + sealed
+
+    def framed(xml: bytes) -> bytes:
+        return struct.pack(">I", len(xml)) + xml
+
+    def sealed() -> bytes:
+        return framed(encode_message(seal_message(message, key)))
+
+    return Frames(framed(encode_message(message))), Frames(sealed(), sealed)
 
 
 def _compare(
@@ -212,11 +252,14 @@ def _compare(
     pid: int,
     echo_port: int,
     echo_pid: int,
-    clear: bytes,
-    sealed: bytes,
+    clear: Frames,
+    sealed: Frames,
     args: argparse.Namespace,
 ) -> None:
-    """getparameters against the echo baseline, the same frame, in alternating slices."""
+    """getparameters against the echo baseline, the same frames, in alternating slices."""
+    # Enough sealed requests for every encrypted slice at well above the
+    # rate this machine reaches.
+    sealed.stock(int(20_000 * args.seconds * args.rounds))
     workloads = [
         (f"{kind}, {clients} client{'s' if clients > 1 else ''}", frame, clients)
         for clients in (1, 8)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import trio
 
-from tools.bench.ecr import _cpu_seconds, _frames, start_cardcore, start_echo
+from tools.bench.ecr import Frames, _cpu_seconds, _frames, start_cardcore, start_echo
 
 WORKLOADS = (("clear", 1), ("encrypted", 1), ("clear", 8), ("encrypted", 8))
 WARM_UP = 200
@@ -37,12 +37,12 @@ def _callgrind(out: Path) -> list[str]:
     return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p"]
 
 
-async def _round_trips(port: int, frame: bytes, count: int) -> None:
+async def _round_trips(port: int, frames: Frames, count: int) -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     buf = b""
     async with stream:
         for _ in range(count):
-            await stream.send_all(frame)
+            await stream.send_all(frames.next())
             while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
                 data = await stream.receive_some(65536)
                 if not data:
@@ -51,14 +51,14 @@ async def _round_trips(port: int, frame: bytes, count: int) -> None:
             buf = buf[4 + struct.unpack(">I", buf[:4])[0] :]
 
 
-def drive(port: int, frame: bytes, clients: int, requests: int) -> None:
+def drive(port: int, frames: Frames, clients: int, requests: int) -> None:
     """``requests`` round trips shared by ``clients`` connections."""
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             for i in range(clients):
                 nursery.start_soon(
-                    _round_trips, port, frame, requests // clients + (i < requests % clients)
+                    _round_trips, port, frames, requests // clients + (i < requests % clients)
                 )
 
     trio.run(main)
@@ -98,11 +98,12 @@ def dump_total(pid: int, out: Path) -> int:
     raise RuntimeError("callgrind wrote no dump")
 
 
-def count(pid: int, out: Path, port: int, frame: bytes, clients: int, requests: int) -> float:
+def count(pid: int, out: Path, port: int, frames: Frames, clients: int, requests: int) -> float:
     """Instructions per request of the server ``pid`` over ``requests`` round trips."""
-    drive(port, frame, clients, WARM_UP)
+    frames.stock(WARM_UP + requests)
+    drive(port, frames, clients, WARM_UP)
     subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
-    drive(port, frame, clients, requests)
+    drive(port, frames, clients, requests)
     return dump_total(pid, out) / requests
 
 
@@ -130,8 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         try:
             for workload in WORKLOADS:
                 base = count(
-                    echo.pid, tmp, echo_port, frames[workload[0]], workload[1], args.requests
-                )
+                    echo.pid, tmp, echo_port, frames[workload[0]].same(), workload[1],
+                    args.requests,
+                )  # fmt: skip
                 figures[workload] = (base, ours[workload])
         finally:
             echo.terminate()
