@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import os
 import tempfile
-from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO
@@ -220,13 +218,15 @@ class ReplayedPacket(SecureChannelError):
     """A sealed packet whose IV was already seen under its key."""
 
 
-# Sealed packets one key may carry (commands, answers, messages) before it is
-# retired: its IV log stays bounded (8 bytes a packet, 1 MiB a key).
-PACKETS_PER_KEY = 1 << 17
+# Sealed packets (commands, answers, messages) all the ring's keys may carry
+# between them before a key is retired: the IV logs stay bounded (about 70
+# bytes a packet, some 34 MiB if every key were near its end), and a key's
+# share is this over the number of keys kept (65,536 packets each for 8).
+PACKETS_IN_RING = 1 << 19
 
 
 class IvLog:
-    """The IVs seen under one key, kept as sorted 64-bit prefixes.
+    """The IVs seen under one key, kept as their 64-bit prefixes.
 
     A sealed packet is refused when its IV was seen before under the same
     key, for as long as the key lives: the bytes are all that tells a
@@ -236,9 +236,9 @@ class IvLog:
     without the key cannot make a packet that verifies at all.
     """
 
-    def __init__(self, limit: int = PACKETS_PER_KEY) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._seen = array("Q")
+        self._seen: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -250,10 +250,9 @@ class IvLog:
     def add(self, iv: bytes) -> bool:
         """Record ``iv``; False when it was seen already."""
         value = int.from_bytes(iv[:8], "big")
-        at = bisect.bisect_left(self._seen, value)
-        if at < len(self._seen) and self._seen[at] == value:
+        if value in self._seen:
             return False
-        self._seen.insert(at, value)
+        self._seen.add(value)
         return True
 
 
@@ -275,9 +274,9 @@ class KeyRing:
     packets is retired; the cash register logs in again for a new one.
     """
 
-    def __init__(self, size: int = 8, packets_per_key: int = PACKETS_PER_KEY) -> None:
+    def __init__(self, size: int = 8, packets_per_key: int | None = None) -> None:
         self.size = size
-        self.packets_per_key = packets_per_key
+        self.packets_per_key = packets_per_key or max(4096, PACKETS_IN_RING // size)
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
 
     def __len__(self) -> int:
