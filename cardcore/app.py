@@ -22,10 +22,11 @@ import trio
 from cardcore.auth import DEFAULT_PASSWORD
 from cardcore.commands import admin, endofday, provisioning, sam, transaction
 from cardcore.config import Config
+from cardcore.connection import Command
 from cardcore.devices import apply_configured_drivers
 from cardcore.errors import StartupError
 from cardcore.provisioning.credentials import holds_identity
-from cardcore.server import Command, EcrServer
+from cardcore.server import EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir, make_private_tree
 from cardcore.terminal import Devices, Terminal, os_version
 from hal.interfaces import DeviceInfo, NoKeypad

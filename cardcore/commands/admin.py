@@ -12,6 +12,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from msgspec.structs import replace
 
+from cardcore.connection import Answer, Command, CommandContext
 from cardcore.errors import InvalidArguments, NotAuthorized
 from cardcore.protocol.messages import ChangePassword, Login, TokenCommand, parse_params
 from cardcore.protocol.secure import (
@@ -20,7 +21,6 @@ from cardcore.protocol.secure import (
     parse_client_handshake,
     server_handshake,
 )
-from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 from hal.interfaces import DeviceInfo
 

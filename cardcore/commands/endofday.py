@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cardcore.connection import Answer, Command, CommandContext
 from cardcore.protocol.messages import Clear, Report, Settlement, TokenCommand, parse_params
-from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@
 # cardcore.provisioning; these handlers check access and shape the answers.
 from __future__ import annotations
 
+from cardcore.connection import Answer, Command, CommandContext
 from cardcore.protocol.messages import RunReset, TokenCommand, parse_params
-from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 
 __all__ = ["commands"]

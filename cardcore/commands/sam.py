@@ -20,9 +20,9 @@ from typing import Annotated
 
 import msgspec
 
+from cardcore.connection import Answer, Command, CommandContext
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.messages import Token, parse_params
-from cardcore.server import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 from hal.sam import SamKeyKind, SamNotAvailable
 from kernel.crypto.des import kcv_aes

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cardcore.server import Answer, Command, CommandContext
+from cardcore.connection import Answer, Command, CommandContext
 from cardcore.terminal import Terminal
 
 if TYPE_CHECKING:

@@ -46,6 +46,7 @@ from acquirers.iso8583 import response_codes
 from acquirers.iso8583.messages import BatchRecord, BatchTotals, NetworkResponse
 from acquirers.iso8583.messages import ReconciliationResponse as Answer0510
 from acquirers.link import AcquirerLink
+from cardcore.connection import Answer
 from cardcore.endofday import totals as rules
 from cardcore.endofday.report import write_xreport
 from cardcore.endofday.states import SettlementEvent as Event
@@ -55,7 +56,6 @@ from cardcore.engine.receipt import format_datetime, response_code_3
 from cardcore.hostlink import KEY_NAMES
 from cardcore.journal import CUTOVER_KIND, Journal, JournalError, Pending, SettlementRow
 from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
-from cardcore.server import Answer
 from cardcore.terminal import Terminal
 from kernel.errors import CardcoreError
 

@@ -42,6 +42,7 @@ from acquirers.iso8583.messages import (
 )
 from acquirers.iso8583.response_codes import describe
 from acquirers.sbp.poll import SbpPaid
+from cardcore.connection import Answer, CommandContext
 from cardcore.engine.claims import Claim, ClaimKind, NotReversible
 from cardcore.engine.detection import Detected, DetectionPlan, Found, NoDetection, detect
 from cardcore.engine.display import display_body
@@ -52,7 +53,6 @@ from cardcore.engine.sbp import SbpFlows
 from cardcore.engine.states import Event, TxnState, next_state
 from cardcore.errors import InvalidArguments, NotAuthorized, OperationCancelled
 from cardcore.journal import JournalError, TxnRecord
-from cardcore.server import Answer, CommandContext
 from cardcore.terminal import Terminal
 from hal.interfaces import CardCollision, CardInterface, CardSession
 from kernel import tlv

@@ -23,11 +23,11 @@ from acquirers.sbp.api import RefundStatus
 from acquirers.sbp.client import SbpClient
 from acquirers.sbp.errors import SbpError, SbpNotFoundError
 from acquirers.sbp.poll import SbpPaid, SbpRejected
+from cardcore.connection import Answer, CommandContext
 from cardcore.engine.claims import Claim, ClaimKind
 from cardcore.engine.receipt import format_datetime, response_code_3
 from cardcore.engine.states import Event, TxnState, next_state
 from cardcore.journal import Pending, TxnRecord
-from cardcore.server import Answer, CommandContext
 
 if TYPE_CHECKING:
     from cardcore.engine.engine import Flow, TransactionEngine

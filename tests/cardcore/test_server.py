@@ -16,6 +16,7 @@ import trio.lowlevel
 import trio.testing
 
 from cardcore.config import ConfigError, ServerConfig, build_config
+from cardcore.connection import Answer, Command, CommandContext, Connection
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.framing import encode_frame
 from cardcore.protocol.secure import (
@@ -26,14 +27,8 @@ from cardcore.protocol.secure import (
     seal_message,
 )
 from cardcore.protocol.xmlcodec import Message, XmlWriter, decode_error_stack, encode_message
-from cardcore.server import (
-    Answer,
-    Command,
-    CommandContext,
-    Connection,
-    EcrServer,
-    _StreamTransport,
-)
+from cardcore.server import EcrServer
+from cardcore.transport import StreamTransport
 from tests.cardcore.ecr import RawPeer
 
 CONFIG = ServerConfig(
@@ -653,7 +648,7 @@ class _SlowStream(trio.abc.Stream):
 
 async def test_packets_sent_from_two_tasks_go_out_whole() -> None:
     stream = _SlowStream()
-    connection = Connection(EcrServer(CONFIG, {}), _StreamTransport(stream), "test-peer")
+    connection = Connection(EcrServer(CONFIG, {}), StreamTransport(stream), "test-peer")
     async with trio.open_nursery() as nursery:
         for value in ("1", "2", "3"):
             nursery.start_soon(connection.send, Message("keepalive", {"n": value}))
