@@ -132,6 +132,8 @@ class HostConfig(_Section):
 class AcquirerConfig(_Section):
     """The acquirer host link (ISO 8583) and what the acquirer allows."""
 
+    # The ISO 8583 dialect the host speaks (acquirers/iso8583/dialects: generic87,
+    # iso87-binary, iso87-ascii); the host simulator speaks the same.
     dialect: str = "generic87"
     main: HostConfig | None = None
     mirror: HostConfig | None = None
@@ -157,6 +159,14 @@ class AcquirerConfig(_Section):
     # Store-and-forward back-off for reversals and advices, seconds.
     retry_initial: float = 5.0
     retry_max: float = 300.0
+
+    def __post_init__(self) -> None:
+        from acquirers.iso8583.dialects import DIALECTS
+
+        if self.dialect not in DIALECTS:
+            raise ValueError(
+                f"dialect: '{self.dialect}' is not one of {', '.join(sorted(DIALECTS))}"
+            )
 
 
 class SettlementConfig(_Section):
