@@ -10,7 +10,11 @@
 # 105-127) are ans LLLVAR 999, as in the packagers; 55 (ICC data) and 120
 # (key management data) hold bytes here, which in the binary layout is the
 # packagers' LLLCHAR byte for byte, and in the ASCII layout their hex text.
-# Field 65 (tertiary bitmap) is not supported.
+# Two fields follow the standard where the packagers do not: 93 (response
+# indicator) is an5 and 96 (message security code) b64, i.e. 8 bytes, as in
+# ISO 8583:1987's data element directory, py8583 and pyiso8583 (the packagers
+# have IF_CHAR(6) and IFB_BINARY(16)). Field 65 (tertiary bitmap) is not
+# supported.
 from __future__ import annotations
 
 from acquirers.iso8583.dialect import FieldDef, Sensitivity, ans, b, n, xn, z
@@ -107,10 +111,10 @@ def fields(*, binary_var_max: int = 999) -> dict[int, FieldDef]:
         n(90, 42, "Original data elements"),
         ans(91, 1, "File update code"),
         ans(92, 2, "File security code"),
-        ans(93, 6, "Response indicator"),
+        ans(93, 5, "Response indicator"),
         ans(94, 7, "Service indicator"),
         ans(95, 42, "Replacement amounts"),
-        b(96, 16, "Message security code", sensitivity=secret),
+        b(96, 8, "Message security code", sensitivity=secret),
         xn(97, 16, "Amount, net settlement"),
         ans(98, 25, "Payee"),
         n(99, 11, "Settlement institution identification code", var=2),
