@@ -31,8 +31,8 @@ from py8583.py8583 import DT, Iso8583
 from acquirers.hostsim import HostSimulator, IssuerLedger
 from acquirers.iso8583 import messages as m
 from acquirers.iso8583.codec import Codec, FieldValue, IsoMessage
-from acquirers.iso8583.dialect import Dialect
-from acquirers.iso8583.dialects import DIALECTS, generic87, get_dialect
+from acquirers.iso8583.dialect import Dialect, MacRule
+from acquirers.iso8583.dialects import DIALECTS, generic87, get_dialect, iso87
 from acquirers.iso8583.security import encipher_pin_block
 from acquirers.testkeys import load_test_keys
 from tests.acquirers.test_codec import _value, _vector
@@ -359,3 +359,33 @@ def test_generic87_keeps_to_the_binary_layout() -> None:
     binary = get_dialect("iso87-binary")
     for number in generic87.DIALECT.fields:
         assert generic87.DIALECT.format(number) == binary.format(number), number
+
+
+# ---------------------------------------------------------------- the README's worked example
+def _readme_dialect() -> Dialect:
+    # acquirers/iso8583/README.md, "A worked example": pyiso8583's own `default` spec.
+    return Dialect(
+        name="myhost",
+        description="MyHost POS interface v2.3",
+        fields=iso87.fields(binary_var_max=255),
+        mac=MacRule(mtis=generic87.MAC_MTIS),
+        conventions=generic87.CONVENTIONS,
+        mti_encoding="ascii",
+        bitmap_encoding="binary",
+        numeric_encoding="ascii",
+        binary_encoding="binary",
+        length_encoding="ascii",
+    )
+
+
+def test_readme_worked_example_is_pyiso8583s_default_spec() -> None:
+    dialect = _readme_dialect()
+    codec = Codec(dialect)
+    for name, msg in requests(dialect):
+        if 120 in msg:
+            continue  # 120 is text in pyiso8583's default spec
+        raw = codec.encode(msg, mac_key=TAK)
+        doc, _ = iso8583.decode(raw, iso8583.specs.default)
+        for number, value in codec.decode(raw).fields.items():
+            shown = value.hex().upper() if isinstance(value, bytes) else value
+            assert doc[str(number)] == shown, (name, number)
