@@ -42,7 +42,8 @@ KEYS = load_test_keys()
 TAK = KEYS.working.tak or b""
 MSK = timezone(timedelta(hours=3))
 WHEN = datetime(2025, 3, 1, 12, 30, 5, tzinfo=MSK)
-TERMINAL = m.Terminal("29110001", "1001001")
+# An even-length acquirer id (field 32): see the module docstring.
+TERMINAL = m.Terminal("29110001", "1001001", acquirer_id="250001", nii="001")
 PAN = "4000001234562000"  # even length: see the module docstring
 NAMES = sorted(DIALECTS)
 BINARY = ["generic87", "iso87-binary"]
@@ -74,9 +75,15 @@ def _request(stan: str, kind: m.TxnType = m.TxnType.PURCHASE, **kw: Any) -> m.Fi
 def requests(dialect: Dialect) -> list[tuple[str, IsoMessage]]:
     """One of every request the terminal sends, in an order a host accepts."""
     pin = encipher_pin_block(KEYS.working.tpk or b"", "1234", PAN)
-    purchase = m.build_financial(_request("000101", card=_card(pin_block=pin)), TERMINAL, dialect)
+    purchase = m.build_financial(
+        _request("000101", card=_card(pin_block=pin), reference="000042"), TERMINAL, dialect
+    )
+    # Track 2 of an even length: py8583 and jPOS pad an odd one differently.
+    swiped = _card(track2=PAN + "=3012101", entry_mode="901")
     cashback = m.build_financial(
-        _request("000102", m.TxnType.CASHBACK, amount=20000, cashback=5000), TERMINAL, dialect
+        _request("000102", m.TxnType.CASHBACK, amount=20000, cashback=5000, card=swiped),
+        TERMINAL,
+        dialect,
     )
     refund = m.build_financial(
         _request("000103", m.TxnType.REFUND, original_rrn="503412000042"), TERMINAL, dialect

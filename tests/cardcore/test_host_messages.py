@@ -13,6 +13,7 @@ import pytest
 
 from acquirers.iso8583.codec import IsoMessage
 from acquirers.iso8583.messages import parse_original_data
+from cardcore.config import ConfigError, build_config
 from hal.interfaces import CardInterface
 from tests.cardcore.harness import Harness, simulated_terminal
 
@@ -73,3 +74,10 @@ async def test_offline_approval_void_and_upload_name_the_advice(
         assert uploads["0220"].fields[11] != advice.fields[11]  # the upload's own STAN
         assert parse_original_data(uploads["0220"].text(90))[1] == advice.fields[11]
         assert uploads["0200"].fields[39] == "00"
+
+
+def test_the_configured_dialect_must_be_known() -> None:
+    with pytest.raises(ConfigError, match="'tieto' is not one of generic87, iso87-ascii"):
+        build_config({"acquirer": {"dialect": "tieto"}})
+    config = build_config({"acquirer": {"dialect": "iso87-binary"}})
+    assert config.acquirer.dialect == "iso87-binary"
