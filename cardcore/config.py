@@ -216,6 +216,8 @@ class HostConfig(_Section):
 class AcquirerConfig(_Section):
     """The acquirer host link (ISO 8583) and what the acquirer allows."""
 
+    # The ISO 8583 dialect the host speaks (acquirers/iso8583/dialects: generic87,
+    # iso87-binary, iso87-ascii); the host simulator speaks the same.
     dialect: str = "generic87"
     main: HostConfig | None = None
     mirror: HostConfig | None = None
@@ -246,6 +248,14 @@ class AcquirerConfig(_Section):
 
     def __post_init__(self) -> None:
         _not_below(self, "retry_max", "retry_initial")
+
+    def __post_init__(self) -> None:
+        from acquirers.iso8583.dialects import DIALECTS
+
+        if self.dialect not in DIALECTS:
+            raise ValueError(
+                f"dialect: '{self.dialect}' is not one of {', '.join(sorted(DIALECTS))}"
+            )
 
 
 class SettlementConfig(_Section):

@@ -22,6 +22,7 @@ from acquirers.hostsim.control import HostMode
 from acquirers.hostsim.issuer import EmvCardAuthenticator, IssuerCardKeys
 from acquirers.hostsim.ledger import IssuerLedger
 from acquirers.hostsim.server import HostSimulator
+from acquirers.iso8583.dialects import get_dialect
 from acquirers.sbp.config import SbpConfig
 from acquirers.sbp.sim.agent import SbpAgentSimulator, SbpSimControl
 from acquirers.sbp.sim.ledger import SimMode
@@ -202,11 +203,18 @@ class Simulator:
         }
         return EmvCardAuthenticator(cards=cards, prefixes=prefixes)
 
-    async def start_host(self, nursery: trio.Nursery) -> int:
+    async def start_host(self, nursery: trio.Nursery, terminal: Terminal | None = None) -> int:
+        """The acquirer host simulator; with ``terminal`` it speaks the ISO 8583
+        dialect the terminal's configuration names, whenever that changes."""
         self.host = HostSimulator(
             ledger=self._ledger(),
             card_authenticator=self._authenticator(),
             default_keys=load_test_keys(),
+            dialect_source=(
+                (lambda: get_dialect(terminal.config.acquirer.dialect))
+                if terminal is not None
+                else None
+            ),
         )
         self.host_port = await nursery.start(self.host.serve)
         log.info("acquirer host simulator on 127.0.0.1:%d", self.host_port)

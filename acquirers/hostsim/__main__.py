@@ -1,8 +1,9 @@
 # Strategy: run the host simulator standalone, e.g. for a terminal on the
 # bench: `python -m acquirers.hostsim --port 8583 [--tls-cert ... --tls-key ...
 # --tls-client-ca ...] [--accounts accounts.json] [--open-balance N]
-# [--mode approve|decline|timeout|down]`. Terminal keys default to the TEST
-# ONLY set in acquirers/test_keys.json. Accounts file: a JSON list of
+# [--mode approve|decline|timeout|down] [--dialect generic87|iso87-binary|iso87-ascii]`.
+# Terminal keys default to the TEST ONLY set in acquirers/test_keys.json.
+# Accounts file: a JSON list of
 # {"pan": ..., "balance": minor units, "pin": optional, "currency": optional}.
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import trio
 from acquirers.hostsim.control import HostControl, HostMode
 from acquirers.hostsim.ledger import IssuerLedger
 from acquirers.hostsim.server import HostSimulator
+from acquirers.iso8583.dialects import DIALECTS
 from acquirers.testkeys import load_test_keys
 from acquirers.tls import server_tls_context
 
@@ -30,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8583)
     p.add_argument("--mode", choices=[m.value for m in HostMode], default="approve")
+    p.add_argument("--dialect", choices=sorted(DIALECTS), default="generic87")
     p.add_argument("--decline-code", default="05")
     p.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     p.add_argument("--accounts", type=Path, help="JSON list of card accounts")
@@ -61,7 +64,12 @@ def build(args: argparse.Namespace) -> HostSimulator:
         reconciliation_mismatch=args.reconciliation_mismatch,
         wrong_kcv=args.wrong_kcv,
     )
-    return HostSimulator(ledger=ledger, control=control, default_keys=load_test_keys(args.keys))
+    return HostSimulator(
+        dialect=DIALECTS[args.dialect],
+        ledger=ledger,
+        control=control,
+        default_keys=load_test_keys(args.keys),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

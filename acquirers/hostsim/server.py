@@ -110,8 +110,12 @@ class HostSimulator:
         clock: Callable[[], datetime] = _now,
         max_frame: int = 8192,
         dukpt_bdks: Mapping[str, bytes] | None = None,
+        dialect_source: Callable[[], Dialect] | None = None,
     ) -> None:
         self.dialect = dialect
+        # Where the dialect comes from when it can change while the simulator
+        # runs (the terminal's configuration, in simulator mode).
+        self.dialect_source = dialect_source
         # Base derivation keys for DUKPT PIN blocks: "tdes" (X9.24-1), "aes" (X9.24-3).
         self.dukpt_bdks = dict(dukpt_bdks if dukpt_bdks is not None else TEST_BDKS)
         self.codec = Codec(dialect)
@@ -139,8 +143,15 @@ class HostSimulator:
             state = self.terminals[tid] = TerminalKeys.from_set(self.default_keys)
         return state
 
+    def _follow(self, dialect: Dialect) -> None:
+        if dialect is not self.dialect:
+            log.info("host simulator now speaks %s", dialect.name)
+            self.dialect, self.codec = dialect, Codec(dialect)
+
     def handle(self, raw: bytes) -> bytes | None:
         """Process one request; the encoded answer, or None for no answer."""
+        if self.dialect_source is not None:
+            self._follow(self.dialect_source())
         try:
             msg = self.codec.decode(raw)
         except Iso8583Error as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import iso8583
 
 from acquirers.errors import Iso8583Error, MacVerificationError, MessageBuildError
-from acquirers.iso8583.dialect import Dialect, FieldKind, Sensitivity
+from acquirers.iso8583.dialect import Dialect, FieldFormat, FieldKind, Sensitivity
 from kernel.crypto.des import retail_mac
 
 __all__ = ["Codec", "FieldValue", "IsoMessage", "mask_pan"]
@@ -116,6 +116,8 @@ class Codec:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self._spec = dialect.pyiso8583_spec()
+        self._formats = {number: dialect.format(number) for number in dialect.fields}
+        self._mac_width = {f: dialect.wire_width(f) for f in (64, 128) if f in dialect.fields}
 
     # -- encoding -----------------------------------------------------------------
     def _to_pyiso(self, msg: IsoMessage) -> dict[str, str]:
@@ -129,16 +131,18 @@ class Codec:
                 )
             doc["h"] = msg.header.hex().upper()
         for number, value in msg.fields.items():
-            fdef = self.dialect.fields.get(number)
-            if fdef is None:
+            fmt = self._formats.get(number)
+            if fmt is None:
                 raise MessageBuildError(
                     f"{msg.mti}: field {number} is not in dialect {self.dialect.name}"
                 )
-            doc[str(number)] = self._field_to_pyiso(msg.mti, number, fdef.kind, value)
+            doc[str(number)] = self._field_to_pyiso(msg.mti, fmt, value)
         return doc
 
-    def _field_to_pyiso(self, mti: str, number: int, kind: FieldKind, value: FieldValue) -> str:
-        where = f"{mti} field {number}"
+    @staticmethod
+    def _field_to_pyiso(mti: str, fmt: FieldFormat, value: FieldValue) -> str:
+        where = f"{mti} field {fmt.number}"
+        kind = fmt.kind
         if kind is FieldKind.B:
             if not isinstance(value, bytes | bytearray):
                 raise MessageBuildError(f"{where}: binary field needs bytes")
@@ -152,7 +156,15 @@ class Codec:
         if kind is FieldKind.Z:
             if any(c not in "0123456789=" for c in value):
                 raise MessageBuildError(f"{where}: track data holds invalid characters")
-            return value.replace("=", "D") if self.dialect.numeric_encoding == "bcd" else value
+            return value.replace("=", "D") if fmt.encoding == "bcd" else value
+        if kind is FieldKind.XN:
+            if len(value) != fmt.length + 1 or value[0] not in "CD" or not value[1:].isdigit():
+                raise MessageBuildError(f"{where}: needs C or D and {fmt.length} digits")
+            if fmt.encoding != "bcd":
+                return value
+            # The sign is one ASCII byte, the digits BCD (left-padded when odd).
+            digits = value[1:].rjust(fmt.length + fmt.length % 2, "0")
+            return value[0].encode("ascii").hex().upper() + digits
         if not value.isprintable():
             raise MessageBuildError(f"{where}: text field holds control characters")
         return value
@@ -179,8 +191,16 @@ class Codec:
             raise MessageBuildError(f"{msg.mti}: {exc.msg} (field {exc.field})") from None
         out = bytes(raw)
         if mac_field is not None and mac_key is not None:
-            out = out[:-8] + self._mac(mac_key, out[self.dialect.header_length : -8])
+            # The MAC field is the last one: its bytes are replaced in place.
+            width = self._mac_width[mac_field]
+            mac = self._mac(mac_key, out[self.dialect.header_length : -width])
+            out = out[:-width] + self._mac_wire(mac_field, mac)
         return out
+
+    def _mac_wire(self, number: int, mac: bytes) -> bytes:
+        if self._formats[number].encoding == "hex":
+            return mac.hex().upper().encode("ascii")
+        return mac
 
     def _mac(self, key: bytes, data: bytes) -> bytes:
         rule = self.dialect.mac
@@ -213,21 +233,31 @@ class Codec:
             if not key.isdigit() or key == "1":
                 continue
             number = int(key)
-            fdef = self.dialect.fields[number]
-            msg.fields[number] = self._field_from_pyiso(mti, number, fdef.kind, value)
+            msg.fields[number] = self._field_from_pyiso(mti, self._formats[number], value)
         return msg
 
-    def _field_from_pyiso(self, mti: str, number: int, kind: FieldKind, value: str) -> FieldValue:
+    @staticmethod
+    def _field_from_pyiso(mti: str, fmt: FieldFormat, value: str) -> FieldValue:
+        kind = fmt.kind
         if kind is FieldKind.B:
+            if fmt.encoding == "hex" and not _is_hex(value):
+                raise Iso8583Error(f"{mti}: field {fmt.number} is not hexadecimal")
             return bytes.fromhex(value)
-        if kind is FieldKind.Z and self.dialect.numeric_encoding == "bcd":
+        if kind is FieldKind.XN:
+            if fmt.encoding == "bcd":
+                sign = bytes.fromhex(value[:2]).decode("latin-1")
+                value = sign + value[2:][-fmt.length :]
+            if len(value) != fmt.length + 1 or value[0] not in "CD" or not value[1:].isdigit():
+                raise Iso8583Error(f"{mti}: field {fmt.number} is not a signed amount")
+            return value
+        if kind is FieldKind.Z and fmt.encoding == "bcd":
             value = value.replace("D", "=")
         if kind is FieldKind.N and not (value.isascii() and (value.isdigit() or value == "")):
-            raise Iso8583Error(f"{mti}: field {number} is not numeric")
+            raise Iso8583Error(f"{mti}: field {fmt.number} is not numeric")
         if kind is FieldKind.Z and any(c not in "0123456789=" for c in value):
-            raise Iso8583Error(f"{mti}: field {number} is not track data")
+            raise Iso8583Error(f"{mti}: field {fmt.number} is not track data")
         if kind is FieldKind.ANS and not (value.isascii() and value.isprintable()):
-            raise Iso8583Error(f"{mti}: field {number} holds non-printable characters")
+            raise Iso8583Error(f"{mti}: field {fmt.number} holds non-printable characters")
         return value
 
     # -- MAC ------------------------------------------------------------------------
@@ -242,7 +272,8 @@ class Codec:
             raise MacVerificationError(
                 f"{msg.mti}: MAC field {expected_field} missing or misplaced"
             )
-        mac = self._mac(mac_key, bytes(raw)[self.dialect.header_length : -8])
+        width = self._mac_width[expected_field]
+        mac = self._mac(mac_key, bytes(raw)[self.dialect.header_length : -width])
         if not hmac.compare_digest(mac, msg.binary(expected_field)):
             raise MacVerificationError(f"{msg.mti}: MAC verification failed")
 
@@ -261,6 +292,10 @@ class Codec:
                 shown = value.hex().upper() if isinstance(value, bytes) else value
             parts.append(f"{number}={shown}")
         return f"{msg.mti} " + " ".join(parts)
+
+
+def _is_hex(value: str) -> bool:
+    return len(value) % 2 == 0 and all(c in "0123456789ABCDEFabcdef" for c in value)
 
 
 def _describe(exc: BaseException) -> str:

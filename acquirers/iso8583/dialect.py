@@ -1,18 +1,32 @@
 # Strategy: an ISO 8583 dialect is data (DESIGN.md convention 3). A dialect
-# is a table of `FieldDef`s (number, kind, length, fixed/LL/LLL, description,
-# sensitivity) plus the encodings of its MTI, bitmaps, numerics and length
-# prefixes, plus the conventions that differ between hosts (processing codes,
-# network management codes, where the MAC, the original data elements, the
-# batch number, the key-exchange data and the reconciliation totals go).
-# `pyiso8583_spec()` turns the table into the pyiso8583 spec dictionary, so
-# encoding and decoding are pyiso8583's; nothing here knows about one host.
-#
-# Field kinds follow ISO 8583:1987 clause 4.2 attribute notation:
-#   n   numeric digits (BCD in binary dialects, left-padded with 0 when odd;
-#       variable ones counted in digits and right-padded with F)
-#   z   track-2 data: digits and the separator '=' (BCD nibble D)
-#   b   binary, counted in bytes
-#   ans printable ASCII, counted in characters
+# is a table of `FieldDef`s plus the encodings of its MTI and bitmaps, plus
+# the conventions that differ between hosts (processing codes, network
+# management codes, where the MAC, the original data elements, the batch
+# number, the key-exchange data and the reconciliation totals go, and which
+# fields each message type carries from where: `Conventions.messages`).
+# Per field it says everything a host specification can choose:
+#   kind      ISO 8583:1987 clause 4.2 attribute notation:
+#             n (digits), z (track-2 data: digits and '='), b (binary),
+#             ans (printable text), x+n (a 'C'/'D' sign and digits, the
+#             amounts of fields 28-31, 46 and 97)
+#   length    maximum (or fixed) length: digits for n/z/x+n (without the
+#             sign), bytes for b, characters for ans
+#   var       0 fixed; 1, 2, 3: the number of length digits (L, LL, LLL)
+#   encoding  "bcd" (two digits a byte), "ascii" (one character a digit),
+#             "binary" (raw bytes), "hex" (bytes as upper-case hex text)
+#   prefix    how the length of a variable field is written: "bcd" (LL one
+#             byte, LLL two), "ascii" (LL two characters, LLL three) or
+#             "binary" (an unsigned integer); it counts digits for n/z
+#             fields, bytes for b fields, characters for ans and hex fields
+#   padding   for an odd number of BCD digits: the side and the nibble
+#             ("left"/"right", "0"/"F")
+# Unset per-field choices take the dialect's defaults for the kind, so a
+# dialect file reads like the host specification's field table. The
+# `Dialect.format()` of a field is the fully resolved choice; `pyiso8583_spec()`
+# turns the table into the pyiso8583 spec dictionary, so encoding and
+# decoding are pyiso8583's; nothing here knows about one host.
+# acquirers/iso8583/README.md walks through writing a dialect file from an
+# acquirer's host specification.
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -23,16 +37,25 @@ from typing import Any, Literal
 __all__ = [
     "Conventions",
     "Dialect",
+    "Element",
+    "Encoding",
     "FieldDef",
+    "FieldFormat",
     "FieldKind",
     "MacRule",
+    "Padding",
+    "PrefixEncoding",
     "Sensitivity",
     "TotalsFields",
     "ans",
     "b",
     "n",
+    "xn",
     "z",
 ]
+
+Encoding = Literal["bcd", "ascii", "binary", "hex"]
+PrefixEncoding = Literal["bcd", "ascii", "binary"]
 
 
 class FieldKind(Enum):
@@ -40,12 +63,26 @@ class FieldKind(Enum):
     Z = "z"
     B = "b"
     ANS = "ans"
+    XN = "x+n"  # 'C' (credit) or 'D' (debit) followed by digits
 
 
 class Sensitivity(Enum):
     NONE = "none"
     PAN = "pan"  # shown masked (first 6, last 4)
     SECRET = "secret"  # noqa: S105 -- never shown: track data, PIN blocks, keys, MACs
+
+
+@dataclass(frozen=True)
+class Padding:
+    """Where the spare nibble of an odd number of BCD digits goes, and what it is."""
+
+    side: Literal["left", "right"]
+    char: Literal["0", "F"]
+
+
+LEFT_0 = Padding("left", "0")
+RIGHT_0 = Padding("right", "0")
+RIGHT_F = Padding("right", "F")
 
 
 @dataclass(frozen=True)
@@ -56,6 +93,23 @@ class FieldDef:
     var: Literal[0, 1, 2, 3] = 0  # 0 fixed, else the number of length digits (L, LL, LLL)
     desc: str = ""
     sensitivity: Sensitivity = Sensitivity.NONE
+    # None: the dialect's default for the kind (Dialect.format resolves them).
+    encoding: Encoding | None = None
+    prefix: PrefixEncoding | None = None
+    padding: Padding | None = None
+
+
+@dataclass(frozen=True)
+class FieldFormat:
+    """A field's wire format with every choice resolved."""
+
+    number: int
+    kind: FieldKind
+    length: int
+    var: int
+    encoding: Encoding
+    prefix: PrefixEncoding | None  # None for fixed fields
+    padding: Padding | None  # None unless BCD digits
 
 
 def n(
@@ -64,12 +118,24 @@ def n(
     desc: str,
     var: Literal[0, 1, 2, 3] = 0,
     sensitivity: Sensitivity = Sensitivity.NONE,
+    *,
+    encoding: Encoding | None = None,
+    padding: Padding | None = None,
 ) -> FieldDef:
-    return FieldDef(number, FieldKind.N, length, var, desc, sensitivity)
+    return FieldDef(
+        number, FieldKind.N, length, var, desc, sensitivity, encoding=encoding, padding=padding
+    )
 
 
-def z(number: int, length: int, desc: str, var: Literal[0, 1, 2, 3] = 2) -> FieldDef:
-    return FieldDef(number, FieldKind.Z, length, var, desc, Sensitivity.SECRET)
+def z(
+    number: int,
+    length: int,
+    desc: str,
+    var: Literal[0, 1, 2, 3] = 2,
+    *,
+    padding: Padding | None = None,
+) -> FieldDef:
+    return FieldDef(number, FieldKind.Z, length, var, desc, Sensitivity.SECRET, padding=padding)
 
 
 def b(
@@ -82,8 +148,19 @@ def b(
     return FieldDef(number, FieldKind.B, length, var, desc, sensitivity)
 
 
-def ans(number: int, length: int, desc: str, var: Literal[0, 1, 2, 3] = 0) -> FieldDef:
-    return FieldDef(number, FieldKind.ANS, length, var, desc)
+def ans(
+    number: int,
+    length: int,
+    desc: str,
+    var: Literal[0, 1, 2, 3] = 0,
+    sensitivity: Sensitivity = Sensitivity.NONE,
+) -> FieldDef:
+    return FieldDef(number, FieldKind.ANS, length, var, desc, sensitivity)
+
+
+def xn(number: int, length: int, desc: str) -> FieldDef:
+    """An amount with its sign: 'C'/'D' then ``length`` digits (x+n)."""
+    return FieldDef(number, FieldKind.XN, length, 0, desc)
 
 
 @dataclass(frozen=True)
@@ -120,6 +197,42 @@ class TotalsFields:
     net_amount: int = 97
 
 
+class Element(Enum):
+    """What a field of a transaction message holds, named once: the message
+    tables (`Conventions.messages`) map field numbers to these, and the
+    builders in messages.py know where each comes from."""
+
+    PAN = "pan"
+    PROCESSING_CODE = "processing-code"
+    AMOUNT = "amount"
+    TRANSMISSION = "transmission"  # field 7 of this message: when it is sent (UTC)
+    STAN = "stan"  # this message's STAN
+    LOCAL_TIME = "local-time"  # of the transaction
+    LOCAL_DATE = "local-date"
+    EXPIRY = "expiry"
+    ENTRY_MODE = "entry-mode"
+    PAN_SEQUENCE = "pan-sequence"
+    NII = "nii"
+    CONDITION = "condition"
+    ACQUIRER = "acquirer"
+    TRACK2 = "track2"
+    ORIGINAL_RRN = "original-rrn"  # a refund: the RRN of the purchase it refunds
+    RRN = "rrn"  # the host's answer's to the original
+    AUTH_CODE = "auth-code"  # the host's answer's, or the offline approval's
+    RESPONSE_CODE = "response-code"  # the answer's, the offline code, or the reversal reason
+    TID = "tid"
+    MID = "mid"
+    CURRENCY = "currency"
+    PIN_BLOCK = "pin-block"
+    ADDITIONAL_AMOUNTS = "additional-amounts"
+    ICC = "icc"
+    BATCH = "batch"
+    REFERENCE = "reference"
+    KEY_DATA = "key-data"  # DUKPT KSN (and AES block) of the PIN
+    ORIGINAL_DATA = "original-data"
+    REPLACEMENT = "replacement"
+
+
 @dataclass(frozen=True)
 class Conventions:
     """The per-host choices that are not field formats."""
@@ -136,6 +249,9 @@ class Conventions:
     cashback_amount_type: str
     reversal_reasons: Mapping[str, str]  # timeout, cancel, card_declined, malfunction
     offline_response_codes: Mapping[str, str]  # approved_offline, unable_online
+    # Per transaction message type (0200, 0220, 0400, 0320): field -> what it
+    # holds. A field is sent when its element has a value for the transaction.
+    messages: Mapping[str, Mapping[int, Element]] = field(default_factory=dict)
     totals: TotalsFields = field(default_factory=TotalsFields)
     rrn_field: int = 37
     pos_condition_normal: str = "00"
@@ -150,8 +266,12 @@ class Dialect:
     conventions: Conventions
     mti_encoding: Literal["bcd", "ascii"] = "bcd"
     bitmap_encoding: Literal["binary", "hex"] = "binary"
-    numeric_encoding: Literal["bcd", "ascii"] = "bcd"
-    length_encoding: Literal["bcd", "ascii", "binary"] = "bcd"
+    # Defaults for the fields that do not say (FieldDef.encoding/prefix/padding).
+    numeric_encoding: Literal["bcd", "ascii"] = "bcd"  # n, z and the digits of x+n
+    binary_encoding: Literal["binary", "hex"] = "binary"  # b
+    length_encoding: PrefixEncoding = "bcd"
+    fixed_padding: Padding = LEFT_0  # fixed n and x+n fields with an odd digit count
+    var_padding: Padding = RIGHT_0  # variable n and z fields with an odd digit count
     header_length: int = 0
     response_codes: str = "iso8583-1987"
 
@@ -159,11 +279,39 @@ class Dialect:
         for number, spec in self.fields.items():
             if number != spec.number or not 2 <= number <= 128 or number == 65:
                 raise ValueError(f"dialect {self.name}: bad field definition {number}")
-        if 64 in self.fields and self.fields[64].kind is not FieldKind.B:
-            raise ValueError(f"dialect {self.name}: field 64 must be binary")
+            if spec.kind is FieldKind.XN and spec.var:
+                raise ValueError(f"dialect {self.name}: field {number}: x+n is fixed")
+        for number in (64, 128):
+            if number in self.fields and self.fields[number].kind is not FieldKind.B:
+                raise ValueError(f"dialect {self.name}: field {number} must be binary")
 
     def field_def(self, number: int) -> FieldDef:
         return self.fields[number]
+
+    def format(self, number: int) -> FieldFormat:
+        """The wire format of field ``number``, every default applied."""
+        fdef = self.fields[number]
+        encoding: Encoding
+        if fdef.encoding is not None:
+            encoding = fdef.encoding
+        elif fdef.kind is FieldKind.B:
+            encoding = self.binary_encoding
+        elif fdef.kind is FieldKind.ANS:
+            encoding = "ascii"
+        else:
+            encoding = self.numeric_encoding
+        padding = None
+        if encoding == "bcd":
+            padding = fdef.padding or (self.var_padding if fdef.var else self.fixed_padding)
+        prefix = (fdef.prefix or self.length_encoding) if fdef.var else None
+        return FieldFormat(number, fdef.kind, fdef.length, fdef.var, encoding, prefix, padding)
+
+    def wire_width(self, number: int) -> int:
+        """Bytes a fixed field takes on the wire (the MAC fields)."""
+        fmt = self.format(number)
+        if fmt.var:
+            raise ValueError(f"field {number} is not fixed")
+        return _data_bytes(fmt)
 
     def mac_field(self, numbers: set[int] | frozenset[int]) -> int:
         """The MAC field for a message holding ``numbers`` (ISO 8583:1987 4.3.2)."""
@@ -196,34 +344,42 @@ class Dialect:
                 "desc": desc,
             }
         for number, fdef in self.fields.items():
-            spec[str(number)] = self._field_spec(fdef)
+            spec[str(number)] = _field_spec(self.format(number), fdef.desc)
         return spec
 
-    def _len_spec(self, var: int) -> tuple[str, int]:
-        if var == 0:
-            return "b", 0
-        if self.length_encoding == "ascii":
-            return "ascii", var
-        # BCD and binary lengths: LVAR/LLVAR take one byte, LLLVAR two.
-        return ("bcd" if self.length_encoding == "bcd" else "b"), (1 if var <= 2 else 2)
 
-    def _field_spec(self, fdef: FieldDef) -> dict[str, Any]:
-        len_enc, len_type = self._len_spec(fdef.var)
-        out: dict[str, Any] = {
-            "len_enc": len_enc,
-            "len_type": len_type,
-            "max_len": fdef.length,
-            "desc": fdef.desc,
-        }
-        if fdef.kind in (FieldKind.N, FieldKind.Z) and self.numeric_encoding == "bcd":
-            out["data_enc"] = "b"
-            out["len_count"] = "nibbles"
-            if fdef.var == 0 and fdef.kind is FieldKind.N:
-                out["left_pad"] = "0"
-            else:
-                out["right_pad"] = "F"
-        elif fdef.kind is FieldKind.B:
-            out["data_enc"] = "b"
-        else:
-            out["data_enc"] = "ascii"
-        return out
+def _data_bytes(fmt: FieldFormat) -> int:
+    """The wire size of a fixed field's data."""
+    if fmt.kind is FieldKind.XN:
+        return 1 + (fmt.length + 1) // 2 if fmt.encoding == "bcd" else 1 + fmt.length
+    if fmt.encoding == "bcd":
+        return (fmt.length + 1) // 2
+    if fmt.encoding == "hex":
+        return 2 * fmt.length
+    return fmt.length
+
+
+def _field_spec(fmt: FieldFormat, desc: str) -> dict[str, Any]:
+    """One pyiso8583 field spec. x+n fields in BCD go as binary (the codec
+    writes the sign byte and the digits), hex fields as their text."""
+    out: dict[str, Any] = {"desc": desc}
+    if fmt.var == 0:
+        out.update(len_enc="b", len_type=0)
+    elif fmt.prefix == "ascii":
+        out.update(len_enc="ascii", len_type=fmt.var)
+    else:
+        # BCD and binary lengths: LVAR/LLVAR take one byte, LLLVAR two.
+        out.update(len_enc="bcd" if fmt.prefix == "bcd" else "b", len_type=1 if fmt.var <= 2 else 2)
+    if fmt.kind is FieldKind.XN:
+        out.update(data_enc="b" if fmt.encoding == "bcd" else "ascii", max_len=_data_bytes(fmt))
+    elif fmt.encoding == "bcd":
+        out.update(data_enc="b", len_count="nibbles", max_len=fmt.length)
+        assert fmt.padding is not None
+        out["left_pad" if fmt.padding.side == "left" else "right_pad"] = fmt.padding.char
+    elif fmt.encoding == "binary":
+        out.update(data_enc="b", max_len=fmt.length)
+    elif fmt.encoding == "hex":
+        out.update(data_enc="ascii", max_len=2 * fmt.length)
+    else:
+        out.update(data_enc="ascii", max_len=fmt.length)
+    return out

@@ -13,16 +13,18 @@
 # times are passed in.
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 
 from acquirers.errors import Iso8583Error, MessageBuildError
 from acquirers.iso8583 import response_codes
-from acquirers.iso8583.codec import IsoMessage, mask_pan
-from acquirers.iso8583.dialect import Conventions, Dialect
+from acquirers.iso8583.codec import FieldValue, IsoMessage, mask_pan
+from acquirers.iso8583.dialect import Conventions, Dialect, Element
 from acquirers.iso8583.security import MasterKeys, unwrap_key
+
+E = Element
 
 __all__ = [
     "BatchRecord",
@@ -131,13 +133,20 @@ class Terminal:
         if self.nii is not None:
             _digits(self.nii, 3, "NII")
 
-    def fields(self) -> dict[int, str | bytes]:
-        out: dict[int, str | bytes] = {41: self.tid.ljust(8), 42: self.mid.ljust(15)}
-        if self.acquirer_id is not None:
-            out[32] = self.acquirer_id
-        if self.nii is not None:
-            out[24] = self.nii
-        return out
+    def elements(self) -> dict[Element, FieldValue | None]:
+        return {
+            E.TID: self.tid.ljust(8),
+            E.MID: self.mid.ljust(15),
+            E.CURRENCY: self.currency,
+            E.ACQUIRER: self.acquirer_id,
+            E.NII: self.nii,
+        }
+
+    def fields(self) -> dict[int, FieldValue]:
+        """41/42 and, when set, 32/24: the sender of a message that is not
+        about one transaction (0500/0520)."""
+        numbers = {E.TID: 41, E.MID: 42, E.ACQUIRER: 32, E.NII: 24}
+        return {numbers[e]: v for e, v in self.elements().items() if e in numbers and v is not None}
 
 
 def _luhn_ok(pan: str) -> bool:
@@ -197,29 +206,23 @@ class Card:
     def luhn_valid(self) -> bool:
         return _luhn_ok(self.pan)
 
-    def fields(
-        self, *, with_secrets: bool = True, dukpt_field: int = 120
-    ) -> dict[int, str | bytes]:
-        out: dict[int, str | bytes] = {2: self.pan, 22: self.entry_mode}
-        if self.expiry is not None:
-            out[14] = self.expiry
-        if self.sequence is not None:
-            out[23] = self.sequence.zfill(3)
-        if self.icc_data:
-            out[55] = self.icc_data
-        if with_secrets:
-            if self.track2 is not None:
-                out[35] = self.track2
-            if self.pin_ksn is not None and self.pin_block is not None:
-                # The dialect's DUKPT data field: the KSN, and an AES block
-                # (too long for field 52) right after its KSN.
-                if len(self.pin_ksn) == 12:
-                    out[dukpt_field] = self.pin_ksn + self.pin_block
-                else:
-                    out[dukpt_field] = self.pin_ksn
-                    out[52] = self.pin_block
-            elif self.pin_block is not None:
-                out[52] = self.pin_block
+    def elements(self) -> dict[Element, FieldValue | None]:
+        """What the card gives a message; the message tables decide which of
+        it goes (the secrets only into the 0200)."""
+        out: dict[Element, FieldValue | None] = {
+            E.PAN: self.pan,
+            E.ENTRY_MODE: self.entry_mode,
+            E.EXPIRY: self.expiry,
+            E.PAN_SEQUENCE: self.sequence.zfill(3) if self.sequence is not None else None,
+            E.ICC: self.icc_data or None,
+            E.TRACK2: self.track2,
+            E.PIN_BLOCK: self.pin_block,
+        }
+        if self.pin_ksn is not None and self.pin_block is not None and len(self.pin_ksn) == 12:
+            # An AES block (too long for field 52) goes right after its KSN.
+            out[E.KEY_DATA], out[E.PIN_BLOCK] = self.pin_ksn + self.pin_block, None
+        else:
+            out[E.KEY_DATA] = self.pin_ksn
         return out
 
 
@@ -276,7 +279,10 @@ def _local_time(msg: IsoMessage, year: int) -> datetime:
 
 
 def _replacement_amounts(actual: int) -> str:
-    return _amount(actual, "remaining amount", zero_ok=True) + "0" * 30
+    """Field 95 (ISO 8583:1987): actual amount, transaction (n12) and
+    settlement (n12, not used: zeros), then the actual transaction and
+    settlement fees (x+n8 each: the terminal charges none)."""
+    return _amount(actual, "remaining amount", zero_ok=True) + "0" * 12 + "D00000000" * 2
 
 
 def _parse_replacement(value: str) -> int:
@@ -324,39 +330,77 @@ class FinancialRequest:
         _digits(self.condition_code, 2, "POS condition code")
 
 
-def _financial_fields(
-    req: FinancialRequest, terminal: Terminal, conv: Conventions, *, with_secrets: bool
-) -> dict[int, str | bytes]:
-    fields: dict[int, str | bytes] = {
-        3: conv.processing_codes[req.type.value],
-        4: _amount(req.amount),
-        7: _f7(req.when),
-        11: req.stan,
-        12: _f12(req.when),
-        13: _f13(req.when),
-        25: req.condition_code,
-        49: terminal.currency,
-    }
-    fields.update(req.card.fields(with_secrets=with_secrets, dukpt_field=conv.key_data_field))
-    fields.update(terminal.fields())
-    if req.type is TxnType.CASHBACK:
-        fields[conv.additional_amounts_field] = format_additional_amount(
-            req.cashback, conv.cashback_amount_type, terminal.currency
+def _transaction_elements(
+    kind: TxnType,
+    amount: int,
+    card: Card,
+    when: datetime,
+    terminal: Terminal,
+    conv: Conventions,
+    *,
+    cashback: int = 0,
+    batch: str | None = None,
+    condition: str = "00",
+) -> dict[Element, FieldValue | None]:
+    """What every message about one transaction says of it (`_TRANSACTION`
+    of the message tables): the transaction's own time in 12/13; the
+    message's own time and STAN (7, 11) are set by each builder."""
+    out = card.elements()
+    out.update(terminal.elements())
+    out.update(
+        {
+            E.PROCESSING_CODE: conv.processing_codes[kind.value],
+            E.AMOUNT: _amount(amount),
+            E.LOCAL_TIME: _f12(when),
+            E.LOCAL_DATE: _f13(when),
+            E.CONDITION: condition,
+            E.BATCH: batch,
+        }
+    )
+    if kind is TxnType.CASHBACK and cashback:
+        out[E.ADDITIONAL_AMOUNTS] = format_additional_amount(
+            cashback, conv.cashback_amount_type, terminal.currency
         )
-    if req.original_rrn is not None:
-        fields[conv.rrn_field] = req.original_rrn
-    if req.batch is not None:
-        fields[conv.batch_field] = req.batch
-    if req.reference is not None:
-        fields[62] = req.reference
-    return fields
+    return out
+
+
+def _assemble(
+    mti: str, dialect: Dialect, elements: Mapping[Element, FieldValue | None]
+) -> IsoMessage:
+    """The message ``mti`` as the dialect's table says: each field that the
+    type carries and the transaction has a value for."""
+    table = dialect.conventions.messages.get(mti)
+    if table is None:
+        raise MessageBuildError(f"dialect {dialect.name} has no table for {mti}")
+    fields = {}
+    for number, element in table.items():
+        value = elements.get(element)
+        if value is not None:
+            fields[number] = value
+    return IsoMessage(mti, fields)
+
+
+def _request_elements(
+    req: FinancialRequest, terminal: Terminal, conv: Conventions
+) -> dict[Element, FieldValue | None]:
+    out = _transaction_elements(
+        req.type, req.amount, req.card, req.when, terminal, conv,
+        cashback=req.cashback, batch=req.batch, condition=req.condition_code,
+    )  # fmt: skip
+    out.update(
+        {
+            E.TRANSMISSION: _f7(req.when),
+            E.STAN: req.stan,
+            E.ORIGINAL_RRN: req.original_rrn,
+            E.REFERENCE: req.reference,
+        }
+    )
+    return out
 
 
 def build_financial(req: FinancialRequest, terminal: Terminal, dialect: Dialect) -> IsoMessage:
     """0200 for a purchase (00), purchase with cashback (09) or refund (20)."""
-    return IsoMessage(
-        "0200", _financial_fields(req, terminal, dialect.conventions, with_secrets=True)
-    )
+    return _assemble("0200", dialect, _request_elements(req, terminal, dialect.conventions))
 
 
 def build_advice(
@@ -368,16 +412,15 @@ def build_advice(
     auth_code: str | None = None,
 ) -> IsoMessage:
     """0220 for a transaction the card approved offline (39 = Y1, or Y3 when
-    the host could not be reached). No PIN block and no track data: an advice
-    is stored and forwarded."""
+    the host could not be reached; 38 = ``auth_code``, by default that code
+    and spaces). No PIN block and no track data: an advice is stored and
+    forwarded."""
     conv = dialect.conventions
-    fields = _financial_fields(req, terminal, conv, with_secrets=False)
-    fields[39] = conv.offline_response_codes[
-        "unable_online" if unable_online else "approved_offline"
-    ]
-    if auth_code is not None:
-        fields[38] = _ans(auth_code, 6, "authorization code")
-    return IsoMessage("0220", fields)
+    code = conv.offline_response_codes["unable_online" if unable_online else "approved_offline"]
+    elements = _request_elements(req, terminal, conv)
+    elements[E.RESPONSE_CODE] = code
+    elements[E.AUTH_CODE] = _ans(auth_code or code, 6, "authorization code")
+    return _assemble("0220", dialect, elements)
 
 
 @dataclass(frozen=True)
@@ -437,10 +480,10 @@ def build_reversal(
     ``remaining_amount`` makes it a partial reversal (field 95). The PIN
     block and track data of the original are not repeated."""
     conv = dialect.conventions
-    if original.mti not in ("0200", "0220"):
+    table = conv.messages.get(original.mti) if original.mti in ("0200", "0220") else None
+    if table is None:
         raise MessageBuildError(f"cannot reverse a {original.mti}")
     _digits(stan, 6, "STAN")
-    src = original.fields
     try:
         orig_stan = original.text(11)
         orig_f7 = original.text(7)
@@ -452,27 +495,28 @@ def build_reversal(
         if track2 is None or "=" not in track2:
             raise MessageBuildError("original message has neither PAN nor track 2")
         pan = track2.split("=", 1)[0]
-    fields: dict[int, str | bytes] = {
-        k: v
-        for k, v in src.items()
-        if k in (3, 4, 12, 13, 14, 22, 23, 24, 25, 32, 41, 42, 49, 55, 62)
-        or k in (conv.additional_amounts_field, conv.batch_field)
+    # What the original said of the transaction, by the table it was built by.
+    elements: dict[Element, FieldValue | None] = {
+        element: original.fields.get(number) for number, element in table.items()
     }
-    fields[2] = pan
-    fields[7] = _f7(when)
-    fields[11] = stan
-    fields[39] = conv.reversal_reasons[reason.value]
-    fields[conv.original_data_field] = format_original_data(original.mti, orig_stan, orig_f7)
-    if rrn is not None:
-        fields[conv.rrn_field] = rrn
+    elements.update(
+        {
+            E.PAN: pan,
+            E.TRANSMISSION: _f7(when),
+            E.STAN: stan,
+            E.RESPONSE_CODE: conv.reversal_reasons[reason.value],
+            E.ORIGINAL_DATA: format_original_data(original.mti, orig_stan, orig_f7),
+            E.RRN: rrn,
+        }
+    )
     if auth_code is not None:
-        fields[38] = _ans(auth_code, 6, "authorization code")
+        elements[E.AUTH_CODE] = _ans(auth_code, 6, "authorization code")
     if remaining_amount is not None:
         original_amount = int(original.text(4))
         if not 0 <= remaining_amount < original_amount:
             raise MessageBuildError("remaining amount must be below the original amount")
-        fields[conv.replacement_amounts_field] = _replacement_amounts(remaining_amount)
-    return IsoMessage("0400", fields)
+        elements[E.REPLACEMENT] = _replacement_amounts(remaining_amount)
+    return _assemble("0400", dialect, elements)
 
 
 def as_repeat(msg: IsoMessage) -> IsoMessage:
@@ -851,36 +895,25 @@ def build_batch_upload(
         entry_mode=record.entry_mode,
         icc_data=record.icc_data,
     )
-    fields: dict[int, str | bytes] = {
-        3: conv.processing_codes[record.type.value],
-        4: _amount(record.amount),
-        7: _f7(when),
-        11: stan,
-        12: _f12(record.when),
-        13: _f13(record.when),
-        25: "00",
-        39: record.response_code,
-        49: terminal.currency,
-        conv.batch_field: batch,
-        conv.original_data_field: format_original_data(
-            record.mti, record.stan, record.transmission
-        ),
-    }
-    fields.update(card.fields(with_secrets=False))
-    fields.update(terminal.fields())
-    if record.rrn is not None:
-        fields[conv.rrn_field] = record.rrn
-    if record.auth_code is not None:
-        fields[38] = _ans(record.auth_code, 6, "authorization code")
-    if record.type is TxnType.CASHBACK and record.cashback:
-        fields[conv.additional_amounts_field] = format_additional_amount(
-            record.cashback, conv.cashback_amount_type, terminal.currency
-        )
+    elements = _transaction_elements(
+        record.type, record.amount, card, record.when, terminal, conv,
+        cashback=record.cashback, batch=batch,
+    )  # fmt: skip
+    elements.update(
+        {
+            E.TRANSMISSION: _f7(when),
+            E.STAN: stan,
+            E.RESPONSE_CODE: record.response_code,
+            E.ORIGINAL_DATA: format_original_data(record.mti, record.stan, record.transmission),
+            E.RRN: record.rrn,
+            E.AUTH_CODE: (
+                _ans(record.auth_code, 6, "authorization code") if record.auth_code else None
+            ),
+        }
+    )
     if record.reversed_amount:
-        fields[conv.replacement_amounts_field] = _replacement_amounts(
-            record.amount - record.reversed_amount
-        )
-    return IsoMessage("0320", fields)
+        elements[E.REPLACEMENT] = _replacement_amounts(record.amount - record.reversed_amount)
+    return _assemble("0320", dialect, elements)
 
 
 def batch_record_from_upload(msg: IsoMessage, dialect: Dialect, *, year: int) -> BatchRecord:

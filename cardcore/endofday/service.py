@@ -478,7 +478,7 @@ class EndOfDay:
         """The acquirer's records of the batch, streamed for the batch upload."""
         journal = self.terminal.journal
         approved = self._host_approved(link)
-        offline = list(link.dialect.conventions.offline_response_codes.values())
+        conv = link.dialect.conventions
         async for chunk in journal.batch_chunks(
             batch_id, where="channel = 'card' AND operation != 'void'"
         ):
@@ -487,7 +487,7 @@ class EndOfDay:
                     pan = journal.reveal_pan(record)
                 except JournalError as exc:
                     raise MessageBuildError(f"transaction {record.seq}: {exc.message}") from None
-                found = rules.batch_record(record, pan, approved, offline)
+                found = rules.batch_record(record, pan, approved, conv)
                 if found is not None:
                     yield found
 

@@ -38,13 +38,15 @@
 #    it.
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from acquirers.errors import MessageBuildError
+from acquirers.iso8583.dialect import Conventions
 from acquirers.iso8583.messages import BatchRecord, BatchTotals, TxnType
+from cardcore import hostmessages
+from cardcore.hostmessages import HOST_TYPES
 from cardcore.journal import TxnRecord
 
 __all__ = [
@@ -165,13 +167,6 @@ def report_totals(groups: Iterable[Mapping[str, Any]]) -> dict[str, CurrencyTota
 
 
 # ---------------------------------------------------------------- the acquirer's view
-_HOST_TYPES = {
-    "purchase": TxnType.PURCHASE,
-    "purchase-with-cashback": TxnType.CASHBACK,
-    "refund": TxnType.REFUND,
-}
-
-
 def host_type(
     channel: str,
     operation: str,
@@ -182,7 +177,7 @@ def host_type(
 ) -> tuple[TxnType, bool] | None:
     """(type, wholly reversed) of a row as the host books it, or None when it
     is not a record of the acquirer's batch."""
-    kind = _HOST_TYPES.get(operation)
+    kind = HOST_TYPES.get(operation)
     if channel != "card" or kind is None:
         return None
     if tstatus == "approved":
@@ -233,20 +228,16 @@ def host_summary(
     return HostSummary(BatchTotals(*acc), first, last)
 
 
-def _transmission(when: dt.datetime) -> str:
-    """Field 7 of the original request (messages._f7)."""
-    return when.astimezone(dt.UTC).strftime("%m%d%H%M%S")
-
-
 def batch_record(
     record: TxnRecord,
     pan: str | None,
     host_approved: Callable[[str], bool],
-    offline_codes: Iterable[str],
+    conv: Conventions,
 ) -> BatchRecord | None:
     """The batch upload record (0320) of a journal row, or None when the row is
     not in the acquirer's batch. MessageBuildError when a row that is cannot
-    be uploaded (no card data kept)."""
+    be uploaded (no card data kept). What it says of the original message
+    (its MTI, response and approval codes) is cardcore.hostmessages'."""
     found = host_type(
         record.channel, record.operation, record.tstatus, record.state, record.resp_code,
         host_approved,
@@ -256,22 +247,4 @@ def batch_record(
     kind, whole = found
     if pan is None or record.stan is None:
         raise MessageBuildError(f"transaction {record.seq}: no card data kept for the upload")
-    code = record.resp_code or "00"
-    auth = (record.auth_code or "").strip() or None
-    return BatchRecord(
-        type=kind,
-        amount=record.amount,
-        pan=pan,
-        stan=record.stan,
-        when=record.when,
-        transmission=_transmission(record.when),
-        mti="0220" if code in set(offline_codes) else "0200",
-        response_code=code,
-        rrn=record.rrn,
-        auth_code=auth if auth is not None and len(auth) <= 6 else None,
-        expiry=record.expiry[:4] if record.expiry else None,
-        entry_mode=str(record.extra.get("entry-mode", "051")),
-        sequence=record.extra.get("psn"),
-        cashback=record.amount_other,
-        reversed_amount=record.amount if whole else record.reversed_amount,
-    )
+    return hostmessages.batch_record(record, pan, conv, kind, whole=whole)

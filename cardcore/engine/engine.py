@@ -35,8 +35,6 @@ from acquirers.iso8583.messages import (
     FinancialRequest,
     FinancialResponse,
     ReversalReason,
-    TxnType,
-    build_advice,
     build_financial,
     build_reversal,
 )
@@ -52,6 +50,7 @@ from cardcore.engine.request import Operation, TxnCommand, parse_transaction
 from cardcore.engine.sbp import SbpFlows
 from cardcore.engine.states import Event, TxnState, next_state
 from cardcore.errors import InvalidArguments, NotAuthorized, OperationCancelled
+from cardcore.hostmessages import HOST_TYPES, ORIGINAL_MTI, original_message
 from cardcore.journal import JournalError, TxnRecord
 from cardcore.terminal import Terminal
 from hal.interfaces import CardCollision, CardInterface, CardSession
@@ -105,11 +104,6 @@ _KERNEL_TYPES = {
     Operation.PURCHASE: TransactionType.PURCHASE,
     Operation.CASHBACK: TransactionType.PURCHASE_WITH_CASHBACK,
     Operation.REFUND: TransactionType.REFUND,
-}
-_HOST_TYPES = {
-    Operation.PURCHASE: TxnType.PURCHASE,
-    Operation.CASHBACK: TxnType.CASHBACK,
-    Operation.REFUND: TxnType.REFUND,
 }
 _RECEIPT_TYPES = {
     Operation.PURCHASE: "purchase",
@@ -624,7 +618,7 @@ class TransactionEngine:
         command = flow.command
         stans = await self._stans(flow)
         fin = FinancialRequest(
-            type=_HOST_TYPES[command.operation],
+            type=HOST_TYPES[command.operation.value],
             amount=flow.record.amount,
             cashback=flow.record.amount_other,
             card=card,
@@ -745,11 +739,11 @@ class TransactionEngine:
                 # request: the reversal goes. An unanswered request keeps it, and
                 # the card's own approval is told to the host by an advice.
                 drop = "reversal" if flow.response is not None or not flow.request_sent else None
-                advice = self._advice(flow, outcome) if outcome.unable_to_go_online else None
+                advice = await self._advice(flow, outcome) if outcome.unable_to_go_online else None
                 await journal.update(record, names, drop_pending=drop, add_pending=advice)
             else:
                 record.stan = (await self._stans(flow))[0]
-                advice = self._advice(flow, outcome)
+                advice = await self._advice(flow, outcome)
                 await journal.create(record, pending=[advice] if advice else None, claim=flow.claim)
         else:
             record.tstatus = "declined"
@@ -777,40 +771,30 @@ class TransactionEngine:
         # The kernel has shown APPROVED / DECLINED and REMOVE CARD (Book 4 11.2).
         return self._answer(ctx, record, outcome)
 
-    def _advice(self, flow: Flow, outcome: Outcome) -> tuple[str, bytes] | None:
+    async def _advice(self, flow: Flow, outcome: Outcome) -> tuple[str, bytes] | None:
         """An advice (0220) for an approval the host has not seen: Y1 offline,
-        Y3 when the host could not be reached."""
+        Y3 when the host could not be reached. It is built from the row, as
+        every later message about the transaction is (cardcore.hostmessages),
+        with the card's field 55, which the row does not keep."""
         host = self.terminal.host
         link = host.link
         pan = outcome.pan or flow.pan
         if link is None or pan is None:
             return None
         record = flow.record
-        expiry = outcome.expiry
         psn = outcome.pan_sequence_number
-        fin = FinancialRequest(
-            type=_HOST_TYPES[flow.command.operation],
-            amount=record.amount,
-            cashback=record.amount_other,
-            card=Card(
-                pan=pan,
-                expiry=expiry[:4] if expiry else None,
-                sequence=f"{psn:02d}" if psn is not None else None,
-                entry_mode=_entry_mode(flow.interface),
-                icc_data=outcome.field55(),
-            ),
-            stan=record.stan or host.stan.next_stan(),
-            when=flow.when,
-        )
-        advice = build_advice(
-            fin, link.terminal, link.dialect, unable_online=outcome.unable_to_go_online
-        )
-        # The host knows this transaction by the advice: a later void reverses it.
-        record.extra["original-mti"] = "0220"
+        # The host knows this transaction by the advice: a later void reverses
+        # it and the batch upload names it.
+        record.extra[ORIGINAL_MTI] = "0220"
         record.extra["unable-online"] = outcome.unable_to_go_online
-        record.extra["entry-mode"] = fin.card.entry_mode
-        if fin.card.sequence:
-            record.extra["psn"] = fin.card.sequence
+        record.extra["entry-mode"] = _entry_mode(flow.interface)
+        if psn is not None:
+            record.extra["psn"] = f"{psn:02d}"
+        record.stan = record.stan or await host.next_stan()
+        advice = original_message(
+            record, pan, link.terminal, link.dialect,
+            batch=await self._batch(), icc_data=outcome.field55(),
+        )  # fmt: skip
         return ("advice", host.store(advice))
 
     def _answer(self, ctx: CommandContext, record: TxnRecord, outcome: Outcome | None) -> Answer:
@@ -881,7 +865,7 @@ class TransactionEngine:
         record.decline_reason = "systemerror"
         names = ["state", "tstatus", "decline_reason"]
         if host.link is not None:
-            original = self._original_message(record)
+            original = await self._original_message(record)
             reversal = build_reversal(
                 original, host.link.dialect, stan=await host.next_stan(), when=_now(),
                 reason=reason, rrn=record.rrn, auth_code=record.auth_code,
@@ -893,33 +877,16 @@ class TransactionEngine:
         else:
             await self.terminal.journal.update(record, names, drop_pending="advice")
 
-    def _original_message(self, record: TxnRecord) -> IsoMessage:
-        """The financial request of a journal row, rebuilt from what it kept."""
-        host = self.terminal.host
-        link = host.require()
-        pan = self.terminal.journal.reveal_pan(record)
+    async def _original_message(self, record: TxnRecord) -> IsoMessage:
+        """The message the host knows a journal row by (0200 or 0220), rebuilt
+        from what the row kept (cardcore.hostmessages)."""
+        link = self.terminal.host.require()
+        journal = self.terminal.journal
+        pan = journal.reveal_pan(record)
         if pan is None:
             raise NotReversible("the journal keeps no card data for this transaction")
-        op = Operation(record.operation)
-        fin = FinancialRequest(
-            type=_HOST_TYPES[op],
-            amount=record.amount,
-            cashback=record.amount_other,
-            card=Card(
-                pan=pan,
-                expiry=record.expiry[:4] if record.expiry else None,
-                sequence=record.extra.get("psn"),
-                entry_mode=record.extra.get("entry-mode", "051"),
-            ),
-            stan=record.stan or "000000",
-            when=record.when,
-        )
-        if record.extra.get("original-mti") == "0220":  # approved offline: the host has the advice
-            return build_advice(
-                fin, link.terminal, link.dialect,
-                unable_online=bool(record.extra.get("unable-online")),
-            )  # fmt: skip
-        return build_financial(fin, link.terminal, link.dialect)
+        batch = f"{await journal.batch_number(record.batch_id):06d}"
+        return original_message(record, pan, link.terminal, link.dialect, batch=batch)
 
     # --- manual entry ------------------------------------------------------------
     async def _manual(self, ctx: CommandContext, flow: Flow) -> Answer:
@@ -1029,7 +996,7 @@ class TransactionEngine:
         # Field 95: what stays authorised of the original after this void.
         remaining_after = standing.left - amount
         reversal = build_reversal(
-            self._original_message(original), link.dialect, stan=await host.next_stan(),
+            await self._original_message(original), link.dialect, stan=await host.next_stan(),
             when=when, reason=ReversalReason.CANCEL, rrn=original.rrn,
             auth_code=original.auth_code,
             remaining_amount=remaining_after if remaining_after > 0 else None,

@@ -187,7 +187,8 @@ def test_encode_rejects_bad_mti(mti: str) -> None:
         ("0200" + "4000000000000000" + "1A" + "12", "invalid BCD"),
         ("0200" + "8000000000000000" + "8000000000000000" + "00" * 8, "tertiary"),
         ("0200" + "0000000000800000" + "3239313130303001", "non-printable"),
-        ("0200" + "4000000000000000" + "05" + "123A5F", "not numeric"),
+        ("0200" + "4000000000000000" + "05" + "123A50", "not numeric"),
+        ("0200" + "4000000000000000" + "05" + "12345F", "expecting 5"),
     ],
 )
 def test_decode_rejects_malformed(hexdata: str, match: str) -> None:
@@ -195,19 +196,32 @@ def test_decode_rejects_malformed(hexdata: str, match: str) -> None:
         CODEC.decode(H(hexdata))
 
 
-def test_track2_separator_is_bcd_d_and_pad_f() -> None:
+def test_track2_separator_is_bcd_d_and_pad_0() -> None:
+    # ISO87BPackager: IFB_LLNUM(37, pad=false) -> BCD right-padded with a 0 nibble.
     raw = CODEC.encode(IsoMessage("0200", {35: "4000001234562000=2512101"}))
     assert raw.endswith(H("24") + H("4000001234562000D2512101"))
     odd = CODEC.encode(IsoMessage("0200", {35: "4000001234562000=251210"}))
-    assert odd.endswith(H("23") + H("4000001234562000D251210F"))
+    assert odd.endswith(H("23") + H("4000001234562000D2512100"))
     assert CODEC.decode(odd).fields[35] == "4000001234562000=251210"
 
 
 def test_numeric_fields_are_bcd() -> None:
     raw = CODEC.encode(IsoMessage("0200", {2: "4000001234562", 4: "000000012300", 70: "301"}))
     assert raw == H("0200" + "D000000000000000" + "0400000000000000") + H(
-        "13" + "4000001234562F" + "000000012300" + "0301"
+        "13" + "40000012345620" + "000000012300" + "0301"
     )
+
+
+def test_currency_is_ascii_and_net_amount_sign_and_bcd() -> None:
+    # ISO87BPackager: 49 IF_CHAR(3); 97 IFB_AMOUNT(17): sign byte, 16 digits BCD.
+    raw = CODEC.encode(IsoMessage("0500", {49: "643", 97: "C0000000000012345"}))
+    assert raw.endswith(b"643" + b"C" + H("0000000000012345"))
+    assert CODEC.decode(raw).fields[97] == "C0000000000012345"
+    with pytest.raises(MessageBuildError, match="C or D"):
+        CODEC.encode(IsoMessage("0500", {97: "X0000000000012345"}))
+    bad = raw[:-9] + b"X" + raw[-8:]
+    with pytest.raises(Iso8583Error, match="signed amount"):
+        CODEC.decode(bad)
 
 
 # ---------------------------------------------------------------- MAC
@@ -351,6 +365,9 @@ def _value(fdef: FieldDef) -> st.SearchStrategy[str | bytes]:
             else {"max_size": top}
         )
         return st.binary(**size)  # type: ignore[arg-type]
+    if fdef.kind is FieldKind.XN:
+        digits = st.text("0123456789", min_size=fdef.length, max_size=fdef.length)
+        return st.builds(str.__add__, st.sampled_from("CD"), digits)
     alphabet = {
         FieldKind.N: "0123456789",
         FieldKind.Z: "0123456789=",

@@ -191,7 +191,7 @@ def test_void_reversal_with_host_data_and_partial_amount() -> None:
         remaining_amount=5000,
     )
     assert rev.fields[37] == "503409000123" and rev.fields[38] == "A1B2C3"
-    assert rev.fields[39] == "17" and rev.fields[95] == "000000005000" + "0" * 30
+    assert rev.fields[39] == "17" and rev.fields[95] == "000000005000" + "0" * 12 + "D00000000" * 2
     with pytest.raises(MessageBuildError, match="below"):
         m.build_reversal(
             original,

@@ -86,7 +86,7 @@ async def simulated_terminal(
             sim = terminal.sim = Simulator()
             sim.seed_keys(terminal)
             sim.install_devices(terminal)
-            port = await sim.start_host(nursery)
+            port = await sim.start_host(nursery, terminal)
             sbp_port = await sim.start_sbp(nursery)
             terminal.reconfigure(simulator_config(terminal.config, port, sbp_port))
             engine = TransactionEngine(terminal)

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acquirers.iso8583 import response_codes
+from acquirers.iso8583.dialects.generic87 import CONVENTIONS as CONV
 from acquirers.iso8583.messages import BatchTotals, TxnType
 from cardcore.endofday import totals as rules
 from cardcore.endofday.report import format_lines, write_lines
@@ -134,24 +135,35 @@ def test_host_view(kwargs: dict[str, Any], expected: tuple[TxnType, bool] | None
 
 
 def test_batch_record_of_a_row() -> None:
-    r = row("purchase-with-cashback", 4000, other=1000, reversed_amount=500, resp_code="Y1")
-    r.extra = {"entry-mode": "071", "psn": "01"}
-    rec = rules.batch_record(r, PAN, approved, ["Y1", "Y3"])
+    # An offline approval as the engine records it: no host answer (no
+    # response code), the advice named as the original message.
+    r = row("purchase-with-cashback", 4000, other=1000, reversed_amount=500, resp_code=None)
+    r.extra = {"entry-mode": "071", "psn": "01", "original-mti": "0220"}
+    rec = rules.batch_record(r, PAN, approved, CONV)
     assert rec is not None
     assert (rec.type, rec.amount, rec.cashback, rec.reversed_amount) == (
         TxnType.CASHBACK, 4000, 1000, 500,
     )  # fmt: skip
     assert (rec.mti, rec.response_code, rec.entry_mode, rec.sequence) == ("0220", "Y1", "071", "01")
+    assert rec.auth_code == "Y1    "
     assert rec.transmission == "1128090005"  # field 7 in UTC
     assert rec.expiry == "3012"
+    r.extra["unable-online"] = True
+    unable = rules.batch_record(r, PAN, approved, CONV)
+    assert unable is not None and (unable.mti, unable.response_code) == ("0220", "Y3")
+    paid = row()
+    paid.auth_code = "A1B2C3"
+    online = rules.batch_record(paid, PAN, approved, CONV)
+    assert online is not None
+    assert (online.mti, online.response_code, online.auth_code) == ("0200", "00", "A1B2C3")
     cancelled = row(tstatus="declined", state="cancelled")
-    whole = rules.batch_record(cancelled, PAN, approved, [])
+    whole = rules.batch_record(cancelled, PAN, approved, CONV)
     assert whole is not None and whole.reversed_amount == whole.amount
-    assert rules.batch_record(row(channel="sbp"), None, approved, []) is None
+    assert rules.batch_record(row(channel="sbp"), None, approved, CONV) is None
     from acquirers.errors import MessageBuildError
 
     with pytest.raises(MessageBuildError, match="no card data"):
-        rules.batch_record(row(), None, approved, [])
+        rules.batch_record(row(), None, approved, CONV)
 
 
 def test_settlement_state_table() -> None:
@@ -236,7 +248,7 @@ async def test_aggregates_agree_with_rows_and_upload_records(
         rec
         async for chunk in journal.batch_chunks(batch_id, chunk=7)
         for r in chunk
-        if (rec := rules.batch_record(r, journal.reveal_pan(r), approved, ["Y1"])) is not None
+        if (rec := rules.batch_record(r, journal.reveal_pan(r), approved, CONV)) is not None
     ]
     assert summary.totals == BatchTotals.of(streamed)
     counted = [

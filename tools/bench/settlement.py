@@ -90,7 +90,7 @@ async def simulated(data_dir: Path, host_port: int | None = None) -> AsyncIterat
             sim = terminal.sim = Simulator()
             sim.seed_keys(terminal)
             sim.install_devices(terminal)
-            port = await sim.start_host(nursery)
+            port = await sim.start_host(nursery, terminal)
             terminal.reconfigure(simulator_config(terminal.config, port))
             server = EcrServer(terminal.config.server, build_commands(terminal), terminal.keyring)
             listeners = await nursery.start(server.serve, "127.0.0.1", 0)

@@ -1,86 +1,59 @@
 # Strategy: the generic ISO 8583:1987 terminal dialect with a binary bitmap
 # and BCD numerics, as most Russian processing centres speak it to POS
-# terminals (the layout of jPOS's "binary" packagers and of the Programmer's
-# Guide sample, tests/vectors/iso8583.txt 1a/1b). It is pure data:
+# terminals: on the wire it is jPOS's ISO87BPackager layout (the de facto
+# binary ISO 8583:1987, see iso87_binary.py) for every field it has, and the
+# Programmer's Guide sample (shared vectors iso8583.txt 1a/1b) decodes with it.
+# It is pure data:
 # - MTI 2 bytes BCD; primary/secondary bitmaps 8 bytes binary; no header
 #   (the 2-byte length frame is the transport's, see framing.py).
 # - n fields BCD, fixed ones left-padded with 0 to whole bytes, LL/LLL ones
-#   with a BCD length counted in digits and right-padded with F; z (track 2)
+#   with a BCD length counted in digits and right-padded with 0; z (track 2)
 #   likewise with D as the separator; ans fields ASCII with a BCD length of
-#   1 byte (LL) or 2 bytes (LLL); b fields raw bytes with a BCD byte count.
+#   1 byte (LL) or 2 bytes (LLL); b fields raw bytes with a BCD byte count;
+#   currency codes (49) three ASCII digits; the net settlement amount (97)
+#   its sign 'C'/'D' as one ASCII byte and 16 digits BCD.
 # - MAC: field 64, or 128 when a secondary bitmap is present, ISO 9797-1
 #   algorithm 3 (retail MAC, padding method 1) under the TAK over the whole
 #   message from the MTI up to the MAC field; carried by every financial,
 #   reversal, advice, batch-upload and reconciliation message and their
 #   responses (the network management 08xx messages carry none: the key
 #   exchange is what delivers the TAK).
-# Field choices beyond ISO 8583:1987 field names (private fields 60, 120 and
-# the codes of fields 53/70) are documented at `CONVENTIONS` below.
+# Its own choices, which a host specification is free to make and which the
+# ISO87BPackager layout carries byte for byte: only the fields below exist
+# (any other is refused, in and out); 55 (ICC data) and 120 (key data) are
+# bytes, not text; the private fields 60-63 and 120 and the codes of fields
+# 53/70 are used as documented at `CONVENTIONS` below.
 from __future__ import annotations
+
+from dataclasses import replace
 
 from acquirers.iso8583.dialect import (
     Conventions,
     Dialect,
+    Element,
     FieldDef,
     MacRule,
-    Sensitivity,
     TotalsFields,
-    ans,
-    b,
-    n,
-    z,
 )
+from acquirers.iso8583.dialects import iso87
 
-__all__ = ["DIALECT"]
+__all__ = ["CONVENTIONS", "DIALECT", "MAC_MTIS"]
 
-_FIELDS: tuple[FieldDef, ...] = (
-    n(2, 19, "Primary account number", var=2, sensitivity=Sensitivity.PAN),
-    n(3, 6, "Processing code"),
-    n(4, 12, "Amount, transaction"),
-    n(7, 10, "Transmission date and time (MMDDhhmmss, UTC)"),
-    n(11, 6, "System trace audit number"),
-    n(12, 6, "Time, local transaction (hhmmss)"),
-    n(13, 4, "Date, local transaction (MMDD)"),
-    n(14, 4, "Date, expiration (YYMM)", sensitivity=Sensitivity.SECRET),
-    n(15, 4, "Date, settlement (MMDD)"),
-    n(22, 3, "Point of service entry mode"),
-    n(23, 3, "Card sequence number"),
-    n(24, 3, "Network international identifier"),
-    n(25, 2, "Point of service condition code"),
-    n(32, 11, "Acquiring institution identification code", var=2),
-    z(35, 37, "Track 2 data"),
-    ans(37, 12, "Retrieval reference number"),
-    ans(38, 6, "Authorization identification response"),
-    ans(39, 2, "Response code"),
-    ans(41, 8, "Card acceptor terminal identification"),
-    ans(42, 15, "Card acceptor identification code"),
-    ans(43, 40, "Card acceptor name/location"),
-    ans(44, 25, "Additional response data", var=2),
-    ans(48, 999, "Additional data, private", var=3),
-    n(49, 3, "Currency code, transaction"),
-    b(52, 8, "PIN data", sensitivity=Sensitivity.SECRET),
-    n(53, 16, "Security related control information"),
-    ans(54, 120, "Additional amounts", var=3),
-    b(55, 999, "ICC system related data", var=3),
-    ans(60, 999, "Private: batch data", var=3),
-    ans(61, 999, "Private: terminal data", var=3),
-    ans(62, 999, "Private: invoice/ECR reference", var=3),
-    ans(63, 999, "Private: additional data", var=3),
-    b(64, 8, "Message authentication code", sensitivity=Sensitivity.SECRET),
-    n(70, 3, "Network management information code"),
-    n(74, 10, "Credits, number"),
-    n(75, 10, "Credits, reversal number"),
-    n(76, 10, "Debits, number"),
-    n(77, 10, "Debits, reversal number"),
-    n(86, 16, "Credits, amount"),
-    n(87, 16, "Credits, reversal amount"),
-    n(88, 16, "Debits, amount"),
-    n(89, 16, "Debits, reversal amount"),
-    n(90, 42, "Original data elements"),
-    ans(95, 42, "Replacement amounts"),
-    ans(97, 17, "Amount, net settlement (C/D + n16)"),
-    b(120, 999, "Private: key management data", var=3, sensitivity=Sensitivity.SECRET),
-    b(128, 8, "Message authentication code", sensitivity=Sensitivity.SECRET),
+_USED = (
+    *(2, 3, 4, 7, 11, 12, 13, 14, 15, 22, 23, 24, 25, 32, 35, 37, 38, 39, 41, 42, 43, 44),
+    *(48, 49, 52, 53, 54, 55, 60, 61, 62, 63, 64, 70, 74, 75, 76, 77, 86, 87, 88, 89),
+    *(90, 95, 97, 120, 128),
+)
+_PRIVATE = {
+    60: "Private: batch data",
+    61: "Private: terminal data",
+    62: "Private: invoice/ECR reference",
+    63: "Private: additional data",
+    120: "Private: key management data",
+}
+_ISO87 = iso87.fields()
+_FIELDS: tuple[FieldDef, ...] = tuple(
+    replace(_ISO87[number], desc=_PRIVATE.get(number, _ISO87[number].desc)) for number in _USED
 )
 
 # Conventions (summarised for integrators in acquirers/README.md):
@@ -105,19 +78,75 @@ _FIELDS: tuple[FieldDef, ...] = (
 # - Field 90 (n42, reversals 04xx and batch upload 0320): original MTI (4),
 #   original STAN (6), original transmission date/time field 7 (10), original
 #   acquiring and forwarding institution ids (11+11, zeros).
-# - Field 95 (an42): the ISO replacement amounts; the first 12 digits are the
-#   actual amount after a partial reversal (in 0320: what stands of a
-#   transaction that was partly or wholly reversed), the rest zeros.
+# - Field 95 (an42): the ISO 8583:1987 replacement amounts: actual amount,
+#   transaction (n12: what stands after a partial reversal; in 0320 what
+#   stands of a transaction that was partly or wholly reversed), actual
+#   amount, settlement (n12, zeros: the terminal does not settle in another
+#   currency), actual transaction fee and settlement fee (x+n8 each, 'D' and
+#   zeros: the terminal charges no fee).
 # - Field 39 of a 0400: the reversal reason (68 no answer, 17 customer
 #   cancellation, 06 card declined after approval / terminal error, 22
-#   suspected malfunction). Field 39 of a 0220: Y1 offline approved, Y3
-#   offline approved when unable to go online.
+#   suspected malfunction). Fields 39 and 38 of a 0220: Y1 offline approved,
+#   Y3 offline approved when unable to go online (38: the code and spaces,
+#   the approval code of an offline approval).
 # - Field 60 (ans): the 6-digit batch number in 0200/0220/0400/0320/0500/0520.
+# - Which fields each transaction message carries, and from where: `MESSAGES`.
 # - Reconciliation totals (0500 request: terminal's; 0510 answer: host's):
 #   74/86 credits (refunds) count/amount, 75/87 reversed credits, 76/88 debits
 #   (purchases, cashback included in the amount), 77/89 reversed debits,
 #   97 net = debits - reversed debits - credits + reversed credits as
 #   'D' (net debit to cardholders, positive) or 'C' + 16 digits.
+E = Element
+# What every message about one card transaction carries: the transaction as
+# the terminal made it (the 0200 as sent, or the journal row it was recorded
+# in) and who the terminal is.
+_TRANSACTION = {
+    2: E.PAN,
+    3: E.PROCESSING_CODE,
+    4: E.AMOUNT,
+    7: E.TRANSMISSION,
+    11: E.STAN,
+    12: E.LOCAL_TIME,
+    13: E.LOCAL_DATE,
+    14: E.EXPIRY,
+    22: E.ENTRY_MODE,
+    23: E.PAN_SEQUENCE,
+    24: E.NII,
+    25: E.CONDITION,
+    32: E.ACQUIRER,
+    41: E.TID,
+    42: E.MID,
+    49: E.CURRENCY,
+    54: E.ADDITIONAL_AMOUNTS,
+    55: E.ICC,
+    60: E.BATCH,
+    62: E.REFERENCE,
+}
+# Per message type: the transaction's fields, and what the type adds. Fields 7
+# and 11 are always the message's own; 37/38/39 of a 0400 or 0320 are the
+# host's answer to the original (39 of a 0400: the reason), 90 names the
+# original message and 95 says what stands of it.
+MESSAGES = {
+    # The request: card secrets (track 2, PIN) go only here; 37 names the
+    # purchase a refund refunds.
+    "0200": _TRANSACTION | {35: E.TRACK2, 37: E.ORIGINAL_RRN, 52: E.PIN_BLOCK, 120: E.KEY_DATA},
+    # The advice of an offline approval: stored and forwarded, so no secrets;
+    # 38/39 the offline approval code.
+    "0220": _TRANSACTION | {37: E.ORIGINAL_RRN, 38: E.AUTH_CODE, 39: E.RESPONSE_CODE},
+    "0400": _TRANSACTION
+    | {37: E.RRN, 38: E.AUTH_CODE, 39: E.RESPONSE_CODE, 90: E.ORIGINAL_DATA, 95: E.REPLACEMENT},
+    "0320": _TRANSACTION
+    | {37: E.RRN, 38: E.AUTH_CODE, 39: E.RESPONSE_CODE, 90: E.ORIGINAL_DATA, 95: E.REPLACEMENT},
+}
+# Every financial, reversal, advice, batch-upload and reconciliation message
+# and its answer carries a MAC; 08xx do not.
+MAC_MTIS = frozenset(
+    {
+        *("0200", "0210", "0220", "0221", "0230", "0320", "0330", "0400", "0401", "0410"),
+        *("0500", "0510", "0520", "0521", "0530"),
+    }
+)
+
 CONVENTIONS = Conventions(
     processing_codes={
         "purchase": "000000",
@@ -148,6 +177,7 @@ CONVENTIONS = Conventions(
         "malfunction": "22",
     },
     offline_response_codes={"approved_offline": "Y1", "unable_online": "Y3"},
+    messages=MESSAGES,
     totals=TotalsFields(),
 )
 
@@ -155,26 +185,6 @@ DIALECT = Dialect(
     name="generic87",
     description="ISO 8583:1987, binary bitmap, BCD numerics, MAC in 64/128",
     fields={f.number: f for f in _FIELDS},
-    mac=MacRule(
-        mtis=frozenset(
-            {
-                "0200",
-                "0210",
-                "0220",
-                "0221",
-                "0230",
-                "0320",
-                "0330",
-                "0400",
-                "0401",
-                "0410",
-                "0500",
-                "0510",
-                "0520",
-                "0521",
-                "0530",
-            }
-        )
-    ),
+    mac=MacRule(mtis=MAC_MTIS),
     conventions=CONVENTIONS,
 )
