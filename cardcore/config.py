@@ -248,8 +248,6 @@ class AcquirerConfig(_Section):
 
     def __post_init__(self) -> None:
         _not_below(self, "retry_max", "retry_initial")
-
-    def __post_init__(self) -> None:
         from acquirers.iso8583.dialects import DIALECTS
 
         if self.dialect not in DIALECTS:
