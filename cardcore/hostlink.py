@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import trio
 
@@ -33,7 +34,7 @@ from cardcore.journal import Journal, Pending
 from cardcore.keystore import KeyStore
 from kernel.errors import CardcoreError
 
-__all__ = ["KEY_NAMES", "HostNotConfigured", "HostService", "JournalStanSource"]
+__all__ = ["KEY_NAMES", "HostNotConfigured", "HostService", "StanSource"]
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,24 @@ class HostNotConfigured(CardcoreError):
     status = "communicationerror"
 
 
-class JournalStanSource:
-    """STANs from the journal's counter: persisted before they are used."""
+class StanSource(Protocol):
+    """Where STANs come from (cardcore.ledger.StanCounter: one counter for
+    every message the terminal sends)."""
 
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
+    def take(self) -> str: ...
+
+    def take_now(self) -> str: ...
+
+
+class _LinkStans:
+    """The link's STANs: network management and settlement messages leave
+    outside any transaction's commit, so each STAN is written as it is taken."""
+
+    def __init__(self, stans: StanSource) -> None:
+        self._stans = stans
 
     def next_stan(self) -> str:
-        return f"{self._journal.next_counter_sync('stan'):06d}"
+        return self._stans.take_now()
 
 
 class HostService:
@@ -68,13 +79,15 @@ class HostService:
         tls: Callable[[Config], ssl.SSLContext | None] | None = None,
         clock: Callable[[], float] = trio.current_time,
         master_store: Callable[[], KeyStore] | None = None,
+        stans: StanSource,
     ) -> None:
         self.journal = journal
         self.keystore = keystore
         # Master keys live in the provisioned generation's store (loadmasterkeys);
         # working keys in the terminal's store (loadworkkeys).
         self._master_store = master_store or (lambda: keystore)
-        self.stan = JournalStanSource(journal)
+        self.stans = stans
+        self.stan = _LinkStans(stans)
         self._clock = clock
         self._lock = trio.Lock()
         self._wake = trio.Event()
@@ -155,9 +168,6 @@ class HostService:
                 or "no acquirer host configured (acquirer.main, terminal.tid and terminal.mid)"
             )
         return self.link
-
-    async def next_stan(self) -> str:
-        return f"{await self.journal.next_counter('stan'):06d}"
 
     def store(self, message: IsoMessage) -> bytes:
         """A message as kept in the journal (no MAC: it is added when sent)."""

@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +35,6 @@ import trio
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from cardcore.engine.claims import CLAIMING_STATES, Claim, Standing
 from cardcore.storage import create_private
 from kernel.errors import CardcoreError
 
@@ -43,6 +42,7 @@ __all__ = [
     "REPORT_COLUMNS",
     "Journal",
     "JournalError",
+    "Linked",
     "PanProtector",
     "Pending",
     "SettlementRow",
@@ -368,12 +368,22 @@ _REPORT_LINES_BACKFILL = (
 )
 
 
-# What the refunds and voids of one transaction claim of it, by operation.
+# What the rows linked to one transaction (its refunds and voids) amount to,
+# by operation and state: the ledger decides what counts (cardcore.ledger.claims).
 _CLAIMS_SQL = (
-    "SELECT operation, COALESCE(SUM(amount - reversed_amount), 0) FROM transactions "  # noqa: S608
-    f"WHERE original_id = ? AND state IN ({', '.join('?' * len(CLAIMING_STATES))}) "
-    "GROUP BY operation"
+    "SELECT operation, state, COALESCE(SUM(amount - reversed_amount), 0) FROM transactions "
+    "WHERE original_id = ? GROUP BY operation, state"
 )
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A transaction and the sums of the rows that name it as their original,
+    by (operation, state)."""
+
+    seq: str
+    amount: int
+    sums: dict[tuple[str, str], int]
 
 
 @dataclass(frozen=True)
@@ -481,6 +491,26 @@ class Journal:
         )
         return first
 
+    @staticmethod
+    def _set_counter(db: sqlite3.Connection, name: str, value: int) -> None:
+        db.execute(
+            "INSERT INTO counters(name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def counter(self, name: str) -> int:
+        """A counter's last value (0 before its first use)."""
+        row = self._sync(
+            lambda db: db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def set_counter_sync(self, name: str, value: int) -> None:
+        """Write a counter now (numbers handed out from memory, about to be used
+        outside any transaction's commit)."""
+        self._atomic(lambda db: self._set_counter(db, name, value))
+
     async def next_counter(self, name: str, modulo: int = 999_999, count: int = 1) -> int:
         return await self.run(lambda db: self._next(db, name, modulo, count))
 
@@ -562,22 +592,16 @@ class Journal:
         return self.protector.seal(payload, kind.encode())
 
     @staticmethod
-    def _standing(db: sqlite3.Connection, txn_id: int) -> Standing:
-        """A transaction and the refunds and voids that claim part of it
-        (cardcore.engine.claims)."""
+    def _linked(db: sqlite3.Connection, txn_id: int) -> Linked:
         row = db.execute("SELECT seq, amount FROM transactions WHERE id = ?", (txn_id,)).fetchone()
         if row is None:
             raise JournalError(f"no transaction {txn_id}")
-        claimed = dict(db.execute(_CLAIMS_SQL, (txn_id, *CLAIMING_STATES)).fetchall())
-        return Standing(
-            seq=row[0],
-            amount=int(row[1]),
-            refunded=int(claimed.get("refund", 0)),
-            voided=int(claimed.get("void", 0)),
-        )
+        sums = {(op, state): int(total) for op, state, total in db.execute(_CLAIMS_SQL, (txn_id,))}
+        return Linked(seq=row[0], amount=int(row[1]), sums=sums)
 
-    async def standing(self, txn_id: int) -> Standing:
-        return await self.run(lambda db: self._standing(db, txn_id), atomic=False)
+    async def linked(self, txn_id: int) -> Linked:
+        """A transaction and what the rows naming it amount to."""
+        return await self.run(lambda db: self._linked(db, txn_id), atomic=False)
 
     @staticmethod
     def _reverse_original(db: sqlite3.Connection, record: TxnRecord, amount: int) -> None:
@@ -596,35 +620,27 @@ class Journal:
         seq_counter: str = "seq",
         reversal: bytes | None = None,
         pending: list[tuple[str, bytes]] | None = None,
-        claim: Claim | None = None,
+        check: Callable[[Linked], object] | None = None,
         reverse_original: int = 0,
+        counters: Mapping[str, int] | None = None,
     ) -> TxnRecord:
         """Insert a transaction (allocating its seq) and, in the same commit, its
-        pending messages (a reversal, advices). ``claim``: the refund or void
-        the row is, checked against what is left of ``record.original_id``
-        in this commit (a refusal raises and writes nothing);
+        pending messages (a reversal, advices). ``check``: called with what is
+        already linked to ``record.original_id``, in this commit, before the
+        row is written (it raises to refuse, and nothing is written);
         ``reverse_original``: an amount added to the original's reversed
-        amount (an approved void)."""
+        amount (an approved void); ``counters``: values the named counters
+        take in the same commit (numbers handed out from memory)."""
         messages = list(pending or [])
         if reversal is not None:
             messages.insert(0, ("reversal", reversal))
-        sealed = [(kind, self._seal_payload(kind, payload)) for kind, payload in messages]
-        if (claim is not None or reverse_original) and record.original_id is None:
-            raise JournalError("a refund or void must name its original transaction")
-
-        def insert(db: sqlite3.Connection) -> TxnRecord:
-            if claim is not None and record.original_id is not None:
-                claim.grant(self._standing(db, record.original_id))
-            self._insert(db, record, seq_counter)
-            for kind, blob in sealed:
-                db.execute(
-                    "INSERT INTO pending(txn_id, kind, payload, created_at) VALUES (?, ?, ?, ?)",
-                    (record.id, kind, blob, _now()),
-                )
-            self._reverse_original(db, record, reverse_original)
-            return record
-
-        return await self.run(insert)
+        await self.run(
+            self._writer(
+                record, None, seq_counter=seq_counter, add=messages, check=check,
+                reverse_original=reverse_original, counters=counters,
+            )
+        )  # fmt: skip
+        return record
 
     async def create_many(self, records: list[TxnRecord], *, seq_counter: str = "seq") -> None:
         """Insert finished transactions in one commit (imports, benchmarks and
@@ -641,35 +657,67 @@ class Journal:
         record: TxnRecord,
         names: list[str],
         *,
-        drop_pending: str | None = None,
-        add_pending: tuple[str, bytes] | None = None,
+        drop_pending: str | Sequence[str] | None = None,
+        add_pending: tuple[str, bytes] | Sequence[tuple[str, bytes]] | None = None,
         reverse_original: int = 0,
+        counters: Mapping[str, int] | None = None,
     ) -> None:
         """Update columns of a record and its pending messages in one commit:
         e.g. approve and drop the reversal, or mark declined and keep it.
-        ``reverse_original``: an amount added, in the same commit, to the
-        reversed amount of the record's original (an approved refund that
-        its channel counts that way)."""
-        sealed = (
-            (add_pending[0], self._seal_payload(add_pending[0], add_pending[1]))
-            if add_pending
-            else None
-        )
+        Pending messages of the kinds in ``drop_pending`` go before those in
+        ``add_pending`` are queued. ``reverse_original``: an amount added, in
+        the same commit, to the reversed amount of the record's original (an
+        approved refund that its channel counts that way)."""
+        drops = [drop_pending] if isinstance(drop_pending, str) else list(drop_pending or [])
+        if isinstance(add_pending, tuple) and isinstance(add_pending[0], str):
+            adds = [add_pending]
+        else:
+            adds = list(add_pending or [])  # type: ignore[arg-type]
+        await self.run(
+            self._writer(
+                record, names, drop=drops, add=adds, reverse_original=reverse_original,
+                counters=counters,
+            )
+        )  # fmt: skip
 
-        def apply(db: sqlite3.Connection) -> None:
-            self._update(db, record, names)
-            if drop_pending is not None:
-                db.execute(
-                    "DELETE FROM pending WHERE txn_id = ? AND kind = ?", (record.id, drop_pending)
-                )
-            if sealed is not None:
+    def _writer(
+        self,
+        record: TxnRecord,
+        names: list[str] | None,
+        *,
+        seq_counter: str = "seq",
+        drop: Sequence[str] = (),
+        add: Sequence[tuple[str, bytes]] = (),
+        check: Callable[[Linked], object] | None = None,
+        reverse_original: int = 0,
+        counters: Mapping[str, int] | None = None,
+    ) -> Callable[[sqlite3.Connection], None]:
+        """One commit for a transaction: insert it (``names`` None) or update
+        ``names``, drop its pending messages of the ``drop`` kinds, queue
+        ``add``, and what goes with them (see create)."""
+        sealed = [(kind, self._seal_payload(kind, payload)) for kind, payload in add]
+        if (check is not None or reverse_original) and record.original_id is None:
+            raise JournalError("a refund or void must name its original transaction")
+
+        def write(db: sqlite3.Connection) -> None:
+            if names is None:
+                if check is not None and record.original_id is not None:
+                    check(self._linked(db, record.original_id))
+                self._insert(db, record, seq_counter)
+            else:
+                self._update(db, record, names)
+            for kind in drop:
+                db.execute("DELETE FROM pending WHERE txn_id = ? AND kind = ?", (record.id, kind))
+            for kind, blob in sealed:
                 db.execute(
                     "INSERT INTO pending(txn_id, kind, payload, created_at) VALUES (?, ?, ?, ?)",
-                    (record.id, sealed[0], sealed[1], _now()),
+                    (record.id, kind, blob, _now()),
                 )
             self._reverse_original(db, record, reverse_original)
+            for name, value in (counters or {}).items():
+                self._set_counter(db, name, value)
 
-        await self.run(apply)
+        return write
 
     async def get(self, txn_id: int) -> TxnRecord | None:
         def query(db: sqlite3.Connection) -> TxnRecord | None:

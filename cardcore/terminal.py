@@ -21,6 +21,7 @@ from cardcore.auth import AdminAuth
 from cardcore.config import AidParameters, Config, ConfigError, build_config, merge_config_data
 from cardcore.journal import Journal, PanProtector
 from cardcore.keystore import FileMasterKeySource, KeyStore
+from cardcore.ledger.ledger import Ledger
 from cardcore.protocol.secure import KeyRing
 from cardcore.provisioning.credentials import client_ssl_context, holds_identity, identity
 from cardcore.provisioning.errors import ProvisioningFormatError
@@ -95,6 +96,7 @@ class Terminal:
     # Set up by start():
     keystore: KeyStore = field(init=False)
     journal: Journal = field(init=False)
+    ledger: Ledger = field(init=False)
     host: HostService = field(init=False)
     # Simulated parties (slot, host simulator, ...) in simulator mode.
     sim: Any = None
@@ -128,6 +130,7 @@ class Terminal:
         self.provisioned_keys = generation.keystore()
         self.config = config
         self.keystore, self.journal = self._open_journal()
+        self.ledger = Ledger(self.journal)
 
     def _open_journal(self) -> tuple[KeyStore, Journal]:
         """The key store and the journal its keys protect. Each records that
@@ -170,6 +173,7 @@ class Terminal:
             self.keystore,
             master_store=lambda: self.provisioned_keys,
             tls=self.acquirer_tls,
+            stans=self.ledger.stans,
         )
 
     def acquirer_tls_on(self, config: Config) -> bool:

@@ -55,6 +55,7 @@ from cardcore.endofday.states import next_state
 from cardcore.engine.receipt import format_datetime, response_code_3
 from cardcore.hostlink import KEY_NAMES
 from cardcore.journal import CUTOVER_KIND, Journal, JournalError, Pending, SettlementRow
+from cardcore.ledger.ledger import StanCounter
 from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
 from cardcore.terminal import Terminal
 from kernel.errors import CardcoreError
@@ -141,20 +142,20 @@ class Attempt:
 
 
 class ReservedStans:
-    """STANs for one settlement, taken from the journal's counter a block at a
-    time: one commit (fsync) per block instead of one per message, as a batch
+    """STANs for one settlement, reserved from the terminal's counter a block
+    at a time: one write per block instead of one per message, as a batch
     upload sends a 0320 per transaction. STANs left unused are skipped, which
     costs nothing (they must be unique, not contiguous)."""
 
-    def __init__(self, journal: Journal, block: int) -> None:
-        self._journal = journal
+    def __init__(self, stans: StanCounter, block: int) -> None:
+        self._stans = stans
         self._block = max(1, min(block, 10_000))
         self._next = 0
         self._left = 0
 
     def next_stan(self) -> str:
         if not self._left:
-            self._next = self._journal.next_counter_sync("stan", count=self._block)
+            self._next = self._stans.reserve(self._block)
             self._left = self._block
         value = self._next
         self._next = value % 999_999 + 1
@@ -411,7 +412,7 @@ class EndOfDay:
                     [f"forced settlement of batch {batch} refused ({answer.response_code})"],
                     final=answer,
                 )
-            stans = ReservedStans(self.terminal.journal, summary.count + 2)
+            stans = ReservedStans(self.terminal.ledger.stans, summary.count + 2)
             async with aclosing(self._upload_records(link, batch_id)) as records:
                 result = await link.settle(summary.totals, records, batch=batch, stan=stans)
         except AcquirerError as exc:

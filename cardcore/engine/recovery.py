@@ -14,8 +14,8 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from cardcore.engine.states import Event, TxnState, next_state
 from cardcore.journal import CUTOVER_KIND, Pending, TxnRecord
+from cardcore.ledger.states import Event, TxnState
 
 if TYPE_CHECKING:
     from cardcore.terminal import Terminal
@@ -57,14 +57,14 @@ _IN_FLIGHT = (TxnState.ONLINE, TxnState.AUTHORIZED)
 
 async def _settle(terminal: Terminal, record: TxnRecord) -> bool:
     """A card row caught in flight becomes not approved (its reversal is
-    already pending); True when it was. SBP refunds in flight are settled by
-    their queued status check instead."""
+    already queued: the ledger's aborted transition keeps it); True when it
+    was. SBP refunds in flight are settled by their queued status check
+    instead."""
     if record.channel != "card" or record.state not in _IN_FLIGHT:
         return False
-    record.state = next_state(record.state, Event.ABORTED)
-    record.tstatus = "declined"
-    record.decline_reason = record.decline_reason or "systemerror"
-    await terminal.journal.update(record, ["state", "tstatus", "decline_reason"])
+    entry = terminal.ledger.open(record)
+    terminal.ledger.apply(entry, Event.ABORTED)
+    await terminal.ledger.commit(entry)
     log.warning("seq %s was interrupted; marked not approved, reversal pending", record.seq)
     return True
 
@@ -77,9 +77,10 @@ def register_senders(terminal: Terminal) -> None:
     terminal.host.repair = functools.partial(repair, terminal)
 
     async def send(pending: Pending) -> bool:
-        from cardcore.engine.engine import TransactionEngine
+        from cardcore.engine.flow import Till
+        from cardcore.engine.sbp import SbpFlows
 
-        return await TransactionEngine(terminal).sbp.send(pending)
+        return await SbpFlows(Till(terminal)).send(pending)
 
     for kind in SBP_KINDS:
         terminal.host.senders[kind] = send

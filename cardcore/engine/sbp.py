@@ -17,43 +17,44 @@ import datetime as dt
 import json
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import trio
 
 from acquirers.sbp.api import RefundStatus
 from acquirers.sbp.client import SbpClient
+from acquirers.sbp.config import SbpConfig
 from acquirers.sbp.errors import SbpError, SbpNotFoundError
 from acquirers.sbp.poll import SbpPaid, SbpRejected
 from cardcore.connection import Answer, CommandContext
-from cardcore.engine.claims import Claim, ClaimKind
+from cardcore.engine.flow import Flow, InterfaceNotAllowed, Till, TransactionNotFound
 from cardcore.engine.receipt import format_datetime, response_code_3
-from cardcore.engine.states import Event, TxnState, next_state
 from cardcore.journal import Pending, TxnRecord
-
-if TYPE_CHECKING:
-    from cardcore.engine.engine import Flow, TransactionEngine
+from cardcore.ledger.claims import Claim, ClaimKind
+from cardcore.ledger.ledger import Entry
+from cardcore.ledger.states import Event, TxnState
 
 __all__ = ["SbpFlows"]
 
 log = logging.getLogger(__name__)
 
+SEQ = "seq-sbp"  # SBP's own receipt numbers
+REFUND = "sbp-refund"  # money to give back, queued
+CHECK = "sbp-refund-check"  # a refund request whose answer may be lost, queued
+
 
 class SbpFlows:
-    def __init__(self, engine: TransactionEngine) -> None:
-        self.engine = engine
+    def __init__(self, till: Till) -> None:
+        self.till = till
 
-    @property
-    def _terminal(self) -> Any:
-        return self.engine.terminal
-
-    def _config(self) -> Any:
-        config = self._terminal.config.sbp
+    def _config(self) -> SbpConfig:
+        config = self.till.terminal.config.sbp
         if config is None:
-            from cardcore.engine.engine import InterfaceNotAllowed
-
             raise InterfaceNotAllowed("SBP is not configured on this terminal")
         return config
 
-    def _record(self, flow: Flow, **values: Any) -> TxnRecord:
+    @staticmethod
+    def _record(flow: Flow, **values: Any) -> TxnRecord:
         record = flow.record
         record.channel = "sbp"
         record.interface = "sbp"
@@ -63,145 +64,150 @@ class SbpFlows:
         return record
 
     # --- payment ---------------------------------------------------------------
+    async def finish_race(
+        self, ctx: CommandContext, flow: Flow, outcome: SbpPaid | SbpRejected
+    ) -> Answer:
+        """The QR won the detection race (paid or rejected)."""
+        try:
+            return await self.finish(ctx, flow, outcome)
+        except BaseException:
+            if not flow.stored and isinstance(outcome, SbpPaid):
+                # Interrupted before the payment was written: refund it.
+                with trio.CancelScope(shield=True):
+                    await self.refund_lost(ctx, outcome)
+            raise
+
     async def finish(
         self, ctx: CommandContext, flow: Flow, outcome: SbpPaid | SbpRejected
     ) -> Answer:
-        journal = self._terminal.journal
+        ledger = self.till.ledger
         record = self._record(
             flow,
             rrn=outcome.operation_id if isinstance(outcome, SbpPaid) else None,
             extra={"qrc-id": outcome.qr.qrc_id, "order": outcome.qr.order},
         )
+        flow.entry.seq_counter = SEQ
         if isinstance(outcome, SbpPaid):
-            record.state = next_state(TxnState.NEW, Event.CARD_APPROVED)
-            record.tstatus, record.resp_code = "approved", "00"
+            record.resp_code = "00"
+            ledger.apply(flow.entry, Event.CARD_APPROVED)
         else:
-            record.state = next_state(TxnState.NEW, Event.CARD_DECLINED)
-            record.tstatus, record.decline_reason = "declined", "onlinedeclined"
-        await journal.create(record, seq_counter="seq-sbp")
-        flow.stored = True
+            ledger.apply(flow.entry, Event.CARD_DECLINED, reason="onlinedeclined")
+        await ledger.commit(flow.entry)
         return Answer({"receipt": self.receipt(record)})
 
     async def refund_lost(self, ctx: CommandContext, paid: SbpPaid) -> None:
         """A QR paid while a card won: keep a record and refund it (queued)."""
-        journal = self._terminal.journal
+        till = self.till
         record = TxnRecord(
-            channel="sbp", operation="purchase", receipt_type="purchase",
-            state=next_state(TxnState.NEW, Event.ABORTED), tstatus="declined",
-            decline_reason="systemerror", amount=paid.amount,
-            currency=self._terminal.config.terminal.currency, rrn=paid.operation_id,
-            interface="sbp", datetime=_now_iso(),
+            channel="sbp", operation="purchase", receipt_type="purchase", state=TxnState.NEW,
+            amount=paid.amount, currency=till.terminal.config.terminal.currency,
+            rrn=paid.operation_id, interface="sbp", datetime=_now_iso(),
             extra={"qrc-id": paid.qr.qrc_id, "lost-race": True},
         )  # fmt: skip
+        entry = till.ledger.open(record, seq_counter=SEQ, undo_kind=REFUND)
         refund = _refund_payload(paid.amount, f"lost-{paid.qr.qrc_id}", paid.operation_id)
-        await journal.create(record, seq_counter="seq-sbp", pending=[("sbp-refund", refund)])
+        till.ledger.apply(entry, Event.ABORTED, undo=refund)
+        await till.ledger.commit(entry)
         log.warning("SBP QR %s was paid after a card won: refund queued", paid.qr.qrc_id)
-        self._terminal.host.poke()
+        till.terminal.host.poke()
 
     async def abort(self, flow: Flow) -> None:
         """The cash register cancelled after the payment was taken: refund it."""
         record = flow.record
         if record.state != TxnState.APPROVED:
             return
-        record.state = next_state(record.state, Event.CANCELLED_AFTER_APPROVAL)
-        record.tstatus, record.decline_reason = "declined", "systemerror"
+        flow.entry.undo_kind = REFUND
         refund = _refund_payload(record.amount, f"cancel-{record.extra.get('qrc-id', record.id)}",
                                  record.rrn)  # fmt: skip
-        await self._terminal.journal.update(
-            record, ["state", "tstatus", "decline_reason"], add_pending=("sbp-refund", refund)
-        )
-        self._terminal.host.poke()
+        self.till.ledger.apply(flow.entry, Event.CANCELLED_AFTER_APPROVAL, undo=refund)
+        await self.till.ledger.commit(flow.entry)
+        self.till.terminal.host.poke()
 
     # --- refund ------------------------------------------------------------------
     async def refund(self, ctx: CommandContext, flow: Flow) -> Answer:
         """force-sbp="true" refund: rrn is the SBP operation id (manual «СБП»)."""
         config = self._config()
+        till = self.till
         command = flow.command
-        journal = self._terminal.journal
-        original = await journal.find_purchase(command.rrn or "", channel="sbp")
+        original = await till.terminal.journal.find_purchase(command.rrn or "", channel="sbp")
         if original is None:
-            from cardcore.engine.engine import TransactionNotFound
-
             raise TransactionNotFound(f"no SBP payment with operation id {command.rrn}")
         # The agent takes partial refunds of a payment, up to what is left of it.
-        amount = Claim(ClaimKind.REFUND, command.amount).grant(await journal.standing(original.id))
+        amount = Claim(ClaimKind.REFUND, command.amount).grant(
+            await till.ledger.standing(original.id)
+        )
         record = self._record(flow, receipt_type="refund", operation="refund", amount=amount,
                               original_id=original.id, rrn=original.rrn)  # fmt: skip
-        record.state = next_state(TxnState.NEW, Event.REQUEST_SENT)
         # The agent knows the refund by this id: asking for it settles a lost answer.
         refund_id = f"{config.terminal_id}-R{flow.when:%y%m%d%H%M%S}-{secrets.token_hex(3)}"
         record.extra["refund-id"] = refund_id
-        check = json.dumps({"refund-id": refund_id}).encode()
+        entry = flow.entry
+        entry.seq_counter, entry.undo_kind = SEQ, CHECK
+        entry.claim = Claim(ClaimKind.REFUND, amount)
         # Durable before the request, with the check of what is left in the same
         # commit: a lost answer is settled by asking, never by refunding again.
-        await journal.create(
-            record, seq_counter="seq-sbp", pending=[("sbp-refund-check", check)],
-            claim=Claim(ClaimKind.REFUND, amount),
-        )  # fmt: skip
-        flow.stored = True
+        check = json.dumps({"refund-id": refund_id}).encode()
+        till.ledger.apply(entry, Event.REQUEST_SENT, undo=check)
+        await till.ledger.commit(entry)
         # The queued check is for a lost answer: not while the request is out.
-        self._terminal.host.hold(record.id)
+        till.terminal.host.hold(record.id)
         try:
-            return await self._request_refund(config, record, original.rrn, refund_id)
+            return await self._request_refund(config, entry, original.rrn, refund_id)
         finally:
-            self._terminal.host.release(record.id)
+            till.terminal.host.release(record.id)
 
     async def _request_refund(
-        self, config: Any, record: TxnRecord, operation_id: str | None, refund_id: str
+        self, config: SbpConfig, entry: Entry, operation_id: str | None, refund_id: str
     ) -> Answer:
-        journal = self._terminal.journal
-        amount = record.amount
+        ledger, record = self.till.ledger, entry.record
         try:
             async with SbpClient(config) as client:
                 result = await client.refund(
-                    amount=amount, refund_id=refund_id, operation_id=operation_id
+                    amount=record.amount, refund_id=refund_id, operation_id=operation_id
                 )
         except SbpError as exc:
             if exc.status in ("communicationerror", "timeout"):
                 # The agent may have taken it: the row stays in flight (its
                 # amount still claimed) until the queued check settles it.
-                record.tstatus, record.decline_reason = "declined", "unabletoonline"
-                await journal.update(record, ["tstatus", "decline_reason"])
-                self._terminal.host.poke()
+                ledger.apply(entry, Event.NO_ANSWER)
+                await ledger.commit(entry)
+                self.till.terminal.host.poke()
                 raise
-            await self._settle_refund(record, RefundStatus.DECLINED)
+            await self._settle_refund(entry, RefundStatus.DECLINED)
             return Answer({"receipt": self.receipt(record)})
         if result.status is RefundStatus.IN_PROGRESS:
             # Not final yet: the queued check settles it.
-            record.tstatus, record.decline_reason = "declined", "unabletoonline"
-            await journal.update(record, ["tstatus", "decline_reason"])
-            self._terminal.host.poke()
+            ledger.apply(entry, Event.NO_ANSWER)
+            await ledger.commit(entry)
+            self.till.terminal.host.poke()
         else:
-            await self._settle_refund(record, result.status)
+            await self._settle_refund(entry, result.status)
         return Answer({"receipt": self.receipt(record)})
 
-    async def _settle_refund(self, record: TxnRecord, status: RefundStatus) -> None:
+    async def _settle_refund(self, entry: Entry, status: RefundStatus) -> None:
         """The final state of a refund in flight and, in the same commit, its
         check dropped and (completed) its amount off the payment."""
+        ledger = self.till.ledger
         if status is RefundStatus.COMPLETED:
-            record.state = next_state(record.state, Event.HOST_APPROVED)
-            record.state = next_state(record.state, Event.CARD_APPROVED)
-            record.tstatus, record.decline_reason, record.resp_code = "approved", None, "00"
+            entry.record.resp_code = "00"
+            ledger.apply(entry, Event.HOST_APPROVED)
+            ledger.apply(entry, Event.CARD_APPROVED)
+            entry.reverse_original = entry.record.amount
         else:
-            record.state = next_state(record.state, Event.HOST_DECLINED)
-            record.tstatus, record.decline_reason = "declined", "onlinedeclined"
-        await self._terminal.journal.update(
-            record, ["state", "tstatus", "decline_reason", "resp_code"],
-            drop_pending="sbp-refund-check",
-            reverse_original=record.amount if status is RefundStatus.COMPLETED else 0,
-        )  # fmt: skip
+            ledger.apply(entry, Event.HOST_DECLINED, reason="onlinedeclined")
+        await ledger.commit(entry, "resp_code")
 
     # --- store-and-forward lane ---------------------------------------------------
     async def send(self, pending: Pending) -> bool:
         """Deliver one queued SBP message; True when it is settled."""
-        config = self._terminal.config.sbp
+        config = self.till.terminal.config.sbp
         if config is None:
             return False
         data = json.loads(pending.payload)
-        journal = self._terminal.journal
+        journal = self.till.terminal.journal
         try:
             async with SbpClient(config) as client:
-                if pending.kind == "sbp-refund":
+                if pending.kind == REFUND:
                     result = await client.refund(
                         amount=data["amount"], refund_id=data["refund-id"],
                         operation_id=data["operation-id"],
@@ -226,13 +232,14 @@ class SbpFlows:
             return True
         # Completed, declined, or unknown to the agent (the request never
         # reached it): the refund's final state.
-        await self._settle_refund(record, status)
+        entry = self.till.ledger.open(record, seq_counter=SEQ, undo_kind=CHECK)
+        await self._settle_refund(entry, status)
         return True
 
     # --- receipt -----------------------------------------------------------------
     def receipt(self, record: TxnRecord) -> dict[str, Any]:
         """The manual's SBP receipt (example in «Система быстрых платежей»)."""
-        config = self._terminal.config
+        config = self.till.terminal.config
         sbp = config.sbp
         header = config.terminal.header_lines
         receipt: dict[str, Any] = {

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 import trio
 
-from cardcore.engine.claims import AlreadyReversed, Claim, ClaimKind, NotReversible, Standing
 from cardcore.errors import InvalidArguments
 from cardcore.journal import Journal, PanProtector, TxnRecord
+from cardcore.ledger.claims import AlreadyReversed, Claim, ClaimKind, NotReversible, Standing
+from cardcore.ledger.ledger import Ledger
+from cardcore.ledger.states import Event
 from cardcore.protocol.xmlcodec import Message, decode_error_stack
 from cardcore.simulator import host_ledger
 from tests.cardcore.harness import Harness, simulated_terminal
@@ -67,17 +69,21 @@ def _row(**values: Any) -> TxnRecord:
 
 async def test_two_journals_racing_cannot_both_take_the_remainder(tmp_path: Path) -> None:
     """Two connections to one journal file (as two processes would have): the
-    check runs in the commit that writes the refund, so the second refund of
-    the same remainder sees the first and is refused, whoever goes first."""
+    ledger checks the claim in the commit that writes the refund, so the
+    second refund of the same remainder sees the first and is refused,
+    whoever goes first."""
     first, second = _journal(tmp_path), _journal(tmp_path)
     purchase = await first.create(_row(state="approved", tstatus="approved", amount=1000))
     outcomes: list[str] = []
 
     async def refund(journal: Journal) -> None:
-        row = _row(operation="refund", receipt_type="refund", state="online", amount=600)
+        ledger = Ledger(journal)
+        row = _row(operation="refund", receipt_type="refund", state="new", amount=600)
         row.original_id = purchase.id
+        entry = ledger.open(row, claim=Claim(ClaimKind.REFUND, 600))
+        ledger.apply(entry, Event.REQUEST_SENT, undo=b"reversal")
         try:
-            await journal.create(row, claim=Claim(ClaimKind.REFUND, 600))
+            await ledger.commit(entry)
             outcomes.append("written")
         except InvalidArguments:
             outcomes.append("refused")
@@ -86,22 +92,27 @@ async def test_two_journals_racing_cannot_both_take_the_remainder(tmp_path: Path
         nursery.start_soon(refund, first)
         nursery.start_soon(refund, second)
     assert sorted(outcomes) == ["refused", "written"]
-    standing = await second.standing(purchase.id)
+    standing = await Ledger(second).standing(purchase.id)
     assert standing.refunded == 600 and standing.left == 400
+    assert len(await second.pending("reversal")) == 1  # the refused one wrote nothing
     first.close()
     second.close()
 
 
 async def test_a_declined_or_cancelled_claim_frees_its_amount(tmp_path: Path) -> None:
     journal = _journal(tmp_path)
+    ledger = Ledger(journal)
     purchase = await journal.create(_row(state="approved", tstatus="approved", amount=1000))
-    refund = _row(operation="refund", receipt_type="refund", state="online", amount=1000)
+    refund = _row(operation="refund", receipt_type="refund", state="new", amount=1000)
     refund.original_id = purchase.id
-    await journal.create(refund, claim=Claim(ClaimKind.REFUND, 1000))
-    assert (await journal.standing(purchase.id)).left == 0  # in flight: it counts
-    refund.state = "declined"
-    await journal.update(refund, ["state"])
-    assert (await journal.standing(purchase.id)).left == 1000
+    entry = ledger.open(refund, claim=Claim(ClaimKind.REFUND, 1000))
+    ledger.apply(entry, Event.REQUEST_SENT, undo=b"reversal")
+    await ledger.commit(entry)
+    assert (await ledger.standing(purchase.id)).left == 0  # in flight: it counts
+    ledger.apply(entry, Event.HOST_DECLINED)
+    await ledger.commit(entry)
+    assert (await ledger.standing(purchase.id)).left == 1000
+    assert await journal.pending() == []  # nothing to undo: its reversal went
     journal.close()
 
 

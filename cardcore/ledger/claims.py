@@ -9,16 +9,17 @@
 # - A transaction that was voided is not refunded as well (alreadyreversed),
 #   and one that was refunded is not voided (notreversible): a void undoes
 #   the original authorisation, which a refund has already answered.
-# The journal runs the check inside the commit that records the new request
-# (Journal.create with a Claim), so two requests racing each other cannot
-# both pass on the same remainder; the engine runs it once before as well,
-# to refuse at once instead of after detection.
+# The ledger runs the check inside the commit that records the new request
+# (the journal hands over what is linked to the original, in that commit), so
+# two requests racing each other cannot both pass on the same remainder; it
+# is run once before as well, to refuse at once instead of after detection.
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
 from cardcore.errors import InvalidArguments
+from cardcore.journal import Linked
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 # Transaction states in which a refund or void may move money
-# (cardcore.engine.states: the request may be at the host, or it was approved).
+# (cardcore.ledger.states: the request may be at the host, or it was approved).
 CLAIMING_STATES = ("online", "authorized", "approved")
 
 
@@ -65,6 +66,19 @@ class Standing:
     def left(self) -> int:
         return self.amount - self.refunded - self.voided
 
+    @classmethod
+    def of(cls, linked: Linked) -> Standing:
+        """From the journal's sums of the rows naming the transaction."""
+
+        def claimed(operation: str) -> int:
+            return sum(
+                total
+                for (op, state), total in linked.sums.items()
+                if op == operation and state in CLAIMING_STATES
+            )
+
+        return cls(linked.seq, linked.amount, claimed("refund"), claimed("void"))
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -73,6 +87,10 @@ class Claim:
     kind: ClaimKind
     amount: int | None
     partial_allowed: bool = True
+
+    def check(self, linked: Linked) -> int:
+        """grant() on the journal's view of the original (Journal.create)."""
+        return self.grant(Standing.of(linked))
 
     def grant(self, standing: Standing) -> int:
         """The amount this claim takes of ``standing``; raises the manual's
