@@ -216,6 +216,30 @@ async def test_a_flow_in_flight_keeps_its_reversal_from_store_and_forward(
         assert booked["response"] == "00" and booked["reversed"] == 0
 
 
+async def test_an_approved_purchase_commits_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Durability at its minimum: the request's row and reversal before the
+    request leaves, the outcome once the card has completed (tools/bench/
+    durability counts the fsyncs of a real server)."""
+    async with simulated_terminal(tmp_path) as h:
+        h.sim.slot.present("default")
+        assert (await h.transaction(**PURCHASE)).status == "ok"  # warm: keys, first use
+        await h.settle_pending()
+        journal = h.terminal.journal
+        writes: list[str] = []
+        atomic = journal._atomic
+
+        def counting(fn: Any) -> Any:
+            writes.append(getattr(fn, "__qualname__", "?"))
+            return atomic(fn)
+
+        monkeypatch.setattr(journal, "_atomic", counting)
+        answer = await h.transaction(**PURCHASE)
+        assert answer.body["receipt"]["tstatus"] == "approved"
+        assert len(writes) == 2, writes
+
+
 def _message(**params: str) -> Message:
     return Message("transaction", params)
 
