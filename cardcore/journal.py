@@ -39,7 +39,6 @@ from cardcore.storage import create_private
 from kernel.errors import CardcoreError
 
 __all__ = [
-    "REPORT_COLUMNS",
     "Journal",
     "JournalError",
     "Linked",
@@ -124,9 +123,17 @@ CREATE TABLE IF NOT EXISTS settlements (
 );
 CREATE INDEX IF NOT EXISTS settlements_batch ON settlements(batch_id, id);
 """
-# 2: report_lines and its triggers (a journal of version 1 is brought up to
-# date when it is opened: the open batch's lines are laid out then).
-SCHEMA_VERSION = "2"
+# 3: no report_lines table and triggers (version 2 laid the full report's
+# lines out when a transaction was written; the report now lays them out
+# from its own layout table when it is asked for). Older journals are brought
+# up to date when they are opened.
+SCHEMA_VERSION = "3"
+_LEGACY_REPORT_OBJECTS = (
+    "DROP TRIGGER IF EXISTS report_line_insert",
+    "DROP TRIGGER IF EXISTS report_line_update",
+    "DROP TRIGGER IF EXISTS report_lines_close",
+    "DROP TABLE IF EXISTS report_lines",
+)
 
 # The pending kind of a cutover a passed settlement still owes the host.
 CUTOVER_KIND = "cutover"
@@ -260,114 +267,6 @@ def _settlement_row(row: sqlite3.Row) -> SettlementRow:
     )
 
 
-# Columns of a report line (`t` of the full X-report) and what its totals need.
-REPORT_COLUMNS = (
-    "seq", "channel", "operation", "receipt_type", "tstatus", "amount", "amount_other",
-    "currency", "masked_pan", "expiry", "aid", "scheme_rid", "scheme_name", "rrn", "auth_code",
-    "resp_code", "tvr", "tsi", "datetime",
-)  # fmt: skip
-
-# Strategy: the full X-report's lines are laid out when a transaction is
-# written, not when the report is asked for. Reading 20 columns of 100,000
-# rows makes two million Python objects (most of a report's time); SQLite
-# triggers keep, per transaction of the open batch, its `t` element ready
-# (exactly as cardcore.endofday.report.format_lines lays it out at
-# REPORT_LINE_DEPTH) and its totals group as one JSON array, in a narrow
-# table a report reads three values a row from. Closing a batch drops the
-# lines of the batches closed before it (not its own: a report still
-# streaming when the batch closes keeps them), so the table holds one or
-# two batches whatever the journal's age. A line is NULL where the
-# datetime is not in the journal's own shape: the report lays that one out
-# in Python.
-REPORT_LINE_DEPTH = 3  # <answer><xreport><transactions><t>
-
-
-def _report_line_sql(row: str) -> str:
-    """SQL of the `t` element of the transaction ``row`` (NEW. or a table prefix)."""
-    pt, p = "  " * REPORT_LINE_DEPTH, "  " * (REPORT_LINE_DEPTH + 1)
-
-    def text(column: str) -> str:  # XML text: & < > escaped (as xml.sax.saxutils.escape)
-        value = f"{row}{column}"
-        return f"replace(replace(replace({value}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
-
-    def optional(column: str, tag: str, value: str = "") -> str:  # absent when NULL or ''
-        return (
-            f"CASE WHEN {row}{column} <> '' THEN '{p}<{tag}>' || {value or text(column)} || "
-            f"'</{tag}>\n' ELSE '' END"
-        )
-
-    when = f"{row}datetime"
-    stamp = " || ".join(f"substr({when}, {start}, 2)" for start in (3, 6, 9, 12, 15, 18))
-    # engine.receipt.response_code_3: one or two ASCII digits get leading zeros
-    arc = (
-        f"CASE WHEN {row}resp_code GLOB '[0-9]' THEN '00' || {row}resp_code "
-        f"WHEN {row}resp_code GLOB '[0-9][0-9]' THEN '0' || {row}resp_code "
-        f"ELSE {text('resp_code')} END"
-    )
-    parts = [
-        f"'{pt}<t>\n{p}<status>' || "
-        f"CASE WHEN {row}tstatus <> '' THEN {text('tstatus')} ELSE 'declined' END || "
-        f"'</status>\n{p}<state>active</state>\n{p}<type>' || {text('receipt_type')} || "
-        f"'</type>\n{p}<seq>' || {text('seq')} || '</seq>\n{p}<aa>' || "
-        f"printf('%012d', {row}amount) || '</aa>\n'",
-        f"CASE WHEN {row}amount_other <> 0 THEN '{p}<ao>' || printf('%012d', {row}amount_other)"
-        f" || '</ao>\n' ELSE '' END",
-        optional("rrn", "rrn"),
-        f"'{p}<time>' || {stamp} || '</time>\n'",
-        optional("auth_code", "apn"),
-        optional("resp_code", "arc", arc),
-        f"'{p}<cur>' || {text('currency')} || '</cur>\n'",
-        optional("masked_pan", "pan"),
-        optional("expiry", "aed"),
-        optional("aid", "aid"),
-        optional("tvr", "tvr"),
-        optional("tsi", "tsi"),
-        f"'{pt}</t>\n'",
-    ]
-    return f"CASE WHEN {when} GLOB '????-??-??T??:??:??*' THEN {' || '.join(parts)} END"
-
-
-def _report_group_sql(row: str) -> str:
-    """The totals group of a line: the key of Journal.batch_groups, as JSON."""
-    return (
-        f"json_array({row}currency, {row}channel, COALESCE({row}scheme_rid, ''), "
-        f"COALESCE({row}scheme_name, ''), {row}operation, {row}receipt_type, "
-        f"COALESCE({row}tstatus, ''))"
-    )
-
-
-def _report_lines_insert(row: str) -> str:
-    return (
-        "INSERT OR REPLACE INTO report_lines(txn_id, batch_id, currency, grp, amount, line) "
-        f"SELECT {row}id, {row}batch_id, {row}currency, {_report_group_sql(row)}, "
-        f"{row}amount, {_report_line_sql(row)}"
-    )
-
-
-_OPEN = "(SELECT state FROM batches WHERE id = NEW.batch_id) = 'open'"
-REPORT_LINES_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS report_lines (
-    txn_id INTEGER PRIMARY KEY,     -- transactions.id
-    batch_id INTEGER NOT NULL,
-    currency TEXT NOT NULL,
-    grp TEXT NOT NULL,              -- JSON: the totals group of the transaction
-    amount INTEGER NOT NULL,
-    line TEXT                       -- its `t` element; NULL: laid out by the report
-)""",
-    "CREATE TRIGGER IF NOT EXISTS report_line_insert AFTER INSERT ON transactions "
-    f"WHEN {_OPEN} BEGIN {_report_lines_insert('NEW.')}; END",
-    "CREATE TRIGGER IF NOT EXISTS report_line_update AFTER UPDATE ON transactions "
-    f"WHEN {_OPEN} BEGIN {_report_lines_insert('NEW.')}; END",
-    "CREATE TRIGGER IF NOT EXISTS report_lines_close AFTER UPDATE OF state ON batches "
-    "WHEN NEW.state = 'closed' BEGIN DELETE FROM report_lines WHERE batch_id <> NEW.id; END",
-)
-# Bringing a version-1 journal up to date: the open batch's lines.
-_REPORT_LINES_BACKFILL = (
-    _report_lines_insert("transactions.")  # noqa: S608 - our own column names only
-    + " FROM transactions WHERE batch_id IN (SELECT id FROM batches WHERE state = 'open')"
-)
-
-
 # What the rows linked to one transaction (its refunds and voids) amount to,
 # by operation and state: the ledger decides what counts (cardcore.ledger.claims).
 _CLAIMS_SQL = (
@@ -431,13 +330,10 @@ class Journal:
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            fresh = row is None
-            if row is not None and row[0] not in ("1", SCHEMA_VERSION):
+            if row is not None and row[0] not in ("1", "2", SCHEMA_VERSION):
                 raise JournalError(f"journal schema {row[0]} is newer than this terminal's")
-            for statement in REPORT_LINES_SCHEMA:
+            for statement in _LEGACY_REPORT_OBJECTS:
                 db.execute(statement)
-            if not fresh and row[0] == "1":
-                db.execute(_REPORT_LINES_BACKFILL)
             db.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
             )
@@ -896,46 +792,26 @@ class Journal:
     async def batch_groups(self, batch_id: int) -> list[dict[str, Any]]:
         return await trio.to_thread.run_sync(self.batch_groups_sync, batch_id)
 
-    def iter_report_lines(
-        self, batch_id: int, currency: str, chunk: int = 2000
-    ) -> Iterator[list[tuple[int, str, int, str | None]]]:
-        """Chunks of the open batch's report lines of one currency in id order:
-        (transaction id, totals group as JSON, amount, `t` element or None),
-        laid out by the triggers of REPORT_LINES_SCHEMA. Synchronous (run it
-        from a worker thread), constant memory."""
-        sql = (
-            "SELECT txn_id, grp, amount, line FROM report_lines WHERE txn_id > :after "
-            "AND batch_id = :batch AND currency = :currency ORDER BY txn_id LIMIT :chunk"
-        )
-        args: dict[str, Any] = {"after": 0, "batch": batch_id, "currency": currency, "chunk": chunk}
-
-        def fetch(db: sqlite3.Connection) -> list[tuple[int, str, int, str | None]]:
-            cursor = db.cursor()
-            cursor.row_factory = None
-            return cursor.execute(sql, args).fetchall()
-
-        while True:
-            lines = self._sync(fetch)
-            if not lines:
-                return
-            args["after"] = lines[-1][0]
-            yield lines
-
-    def report_rows_sync(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        """`id` then REPORT_COLUMNS of these transactions, in id order (for the
-        lines the report lays out itself)."""
-        marks = ", ".join("?" * len(ids))
-        sql = (
-            f"SELECT id, {', '.join(REPORT_COLUMNS)} FROM transactions "  # noqa: S608 - ours
-            f"WHERE id IN ({marks}) ORDER BY id"
-        )
+    def iter_chunks(
+        self, sql: str, args: Mapping[str, Any], chunk: int = 2000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of a query, a chunk at a time in the order of their first
+        column (a key): ``sql`` takes the named parameters ``:after`` (the
+        last key read) and ``:chunk``. Synchronous (run it from a worker
+        thread), constant memory."""
+        params: dict[str, Any] = {**args, "after": -1, "chunk": chunk}
 
         def fetch(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
             cursor = db.cursor()
             cursor.row_factory = None
-            return cursor.execute(sql, ids).fetchall()
+            return cursor.execute(sql, params).fetchall()
 
-        return self._sync(fetch)
+        while True:
+            rows = self._sync(fetch)
+            if not rows:
+                return
+            params["after"] = rows[-1][0]
+            yield rows
 
     def batch_currencies_sync(self, batch_id: int) -> list[str]:
         rows = self._sync(

@@ -1,25 +1,22 @@
 # Strategy: the X-report of the manual («Отчет»), tag for tag as its example
-# (with DESIGN.md's reading of the two misspelt grand-total tags), written
-# straight into the answer's spooled file (server: Answer.stream) from a
-# worker thread, in memory that does not grow with the batch:
-# - a brief report's totals come from the journal's per-group aggregates (one
-#   SQL query); totals.py has the counting rules;
-# - a full report reads the batch once, a few thousand lines at a time: each
-#   transaction's `t` element was laid out by the journal when it was written
-#   (journal.REPORT_LINES_SCHEMA, the layout of format_lines below), so a
-#   line costs three values read and one string written; its totals group is
-#   tallied for the totals that follow the lines. format_lines lays out the
-#   rare line the journal could not (and is the reference the journal's SQL
-#   is tested against).
+# (with the reading of the two misspelt grand-total tags recorded in the
+# README's protocol decisions), written straight into the answer's spooled
+# file (connection: Answer.stream) from a worker thread, in memory that does
+# not grow with the batch:
+# - the totals come from the journal's per-group aggregates (one SQL query);
+#   totals.py has the counting rules;
+# - a full report's `t` lines are laid out from one layout table (LINE: the
+#   manual's tags, the journal column each shows, and how) into one SQL
+#   expression, so SQLite writes each line while the report reads the batch
+#   a few thousand rows at a time: a line costs one string read and written;
 # - one <xreport> per currency: the terminal's currency first (always there,
 #   even for an empty batch), then any other currency the batch holds, in
 #   code order; each with its own header `cur`, lines and totals.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
 from cardcore.config import Config
 from cardcore.endofday.totals import (
@@ -29,11 +26,18 @@ from cardcore.endofday.totals import (
     report_totals,
     signed_amount,
 )
-from cardcore.engine.receipt import format_datetime
-from cardcore.journal import REPORT_LINE_DEPTH, Journal
-from cardcore.protocol.xmlcodec import XmlWriter, escape
+from cardcore.journal import Journal
+from cardcore.protocol.xmlcodec import XmlWriter
 
-__all__ = ["card_type_body", "format_lines", "grand_totals_body", "write_lines", "write_xreport"]
+__all__ = [
+    "LINE",
+    "Cell",
+    "card_type_body",
+    "grand_totals_body",
+    "line_sql",
+    "write_lines",
+    "write_xreport",
+]
 
 
 def _title(lines: list[str]) -> dict[str, str] | None:
@@ -60,104 +64,107 @@ def grand_totals_body(totals: CardTypeTotals) -> dict[str, str]:
     return body
 
 
-def _esc(value: Any) -> Any:
-    if isinstance(value, str) and ("&" in value or "<" in value or ">" in value):
-        return escape(value)
-    return value
+@dataclass(frozen=True)
+class Cell:
+    """One tag of a report line: the journal column it shows and how.
+    ``optional``: absent when the column is empty (NULL, '' or, for an
+    amount, 0); ``default``: shown when the column is empty."""
+
+    tag: str
+    column: str | None  # None: the constant ``default``
+    kind: Literal["text", "amount", "stamp", "arc"] = "text"
+    optional: bool = False
+    default: str = ""
 
 
-def _stamp(value: str) -> str:
-    """yyMMddhhmmss of the journal's ISO datetime (engine.receipt.format_datetime),
-    by slicing when it has the journal's own shape (it always does)."""
-    if len(value) >= 19 and value[4] == "-" and value[10] == "T" and value[13] == ":":
-        return value[2:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
-    return format_datetime(value)
+# The manual's `t` element of the full report, in its order.
+LINE = (
+    Cell("status", "tstatus", default="declined"),
+    Cell("state", None, default="active"),
+    Cell("type", "receipt_type"),
+    Cell("seq", "seq"),
+    Cell("aa", "amount", "amount"),
+    Cell("ao", "amount_other", "amount", optional=True),
+    Cell("rrn", "rrn", optional=True),
+    Cell("time", "datetime", "stamp"),  # yyMMddhhmmss of the terminal's local time
+    Cell("apn", "auth_code", optional=True),
+    Cell("arc", "resp_code", "arc", optional=True),  # 3 digits: engine.receipt.response_code_3
+    Cell("cur", "currency"),
+    Cell("pan", "masked_pan", optional=True),
+    Cell("aed", "expiry", optional=True),
+    Cell("aid", "aid", optional=True),
+    Cell("tvr", "tvr", optional=True),
+    Cell("tsi", "tsi", optional=True),
+)
+LINE_DEPTH = 3  # <answer><xreport><transactions><t>
 
 
-Tally = dict[tuple[str, ...], list[int]]
+def _escaped(column: str) -> str:
+    """SQL of a column's text, XML-escaped (as xml.sax.saxutils.escape); the
+    replacing only where there is something to replace."""
+    replaced = f"replace(replace(replace({column}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+    return f"CASE WHEN {column} GLOB '*[&<>]*' THEN {replaced} ELSE {column} END"
 
 
-def format_lines(rows: Iterable[tuple[Any, ...]], depth: int) -> str:
-    """`t` elements of rows (`id` then REPORT_COLUMNS), laid out as
-    XmlWriter.element would."""
-    pt, p = "  " * depth, "  " * (depth + 1)
-    o_rrn, o_apn, o_arc, o_pan = f"{p}<rrn>", f"{p}<apn>", f"{p}<arc>", f"{p}<pan>"
-    o_aed, o_aid, o_tvr, o_tsi = f"{p}<aed>", f"{p}<aid>", f"{p}<tvr>", f"{p}<tsi>"
-    out: list[str] = []
-    add = out.append
-    for row in rows:
-        (
-            _id, seq, _channel, _operation, receipt_type, tstatus, amount, amount_other,
-            currency, masked_pan, expiry, aid, _rid, _name, rrn, auth_code, resp_code, tvr, tsi,
-            when,
-        ) = row  # fmt: skip
-        probe = f"{seq}{receipt_type}{tstatus}{rrn}{auth_code}{resp_code}{currency}{masked_pan}"
-        probe += f"{expiry}{aid}{tvr}{tsi}"
-        if "&" in probe or "<" in probe or ">" in probe:  # never from this terminal's own data
-            seq, receipt_type, tstatus, rrn, auth_code, resp_code = map(
-                _esc, (seq, receipt_type, tstatus, rrn, auth_code, resp_code)
-            )
-            currency, masked_pan, expiry, aid, tvr, tsi = map(
-                _esc, (currency, masked_pan, expiry, aid, tvr, tsi)
-            )
-        if resp_code and len(resp_code) < 3 and resp_code.isascii() and resp_code.isdigit():
-            resp_code = resp_code.rjust(3, "0")  # engine.receipt.response_code_3
-        add(
-            f"{pt}<t>\n{p}<status>{tstatus or 'declined'}</status>\n{p}<state>active</state>\n"
-            f"{p}<type>{receipt_type}</type>\n{p}<seq>{seq}</seq>\n{p}<aa>{amount:012d}</aa>\n"
+def _value_sql(cell: Cell, column: str) -> str:
+    """SQL of a cell's text."""
+    if cell.kind == "amount":
+        return f"printf('%012d', {column})"
+    if cell.kind == "stamp":
+        # The journal writes ISO 8601 local time: its digits, in place.
+        return " || ".join(f"substr({column}, {start}, 2)" for start in (3, 6, 9, 12, 15, 18))
+    if cell.kind == "arc":  # one or two ASCII digits get leading zeros
+        return (
+            f"CASE WHEN {column} GLOB '[0-9]' THEN '00' || {column} "
+            f"WHEN {column} GLOB '[0-9][0-9]' THEN '0' || {column} ELSE {_escaped(column)} END"
         )
-        if amount_other:
-            add(f"{p}<ao>{amount_other:012d}</ao>\n")
-        if rrn:
-            add(f"{o_rrn}{rrn}</rrn>\n")
-        add(f"{p}<time>{_stamp(when)}</time>\n")
-        if auth_code:
-            add(f"{o_apn}{auth_code}</apn>\n")
-        if resp_code:
-            add(f"{o_arc}{resp_code}</arc>\n")
-        add(f"{p}<cur>{currency}</cur>\n")
-        if masked_pan:
-            add(f"{o_pan}{masked_pan}</pan>\n")
-        if expiry:
-            add(f"{o_aed}{expiry}</aed>\n")
-        if aid:
-            add(f"{o_aid}{aid}</aid>\n")
-        if tvr:
-            add(f"{o_tvr}{tvr}</tvr>\n")
-        if tsi:
-            add(f"{o_tsi}{tsi}</tsi>\n")
-        add(f"{pt}</t>\n")
-    return "".join(out)
+    return _escaped(column)
 
 
-def _tally_groups(tally: Tally) -> list[dict[str, Any]]:
-    """A tally in the shape of Journal.batch_groups rows (for totals.report_totals)."""
-    names = ("currency", "channel", "scheme_rid", "scheme_name", "operation", "receipt_type")
-    return [
-        {**dict(zip(names, key[:6], strict=True)), "tstatus": key[6], "count": n, "amount": total}
-        for key, (n, total) in tally.items()
-    ]
+def line_sql(depth: int = LINE_DEPTH) -> str:
+    """One SQL expression laying a transaction row out as its `t` element,
+    exactly as XmlWriter.element would at ``depth``: a printf whose format
+    holds the fixed text and whose arguments are the cells' values (an
+    optional cell is its whole element or nothing)."""
+    outer, inner = "  " * depth, "  " * (depth + 1)
+    layout, args = [f"{outer}<t>\n"], []
+    for cell in LINE:
+        column = cell.column
+        if column is None:
+            layout.append(f"{inner}<{cell.tag}>{cell.default}</{cell.tag}>\n")
+            continue
+        empty = f"{column} = 0" if cell.kind == "amount" else f"{column} = ''"
+        empty = f"{column} IS NULL OR {empty}"
+        value = _value_sql(cell, column)
+        if cell.optional:
+            element = f"'{inner}<{cell.tag}>' || {value} || '</{cell.tag}>\n'"
+            layout.append("%s")
+            args.append(f"CASE WHEN {empty} THEN '' ELSE {element} END")
+            continue
+        layout.append(f"{inner}<{cell.tag}>%s</{cell.tag}>\n")
+        # (A required cell shows its value; one with a default shows it when empty.)
+        args.append(
+            f"CASE WHEN {empty} THEN '{cell.default}' ELSE {value} END" if cell.default else value
+        )
+    layout.append(f"{outer}</t>\n")
+    return f"printf('{''.join(layout)}', {', '.join(args)})"
 
 
-def write_lines(writer: XmlWriter, journal: Journal, batch_id: int, currency: str) -> Tally:
-    """The <transactions> of one currency; returns the tally of their groups."""
-    if writer.depth != REPORT_LINE_DEPTH:
-        raise ValueError(f"report lines are laid out at depth {REPORT_LINE_DEPTH}")
-    groups: dict[str, list[int]] = {}
-    for chunk in journal.iter_report_lines(batch_id, currency):
-        lines: list[str] = []
-        for txn_id, group, amount, line in chunk:
-            cell = groups.get(group)
-            if cell is None:
-                groups[group] = [1, amount]
-            else:
-                cell[0] += 1
-                cell[1] += amount
-            if line is None:
-                line = format_lines(journal.report_rows_sync([txn_id]), REPORT_LINE_DEPTH)
-            lines.append(line)
-        writer.text("".join(lines))
-    return {tuple(json.loads(group)): cell for group, cell in groups.items()}
+_LINES_SQL = (
+    f"SELECT id, {line_sql()} FROM transactions "  # noqa: S608 - our own layout only
+    "WHERE batch_id = :batch AND currency = :currency AND id > :after ORDER BY id LIMIT :chunk"
+)
+
+
+def write_lines(writer: XmlWriter, journal: Journal, batch_id: int, currency: str) -> int:
+    """The <transactions> lines of one currency; returns how many."""
+    if writer.depth != LINE_DEPTH:
+        raise ValueError(f"report lines are laid out at depth {LINE_DEPTH}")
+    count = 0
+    for chunk in journal.iter_chunks(_LINES_SQL, {"batch": batch_id, "currency": currency}):
+        writer.text("".join(line for _, line in chunk))
+        count += len(chunk)
+    return count
 
 
 def write_xreport(
@@ -169,17 +176,13 @@ def write_xreport(
     full: bool,
     now: dt.datetime,
 ) -> None:
-    """The <xreport> sections of the open batch (blocking: a worker thread).
-    A brief report's totals come from the journal's aggregates; a full
-    report counts its lines as it writes them (one pass over the batch)."""
+    """The <xreport> sections of the open batch (blocking: a worker thread):
+    the totals from the journal's aggregates, a full report's lines from
+    the layout table."""
     term = config.terminal
-    if full:
-        per_currency: dict[str, CurrencyTotals] = {}
-        present = set(journal.batch_currencies_sync(batch_id))
-    else:
-        groups = journal.batch_groups_sync(batch_id)
-        per_currency = report_totals(groups)
-        present = {g["currency"] for g in groups}
+    groups = journal.batch_groups_sync(batch_id)
+    per_currency = report_totals(groups)
+    present = {g["currency"] for g in groups}
     currencies = [term.currency, *sorted(present - {term.currency})]
     for currency in currencies:
         writer.open("xreport")
@@ -195,9 +198,8 @@ def write_xreport(
         )
         if full:
             writer.open("transactions")
-            tally = write_lines(writer, journal, batch_id, currency)
+            write_lines(writer, journal, batch_id, currency)
             writer.close("transactions")
-            per_currency.update(report_totals(_tally_groups(tally)))
         totals = per_currency.get(currency, CurrencyTotals(currency))
         types = [card_type_body(t) for t in totals.ordered()]
         writer.element("totals", {"card-type": types} if types else {})

@@ -20,7 +20,7 @@ from acquirers.iso8583 import response_codes
 from acquirers.iso8583.dialects.generic87 import CONVENTIONS as CONV
 from acquirers.iso8583.messages import BatchTotals, TxnType
 from cardcore.endofday import totals as rules
-from cardcore.endofday.report import format_lines, write_lines
+from cardcore.endofday.report import write_lines
 from cardcore.endofday.states import (
     TRANSITIONS,
     IllegalSettlementTransition,
@@ -28,7 +28,7 @@ from cardcore.endofday.states import (
     SettlementState,
     next_state,
 )
-from cardcore.journal import REPORT_COLUMNS, Journal, JournalError, PanProtector, TxnRecord
+from cardcore.journal import Journal, JournalError, PanProtector, TxnRecord
 from cardcore.protocol.secure import seal, seal_stream, unseal
 from cardcore.protocol.xmlcodec import XmlWriter, decode_message, encode_body
 
@@ -263,61 +263,65 @@ async def test_aggregates_agree_with_rows_and_upload_records(
 
 
 # ---------------------------------------------------------------- report lines and streaming
-def test_format_lines_is_the_writer_layout() -> None:
-    lines = [
-        (1, "000001", "card", "purchase", "purchase", "approved", 12300, 0, "643",
-         "************0010", "301231", "A0000000031010", "A000000003", "VISA", "633218000001",
-         "AFK045", "00", "0000008000", "E800", WHEN.isoformat()),
-        (2, "000002", "sbp", "refund", "refund", None, 500, 0, "643",
-         None, None, None, None, None, "R<&>", None, None, None, None, WHEN.isoformat()),
-        (3, "000003", "card", "purchase-with-cashback", "purchase", "approved", 4000, 1000,
-         "643", "*1", None, None, None, None, None, None, "Y1", None, None, WHEN.isoformat()),
-        (4, "000004", "card", "purchase", "purchase", "declined", 700, 0, "643",
-         "*2", None, None, None, None, None, None, "5", None, None, "2026-11-28 12:00:05"),
-    ]  # fmt: skip
-    assert len(lines[0]) == len(REPORT_COLUMNS) + 1  # id first
+def _t_body(r: TxnRecord) -> dict[str, str]:
+    """The manual's `t` built the slow, obvious way."""
+    body = {
+        "status": r.tstatus or "declined",
+        "state": "active",
+        "type": r.receipt_type,
+        "seq": r.seq,
+        "aa": f"{r.amount:012d}",
+        "ao": f"{r.amount_other:012d}" if r.amount_other else None,
+        "rrn": r.rrn,
+        "time": dt.datetime.fromisoformat(r.datetime).strftime("%y%m%d%H%M%S"),
+        "apn": r.auth_code,
+        "arc": (r.resp_code.rjust(3, "0") if re.fullmatch("[0-9]+", r.resp_code) else r.resp_code)
+        if r.resp_code
+        else None,
+        "cur": r.currency,
+        "pan": r.masked_pan,
+        "aed": r.expiry,
+        "aid": r.aid,
+        "tvr": r.tvr,
+        "tsi": r.tsi,
+    }
+    return {k: x for k, x in body.items() if x}
+
+
+def _reference(journal: Journal, batch_id: int, currency: str = "643") -> str:
     out = io.BytesIO()
     writer = XmlWriter(out, depth=3)
-    expected = io.BytesIO()
-    reference = XmlWriter(expected, depth=3)
-    for line in lines:
-        reference.element("t", _t_body(line))
-    writer.text(format_lines(lines, 3))
-    assert out.getvalue() == expected.getvalue()
-    text = out.getvalue().decode()
+    for chunk in journal.iter_batch(batch_id):
+        for r in chunk:
+            if r.currency == currency:
+                writer.element("t", _t_body(r))
+    return out.getvalue().decode()
+
+
+def _report_text(journal: Journal, batch_id: int, currency: str = "643") -> str:
+    out = io.BytesIO()
+    write_lines(XmlWriter(out, depth=3), journal, batch_id, currency)
+    return out.getvalue().decode()
+
+
+async def test_report_lines_are_the_writer_layout(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "j.sqlite")
+    first = row(rid="A000000003")
+    first.rrn, first.auth_code, first.masked_pan = "633218000001", "AFK045", "************0010"
+    first.expiry, first.aid, first.tvr, first.tsi = "301231", "A0000000031010", "0000008000", "E800"
+    odd = row("refund", 500, channel="sbp", tstatus=None, resp_code=None)
+    odd.rrn = "R<&>"
+    cashback = row("purchase-with-cashback", 4000, other=1000, resp_code="Y1")
+    declined = row(tstatus="declined", resp_code="5")
+    declined.datetime = "2026-11-28 12:00:05"  # a space for the T: the same digits
+    await journal.create_many([first, odd, cashback, declined])
+    batch_id, _ = await journal.open_batch()
+    text = _report_text(journal, batch_id)
+    assert text == _reference(journal, batch_id) and text.count("<t>") == 4
     assert "<rrn>R&lt;&amp;&gt;</rrn>" in text and "<arc>Y1</arc>" in text
     assert "<ao>000000001000</ao>" in text and "<status>declined</status>" in text
     assert "<arc>005</arc>" in text and "<time>261128120005</time>" in text
-
-
-def _t_body(line: tuple[Any, ...]) -> dict[str, str]:
-    """The manual's `t` built the slow, obvious way."""
-    v = dict(zip(("id", *REPORT_COLUMNS), line, strict=True))
-    body = {
-        "status": v["tstatus"] or "declined",
-        "state": "active",
-        "type": v["receipt_type"],
-        "seq": v["seq"],
-        "aa": f"{v['amount']:012d}",
-        "ao": f"{v['amount_other']:012d}" if v["amount_other"] else None,
-        "rrn": v["rrn"],
-        "time": dt.datetime.fromisoformat(v["datetime"]).strftime("%y%m%d%H%M%S"),
-        "apn": v["auth_code"],
-        "arc": (
-            v["resp_code"].rjust(3, "0")
-            if re.fullmatch("[0-9]+", v["resp_code"])
-            else v["resp_code"]
-        )
-        if v["resp_code"]
-        else None,
-        "cur": v["currency"],
-        "pan": v["masked_pan"],
-        "aed": v["expiry"],
-        "aid": v["aid"],
-        "tvr": v["tvr"],
-        "tsi": v["tsi"],
-    }
-    return {k: x for k, x in body.items() if x}
+    journal.close()
 
 
 TEXT = st.one_of(
@@ -338,42 +342,23 @@ LINE_ROWS = st.builds(
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    plan=st.lists(st.tuples(LINE_ROWS, TEXT, TEXT, TEXT, st.booleans()), min_size=1, max_size=12)
-)
-def test_report_lines_and_tally_for_any_row(
-    plan: list[tuple[TxnRecord, str | None, str | None, str | None, bool]],
+@given(plan=st.lists(st.tuples(LINE_ROWS, TEXT, TEXT, TEXT), min_size=1, max_size=12))
+def test_report_lines_for_any_row(
+    plan: list[tuple[TxnRecord, str | None, str | None, str | None]],
 ) -> None:
-    """The fast layout of `t` is the obvious one (a dict through XmlWriter) for any
-    field values, and the tally counts every row in its group."""
+    """The layout table's SQL lays out `t` as the obvious way (a dict through
+    XmlWriter) does, for any field values."""
     import trio
 
     async def run() -> None:
         journal = open_journal(":memory:")
         rows = []
-        for r, rrn, auth, pan, odd_time in plan:
+        for r, rrn, auth, pan in plan:
             r.rrn, r.auth_code, r.masked_pan, r.tvr = rrn, auth, pan, pan
-            if odd_time:
-                r.datetime = r.datetime.replace("T", " ")  # not the journal's own shape
             rows.append(r)
         await journal.create_many(rows)
         batch_id, _ = await journal.open_batch()
-        out = io.BytesIO()
-        writer = XmlWriter(out, depth=3)
-        tally = write_lines(writer, journal, batch_id, "643")
-        expected_out = io.BytesIO()
-        reference = XmlWriter(expected_out, depth=3)
-        for line in journal.report_rows_sync([r.id for r in rows if r.id is not None]):
-            reference.element("t", _t_body(line))
-        assert out.getvalue() == expected_out.getvalue()
-        expected: dict[tuple[str, ...], list[int]] = {}
-        for r in rows:
-            key = (r.currency, r.channel, r.scheme_rid or "", r.scheme_name or "", r.operation,
-                   r.receipt_type, r.tstatus or "")  # fmt: skip
-            cell = expected.setdefault(key, [0, 0])
-            cell[0] += 1
-            cell[1] += r.amount
-        assert tally == expected
+        assert _report_text(journal, batch_id) == _reference(journal, batch_id)
         journal.close()
 
     trio.run(run)
@@ -459,25 +444,21 @@ async def test_clear_ends_an_unresolved_settlement_in_one_commit(tmp_path: Path)
     journal.close()
 
 
-async def test_report_lines_stream_by_currency_in_chunks(tmp_path: Path) -> None:
+async def test_report_lines_come_by_currency_in_chunks(tmp_path: Path) -> None:
     journal = open_journal(tmp_path / "j.sqlite")
     await journal.create_many([row(currency="643" if i % 3 else "840") for i in range(25)])
     batch_id, _ = await journal.open_batch()
-    chunks = list(journal.iter_report_lines(batch_id, "643", chunk=4))
+    sql = (
+        "SELECT id FROM transactions WHERE batch_id = :batch AND currency = :currency "
+        "AND id > :after ORDER BY id LIMIT :chunk"
+    )
+    chunks = list(journal.iter_chunks(sql, {"batch": batch_id, "currency": "643"}, chunk=4))
     assert [len(c) for c in chunks] == [4, 4, 4, 4]
     ids = [line[0] for c in chunks for line in c]
     assert ids == sorted(ids)
-    assert {line[1] for c in chunks for line in c} == {
-        '["643","card","A000000003","VISA","purchase","purchase","approved"]'
-    }
-    assert sum(len(c) for c in journal.iter_report_lines(batch_id, "840")) == 9
+    assert _report_text(journal, batch_id).count("<t>") == 16
+    assert _report_text(journal, batch_id, "840").count("<t>") == 9
     journal.close()
-
-
-def _report_text(journal: Journal, batch_id: int, currency: str = "643") -> str:
-    out = io.BytesIO()
-    write_lines(XmlWriter(out, depth=3), journal, batch_id, currency)
-    return out.getvalue().decode()
 
 
 async def test_report_lines_follow_every_update_of_a_transaction(tmp_path: Path) -> None:
@@ -496,57 +477,39 @@ async def test_report_lines_follow_every_update_of_a_transaction(tmp_path: Path)
     journal.close()
 
 
-async def test_report_lines_are_kept_for_the_open_and_the_last_closed_batch(
-    tmp_path: Path,
-) -> None:
-    journal = open_journal(tmp_path / "j.sqlite")
-
-    def stored() -> dict[int, int]:
-        sql = "SELECT batch_id, COUNT(*) FROM report_lines GROUP BY batch_id"
-        return dict(journal._sync(lambda db: db.execute(sql).fetchall()))
-
-    first, _ = await journal.open_batch()
-    await journal.create_many([row() for _ in range(3)])
-    second = await journal.close_batch({"n": 1})
-    # a report still streaming the batch just closed keeps its lines
-    assert stored() == {first: 3}
-    assert _report_text(journal, second) == ""
-    await journal.create_many([row(amount=7) for _ in range(2)])
-    assert "<aa>000000000007</aa>" in _report_text(journal, second)
-    third = await journal.close_batch({"n": 2})
-    assert stored() == {second: 2}
-    # the archived rows themselves stay, for audit
-    assert sum(len(c) for c in journal.iter_batch(first)) == 3
-    await journal.create(row())
-    assert stored() == {second: 2, third: 1}
-    journal.close()
-
-
-async def test_a_version_1_journal_gets_the_lines_of_its_open_batch(tmp_path: Path) -> None:
+async def test_a_version_2_journal_drops_its_report_lines(tmp_path: Path) -> None:
+    """Version 2 laid the report lines out in triggers at every write; opened
+    now, it loses them and reports the same."""
     journal = open_journal(tmp_path / "j.sqlite")
     await journal.create_many([row(amount=100 + i) for i in range(5)])
     batch_id, _ = await journal.open_batch()
     expected = _report_text(journal, batch_id)
 
-    def downgrade(db: Any) -> None:  # the journal as version 1 left it
-        for trigger in ("report_line_insert", "report_line_update", "report_lines_close"):
-            db.execute(f"DROP TRIGGER {trigger}")
-        db.execute("DROP TABLE report_lines")
-        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    def as_version_2(db: Any) -> None:
+        db.execute("CREATE TABLE report_lines (txn_id INTEGER PRIMARY KEY, line TEXT)")
+        db.execute(
+            "CREATE TRIGGER report_line_insert AFTER INSERT ON transactions BEGIN "
+            "INSERT INTO report_lines(txn_id, line) VALUES (NEW.id, 'x'); END"
+        )
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
 
-    journal._sync(downgrade)
+    journal._sync(as_version_2)
     journal.close()
     journal = open_journal(tmp_path / "j.sqlite")
     assert _report_text(journal, batch_id) == expected and expected.count("<t>") == 5
-    await journal.create(row(amount=999))
+    await journal.create(row(amount=999))  # no trigger writes into a table that is gone
     assert _report_text(journal, batch_id).count("<t>") == 6
+    tables = journal._sync(
+        lambda db: [r[0] for r in db.execute("SELECT name FROM sqlite_master").fetchall()]
+    )
+    assert "report_lines" not in tables and "report_line_insert" not in tables
     version = journal._sync(
         lambda db: db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
     )
-    assert version == "2"
-    journal._sync(lambda db: db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'"))
+    assert version == "3"
+    journal._sync(lambda db: db.execute("UPDATE meta SET value = '4' WHERE key = 'schema'"))
     journal.close()
-    with pytest.raises(JournalError, match="schema 3 is newer"):
+    with pytest.raises(JournalError, match="schema 4 is newer"):
         open_journal(tmp_path / "j.sqlite")
 
 

@@ -14,7 +14,7 @@ wiring of `cardcore serve --simulator` (host simulator over loopback TCP):
 2. brief report;
 3. settlement in balance (flush, totals, 0500 92, journal record and batch close);
    the host simulator's own share (it totals its ledger of the same size) is shown;
-   then the next (small) batch's settlement, which drops the closed batch's report lines;
+   then the next (small) batch's settlement;
 4. settlement out of balance with a batch upload (0320 per transaction, 0500 96) of a
    batch of `--upload` transactions, against a host simulator in its own process (so
    that the records it keeps do not count in the terminal's memory).
@@ -262,8 +262,6 @@ async def scenario(count: int, upload: int, trace: bool) -> dict[str, Step]:
             out[HOST_TOTALS] = Step(time.perf_counter() - t0, 0.0, 0)
             eod = EndOfDay(bench.terminal)
             out["settlement"] = await measure(eod.settle, trace)
-            # The next batch's settlement also drops the report lines of the
-            # batch closed above (journal.REPORT_LINES_SCHEMA).
             await fill(bench, 10)
             out["next settlement"] = await measure(eod.settle, trace)
         with standalone_host() as port:
@@ -330,10 +328,7 @@ def main(argv: list[str] | None = None) -> None:
             note = f"answer {step.result:,} bytes ({step.result / 2**20:.1f} MiB)"
         elif name == "next settlement":
             sreport = step.result.body["sreport"]
-            note = (
-                f"{sreport['settlement-result']}, {sreport['tnum']} in the host batch; it also"
-                f" drops the {args.count:,} report lines of the batch settled before"
-            )
+            note = f"{sreport['settlement-result']}, {sreport['tnum']} in the host batch"
         elif name == "settlement":
             sreport = step.result.body["sreport"]
             note = (
