@@ -82,7 +82,9 @@ def terminal(pcscd: Pcscd, tmp_path: Path) -> Iterator[Served]:
 async def test_purchase_with_a_card_in_a_pcsc_reader(
     pcscd: Pcscd, terminal: Served, t0: bool
 ) -> None:
-    card = vpcd_card(pcscd.port, "default", *(["--t0"] if t0 else []))
+    """The default card offers T=0 alone, as most payment cards; `--t1` makes
+    it a T=1 card."""
+    card = vpcd_card(pcscd.port, "default", *([] if t0 else ["--t1"]))
     try:
         register = Register(terminal)
         answer = await register.transaction(**PURCHASE)
