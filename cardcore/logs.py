@@ -21,6 +21,8 @@ import os
 import re
 import sys
 
+from cardcore.engine.request import luhn_ok
+
 __all__ = ["KERNEL_TRACE", "RedactingFilter", "is_pan", "redact", "setup_logging"]
 
 KERNEL_TRACE = "kernel.trace"
@@ -41,15 +43,7 @@ _TAG5A = re.compile(r"5A(0[7-9A])", re.IGNORECASE)
 
 def is_pan(digits: str) -> bool:
     """13-19 digits, not starting with 0, with a valid Luhn check digit."""
-    if not 13 <= len(digits) <= 19 or not digits.isdigit() or digits[0] == "0":
-        return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    return 13 <= len(digits) <= 19 and digits.isdigit() and digits[0] != "0" and luhn_ok(digits)
 
 
 def _mask(digits: str) -> str:

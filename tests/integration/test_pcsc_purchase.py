@@ -24,7 +24,7 @@ import trio
 from cardcore.protocol.xmlcodec import decode_error_stack
 from hal.sim.pki import load_issuer_keys
 from hal.sim.profile import load_profile
-from hal.sim.vpcd import VirtualIcc, icc_for_profile
+from hal.sim.vpcd import ContactIcc, icc_for_profile
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, plugged
 from tests.integration.conftest import FAST, Served, start_server, stop_server
 from tests.integration.test_transactions import PURCHASE, Register, assert_consistent
@@ -146,43 +146,31 @@ async def test_no_card_in_the_pcsc_reader_times_out(pcscd: Pcscd, tmp_path: Path
         assert stop_server(server) == 0
 
 
-class Recorder:
-    """A card in the vpcd slot that keeps every APDU the terminal sent
-    through pcscd and the answer it got."""
+def record(icc: ContactIcc) -> list[tuple[bytes, bytes]]:
+    """Keep every APDU the terminal sends the card through pcscd, and its answer."""
+    exchanges: list[tuple[bytes, bytes]] = []
+    transmit = icc.transmit
 
-    def __init__(self, icc: VirtualIcc) -> None:
-        self.icc = icc
-        self.exchanges: list[tuple[bytes, bytes]] = []
-
-    @property
-    def atr(self) -> bytes:
-        return self.icc.atr
-
-    def power_on(self) -> None:
-        self.icc.power_on()
-
-    def power_off(self) -> None:
-        self.icc.power_off()
-
-    def reset(self) -> None:
-        self.icc.reset()
-
-    def transmit(self, capdu: bytes) -> bytes:
-        rapdu = self.icc.transmit(capdu)
-        self.exchanges.append((capdu, rapdu))
+    def recorded(capdu: bytes) -> bytes:
+        rapdu = transmit(capdu)
+        exchanges.append((capdu, rapdu))
         return rapdu
 
-    def commands(self, cla: int, ins: int) -> list[tuple[bytes, bytes]]:
-        """(command data, response data) of each such command; a '61xx' answer
-        (T=0) is completed by the GET RESPONSE that follows it."""
-        found = []
-        for i, (capdu, rapdu) in enumerate(self.exchanges):
-            if capdu[:2] != bytes([cla, ins]):
-                continue
-            if rapdu[0] == 0x61:
-                rapdu = self.exchanges[i + 1][1]
-            found.append((capdu[5 : 5 + capdu[4]], rapdu[:-2]))
-        return found
+    icc.transmit = recorded  # type: ignore[method-assign]
+    return exchanges
+
+
+def commands(exchanges: list[tuple[bytes, bytes]], cla: int, ins: int) -> list[tuple[bytes, bytes]]:
+    """(command data, response data) of each such command; a '61xx' answer
+    (T=0) is completed by the GET RESPONSE that follows it."""
+    found = []
+    for i, (capdu, rapdu) in enumerate(exchanges):
+        if capdu[:2] != bytes([cla, ins]):
+            continue
+        if rapdu[0] == 0x61:
+            rapdu = exchanges[i + 1][1]
+        found.append((capdu[5 : 5 + capdu[4]], rapdu[:-2]))
+    return found
 
 
 def dol_values(dol: list[tuple[int, int]], data: bytes) -> dict[str, bytes]:
@@ -217,13 +205,15 @@ async def test_pyemv_recomputes_the_arqc_and_the_arpc_of_a_purchase(
 
     profile = load_profile("default")
     app = profile.applications[0]
-    card = Recorder(icc_for_profile(profile))
+    card = icc_for_profile(profile)
+    assert isinstance(card, ContactIcc)
+    exchanges = record(card)
     async with plugged(nursery, pcscd, card):
         answer = await Register(terminal).transaction(**PURCHASE)
     assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
     assert answer.body["receipt"]["tstatus"] == "approved"
 
-    (first, first_answer), (second, _) = card.commands(0x80, 0xAE)
+    (first, first_answer), (second, _) = commands(exchanges, 0x80, 0xAE)
     cdol1 = dol_values(app.cdol1, first)
     response = pyemv.tlv.decode(first_answer)["77"]
     assert app.icc_key is not None
