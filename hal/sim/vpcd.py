@@ -19,9 +19,9 @@
 #   contactless reader.
 # - vpcd hands APDUs over as they are and never says which protocol pcscd
 #   negotiated (vpcd accepts a PPS to T=0 or T=1 alike), so the contact slot
-#   plays the reader too: a card offering T=0 sits behind what a USB reader
-#   at CCID's APDU level of exchange (CCID 1.1 3.2.1) is, a transport layer
-#   mapping APDUs to T=0 TPDUs (ISO/IEC 7816-3 12.2, EMV Book 1 9.3.1): case 2
+#   plays the reader too: a card offering T=0 sits behind the transport layer
+#   of a USB reader at CCID's APDU level of exchange (CCID rev 1.1), which
+#   maps APDUs to T=0 TPDUs (ISO/IEC 7816-3 12.2, EMV Book 1 9.3.1): case 2
 #   answered '6Cxx' is re-sent with P3 = xx; case 4 goes without its Le, and
 #   '61xx' is fetched with GET RESPONSE, P3 = min(xx, what Le left). An
 #   application thus gets the whole response whether it chose T=0 or T=1, as
