@@ -13,8 +13,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e .
 	touch $@
 
+# python-emv (emvtool) reads the virtual cards through pcscd in the PC/SC tests.
+# It pins pyscard 2.0.0 and click 7, so it gets a venv of its own, like a tool
+# a bench user installs apart; it builds pyscard too, so only with libpcsclite.
+EMV_VERSION := 1.0.14
+
 $(BIN)/.installed-test: pyproject.toml $(BIN)/.installed
 	$(BIN)/pip install -q -e ".[test$(PCSC_EXTRA)]"
+	$(if $(PCSC_EXTRA),$(PYTHON) -m venv $(VENV)/emvtool && \
+		$(VENV)/emvtool/bin/pip install -q "emv==$(EMV_VERSION)")
 	touch $@
 
 demo: $(BIN)/.installed

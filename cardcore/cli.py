@@ -174,7 +174,29 @@ def _parser() -> argparse.ArgumentParser:
         help="default: the profile's own; contactless: the card as a PC/SC part 3 "
         "contactless reader shows it",
     )
-    vpcd.add_argument("--t0", action="store_true", help="a T=0 contact card")
+    protocol = vpcd.add_mutually_exclusive_group()
+    protocol.add_argument(
+        "--t0",
+        action="store_const",
+        const=(0,),
+        dest="protocols",
+        help="offer T=0 alone (the default)",
+    )
+    protocol.add_argument(
+        "--t1", action="store_const", const=(1,), dest="protocols", help="offer T=1 alone"
+    )
+    protocol.add_argument(
+        "--t0-t1",
+        action="store_const",
+        const=(0, 1),
+        dest="protocols",
+        help="offer T=0 and T=1 (T=0 first)",
+    )
+    vpcd.add_argument(
+        "--strict-t0",
+        action="store_true",
+        help="a reader that does not map APDUs to T=0 TPDUs (a case-4 Le reaches the card: 6700)",
+    )
     return parser
 
 
@@ -417,7 +439,9 @@ def _sim_vpcd(args: argparse.Namespace) -> int:
 
     try:
         interface = CardInterface(args.interface) if args.interface else None
-        icc = icc_for_profile(args.profile, interface, t0=args.t0)
+        icc = icc_for_profile(
+            args.profile, interface, protocols=args.protocols, strict=args.strict_t0 or None
+        )
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
         return 2

@@ -2,7 +2,17 @@
 # log by default, the console with `-acons`, the L2 kernel trace on the console
 # with `-econs`. Whatever reaches a handler first passes a redaction filter, a
 # safety net behind the rule that PAN, track data, PIN blocks and keys are never
-# logged: digit runs that look like a PAN keep only their last four digits.
+# logged: a PAN keeps only its last four digits.
+# - What is a PAN (ISO/IEC 7812-1): 13-19 digits, the last a Luhn check digit,
+#   the first (the major industry identifier) not 0 - so zero-padded amounts,
+#   STANs, RRNs and terminal or merchant IDs are none.
+# - Where one stands in a log line: as a word of its own (also grouped 4-4-4-4,
+#   4-6-5 with spaces or dashes, as receipts print it); at the head of track
+#   data - track 2 "PAN=YYMM...", track 2 equivalent data "PAN D YYMM..." (EMV
+#   tag 57), track 1 "%BPAN^NAME^..."; and as the value of tag 5A or 57 inside
+#   a hex dump (5A L cn-digits, 'F'-padded; 57 L PAN D ...). A digit run inside
+#   a longer hex or alphanumeric word anywhere else is not a PAN: AIDs
+#   (A0000000031010), cryptograms and other hex values stay readable.
 from __future__ import annotations
 
 import logging
@@ -11,15 +21,68 @@ import os
 import re
 import sys
 
-__all__ = ["KERNEL_TRACE", "RedactingFilter", "redact", "setup_logging"]
+from cardcore.engine.request import luhn_ok
+
+__all__ = ["KERNEL_TRACE", "RedactingFilter", "is_pan", "redact", "setup_logging"]
 
 KERNEL_TRACE = "kernel.trace"
-_PAN_LIKE = re.compile(r"(?<!\d)(\d{9,15})(\d{4})(?!\d)")
 _SYSLOG_SOCKETS = ("/dev/log", "/var/run/syslog")
+_WORD = re.compile(r"[0-9A-Za-z]+")
+# a PAN printed in groups, one separator throughout: 4-4-4-4(-1..3), 4-4-4-1..3, 4-6-4/5
+_GROUPED = re.compile(
+    r"(?<![0-9A-Za-z-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
+    r"(?![0-9A-Za-z]|-\d)"
+)
+# inside a word: track 1 ("B" PAN, then "^"), the head of track 2 equivalent
+# data (PAN "D" YYMM), tag 57 and tag 5A values in a hex dump
+_TRACK1 = re.compile(r"B(\d{13,19})")
+_TRACK2 = re.compile(r"(\d{13,19})D\d{4}", re.IGNORECASE)
+_TAG57 = re.compile(r"57[0-9A-F]{2}(\d{13,19})D\d{4}", re.IGNORECASE)
+_TAG5A = re.compile(r"5A(0[7-9A])", re.IGNORECASE)
+
+
+def is_pan(digits: str) -> bool:
+    """13-19 digits, not starting with 0, with a valid Luhn check digit."""
+    return 13 <= len(digits) <= 19 and digits.isdigit() and digits[0] != "0" and luhn_ok(digits)
+
+
+def _mask(digits: str) -> str:
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def _in_word(word: str) -> str:
+    """The word with the PANs it can hold masked (see the strategy note)."""
+    if word.isdigit():
+        return _mask(word) if is_pan(word) else word
+    spans: list[tuple[int, int]] = []
+    track1 = _TRACK1.fullmatch(word)
+    if track1 is not None:
+        spans.append(track1.span(1))
+    track2 = _TRACK2.match(word)
+    if track2 is not None:
+        spans.append(track2.span(1))
+    spans += [match.span(1) for match in _TAG57.finditer(word)]
+    for match in _TAG5A.finditer(word):
+        size = 2 * int(match.group(1), 16)
+        value = word[match.end() : match.end() + size]
+        digits = value.rstrip("Ff")  # cn: an odd count of digits ends in one 'F'
+        if len(value) == size and size - len(digits) <= 1:
+            spans.append((match.end(), match.end() + len(digits)))
+    for start, end in spans:
+        if is_pan(word[start:end]):
+            word = word[:start] + _mask(word[start:end]) + word[end:]
+    return word
+
+
+def _grouped(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group(0))
+    return _mask(digits) if is_pan(digits) else match.group(0)
 
 
 def redact(text: str) -> str:
-    return _PAN_LIKE.sub(lambda m: "*" * len(m.group(1)) + m.group(2), text)
+    """``text`` with every PAN in it masked to its last four digits."""
+    text = _GROUPED.sub(_grouped, text)
+    return _WORD.sub(lambda m: _in_word(m.group(0)), text)
 
 
 class RedactingFilter(logging.Filter):

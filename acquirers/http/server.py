@@ -31,6 +31,7 @@
 # `Request.tls` (see `acquirers.http.tls`).
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import ssl
@@ -64,10 +65,11 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def http_date(when: float | None = None) -> str:
     """The Date header's IMF-fixdate (RFC 9110 5.6.7), as
     email.utils.formatdate(usegmt=True) gives it without the email package."""
-    t = time.gmtime(when)
+    # datetime, as formatdate, rounds to the microsecond: 1.9999996 is 00:00:02
+    t = datetime.datetime.fromtimestamp(time.time() if when is None else when, datetime.UTC)
     return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+        f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year:04d} "
+        f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} GMT"
     )
 
 

@@ -17,6 +17,16 @@
 # - With `t0=True` data goes back the way T=0 returns it (ISO 7816-3 10.3.4,
 #   EMV Book 1 9.3): 61xx + GET RESPONSE for case-4 commands, 6Cxx when a
 #   case-2 Le is wrong, so the terminal's transport wrapper can be exercised.
+# - The ATR (ISO/IEC 7816-3 8.2, EMV Book 1 8.3) offers the profile's
+#   protocols: T=0 alone, as most contact payment cards do (`contact_atr`).
+#   Its historical bytes are those of the commonest real EMV ATR,
+#   3B 68 00 00 00 73 C8 40 00 00 90 00: card capabilities (ISO/IEC 7816-4
+#   8.1.1.2.7) C8 = selection by full or partial DF name, 40, and 00 = no
+#   logical channel. Every EMV command (Book 3 6.5) is coded for the basic
+#   channel (CLA '00', '80', '84', '8C') and a terminal runs one application
+#   at a time, so a payment card has no use for more and declares none; a
+#   channel number in CLA and MANAGE CHANNEL (ISO/IEC 7816-4 7.1.2) answer
+#   '6881', logical channel not supported.
 # - Contactless (EMV Contactless Books B and C): the PPSE '2PAY.SYS.DDF01'
 #   answers its FCI with the directory entries inside (no records); a qVSDC
 #   application (Book C-3 style) answers GET PROCESSING OPTIONS with the
@@ -44,7 +54,7 @@ from hal.sim.rsa import RsaError, RsaPrivateKey
 from kernel import tlv
 from kernel.crypto import emv, pinblock
 
-__all__ = ["AppState", "Phase", "VirtualCard"]
+__all__ = ["HISTORICAL_BYTES", "AppState", "Phase", "VirtualCard", "contact_atr"]
 
 AAC, TC, ARQC = 0x00, 0x40, 0x80
 ARC_UNABLE_ONLINE = (b"Y3", b"Z3")
@@ -77,6 +87,27 @@ _CTQ_ONLINE_PIN = (0, 0x80)
 _CTQ_SIGNATURE = (0, 0x40)
 _CTQ_CDCVM_PERFORMED = (1, 0x80)
 FDDA_VERSION = 0x01
+# Category 00, compact-TLV card capabilities 73 C8 40 00 (no logical channel:
+# the card declares what it does), status 9000. See the strategy note.
+HISTORICAL_BYTES = bytes.fromhex("0073C84000009000")
+T0, T1 = 0, 1
+
+
+def contact_atr(protocols: tuple[int, ...], historical: bytes = HISTORICAL_BYTES) -> bytes:
+    """An EMV basic ATR (Book 1 8.3) offering ``protocols`` (0 and/or 1, the
+    first is the one used without PPS): TB1 = TC1 = 00; for T=1, TD2 = 31
+    with IFSI 254 and BWI 4 / CWI 5, and the check byte TCK. T=0 alone is
+    3B 6K 00 00 (no TD1), T=1 alone has TD1 = 81, both TD1 = 80 (T=0 first)."""
+    if protocols == (T0,):
+        return bytes([0x3B, 0x60 | len(historical), 0x00, 0x00]) + historical
+    td1 = {(T1,): 0x81, (T0, T1): 0x80}.get(protocols)
+    if td1 is None:
+        raise ValueError(f"no basic ATR offers protocols {protocols}")
+    body = bytes([0xE0 | len(historical), 0x00, 0x00, td1, 0x31, 0xFE, 0x45]) + historical
+    tck = 0
+    for b in body:
+        tck ^= b
+    return b"\x3b" + body + bytes([tck])
 
 
 def _bit(value: bytes, bit: tuple[int, int]) -> bool:
@@ -162,6 +193,7 @@ class Event(enum.Enum):
     FINAL_AC = "final ac"
 
 
+INS_MANAGE_CHANNEL = 0x70
 _SCRIPT_INS = frozenset({0x1E, 0x18, 0x16, 0x24, 0xDA})
 _ALWAYS = frozenset({0xA4, 0xB2, 0x84})  # SELECT, READ RECORD, GET CHALLENGE
 # Instructions each phase accepts; anything else is 6985 (conditions of use).
@@ -223,6 +255,9 @@ class VirtualCard:
     """A virtual EMV contact card personalised from a `Profile`.
 
     ``t0``: answer like a T=0 card (61xx/6Cxx, GET RESPONSE).
+    ``protocols``: what the ATR offers (ISO/IEC 7816-3 8.2.3), default the
+    one in use; a reader that negotiated T=1 with a card offering both
+    passes ``protocols=(0, 1), t0=False``.
     ``rng``: source of the card's random numbers (GET CHALLENGE, ICC dynamic
     number); defaults to os.urandom, pass a seeded callable for repeatable runs.
     """
@@ -232,10 +267,14 @@ class VirtualCard:
         profile: Profile,
         *,
         t0: bool = False,
+        protocols: tuple[int, ...] | None = None,
         rng: Callable[[int], bytes] | None = None,
     ) -> None:
         self.profile = profile
         self.t0 = t0
+        self.protocols: tuple[int, ...] = (T0,) if t0 else (T1,)
+        if protocols is not None:
+            self.use(protocols, t0=t0)
         self._rng = rng or os.urandom
         self.states = [AppState.initial(app) for app in profile.applications]
         self.card_blocked = False
@@ -249,6 +288,13 @@ class VirtualCard:
 
     # --- public surface -----------------------------------------------------
 
+    def use(self, protocols: tuple[int, ...], *, t0: bool) -> None:
+        """Offer ``protocols`` in the ATR and speak T=0 (``t0``) or T=1, which
+        must be one of them (what the reader chose at activation)."""
+        if (T0 if t0 else T1) not in protocols:
+            raise ValueError(f"T={0 if t0 else 1} is not among the offered {protocols}")
+        self.protocols, self.t0 = tuple(protocols), t0
+
     @property
     def atr(self) -> bytes:
         """The answer to reset: the profile's, or a basic EMV ATR (Book 1 8.3);
@@ -257,14 +303,7 @@ class VirtualCard:
             return self.profile.rf.pcsc_atr()
         if self.profile.atr:
             return self.profile.atr
-        historical = bytes.fromhex("0073C84013009000")
-        if self.t0:
-            return bytes([0x3B, 0x60 | len(historical), 0x00, 0x00]) + historical
-        body = bytes([0xE0 | len(historical), 0x00, 0x00, 0x81, 0x31, 0xFE, 0x45]) + historical
-        tck = 0
-        for b in body:
-            tck ^= b
-        return b"\x3b" + body + bytes([tck])
+        return contact_atr(self.protocols)
 
     def reset(self, *, contactless: bool = False) -> bytes:
         """Power cycle / warm reset (or activation in the contactless field):
@@ -338,6 +377,8 @@ class VirtualCard:
     def _process(self, cmd: Command) -> Response:
         if cmd.cla & 0x03 and cmd.cla & 0xFC in _KNOWN_CLA:
             raise ApduError(SW.LOGICAL_CHANNEL_NOT_SUPPORTED)
+        if cmd.ins == INS_MANAGE_CHANNEL and cmd.cla == 0x00:
+            raise ApduError(SW.LOGICAL_CHANNEL_NOT_SUPPORTED)  # the ATR declares none
         entry = _DISPATCH.get(cmd.ins)
         if entry is None:
             if cmd.cla not in _KNOWN_CLA:

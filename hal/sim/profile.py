@@ -14,6 +14,10 @@
 # contactless behaviour (qVSDC GPO with the cryptogram, or an EMV-mode single
 # tap, CTQ, consumer-device CVM). MIFARE profiles are not EMV at all: only the
 # RF identity, no application.
+# The contact interface (ISO/IEC 7816-3) is a setting too: the protocols the
+# ATR offers (T=0 alone by default, as most real contact payment cards) and
+# whether the card's vpcd slot maps APDUs to T=0 TPDUs the way a CCID reader
+# does (ISO/IEC 7816-3 12.2) or passes them unmapped (`t0_strict`).
 from __future__ import annotations
 
 import json
@@ -25,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from hal.atr import AtrError, parse_atr
 from hal.sim.rsa import RsaError, RsaPrivateKey
 from kernel import tlv
 from kernel.crypto import emv
@@ -33,6 +38,7 @@ from kernel.errors import CardcoreError
 __all__ = [
     "Application",
     "CardRisk",
+    "ContactSettings",
     "ContactlessApp",
     "DirectoryFile",
     "Profile",
@@ -223,6 +229,38 @@ class ContactlessApp:
             "fdda": self.fdda,
             "gpo_refuses": self.gpo_refuses,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSettings:
+    """The contact interface of a card (ISO/IEC 7816-3).
+
+    protocols: what a generated ATR offers, 0 (T=0) and/or 1 (T=1), the first
+        used without PPS (8.2.3); a profile with an ATR of its own offers what
+        that ATR says. Default T=0 alone: in the public ATR list (pcsc-tools'
+        smartcard_list.txt) most contact Visa, Mastercard and Mir cards offer
+        only T=0, some only T=1, none both.
+    t0_strict: the card sits in a reader that passes APDUs to a T=0 card as
+        they are: the Le of a case-4 command reaches the card, which answers
+        '6700' (a TPDU is header, Lc, data: 12.2, case 4S). Default False: the reader
+        maps APDUs to TPDUs (12.2) as CCID readers at APDU level do.
+    """
+
+    protocols: tuple[int, ...] = (0,)
+    t0_strict: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ContactSettings:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ProfileError(f"unknown contact settings {sorted(unknown)}")
+        protocols = tuple(_int(p, "protocol") for p in data.get("protocols", [0]))
+        if protocols not in ((0,), (1,), (0, 1)):
+            raise ProfileError("contact protocols are [0], [1] or [0, 1]")
+        return cls(protocols, bool(data.get("t0_strict", False)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"protocols": list(self.protocols), "t0_strict": self.t0_strict}
 
 
 UnableOnline = Literal["approve", "decline", "limits"]
@@ -528,10 +566,16 @@ class Profile:
     interfaces: tuple[str, ...] = ("contact",)
     rf: RfParameters | None = None
     ppse: DirectoryFile | None = None
+    contact: ContactSettings = field(default_factory=ContactSettings)
 
     @property
     def contactless(self) -> bool:
         return "contactless" in self.interfaces
+
+    @property
+    def protocols(self) -> tuple[int, ...]:
+        """The protocols the contact ATR offers, first the default one."""
+        return parse_atr(self.atr).protocols if self.atr else self.contact.protocols
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Profile:
@@ -554,18 +598,28 @@ class Profile:
                 raise ProfileError("a contactless card needs its RF parameters, only it")
             if kind == "mifare" and interfaces != ("contactless",):
                 raise ProfileError("a MIFARE card is contactless only")
+            atr = _hex(data["atr"], "ATR") if data.get("atr") else None
+            if atr is not None:
+                try:
+                    parse_atr(atr)
+                except AtrError as exc:
+                    raise ProfileError(f"ATR: {exc}") from exc
+            contact = ContactSettings.from_json(data.get("contact") or {})
+            if atr is not None and "protocols" in (data.get("contact") or {}):
+                raise ProfileError("a profile with its own ATR offers what the ATR says")
             return cls(
                 name=str(data["name"]),
                 description=str(data.get("description", "")),
                 applications=apps,
                 pse=DirectoryFile.from_json(data["pse"]) if data.get("pse") else None,
                 ddfs=tuple(DirectoryFile.from_json(d) for d in data.get("ddfs", [])),
-                atr=_hex(data["atr"], "ATR") if data.get("atr") else None,
+                atr=atr,
                 summary=dict(data.get("summary", {})),
                 kind=kind,
                 interfaces=interfaces,
                 rf=rf,
                 ppse=DirectoryFile.from_json(data["ppse"]) if data.get("ppse") else None,
+                contact=contact,
             )
         except ProfileError:
             raise
@@ -590,6 +644,8 @@ class Profile:
             out["interfaces"] = list(self.interfaces)
             out["rf"] = self.rf.to_json() if self.rf else None
             out["ppse"] = self.ppse.to_json() if self.ppse else None
+        if self.contact != ContactSettings():
+            out["contact"] = self.contact.to_json()
         return out
 
 

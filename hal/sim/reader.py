@@ -107,23 +107,34 @@ class SimCardSlot:
         under its profile name; it replaces a bundled profile of that name."""
         self._cards[card.profile.name] = card
 
-    def _presentable(self, name: str, interface: CardInterface | None) -> _Presented:
+    def _presentable(
+        self, name: str, interface: CardInterface | None, protocols: tuple[int, ...] | None
+    ) -> _Presented:
         card = self.card(name)  # raises ProfileError for an unknown profile
         profile = card.profile
         chosen = interface if interface is not None else CardInterface(profile.interfaces[0])
         if chosen.value not in profile.interfaces:
             have = ", ".join(profile.interfaces)
             raise ProfileError(f"profile {name!r} cannot be presented {chosen.value} ({have})")
+        offered = protocols if protocols is not None else profile.protocols
+        if chosen is CardInterface.CONTACTLESS:
+            offered = (1,)  # ISO/IEC 14443-4 behind a PC/SC reader shows as T=1
+        card.use(offered, t0=1 not in offered)
         self._generation += 1
         return _Presented(profile, card, chosen, self._generation)
 
     def present(
-        self, name: str, interface: CardInterface | None = None, *, t0: bool = False
+        self,
+        name: str,
+        interface: CardInterface | None = None,
+        *,
+        protocols: tuple[int, ...] | None = None,
     ) -> None:
-        """``t0``: a contact card answering like a T=0 card (61xx/6Cxx) with a
-        T=0 ATR."""
-        presented = self._presentable(name, interface)
-        presented.card.t0 = t0 and presented.interface is CardInterface.CONTACT
+        """``protocols``: what a contact card's ATR offers (default: the
+        profile's, T=0 alone for the bundled ones). The reader takes T=1 when
+        the card offers it, as pcscd does for a terminal that accepts both;
+        with T=0 the card answers 61xx/6Cxx."""
+        presented = self._presentable(name, interface, protocols)
         self._field = [presented]
         self._notify()
 
@@ -131,7 +142,7 @@ class SimCardSlot:
         """Add a card to the contactless field (a collision when one is already there)."""
         if any(p.profile.name == name for p in self._field):
             raise ProfileError(f"profile {name!r} is already presented")
-        presented = self._presentable(name, CardInterface.CONTACTLESS)
+        presented = self._presentable(name, CardInterface.CONTACTLESS, None)
         self._field = [p for p in self._field if p.interface is CardInterface.CONTACTLESS]
         self._field.append(presented)
         self._notify()
@@ -198,7 +209,7 @@ class SimCardSession(CardSession):
             return self._field.transmit(capdu)
         card = self._presented.card
         if card.t0 and len(capdu) > 5 and capdu[4] and len(capdu) == 6 + capdu[4]:
-            capdu = capdu[:-1]  # T=0 carries no Le in case 4 (ISO 7816-3 12.2.4)
+            capdu = capdu[:-1]  # T=0 carries no Le in case 4 (ISO 7816-3 12.2, case 4S)
         return card.transmit(capdu)
 
     def _pcsc_get_data(self, capdu: bytes) -> bytes:

@@ -13,13 +13,29 @@
 #   trio adapter: it connects, serves until vpcd closes the connection, and
 #   reconnects (pcscd restarted, vpcd not listening yet) until cancelled.
 # - What sits in the slot is a `VirtualIcc`: a contact card (the emulator's
-#   VirtualCard, T=1 or T=0 as its ATR says), or a contactless card behind a
-#   simulated PC/SC part 3 reader (the part 3 ATR, FF CA/82/86/B0/D6), which
-#   is how a PICC looks to pcscd through a real contactless reader.
+#   VirtualCard with the ATR of its profile, T=0 by default), or a contactless
+#   card behind a simulated PC/SC part 3 reader (the part 3 ATR,
+#   FF CA/82/86/B0/D6), which is how a PICC looks to pcscd through a real
+#   contactless reader.
+# - vpcd hands APDUs over as they are and never says which protocol pcscd
+#   negotiated (vpcd accepts a PPS to T=0 or T=1 alike), so the contact slot
+#   plays the reader too: a card offering T=0 sits behind the transport layer
+#   of a USB reader at CCID's APDU level of exchange (CCID rev 1.1), which
+#   maps APDUs to T=0 TPDUs (ISO/IEC 7816-3 12.2, EMV Book 1 9.3.1): case 2
+#   answered '6Cxx' is re-sent with P3 = xx; case 4 goes without its Le, and
+#   '61xx' is fetched with GET RESPONSE, P3 = min(xx, what Le left). An
+#   application thus gets the whole response whether it chose T=0 or T=1, as
+#   with a real reader. Case 1 and 3 answers pass as the card gives them (a
+#   case-3 command has no Le, so a '61xx' goes up: the application asked for
+#   nothing). A profile with `contact.t0_strict` gets a reader that does not
+#   map: a case-4 APDU reaches the T=0 card with its Le and fails with '6700'.
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import socket
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -28,7 +44,7 @@ from hal.interfaces import CardInterface
 from hal.sim.card import VirtualCard
 from hal.sim.contactless import Part3Reader
 from hal.sim.mifare import MifareClassicCard, mifare_card_for
-from hal.sim.profile import ProfileError, load_profile
+from hal.sim.profile import Profile, ProfileError, load_profile
 
 __all__ = [
     "CTRL_ATR",
@@ -44,6 +60,7 @@ __all__ = [
     "icc_for_profile",
     "is_case4_with_le",
     "run_vpcd_card",
+    "t0_exchange",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,12 +88,15 @@ class VirtualIcc(Protocol):
 
 
 class ContactIcc:
-    """A contact card in the vpcd slot. A T=0 card cannot receive the Le of
-    a case-4 command (ISO 7816-3 12.2.4: the TPDU is header, Lc, data): one
-    that arrives anyway is answered 6700, as the card would fail on the wire."""
+    """A contact card in the vpcd slot, with the reader's T=0 transport
+    layer in front of a card that speaks T=0 (see the strategy note).
+    ``strict``: no mapping; a T=0 card cannot receive the Le of a case-4
+    command (ISO 7816-3 12.2, case 4S: the TPDU is header, Lc, data), so one that
+    arrives anyway is answered 6700, as the card would fail on the wire."""
 
-    def __init__(self, card: VirtualCard) -> None:
+    def __init__(self, card: VirtualCard, *, strict: bool = False) -> None:
         self.card = card
+        self.strict = strict
 
     @property
     def atr(self) -> bytes:
@@ -92,13 +112,36 @@ class ContactIcc:
         self.card.reset()
 
     def transmit(self, capdu: bytes) -> bytes:
-        if self.card.t0 and is_case4_with_le(capdu):
-            return b"\x67\x00"
-        return self.card.transmit(capdu)
+        if not self.card.t0:
+            return self.card.transmit(capdu)
+        if self.strict:
+            return b"\x67\x00" if is_case4_with_le(capdu) else self.card.transmit(capdu)
+        return t0_exchange(self.card.transmit, capdu)
 
 
 def is_case4_with_le(capdu: bytes) -> bool:
     return len(capdu) > 5 and capdu[4] != 0 and len(capdu) == 5 + capdu[4] + 1
+
+
+def t0_exchange(send: Callable[[bytes], bytes], capdu: bytes) -> bytes:
+    """One short APDU through a T=0 transport layer (ISO/IEC 7816-3 12.2):
+    ``send`` carries one TPDU to the card and returns its answer."""
+    if len(capdu) == 5:  # case 2: Ne = Le, '00' meaning 256
+        wanted = capdu[4] or 256
+        answer = send(capdu)
+        if len(answer) == 2 and answer[0] == 0x6C:  # case 2S: again with P3 = Na
+            answer = send(capdu[:4] + answer[1:])
+    elif is_case4_with_le(capdu):  # case 4S: the TPDU is header, Lc, data
+        wanted = capdu[-1] or 256
+        answer = send(capdu[:-1])
+    else:  # case 1 or 3 (or malformed): as it is
+        return send(capdu)
+    data = bytearray(answer[:-2])
+    while len(answer) >= 2 and answer[-2] == 0x61 and len(data) < wanted:
+        available = answer[-1] or 256
+        answer = send(bytes([0x00, 0xC0, 0x00, 0x00, min(available, wanted - len(data)) & 0xFF]))
+        data += answer[:-2]
+    return bytes(data) + answer[-2:]
 
 
 class ContactlessIcc:
@@ -125,12 +168,19 @@ class ContactlessIcc:
 
 
 def icc_for_profile(
-    name: str, interface: CardInterface | None = None, *, t0: bool = False
+    name: str | Profile,
+    interface: CardInterface | None = None,
+    *,
+    protocols: tuple[int, ...] | None = None,
+    strict: bool | None = None,
 ) -> VirtualIcc:
-    """The virtual ICC for a profile: on ``interface`` (default: the
-    profile's first one; a profile cannot go on an interface it does not have,
-    as with `cardcore sim present`). A MIFARE Classic profile gets its memory."""
-    profile = load_profile(name)
+    """The virtual ICC for a profile (by name, or loaded): on ``interface``
+    (default: the profile's first one; a profile cannot go on an interface it
+    does not have, as with `cardcore sim present`). A MIFARE Classic profile
+    gets its memory. A contact card offers ``protocols`` (default: the
+    profile's) and speaks T=0 whenever it offers T=0, since vpcd does not tell
+    it what pcscd chose; ``strict`` overrides the profile's `t0_strict`."""
+    profile = load_profile(name) if isinstance(name, str) else name
     chosen = interface if interface is not None else CardInterface(profile.interfaces[0])
     if chosen.value not in profile.interfaces:
         have = ", ".join(profile.interfaces)
@@ -141,7 +191,9 @@ def icc_for_profile(
             memory if memory is not None else VirtualCard(profile)
         )
         return ContactlessIcc(Part3Reader(card))
-    return ContactIcc(VirtualCard(profile, t0=t0))
+    offered = protocols if protocols is not None else profile.protocols
+    card = VirtualCard(profile, t0=0 in offered, protocols=offered)
+    return ContactIcc(card, strict=profile.contact.t0_strict if strict is None else strict)
 
 
 class VpcdProtocol:
@@ -196,6 +248,18 @@ class VpcdProtocol:
         return self.icc.transmit(message)
 
 
+def _ack_now(stream: trio.SocketStream) -> None:
+    """Acknowledge vpcd's bytes at once. vpcd (Debian's 3.3) writes a
+    message's length and body separately with Nagle's algorithm on, so the body
+    waits for the ACK of the length, which Linux delays up to 40 ms while the
+    card has nothing to send yet: 50 ms per APDU instead of a fraction of one.
+    Quick-ACK mode does not stick, so it is set after every read."""
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is not None:
+        with contextlib.suppress(OSError):
+            stream.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+
+
 async def run_vpcd_card(
     icc: VirtualIcc,
     host: str = "127.0.0.1",
@@ -230,6 +294,7 @@ async def run_vpcd_card(
             try:
                 while True:
                     data = await stream.receive_some(MAX_MESSAGE + 2)
+                    _ack_now(stream)
                     if not data:
                         break
                     reply = protocol.receive_data(data)

@@ -7,6 +7,11 @@ stopped with SIGTERM. pcscd always serves /run/pcscd/pcscd.comm, so only one
 can run on a machine: when one is running already (a system pcscd, systemd's
 pcscd.socket, another test run) the tests say so and skip. Under
 CARDCORE_CI=1 (set by .ci/run) anything missing fails the tests instead.
+
+`plugged` keeps a virtual card in one of the two slots for a block, waiting
+until pcscd reports it (and, after, its removal); `outside_tool` finds the
+PC/SC tools nobody here wrote: pcsc-tools' pcsc_scan and scriptor, and
+python-emv's emvtool, which lives in a venv of its own (it pins pyscard 2.0.0).
 """
 
 from __future__ import annotations
@@ -20,11 +25,18 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import trio
 
+if TYPE_CHECKING:
+    from hal.sim.vpcd import VirtualIcc
+
+REPO = Path(__file__).resolve().parents[2]
 RUN_DIR = Path("/run/pcscd")
 CONTACT_READER = "Virtual PCD 00 00"
 CONTACTLESS_READER = "Virtual PCD 00 01"
@@ -204,3 +216,69 @@ def start_pcscd(directory: Path) -> Pcscd:
     daemon = Pcscd(directory, free_port_pair(), driver)
     daemon.start()
     return daemon
+
+
+def outside_tool(name: str) -> str:
+    """The path of an outside PC/SC tool: emvtool from the venv `make` gives
+    python-emv (.venv/emvtool), else anything on PATH."""
+    own = REPO / ".venv" / "emvtool" / "bin" / name
+    found = str(own) if own.exists() else shutil.which(name)
+    if found is None:
+        where = (
+            "make .venv/bin/.installed-test" if name == "emvtool" else "apt-get install pcsc-tools"
+        )
+        unavailable(f"{name} is not installed ({where})")
+    assert found is not None
+    return found
+
+
+def reader_state(reader: str) -> tuple[bool, bytes]:
+    """Whether pcscd sees a card in ``reader``, and its ATR."""
+    from smartcard import scard
+
+    rv, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if rv & 0xFFFFFFFF:
+        return False, b""
+    try:
+        rv, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        if rv & 0xFFFFFFFF or not states:
+            return False, b""
+        _, state, atr = states[0]
+        return bool(state & scard.SCARD_STATE_PRESENT), bytes(atr)
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+async def wait_reader(reader: str, atr: bytes | None, timeout: float = 20.0) -> None:
+    """Until pcscd shows a card with ``atr`` in ``reader`` (None: no card)."""
+    with trio.fail_after(timeout):
+        while True:
+            present, seen = await trio.to_thread.run_sync(reader_state, reader)
+            if (present and seen == atr) if atr is not None else not present:
+                return
+            await trio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def plugged(
+    nursery: trio.Nursery, daemon: Pcscd, icc: VirtualIcc, slot: int = 0
+) -> AsyncIterator[str]:
+    """``icc`` in vpcd slot ``slot`` (0 contact, 1 contactless reader) for the
+    block, served from ``nursery``: yields the reader's name once pcscd shows
+    the card, and returns once pcscd saw it go."""
+    from hal.sim.vpcd import run_vpcd_card
+
+    reader = (CONTACT_READER, CONTACTLESS_READER)[slot]
+    scope = trio.CancelScope()
+
+    async def serve(task_status: trio.TaskStatus[None]) -> None:
+        with scope:
+            await run_vpcd_card(icc, port=daemon.port + slot, retry=0.1, task_status=task_status)
+
+    await nursery.start(serve)
+    try:
+        await wait_reader(reader, icc.atr)
+        yield reader
+    finally:
+        scope.cancel()
+    await wait_reader(reader, None)

@@ -18,6 +18,7 @@ from hal.atr import (
 )
 from hal.interfaces import CardType
 from hal.sim import VirtualCard, load_profile
+from hal.sim.card import HISTORICAL_BYTES
 
 
 def with_tck(body: str) -> bytes:
@@ -56,14 +57,16 @@ def test_parse(
         assert list(parsed.interface_bytes[: len(interface)]) == interface
 
 
-def test_emulator_atrs_parse() -> None:
-    card = VirtualCard(load_profile("default"))
-    t1 = parse_atr(card.atr)
-    assert t1.protocols == (1,) and t1.tck is not None
-    card.t0 = True
-    t0 = parse_atr(card.atr)
-    assert t0.protocols == (0,) and t0.tck is None
-    assert t0.historical == t1.historical
+@pytest.mark.parametrize("protocols", [(0,), (1,), (0, 1)])
+def test_emulator_atrs_parse(protocols: tuple[int, ...]) -> None:
+    card = VirtualCard(load_profile("default"), t0=0 in protocols, protocols=protocols)
+    atr = parse_atr(card.atr)
+    assert atr.protocols == protocols and (atr.tck is None) is (protocols == (0,))
+    assert atr.historical == HISTORICAL_BYTES
+    # card capabilities (ISO/IEC 7816-4 8.1.1.2.7): third software function
+    # table 00 - no logical channel, the answer MANAGE CHANNEL gets agrees
+    assert atr.historical[1:5] == bytes.fromhex("73C84000")
+    assert load_profile("default").protocols == (0,)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from hal.atr import parse_atr, parse_contactless_atr
 from hal.interfaces import CardInterface, CardReader, CardRemoved, CardSession, CardType
 from hal.mifare import MifareAuthenticationError, MifareClassic, MifareError, MifareKeyType
 from hal.sim.reader import SimCardReader, SimCardSlot
-from kernel.apdu import Transport, select
+from kernel.apdu import Transport, get_data, select
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd
 
 # Every test here shares the one private pcscd: they run in their own, serial
@@ -42,8 +42,14 @@ class Rig(Protocol):
     def reader(self, interface: CardInterface) -> CardReader: ...
 
     async def present(
-        self, name: str, interface: CardInterface = CONTACT, *, t0: bool = False
-    ) -> None: ...
+        self,
+        name: str,
+        interface: CardInterface = CONTACT,
+        *,
+        protocols: tuple[int, ...] | None = None,
+    ) -> None:
+        """``protocols``: what a contact card's ATR offers (default the profile's)."""
+        ...
 
     async def remove(self, interface: CardInterface = CONTACT) -> None: ...
 
@@ -63,9 +69,13 @@ class SimRig:
         return self.readers[interface]
 
     async def present(
-        self, name: str, interface: CardInterface = CONTACT, *, t0: bool = False
+        self,
+        name: str,
+        interface: CardInterface = CONTACT,
+        *,
+        protocols: tuple[int, ...] | None = None,
     ) -> None:
-        self.slot.present(name, interface, t0=t0)
+        self.slot.present(name, interface, protocols=protocols)
         await trio.lowlevel.checkpoint()
 
     async def remove(self, interface: CardInterface = CONTACT) -> None:
@@ -96,12 +106,16 @@ class PcscRig:
         return self.readers[interface]
 
     async def present(
-        self, name: str, interface: CardInterface = CONTACT, *, t0: bool = False
+        self,
+        name: str,
+        interface: CardInterface = CONTACT,
+        *,
+        protocols: tuple[int, ...] | None = None,
     ) -> None:
         from hal.sim.vpcd import icc_for_profile, run_vpcd_card
 
         await self.remove(interface)
-        icc = icc_for_profile(name, interface, t0=t0)
+        icc = icc_for_profile(name, interface, protocols=protocols)
         port = self.daemon.port + (0 if interface is CONTACT else 1)
         scope = trio.CancelScope()
         self._cards[interface] = scope
@@ -177,7 +191,25 @@ async def test_wait_for_card_blocks_until_a_card_is_presented(rig: Rig) -> None:
         info = session.info
         assert info.interface is CONTACT
         atr = parse_atr(info.atr)
-        assert atr.protocols == (1,) and info.protocol == "T=1"
+        assert atr.protocols == (0,) and info.protocol == "T=0"  # as most payment cards
+        response = await Transport(session.transmit).send(select(b"1PAY.SYS.DDF01"))
+        assert response.ok and response.data[0] == 0x6F
+    finally:
+        await session.close()
+
+
+@pytest.mark.parametrize(("protocols", "used"), [((1,), "T=1"), ((0, 1), "T=1")])
+async def test_the_reader_takes_t1_when_the_card_offers_it(
+    rig: Rig, protocols: tuple[int, ...], used: str
+) -> None:
+    """A terminal accepting T=0 and T=1 gets T=1 when the ATR offers it (pcscd
+    negotiates it with a PPS, ISO/IEC 7816-3 9); a case-4 APDU then travels
+    with its Le and the answer comes whole."""
+    await rig.present("default", CONTACT, protocols=protocols)
+    session = await wait_card(rig)
+    try:
+        assert session.info.protocol == used
+        assert parse_atr(session.info.atr).protocols == protocols
         response = await session.transmit(SELECT_PSE)
         assert response[-2:] == b"\x90\x00" and response[0] == 0x6F
     finally:
@@ -187,7 +219,7 @@ async def test_wait_for_card_blocks_until_a_card_is_presented(rig: Rig) -> None:
 async def test_t0_card_procedure_bytes_reach_the_transport(rig: Rig) -> None:
     """A T=0 card answers a case-4 SELECT with 61xx; the session passes it up
     unchanged and kernel.apdu.Transport completes it with GET RESPONSE."""
-    await rig.present("default", CONTACT, t0=True)
+    await rig.present("default", CONTACT, protocols=(0,))
     session = await wait_card(rig)
     try:
         assert session.info.protocol == "T=0"
@@ -234,8 +266,8 @@ async def test_cancelled_wait_leaves_the_reader_usable(rig: Rig) -> None:
     await rig.present("sda")
     session = await wait_card(rig)
     try:
-        response = await session.transmit(SELECT_PSE)
-        assert response[-2:] == b"\x90\x00"
+        response = await Transport(session.transmit).send(select(b"1PAY.SYS.DDF01"))
+        assert response.ok
     finally:
         await session.close()
 
@@ -251,9 +283,10 @@ async def test_card_counters_persist_across_power_cycles(rig: Rig) -> None:
             assert (await transport.send(select(bytes.fromhex("A0000000031010")))).ok
             gpo = await session.transmit(bytes.fromhex("80A8000006830406430643") + b"\x00")
             assert gpo[-2:] == b"\x90\x00" or gpo[0] == 0x61
-            data = await session.transmit(bytes.fromhex("80CA9F3600"))
-            assert data[:3] == b"\x9f\x36\x02" and data[-2:] == b"\x90\x00"
-            return int.from_bytes(data[3:5], "big")
+            # a T=0 card may answer the case-2 GET DATA with '6Cxx' first
+            data = await transport.send(get_data(0x9F36))
+            assert data.ok and data.data[:3] == b"\x9f\x36\x02"
+            return int.from_bytes(data.data[3:5], "big")
         finally:
             await session.close()
 

@@ -17,6 +17,7 @@ from hal.sim.contactless import Part3Reader
 from hal.sim.mifare import mifare_card_for
 from hal.sim.profile import load_profile
 from hal.sim.vpcd import ContactlessIcc, icc_for_profile, run_vpcd_card
+from kernel.apdu import Transport, select
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, in_ci
 
 # Every test here shares the one private pcscd: they run in their own, serial
@@ -24,7 +25,7 @@ from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, in_ci
 pytestmark = pytest.mark.pcsc
 
 CONTACT, CONTACTLESS = CardInterface.CONTACT, CardInterface.CONTACTLESS
-SELECT_PSE = bytes.fromhex("00A404000E315041592E5359532E444446303100")
+PSE = b"1PAY.SYS.DDF01"
 STEP = 20.0
 
 
@@ -290,7 +291,7 @@ async def test_vpcd_card_comes_back_after_a_pcscd_restart(
         for _ in range(2):
             with trio.fail_after(STEP):
                 session = await reader.wait_for_card()
-            assert (await session.transmit(SELECT_PSE))[-2:] == b"\x90\x00"
+            assert (await Transport(session.transmit).send(select(PSE))).ok
             await session.close()
             await trio.to_thread.run_sync(pcscd.restart)
     finally:
@@ -334,7 +335,7 @@ async def test_reader_plugged_in_while_waiting(
             await done.wait()
         (session,) = got
         assert session.info.reader.startswith("Bench Reader")
-        assert (await session.transmit(SELECT_PSE))[-2:] == b"\x90\x00"
+        assert (await Transport(session.transmit).send(select(PSE))).ok
         await session.close()
         with trio.fail_after(STEP):
             await plugged.event.wait()

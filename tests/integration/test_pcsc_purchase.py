@@ -3,7 +3,11 @@ readers are PC/SC: the card is a virtual card that `cardcore sim vpcd` plugs
 into vsmartcard's vpcd reader of a real pcscd, so the APDUs go kernel ->
 hal.pcsc -> pyscard -> libpcsclite -> pcscd -> vpcd -> the virtual card, the
 code path a USB reader on a bench PC takes. Hosts and PIN pad are simulated
-(`--simulator`), readers are not (`[readers] driver = "pcsc"`)."""
+(`--simulator`), readers are not (`[readers] driver = "pcsc"`).
+
+pyemv, an EMV cryptography package nobody here wrote, recomputes the ARQC
+the card gave such a purchase and the ARPC the host simulator answered, from
+the keys of the card's profile and the APDUs the terminal exchanged."""
 
 from __future__ import annotations
 
@@ -15,9 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
 from cardcore.protocol.xmlcodec import decode_error_stack
-from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd
+from hal.sim.pki import load_issuer_keys
+from hal.sim.profile import load_profile
+from hal.sim.vpcd import ContactIcc, icc_for_profile
+from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, plugged
 from tests.integration.conftest import FAST, Served, start_server, stop_server
 from tests.integration.test_transactions import PURCHASE, Register, assert_consistent
 
@@ -82,7 +90,9 @@ def terminal(pcscd: Pcscd, tmp_path: Path) -> Iterator[Served]:
 async def test_purchase_with_a_card_in_a_pcsc_reader(
     pcscd: Pcscd, terminal: Served, t0: bool
 ) -> None:
-    card = vpcd_card(pcscd.port, "default", *(["--t0"] if t0 else []))
+    """The default card offers T=0 alone, as most payment cards; `--t1` makes
+    it a T=1 card."""
+    card = vpcd_card(pcscd.port, "default", *([] if t0 else ["--t1"]))
     try:
         register = Register(terminal)
         answer = await register.transaction(**PURCHASE)
@@ -134,3 +144,106 @@ async def test_no_card_in_the_pcsc_reader_times_out(pcscd: Pcscd, tmp_path: Path
         assert "no card presented" in decode_error_stack(answer.body["error-stack"])[0]
     finally:
         assert stop_server(server) == 0
+
+
+def record(icc: ContactIcc) -> list[tuple[bytes, bytes]]:
+    """Keep every APDU the terminal sends the card through pcscd, and its answer."""
+    exchanges: list[tuple[bytes, bytes]] = []
+    transmit = icc.transmit
+
+    def recorded(capdu: bytes) -> bytes:
+        rapdu = transmit(capdu)
+        exchanges.append((capdu, rapdu))
+        return rapdu
+
+    icc.transmit = recorded  # type: ignore[method-assign]
+    return exchanges
+
+
+def commands(exchanges: list[tuple[bytes, bytes]], cla: int, ins: int) -> list[tuple[bytes, bytes]]:
+    """(command data, response data) of each such command; a '61xx' answer
+    (T=0) is completed by the GET RESPONSE that follows it."""
+    found = []
+    for i, (capdu, rapdu) in enumerate(exchanges):
+        if capdu[:2] != bytes([cla, ins]):
+            continue
+        if rapdu[0] == 0x61:
+            rapdu = exchanges[i + 1][1]
+        found.append((capdu[5 : 5 + capdu[4]], rapdu[:-2]))
+    return found
+
+
+def dol_values(dol: list[tuple[int, int]], data: bytes) -> dict[str, bytes]:
+    values, pos = {}, 0
+    for tag, length in dol:
+        values[f"{tag:X}"] = data[pos : pos + length]
+        pos += length
+    assert pos == len(data)
+    return values
+
+
+def cda_cryptogram(sdad: bytes, modulus: int, exponent: int) -> tuple[int, bytes]:
+    """CID and AC out of a CDA signature (EMV Book 2 6.6.2): recover with the
+    ICC public key: 6A 05 01, LDD, ICC Dynamic Data (IDN length, IDN, CID, AC,
+    transaction data hash code), padding BB, hash, BC."""
+    size = (modulus.bit_length() + 7) // 8
+    recovered = pow(int.from_bytes(sdad, "big"), exponent, modulus).to_bytes(size, "big")
+    assert recovered[:3] == b"\x6a\x05\x01" and recovered[-1] == 0xBC
+    dynamic = recovered[4 : 4 + recovered[3]]
+    idn_length = dynamic[0]
+    cid = dynamic[1 + idn_length]
+    return cid, dynamic[2 + idn_length : 10 + idn_length]
+
+
+@pytest.mark.filterwarnings("ignore:.*TripleDES")  # pyemv's use of cryptography
+async def test_pyemv_recomputes_the_arqc_and_the_arpc_of_a_purchase(
+    pcscd: Pcscd, terminal: Served, nursery: trio.Nursery
+) -> None:
+    """The default card (Visa CVN 18: option B master key, common session key
+    from the ATC, ARPC method 2 in tag 91 of the second GENERATE AC, CDA)."""
+    import pyemv
+
+    profile = load_profile("default")
+    app = profile.applications[0]
+    card = icc_for_profile(profile)
+    assert isinstance(card, ContactIcc)
+    exchanges = record(card)
+    async with plugged(nursery, pcscd, card):
+        answer = await Register(terminal).transaction(**PURCHASE)
+    assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+    assert answer.body["receipt"]["tstatus"] == "approved"
+
+    (first, first_answer), (second, _) = commands(exchanges, 0x80, 0xAE)
+    cdol1 = dol_values(app.cdol1, first)
+    response = pyemv.tlv.decode(first_answer)["77"]
+    assert app.icc_key is not None
+    cid, arqc = cda_cryptogram(response["9F4B"], app.icc_key.modulus, app.icc_key.public_exponent)
+    assert cid == 0x80  # an ARQC: the terminal's floor limit is 0
+
+    pan = app.data[0x5A].hex().rstrip("f")
+    psn = app.data[0x5F34].hex()
+    issuer = load_issuer_keys().issuer_for_pan(pan)
+    assert issuer is not None
+    cvn18 = pyemv.cvn.VisaCVN18(issuer.ac, issuer.smi, issuer.smc, pan, psn)
+    assert cvn18.icc_mk_ac == app.icc_master_keys.ac  # the profile's key, derived by pyemv
+    atc = response["9F36"]
+    assert (
+        cvn18.generate_ac(
+            tag_9f02=cdol1["9F02"],
+            tag_9f03=cdol1["9F03"],
+            tag_9f1a=cdol1["9F1A"],
+            tag_95=cdol1["95"],
+            tag_5f2a=cdol1["5F2A"],
+            tag_9a=cdol1["9A"],
+            tag_9c=cdol1["9C"],
+            tag_9f37=cdol1["9F37"],
+            tag_82=app.aip,
+            tag_9f36=atc,
+            tag_9f10=response["9F10"],
+        )
+        == arqc
+    )
+
+    issuer_data = dol_values(app.cdol2, second)["91"]  # ARPC (4) || CSU (4)
+    arpc, csu = issuer_data[:4], issuer_data[4:8]
+    assert cvn18.generate_arpc(tag_9f26=arqc, tag_9f36=atc, csu=csu) == arpc

@@ -462,9 +462,17 @@ VISA_QVSDC_PDOL = "9F66049F02069F03069F1A0295055F2A029A039C019F3704"
 MIR_CL_PDOL = "9F02069F1A025F2A029F37049F3501"
 
 
+# ATS historical bytes of a dual-interface payment card: those of its contact
+# ATR (hal.sim.card.HISTORICAL_BYTES), so a PC/SC reader shows the PICC as
+# 3B 88 80 01 00 73 C8 40 00 00 90 00 62 - the RFID interface of real cards in
+# the public ATR list (Barclaycard Visa Wave & Pay, CIBC Visa). Without them
+# the part 3 ATR 3B 80 80 01 01 is what the list knows as a type B card.
+EMV_ATS_HISTORICAL = "0073C84000009000"
+
+
 def _emv_rf(uid: str, note: str = "random-ID style UID (08 ...), ATQA 0004") -> RfSpec:
     """An EMV contactless card or phone: ATQA 0004 (sent 04 00), SAK 20 (ISO/IEC 14443-4)."""
-    return RfSpec(uid, "0400", 0x20, note=note)
+    return RfSpec(uid, "0400", 0x20, historical=EMV_ATS_HISTORICAL, note=note)
 
 
 _VISA_CL_RISK = {"cumulative_offline_limit": 50000}

@@ -486,13 +486,26 @@ def test_get_response_is_not_an_instruction_without_t0() -> None:
 
 
 def test_atr() -> None:
-    assert card(t0=True).atr == H("3B6800000073C84013009000")
-    atr = card().atr
-    assert atr[:8] == H("3BE8000081 31FE45".replace(" ", ""))
-    tck = 0
-    for b in atr[1:]:
-        tck ^= b
-    assert tck == 0
+    # Real payment cards' ATRs (pcsc-tools' smartcard_list.txt): the T=0 one
+    # of Barclaycard Visa / Monzo / bunq Mastercard, the T=1 one of an SEB Visa.
+    assert card(t0=True).atr == H("3B6800000073C84000009000")
+    assert card().atr == H("3BE800008131FE450073C8400000900088")
+    both = VirtualCard(load_profile("default"), protocols=(0, 1))
+    assert both.atr == H("3BE800008031FE450073C8400000900089")
+    with pytest.raises(ValueError):
+        VirtualCard(load_profile("default"), t0=True, protocols=(1,))
+
+
+@pytest.mark.parametrize(
+    ("capdu", "expected"),
+    [
+        ("0070000001", "6881"),  # MANAGE CHANNEL open: the ATR declares no logical channel
+        ("0070800100", "6881"),  # MANAGE CHANNEL close channel 1
+        ("8070000001", "6D00"),  # a proprietary INS 70 is just unknown
+    ],
+)
+def test_no_logical_channels(capdu: str, expected: str) -> None:
+    assert sw(card().transmit(H(capdu))) == expected
 
 
 def test_reset_keeps_counters_and_forgets_the_transaction() -> None:

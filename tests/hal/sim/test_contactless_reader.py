@@ -13,11 +13,14 @@ from kernel.services import MessageId
 H = bytes.fromhex
 SELECT_PPSE = H("00A404000E325041592E5359532E444446303100")
 CL = CardInterface.CONTACTLESS
+EMV_PICC_ATR = "3B8880010073C8400000900062"
 
 # profile, UID, ATQA as on the air, SAK, PC/SC ATR, SW of SELECT PPSE, manual descriptor
 IDENTITIES = [
-    ("visa-qvsdc", "08A1C3E5", "0400", 0x20, "3B80800101", 0x9000, "0408A1C3E5040020"),
-    ("phone-wallet", "08C3E5A7", "0400", 0x20, "3B80800101", 0x9000, "0408C3E5A7040020"),
+    # ATS historical bytes of a dual-interface payment card: the part 3 ATR of
+    # real ones (Barclaycard Visa Wave & Pay RFID I/F in pcsc-tools' list)
+    ("visa-qvsdc", "08A1C3E5", "0400", 0x20, EMV_PICC_ATR, 0x9000, "0408A1C3E5040020"),
+    ("phone-wallet", "08C3E5A7", "0400", 0x20, EMV_PICC_ATR, 0x9000, "0408C3E5A7040020"),
     (
         "mifare-classic",
         "5A3C9E17",

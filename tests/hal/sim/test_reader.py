@@ -6,6 +6,7 @@ import pytest
 import trio
 import trio.testing
 
+from hal.atr import parse_atr
 from hal.interfaces import CardInterface, CardRemoved
 from hal.sim.profile import ProfileError
 from hal.sim.reader import SimCardReader, SimCardSlot
@@ -31,8 +32,26 @@ async def test_wait_for_card_blocks_until_presented() -> None:
         slot.present("default", CardInterface.CONTACT)
     (session,) = got
     assert session.info.interface is CardInterface.CONTACT and session.info.atr[0] == 0x3B
-    response = await session.transmit(SELECT_PSE)
+    # The bundled cards offer T=0 alone: the case-4 SELECT goes without its Le
+    # and the FCI waits for GET RESPONSE.
+    assert session.info.protocol == "T=0"
+    waiting = await session.transmit(SELECT_PSE)
+    assert waiting[0] == 0x61 and len(waiting) == 2
+    response = await session.transmit(bytes([0x00, 0xC0, 0x00, 0x00, waiting[1]]))
     assert response[-2:] == b"\x90\x00" and response[0] == 0x6F
+
+
+@pytest.mark.parametrize(("protocols", "used"), [((0,), "T=0"), ((1,), "T=1"), ((0, 1), "T=1")])
+async def test_the_reader_takes_t1_when_the_card_offers_it(
+    protocols: tuple[int, ...], used: str
+) -> None:
+    slot = SimCardSlot()
+    slot.present("default", CardInterface.CONTACT, protocols=protocols)
+    session = await SimCardReader(slot, CardInterface.CONTACT).wait_for_card()
+    assert session.info.protocol == used
+    assert parse_atr(session.info.atr).protocols == protocols
+    response = await session.transmit(SELECT_PSE)
+    assert (response[0] == 0x61) is (used == "T=0")
 
 
 async def test_removal_mid_session() -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import struct
+from importlib import resources
 
 import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hal.atr import parse_atr
 from hal.interfaces import CardInterface
-from hal.sim.profile import ProfileError
+from hal.sim.profile import ContactSettings, Profile, ProfileError
 from hal.sim.vpcd import (
     CTRL_ATR,
     CTRL_OFF,
@@ -21,6 +24,7 @@ from hal.sim.vpcd import (
     VpcdProtocolError,
     icc_for_profile,
     run_vpcd_card,
+    t0_exchange,
 )
 
 SELECT_PSE = bytes.fromhex("00A404000E315041592E5359532E444446303100")
@@ -66,15 +70,119 @@ def test_split_and_coalesced_messages() -> None:
     assert select[-2:] == b"\x90\x00" and atr == icc.atr
 
 
-def test_t0_atr_and_the_wire_rule() -> None:
-    icc = icc_for_profile("default", t0=True)
-    assert isinstance(icc, ContactIcc)
-    assert icc.atr[1] & 0x80 == 0  # no TD1: T=0 only
+READ_PSE_RECORD = bytes.fromhex("00B2010C00")  # case 2, Le 00: longer than the record
+
+
+def recording(icc: ContactIcc) -> list[bytes]:
+    """Record the TPDUs the card itself receives behind the slot's reader."""
+    seen: list[bytes] = []
+    send = icc.card.transmit
+
+    def transmit(tpdu: bytes) -> bytes:
+        seen.append(tpdu)
+        return send(tpdu)
+
+    icc.card.transmit = transmit  # type: ignore[method-assign]
+    return seen
+
+
+def test_the_default_card_is_t0_behind_a_reader_that_maps_apdus() -> None:
+    """ISO/IEC 7816-3 12.2: a case-4 APDU reaches the T=0 card without its Le,
+    the reader fetches the '61xx' with GET RESPONSE; a case-2 '6Cxx' is re-sent
+    with P3 = xx. The application sees whole responses, as with a CCID reader."""
+    icc = icc_for_profile("default")
+    assert isinstance(icc, ContactIcc) and icc.card.t0
+    assert icc.atr == bytes.fromhex("3B6800000073C84000009000")  # no TD1: T=0 alone
+    seen = recording(icc)
     protocol = VpcdProtocol(icc)
     protocol.receive_data(frame(bytes([CTRL_ON])))
-    assert frames(protocol.receive_data(frame(SELECT_PSE))) == [b"\x67\x00"]  # Le on T=0
-    (reply,) = frames(protocol.receive_data(frame(SELECT_PSE[:-1])))
-    assert reply[0] == 0x61
+    (fci,) = frames(protocol.receive_data(frame(SELECT_PSE)))
+    assert fci[0] == 0x6F and fci[-2:] == b"\x90\x00"
+    assert seen == [SELECT_PSE[:-1], bytes([0x00, 0xC0, 0x00, 0x00, len(fci) - 2])]
+    seen.clear()
+    (record,) = frames(protocol.receive_data(frame(READ_PSE_RECORD)))
+    assert record[0] == 0x70 and record[-2:] == b"\x90\x00"
+    assert seen == [READ_PSE_RECORD, READ_PSE_RECORD[:4] + bytes([len(record) - 2])]
+    # case 3: the application asked for no data; the '61xx' goes up as it is
+    (waiting,) = frames(protocol.receive_data(frame(SELECT_PSE[:-1])))
+    assert waiting[0] == 0x61 and len(waiting) == 2
+
+
+def test_a_strict_slot_passes_the_le_of_case_4_to_the_t0_card() -> None:
+    data = json.loads((resources.files("hal.sim.profiles") / "default.json").read_text())
+    data["contact"] = {"protocols": [0], "t0_strict": True}
+    profile = Profile.from_json(data)
+    assert profile.contact == ContactSettings((0,), t0_strict=True)
+    assert Profile.from_json(profile.to_json()).contact == profile.contact
+    for icc in (icc_for_profile(profile), icc_for_profile("default", strict=True)):
+        protocol = VpcdProtocol(icc)
+        protocol.receive_data(frame(bytes([CTRL_ON])))
+        assert frames(protocol.receive_data(frame(SELECT_PSE))) == [b"\x67\x00"]  # Le on T=0
+        (reply,) = frames(protocol.receive_data(frame(SELECT_PSE[:-1])))
+        assert reply[0] == 0x61
+
+
+@pytest.mark.parametrize(
+    ("contact", "message"),
+    [
+        ({"protocols": [1, 0]}, "protocols"),
+        ({"protocols": [2]}, "protocols"),
+        ({"t0_strict": True, "speed": 9600}, "unknown"),
+    ],
+)
+def test_contact_settings_are_checked(contact: dict[str, object], message: str) -> None:
+    data = json.loads((resources.files("hal.sim.profiles") / "default.json").read_text())
+    data["contact"] = contact
+    with pytest.raises(ProfileError, match=message):
+        Profile.from_json(data)
+
+
+@pytest.mark.parametrize("protocols", [(1,), (0, 1)])
+def test_a_t1_card_gets_apdus_as_they_are(protocols: tuple[int, ...]) -> None:
+    icc = icc_for_profile("default", protocols=protocols)
+    assert isinstance(icc, ContactIcc) and parse_atr(icc.atr).protocols == protocols
+    seen = recording(icc)
+    (fci,) = frames(VpcdProtocol(icc).receive_data(frame(bytes([CTRL_ON])) + frame(SELECT_PSE)))
+    assert fci[0] == 0x6F and fci[-2:] == b"\x90\x00"
+    # offering T=0 at all, the card speaks it (vpcd does not say what was chosen)
+    assert seen == ([SELECT_PSE] if protocols == (1,) else [SELECT_PSE[:-1], seen[1]])
+
+
+class ScriptedCard:
+    """A T=0 card that answers from a script, recording the TPDUs."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = [bytes.fromhex(a) for a in answers]
+        self.seen: list[str] = []
+
+    def __call__(self, tpdu: bytes) -> bytes:
+        self.seen.append(tpdu.hex().upper())
+        return self.answers.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("capdu", "answers", "sent", "result"),
+    [
+        # case 4, the data in two GET RESPONSEs
+        ("80A8000002830000", ["6104", "AABB6102", "CCDD9000"],
+         ["80A80000028300", "00C0000004", "00C0000002"], "AABBCCDD9000"),
+        # case 4 with Le 02: GET RESPONSE asks for no more than Le; the rest is announced
+        ("80A8000002830002", ["6104", "AABB6102"],
+         ["80A80000028300", "00C0000002"], "AABB6102"),
+        # case 4 refused, or a warning without data: the status goes up as it is
+        ("80A8000002830000", ["6985"], ["80A80000028300"], "6985"),
+        ("00A4040002AAAA00", ["6283"], ["00A4040002AAAA"], "6283"),
+        # case 2 with Le 00 meaning 256; '6Cxx' then the record
+        ("00B2010C00", ["6C03", "7001AA9000"], ["00B2010C00", "00B2010C03"], "7001AA9000"),
+        # case 1 and case 3 pass unchanged
+        ("00A40400", ["9000"], ["00A40400"], "9000"),
+        ("0020008008241234FFFFFFFFFF", ["63C2"], ["0020008008241234FFFFFFFFFF"], "63C2"),
+    ],
+)  # fmt: skip
+def test_t0_transport_layer(capdu: str, answers: list[str], sent: list[str], result: str) -> None:
+    card = ScriptedCard(*answers)
+    assert t0_exchange(card, bytes.fromhex(capdu)).hex().upper() == result
+    assert card.seen == sent and not card.answers
 
 
 def test_contactless_and_mifare_iccs() -> None:
