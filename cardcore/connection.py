@@ -20,20 +20,17 @@
 # - Garbage never kills the server: bad framing or XML is answered
 #   `<error><status>formaterror</status>...` and the connection closed; an
 #   unexpected exception in a handler becomes `systemerror`.
-# - An answer too large to hold (a full X-report of a big batch) is written by
-#   the handler's `stream` callback into a spooled temporary file in a worker
-#   thread (sealed there too when the command was encrypted), then sent in
-#   chunks: memory stays flat whatever the size of the answer.
+# - An answer too large to hold (a full X-report of a big batch) is spooled
+#   and sent in chunks (cardcore.spool): memory stays flat.
 from __future__ import annotations
 
 import contextlib
 import logging
 import math
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import trio
@@ -51,11 +48,9 @@ from cardcore.errors import (
 from cardcore.protocol.framing import FramingError, encode_frame, encode_frame_signed_safe
 from cardcore.protocol.secure import (
     ENCRYPTED,
-    ENCRYPTED_DATA,
     SecureChannelError,
     clear_message,
     is_encrypted,
-    seal_stream,
 )
 from cardcore.protocol.session import (
     NEED_DATA,
@@ -79,12 +74,26 @@ from cardcore.protocol.xmlcodec import (
     decode_message,
     encode_error_stack,
     encode_message,
-    open_tag,
 )
+from cardcore.spool import SEND_CHUNK, spool_answer
 from cardcore.transport import Disconnected, Transport
 
 if TYPE_CHECKING:
-    from cardcore.server import EcrServer
+    from cardcore.config import ServerConfig
+    from cardcore.connections import ConnectionTable
+    from cardcore.protocol.secure import KeyRing
+
+
+class Server(Protocol):
+    """What a connection uses of the server that accepted it (cardcore.server)."""
+
+    config: ServerConfig
+    commands: dict[str, Command]
+    keyring: KeyRing
+    device_lock: trio.Lock
+    ready: trio.Event | None
+    table: ConnectionTable
+
 
 __all__ = ["Answer", "Command", "CommandContext", "Connection", "error_answer"]
 
@@ -112,48 +121,6 @@ class Answer(msgspec.Struct):
     # Children written after `body`'s by a blocking callback run in a worker
     # thread, for answers too large to hold (see Connection._stream).
     stream: Callable[[XmlWriter], None] | None = None
-
-
-# In-memory part of a streamed answer; beyond it the spool is a temporary file.
-SPOOL_MEMORY = 1 << 20
-SEND_CHUNK = 1 << 18
-
-
-def _spool_answer(
-    name: str,
-    body: Body,
-    attrs: Mapping[str, str],
-    stream: Callable[[XmlWriter], None],
-    key: bytes | None,
-    iv: bytes | None,
-) -> IO[bytes]:
-    """The encoded packet of a streamed answer (blocking: a worker thread)."""
-
-    def children(out: IO[bytes]) -> None:
-        writer = XmlWriter(out, depth=1)
-        for child, value in body.items():
-            writer.element(child, value)
-        stream(writer)
-
-    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 - returned
-    try:
-        out.write(f"{open_tag(name, attrs)}\n".encode())
-        if key is None:
-            children(out)
-        else:
-            with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as plain:
-                plain.write(f"<{ENCRYPTED_DATA}>\n".encode())
-                children(plain)
-                plain.write(f"</{ENCRYPTED_DATA}>".encode())
-                plain.seek(0)
-                out.write(f"  <{ENCRYPTED}>".encode())
-                seal_stream(key, plain, out, iv)
-                out.write(f"</{ENCRYPTED}>\n".encode())
-        out.write(f"</{name}>".encode())
-    except BaseException:
-        out.close()
-        raise
-    return out
 
 
 Handler = Callable[["CommandContext"], Awaitable[Answer]]
@@ -198,7 +165,7 @@ class Connection:
     reader and timer tasks."""
 
     def __init__(
-        self, server: EcrServer, transport: Transport, peer: str, slot: Slot | None = None
+        self, server: Server, transport: Transport, peer: str, slot: Slot | None = None
     ) -> None:
         self.server = server
         self.transport = transport
@@ -635,7 +602,7 @@ class Connection:
         try:
             iv = None if seal_key is None else self.server.keyring.fresh_iv(seal_key)
             spool = await trio.to_thread.run_sync(
-                _spool_answer, name, reply.body, outcome.attrs, outcome.stream, seal_key, iv
+                spool_answer, name, reply.body, outcome.attrs, outcome.stream, seal_key, iv
             )
         except CardcoreError as exc:
             spool, reply = None, self._failed(name, exc)

@@ -35,7 +35,7 @@ from kernel import tlv
 from kernel.dictionary import is_sensitive
 
 if TYPE_CHECKING:
-    from kernel.selection import Candidate
+    from kernel.candidate import Candidate
 
 __all__ = [
     "CONTACTLESS_FIELD55_TAGS",

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from acquirers.http.errors import (
-        HTTPException,
         HttpLinkError,
         HttpLinkTimeout,
         map_httpx_errors,
     )
     from acquirers.http.message import (
+        HTTPException,
         Request,
         Response,
         TlsInfo,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 # Names load on first use: importing one submodule (say, the configuration
 # types) must not pull the whole package in at start-up.
 _MODULES = {
-    "HTTPException": "acquirers.http.errors",
+    "HTTPException": "acquirers.http.message",
     "HttpLinkError": "acquirers.http.errors",
     "HttpLinkTimeout": "acquirers.http.errors",
     "map_httpx_errors": "acquirers.http.errors",

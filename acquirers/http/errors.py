@@ -1,7 +1,7 @@
-# Strategy: errors of the HTTP layer, both sides (DESIGN.md conventions 5 and 6).
-# Server side: a handler raises `HTTPException` to answer a 4xx/5xx (RFC 9110
-# §15); the server core turns it into a response and it never leaves the
-# server. Client side: `map_httpx_errors` is the one place where httpx's
+# Strategy: errors of the HTTP layer's client side (conventions 5 and 6 of
+# docs: one error tree, vendor exceptions translated at the boundary; the
+# server side's HTTPException lives with the messages, acquirers.http.message).
+# Client side: `map_httpx_errors` is the one place where httpx's
 # exceptions are translated into `CardcoreError` subclasses with the Appendix A
 # statuses `communicationerror` and `timeout`; each link (SBP agent, TMS, key
 # server) passes its own subclasses so its callers see only its errors.
@@ -9,45 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from kernel.errors import CardcoreError
 
-if TYPE_CHECKING:
-    from acquirers.http.message import Response
-
 __all__ = [
-    "HTTPException",
     "HttpLinkError",
     "HttpLinkTimeout",
     "map_httpx_errors",
 ]
-
-
-class HTTPException(CardcoreError):
-    """An HTTP request was refused by the server.
-
-    The server answers ``response`` when given, otherwise the server's error
-    renderer output for ``status_code`` and the message, plus ``headers``.
-    """
-
-    # Never sent to the ECR: the server core answers it to its HTTP peer.
-    status = "failed"
-
-    def __init__(
-        self,
-        status_code: int,
-        message: str = "",
-        *,
-        headers: tuple[tuple[str, str], ...] = (),
-        response: Response | None = None,
-    ) -> None:
-        if not 400 <= status_code <= 599:
-            raise ValueError(f"not an error status: {status_code}")
-        super().__init__(message or f"HTTP {status_code}")
-        self.status_code = status_code
-        self.headers = headers
-        self.response = response
 
 
 class HttpLinkError(CardcoreError):

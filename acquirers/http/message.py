@@ -20,9 +20,10 @@ from xml.parsers import expat
 import msgspec
 from cryptography import x509
 
-from acquirers.http.errors import HTTPException
+from kernel.errors import CardcoreError
 
 __all__ = [
+    "HTTPException",
     "Request",
     "Response",
     "TlsInfo",
@@ -32,6 +33,33 @@ __all__ = [
     "reason_phrase",
     "text_error",
 ]
+
+
+class HTTPException(CardcoreError):
+    """An HTTP request was refused by the server.
+
+    The server answers ``response`` when given, otherwise the server's error
+    renderer output for ``status_code`` and the message, plus ``headers``.
+    """
+
+    # Never sent to the ECR: the server core answers it to its HTTP peer.
+    status = "failed"
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str = "",
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        response: Response | None = None,
+    ) -> None:
+        if not 400 <= status_code <= 599:
+            raise ValueError(f"not an error status: {status_code}")
+        super().__init__(message or f"HTTP {status_code}")
+        self.status_code = status_code
+        self.headers = headers
+        self.response = response
+
 
 T = TypeVar("T")
 

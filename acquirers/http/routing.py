@@ -11,8 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
-from acquirers.http.errors import HTTPException
-from acquirers.http.message import Request, Response
+from acquirers.http.message import HTTPException, Request, Response
 
 __all__ = ["Handler", "Route", "Router"]
 

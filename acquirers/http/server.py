@@ -43,8 +43,14 @@ from typing import Any
 import h11
 import trio
 
-from acquirers.http.errors import HTTPException
-from acquirers.http.message import Request, Response, TlsInfo, reason_phrase, text_error
+from acquirers.http.message import (
+    HTTPException,
+    Request,
+    Response,
+    TlsInfo,
+    reason_phrase,
+    text_error,
+)
 from acquirers.http.routing import Handler
 
 __all__ = ["ServerConfig", "http_date", "serve", "serve_listeners"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from msgspec.structs import replace
 
 from cardcore.connection import Answer, Command, CommandContext
 from cardcore.errors import InvalidArguments, NotAuthorized
+from cardcore.parameters import Parameters
 from cardcore.protocol.messages import ChangePassword, Login, TokenCommand, parse_params
 from cardcore.protocol.secure import (
     SecureChannelError,
@@ -24,55 +24,7 @@ from cardcore.protocol.secure import (
 from cardcore.terminal import Terminal
 from hal.interfaces import DeviceInfo
 
-__all__ = ["PARAMETER_NAMES", "Parameters", "commands", "parameters"]
-
-NONE = "none"
-
-
-# getparameters, in the manual's order. The manual's example spells the
-# config-server client certificate date `cccert`, its field list `ccert`:
-# both are sent, with the same date, so a register written from either parses.
-# (A struct of text fields is laid out by the XML encoder from its field
-# list: no per-answer look-up of the names.)
-class Parameters(msgspec.Struct, rename="kebab", gc=False):
-    """«Сведения о приложении и терминале»: `none` where the terminal has no
-    value (yet)."""
-
-    sn: str = NONE
-    app: str = NONE
-    firmware_mcu: str = NONE
-    firmware_boot: str = NONE
-    os: str = NONE
-    sdk: str = NONE
-    tid: str = NONE
-    mid: str = NONE
-    tconf: str = NONE
-    ntconf: str = NONE
-    cconf: str = NONE
-    ncconf: str = NONE
-    econf: str = NONE
-    neconf: str = NONE
-    kconf: str = NONE
-    nkconf: str = NONE
-    acqid: str = NONE
-    cccert: str = NONE
-    ccert: str = NONE
-    csca: str = NONE
-    cshost: str = NONE
-    accert: str = NONE
-    asca: str = NONE
-    ashost: str = NONE
-    as_main_host: str = NONE
-    as_mirror_host: str = NONE
-    kccert: str = NONE
-    ksca: str = NONE
-    kshost: str = NONE
-    ks_main_host: str = NONE
-    ks_mirror_host: str = NONE
-    devid: str = NONE
-
-
-PARAMETER_NAMES: tuple[str, ...] = Parameters.__struct_encode_fields__
+__all__ = ["commands", "parameters"]
 
 
 def commands(terminal: Terminal) -> dict[str, Command]:
@@ -178,8 +130,7 @@ _provisioning: Callable[[Terminal, Parameters], None] | None = None
 
 
 def _provisioning_parameters(terminal: Terminal, out: Parameters) -> None:
-    # Certificate parsing is loaded on first use, so start-up stays fast (and
-    # once: an import statement on every getparameters costs microseconds).
+    # Certificate parsing is loaded on first use, not at start-up.
     global _provisioning
     if _provisioning is None:
         from cardcore.provisioning.info import provisioning_parameters

@@ -8,13 +8,12 @@
 #   `<encrypted-data>children</encrypted-data>` in UTF-8, no AAD.
 # - The server keeps the last few keys; the one whose tag verifies opens the
 #   command and seals the answer and the messages of that command, errors
-#   included. The key ring keeps each key's AES-GCM object too: making one
-#   costs more than sealing a small packet.
+#   included. The key ring keeps each key's AES-GCM object with it, made once.
 # - A sealed packet whose IV was already seen under its key is a replay and is
 #   refused (DESIGN.md, wire decisions): a captured command sent again, or an
 #   answer of the terminal's own sent back, decrypts like a fresh one.
-# - Base64 goes through pybase64 (SIMD) both ways: binascii's byte loop took
-#   more instructions than AES-GCM itself on a getparameters answer.
+# - Base64 is strict both ways: only the alphabet, padding only to complete
+#   the last quantum (RFC 4648 §3.3, §4).
 from __future__ import annotations
 
 import base64
@@ -73,8 +72,7 @@ class SecureChannelError(CardcoreError):
 
 def _b64decode(text: str, what: str) -> bytes:
     # Strict: only the alphabet, padding only to complete the last quantum
-    # (RFC 4648 §3.3, §4). Arguments by position: keywords cost a C
-    # function more than decoding a command's block.
+    # (RFC 4648 §3.3, §4).
     try:
         return pybase64.b64decode(text.strip(), None, True)  # altchars=None, validate=True
     except (binascii.Error, ValueError):

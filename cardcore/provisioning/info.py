@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cardcore.commands.admin import NONE, Parameters
+from cardcore.parameters import NONE, Parameters
 from cardcore.provisioning import pki
 from cardcore.provisioning.credentials import TMS_ROOT_FILE, identity
 from cardcore.provisioning.errors import ProvisioningFormatError

@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cardcore.app import build_commands
 from cardcore.auth import AdminAuth
-from cardcore.commands.admin import PARAMETER_NAMES, parameters
+from cardcore.commands.admin import parameters
 from cardcore.config import AdminConfig, build_config
 from cardcore.errors import NotAuthorized
+from cardcore.parameters import PARAMETER_NAMES
 from cardcore.protocol.xmlcodec import Message, decode_error_stack, decode_message
 from cardcore.server import EcrServer
 from cardcore.terminal import Devices, Terminal

