@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The PC/SC extra builds pyscard from source against libpcsclite; add it when the library is there.
 PCSC_EXTRA := $(shell pkg-config --exists libpcsclite 2>/dev/null && echo ",pcsc")
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit slow bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,15 @@ lint: $(BIN)/.installed-test
 # Two workers (the machines have two cores); the tests that start the one
 # private pcscd run after them, on their own.
 unit: $(BIN)/.installed-test
-	$(BIN)/pytest -q -n 2 -m "not pcsc"
-	$(BIN)/pytest -q -m pcsc
+	$(BIN)/pytest -q -n 2 -m "not pcsc and not slow"
+	$(BIN)/pytest -q -m "pcsc and not slow"
 
-test: lint unit
+# The benchmarks' smoke runs and the instruction count (valgrind): long, so
+# not in `make unit`; `make test` (and so CI) runs them.
+slow: $(BIN)/.installed-test
+	$(BIN)/pytest -q -m slow
+
+test: lint unit slow
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m tools.bench

@@ -6,6 +6,8 @@ import pytest
 
 from tools.bench import ecr
 
+pytestmark = pytest.mark.slow  # a benchmark: make slow (which make test runs)
+
 
 def test_benchmark_runs_every_workload(capsys: pytest.CaptureFixture[str]) -> None:
     ecr.main(["--seconds", "0.2", "--rounds", "1", "--starts", "2"])

@@ -6,9 +6,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.hal.pcscd import unavailable
 from tools.bench import ecr_instructions as bench
 from tools.bench.ecr import Frames, start_echo
+
+pytestmark = pytest.mark.slow  # a benchmark: make slow (which make test runs)
 
 
 def test_counts_start_at_zero_and_cover_the_requests(tmp_path: Path) -> None:

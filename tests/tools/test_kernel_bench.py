@@ -6,6 +6,8 @@ import pytest
 
 from tools.bench import kernel_contact
 
+pytestmark = pytest.mark.slow  # a benchmark: make slow (which make test runs)
+
 
 def test_benchmark_runs_and_reports_the_split(capsys: pytest.CaptureFixture[str]) -> None:
     kernel_contact.main(["--runs", "3"])

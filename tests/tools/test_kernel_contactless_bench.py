@@ -6,6 +6,8 @@ import pytest
 
 from tools.bench import kernel_contactless
 
+pytestmark = pytest.mark.slow  # a benchmark: make slow (which make test runs)
+
 
 def test_benchmark_runs_every_default_case(capsys: pytest.CaptureFixture[str]) -> None:
     kernel_contactless.main(["--runs", "3"])

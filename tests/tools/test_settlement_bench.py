@@ -6,6 +6,8 @@ import pytest
 
 from tools.bench import settlement
 
+pytestmark = pytest.mark.slow  # a benchmark: make slow (which make test runs)
+
 
 def test_benchmark_runs_every_step(capsys: pytest.CaptureFixture[str]) -> None:
     settlement.main(["--count", "400", "--small", "100", "--upload", "100"])
