@@ -224,9 +224,11 @@ class Till:
         ]
         answer = await ctx.ask("dex", {"kernel-tags": {"tag": tags}})
         if answer.status != "ok":
-            from cardcore.errors import OperationCancelled
-
-            raise OperationCancelled(f"data exchange answered {answer.status}")
+            # The manual lets a register answer a message it does not implement
+            # `notimplemented`, and data exchange is optional for it: the sale
+            # goes on without exchanged data (`cancelled` has stopped it already).
+            log.info("data exchange answered %s; going on without it", answer.status)
+            return {}
         returned = answer.body.get("terminal-tags")
         entries = returned.get("tag", []) if isinstance(returned, dict) else []
         if isinstance(entries, dict):

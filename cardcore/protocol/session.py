@@ -269,13 +269,12 @@ class EcrSession:
             return Cancel(
                 Status.FORMAT_ERROR, f"expected an answer to <{asked}>, got <{message.name}>"
             )
-        status = message.status
-        if status == Status.CANCELLED:
-            # The manual defines it for keepalive; a register that answers any
-            # message `cancelled` wants the operation stopped.
+        if message.status == Status.CANCELLED:
+            # The manual defines it for keepalive («Сообщение keepalive»: cancelled
+            # interrupts the transaction); a register that answers any message
+            # `cancelled` wants the operation stopped. Any other status
+            # (notimplemented, failed, ...) lets the operation go on.
             return Cancel(Status.CANCELLED, f"cancelled by the cash register (<{asked}>)")
-        if keepalive and status != Status.OK:
-            return Cancel(Status.CANCELLED, f"cancelled by the cash register (keepalive: {status})")
         return Answered(message)
 
     def keep_alive(self, every: float, first_after: float, now: float) -> None:

@@ -147,7 +147,8 @@ def _asking(name: str = "display") -> EcrSession:
         ("display", None, "formaterror"),
         ("keepalive", Message("keepalive", {"status": "ok"}), None),
         ("keepalive", Message("keepalive", {"status": "cancelled"}), "cancelled"),
-        ("keepalive", Message("keepalive", {"status": "failed"}), "cancelled"),
+        ("keepalive", Message("keepalive", {"status": "failed"}), None),
+        ("keepalive", Message("keepalive", {"status": "notimplemented"}), None),
     ],
 )
 def test_answers_are_judged(asked: str, answer: Message | None, verdict: str | None) -> None:
