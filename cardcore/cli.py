@@ -23,6 +23,19 @@ HOST_MODES = ("approve", "decline", "timeout", "down")
 HOST_SWITCHES = ("mismatch", "lose", "refuse-upload", "agree", "wrong-kcv", "good-kcv")
 
 
+class _Version(argparse.Action):
+    """`--version`, read from the package metadata only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from cardcore import version
+
+        print(f"cardcore {version()}")
+        parser.exit()
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one line, exit 2
         self.exit(2, f"cardcore: {message}\n")
@@ -34,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Bank application of a card payment terminal.",
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = sub.add_parser("serve", allow_abbrev=False, help="run the terminal")

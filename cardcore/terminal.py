@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from cardcore import __version__
+from cardcore import version
 from cardcore.auth import AdminAuth
 from cardcore.config import AidParameters, Config, ConfigError, build_config, merge_config_data
 from cardcore.journal import Journal, PanProtector
@@ -231,7 +231,7 @@ class Terminal:
 
     @property
     def app_version(self) -> str:
-        return __version__
+        return version()
 
     @property
     def device_identifier(self) -> str:
