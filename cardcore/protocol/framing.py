@@ -77,6 +77,11 @@ class FrameDecoder:
         return len(self._buffer)
 
     @property
+    def expected(self) -> int | None:
+        """The length of the packet being read, once its length bytes are in."""
+        return self._expected
+
+    @property
     def in_packet(self) -> bool:
         """A packet has begun and is not complete (its length alone counts)."""
         return self._expected is not None or bool(self._buffer)
