@@ -39,7 +39,7 @@ def terminal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def client(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cardcore", "client", *args, "--port", str(served.port),
-         "--session", str(served.data_dir / "cli-session.json")],
+         "--session", str(served.data_dir / "cli-session.json"), "--xml"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
@@ -90,7 +90,7 @@ async def test_a_day_from_the_command_line(terminal: Served, tmp_path: Path) -> 
     done = client(terminal, "report")
     assert "<total-count>0</total-count>" in done.stdout
     # token commands
-    assert client(terminal, "testconnection").returncode == 1  # not logged in
+    assert client(terminal, "testconnection").returncode == 2  # not logged in: usage
     assert client(terminal, "login").returncode == 0
     done = client(terminal, "testconnection")
     assert done.returncode == 0 and "<status>ok</status>" in done.stdout
@@ -114,7 +114,7 @@ async def test_host_down_leaves_the_batch_open(terminal: Served) -> None:
     sim(terminal, "host", "down")
     try:
         done = client(terminal, "settlement", "--password", "12345678")
-        assert done.returncode == 1
+        assert done.returncode == 3  # the terminal answered, with a failure
         assert "<status>communicationerror</status>" in done.stdout
         assert "error: cannot reach the acquirer: main host 127.0.0.1" in done.stdout
         assert "<settlement-result>failed</settlement-result>" in done.stdout

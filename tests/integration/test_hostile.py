@@ -39,7 +39,7 @@ def _sim(data_dir: Path, *args: str) -> dict[str, Any]:
     import json
 
     result = subprocess.run(
-        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(data_dir), "--json"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

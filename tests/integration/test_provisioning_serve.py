@@ -75,7 +75,7 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> No
 
 async def _cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "cardcore", "client", *args, "--port", str(served.port),
-               "--session", str(served.data_dir / "cli-session.json")]  # fmt: skip
+               "--session", str(served.data_dir / "cli-session.json"), "--xml"]  # fmt: skip
     return await trio.to_thread.run_sync(
         lambda: subprocess.run(command, capture_output=True, text=True, timeout=60)
     )
@@ -93,7 +93,8 @@ def _sim(served: Served, *args: str) -> dict[str, object]:
     import subprocess
 
     result = subprocess.run(
-        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(served.data_dir)],
+        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(served.data_dir),
+         "--json"],
         capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     answer: dict[str, object] = json.loads(result.stdout)

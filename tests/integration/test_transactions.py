@@ -69,7 +69,8 @@ def new_rows(served: Served) -> list[sqlite3.Row]:
 
 def sim(served: Served, *args: str) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(served.data_dir)],
+        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(served.data_dir),
+         "--json"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
