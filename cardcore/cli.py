@@ -1,7 +1,8 @@
 # Strategy: the command-line contract (docs/conventions.md, "The command
 # line"). `cardcore serve` runs the terminal; `cardcore client` is a cash
 # register on the command line (cardcore.clientcli); `cardcore sim` drives a
-# running simulator. Unknown options are errors; the manual's single-dash
+# running simulator; `cardcore config` shows and checks the configuration
+# (cardcore.configdoc). Unknown options are errors; the manual's single-dash
 # `-acons`/`-econs` are accepted beside `--acons`/`--econs`. Every failure is
 # one line `cardcore: ...` on stderr and an exit code of `Exit`. Heavy imports
 # happen inside the subcommand that needs them, so `serve` starts fast.
@@ -295,6 +296,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     command("loadmasterkeys", "fetch the master keys from the key-loading server (needs a login)")
 
+    config = subcommand(sub, "config", "show or check the configuration")
+    config_sub = config.add_subparsers(
+        dest="config_command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
+    show = subcommand(
+        config_sub,
+        "show",
+        "print the effective configuration as TOML",
+        "Print the effective configuration (the embedded defaults, then --config) as TOML:"
+        " every key, its value and what it means, with its allowed range.",
+    )
+    show.add_argument("--config", type=Path, help="configuration file (TOML or JSON)")
+    check = subcommand(
+        config_sub,
+        "check",
+        "validate a configuration file without starting",
+        "Validate a configuration file as `cardcore serve --config FILE` would, without"
+        " starting: exit code 0 and 'valid', or 2 and the one-line error.",
+    )
+    check.add_argument("file", type=Path, help="configuration file (TOML or JSON)")
+
     sim = subcommand(
         sub,
         "sim",
@@ -377,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_client(args)
         if args.command == "sim":
             return _sim(args)
+        if args.command == "config":
+            return _config(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
@@ -437,6 +461,24 @@ def _serve(args: argparse.Namespace) -> int:
     except Exception as exc:  # a running terminal's last words: one line, details logged
         print(f"cardcore: stopped: {describe_failure(exc, 'stopped')}", file=sys.stderr)
         return Exit.UNREACHABLE
+    return Exit.OK
+
+
+# --- config ------------------------------------------------------------------
+def _config(args: argparse.Namespace) -> int:
+    from cardcore.config import load_config_data
+    from cardcore.configdoc import check_config, show_config
+    from kernel.errors import CardcoreError
+
+    try:
+        if args.config_command == "check":
+            check_config(args.file)
+            print(f"{args.file}: valid")
+        else:
+            sys.stdout.write(show_config(load_config_data(args.config), args.config))
+    except CardcoreError as exc:
+        print(f"cardcore: {exc.message}", file=sys.stderr)
+        return Exit.USAGE
     return Exit.OK
 
 

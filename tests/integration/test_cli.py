@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -219,3 +220,22 @@ def test_help_shows_defaults_and_exit_codes() -> None:
     assert "(default: .cardcore when it holds one)" in text
     assert "exit codes: 0 ok" in text
     assert "(default: .cardcore)" in " ".join(cli("serve", "--help").stdout.split())
+
+
+def test_config_show_and_check(tmp_path: Path) -> None:
+    good = tmp_path / "terminal.toml"
+    good.write_text('[terminal]\ntid = "10000042"\n')
+    shown = cli("config", "show", "--config", str(good))
+    assert shown.returncode == 0, shown.stderr
+    assert tomllib.loads(shown.stdout)["terminal"]["tid"] == "10000042"
+    assert any(line.startswith("port = 4433 ") for line in shown.stdout.splitlines())
+    assert cli("config", "check", str(good)).stdout == f"{good}: valid\n"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nport = 65536\n")
+    for done in (cli("config", "check", str(bad)), cli("config", "show", "--config", str(bad))):
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (
+            "cardcore: configuration key 'server.port' is 65536; allowed: 0 to 65535\n"
+        )
+    missing = cli("config", "check", str(tmp_path / "none.toml"))
+    assert missing.returncode == 2 and "cannot read configuration" in missing.stderr
