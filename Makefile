@@ -34,7 +34,7 @@ unit: $(BIN)/.installed-test
 test: lint unit
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m tools.bench
+	$(BIN)/cardcore-bench
 
 # The README's configuration reference, written from the model (tests check it).
 readme: $(BIN)/.installed

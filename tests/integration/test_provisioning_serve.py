@@ -23,14 +23,16 @@ async def _command(served: Served, name: str, body: dict[str, str]) -> Message:
         return await peer.command(Message(name, body))
 
 
-async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> None:
+async def test_simulator_life_cycle_with_the_activator_cli(served: Served, tmp_path: Path) -> None:
+    # The installed command, run from outside the source tree.
     activator = await trio.run_process(
-        [sys.executable, "-m", "tools.activator", "--simulator-data-dir", str(served.data_dir)],
+        [Path(sys.executable).with_name("cardcore-activator"), "--simulator-data-dir",
+         served.data_dir],
         capture_stdout=True,
         capture_stderr=True,
         check=False,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+        cwd=tmp_path,
+    )  # fmt: skip
     out = activator.stdout.decode()
     assert activator.returncode == 0, (out, activator.stderr.decode(), served.log_text())
     assert out.startswith("runreset: ok; reset: ok; sn: 000000000001")
