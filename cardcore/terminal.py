@@ -179,7 +179,7 @@ class Terminal:
         return holds_identity(self.generation, "acquirer") if wanted == "auto" else wanted
 
     def acquirer_tls(self, config: Config) -> ssl.SSLContext | None:
-        """DESIGN.md "Real parts": with TLS on the host link runs TLS 1.2+,
+        """docs/architecture.md: with TLS on the host link runs TLS 1.2+,
         presenting the acquirer client certificate from activation and
         trusting only the acquirer CA activation delivered."""
         if not self.acquirer_tls_on(config):

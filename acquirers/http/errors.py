@@ -1,4 +1,4 @@
-# Strategy: errors of the HTTP layer, both sides (DESIGN.md conventions 5 and 6).
+# Strategy: errors of the HTTP layer, both sides (docs/conventions.md, 5 and 6).
 # Server side: a handler raises `HTTPException` to answer a 4xx/5xx (RFC 9110
 # §15); the server core turns it into a response and it never leaves the
 # server. Client side: `map_httpx_errors` is the one place where httpx's

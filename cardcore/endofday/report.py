@@ -1,5 +1,5 @@
 # Strategy: the X-report of the manual («Отчет»), tag for tag as its example
-# (with DESIGN.md's reading of the two misspelt grand-total tags), written
+# (the two misspelt grand-total tags read as docs/protocol-decisions.md says), written
 # straight into the answer's spooled file (server: Answer.stream) from a
 # worker thread, in memory that does not grow with the batch:
 # - a brief report's totals come from the journal's per-group aggregates (one

@@ -1,4 +1,4 @@
-"""Packet framing (manual «Формат данных»; DESIGN.md wire decisions)."""
+"""Packet framing (manual «Формат данных»; docs/protocol-decisions.md)."""
 
 from __future__ import annotations
 
