@@ -370,7 +370,10 @@ def run_client(args: argparse.Namespace) -> int:
         command = _prepare(args, client)
     except UsageError as exc:
         return _fail(str(exc), Exit.USAGE)
-    output.sent(command)
+    if args.client_command == "send":
+        # A command written by hand is shown as sent; the others are not: they
+        # carry the password, a token or a key, which no output repeats.
+        output.sent(command)
     try:
         answer = trio.run(_send, client, command, args.secure)
     except ConnectError as exc:

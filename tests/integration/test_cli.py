@@ -86,7 +86,7 @@ def test_a_purchase_for_scripts(terminal: Served) -> None:
 def test_a_purchase_as_raw_packets(terminal: Served) -> None:
     done = client(terminal, *PURCHASE, "--xml")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("-> <transaction>\n")
+    assert done.stdout.startswith("<- <display>\n")  # the command itself is not repeated
     assert "<- <display>" in done.stdout and "-> <display>" in done.stdout
     assert "<- <transaction>" in done.stdout and "<tstatus>approved</tstatus>" in done.stdout
 
@@ -175,7 +175,9 @@ def test_usage_errors_exit_2_with_one_line(
 
 def test_end_of_day_and_parameters_for_people_and_scripts(terminal: Served) -> None:
     assert client(terminal, *PURCHASE).returncode == 0
-    assert client(terminal, "login").returncode == 0
+    login = client(terminal, "login", "--xml")
+    assert login.returncode == 0 and "<- <login>" in login.stdout
+    assert "12345678" not in login.stdout  # the command, with the password, is not shown
     params = client(terminal, "getparameters", "--json")
     assert json.loads(params.stdout)["parameters"]["sn"] == "000000000001"
     report = client(terminal, "report", "--report-type", "full")
