@@ -9,7 +9,7 @@
 # of an encrypted answer) is never rendered: a slip shows the masked PAN.
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cardcore.protocol.status import DESCRIPTIONS, Status
@@ -292,13 +292,31 @@ def answer_lines(message: Message) -> list[str]:
         out += sreport_lines(message.name, body)
     if isinstance(body.get("parameters"), Mapping):
         out += parameters_lines(body["parameters"])
-    for name in ("mac-change-receipt", "net-change-receipt"):
-        if isinstance(body.get(name), Mapping):
-            out += pairs([(name, f"RRN {body[name].get('rrn', '')}")])
+    out += pairs(
+        row for key, value in body.items() if key not in _SHOWN for row in _rows(key, value)
+    )
     if message.status != "ok" or not out:
         out.append(status_line(message))
     out += [f"error: {text}" for text in decode_error_stack(body.get("error-stack"))]
     return out
+
+
+# Fields answer_lines shows in their own way, or not at all (the token is kept
+# in the session file, never shown).
+_SHOWN = {"status", "error-stack", "receipt", "xreport", "sreport", "parameters", "bank-name",
+          "token"}  # fmt: skip
+
+
+def _rows(key: str, value: Any) -> Iterator[tuple[str, str]]:
+    """Any other field of an answer: a line, or a line per item of a list of
+    records (loadmasterkeys' `keys/key`)."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        items = _items(next(iter(value.values())))
+        if items and all(isinstance(item, Mapping) for item in items):
+            for item in items:
+                yield key, _plain(item)
+            return
+    yield key, _plain(value)
 
 
 def parameters_lines(parameters: Mapping[str, Any]) -> list[str]:

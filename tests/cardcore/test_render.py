@@ -162,3 +162,15 @@ def test_simulator_answers() -> None:
     lines = sim_lines("ledger", ledger)
     assert lines[0] == "booked transactions: 1"
     assert "10.50" in lines[1] and "634119000001" in lines[1]
+
+
+def test_other_answers_show_their_fields_but_not_the_token() -> None:
+    keys = {"key": [{"type": "05", "kcv": "ABC123"}, {"type": "03", "kcv": "DEF456"}]}
+    loaded = Message("loadmasterkeys", {"status": "ok", "pkcv": "ABC123", "keys": keys})
+    assert answer_lines(loaded) == [
+        "pkcv  ABC123",
+        "keys  type 05, kcv ABC123",
+        "keys  type 03, kcv DEF456",
+    ]
+    login = Message("login", {"status": "ok", "token": "D18F0898A4729A37570BE86B2EFB2B13"})
+    assert answer_lines(login) == ["login: ok (operation completed successfully)"]
