@@ -15,14 +15,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import trio
 
 from cardcore.cli import DEFAULT_DATA_DIR, Exit
-from cardcore.client import ClientError, ConnectError, EcrClient, Session, default_message_answer
+from cardcore.client import ConnectError, EcrClient, Session, default_message_answer
 from cardcore.protocol.xmlcodec import (
     Body,
     Message,
@@ -378,14 +377,19 @@ def run_client(args: argparse.Namespace) -> int:
         answer = trio.run(_send, client, command, args.secure)
     except ConnectError as exc:
         return _fail(f"{exc.message}; {connect_hint(data_dir, found)}", Exit.UNREACHABLE)
-    except ClientError as exc:
+    except CardcoreError as exc:  # no answer, or one that broke the protocol
         return _fail(exc.message, Exit.UNREACHABLE)
-    except CardcoreError as exc:  # the answer broke the protocol (bad XML, a bad seal)
-        return _fail(exc.message, Exit.UNREACHABLE)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        return _fail(f"connection to the terminal failed: {exc}", Exit.UNREACHABLE)
     finally:
         progress.clear()
     _keep_session(command.name, answer, client, session_file)
-    _show_answer(args, output, answer, session_file)
+    try:
+        _show_answer(args, output, answer, session_file)
+    except OSError as exc:  # --output FILE that cannot be written
+        if isinstance(exc, BrokenPipeError):
+            raise
+        return _fail(f"cannot write {exc.filename}: {exc.strerror}", Exit.USAGE)
     return exit_code(answer)
 
 
@@ -405,19 +409,13 @@ def _show_answer(
     if target is not None:
         target.write_bytes(encode_message(answer))
         output.answer(answer, str(target))
-        return
-    if type(output) is Output and answer.status == "ok":
-        notes: dict[str, Callable[[], str]] = {
-            "login": lambda: (
-                f"logged in; the token is kept in {session_file}"
-                + ("; secure channel open" if args.secure else "")
-            ),
-            "logout": lambda: "logged out",
-        }
-        if answer.name in notes:
-            output.answer(answer, notes[answer.name]())
-            return
-    output.answer(answer)
+    elif type(output) is Output and answer.status == "ok" and answer.name == "login":
+        channel = "; secure channel open" if args.secure else ""
+        output.answer(answer, f"logged in; the token is kept in {session_file}{channel}")
+    elif type(output) is Output and answer.status == "ok" and answer.name == "logout":
+        output.answer(answer, "logged out")
+    else:
+        output.answer(answer)
 
 
 def _fail(text: str, code: Exit) -> int:
