@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The PC/SC extra builds pyscard from source against libpcsclite; add it when the library is there.
 PCSC_EXTRA := $(shell pkg-config --exists libpcsclite 2>/dev/null && echo ",pcsc")
 
-.PHONY: demo test lint typecheck unit slow bench clean
+.PHONY: demo test lint typecheck unit slow bench readme clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,11 @@ slow: $(BIN)/.installed-test
 test: lint unit slow
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m tools.bench
+	$(BIN)/cardcore-bench
+
+# The README's configuration reference, written from the model (tests check it).
+readme: $(BIN)/.installed
+	$(BIN)/python -c "from cardcore.configdoc import update_readme; update_readme()"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,5 +1,5 @@
 # Strategy: the errors of the acquirer side, each bound to one Appendix A wire
-# status (DESIGN.md convention 5). Vendor exceptions (OSError, ssl.SSLError,
+# status (docs/conventions.md, 5). Vendor exceptions (OSError, ssl.SSLError,
 # trio.TooSlowError, trio.BrokenResourceError, pyiso8583's DecodeError) are
 # translated into these at the link and codec boundaries (convention 6), so
 # nothing above `acquirers` ever sees a vendor exception. Messages name the

@@ -1,5 +1,5 @@
-# Strategy: the trio adapter around the sans-I/O ISO 8583 layer (DESIGN.md
-# convention 1). `AcquirerLink` opens a TCP connection (optionally TLS with the
+# Strategy: the trio adapter around the sans-I/O ISO 8583 layer
+# (docs/conventions.md, 1). `AcquirerLink` opens a TCP connection (optionally TLS with the
 # terminal's client certificate) to the main host, falling back to the mirror
 # when the main cannot be reached; writes length-framed requests; reads frames
 # until the response that matches on MTI class + STAN + TID (jPOS QMUX style),
@@ -7,7 +7,7 @@
 # timeouts come from `LinkConfig`. Every vendor exception (OSError,
 # ssl.SSLError, trio.TooSlowError, trio.BrokenResourceError,
 # trio.ClosedResourceError) is translated here into CommunicationError /
-# HostTimeoutError naming the host and the failure (DESIGN.md convention 6),
+# HostTimeoutError naming the host and the failure (docs/conventions.md, 6),
 # with `request_sent` telling whether the request may have reached the host.
 #
 # A connection lives for one `session()` (or one `exchange()`), so a host

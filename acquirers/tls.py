@@ -1,5 +1,5 @@
-# Strategy: TLS contexts for the acquirer link and its simulator (DESIGN.md
-# "Real parts": ISO 8583 over TCP, optionally TLS with the terminal's client
+# Strategy: TLS contexts for the acquirer link and its simulator
+# (docs/architecture.md: ISO 8583 over TCP, optionally TLS with the terminal's client
 # certificate). TLS 1.2 at least; the client verifies the host against the
 # acquirer CA and presents its certificate; the server demands one.
 from __future__ import annotations

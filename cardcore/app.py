@@ -1,10 +1,10 @@
-# Strategy: process start-up for `cardcore serve` (DESIGN.md, concurrency): one
+# Strategy: process start-up for `cardcore serve` (docs/architecture.md): one
 # root nursery owns the ECR listener and, as later parts arrive, the simulator
 # control socket, the host-link background work and device monitors. The bound
 # address is written to <data-dir>/run/ecr.addr once the listener is up, so
 # scripts and tests can start the server on port 0 and find it. Whatever
 # stops the start-up is raised as one StartupError in the words of the
-# meaningful leaf of trio's exception groups (DESIGN.md: one line, exit 2);
+# meaningful leaf of trio's exception groups (docs/conventions.md: one line, exit 2);
 # only an unexpected exception's traceback goes to the log. What leaves the
 # terminal open on the network (card data over plain TCP, the factory
 # administrator password on a reachable listener) is a warning at start-up.

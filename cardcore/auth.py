@@ -1,5 +1,5 @@
 # Strategy: the administrator of the ECR manual («Ограничение доступа»,
-# «Настройки») as DESIGN.md fixes it:
+# «Настройки») as docs/protocol-decisions.md fixes it:
 # - an 8-digit password, default 12345678, kept only as a salted scrypt hash
 #   (RFC 7914) in the data dir, so it survives restarts. While it is the
 #   factory default there is no file: that password is the manual's, public,

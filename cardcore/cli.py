@@ -1,9 +1,11 @@
-# Strategy: the command-line contract of DESIGN.md. `cardcore serve` runs the
-# terminal; `cardcore client` is a cash register on the command line. Unknown
-# options are errors; the manual's single-dash `-acons`/`-econs` are accepted
-# beside `--acons`/`--econs`. Exit code 0 on success, otherwise one clear line
-# on stderr. Heavy imports happen inside the subcommand that needs them, so
-# `serve` starts fast.
+# Strategy: the command-line contract (docs/conventions.md, "The command
+# line"). `cardcore serve` runs the terminal; `cardcore client` is a cash
+# register on the command line (cardcore.clientcli); `cardcore sim` drives a
+# running simulator; `cardcore config` shows and checks the configuration
+# (cardcore.configdoc). Unknown options are errors; the manual's single-dash
+# `-acons`/`-econs` are accepted beside `--acons`/`--econs`. Every failure is
+# one line `cardcore: ...` on stderr and an exit code of `Exit`. Heavy imports
+# happen inside the subcommand that needs them, so `serve` starts fast.
 from __future__ import annotations
 
 import argparse
@@ -11,37 +13,120 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from cardcore.protocol.xmlcodec import Message
+from cardcore.contract import DEFAULT_DATA_DIR, Exit
 
-__all__ = ["main"]
+__all__ = ["DEFAULT_DATA_DIR", "Exit", "HelpFormatter", "main"]
 
-DEFAULT_DATA_DIR = Path(".cardcore")
 HOST_MODES = ("approve", "decline", "timeout", "down")
 HOST_SWITCHES = ("mismatch", "lose", "refuse-upload", "agree", "wrong-kcv", "good-kcv")
 
+EPILOG = (
+    "exit codes: 0 ok (a transaction: approved); 1 the terminal could not be reached;"
+    " 2 usage or configuration error; 3 the terminal answered a status other than ok"
+    " or declined the transaction"
+)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, when it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS)
+            and "%(default)" not in text
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Version(argparse.Action):
+    """`--version`, read from the package metadata only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from cardcore import version
+
+        print(f"cardcore {version()}")
+        parser.exit()
+
+
+def _port(text: str) -> int:
+    """A TCP port to connect to."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (1 to 65535)")
+    return value
+
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # one line, exit 2
-        self.exit(2, f"cardcore: {message}\n")
+        self.exit(Exit.USAGE, f"cardcore: {message}\n")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--json", action="store_true", help="one JSON document per answer, for scripts"
+    )
+    mode.add_argument("--xml", action="store_true", help="the raw packets as they were exchanged")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cardcore",
-        allow_abbrev=False,
         description="Bank application of a card payment terminal.",
+        epilog=EPILOG,
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
 
-    serve = sub.add_parser("serve", allow_abbrev=False, help="run the terminal")
-    serve.add_argument("--config", type=Path, help="configuration file (TOML or JSON)")
-    serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    serve.add_argument("--listen", help="address of the ECR listener")
-    serve.add_argument("--port", type=int, help="ECR port (default 4433)")
-    serve.add_argument("--activator-port", type=int, help="activator port (default 4434)")
+    def subcommand(
+        group: Any, name: str, help_text: str, description: str | None = None, **kwargs: Any
+    ) -> argparse.ArgumentParser:
+        created: argparse.ArgumentParser = group.add_parser(
+            name, help=help_text, description=description or help_text, epilog=EPILOG, **kwargs
+        )
+        return created
+
+    serve = subcommand(
+        sub,
+        "serve",
+        "run the terminal",
+        "Run the terminal: the ECR listener for the cash register and everything behind it."
+        ' Ready when DATA-DIR/run/ecr.addr ("HOST PORT") appears.',
+    )
+    serve.add_argument(
+        "--config", type=Path, help="configuration file (TOML or JSON) over the embedded defaults"
+    )
+    serve.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the terminal's state"
+    )
+    serve.add_argument(
+        "--listen",
+        help="address of the ECR listener (default: 0.0.0.0; with --simulator: 127.0.0.1)",
+    )
+    serve.add_argument("--port", type=int, help="ECR port; 0: a free one (default: 4433)")
+    serve.add_argument(
+        "--activator-port", type=int, help="activator port; 0: a free one (default: 4434)"
+    )
     serve.add_argument(
         "--simulator",
         action="store_true",
@@ -57,10 +142,24 @@ def _parser() -> argparse.ArgumentParser:
         "--econs", "-econs", action="store_true", help="EMV kernel trace on the console"
     )
 
-    client = sub.add_parser("client", allow_abbrev=False, help="talk to a running terminal")
-    common = _Parser(add_help=False, allow_abbrev=False)
-    common.add_argument("--host", default="127.0.0.1")
-    common.add_argument("--port", type=int, default=4433)
+    client = subcommand(
+        sub,
+        "client",
+        "talk to a running terminal",
+        "A cash register on the command line: send one command to a running terminal, answer"
+        " its messages, show the answer. The terminal is found at --host/--port, or from the"
+        " address `cardcore serve` writes to DATA-DIR/run/ecr.addr.",
+    )
+    common = _Parser(add_help=False)
+    where = common.add_argument_group("where the terminal is")
+    where.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the terminal's data dir: its address is in run/ecr.addr"
+        f" (default: {DEFAULT_DATA_DIR} when it holds one)",
+    )
+    where.add_argument("--host", help="the terminal's address (default: 127.0.0.1)")
+    where.add_argument("--port", type=_port, help="the terminal's ECR port (default: 4433)")
     common.add_argument(
         "--secure",
         action="store_true",
@@ -69,75 +168,170 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--session",
         type=Path,
-        default=DEFAULT_DATA_DIR / "client-session.json",
-        help="where login keeps the token and channel key for later commands",
+        help="where login keeps the token and channel key for later commands"
+        " (default: DATA-DIR/client-session.json)",
     )
-    common.add_argument("--timeout", type=float, default=120.0)
-    csub = client.add_subparsers(dest="client_command", required=True, parser_class=_Parser)
+    common.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for each packet of the terminal",
+    )
+    _output_options(common)
+    csub = client.add_subparsers(
+        dest="client_command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return csub.add_parser(name, parents=[common], allow_abbrev=False, help=help_text)
+    def command(
+        name: str, help_text: str, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        return subcommand(csub, name, help_text, description, parents=[common])
 
-    login = command("login", "log in as administrator (with --secure: open the secure channel)")
-    login.add_argument("--password", default="12345678")
-    command("logout", "log out")
-    command("getparameters", "terminal and application parameters")
+    password_help = "the administrator's password"  # noqa: S105 - a help text
+    login = command(
+        "login",
+        "log in as administrator (with --secure: open the secure channel)",
+        "Log in as administrator; the token (and with --secure the secure channel's key) is"
+        " kept in the session file for the commands that need it.",
+    )
+    login.add_argument("--password", default="12345678", help=password_help)
+    command("logout", "log out", "Log out: the token (and channel key) stop working.")
+    command(
+        "getparameters",
+        "terminal and application parameters",
+        "The terminal's and the application's parameters (manual «Сведения о приложении и"
+        " терминале»); needs a login.",
+    )
     change = command("changepassword", "change the administrator password")
-    change.add_argument("--password", required=True)
-    change.add_argument("--newpassword", required=True)
-    command("resetpassword", "reset the password (confirmed on the terminal)")
+    change.add_argument("--password", required=True, help="the current password")
+    change.add_argument("--newpassword", required=True, help="the new password: 8 digits")
+    command(
+        "resetpassword",
+        "reset the password (confirmed on the terminal)",
+        "Reset the administrator password to the factory default; the terminal asks for a"
+        " confirmation on its own keypad.",
+    )
     host_key = command("sethostkey", "set a SAM AV2 host key (use with --secure)")
     host_key.add_argument("--name", required=True, help="the key's name in the configuration")
     material = host_key.add_mutually_exclusive_group(required=True)
     material.add_argument("--material", help="the key in base64 (visible to ps; prefer a file)")
     material.add_argument("--material-file", type=Path, help="a file holding the base64 key")
-    send = command("send", "send the command in an XML file")
-    send.add_argument("file", type=Path)
-    txn = command("transaction", "a card transaction (manual «Транзакция»)")
+    send = command(
+        "send",
+        "send the command in an XML file",
+        "Send a command written by hand (one XML document, as the manual shows them).",
+    )
+    send.add_argument("file", type=Path, help="the command's XML")
+    txn = command(
+        "transaction",
+        "a card transaction (manual «Транзакция»)",
+        "A card transaction: the terminal's display messages are shown as they arrive, then"
+        " the slip. Exit code 0 only when it was approved.",
+    )
     txn.add_argument(
         "--type",
         required=True,
         choices=["purchase", "payment", "refund", "void", "purchase-with-cashback"],
+        help="the operation; payment is the manual's other name for purchase",
     )
-    txn.add_argument("--amount", help="12 digits of minor units, e.g. 000000012300")
-    txn.add_argument("--amount-other", help="cashback, 12 digits")
-    txn.add_argument("--currency")
+    txn.add_argument("--amount", help="12 digits of minor units, e.g. 000000012300 for 123.00")
+    txn.add_argument("--amount-other", help="purchase-with-cashback: the cashback, 12 digits")
+    txn.add_argument("--currency", help="ISO 4217 numeric code (default: the terminal's)")
     txn.add_argument("--rrn", help="refund: the purchase's RRN")
     txn.add_argument("--number", help="void: receipt number (seq) or 'last'")
     txn.add_argument("--pan", help="manual entry: card number (needs --password)")
     txn.add_argument("--expired", help="manual entry: YYMM")
-    txn.add_argument("--password", help="administrator password (manual entry)")
-    txn.add_argument("--cardholder")
+    txn.add_argument(
+        "--password", help="administrator password (manual entry, cardless operations)"
+    )
+    txn.add_argument("--cardholder", help="manual entry: the cardholder's name")
     txn.add_argument("--forced", action="store_true", help="refund/void without the card")
-    txn.add_argument("--force-sbp", choices=["true", "false"])
-    report = command("report", "X-report of the open batch (manual «Отчет»)")
-    report.add_argument("--password", default="12345678")
-    report.add_argument("--report-type", choices=["brief", "full"], default="brief")
+    txn.add_argument(
+        "--force-sbp",
+        choices=["true", "false"],
+        help="true: SBP only; false: no SBP (default: whatever the customer does first)",
+    )
+    report = command(
+        "report",
+        "X-report of the open batch (manual «Отчет»)",
+        "The X-report of the open batch: totals per card type, and with --report-type full"
+        " every transaction.",
+    )
+    report.add_argument("--password", default="12345678", help=password_help)
+    report.add_argument(
+        "--report-type",
+        choices=["brief", "full"],
+        default="brief",
+        help="full lists every transaction",
+    )
     report.add_argument(
         "--output", type=Path, help="write the answer's XML to this file instead of showing it"
     )
-    settle = command("settlement", "settle the batch with the host (manual «Сверка итогов»)")
-    settle.add_argument("--password", default="12345678")
+    settle = command(
+        "settlement",
+        "settle the batch with the host (manual «Сверка итогов»)",
+        "Settle the open batch with the acquirer host; a batch upload shows its progress on"
+        " a terminal.",
+    )
+    settle.add_argument("--password", default="12345678", help=password_help)
     settle.add_argument("--force", action="store_true", help="forced settlement (<force>on)")
     clear = command("clear", "archive the batch and run the cutover (manual «Очистка журнала»)")
-    clear.add_argument("--password", default="12345678")
-    command("testconnection", "echo test to the acquirer host, main then mirror")
-    command("loadworkkeys", "load the working keys from the acquirer host")
+    clear.add_argument("--password", default="12345678", help=password_help)
+    command("testconnection", "echo test to the acquirer host, main then mirror (needs a login)")
+    command("loadworkkeys", "load the working keys from the acquirer host (needs a login)")
     command("runreset", "activation: wait for the activator (factory reset of the settings)")
-    command("updateconfiguration", "fetch the configuration from the management server")
-    command("loadmasterkeys", "fetch the master keys from the key-loading server")
+    command(
+        "updateconfiguration",
+        "fetch the configuration from the management server (needs a login)",
+    )
+    command("loadmasterkeys", "fetch the master keys from the key-loading server (needs a login)")
 
-    sim = sub.add_parser("sim", allow_abbrev=False, help="drive a running simulator")
-    ssub = sim.add_subparsers(dest="sim_command", required=True, parser_class=_Parser)
+    config = subcommand(sub, "config", "show or check the configuration")
+    config_sub = config.add_subparsers(
+        dest="config_command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
+    show = subcommand(
+        config_sub,
+        "show",
+        "print the effective configuration as TOML",
+        "Print the effective configuration (the embedded defaults, then --config) as TOML:"
+        " every key, its value and what it means, with its allowed range.",
+    )
+    show.add_argument("--config", type=Path, help="configuration file (TOML or JSON)")
+    check = subcommand(
+        config_sub,
+        "check",
+        "validate a configuration file without starting",
+        "Validate a configuration file as `cardcore serve --config FILE` would, without"
+        " starting: exit code 0 and 'valid', or 2 and the one-line error.",
+    )
+    check.add_argument("file", type=Path, help="configuration file (TOML or JSON)")
+
+    sim = subcommand(
+        sub,
+        "sim",
+        "drive a running simulator",
+        "Drive a running `cardcore serve --simulator` through the control socket in its data"
+        " dir: the card in the field, the acquirer host, the SBP agent, the PIN pad.",
+    )
+    ssub = sim.add_subparsers(
+        dest="sim_command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
 
     def sim_command(name: str, help_text: str, data_dir: bool = True) -> argparse.ArgumentParser:
-        parser = ssub.add_parser(name, allow_abbrev=False, help=help_text)
+        parser = subcommand(ssub, name, help_text)
         if data_dir:
-            parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+            parser.add_argument(
+                "--data-dir",
+                type=Path,
+                default=DEFAULT_DATA_DIR,
+                help="data dir of the running simulator",
+            )
+            parser.add_argument("--json", action="store_true", help="the answer as JSON")
         return parser
 
     present = sim_command("present", "present a virtual card")
-    present.add_argument("profile")
+    present.add_argument("profile", help="a virtual card profile (cardcore sim profiles)")
     present.add_argument(
         "--interface",
         choices=["contact", "contactless", "mifare"],
@@ -156,9 +350,15 @@ def _parser() -> argparse.ArgumentParser:
         " agree (none of these), wrong-kcv, good-kcv",
     )
     sbp = sim_command("sbp", "SBP agent simulator behaviour")
-    sbp.add_argument("mode", choices=["pay", "reject", "none"])
+    sbp.add_argument(
+        "mode", choices=["pay", "reject", "none"], help="what the customer does with the QR code"
+    )
     pinpad = sim_command("pinpad", "what the simulated cardholder does at the PIN pad")
-    pinpad.add_argument("mode", choices=["enter", "wrong", "bypass", "fail"])
+    pinpad.add_argument(
+        "mode",
+        choices=["enter", "wrong", "bypass", "fail"],
+        help="the card's PIN, a wrong one, no PIN, or a broken pad",
+    )
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
     sim_command("profiles", "list virtual card profiles", data_dir=False)
@@ -206,15 +406,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         if args.command == "client":
-            return _client(args)
+            from cardcore.clientcli import run_client
+
+            return run_client(args)
         if args.command == "sim":
             return _sim(args)
+        if args.command == "config":
+            return _config(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
-        return 0
-    return 2
+        return Exit.OK
+    return Exit.USAGE
 
 
 # --- serve -------------------------------------------------------------------
@@ -233,7 +437,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.listen is not None:
         overrides["server.listen"] = args.listen
     elif args.simulator:
-        overrides["server.listen"] = "127.0.0.1"  # DESIGN.md: loopback in simulator mode
+        overrides["server.listen"] = "127.0.0.1"  # simulator mode serves this machine only
     if args.port is not None:
         overrides["server.port"] = args.port
     if args.activator_port is not None:
@@ -249,10 +453,10 @@ def _serve(args: argparse.Namespace) -> int:
             )
         else:
             print(f"cardcore: {exc.message}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     setup_logging(console=args.acons, kernel_console=args.econs)
     options = ServeOptions(
         config=config,
@@ -265,141 +469,34 @@ def _serve(args: argparse.Namespace) -> int:
         trio.run(serve, options)
     except StartupError as exc:
         print(f"cardcore: cannot start: {exc.message}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     except Exception as exc:  # a running terminal's last words: one line, details logged
         print(f"cardcore: stopped: {describe_failure(exc, 'stopped')}", file=sys.stderr)
-        return 1
-    return 0
+        return Exit.UNREACHABLE
+    return Exit.OK
 
 
-# --- client ------------------------------------------------------------------
-def _show(message: Message, direction: str) -> None:
-    from cardcore.protocol.xmlcodec import decode_error_stack, encode_message
-
-    print(f"{direction} <{message.name}>")
-    text = encode_message(message).decode("utf-8")
-    for line in text.splitlines():
-        print(f"    {line}")
-    for error in decode_error_stack(message.body.get("error-stack")):
-        print(f"    error: {error}")
-
-
-def _load_session(path: Path) -> Any:
-    from cardcore.client import Session
-
-    try:
-        data = json.loads(path.read_text())
-        key = data.get("key")
-        return Session(token=data.get("token"), key=bytes.fromhex(key) if key else None)
-    except (OSError, ValueError, AttributeError):
-        return Session()
-
-
-def _save_session(path: Path, session: Any) -> None:
-    from cardcore.storage import atomic_write, ensure_private_dir
-
-    ensure_private_dir(path.parent)
-    data = {"token": session.token, "key": session.key.hex() if session.key else None}
-    atomic_write(path, json.dumps(data).encode(), mode=0o600)
-
-
-def _client(args: argparse.Namespace) -> int:
-    import trio
-
-    from cardcore.client import ClientError, EcrClient, default_message_answer
-    from cardcore.protocol.xmlcodec import Body, Message, decode_message
+# --- config ------------------------------------------------------------------
+def _config(args: argparse.Namespace) -> int:
+    from cardcore.config import load_config_data
+    from cardcore.configdoc import check_config, show_config
     from kernel.errors import CardcoreError
 
-    def on_message(message: Message) -> Body:
-        _show(message, "<-")
-        reply = default_message_answer(message)
-        _show(Message(message.name, reply), "->")
-        return reply
-
-    session = _load_session(args.session)
-    client = EcrClient(
-        args.host, args.port, on_message=on_message, timeout=args.timeout, session=session
-    )
-    name = args.client_command
-
-    async def run() -> Message:
-        if name == "login":
-            return await client.login(args.password, secure=args.secure)
-        if name == "logout":
-            return await client.logout(secure=args.secure)
-        if name == "getparameters":
-            return await client.getparameters(secure=args.secure)
-        if name == "changepassword":
-            return await client.changepassword(args.password, args.newpassword, secure=args.secure)
-        if name == "resetpassword":
-            return await client.resetpassword()
-        if name == "report":
-            params = {"password": args.password, "report-type": args.report_type}
-            return await client.command("report", params, secure=args.secure)
-        if name == "settlement":
-            params = {"password": args.password}
-            if args.force:
-                params["force"] = "on"
-            return await client.command("settlement", params, secure=args.secure)
-        if name == "clear":
-            return await client.command("clear", {"password": args.password}, secure=args.secure)
-        if name == "runreset":
-            # Accepted without a token before the first activation.
-            token = client.session.token
-            body = {"token": token} if token is not None else {}
-            return await client.command(name, body, secure=args.secure)
-        if name in ("testconnection", "loadworkkeys", "updateconfiguration", "loadmasterkeys"):
-            token = client.session.token
-            if token is None:
-                raise ClientError("not logged in: run `cardcore client login` first")
-            return await client.command(name, {"token": token}, secure=args.secure)
-        if name == "transaction":
-            params = {
-                key.replace("_", "-"): value
-                for key in ("type", "amount", "amount_other", "currency", "rrn", "number",
-                            "pan", "expired", "password", "cardholder")
-                if (value := getattr(args, key)) is not None
-            }  # fmt: skip
-            if args.forced:
-                params["forced"] = "true"
-            attrs = {"force-sbp": args.force_sbp} if args.force_sbp else None
-            return await client.command("transaction", params, attrs, secure=args.secure)
-        if name == "sethostkey":
-            material = args.material or args.material_file.read_text().strip()
-            params = {"token": client.session.token or "", "name": args.name, "material": material}
-            return await client.command("sethostkey", params, secure=args.secure)
-        command = decode_message(args.file.read_bytes())
-        _show(command, "->")
-        return await client.command(
-            command.name, command.body, dict(command.attrs), secure=args.secure
-        )
-
     try:
-        answer = trio.run(run)
+        if args.config_command == "check":
+            check_config(args.file)
+            print(f"{args.file}: valid")
+        else:
+            sys.stdout.write(show_config(load_config_data(args.config), args.config))
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"cardcore: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    output = getattr(args, "output", None)
-    if output is not None:
-        from cardcore.protocol.xmlcodec import encode_message
-
-        output.write_bytes(encode_message(answer))
-        print(f"<- <{answer.name}> status {answer.status}: written to {output}")
-    else:
-        _show(answer, "<-")
-    if name == "login" and answer.status == "ok":
-        _save_session(args.session, client.session)
-    elif name == "logout" and answer.status == "ok":
-        args.session.unlink(missing_ok=True)
-    return 0 if answer.status == "ok" else 1
+        return Exit.USAGE
+    return Exit.OK
 
 
 # --- sim ---------------------------------------------------------------------
 def _sim(args: argparse.Namespace) -> int:
-    from cardcore.simcontrol import send_control
+    from cardcore.simcontrol import ControlRefused, send_control
     from kernel.errors import CardcoreError
 
     if args.sim_command == "vpcd":
@@ -409,7 +506,7 @@ def _sim(args: argparse.Namespace) -> int:
 
         for name in list_profiles():
             print(f"{name:<20} {load_profile(name).description}")
-        return 0
+        return Exit.OK
     request: dict[str, Any] = {"command": args.sim_command}
     if args.sim_command == "present":
         request.update(profile=args.profile, interface=args.interface, also=args.also)
@@ -417,13 +514,21 @@ def _sim(args: argparse.Namespace) -> int:
         request["mode"] = args.mode
     try:
         answer = send_control(args.data_dir, request)
+    except ControlRefused as exc:  # the simulator understood and said no
+        print(f"cardcore: {exc.message}", file=sys.stderr)
+        return Exit.USAGE
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
-        return 1
+        return Exit.UNREACHABLE
     answer.pop("ok", None)
-    if answer:
+    if args.json:
         print(json.dumps(answer, ensure_ascii=False))
-    return 0
+    else:
+        from cardcore.render import sim_lines
+
+        for line in sim_lines(args.sim_command, answer):
+            print(line)
+    return Exit.OK
 
 
 def _sim_vpcd(args: argparse.Namespace) -> int:
@@ -444,10 +549,10 @@ def _sim_vpcd(args: argparse.Namespace) -> int:
         )
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     if not 0 < args.port < 65536:
         print(f"cardcore: port {args.port} is out of range", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     setup_logging(console=True, kernel_console=False)
     print(
         f"virtual card '{args.profile}' (ATR {icc.atr.hex().upper()}) "

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from kernel.errors import CardcoreError
 __all__ = [
     "BlockingEcrClient",
     "ClientError",
+    "ConnectError",
     "EcrClient",
     "EcrConnection",
     "MessageHandler",
@@ -40,6 +42,9 @@ __all__ = [
 ]
 
 MessageHandler = Callable[[Message], "Body | Awaitable[Body]"]
+# Called with (bytes received, packet length) while a large packet arrives.
+ProgressHandler = Callable[[int, int], None]
+PROGRESS_FROM = 1 << 20  # smaller packets arrive too fast to be worth a progress line
 CLIENT_MAX_PACKET = 256 * 1024 * 1024  # answers (full reports) may be large
 
 
@@ -47,6 +52,10 @@ class ClientError(CardcoreError):
     """The terminal could not be reached or broke the protocol."""
 
     status = "communicationerror"
+
+
+class ConnectError(ClientError):
+    """No connection to the terminal could be opened (nothing was sent)."""
 
 
 def default_message_answer(message: Message) -> Body:
@@ -70,12 +79,18 @@ class EcrConnection:
     """One TCP connection; several commands may run on it one after another."""
 
     def __init__(
-        self, stream: trio.abc.Stream, session: Session, on_message: MessageHandler, timeout: float
+        self,
+        stream: trio.abc.Stream,
+        session: Session,
+        on_message: MessageHandler,
+        timeout: float,
+        on_progress: ProgressHandler | None = None,
     ) -> None:
         self._stream = stream
         self._session = session
         self._on_message = on_message
         self._timeout = timeout
+        self._on_progress = on_progress
         self._decoder = FrameDecoder(CLIENT_MAX_PACKET)
         self._ready: list[bytes] = []
 
@@ -96,6 +111,9 @@ class EcrConnection:
             if not data:
                 raise ClientError("the terminal closed the connection")
             self._ready.extend(self._decoder.feed(data))
+            expected = self._decoder.expected
+            if self._on_progress is not None and expected and expected >= PROGRESS_FROM:
+                self._on_progress(self._decoder.pending, expected)
         return decode_message(self._ready.pop(0))
 
     async def command(
@@ -137,23 +155,27 @@ class EcrClient:
         on_message: MessageHandler = default_message_answer,
         timeout: float = 120.0,
         session: Session | None = None,
+        on_progress: ProgressHandler | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.on_message = on_message
         self.timeout = timeout
         self.session = session or Session()
+        self.on_progress = on_progress
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[EcrConnection]:
         try:
             stream = await trio.open_tcp_stream(self.host, self.port)
         except OSError as exc:
-            raise ClientError(
-                f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
+            raise ConnectError(
+                f"cannot connect to {self.host}:{self.port}: {_connect_failure(exc)}"
             ) from None
         async with stream:
-            yield EcrConnection(stream, self.session, self.on_message, self.timeout)
+            yield EcrConnection(
+                stream, self.session, self.on_message, self.timeout, self.on_progress
+            )
 
     async def command(
         self,
@@ -211,6 +233,21 @@ class EcrClient:
 
     async def resetpassword(self) -> Message:
         return await self.command("resetpassword")
+
+
+def _connect_failure(exc: OSError) -> str:
+    """Why a connection failed: trio reports every address it tried in an
+    exception group under a summary; the reasons are in the group."""
+    cause = exc.__cause__
+    if isinstance(cause, BaseExceptionGroup):
+        reasons = {
+            os.strerror(e.errno) if e.errno else str(e)
+            for e in cause.exceptions
+            if isinstance(e, OSError)
+        }
+        if reasons:
+            return "; ".join(sorted(reasons))
+    return exc.strerror or str(exc)
 
 
 class BlockingEcrClient:

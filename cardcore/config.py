@@ -5,24 +5,32 @@
 # Every numeric setting carries its allowed range on its type
 # (`Annotated[..., msgspec.Meta(ge=..., le=...)]`, codes a pattern and a
 # description); msgspec checks it while converting and the error line reads it
-# back from the type (msgspec.inspect), so a range is written once. A rule
+# back from the type (cardcore.configcheck), so a range is written once. A rule
 # between two fields of a section lives in the section's `__post_init__` and
-# raises `OutOfRange`, which msgspec reports at the section's path.
+# raises `OutOfRange`, which msgspec reports at the section's path. Every
+# setting also carries a one-line description on its type (`doc`), which
+# `cardcore config show` and the README's configuration reference print next
+# to its value and range (cardcore.configdoc).
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
-import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-import msgspec.inspect as mi
 
 from acquirers.sbp.config import SbpConfig
-from kernel.errors import CardcoreError
+from cardcore.configcheck import (
+    ConfigError,
+    ConfigRangeError,
+    OutOfRange,
+    allowed_text,
+    describe,
+    format_number,
+    setting_type,
+)
 
 __all__ = [
     "AcquirerConfig",
@@ -46,49 +54,15 @@ __all__ = [
     "SettlementConfig",
     "TerminalConfig",
     "TransactionConfig",
+    "allowed_text",
     "build_config",
+    "doc",
+    "format_number",
     "load_config",
     "load_config_data",
     "merge_config_data",
+    "setting_type",
 ]
-
-
-class ConfigError(CardcoreError):
-    """Invalid configuration."""
-
-    status = "invalidarguments"
-
-
-class ConfigRangeError(ConfigError):
-    """A setting of the right type with a value outside its allowed range."""
-
-    def __init__(self, key: str, shown: str, allowed: str) -> None:
-        super().__init__(f"configuration key '{key}' is {shown}; allowed: {allowed}")
-        self.key = key
-        self.shown = shown
-        self.allowed = allowed
-
-
-class OutOfRange(ValueError):
-    """Raised by a section's ``__post_init__`` for a rule its types cannot say:
-    ``name`` (an attribute) must not be below the attribute ``at_least``, or
-    must be a power of two. msgspec turns it into a ValidationError at the
-    section's path, with this as its cause."""
-
-    def __init__(
-        self,
-        name: str,
-        value: float,
-        *,
-        at_least: tuple[str, float] | None = None,
-        power_of_two: bool = False,
-    ) -> None:
-        rule = f"at least {at_least[0]} ({at_least[1]})" if at_least else "a power of two"
-        super().__init__(f"{name} is {value}; must be {rule}")
-        self.name = name
-        self.value = value
-        self.at_least = at_least
-        self.power_of_two = power_of_two
 
 
 def _not_below(section: msgspec.Struct, name: str, floor_name: str) -> None:
@@ -99,6 +73,14 @@ def _not_below(section: msgspec.Struct, name: str, floor_name: str) -> None:
 
 class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="kebab"):
     pass
+
+
+def doc(text: str, *, secret: bool = False) -> msgspec.Meta:
+    """A setting's one-line description, as `cardcore config show` and the
+    README's configuration reference print it beside the setting (after its
+    allowed range, which the setting's type carries). A ``secret`` setting's
+    value is never printed."""
+    return msgspec.Meta(extra={"doc": text, "secret": True} if secret else {"doc": text})
 
 
 # Ports: a host's are 1..65535; the terminal's own listeners take 0 for a free port.
@@ -123,28 +105,49 @@ def _hex(nbytes: int, what: str) -> msgspec.Meta:
 class ServerConfig(_Section):
     """The ECR listener (manual: «Протокол обмена данными», port 4433)."""
 
-    listen: str = "0.0.0.0"  # noqa: S104 - a terminal serves the cash register on its LAN
-    port: ListenPort = 4433
-    activator_port: ListenPort = 4434
-    # Bytes: the largest real packet (a full report) is tens of KiB.
-    max_packet: Annotated[int, msgspec.Meta(ge=4 * 1024, le=16 * 1024 * 1024)] = 64 * 1024
-    # Seconds: no command on an open connection, a packet left half-sent, a
-    # message the client does not answer.
-    idle_timeout: LongSeconds = 60.0
-    frame_timeout: Seconds = 15.0
-    answer_timeout: Seconds = 30.0
-    keepalive_interval: Seconds = 5.0
-    # Connections held at once, in all and from one peer address. Over the
-    # per-address limit a newcomer is refused; with the table full, a new
-    # address takes the place of the oldest idle connection of the address
+    listen: Annotated[str, doc("address the ECR listener binds; 0.0.0.0: every address")] = (
+        "0.0.0.0"  # noqa: S104 - a terminal serves the cash register on its LAN
+    )
+    port: Annotated[ListenPort, doc("the ECR port; 0: a free one (see run/ecr.addr)")] = 4433
+    activator_port: Annotated[
+        ListenPort, doc("port the activator connects to during runreset; 0: a free one")
+    ] = 4434
+    # The largest real packet (a full report) is tens of KiB.
+    max_packet: Annotated[
+        int,
+        msgspec.Meta(ge=4 * 1024, le=16 * 1024 * 1024),
+        doc("bytes: longer (or empty) packets from a client are refused unread"),
+    ] = 64 * 1024
+    idle_timeout: Annotated[
+        LongSeconds, doc("seconds without a command before a connection is closed")
+    ] = 60.0
+    frame_timeout: Annotated[
+        Seconds, doc("seconds for a whole packet to arrive, from its first byte")
+    ] = 15.0
+    answer_timeout: Annotated[Seconds, doc("seconds the cash register has to answer a message")] = (
+        30.0
+    )
+    keepalive_interval: Annotated[
+        Seconds, doc("seconds between keepalives while a long command runs")
+    ] = 5.0
+    # Over the per-address limit a newcomer is refused; with the table full, a
+    # new address takes the place of the oldest idle connection of the address
     # holding the most (cardcore.connections).
-    max_connections: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 512
-    max_connections_per_peer: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 32
-    # Addresses or networks ("192.0.2.10", "10.1.0.0/16", "::1") the ECR
-    # port serves; empty: every address.
-    allowed_clients: list[str] = msgspec.field(default_factory=list)
-    # Secure-channel keys kept at once (one per logged-in secure session).
-    secure_keys: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
+    max_connections: Annotated[
+        int, msgspec.Meta(ge=1, le=65536), doc("connections held at once")
+    ] = 512
+    max_connections_per_peer: Annotated[
+        int, msgspec.Meta(ge=1, le=65536), doc("connections held at once from one address")
+    ] = 32
+    allowed_clients: Annotated[
+        list[str],
+        doc('addresses or networks served, e.g. ["10.1.0.0/16"]; empty: every address'),
+    ] = msgspec.field(default_factory=list)
+    secure_keys: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=1024),
+        doc("secure-channel keys kept at once (one per secure login)"),
+    ] = 8
 
     def __post_init__(self) -> None:
         for entry in self.allowed_clients:
@@ -157,15 +160,31 @@ class ServerConfig(_Section):
 
 
 class AdminConfig(_Section):
-    token_idle_timeout: Annotated[float, msgspec.Meta(ge=10, le=86400)] = 15 * 60.0
-    # Failures in a row before the lock-out, and its first and longest length (s).
-    lockout_after: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
-    lockout_initial: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 30.0
-    lockout_max: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 15 * 60.0
-    confirm_timeout: Annotated[float, msgspec.Meta(ge=1, le=600)] = 30.0
-    # scrypt cost (RFC 7914), a power of two; n=2**14, r=8 costs about 16 MiB
-    # and tens of ms per check, 2**20 a GiB and seconds.
-    scrypt_n: Annotated[int, msgspec.Meta(ge=2**10, le=2**20)] = 2**14
+    """The administrator's password and tokens."""
+
+    token_idle_timeout: Annotated[
+        float, msgspec.Meta(ge=10, le=86400), doc("seconds a token may go unused before it expires")
+    ] = 15 * 60.0
+    lockout_after: Annotated[
+        int, msgspec.Meta(ge=1, le=100), doc("failed password checks in a row before a lock-out")
+    ] = 5
+    lockout_initial: Annotated[
+        float, msgspec.Meta(ge=1, le=86400), doc("seconds of the first lock-out; each next doubles")
+    ] = 30.0
+    lockout_max: Annotated[
+        float, msgspec.Meta(ge=1, le=86400), doc("seconds of the longest lock-out")
+    ] = 15 * 60.0
+    confirm_timeout: Annotated[
+        float,
+        msgspec.Meta(ge=1, le=600),
+        doc("seconds to confirm resetpassword on the terminal's keypad"),
+    ] = 30.0
+    # n=2**14, r=8 costs about 16 MiB and tens of ms per check, 2**20 a GiB and seconds.
+    scrypt_n: Annotated[
+        int,
+        msgspec.Meta(ge=2**10, le=2**20),
+        doc("scrypt cost of the stored password hash (RFC 7914), a power of two"),
+    ] = 2**14
 
     def __post_init__(self) -> None:
         _not_below(self, "lockout_max", "lockout_initial")
@@ -176,75 +195,98 @@ class AdminConfig(_Section):
 class DeviceConfig(_Section):
     """Hardware identity; on a real terminal filled from the device's own records."""
 
-    serial_number: str = "000000000001"
-    model: str = "CARDCORE-SIM"
-    firmware_mcu: str = "none"
-    firmware_boot: str = "none"
-    sdk: str = "none"
+    serial_number: Annotated[str, doc("the terminal's serial number (getparameters sn)")] = (
+        "000000000001"
+    )
+    model: Annotated[str, doc("the device model; with the serial number, the device id")] = (
+        "CARDCORE-SIM"
+    )
+    firmware_mcu: Annotated[str, doc("secure core firmware version (getparameters)")] = "none"
+    firmware_boot: Annotated[str, doc("boot loader version (getparameters)")] = "none"
+    sdk: Annotated[str, doc("SDK version (getparameters)")] = "none"
 
 
 class TerminalConfig(_Section):
     """Merchant-facing identity; normally provisioned by the management server
     (terminal part: 9F1C tid, 9F16 mid, 9F15 MCC, 9F4E name and location)."""
 
-    tid: str | None = None
-    mid: str | None = None
-    mcc: (
+    tid: Annotated[str | None, doc("terminal id (EMV 9F1C; ISO 8583 field 41)")] = None
+    mid: Annotated[str | None, doc("merchant id (EMV 9F16; ISO 8583 field 42)")] = None
+    mcc: Annotated[
         Annotated[
             str,
             msgspec.Meta(pattern=r"^[0-9]{4}$", description="a 4-digit merchant category code"),
         ]
-        | None
-    ) = None
-    merchant_name_location: str = ""
-    acquirer_id: str | None = None
+        | None,
+        doc("merchant category code (EMV 9F15)"),
+    ] = None
+    merchant_name_location: Annotated[str, doc("merchant name and location (EMV 9F4E)")] = ""
+    acquirer_id: Annotated[str | None, doc("acquirer id (EMV 9F01; getparameters acqid)")] = None
     currency: Annotated[
         str,
         msgspec.Meta(
             pattern=r"^(?!000)[0-9]{3}$", description="a 3-digit ISO 4217 numeric currency code"
         ),
+        doc("the terminal's currency (EMV 5F2A); a batch settles in it"),
     ] = "643"
-    header_lines: list[str] = msgspec.field(default_factory=list)
-    footer_lines: list[str] = msgspec.field(default_factory=list)
+    header_lines: Annotated[list[str], doc("lines at the top of receipts and reports")] = (
+        msgspec.field(default_factory=list)
+    )
+    footer_lines: Annotated[list[str], doc("lines at the bottom of receipts")] = msgspec.field(
+        default_factory=list
+    )
 
 
 class HostConfig(_Section):
-    host: str
-    port: Port
+    host: Annotated[str, doc("host name or address")]
+    port: Annotated[Port, doc("TCP port")]
 
 
 class AcquirerConfig(_Section):
     """The acquirer host link (ISO 8583) and what the acquirer allows."""
 
-    # The ISO 8583 dialect the host speaks (acquirers/iso8583/dialects: generic87,
-    # iso87-binary, iso87-ascii); the host simulator speaks the same.
-    dialect: str = "generic87"
-    main: HostConfig | None = None
-    mirror: HostConfig | None = None
-    connect_timeout: Seconds = 10.0
-    response_timeout: Seconds = 30.0
-    # TLS with the client certificate from activation (files in the data dir):
-    # "auto" once activation delivered it, plain TCP before (the link carries
-    # PANs and track 2: a plain link to another machine is warned about).
-    tls: bool | Literal["auto"] = "auto"
-    bank_name: str = ""
-    acquirer_tag: str = ""
-    # Operations allowed with a manually entered PAN (purchase, refund, void,
-    # purchase-with-cashback); empty: manual entry not supported.
-    manual_entry: list[str] = msgspec.field(default_factory=list)
+    # The host simulator speaks the same dialect.
+    dialect: Annotated[
+        str, doc("ISO 8583 dialect of the host: generic87, iso87-binary or iso87-ascii")
+    ] = "generic87"
+    main: Annotated[HostConfig | None, doc('the host, e.g. { host = "10.0.0.5", port = 8583 }')] = (
+        None
+    )
+    mirror: Annotated[HostConfig | None, doc("the host tried when main fails")] = None
+    connect_timeout: Annotated[Seconds, doc("seconds to connect to the host")] = 10.0
+    response_timeout: Annotated[Seconds, doc("seconds to wait for the host's answer")] = 30.0
+    # The link carries PANs and track 2: a plain link to another machine is
+    # warned about at start-up.
+    tls: Annotated[
+        bool | Literal["auto"],
+        doc("TLS with the client certificate from activation; auto: once it is held"),
+    ] = "auto"
+    bank_name: Annotated[str, doc("the bank's name on receipts")] = ""
+    acquirer_tag: Annotated[str, doc("acquirer-tag of receipts")] = ""
+    manual_entry: Annotated[
+        list[str],
+        doc("operations allowed with a keyed-in PAN, e.g. purchase, refund; empty: none"),
+    ] = msgspec.field(default_factory=list)
     # Operations without the card (manual «Транзакция», variant В: refund or
     # void with forced=true), which only some acquirers support: off unless
     # the acquirer allows them. `void number=last` (variant Б) is always on.
-    forced_refund: bool = False
-    forced_void: bool = False
-    # Cardless refunds and voids (forced; every void, which runs without
-    # the card) need the administrator password, as manual card entry does.
-    forced_password: bool = False
-    partial_void: bool = False
-    partial_refund: bool = True
-    # Store-and-forward back-off for reversals and advices, seconds.
-    retry_initial: Annotated[float, msgspec.Meta(ge=0.1, le=3600)] = 5.0
-    retry_max: Annotated[float, msgspec.Meta(ge=0.1, le=86400)] = 300.0
+    forced_refund: Annotated[bool, doc("refunds without the card (forced=true) allowed")] = False
+    forced_void: Annotated[bool, doc("voids without the card (forced=true) allowed")] = False
+    forced_password: Annotated[
+        bool, doc("cardless refunds and every void need the administrator password")
+    ] = False
+    partial_void: Annotated[bool, doc("a void may take part of the amount")] = False
+    partial_refund: Annotated[bool, doc("a refund may take part of the amount")] = True
+    retry_initial: Annotated[
+        float,
+        msgspec.Meta(ge=0.1, le=3600),
+        doc("seconds before store-and-forward retries a failed round; doubles"),
+    ] = 5.0
+    retry_max: Annotated[
+        float,
+        msgspec.Meta(ge=0.1, le=86400),
+        doc("longest store-and-forward back-off, seconds; also how often it looks"),
+    ] = 300.0
 
     def __post_init__(self) -> None:
         _not_below(self, "retry_max", "retry_initial")
@@ -259,19 +301,26 @@ class AcquirerConfig(_Section):
 class SettlementConfig(_Section):
     """End of day (manual «Сверка итогов»: `settlement cutover="true"`)."""
 
-    # Run the network cutover (0800, 201) after a settlement that passed.
-    cutover: bool = False
-    # The acquirer accepts a forced settlement (`<force>on</force>`) after a
-    # settlement that failed out of balance.
-    forced_settlement: bool = False
+    cutover: Annotated[bool, doc("network cutover (0800, 201) after a settlement that passed")] = (
+        False
+    )
+    forced_settlement: Annotated[
+        bool, doc("the acquirer accepts <force>on</force> after an out-of-balance settlement")
+    ] = False
 
 
 class TransactionConfig(_Section):
-    detection_timeout: Seconds = 60.0
-    pin_timeout: Seconds = 60.0
+    """Card transactions."""
+
+    detection_timeout: Annotated[Seconds, doc("seconds to wait for a card (or an SBP payment)")] = (
+        60.0
+    )
+    pin_timeout: Annotated[Seconds, doc("seconds for the cardholder to enter the PIN")] = 60.0
     # Manual: [JCONF] data-exchange = enabled -> `dex` messages.
-    data_exchange: bool = False
-    languages: str = "ruen"
+    data_exchange: Annotated[bool, doc("send dex messages (emv.data-exchange-tags)")] = False
+    languages: Annotated[
+        str, doc("display languages, ISO 639-1 pairs, preferred first (ru, en)")
+    ] = "ruen"
 
 
 class AidParameters(_Section):
@@ -282,30 +331,57 @@ class AidParameters(_Section):
         msgspec.Meta(
             pattern=r"^(?:[0-9A-Fa-f]{2}){5,16}$", description="an AID: 5 to 16 bytes in hex"
         ),
+        doc("the application identifier"),
     ]
-    label: str = ""
-    partial_selection: bool = True
-    application_version: Annotated[str, _hex(2, "9F09")] = "0096"
-    tac_denial: Annotated[str, _hex(5, "a TAC")] = "0010000000"
-    tac_online: Annotated[str, _hex(5, "a TAC")] = "DC4004F800"
-    tac_default: Annotated[str, _hex(5, "a TAC")] = "DC4000A800"
-    floor_limit: Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)] = 0  # 9F1B is binary, 4 bytes
-    random_selection_threshold: Amount = 0
-    random_selection_target_percent: Percent = 0
-    random_selection_max_percent: Percent = 0
-    default_ddol: str = "9F3704"
-    default_tdol: str = ""
-    # Terminal tie-break, as an Application Priority Indicator's low nibble:
-    # 1 first, 15 last, 0 none.
-    priority: Annotated[int, msgspec.Meta(ge=0, le=15)] = 0
-    # Contactless (EMV Book B 3.1; an AID without a kernel id is contact only).
-    # Kernel ids: "02" Mastercard-style, "03" Visa-style, "C10643" Mir-style.
-    kernel_id: str | None = None
-    ctls_transaction_limit: Amount | None = None  # amount >= limit: not over the air
-    ctls_floor_limit: Amount | None = None  # amount > limit: online
-    ctls_cvm_limit: Amount | None = None  # amount >= limit: CVM required
-    ttq: Annotated[str, _hex(4, "9F66")] | None = None  # Visa-style Terminal Transaction Qualifiers
-    tags_to_read: list[str] = msgspec.field(default_factory=list)  # Kernel 2 'DF8112'
+    label: Annotated[str, doc("the application's name for people")] = ""
+    partial_selection: Annotated[bool, doc("the AID also selects longer AIDs it begins")] = True
+    application_version: Annotated[
+        str, _hex(2, "9F09"), doc("terminal application version number (9F09)")
+    ] = "0096"
+    tac_denial: Annotated[str, _hex(5, "a TAC"), doc("Terminal Action Code - Denial")] = (
+        "0010000000"
+    )
+    tac_online: Annotated[str, _hex(5, "a TAC"), doc("Terminal Action Code - Online")] = (
+        "DC4004F800"
+    )
+    tac_default: Annotated[str, _hex(5, "a TAC"), doc("Terminal Action Code - Default")] = (
+        "DC4000A800"
+    )
+    floor_limit: Annotated[
+        int, msgspec.Meta(ge=0, le=0xFFFFFFFF), doc("terminal floor limit (9F1B, binary)")
+    ] = 0
+    random_selection_threshold: Annotated[
+        Amount, doc("random transaction selection: threshold amount")
+    ] = 0
+    random_selection_target_percent: Annotated[
+        Percent, doc("random transaction selection: target percentage")
+    ] = 0
+    random_selection_max_percent: Annotated[
+        Percent, doc("random transaction selection: maximum target percentage")
+    ] = 0
+    default_ddol: Annotated[str, doc("default DDOL, hex")] = "9F3704"
+    default_tdol: Annotated[str, doc("default TDOL, hex")] = ""
+    # As an Application Priority Indicator's low nibble.
+    priority: Annotated[
+        int, msgspec.Meta(ge=0, le=15), doc("terminal tie-break: 1 first, 15 last, 0 none")
+    ] = 0
+    # Contactless (EMV Book B 3.1).
+    kernel_id: Annotated[
+        str | None,
+        doc('contactless kernel: "02" Mastercard-, "03" Visa-, "C10643" Mir-style; unset: contact'),
+    ] = None
+    ctls_transaction_limit: Annotated[
+        Amount | None, doc("amounts from this one are not taken over the air")
+    ] = None
+    ctls_floor_limit: Annotated[Amount | None, doc("amounts over this one go online")] = None
+    ctls_cvm_limit: Annotated[Amount | None, doc("amounts from this one need a CVM")] = None
+    ttq: Annotated[
+        Annotated[str, _hex(4, "9F66")] | None,
+        doc("Visa-style Terminal Transaction Qualifiers (9F66)"),
+    ] = None
+    tags_to_read: Annotated[list[str], doc("Mastercard-style Tags To Read (DF8112)")] = (
+        msgspec.field(default_factory=list)
+    )
 
     def __post_init__(self) -> None:
         _not_below(self, "random_selection_max_percent", "random_selection_target_percent")
@@ -346,30 +422,43 @@ def _default_aids() -> list[AidParameters]:
 class CaKeyParameters(_Section):
     """A certification authority public key (EMV Book 2 11.2)."""
 
-    rid: str
-    index: str
-    modulus: str
-    exponent: str
-    # SHA-1 over RID, index, modulus and exponent (Book 2 11.2.2): required,
-    # verified when the key is loaded.
-    checksum: str
-    expiry: str | None = None
+    rid: Annotated[str, doc("the scheme's RID, hex")]
+    index: Annotated[str, doc("the key's index, hex")]
+    modulus: Annotated[str, doc("the modulus, hex")]
+    exponent: Annotated[str, doc("the public exponent, hex")]
+    # Required: verified when the key is loaded.
+    checksum: Annotated[
+        str, doc("SHA-1 over RID, index, modulus and exponent (Book 2 11.2.2), hex")
+    ]
+    expiry: Annotated[str | None, doc("expiry date, ISO 8601")] = None
 
 
 class EmvConfig(_Section):
     """Terminal EMV parameters (EMV Book 4 Annex A)."""
 
-    country_code: Annotated[int, msgspec.Meta(ge=1, le=999)] = 643  # 9F1A, ISO 3166 numeric
-    capabilities: Annotated[str, _hex(3, "9F33")] = "E0F8C8"
-    additional_capabilities: Annotated[str, _hex(5, "9F40")] = "6000F0A001"
-    # 9F35, two decimal digits read as hex: 11-16, 21-26, 34-36 (Book 4 Annex A1).
-    terminal_type: Annotated[int, msgspec.Meta(ge=0x11, le=0x36, extra={"hex": 2})] = 0x22
-    aids: list[AidParameters] = msgspec.field(default_factory=_default_aids)
-    ca_keys: list[CaKeyParameters] = msgspec.field(default_factory=list)
-    # Load the simulator's generated test CA keys (hal/sim/pki) into the store.
-    simulator_ca_keys: bool = False
-    # Data Exchange Tag List (DF811E) for `dex` messages.
-    data_exchange_tags: list[str] = msgspec.field(default_factory=list)
+    country_code: Annotated[
+        int, msgspec.Meta(ge=1, le=999), doc("terminal country code (9F1A), ISO 3166 numeric")
+    ] = 643
+    capabilities: Annotated[str, _hex(3, "9F33"), doc("terminal capabilities (9F33)")] = "E0F8C8"
+    additional_capabilities: Annotated[
+        str, _hex(5, "9F40"), doc("additional terminal capabilities (9F40)")
+    ] = "6000F0A001"
+    # Two decimal digits read as hex: 11-16, 21-26, 34-36 (Book 4 Annex A1).
+    terminal_type: Annotated[
+        int, msgspec.Meta(ge=0x11, le=0x36, extra={"hex": 2}), doc("terminal type (9F35)")
+    ] = 0x22
+    aids: Annotated[list[AidParameters], doc("the applications the terminal supports")] = (
+        msgspec.field(default_factory=_default_aids)
+    )
+    ca_keys: Annotated[list[CaKeyParameters], doc("certification authority public keys")] = (
+        msgspec.field(default_factory=list)
+    )
+    simulator_ca_keys: Annotated[
+        bool, doc("also load the simulator's generated test CA keys (hal/sim/pki)")
+    ] = False
+    data_exchange_tags: Annotated[
+        list[str], doc("Data Exchange Tag List (DF811E) for dex messages")
+    ] = msgspec.field(default_factory=list)
 
 
 def _contactless_patterns() -> list[str]:
@@ -377,275 +466,189 @@ def _contactless_patterns() -> list[str]:
 
 
 class ReadersConfig(_Section):
-    """Card readers (hal.pcsc). `driver`: auto = simulated readers with
-    --simulator, PC/SC otherwise. Each interface takes the first PC/SC reader
+    """Card readers (hal.pcsc). Each interface takes the first PC/SC reader
     whose name matches one of its patterns (fnmatch, case-insensitive, tried
     in order); the contact interface never takes a reader that the
     contactless patterns or `exclude` match (SAM slots, for instance)."""
 
-    driver: Literal["auto", "sim", "pcsc", "none"] = "auto"
-    contact: list[str] = msgspec.field(default_factory=lambda: ["*"])
-    contactless: list[str] = msgspec.field(default_factory=_contactless_patterns)
-    exclude: list[str] = msgspec.field(default_factory=lambda: ["*SAM*"])
-    # A reader-specific pseudo-APDU answering ATQA (2, as on the air) || SAK
-    # (1), hex; PC/SC part 3 defines none, so by default they are derived
-    # (hal.atr).
-    atqa_sak_apdu: str = ""
-    # Seconds a blocking PC/SC wait lasts before it is re-issued.
-    poll: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 1.0
-    # Seconds transient answers after a card change are retried (0: not at all).
-    settle: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
+    driver: Annotated[
+        Literal["auto", "sim", "pcsc", "none"],
+        doc("auto: simulated readers with --simulator, PC/SC otherwise"),
+    ] = "auto"
+    contact: Annotated[list[str], doc("reader name patterns of the contact interface")] = (
+        msgspec.field(default_factory=lambda: ["*"])
+    )
+    contactless: Annotated[list[str], doc("reader name patterns of the contactless interface")] = (
+        msgspec.field(default_factory=_contactless_patterns)
+    )
+    exclude: Annotated[list[str], doc("reader name patterns no interface takes")] = msgspec.field(
+        default_factory=lambda: ["*SAM*"]
+    )
+    # PC/SC part 3 defines none, so by default they are derived (hal.atr).
+    atqa_sak_apdu: Annotated[
+        str, doc("a reader's pseudo-APDU answering ATQA || SAK, hex; empty: derived")
+    ] = ""
+    poll: Annotated[
+        float, msgspec.Meta(ge=0.1, le=60), doc("seconds a blocking PC/SC wait lasts")
+    ] = 1.0
+    settle: Annotated[
+        float,
+        msgspec.Meta(ge=0, le=60),
+        doc("seconds transient answers after a card change are retried"),
+    ] = 2.0
 
 
 UsbId = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF, extra={"hex": 4})]
 
 
 class PinPadConfig(_Section):
-    """The PIN pad (hal.usbhid). `driver`: auto = simulated with --simulator,
-    the USB-HID pad otherwise; `emulated` runs the USB-HID driver against its
-    built-in device emulator (bench use without a pad)."""
+    """The PIN pad (hal.usbhid)."""
 
-    driver: Literal["auto", "sim", "usbhid", "none"] = "auto"
-    vendor_id: UsbId = 0x1209  # pid.codes; set the pad's own
-    product_id: UsbId = 0x0001
-    emulated: bool = False
-    # The PIN the emulated pad's cardholder types outside simulator mode
-    # (bench tests with TEST cards only; with --simulator it is the presented
-    # virtual card's).
+    driver: Annotated[
+        Literal["auto", "sim", "usbhid", "none"],
+        doc("auto: simulated with --simulator, the USB-HID pad otherwise"),
+    ] = "auto"
+    vendor_id: Annotated[UsbId, doc("the pad's USB vendor id (pid.codes by default)")] = 0x1209
+    product_id: Annotated[UsbId, doc("the pad's USB product id")] = 0x0001
+    emulated: Annotated[
+        bool, doc("run the USB-HID driver on its built-in emulated pad (a bench without one)")
+    ] = False
+    # With --simulator it is the presented virtual card's.
     emulated_pin: Annotated[
-        str, msgspec.Meta(pattern=r"^[0-9]{4,12}$", description="4 to 12 digits (ISO 9564)")
+        str,
+        msgspec.Meta(pattern=r"^[0-9]{4,12}$", description="4 to 12 digits (ISO 9564)"),
+        doc("the PIN the emulated pad's cardholder types (TEST cards only)", secret=True),
     ] = "1234"
-    # The emulated pad's online-PIN scheme: "tpk" (format 0 under the TPK),
-    # or DUKPT from the TEST base derivation keys the host simulator knows
-    # ("dukpt-tdes": X9.24-1, format 0; "dukpt-aes": X9.24-3, format 4).
-    emulated_scheme: Literal["tpk", "dukpt-tdes", "dukpt-aes"] = "tpk"
-    transfer_timeout: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 2.0  # s per USB transfer
+    # "tpk": format 0 under the TPK; DUKPT from the TEST base derivation keys
+    # the host simulator knows ("dukpt-tdes": X9.24-1, format 0; "dukpt-aes":
+    # X9.24-3, format 4).
+    emulated_scheme: Annotated[
+        Literal["tpk", "dukpt-tdes", "dukpt-aes"], doc("the emulated pad's online-PIN scheme")
+    ] = "tpk"
+    transfer_timeout: Annotated[
+        float, msgspec.Meta(ge=0.1, le=60), doc("seconds per USB transfer")
+    ] = 2.0
 
 
 class HostKeyConfig(_Section):
     """A SAM AV2 host key (manual: «Установка ключа хоста для SAM AV2»):
     `sethostkey` looks the key's parameters up here by name."""
 
-    name: str
-    # Key entry number in the SAM (AV2 has 128 entries) and the key's version.
-    entry: Annotated[int, msgspec.Meta(ge=0, le=127)]
-    version: Annotated[int, msgspec.Meta(ge=0, le=255)] = 0
+    name: Annotated[str, doc("the name sethostkey gives")]
+    entry: Annotated[
+        int, msgspec.Meta(ge=0, le=127), doc("key entry number in the SAM (AV2 has 128)")
+    ]
+    version: Annotated[int, msgspec.Meta(ge=0, le=255), doc("the key's version")] = 0
 
 
 class SamConfig(_Section):
-    """The SAM for MIFARE authentication (hal.sam). `driver`: auto = the
-    simulated SAM with --simulator, none otherwise."""
+    """The SAM for MIFARE authentication (hal.sam)."""
 
-    driver: Literal["auto", "sim", "none"] = "auto"
-    host_key: list[HostKeyConfig] = msgspec.field(default_factory=list)
-    # Key store name of the SAM key that authorises key changes (its master
-    # key, entry 0); empty: the factory default (all zero).
-    change_key: str = ""
+    driver: Annotated[
+        Literal["auto", "sim", "none"], doc("auto: the simulated SAM with --simulator, else none")
+    ] = "auto"
+    host_key: Annotated[list[HostKeyConfig], doc("SAM AV2 host keys")] = msgspec.field(
+        default_factory=list
+    )
+    change_key: Annotated[
+        str,
+        doc("key store name of the SAM's master key (entry 0); empty: the factory default"),
+    ] = ""
 
 
 class ProvisioningConfig(_Section):
-    """Activation, configuration updates and master-key loading (issue 8)."""
+    """Activation, configuration updates and master-key loading."""
 
-    # PEM file with the vendor RSA public key that signs confdata/cert. Unset:
-    # the bundled TEST vendor key, which only simulator mode accepts unless
-    # allow-test-vendor-key is set (test deployments).
-    vendor_key_file: str | None = None
-    allow_test_vendor_key: bool = False
-    # Seconds: waiting for the activator to connect and send <reset>, and for
-    # each of its answers; each HTTPS request to the TMS and the key server.
-    activation_timeout: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 600.0
-    activator_answer_timeout: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
-    http_timeout: Seconds = 30.0
-    max_document: Annotated[int, msgspec.Meta(ge=4 * 1024, le=64 * 1024 * 1024)] = 1024 * 1024
-    # Key-loader URLs (normally provisioned by the common part of the TMS).
-    key_server_main: str | None = None
-    key_server_mirror: str | None = None
+    # Unset: the bundled TEST vendor key, which only simulator mode accepts
+    # unless allow-test-vendor-key is set (test deployments).
+    vendor_key_file: Annotated[
+        str | None, doc("PEM file of the vendor RSA public key that signs confdata")
+    ] = None
+    allow_test_vendor_key: Annotated[
+        bool, doc("accept the bundled TEST vendor key outside simulator mode")
+    ] = False
+    activation_timeout: Annotated[
+        float,
+        msgspec.Meta(ge=1, le=86400),
+        doc("seconds to wait for the activator to connect and send reset"),
+    ] = 600.0
+    activator_answer_timeout: Annotated[
+        float, msgspec.Meta(ge=1, le=3600), doc("seconds for each of the activator's answers")
+    ] = 60.0
+    http_timeout: Annotated[
+        Seconds, doc("seconds per HTTPS request to the management and key servers")
+    ] = 30.0
+    max_document: Annotated[
+        int,
+        msgspec.Meta(ge=4 * 1024, le=64 * 1024 * 1024),
+        doc("bytes of the largest document taken from those servers"),
+    ] = 1024 * 1024
+    # Normally provisioned by the common part of the management server's configuration.
+    key_server_main: Annotated[str | None, doc("URL of the key-loading server")] = None
+    key_server_mirror: Annotated[str | None, doc("URL of the key-loading server's mirror")] = None
 
 
 class InterfacesConfig(_Section):
     """Card interfaces the terminal offers (manual [JCONF] <interfaces>)."""
 
-    contact: bool = True
-    contactless: bool = True
-    # <interfaces><mifare enable="true"/>: every contactless card goes to the
-    # cash register first as a `smartcard` message (manual «Сообщение smartcard»).
-    mifare: bool = False
+    contact: Annotated[bool, doc("the chip reader")] = True
+    contactless: Annotated[bool, doc("the contactless reader")] = True
+    # <interfaces><mifare enable="true"/> (manual «Сообщение smartcard»).
+    mifare: Annotated[
+        bool, doc("every contactless card goes to the cash register first (smartcard)")
+    ] = False
 
 
 class Config(_Section):
-    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
-    admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
-    device: DeviceConfig = msgspec.field(default_factory=DeviceConfig)
-    terminal: TerminalConfig = msgspec.field(default_factory=TerminalConfig)
-    acquirer: AcquirerConfig = msgspec.field(default_factory=AcquirerConfig)
-    transaction: TransactionConfig = msgspec.field(default_factory=TransactionConfig)
-    settlement: SettlementConfig = msgspec.field(default_factory=SettlementConfig)
-    emv: EmvConfig = msgspec.field(default_factory=EmvConfig)
-    readers: ReadersConfig = msgspec.field(default_factory=ReadersConfig)
-    pinpad: PinPadConfig = msgspec.field(default_factory=PinPadConfig)
-    sam: SamConfig = msgspec.field(default_factory=SamConfig)
-    interfaces: InterfacesConfig = msgspec.field(default_factory=InterfacesConfig)
-    # The SBP (Faster Payments System) agent; SBP is offered when configured.
-    sbp: SbpConfig | None = None
-    provisioning: ProvisioningConfig = msgspec.field(default_factory=ProvisioningConfig)
-
-
-_AT = re.compile(r" - at `\$((?:\.[\w-]+|\[\d+\])*)`$")
-_STEP = re.compile(r"\.([\w-]+)|\[(\d+)\]")
-_Steps = list[str | int]  # keys and list indexes from the top of the configuration
-# What a value of each constrained type is when only its range is wrong.
-_PLAIN: dict[type[mi.Type], type | tuple[type, ...]] = {
-    mi.IntType: int,
-    mi.FloatType: (int, float),
-    mi.StrType: str,
-}
-
-
-def _describe(exc: msgspec.ValidationError, data: dict[str, Any]) -> ConfigError:
-    text = str(exc)
-    match = _AT.search(text)
-    at = match.group(1) if match else ""
-    path = at.lstrip(".")
-    message = _AT.sub("", text)
-    unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
-    if unknown:
-        key = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
-        return ConfigError(f"unknown configuration key '{key}'")
-    steps: _Steps = [int(index) if index else key for key, index in _STEP.findall(at)]
-    if isinstance(exc.__cause__, OutOfRange):
-        return _rule_error(steps, exc.__cause__)
-    return _constraint_error(steps, data) or ConfigError(
-        f"configuration key '{path or '(top level)'}': {message}"
+    server: Annotated[ServerConfig, doc("the ECR listener")] = msgspec.field(
+        default_factory=ServerConfig
     )
-
-
-def _constraint_error(steps: _Steps, data: dict[str, Any]) -> ConfigRangeError | None:
-    """The range error for a value of the right type that its field's
-    annotation refused; None when the type itself was wrong (msgspec's own
-    message names the type)."""
-    value: Any = data
-    for step in steps:
-        try:
-            value = value[step]
-        except (KeyError, IndexError, TypeError):
-            return None
-    field_type = _type_at(steps)
-    choices = _choices(field_type)
-    if choices and isinstance(value, str):
-        allowed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
-        return ConfigRangeError(_key(steps), repr(value), allowed)
-    kind = _constraints(field_type)[0]
-    wanted = _PLAIN.get(type(kind))
-    if wanted is None or isinstance(value, bool) or not isinstance(value, wanted):
-        return None
-    return ConfigRangeError(_key(steps), _shown(value, field_type), _allowed(field_type))
-
-
-def _rule_error(steps: _Steps, rule: OutOfRange) -> ConfigRangeError:
-    """The range error for a section's own rule (``steps`` lead to the section)."""
-    fields = {f.name: f for f in getattr(_type_at(steps), "fields", ())}
-    field_type = fields[rule.name].type
-    lower, upper = _bounds(field_type)
-    if rule.at_least is not None:
-        name, floor = rule.at_least
-        allowed = f"{_key([*steps, fields[name].encode_name])} ({_number(floor)}) to {upper}"
-    else:
-        allowed = f"a power of two from {lower} to {upper}"
-    key = _key([*steps, fields[rule.name].encode_name])
-    return ConfigRangeError(key, _shown(rule.value, field_type), allowed)
-
-
-@functools.cache
-def _model() -> mi.Type:
-    return mi.type_info(Config)
-
-
-def _type_at(steps: _Steps) -> mi.Type:
-    """The type of the configuration value at ``steps`` (an Optional unwrapped)."""
-    current = _model()
-    for step in steps:
-        current = _unwrap(current)
-        if isinstance(current, mi.ListType):
-            current = current.item_type
-        elif isinstance(current, mi.StructType):
-            current = next(f.type for f in current.fields if f.encode_name == step)
-    return _unwrap(current)
-
-
-def _choices(t: mi.Type) -> list[str]:
-    """The values a Literal (or a bool beside it) allows, as written in TOML."""
-    members = t.types if isinstance(t, mi.UnionType) else (t,)
-    words = ["true", "false"] if any(isinstance(m, mi.BoolType) for m in members) else []
-    texts = [repr(v) for m in members if isinstance(m, mi.LiteralType) for v in m.values]
-    return words + texts if texts else []
-
-
-def _unwrap(t: mi.Type) -> mi.Type:
-    if isinstance(t, mi.UnionType):
-        inner = [u for u in t.types if not isinstance(u, mi.NoneType)]
-        if len(inner) == 1:
-            return inner[0]
-    return t
-
-
-def _constraints(t: mi.Type) -> tuple[mi.Type, dict[str, Any]]:
-    """The constrained type and its annotation's extras (description, hex)."""
-    t = _unwrap(t)
-    if isinstance(t, mi.Metadata):
-        return t.type, {**(t.extra_json_schema or {}), **(t.extra or {})}
-    return t, {}
-
-
-def _number(value: float, hex_digits: int | None = None) -> str:
-    if hex_digits is not None and isinstance(value, int) and value >= 0:
-        return f"0x{value:0{hex_digits}X}"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _bounds(t: mi.Type) -> tuple[str, str]:
-    """The lower and upper bound of a number's annotation, as words."""
-    kind, extra = _constraints(t)
-    digits = extra.get("hex")
-
-    def bound(inclusive: str, exclusive: str, word: str) -> str:
-        value = getattr(kind, inclusive, None)
-        if value is not None:
-            return _number(value, digits)
-        value = getattr(kind, exclusive, None)
-        return "" if value is None else f"{word} {_number(value, digits)}"
-
-    return bound("ge", "gt", "more than"), bound("le", "lt", "less than")
-
-
-def _allowed(t: mi.Type) -> str:
-    kind, extra = _constraints(t)
-    if "description" in extra:
-        return str(extra["description"])
-    if isinstance(kind, mi.StrType):
-        return f"text matching {kind.pattern}"
-    lower, upper = _bounds(t)
-    if lower and upper:
-        return f"{lower} to {upper}"
-    return f"{lower} or more" if lower else f"up to {upper}"
-
-
-def _shown(value: Any, t: mi.Type) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    return _number(value, _constraints(t)[1].get("hex"))
-
-
-def _key(steps: _Steps) -> str:
-    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps).lstrip(".")
+    admin: Annotated[AdminConfig, doc("the administrator's password and tokens")] = msgspec.field(
+        default_factory=AdminConfig
+    )
+    device: Annotated[DeviceConfig, doc("hardware identity")] = msgspec.field(
+        default_factory=DeviceConfig
+    )
+    terminal: Annotated[TerminalConfig, doc("the merchant's terminal")] = msgspec.field(
+        default_factory=TerminalConfig
+    )
+    acquirer: Annotated[AcquirerConfig, doc("the acquirer host and what the acquirer allows")] = (
+        msgspec.field(default_factory=AcquirerConfig)
+    )
+    transaction: Annotated[TransactionConfig, doc("card transactions")] = msgspec.field(
+        default_factory=TransactionConfig
+    )
+    settlement: Annotated[SettlementConfig, doc("end of day")] = msgspec.field(
+        default_factory=SettlementConfig
+    )
+    emv: Annotated[EmvConfig, doc("terminal EMV parameters")] = msgspec.field(
+        default_factory=EmvConfig
+    )
+    readers: Annotated[ReadersConfig, doc("card readers")] = msgspec.field(
+        default_factory=ReadersConfig
+    )
+    pinpad: Annotated[PinPadConfig, doc("the PIN pad")] = msgspec.field(
+        default_factory=PinPadConfig
+    )
+    sam: Annotated[SamConfig, doc("the SAM for MIFARE authentication")] = msgspec.field(
+        default_factory=SamConfig
+    )
+    interfaces: Annotated[InterfacesConfig, doc("card interfaces offered")] = msgspec.field(
+        default_factory=InterfacesConfig
+    )
+    sbp: Annotated[
+        SbpConfig | None, doc("the SBP agent (Faster Payments); SBP is offered when set")
+    ] = None
+    provisioning: Annotated[
+        ProvisioningConfig, doc("activation, configuration updates, master keys")
+    ] = msgspec.field(default_factory=ProvisioningConfig)
 
 
 def build_config(data: dict[str, Any]) -> Config:
     try:
         return msgspec.convert(data, Config, strict=True)
     except msgspec.ValidationError as exc:
-        raise _describe(exc, data) from None
+        raise describe(exc, data, Config) from None
 
 
 def merge_config_data(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

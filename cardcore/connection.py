@@ -1,5 +1,5 @@
 # Strategy: one cash register's connection (manual «Протокол обмена данными»,
-# «Команды»; DESIGN.md: wire decisions, concurrency) as a thin trio adapter
+# «Команды»; docs/protocol-decisions.md) as a thin trio adapter
 # around the sans-I/O session (cardcore.protocol.session), which holds the
 # rules: what a packet is (a command, an answer to a message), which deadline
 # runs, when the command must be cancelled. The adapter moves bytes, runs the
@@ -129,7 +129,7 @@ Handler = Callable[["CommandContext"], Awaitable[Answer]]
 @dataclass(frozen=True)
 class Command:
     handler: Handler
-    exclusive: bool = False  # a device operation (DESIGN.md, concurrency)
+    exclusive: bool = False  # a device operation (docs/protocol-decisions.md)
     # Commands that change or reveal state are logged at INFO; read-only polls
     # (getparameters) only when they fail, to keep the log useful.
     audit: bool = True

@@ -1,5 +1,5 @@
 # Strategy: the HAL drivers a terminal runs with, chosen by configuration
-# ([readers], [pinpad], [sam]; DESIGN.md: cardcore wires everything). `auto`
+# ([readers], [pinpad], [sam]; docs/conventions.md, 9: cardcore wires everything). `auto`
 # means the simulated driver with --simulator and the real one otherwise; a
 # driver named explicitly is used in both modes, so `cardcore serve
 # --simulator` with `[readers] driver = "pcsc"` runs the simulated hosts with

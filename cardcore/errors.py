@@ -1,5 +1,5 @@
 # Strategy: the application's errors, one class per wire status of the ECR
-# manual's Appendix A (DESIGN.md, convention 5). The root, CardcoreError, lives
+# manual's Appendix A (docs/conventions.md, 5). The root, CardcoreError, lives
 # in kernel.errors so that every package can raise into one hierarchy.
 from __future__ import annotations
 

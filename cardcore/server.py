@@ -1,5 +1,5 @@
 # Strategy: the ECR protocol server (manual: «Протокол обмена данными»;
-# DESIGN.md: concurrency): listeners, the connection table
+# docs/architecture.md): listeners, the connection table
 # (cardcore.connections: who may connect, who makes room for a newcomer), and
 # one cardcore.connection.Connection per client, which runs the commands of a
 # dispatch table. Device operations are exclusive: a second one is refused at

@@ -1,5 +1,5 @@
-# Strategy: the simulator control socket (DESIGN.md, command-line contract:
-# `cardcore sim present|remove|host|sbp ... --data-dir DIR`). A running
+# Strategy: the simulator control socket (docs/conventions.md, the command
+# line: `cardcore sim present|remove|host|sbp ... --data-dir DIR`). A running
 # `cardcore serve --simulator` listens on a Unix socket in <data-dir>/run; each
 # connection carries one JSON request line and gets one JSON answer line, so
 # scripts and tests outside the repository can drive scenarios with nothing
@@ -19,7 +19,7 @@ import trio
 
 from kernel.errors import CardcoreError
 
-__all__ = ["ControlError", "SimControlServer", "control_path", "send_control"]
+__all__ = ["ControlError", "ControlRefused", "SimControlServer", "control_path", "send_control"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ class ControlError(CardcoreError):
     """Simulator control request failed."""
 
     status = "failed"
+
+
+class ControlRefused(ControlError):
+    """The simulator answered, and refused the request."""
 
 
 def control_path(data_dir: Path) -> Path:
@@ -112,17 +116,22 @@ def send_control(data_dir: Path, request: dict[str, Any], timeout: float = 10.0)
                 f"no simulator is running with data dir {data_dir} "
                 f"(start `cardcore serve --simulator --data-dir {data_dir}`)"
             ) from None
-        sock.sendall(json.dumps(request).encode() + b"\n")
+        except OSError as exc:
+            raise ControlError(f"cannot reach the simulator at {path}: {exc.strerror}") from None
         data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        try:
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:  # a timeout included
+            raise ControlError(f"the simulator did not answer: {exc.strerror or exc}") from None
     try:
         answer: dict[str, Any] = json.loads(data)
     except ValueError:
         raise ControlError("the simulator gave no answer") from None
     if not answer.get("ok"):
-        raise ControlError(str(answer.get("error", "request failed")))
+        raise ControlRefused(str(answer.get("error", "request failed")))
     return answer

@@ -1,4 +1,4 @@
-# Strategy: simulator mode's management servers (DESIGN.md "Real parts",
+# Strategy: simulator mode's management servers (docs/architecture.md,
 # issue 8): the configuration server and the key-loading server run
 # in-process as real HTTPS servers with mutual TLS on loopback, under a TEST
 # ONLY PKI generated on first use in <data-dir>/sim/pki. Their URLs are

@@ -1,4 +1,4 @@
-# Strategy: simulator mode (DESIGN.md: "`--simulator` works with zero
+# Strategy: simulator mode (docs/conventions.md: "`--simulator` works with zero
 # configuration"). Every simulated party is a real one speaking its real
 # protocol over loopback, started in the terminal's root nursery:
 # - the acquirer host simulator (ISO 8583 over TCP) with an issuer ledger
@@ -84,7 +84,7 @@ def simulator_config(config: Config, host_port: int, sbp_port: int | None = None
 
 
 # `cardcore sim host SWITCH`: end-of-day behaviour of the host simulator, beside
-# its answering mode (approve|decline|timeout|down, DESIGN.md).
+# its answering mode (approve|decline|timeout|down, docs/conventions.md).
 HOST_SWITCHES: dict[str, dict[str, bool]] = {
     "mismatch": {"reconciliation_mismatch": True},
     "lose": {"lose_transaction": True},

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from cardcore import __version__
+from cardcore import version
 from cardcore.auth import AdminAuth
 from cardcore.config import AidParameters, Config, ConfigError, build_config, merge_config_data
 from cardcore.journal import Journal, PanProtector
@@ -183,7 +183,7 @@ class Terminal:
         return holds_identity(self.generation, "acquirer") if wanted == "auto" else wanted
 
     def acquirer_tls(self, config: Config) -> ssl.SSLContext | None:
-        """DESIGN.md "Real parts": with TLS on the host link runs TLS 1.2+,
+        """docs/architecture.md: with TLS on the host link runs TLS 1.2+,
         presenting the acquirer client certificate from activation and
         trusting only the acquirer CA activation delivered."""
         if not self.acquirer_tls_on(config):
@@ -235,7 +235,7 @@ class Terminal:
 
     @property
     def app_version(self) -> str:
-        return __version__
+        return version()
 
     @property
     def device_identifier(self) -> str:

@@ -1,5 +1,5 @@
-# Strategy: the byte streams an ECR connection runs on (DESIGN.md,
-# concurrency): any trio stream (in-memory pairs in tests), or a connected TCP
+# Strategy: the byte streams an ECR connection runs on
+# (docs/architecture.md): any trio stream (in-memory pairs in tests), or a connected TCP
 # socket driven on trio's I/O primitives directly. A read that finds end of
 # input or a broken link returns no bytes; a send to a peer that is gone
 # raises Disconnected. Nothing here knows the protocol.

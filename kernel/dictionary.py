@@ -1,4 +1,4 @@
-# Strategy: the one EMV data dictionary of the project (DESIGN.md convention 3).
+# Strategy: the one EMV data dictionary of the project (docs/conventions.md, 3).
 # Rows follow EMV 4.3 Book 3 Annex A1 "Data Elements Dictionary" (tag, name,
 # format, source, length) plus the contactless and scheme tags the later
 # kernels share (Book C-2/C-3) and the proprietary tags this terminal uses.

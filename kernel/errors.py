@@ -1,4 +1,4 @@
-# Strategy: the root of the project's one error hierarchy (DESIGN.md, convention 5).
+# Strategy: the root of the project's one error hierarchy (docs/conventions.md, 5).
 # It lives in `kernel` because every other package may import `kernel` and
 # `kernel` may import nothing else. Each subclass names the wire status of the
 # ECR manual's Appendix A that it is answered with; `cardcore.protocol.status`

@@ -1,5 +1,5 @@
-# Strategy: the kernel's only window on the terminal (DESIGN.md: "a small
-# services interface"). Everything the EMV books leave to the terminal
+# Strategy: the kernel's only window on the terminal, a small services
+# interface (docs/conventions.md, 1). Everything the EMV books leave to the terminal
 # application is a method of one typing.Protocol: standard messages (Book 4
 # 11.2 and Book A Table 9-5 identifiers), cardholder application selection
 # and confirmation (Book 1 12.4), PIN entry (Book 3 10.5, Book 4 6.3.4),

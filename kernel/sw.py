@@ -1,4 +1,4 @@
-# Strategy: the one status-word table (DESIGN.md convention 5). ISO/IEC 7816-4
+# Strategy: the one status-word table (docs/conventions.md, 5). ISO/IEC 7816-4
 # status words as EMV 4.3 Book 1 Annex A / Book 3 6.3.5 (Table 4 to 6) use
 # them, each mapped to the kernel error class raised when a command does not
 # accept it. Commands declare which words they accept as normal outcomes (e.g.

@@ -10,7 +10,6 @@ the acquirer host — speaks its real protocol over loopback.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -23,61 +22,18 @@ import trio
 
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
+from cardcore.render import message_line, slip
 
 RULE = "-" * 64
-WIDTH = 38
 
 
 def on_message(message: Message) -> Body:
-    if message.name == "display":
-        body = message.body
-        amount = ""
-        if body.get("value-qualifier") == "10":
-            amount = f"  {int(body.get('value', '0')) / 100:.2f} {body.get('currency', '')}"
-        print(f"    [terminal display {body.get('code')}] {body.get('msg')}{amount}")
+    line = message_line(message)
+    if line is not None:
+        print(f"    [terminal] {line}")
     elif message.name == "keepalive":
         print("    [keepalive]")
-    else:
-        print(f"    [message <{message.name}>]")
     return default_message_answer(message)
-
-
-def slip(receipt: dict[str, Any]) -> None:
-    """The receipt as the slip printer of a cash register would print it."""
-
-    def line(left: str, right: str = "") -> None:
-        print("    |" + (left + right.rjust(WIDTH - len(left)))[:WIDTH].ljust(WIDTH) + "|")
-
-    header = receipt.get("header") or {}
-    print("    +" + "-" * WIDTH + "+")
-    for text in (header.get("line") or []) if isinstance(header, dict) else []:
-        line(text.center(WIDTH))
-    line("TID", receipt.get("tid", ""))
-    line("MID", receipt.get("mid", ""))
-    line("RECEIPT", receipt.get("seq", ""))
-    line(receipt.get("type", "").upper(), receipt.get("datetime", ""))
-    line(receipt.get("appname", ""), receipt.get("pan", ""))
-    if receipt.get("aid"):
-        line("AID", receipt["aid"])
-    amount = int(receipt.get("amount-authorized", "0")) / 100
-    line("AMOUNT", f"{amount:.2f} {receipt.get('currency', '')}")
-    if receipt.get("amount-other"):
-        line("CASHBACK", f"{int(receipt['amount-other']) / 100:.2f}")
-    for label, name in (("RRN", "rrn"), ("AUTH CODE", "auth-number"), ("RESPONSE", "resp-code")):
-        if receipt.get(name):
-            line(label, receipt[name])
-    if receipt.get("tvr"):
-        line("TVR / TSI", f"{receipt['tvr']} / {receipt.get('tsi', '')}")
-    if receipt.get("pin-entered") in ("offline", "online"):
-        line("PIN VERIFIED", receipt["pin-entered"].upper())
-    if receipt.get("signature") == "yes":
-        line("SIGNATURE: ______________")
-    line("")
-    line(receipt.get("tstatus", "").upper().center(WIDTH))
-    if receipt.get("decline-reason"):
-        line(str(receipt["decline-reason"]).center(WIDTH))
-    line(receipt.get("bank-name", "").center(WIDTH))
-    print("    +" + "-" * WIDTH + "+")
 
 
 async def transaction(port: int, title: str, **params: str) -> dict[str, Any]:
@@ -91,7 +47,8 @@ async def transaction(port: int, title: str, **params: str) -> dict[str, Any]:
         print(f"     error-stack: {error}")
     receipt: dict[str, Any] = answer.body.get("receipt") or {}
     if receipt:
-        slip(receipt)
+        for line in slip(receipt):
+            print(f"    {line}")
     return receipt
 
 
@@ -142,12 +99,8 @@ async def session(port: int, data: Path) -> None:
         [sys.executable, "-m", "cardcore", "sim", "ledger", "--data-dir", str(data)],
         capture_stdout=True, check=False,
     )  # fmt: skip
-    for row in json.loads(result.stdout or b"{}").get("transactions", []):
-        amount, reversed_ = row["amount"] / 100, row["reversed"] / 100
-        print(
-            f"    {row['type']:<9} {amount:>8.2f}  reversed {reversed_:>8.2f}"
-            f"  response {row['response']}  rrn {row['rrn']}"
-        )
+    for line in result.stdout.decode().splitlines():
+        print(f"    {line}")
 
 
 def main() -> None:

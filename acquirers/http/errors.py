@@ -1,5 +1,5 @@
-# Strategy: errors of the HTTP layer's client side (conventions 5 and 6 of
-# docs: one error tree, vendor exceptions translated at the boundary; the
+# Strategy: errors of the HTTP layer's client side (docs/conventions.md, 5
+# and 6: one error tree, vendor exceptions translated at the boundary; the
 # server side's HTTPException lives with the messages, acquirers.http.message).
 # Client side: `map_httpx_errors` is the one place where httpx's
 # exceptions are translated into `CardcoreError` subclasses with the Appendix A

@@ -5,7 +5,7 @@
 # (bounded by the server's limit) before a handler runs.
 #
 # XML bodies are parsed with expat directly and refuse any DOCTYPE, entity
-# declaration or external entity (DESIGN.md "Wire decisions": billion-laughs
+# declaration or external entity (docs/protocol-decisions.md: billion-laughs
 # and XXE must fail fast); only the five predefined entities and character
 # references are accepted. JSON goes through msgspec, optionally typed.
 from __future__ import annotations

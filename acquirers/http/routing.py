@@ -1,4 +1,4 @@
-# Strategy: a routing table kept as data (DESIGN.md convention 3): a list of
+# Strategy: a routing table kept as data (docs/conventions.md, 3): a list of
 # (method, path pattern, handler) rows. Patterns are literal path segments or
 # `{name}` placeholders that capture one whole segment (percent-decoded). An
 # unknown path answers 404; a known path with another method answers 405 with

@@ -1,7 +1,7 @@
 # Strategy: a small HTTP/1.1 server (RFC 9112) for the simulated and real
 # parties the terminal talks to over HTTP(S): the SBP agent simulator now, the
 # configuration and key-server simulators later. h11 is the sans-I/O protocol
-# engine; this module is the thin trio adapter around it (DESIGN.md convention
+# engine; this module is the thin trio adapter around it (docs/conventions.md,
 # 1): it feeds received bytes to h11, enforces the limits h11 leaves to its
 # user, reads each request body whole and calls one handler per request.
 #

@@ -1,4 +1,4 @@
-# Strategy: an ISO 8583 dialect is data (DESIGN.md convention 3). A dialect
+# Strategy: an ISO 8583 dialect is data (docs/conventions.md, 3). A dialect
 # is a table of `FieldDef`s plus the encodings of its MTI and bitmaps, plus
 # the conventions that differ between hosts (processing codes, network
 # management codes, where the MAC, the original data elements, the batch

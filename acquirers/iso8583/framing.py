@@ -1,4 +1,4 @@
-# Strategy: the transport frame of the acquirer link (DESIGN.md "Real parts":
+# Strategy: the transport frame of the acquirer link (docs/architecture.md:
 # ISO 8583 over TCP with a 2-byte length header). Each message is preceded by
 # its length as an unsigned 16-bit big-endian integer, header excluded. Sans-I/O
 # like h11: `Framer.feed()` takes whatever bytes arrived, `next_frame()`

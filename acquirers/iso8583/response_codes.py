@@ -1,4 +1,4 @@
-# Strategy: field 39 response codes are data (DESIGN.md convention 3): one
+# Strategy: field 39 response codes are data (docs/conventions.md, 3): one
 # TOML table per code set, loaded once, with the outcome class and the English
 # and Russian texts (ISO 8583:1987 Annex A codes plus the EMV offline codes
 # Y1/Y3/Z1/Z3 of EMV Book 4 A6). Unknown codes are declines with a generic text.

@@ -1,4 +1,4 @@
-# Strategy: the SBP agent's JSON API, as data (DESIGN.md convention 3). The
+# Strategy: the SBP agent's JSON API, as data (docs/conventions.md, 3). The
 # vectors (tests/vectors/sbp.txt §2) leave the choice of agent API open; this
 # follows the public Raiffeisen SBP API v1 (ecom-API sbp.yml), the one the
 # vectors document best:

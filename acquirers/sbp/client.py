@@ -1,5 +1,5 @@
 # Strategy: the terminal's client of the SBP agent API (acquirers/sbp/api.py)
-# over httpx on trio. This is the link boundary (DESIGN.md convention 6):
+# over httpx on trio. This is the link boundary (docs/conventions.md, 6):
 # httpx exceptions become SbpCommunicationError / SbpTimeoutError here, HTTP
 # 5xx is a communication error, a refusal with a JSON `code` is SbpAgentError
 # (SbpNotFoundError for ERROR.NOT_FOUND), and any answer that does not fit

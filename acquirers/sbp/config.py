@@ -21,6 +21,12 @@ from acquirers.sbp.errors import SbpConfigError
 __all__ = ["SbpConfig", "SbpTlsOptions"]
 
 
+def _doc(text: str, *, secret: bool = False) -> msgspec.Meta:
+    """A setting's one-line description for the terminal's configuration
+    reference (cardcore.config.doc, which this package cannot import)."""
+    return msgspec.Meta(extra={"doc": text, "secret": True} if secret else {"doc": text})
+
+
 class SbpTlsOptions(
     msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="kebab"
 ):
@@ -30,11 +36,13 @@ class SbpTlsOptions(
     deployments, never on a terminal in service.
     """
 
-    ca_file: str | None = None
-    client_cert_file: str | None = None
-    client_key_file: str | None = None
-    verify: bool = True
-    check_hostname: bool = True
+    ca_file: Annotated[str | None, _doc("CA certificates (PEM) the agent is verified with")] = None
+    client_cert_file: Annotated[
+        str | None, _doc("client certificate (PEM) presented to the agent")
+    ] = None
+    client_key_file: Annotated[str | None, _doc("the client certificate's key (PEM)")] = None
+    verify: Annotated[bool, _doc("verify the agent's certificate (false: tests only)")] = True
+    check_hostname: Annotated[bool, _doc("the certificate must name the agent's host")] = True
 
     def __post_init__(self) -> None:
         if self.client_key_file is not None and self.client_cert_file is None:
@@ -44,37 +52,39 @@ class SbpTlsOptions(
 class SbpConfig(
     msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="kebab"
 ):
-    """Configuration of the SBP agent link.
+    """Configuration of the SBP agent link."""
 
-    - ``agent_url``: base URL of the agent API (http or https), e.g.
-      ``https://sbp-agent.example:8443``; API paths are appended to it.
-    - ``terminal_id``: the SBP terminal id (`tid-sbp` on receipts).
-    - ``merchant_id``: the merchant's SBP id (`sbpMerchantId`, e.g. MA0000000552).
-    - ``bank_name``: printed as `bank-name` on SBP receipts.
-    - ``secret_key``: bearer token sent as ``Authorization: Bearer ...``.
-    - ``poll_interval``: seconds between payment-status polls.
-    - ``connect_timeout`` / ``request_timeout``: per HTTP request, seconds.
-    - ``qr_lifetime``: seconds a registered QR stays payable at the agent.
-    - ``max_poll_errors``: consecutive failed status polls tolerated before
-      giving up; 0 follows the manual (first failure hides the QR).
-    - ``refund_wait``: seconds a refund still IN_PROGRESS is polled.
-    - ``check_payload_sum``: demand ``sum=`` in the agent's payload URL equal
-      the amount in kopecks.
-    """
-
-    agent_url: str
-    terminal_id: str
-    merchant_id: str
-    bank_name: str = ""
-    secret_key: str | None = None
-    poll_interval: Annotated[float, msgspec.Meta(ge=0.1, le=60)] = 1.0
-    connect_timeout: Annotated[float, msgspec.Meta(ge=0.1, le=600)] = 5.0
-    request_timeout: Annotated[float, msgspec.Meta(ge=0.1, le=600)] = 10.0
-    qr_lifetime: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 300.0
-    max_poll_errors: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
-    refund_wait: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
-    check_payload_sum: bool = True
-    tls: SbpTlsOptions | None = None
+    # API paths are appended to it.
+    agent_url: Annotated[
+        str, _doc("base URL of the agent API, e.g. https://sbp-agent.example:8443")
+    ]
+    terminal_id: Annotated[str, _doc("the SBP terminal id (tid-sbp on receipts)")]
+    merchant_id: Annotated[str, _doc("the merchant's SBP id (sbpMerchantId)")]
+    bank_name: Annotated[str, _doc("bank-name on SBP receipts")] = ""
+    secret_key: Annotated[str | None, _doc("bearer token sent to the agent", secret=True)] = None
+    poll_interval: Annotated[
+        float, msgspec.Meta(ge=0.1, le=60), _doc("seconds between payment status polls")
+    ] = 1.0
+    connect_timeout: Annotated[
+        float, msgspec.Meta(ge=0.1, le=600), _doc("seconds to connect, per HTTP request")
+    ] = 5.0
+    request_timeout: Annotated[
+        float, msgspec.Meta(ge=0.1, le=600), _doc("seconds per HTTP request")
+    ] = 10.0
+    qr_lifetime: Annotated[
+        float, msgspec.Meta(ge=1, le=86400), _doc("seconds a registered QR stays payable")
+    ] = 300.0
+    # 0 follows the manual: the first failure hides the QR.
+    max_poll_errors: Annotated[
+        int, msgspec.Meta(ge=0, le=1000), _doc("failed status polls in a row tolerated")
+    ] = 0
+    refund_wait: Annotated[
+        float, msgspec.Meta(ge=0, le=3600), _doc("seconds a refund still in progress is polled")
+    ] = 30.0
+    check_payload_sum: Annotated[
+        bool, _doc("the agent's QR payload must carry sum= equal to the amount")
+    ] = True
+    tls: Annotated[SbpTlsOptions | None, _doc("TLS towards the agent")] = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.agent_url)

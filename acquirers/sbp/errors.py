@@ -1,5 +1,5 @@
 # Strategy: the SBP link's errors, each mapped to one wire status of the ECR
-# manual's Appendix A (DESIGN.md convention 5). httpx exceptions become
+# manual's Appendix A (docs/conventions.md, 5). httpx exceptions become
 # `SbpCommunicationError` / `SbpTimeoutError` at the client boundary only
 # (`acquirers.http.map_httpx_errors`); an agent's logical refusal (a JSON
 # body whose `code` is not SUCCESS, e.g. ERROR.NOT_FOUND) is `SbpAgentError`

@@ -3,7 +3,8 @@
 # команд»), «Выход из режима администратора» (logout), «Смена пароля
 # администратора» (changepassword), «Сброс пароля» (resetpassword, which takes
 # no credentials and so needs a physical confirmation on the terminal,
-# DESIGN.md) and «Сведения о приложении и терминале» (getparameters).
+# docs/protocol-decisions.md) and «Сведения о приложении и терминале»
+# (getparameters).
 from __future__ import annotations
 
 from collections.abc import Callable

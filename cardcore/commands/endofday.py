@@ -3,8 +3,9 @@
 # administrator password, not the token (manual: «Отчеты и транзакции с
 # вводом данных карты вручную») — and «Проверка связи с сервером авторизации»
 # (testconnection), «Загрузка рабочих ключей» (loadworkkeys) by the token.
-# All but testconnection are device operations (exclusive, DESIGN.md). The
-# work is in cardcore.endofday, loaded on first use.
+# All but testconnection are device operations (exclusive,
+# docs/protocol-decisions.md). The work is in cardcore.endofday, loaded on
+# first use.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -39,8 +40,12 @@ def commands(terminal: Terminal) -> dict[str, Command]:
     async def settlement(ctx: CommandContext) -> Answer:
         params = parse_params(ctx.message, Settlement)
         await auth.check_password(params.password)
-        ctx.start_keepalive()  # a batch upload can take a while
-        return await eod().settle(force=params.forced)
+        from cardcore.endofday.service import Progress
+
+        # A batch upload can take a while: the keepalives say how far it is.
+        progress = Progress()
+        ctx.start_keepalive(body=progress.keepalive_body)
+        return await eod().settle(force=params.forced, progress=progress)
 
     async def clear(ctx: CommandContext) -> Answer:
         params = parse_params(ctx.message, Clear)

@@ -3,7 +3,7 @@
 # сервера конфигураций» (updateconfiguration) and «Загрузка мастер ключей»
 # (loadmasterkeys). All three are device operations (exclusive) and need the
 # admin token; runreset alone is accepted without one while the terminal has
-# never been activated (DESIGN.md, wire decisions). The work lives in
+# never been activated (docs/protocol-decisions.md). The work lives in
 # cardcore.provisioning; these handlers check access and shape the answers.
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 # Strategy: the X-report of the manual («Отчет»), tag for tag as its example
-# (with the reading of the two misspelt grand-total tags recorded in the
-# README's protocol decisions), written straight into the answer's spooled
+# (the two misspelt grand-total tags read as docs/protocol-decisions.md
+# says), written straight into the answer's spooled
 # file (connection: Answer.stream) from a worker thread, in memory that does
 # not grow with the batch:
 # - the totals come from the journal's per-group aggregates (one SQL query);

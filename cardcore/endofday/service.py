@@ -65,6 +65,7 @@ __all__ = [
     "ForceNotAllowed",
     "HostRefused",
     "MissingData",
+    "Progress",
     "SettlementUnfinished",
     "check_no_unfinished_settlement",
 ]
@@ -139,6 +140,33 @@ class Attempt:
     final: Answer0510 | None = None
     upload: bool | None = None
     art: str | None = None
+
+
+@dataclass
+class Progress:
+    """How far a long part of an operation is, for the keepalives the cash
+    register gets meanwhile: `<keepalive><progress><operation>batch-upload
+    </operation><done>120</done><total>1000</total></progress></keepalive>`
+    (docs/protocol-decisions.md). Nothing while no such part runs: the
+    manual's bare `<keepalive/>`."""
+
+    operation: str | None = None
+    done: int = 0
+    total: int = 0
+
+    def start(self, operation: str, total: int) -> None:
+        self.operation, self.done, self.total = operation, 0, total
+
+    def keepalive_body(self) -> Body:
+        if self.operation is None:
+            return {}
+        return {
+            "progress": {
+                "operation": self.operation,
+                "done": str(self.done),
+                "total": str(self.total),
+            }
+        }
 
 
 class ReservedStans:
@@ -262,7 +290,7 @@ class EndOfDay:
                 "forced settlement is allowed only after a settlement that failed out of balance"
             )
 
-    async def settle(self, *, force: bool = False) -> Answer:
+    async def settle(self, *, force: bool = False, progress: Progress | None = None) -> Answer:
         terminal = self.terminal
         journal, host = terminal.journal, terminal.host
         link = host.require()
@@ -324,7 +352,7 @@ class EndOfDay:
                 summary.totals.net,
             )  # fmt: skip
             await self.checkpoint("started")
-            attempt = await self._exchange(link, row, summary, batch_id, batch)
+            attempt = await self._exchange(link, row, summary, batch_id, batch, progress)
             await self.checkpoint("answered")
             state = next_state(row.state, attempt.event)
             passed = state == State.PASSED
@@ -398,6 +426,7 @@ class EndOfDay:
         summary: rules.HostSummary,
         batch_id: int,
         batch: str,
+        progress: Progress | None = None,
     ) -> Attempt:
         retry = row.attempts > 1
         try:
@@ -413,7 +442,8 @@ class EndOfDay:
                     final=answer,
                 )
             stans = ReservedStans(self.terminal.ledger.stans, summary.count + 2)
-            async with aclosing(self._upload_records(link, batch_id)) as records:
+            records_of = self._upload_records(link, batch_id, summary.count, progress)
+            async with aclosing(records_of) as records:
                 result = await link.settle(summary.totals, records, batch=batch, stan=stans)
         except AcquirerError as exc:
             if exc.request_sent or retry:
@@ -474,12 +504,16 @@ class EndOfDay:
         )
 
     async def _upload_records(
-        self, link: AcquirerLink, batch_id: int
+        self, link: AcquirerLink, batch_id: int, total: int, progress: Progress | None
     ) -> AsyncGenerator[BatchRecord, None]:
-        """The acquirer's records of the batch, streamed for the batch upload."""
+        """The acquirer's records of the batch, streamed for the batch upload
+        (which the host asks for only after the totals: this runs then), each
+        counted in ``progress`` as the link takes it."""
         journal = self.terminal.journal
         approved = self._host_approved(link)
         conv = link.dialect.conventions
+        if progress is not None:
+            progress.start("batch-upload", total)
         async for chunk in journal.batch_chunks(
             batch_id, where="channel = 'card' AND operation != 'void'"
         ):
@@ -491,6 +525,8 @@ class EndOfDay:
                 found = rules.batch_record(record, pan, approved, conv)
                 if found is not None:
                     yield found
+                    if progress is not None:
+                        progress.done += 1
 
     async def _cutover(self, link: AcquirerLink) -> tuple[NetworkResponse | None, str | None]:
         try:

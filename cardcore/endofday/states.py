@@ -1,5 +1,5 @@
 # Strategy: the durable state of a settlement as one transition table
-# (DESIGN.md convention 2). A row in the journal's `settlements` table carries
+# (docs/conventions.md, 2). A row in the journal's `settlements` table carries
 # it; nothing else assigns `SettlementRow.state`. The rule it enforces
 # (issue 6: "a crash at any point of settlement must neither lose the batch
 # nor close it twice"):

@@ -1,8 +1,9 @@
 # Strategy: the parameters of the ECR `transaction` command (manual
 # «Транзакция», «Список параметров команды transaction», Appendix B) checked
-# into one typed request. DESIGN.md: amounts are exactly 12 digits of minor
-# units and greater than zero (a void may omit it); `payment` is an alias of
-# `purchase`; parameters may be children or root attributes (`force-sbp`).
+# into one typed request. docs/protocol-decisions.md: amounts are exactly 12
+# digits of minor units and greater than zero (a void may omit it); `payment`
+# is an alias of `purchase`; parameters may be children or root attributes
+# (`force-sbp`).
 # A manually entered PAN must pass the Luhn check and carry a future expiry.
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-# Strategy: the one room that owns a transaction's money (DESIGN.md,
-# conventions: "one room owns money"). An operation opens an entry for its
+# Strategy: the one room that owns a transaction's money (docs/conventions.md:
+# one room owns money). An operation opens an entry for its
 # journal row, applies events to it (cardcore.ledger.states: the next state,
 # the tstatus, what happens to the queued reversal or advice) and commits at
 # the points durability needs; a commit writes the row, every consequence

@@ -1,8 +1,8 @@
 # Strategy: packet framing of the ECR manual («Формат данных»): four binary
 # length bytes, most significant first, then that many bytes of XML. Lengths of
 # 0 or above the configured limit are refused as soon as the four length bytes
-# are in, before any of the body is read or buffered (DESIGN.md, wire
-# decisions). Sans-I/O: feed bytes, take whole packets out.
+# are in, before any of the body is read or buffered
+# (docs/protocol-decisions.md). Sans-I/O: feed bytes, take whole packets out.
 from __future__ import annotations
 
 import struct
@@ -75,6 +75,11 @@ class FrameDecoder:
     def pending(self) -> int:
         """Bytes of an incomplete packet's body or length held."""
         return len(self._buffer)
+
+    @property
+    def expected(self) -> int | None:
+        """The length of the packet being read, once its length bytes are in."""
+        return self._expected
 
     @property
     def in_packet(self) -> bool:

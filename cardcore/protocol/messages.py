@@ -31,7 +31,8 @@ __all__ = [
 
 Password = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}$")]
 Token = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Fa-f]{32}$")]
-# DESIGN.md: amounts are exactly 12 digits of minor units (zero is refused by the handlers).
+# Amounts are exactly 12 digits of minor units (docs/protocol-decisions.md); zero
+# is refused by the handlers.
 Amount = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")]
 
 

@@ -1,5 +1,5 @@
 # Strategy: the secure channel of the ECR manual («Шифрование команд», RFC 4492)
-# exactly as DESIGN.md's wire decisions fix it:
+# exactly as docs/protocol-decisions.md fixes it:
 # - client-handshake: base64 of a TLS ServerECDHParams for secp256r1,
 #   03 (named_curve) 0017 (secp256r1) 41 (point length 65) 04 || X || Y: 69 bytes.
 # - server-handshake: base64 of 41 04 || X || Y: 66 bytes.
@@ -10,7 +10,7 @@
 #   command and seals the answer and the messages of that command, errors
 #   included. The key ring keeps each key's AES-GCM object with it, made once.
 # - A sealed packet whose IV was already seen under its key is a replay and is
-#   refused (DESIGN.md, wire decisions): a captured command sent again, or an
+#   refused (docs/protocol-decisions.md): a captured command sent again, or an
 #   answer of the terminal's own sent back, decrypts like a fresh one.
 # - Base64 is strict both ways: only the alphabet, padding only to complete
 #   the last quantum (RFC 4648 §3.3, §4).

@@ -1,11 +1,12 @@
 # Strategy: the rules of one connection of the ECR protocol (manual «Протокол
 # обмена данными»: one command at a time; the terminal's messages, each
-# answered under the same root; «Сообщение keepalive»; DESIGN.md, wire
-# decisions: idle and half-sent-packet timeouts) as a sans-I/O state machine
-# in the manner of h11: bytes go in, events come out; the caller says what it
-# sent; time is handed in, and the next deadline is handed back for the
-# caller to sleep until. Nothing here does I/O, knows trio, or decodes XML:
-# the caller decodes an answer and the session judges it.
+# answered under the same root; «Сообщение keepalive»;
+# docs/protocol-decisions.md: idle and half-sent-packet timeouts) as a
+# sans-I/O state machine in the manner of h11: bytes go in, events come
+# out; the caller says what it sent; time is handed in, and the next
+# deadline is handed back for the caller to sleep until. Nothing here does
+# I/O, knows trio, or decodes XML: the caller decodes an answer and the
+# session judges it.
 #
 #   idle     -- waiting for a command: the idle timeout runs; once a packet
 #               has begun, the frame timeout runs from its first byte

@@ -1,6 +1,6 @@
 # Strategy: the status codes of the ECR manual, Appendix A ("Коды ошибок"), as
 # one table. The manual's typo "ormaterror" is read as "formaterror"
-# (DESIGN.md, wire decisions). Every answer carries one of these in `status`.
+# (docs/protocol-decisions.md). Every answer carries one of these in `status`.
 from __future__ import annotations
 
 from enum import StrEnum

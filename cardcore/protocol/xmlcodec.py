@@ -8,7 +8,7 @@
 #   entity can be declared: billion-laughs and XXE fail on the first
 #   declaration, before expansion), never reads external parameter entities,
 #   and bounds the element depth.
-# - Text is UTF-8 whatever the declaration says (DESIGN.md: the manual says
+# - Text is UTF-8 whatever the declaration says (docs/protocol-decisions.md: the manual says
 #   ASCII but its own examples carry Cyrillic).
 # - Most packets are one root with plain leaf children (a command, its
 #   parameters). Such a packet, in a strict subset of XML where nothing needs

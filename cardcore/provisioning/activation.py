@@ -1,6 +1,6 @@
 # Strategy: terminal activation, manual «Инициализация терминала» (runreset on
-# the ECR port, reset on the activator port), issue 8 and DESIGN.md
-# (concurrency: the activator listener exists only during runreset).
+# the ECR port, reset on the activator port), issue 8 and
+# docs/architecture.md (the activator listener exists only during runreset).
 # - runreset keeps the 4433 channel alive with <keepalive> carrying
 #   reset-connected-indicator (0 until the activator connects, then 1); the
 #   first one goes out at once, because the activator of the public management

@@ -1,5 +1,5 @@
 # Strategy: where activation keeps the terminal's three client identities and
-# how the links use them (issue 8; DESIGN.md "Real parts": HTTPS with mutual
+# how the links use them (issue 8; docs/architecture.md: HTTPS with mutual
 # TLS to the configuration and key-loading servers, optional TLS to the
 # acquirer with the client certificate from activation).
 # - Role "config" authenticates to the configuration server (TMS), whose

@@ -1,5 +1,5 @@
 # Strategy: the documents of the terminal-management server (issue 8) and
-# their translation into a Config overlay (DESIGN.md: the rest of the
+# their translation into a Config overlay (docs/architecture.md: the rest of the
 # application reads only `terminal.config`). Sans-I/O: bytes in, typed values
 # and a plain dict out; every defect is a ProvisioningFormatError naming the
 # document, so a bad include never reaches the configuration.

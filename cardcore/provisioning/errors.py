@@ -1,5 +1,5 @@
 # Strategy: the errors of provisioning, one class per Appendix A status of the
-# ECR manual (DESIGN.md, convention 5). Every failure of activation, a
+# ECR manual (docs/conventions.md, 5). Every failure of activation, a
 # configuration update or a key load is one of these; the command answers it
 # and the terminal keeps its previous state whole.
 from __future__ import annotations

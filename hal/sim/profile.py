@@ -1,4 +1,4 @@
-# Strategy: virtual card profiles are data (DESIGN.md convention 3). A profile
+# Strategy: virtual card profiles are data (docs/conventions.md, 3). A profile
 # is the personalisation of one card: the PSE and DDF directory files (EMV
 # Book 1 section 12.2, Book 3 section 12.3), one or more applications with
 # their FCI, GPO answer (Book 3 6.5.8), records by SFI, ICC master keys, RSA

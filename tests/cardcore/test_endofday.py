@@ -322,6 +322,32 @@ async def test_out_of_balance_uploads_the_batch_and_closes(tmp_path: Path) -> No
         assert (await report(h))[0]["grand-totals"]["total-count"] == "0"
 
 
+async def test_keepalives_during_a_batch_upload_say_how_far_it_is(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path, {"server": {"keepalive-interval": 0.1}}) as h:
+        for amount in ("000000001000", "000000002000", "000000003000"):
+            await approve(h, type="purchase", amount=amount)
+        await h.settle_pending()
+        host(h).control.lose_transaction = True
+        host(h).control.delay = 0.3  # before each answer: the upload takes a while
+        keepalives: list[dict[str, Any]] = []
+
+        def on_message(message: Message) -> dict[str, Any]:
+            if message.name == "keepalive":
+                keepalives.append(dict(message.body))
+            return default_message_answer(message)
+
+        answer = await h.connect(on_message).command("settlement", {"password": PASSWORD})
+        assert answer.body["sreport"]["batch-upload"] == "passed", errors(answer)
+        # The manual's bare keepalive while the totals are compared, then the upload's count.
+        assert keepalives[0] == {}
+        progress = [k["progress"] for k in keepalives if k]
+        assert progress and {p["operation"] for p in progress} == {"batch-upload"}
+        assert {p["total"] for p in progress} == {"3"}
+        done = [int(p["done"]) for p in progress]
+        assert done == sorted(done) and done[-1] <= 3
+        assert len(set(done)) > 1, done  # seen moving: the upload takes over a second
+
+
 async def test_refused_upload_fails_then_forced_settlement(tmp_path: Path) -> None:
     async with simulated_terminal(tmp_path) as h:
         await approve(h, type="purchase", amount="000000010000")

@@ -226,7 +226,8 @@ async def test_serve_logs_the_warnings_before_it_is_up(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(serve, options)
             with trio.fail_after(30):
-                # The file is the readiness contract (DESIGN.md): poll for it as scripts do.
+                # The file is the readiness contract (docs/conventions.md): poll for it
+                # as scripts do.
                 while not (tmp_path / "run" / "ecr.addr").exists():  # noqa: ASYNC110
                     await trio.sleep(0.02)
             nursery.cancel_scope.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +95,15 @@ def served(tmp_path: Path) -> Iterator[Served]:
     finally:
         code = stop_server(server)
         assert code == 0, server.log_text()
+
+
+def sim(data_dir: Path, *args: str) -> dict[str, Any]:
+    """`cardcore sim ARGS --json` against the terminal in ``data_dir``: its
+    answer as data ({} when it prints nothing)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(data_dir), "--json"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer: dict[str, Any] = json.loads(result.stdout) if result.stdout.strip() else {}
+    return answer

@@ -12,8 +12,7 @@ import trio
 
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message
-from tests.integration.conftest import FAST, Served, start_server, stop_server
-from tests.integration.test_transactions import sim
+from tests.integration.conftest import FAST, Served, sim, start_server, stop_server
 
 CONFIG = (
     FAST
@@ -56,8 +55,8 @@ async def purchase(served: Served, register: Register) -> Message:
 
 
 async def test_contactless_tap(served: Served) -> None:
-    sim(served, "sbp", "none")
-    sim(served, "present", "visa-qvsdc", "--interface", "contactless")
+    sim(served.data_dir, "sbp", "none")
+    sim(served.data_dir, "present", "visa-qvsdc", "--interface", "contactless")
     register = Register()
     answer = await purchase(served, register)
     assert answer.body["receipt"]["tstatus"] == "approved"
@@ -65,24 +64,26 @@ async def test_contactless_tap(served: Served) -> None:
 
 
 async def test_mifare_card_handled_by_the_register(served: Served) -> None:
-    sim(served, "present", "mifare-classic", "--interface", "mifare")
+    sim(served.data_dir, "present", "mifare-classic", "--interface", "mifare")
     register = Register(smartcard="end")
     answer = await purchase(served, register)
     assert answer.status == "cancelled"
     (newcard,) = [m for m in register.messages if m.name == "smartcard"]
     assert newcard.body["descriptor"].startswith("04")
-    assert sim(served, "status")["lights"] == [True, True, True, True]
+    assert sim(served.data_dir, "status")["lights"] == [True, True, True, True]
 
 
 async def test_two_cards_in_the_field(served: Served) -> None:
-    sim(served, "present", "visa-qvsdc", "--interface", "contactless")
-    sim(served, "present", "mc-contactless", "--also")
+    sim(served.data_dir, "present", "visa-qvsdc", "--interface", "contactless")
+    sim(served.data_dir, "present", "mc-contactless", "--also")
     register = Register()
 
     async def lift_one() -> None:
         while not any(m.body.get("code") == "19" for m in register.messages):  # noqa: ASYNC110
             await trio.sleep(0.05)
-        sim(served, "present", "visa-qvsdc", "--interface", "contactless")  # the other one left
+        sim(
+            served.data_dir, "present", "visa-qvsdc", "--interface", "contactless"
+        )  # the other one left
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(lift_one)
@@ -91,8 +92,8 @@ async def test_two_cards_in_the_field(served: Served) -> None:
 
 
 async def test_sbp_payment(served: Served) -> None:
-    sim(served, "remove")
-    sim(served, "sbp", "pay")
+    sim(served.data_dir, "remove")
+    sim(served.data_dir, "sbp", "pay")
     register = Register()
     answer = await purchase(served, register)
     receipt = answer.body["receipt"]
@@ -101,5 +102,5 @@ async def test_sbp_payment(served: Served) -> None:
         "show",
         "hide",
     ]
-    sim(served, "sbp", "none")
-    sim(served, "present", "default", "--interface", "contact")
+    sim(served.data_dir, "sbp", "none")
+    sim(served.data_dir, "present", "default", "--interface", "contact")

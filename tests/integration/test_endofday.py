@@ -20,8 +20,8 @@ from acquirers.testkeys import load_test_keys
 from cardcore.client import ClientError, EcrClient
 from cardcore.protocol.xmlcodec import Message, decode_error_stack, decode_message
 from cardcore.simulator import Simulator
-from tests.integration.conftest import Served, start_server, stop_server
-from tests.integration.test_transactions import CONFIG, PURCHASE, sim
+from tests.integration.conftest import Served, sim, start_server, stop_server
+from tests.integration.test_transactions import CONFIG, PURCHASE
 
 DAY_CONFIG = CONFIG + "[settlement]\ncutover = true\n"
 
@@ -39,7 +39,7 @@ def terminal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def client(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cardcore", "client", *args, "--port", str(served.port),
-         "--session", str(served.data_dir / "cli-session.json")],
+         "--session", str(served.data_dir / "cli-session.json"), "--xml"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
@@ -71,7 +71,7 @@ async def test_a_day_from_the_command_line(terminal: Served, tmp_path: Path) -> 
     assert len(xreport["transactions"]["t"]) == 2
     assert xreport["grand-totals"]["total-sum"] == "D000000012500"
     # the host's batch holds a transaction the terminal does not know: batch upload
-    assert sim(terminal, "host", "mismatch")["mismatch"] is True
+    assert sim(terminal.data_dir, "host", "mismatch")["mismatch"] is True
     done = client(terminal, "settlement")
     assert done.returncode == 0, done.stdout + done.stderr
     expected = (
@@ -83,14 +83,14 @@ async def test_a_day_from_the_command_line(terminal: Served, tmp_path: Path) -> 
     )
     for tag in expected:
         assert tag in done.stdout, done.stdout
-    sim(terminal, "host", "agree")
-    (closed,) = sim(terminal, "ledger")["closed-batches"]
+    sim(terminal.data_dir, "host", "agree")
+    (closed,) = sim(terminal.data_dir, "ledger")["closed-batches"]
     assert (closed["batch"], closed["uploaded"]) == ("000001", 2)
     # the batch is archived: the report is empty
     done = client(terminal, "report")
     assert "<total-count>0</total-count>" in done.stdout
     # token commands
-    assert client(terminal, "testconnection").returncode == 1  # not logged in
+    assert client(terminal, "testconnection").returncode == 2  # not logged in: usage
     assert client(terminal, "login").returncode == 0
     done = client(terminal, "testconnection")
     assert done.returncode == 0 and "<status>ok</status>" in done.stdout
@@ -111,17 +111,17 @@ async def test_host_down_leaves_the_batch_open(terminal: Served) -> None:
     before = [tuple(r) for r in rows(terminal.data_dir, "SELECT * FROM transactions")]
     open_sql = "SELECT number FROM batches WHERE state = 'open'"
     (batch,) = [r["number"] for r in rows(terminal.data_dir, open_sql)]
-    sim(terminal, "host", "down")
+    sim(terminal.data_dir, "host", "down")
     try:
         done = client(terminal, "settlement", "--password", "12345678")
-        assert done.returncode == 1
+        assert done.returncode == 3  # the terminal answered, with a failure
         assert "<status>communicationerror</status>" in done.stdout
         assert "error: cannot reach the acquirer: main host 127.0.0.1" in done.stdout
         assert "<settlement-result>failed</settlement-result>" in done.stdout
         wrong = client(terminal, "settlement", "--password", "00000000")
         assert "<status>notauthorized</status>" in wrong.stdout
     finally:
-        sim(terminal, "host", "approve")
+        sim(terminal.data_dir, "host", "approve")
     assert [tuple(r) for r in rows(terminal.data_dir, "SELECT * FROM transactions")] == before
     assert [r["number"] for r in rows(terminal.data_dir, open_sql)] == [batch]
 

@@ -27,7 +27,7 @@ import trio
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.secure import open_message, seal_message
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack, decode_message
-from tests.integration.conftest import FAST, Served, start_server, stop_server
+from tests.integration.conftest import FAST, Served, sim, start_server, stop_server
 from tools.bench.slowloris import Attacker, login_once, raise_fd_limit
 
 CI = os.environ.get("CARDCORE_CI") == "1"
@@ -35,22 +35,10 @@ AMOUNT = 1000
 PURCHASE = {"type": "purchase", "amount": f"{AMOUNT:012d}"}
 
 
-def _sim(data_dir: Path, *args: str) -> dict[str, Any]:
-    import json
-
-    result = subprocess.run(
-        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(data_dir)],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    answer: dict[str, Any] = json.loads(result.stdout) if result.stdout.strip() else {}
-    return answer
-
-
 def _ledger_net(data_dir: Path) -> int:
     """What the host simulator booked, net of reversals (refunds negative)."""
     net = 0
-    for row in _sim(data_dir, "ledger")["transactions"]:
+    for row in sim(data_dir, "ledger")["transactions"]:
         if row["response"] in ("00", "Y1", "Y3"):
             sign = -1 if row["type"] == "refund" else 1
             net += sign * (row["amount"] - row["reversed"])
@@ -226,7 +214,7 @@ async def test_a_replayed_encrypted_purchase_is_refused(terminal: Served) -> Non
     for _ in range(2):
         replay = await _exchange(terminal, captured, key)
         assert replay.status == "verificationfailed" and "replay" in _errors(replay)
-    booked = [r for r in _sim(terminal.data_dir, "ledger")["transactions"] if r["amount"] == amount]
+    booked = [r for r in sim(terminal.data_dir, "ledger")["transactions"] if r["amount"] == amount]
     assert len(booked) == 1
     await _settled(terminal.data_dir)
     assert _journal_net(terminal.data_dir) == _ledger_net(terminal.data_dir)
@@ -250,7 +238,7 @@ async def _purchase(served: Served) -> dict[str, Any]:
 async def test_refunds_and_voids_never_exceed_the_purchase(terminal: Served) -> None:
     """The report's cases: one purchase refunded three times in full, two
     partial refunds over the amount, a full refund followed by a void."""
-    _sim(terminal.data_dir, "present", "default", "--interface", "contact")
+    sim(terminal.data_dir, "present", "default", "--interface", "contact")
     before = _ledger_net(terminal.data_dir)
     forced = {"type": "refund", "forced": "true"}
     thrice = await _purchase(terminal)
@@ -364,12 +352,12 @@ async def test_a_full_disk_ends_in_a_reversal_without_another_sale(small_disk: S
     client = EcrClient(host, int(port), on_message=register, timeout=60)
     answer = await client.command("transaction", PURCHASE)
     assert answer.status == "fileioerror", (answer.body, small_disk.log.read_text())
-    (booked,) = _sim(small_disk.data_dir, "ledger")["transactions"]
+    (booked,) = sim(small_disk.data_dir, "ledger")["transactions"]
     assert booked["response"] == "00"
     await trio.sleep(2)  # still full: the terminal keeps trying, with back-off
     small_disk.free()
     with trio.fail_after(15):
-        while _sim(small_disk.data_dir, "ledger")["transactions"][0]["reversed"] != AMOUNT:  # noqa: ASYNC110
+        while sim(small_disk.data_dir, "ledger")["transactions"][0]["reversed"] != AMOUNT:  # noqa: ASYNC110
             await trio.sleep(0.2)
         await _settled(small_disk.data_dir)
         while _journal(small_disk.data_dir, "SELECT state FROM transactions")[0][0] != "cancelled":  # noqa: ASYNC110

@@ -5,18 +5,14 @@ points where the terminal once read the manual differently from a register."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
-from tests.integration.conftest import FAST, Served, start_server, stop_server
+from tests.integration.conftest import FAST, Served, sim, start_server, stop_server
 
 CONFIG = (
     FAST
@@ -45,17 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture
 def terminal(server: Served) -> Served:
     for args in (("present", "default", "--interface", "contact"), ("host", "approve")):
-        sim(server, *args)
+        sim(server.data_dir, *args)
     return server
-
-
-def sim(served: Served, *args: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(served.data_dir)],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else {}
 
 
 @dataclass
@@ -93,7 +80,7 @@ async def test_dex_answered_notimplemented_lets_the_sale_go_on(terminal: Served)
 
 @pytest.mark.parametrize("status", ["notimplemented", "failed", "busy"])
 async def test_only_cancelled_in_a_keepalive_answer_cancels(terminal: Served, status: str) -> None:
-    sim(terminal, "remove")  # waiting for a card: keepalives flow
+    sim(terminal.data_dir, "remove")  # waiting for a card: keepalives flow
     register = Register(terminal, {"keepalive": lambda m: {"status": status}})
     answer = await register.command("transaction", {**PURCHASE, "amount": "000000000100"})
     assert register.names().count("keepalive") >= 3  # it went on asking

@@ -14,7 +14,7 @@ import trio
 from cardcore.protocol.xmlcodec import Message
 from tests.cardcore.ecr import RawPeer
 from tests.cardcore.harness import open_to_others
-from tests.integration.conftest import Served
+from tests.integration.conftest import Served, sim
 
 
 async def _command(served: Served, name: str, body: dict[str, str]) -> Message:
@@ -23,14 +23,16 @@ async def _command(served: Served, name: str, body: dict[str, str]) -> Message:
         return await peer.command(Message(name, body))
 
 
-async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> None:
+async def test_simulator_life_cycle_with_the_activator_cli(served: Served, tmp_path: Path) -> None:
+    # The installed command, run from outside the source tree.
     activator = await trio.run_process(
-        [sys.executable, "-m", "tools.activator", "--simulator-data-dir", str(served.data_dir)],
+        [Path(sys.executable).with_name("cardcore-activator"), "--simulator-data-dir",
+         served.data_dir],
         capture_stdout=True,
         capture_stderr=True,
         check=False,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+        cwd=tmp_path,
+    )  # fmt: skip
     out = activator.stdout.decode()
     assert activator.returncode == 0, (out, activator.stderr.decode(), served.log_text())
     assert out.startswith("runreset: ok; reset: ok; sn: 000000000001")
@@ -60,13 +62,13 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> No
     # New working keys replaced the initial ones (their KCVs are kept in clear).
     assert stored["tpk"]["kcv"] != kcv_tdes(initial.tpk).hex().upper()
     assert stored["tak"]["kcv"] != kcv_tdes(initial.tak).hex().upper()
-    ledger_before = _sim(served, "ledger")
+    ledger_before = sim(served.data_dir, "ledger")
     purchase = await _transaction(served)
     receipt = purchase.body["receipt"]
     assert receipt["tstatus"] == "approved", purchase.body
     # The host checked the request's MAC (and would have declined with 63) under
     # the working keys it issued a moment ago.
-    ledger_after = _sim(served, "ledger")
+    ledger_after = sim(served.data_dir, "ledger")
     assert len(ledger_after["transactions"]) == len(ledger_before["transactions"]) + 1
     # What activation, the updates and the purchase wrote (certificates, the
     # simulators' files, the journal and its WAL) is the service user's alone.
@@ -75,7 +77,7 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served) -> No
 
 async def _cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "cardcore", "client", *args, "--port", str(served.port),
-               "--session", str(served.data_dir / "cli-session.json")]  # fmt: skip
+               "--session", str(served.data_dir / "cli-session.json"), "--xml"]  # fmt: skip
     return await trio.to_thread.run_sync(
         lambda: subprocess.run(command, capture_output=True, text=True, timeout=60)
     )
@@ -86,15 +88,3 @@ async def _transaction(served: Served) -> Message:
 
     client = EcrClient(served.host, served.port, timeout=60)
     return await client.command("transaction", {"type": "purchase", "amount": "000000002500"})
-
-
-def _sim(served: Served, *args: str) -> dict[str, object]:
-    import json
-    import subprocess
-
-    result = subprocess.run(
-        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(served.data_dir)],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    answer: dict[str, object] = json.loads(result.stdout)
-    return answer

@@ -18,7 +18,7 @@ CONFIG = FAST + '[[sam.host-key]]\nname = "hkey1"\nentry = 3\n'
 def client(port: int, session: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cardcore", "client", *args, "--port", str(port),
-         "--session", str(session), "--secure"],
+         "--session", str(session), "--secure", "--xml"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 

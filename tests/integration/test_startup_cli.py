@@ -1,5 +1,5 @@
 """`cardcore serve` that cannot start: one line `cardcore: …` on stderr and exit
-code 2 (DESIGN.md), never a traceback. The log goes to the console (--acons)
+code 2 (docs/conventions.md), never a traceback. The log goes to the console (--acons)
 here, so its records (timestamped) are told apart from what the command says."""
 
 from __future__ import annotations

@@ -7,20 +7,16 @@ scenario the journal and the host simulator's ledger must agree."""
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import trio
 
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
-from tests.integration.conftest import FAST, Served, start_server, stop_server
+from tests.integration.conftest import FAST, Served, sim, start_server, stop_server
 
 CONFIG = (
     FAST
@@ -55,7 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def terminal(server: Served) -> Iterator[Served]:
     for args in (("present", "default", "--interface", "contact"), ("host", "approve"),
                  ("pinpad", "enter"), ("sbp", "none")):  # fmt: skip
-        sim(server, *args)
+        sim(server.data_dir, *args)
     trio.run(settled, server)
     server.baseline = len(journal_rows(server))  # type: ignore[attr-defined]
     yield server
@@ -65,15 +61,6 @@ def terminal(server: Served) -> Iterator[Served]:
 def new_rows(served: Served) -> list[sqlite3.Row]:
     """Journal rows the current scenario added."""
     return journal_rows(served)[served.baseline :]  # type: ignore[attr-defined]
-
-
-def sim(served: Served, *args: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "cardcore", "sim", *args, "--data-dir", str(served.data_dir)],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else {}
 
 
 @dataclass
@@ -125,7 +112,7 @@ async def settled(served: Served, timeout: float = 15) -> None:
 
 def ledger_net(served: Served) -> int:
     """What the host booked net of reversals (approved financial messages)."""
-    rows = sim(served, "ledger")["transactions"]
+    rows = sim(served.data_dir, "ledger")["transactions"]
     net = 0
     for row in rows:
         if row["response"] not in ("00", "Y1", "Y3"):
@@ -184,7 +171,7 @@ async def test_plain_text_pan_only_when_encrypted(terminal: Served) -> None:
 
 
 async def test_host_decline(terminal: Served) -> None:
-    sim(terminal, "host", "decline")
+    sim(terminal.data_dir, "host", "decline")
     answer = await Register(terminal).transaction(**PURCHASE)
     receipt = answer.body["receipt"]
     assert answer.status == "ok" and receipt["tstatus"] == "declined"
@@ -193,7 +180,7 @@ async def test_host_decline(terminal: Served) -> None:
 
 
 async def test_host_timeout_then_store_and_forward(terminal: Served) -> None:
-    sim(terminal, "host", "timeout")
+    sim(terminal.data_dir, "host", "timeout")
     register = Register(terminal)
     answer = await register.transaction(**PURCHASE)
     assert answer.status == "ok"
@@ -201,25 +188,25 @@ async def test_host_timeout_then_store_and_forward(terminal: Served) -> None:
     # The default card approves offline within its limits (Y3) -> an advice,
     # and the unanswered 0200 is reversed.
     assert pending_count(terminal) >= 1
-    sim(terminal, "host", "approve")
+    sim(terminal.data_dir, "host", "approve")
     await assert_consistent(terminal)
 
 
 async def test_host_down(terminal: Served) -> None:
-    sim(terminal, "host", "down")
+    sim(terminal.data_dir, "host", "down")
     answer = await Register(terminal).transaction(**PURCHASE)
     assert answer.status == "ok"
-    sim(terminal, "host", "approve")
+    sim(terminal.data_dir, "host", "approve")
     await assert_consistent(terminal)
 
 
 async def test_always_online_card_declines_when_host_down(terminal: Served) -> None:
-    sim(terminal, "present", "always-online")
-    sim(terminal, "host", "down")
+    sim(terminal.data_dir, "present", "always-online")
+    sim(terminal.data_dir, "host", "down")
     answer = await Register(terminal).transaction(**PURCHASE)
     receipt = answer.body["receipt"]
     assert receipt["tstatus"] == "declined" and receipt["decline-reason"] == "unabletoonline"
-    sim(terminal, "host", "approve")
+    sim(terminal.data_dir, "host", "approve")
     await assert_consistent(terminal)
 
 
@@ -254,9 +241,9 @@ async def test_void_refund_cashback(terminal: Served) -> None:
 
 
 async def test_void_of_declined_is_notapproved(terminal: Served) -> None:
-    sim(terminal, "host", "decline")
+    sim(terminal.data_dir, "host", "decline")
     declined = await Register(terminal).transaction(**PURCHASE)
-    sim(terminal, "host", "approve")
+    sim(terminal.data_dir, "host", "approve")
     answer = await Register(terminal).transaction(
         type="void", number=declined.body["receipt"]["seq"]
     )
@@ -306,7 +293,7 @@ async def test_invalid_arguments(terminal: Served, bad: dict[str, str]) -> None:
 
 
 async def test_no_card_times_out(terminal: Served) -> None:
-    sim(terminal, "remove")
+    sim(terminal.data_dir, "remove")
     answer = await Register(terminal).transaction(**PURCHASE)
     assert answer.status == "notdetected"
     assert new_rows(terminal) == []
@@ -333,14 +320,14 @@ async def test_cancel_at_each_stage(terminal: Served, stage: str, expect_rows: i
 
 
 async def test_keepalive_cancel_while_waiting_for_card(terminal: Served) -> None:
-    sim(terminal, "remove")
+    sim(terminal.data_dir, "remove")
     register = Register(terminal, cancel_at=lambda m: m.name == "keepalive")
     answer = await register.transaction(**PURCHASE)
     assert answer.status == "cancelled"
 
 
 async def test_disconnect_mid_transaction(terminal: Served) -> None:
-    sim(terminal, "host", "timeout")
+    sim(terminal.data_dir, "host", "timeout")
     stream = await trio.open_tcp_stream(terminal.host, terminal.port)
     from tests.cardcore.ecr import RawPeer
 
@@ -353,14 +340,14 @@ async def test_disconnect_mid_transaction(terminal: Served) -> None:
             break
         await peer.send(Message(message.name, default_message_answer(message)))
     await stream.aclose()  # gone while the host is silent
-    sim(terminal, "host", "approve")
+    sim(terminal.data_dir, "host", "approve")
     await assert_consistent(terminal)
     rows = new_rows(terminal)
     assert len(rows) == 1 and rows[0]["tstatus"] != "approved"
 
 
 async def test_busy_while_a_transaction_runs(terminal: Served) -> None:
-    sim(terminal, "remove")
+    sim(terminal.data_dir, "remove")
     register = Register(terminal)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(functools.partial(register.transaction, **PURCHASE))
@@ -368,4 +355,4 @@ async def test_busy_while_a_transaction_runs(terminal: Served) -> None:
         other = await Register(terminal).transaction(**PURCHASE)
         assert other.status == "failed"
         assert decode_error_stack(other.body["error-stack"]) == ["terminal busy"]
-        sim(terminal, "present", "default")
+        sim(terminal.data_dir, "present", "default")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cardcore.protocol.xmlcodec import decode_error_stack
-from tests.integration.conftest import FAST, Served, start_server, stop_server
-from tests.integration.test_transactions import PURCHASE, Register, assert_consistent, sim
+from tests.integration.conftest import FAST, Served, sim, start_server, stop_server
+from tests.integration.test_transactions import PURCHASE, Register, assert_consistent
 
 CONFIG = (
     FAST
@@ -41,7 +41,7 @@ def terminal(tmp_path: Path) -> Iterator[Served]:
     ("profile", "pin_entered"), [("default", "offline"), ("online-pin", "online")]
 )
 async def test_pin_through_the_usb_pinpad(terminal: Served, profile: str, pin_entered: str) -> None:
-    sim(terminal, "present", profile)
+    sim(terminal.data_dir, "present", profile)
     answer = await Register(terminal).transaction(**PURCHASE)
     assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
     receipt = answer.body["receipt"]
@@ -63,7 +63,7 @@ async def test_online_pin_under_dukpt_reaches_the_host(tmp_path: Path, scheme: s
         config=CONFIG.replace("emulated = true", f'emulated = true\nemulated-scheme = "{scheme}"'),
     )
     try:
-        sim(served, "present", "online-pin")
+        sim(served.data_dir, "present", "online-pin")
         for _ in range(2):  # two transactions: two KSNs, two keys
             answer = await Register(served).transaction(**PURCHASE)
             receipt = answer.body["receipt"]

@@ -1,4 +1,5 @@
-"""The kernel stays pure: no I/O libraries, no imports from the other packages (DESIGN.md)."""
+"""The kernel stays pure: no I/O libraries, no imports from the other packages
+(docs/conventions.md, 9)."""
 
 from __future__ import annotations
 

@@ -1,3 +1,3 @@
 """The factory activator: runs `runreset` on a terminal and answers its
 activation messages on the activator port with certificates from its own CAs
-(python -m tools.activator --help)."""
+(`cardcore-activator --help`)."""

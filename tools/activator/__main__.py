@@ -1,4 +1,4 @@
-# Strategy: command line of the factory activator (issue 8). Usable against a
+# Strategy: command line of the factory activator (`cardcore-activator`). Usable against a
 # real terminal: the CAs are the activator's own TEST PKI (generated on first
 # use in --pki), the confdata root and signature can be given as files, and
 # the vendor key for signing confdata can be replaced.
@@ -12,6 +12,7 @@ from pathlib import Path
 import trio
 
 from acquirers.tms.testpki import TestPki
+from cardcore.cli import HelpFormatter
 from tools.activator.core import TEST_VENDOR_KEY, ActivatorError, activate
 
 
@@ -25,17 +26,29 @@ def _wait_for(path: Path, timeout: float = 30.0) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.activator", description="Activate a cardcore terminal."
+        prog="cardcore-activator",
+        description="Activate a cardcore terminal: run runreset on it and answer its activation"
+        " messages with certificates from this activator's TEST CAs.",
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="the terminal's address")
     parser.add_argument("--port", type=int, default=4433, help="the terminal's ECR port")
-    parser.add_argument("--activator-port", type=int, default=4434)
+    parser.add_argument(
+        "--activator-port", type=int, default=4434, help="the terminal's activator port"
+    )
     parser.add_argument("--token", help="admin token (needed once the terminal is activated)")
-    parser.add_argument("--pki", type=Path, default=Path(".activator-pki"), help="CA directory")
+    parser.add_argument(
+        "--pki", type=Path, default=Path(".activator-pki"), help="CA directory (made on first use)"
+    )
     parser.add_argument("--tms-url", help="configuration server URL for confdata/url")
     parser.add_argument("--tms-root", type=Path, help="configuration server root certificate")
     parser.add_argument("--confdata-sign", type=Path, help="vendor signature of --tms-root")
-    parser.add_argument("--vendor-key", type=Path, default=TEST_VENDOR_KEY)
+    parser.add_argument(
+        "--vendor-key",
+        type=Path,
+        default=TEST_VENDOR_KEY,
+        help="vendor private key that signs confdata (default: the bundled TEST key)",
+    )
     parser.add_argument(
         "--simulator-data-dir",
         type=Path,

@@ -1,6 +1,6 @@
 """Durable commits per approved purchase: fsync and fdatasync calls, counted with strace.
 
-Run: python -m tools.bench.durability [--count 40]   (needs strace)
+Run: cardcore-bench durability [--count 40]   (needs strace)
 
 `cardcore serve --simulator` runs under `strace -f -e trace=fsync,fdatasync`;
 once it is ready the count so far is taken, `--count` approved contact

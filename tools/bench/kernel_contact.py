@@ -26,7 +26,7 @@ import functools
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import trio
@@ -46,7 +46,6 @@ from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinRequest
 
 H = bytes.fromhex
-ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.datetime(2025, 6, 15, 12, 0)
 AMOUNT = 50_000  # above the floor limit: ARQC, online approval, CDA on both GENERATE AC
 
@@ -117,7 +116,9 @@ def terminal() -> TerminalConfig:
 
 
 def ca_keys() -> CaKeyStore:
-    return CaKeyStore.from_json((ROOT / "hal" / "sim" / "pki" / "ca-keys.json").read_text())
+    return CaKeyStore.from_json(
+        (resources.files("hal.sim.pki") / "ca-keys.json").read_text(encoding="utf-8")
+    )
 
 
 REQUEST = TransactionRequest(amount=AMOUNT, currency=643, when=DAY)

@@ -26,7 +26,7 @@ import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import trio
@@ -50,7 +50,6 @@ from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinRequest
 
 H = bytes.fromhex
-ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.datetime(2025, 6, 15, 12, 0)
 DEFAULT_CASES = (
     "visa-qvsdc:1500",  # qVSDC offline approval with fDDA
@@ -149,7 +148,9 @@ def config() -> ContactlessConfig:
 
 
 def entry_point() -> ContactlessEntryPoint:
-    ca = CaKeyStore.from_json((ROOT / "hal" / "sim" / "pki" / "ca-keys.json").read_text())
+    ca = CaKeyStore.from_json(
+        (resources.files("hal.sim.pki") / "ca-keys.json").read_text(encoding="utf-8")
+    )
     return ContactlessEntryPoint(config(), ca, entropy=Entropy())
 
 

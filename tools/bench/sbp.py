@@ -22,7 +22,7 @@ from pathlib import Path
 import trio
 
 from acquirers.sbp.sim.ledger import SimMode
-from tests.cardcore.harness import simulated_terminal
+from cardcore.inprocess import simulated_terminal
 
 PURCHASE = {"type": "purchase", "amount": "000000001500"}
 

@@ -1,6 +1,6 @@
 """The ECR port under a slow-loris attack: how long a cash register's login waits.
 
-Run: python -m tools.bench.slowloris [--drippers 512] [--silent 520] [--seconds 20]
+Run: cardcore-bench slowloris [--drippers 512] [--silent 520] [--seconds 20]
 
 A `cardcore serve --simulator` is started and attacked, from a process of its
 own, from other loopback addresses (127.0.0.2 and up, as other hosts on the

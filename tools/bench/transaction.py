@@ -124,9 +124,9 @@ def _timed(
 
 def breakdown(count: int) -> None:
     from acquirers.link import AcquirerLink
+    from cardcore.inprocess import simulated_terminal
     from cardcore.journal import Journal
     from hal.sim.card import VirtualCard
-    from tests.cardcore.harness import simulated_terminal
 
     totals: dict[str, float] = defaultdict(float)
     wall: list[float] = []

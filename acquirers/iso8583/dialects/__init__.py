@@ -1,5 +1,5 @@
-# Strategy: the registry of ISO 8583 dialects, one data module each (DESIGN.md
-# convention 3). A new host variant (Tieto, Compass+, SmartVista, CFT) is a new
+# Strategy: the registry of ISO 8583 dialects, one data module each
+# (docs/conventions.md, 3). A new host variant (Tieto, Compass+, SmartVista, CFT) is a new
 # module defining a `Dialect` and one line here; acquirers/iso8583/README.md
 # shows how a host specification becomes one.
 from __future__ import annotations

@@ -1,7 +1,7 @@
 # Strategy: the SBP agent simulator, a real HTTP(S) server on the project's
 # server core (acquirers/http) speaking the agent API of acquirers/sbp/api.py,
 # so the terminal's client is exercised over real loopback sockets
-# (DESIGN.md "Real parts"). Its behaviour is switched at run time through an
+# (docs/architecture.md). Its behaviour is switched at run time through an
 # in-process `SbpSimControl` (the application maps `cardcore sim sbp
 # pay|reject|none` onto `control.set_mode`): the mode decides what the
 # simulated customer does with a QR when a status poll looks at it, so a

@@ -3,7 +3,7 @@
 # kopecks. Time comes in as an argument (`now`, trio's clock in the server,
 # so tests can use a virtual clock); wall-clock dates only label records.
 # QR states change in one place, through the transition table below
-# (DESIGN.md convention 2); records are immutable values replaced on change,
+# (docs/conventions.md, 2); records are immutable values replaced on change,
 # so snapshots handed out never move.
 #
 #   NEW --scan--> PROCESSING --pay--> PAID

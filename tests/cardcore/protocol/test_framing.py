@@ -1,4 +1,4 @@
-"""Packet framing (manual «Формат данных»; DESIGN.md wire decisions)."""
+"""Packet framing (manual «Формат данных»; docs/protocol-decisions.md)."""
 
 from __future__ import annotations
 
@@ -52,12 +52,12 @@ def test_limit_is_inclusive() -> None:
 def test_partial_packet_is_pending() -> None:
     decoder = FrameDecoder()
     assert not decoder.in_packet
-    assert decoder.feed(b"\x00") == [] and decoder.in_packet
+    assert decoder.feed(b"\x00") == [] and decoder.in_packet and decoder.expected is None
     assert decoder.feed(b"\x00\x00\x05") == [] and decoder.in_packet  # the length alone
     assert decoder.feed(b"he") == []
-    assert decoder.pending == 2 and decoder.in_packet
+    assert decoder.pending == 2 and decoder.in_packet and decoder.expected == 5
     assert decoder.feed(b"llo") == [b"hello"]
-    assert decoder.pending == 0 and not decoder.in_packet
+    assert decoder.pending == 0 and not decoder.in_packet and decoder.expected is None
 
 
 @given(st.lists(st.binary(min_size=1, max_size=300), max_size=10), st.integers(1, 50))

@@ -1,4 +1,4 @@
-"""Secure channel (manual «Шифрование команд»; DESIGN.md wire decisions)."""
+"""Secure channel (manual «Шифрование команд»; docs/protocol-decisions.md)."""
 
 from __future__ import annotations
 
