@@ -28,8 +28,8 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m tools.demo
 
 lint: $(BIN)/.installed-test
-	$(BIN)/ruff check cardcore hal kernel acquirers tests tools
-	$(BIN)/ruff format --check cardcore hal kernel acquirers tests tools
+	$(BIN)/ruff check base cardcore hal kernel acquirers tests tools
+	$(BIN)/ruff format --check base cardcore hal kernel acquirers tests tools
 	$(BIN)/mypy
 
 # Two workers (the machines have two cores); the tests that start the one

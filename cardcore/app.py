@@ -19,6 +19,7 @@ from typing import Any
 
 import trio
 
+from base.errors import CardcoreError
 from cardcore.auth import DEFAULT_PASSWORD
 from cardcore.commands import admin, endofday, provisioning, sam, transaction
 from cardcore.config import Config
@@ -30,7 +31,6 @@ from cardcore.server import EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir, make_private_tree
 from cardcore.terminal import Devices, Terminal, os_version
 from hal.interfaces import DeviceInfo, NoKeypad
-from kernel.errors import CardcoreError
 
 __all__ = [
     "ServeOptions",

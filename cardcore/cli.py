@@ -425,11 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import trio
 
+    from base.errors import CardcoreError
     from cardcore.app import ServeOptions, describe_failure, serve
     from cardcore.config import ConfigRangeError, build_config, load_config_data
     from cardcore.errors import StartupError
     from cardcore.logs import setup_logging
-    from kernel.errors import CardcoreError
 
     overrides: dict[str, Any] = {}
     # The options that set a configuration key, for errors in their own words.
@@ -478,9 +478,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 # --- config ------------------------------------------------------------------
 def _config(args: argparse.Namespace) -> int:
+    from base.errors import CardcoreError
     from cardcore.config import load_config_data
     from cardcore.configdoc import check_config, show_config
-    from kernel.errors import CardcoreError
 
     try:
         if args.config_command == "check":
@@ -496,8 +496,8 @@ def _config(args: argparse.Namespace) -> int:
 
 # --- sim ---------------------------------------------------------------------
 def _sim(args: argparse.Namespace) -> int:
+    from base.errors import CardcoreError
     from cardcore.simcontrol import ControlRefused, send_control
-    from kernel.errors import CardcoreError
 
     if args.sim_command == "vpcd":
         return _sim_vpcd(args)
@@ -537,10 +537,10 @@ def _sim_vpcd(args: argparse.Namespace) -> int:
 
     import trio
 
+    from base.errors import CardcoreError
     from cardcore.logs import setup_logging
     from hal.interfaces import CardInterface
     from hal.sim.vpcd import icc_for_profile, run_vpcd_card
-    from kernel.errors import CardcoreError
 
     try:
         interface = CardInterface(args.interface) if args.interface else None

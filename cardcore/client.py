@@ -19,6 +19,7 @@ from typing import Any
 import trio
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from base.errors import CardcoreError
 from cardcore.protocol.framing import FrameDecoder, encode_frame
 from cardcore.protocol.secure import (
     ENCRYPTED,
@@ -29,7 +30,6 @@ from cardcore.protocol.secure import (
     seal_message,
 )
 from cardcore.protocol.xmlcodec import Body, Message, decode_message, encode_message
-from kernel.errors import CardcoreError
 
 __all__ = [
     "BlockingEcrClient",

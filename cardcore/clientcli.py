@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import trio
 
+from base.errors import CardcoreError
 from cardcore.client import ConnectError, EcrClient, Session, default_message_answer
 from cardcore.contract import DEFAULT_DATA_DIR, Exit
 from cardcore.protocol.xmlcodec import (
@@ -31,7 +32,6 @@ from cardcore.protocol.xmlcodec import (
     encode_message,
 )
 from cardcore.render import answer_lines, message_line
-from kernel.errors import CardcoreError
 
 __all__ = ["Progress", "answer_json", "exit_code", "run_client"]
 

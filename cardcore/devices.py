@@ -20,8 +20,8 @@ from cardcore.config import ConfigError, PinPadConfig, ReadersConfig, SamConfig
 from hal.interfaces import CardInterface, CardReader, PinPad
 
 if TYPE_CHECKING:
+    from base.crypto.dukpt import DukptOriginator
     from cardcore.terminal import Terminal
-    from kernel.crypto.dukpt import DukptOriginator
 
 __all__ = [
     "Monitors",
@@ -140,7 +140,7 @@ def _emulated_dukpt(scheme: str) -> DukptOriginator | None:
     """A DUKPT initial key injected from the TEST base derivation keys, as a
     key injection facility would (X9.24-1 IPEK, X9.24-3 initial key)."""
     from acquirers.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
-    from kernel.crypto import dukpt
+    from base.crypto import dukpt
 
     if scheme == "dukpt-tdes":
         iksn = TEST_DUKPT_INITIAL_IDS["tdes"]

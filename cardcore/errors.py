@@ -3,11 +3,11 @@
 # in kernel.errors so that every package can raise into one hierarchy.
 from __future__ import annotations
 
+from base.errors import CardcoreError
 from cardcore.protocol.framing import FramingError
 from cardcore.protocol.messages import InvalidArguments
 from cardcore.protocol.secure import SecureChannelError
 from cardcore.protocol.xmlcodec import XmlError
-from kernel.errors import CardcoreError
 
 __all__ = [
     "Busy",

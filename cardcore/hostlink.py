@@ -29,10 +29,10 @@ from acquirers.iso8583.dialects import get_dialect
 from acquirers.iso8583.messages import Terminal as IsoTerminal
 from acquirers.iso8583.security import MasterKeys, WorkingKeys
 from acquirers.link import AcquirerLink, HostAddress, LinkConfig
+from base.errors import CardcoreError
 from cardcore.config import Config
 from cardcore.journal import Journal, Pending
 from cardcore.keystore import KeyStore
-from kernel.errors import CardcoreError
 
 __all__ = ["KEY_NAMES", "HostNotConfigured", "HostService", "StanSource"]
 

@@ -23,9 +23,9 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from base.crypto.des import kcv_aes, kcv_tdes
+from base.errors import CardcoreError
 from cardcore.storage import atomic_write
-from kernel.crypto.des import kcv_aes, kcv_tdes
-from kernel.errors import CardcoreError
 
 __all__ = [
     "FileMasterKeySource",

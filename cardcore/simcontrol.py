@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = ["ControlError", "ControlRefused", "SimControlServer", "control_path", "send_control"]
 

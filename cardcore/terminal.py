@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
+from base.errors import CardcoreError
 from cardcore import version
 from cardcore.auth import AdminAuth
 from cardcore.config import AidParameters, Config, ConfigError, build_config, merge_config_data
@@ -36,7 +37,6 @@ from hal.interfaces import (
     PinPad,
 )
 from hal.sam import Sam
-from kernel.errors import CardcoreError
 
 if TYPE_CHECKING:
     import ssl

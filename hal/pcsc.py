@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from base.errors import CardcoreError
 from hal.atr import derive_atqa_sak, parse_contactless_atr
 from hal.interfaces import (
     CardInfo,
@@ -50,7 +51,6 @@ from hal.interfaces import (
     ReaderError,
     ReaderNotAvailable,
 )
-from kernel.errors import CardcoreError
 
 try:  # the optional extra cardcore[pcsc]
     from smartcard import Exceptions as _pyscard_exceptions

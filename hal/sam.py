@@ -22,9 +22,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
+from base.errors import CardcoreError
 from hal.interfaces import ReaderError, ReaderNotAvailable
 from hal.mifare import MifareClassic, MifareKeyType
-from kernel.errors import CardcoreError
 
 __all__ = [
     "Sam",

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kernel import tlv
+from base import tlv
 from kernel.errors import CardDataError
 from kernel.sw import describe
 from kernel.trace import TRACE_LOGGER, redacted, render_dol_data, render_tlv

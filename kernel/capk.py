@@ -22,7 +22,7 @@ import json
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-from kernel.crypto.rsa import RsaPublicKey
+from base.crypto.rsa import RsaPublicKey
 from kernel.errors import CaKeyError
 from kernel.values import year_from_yy
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from kernel.tlv import tag_hex
+from base.tlv import tag_hex
 
 __all__ = [
     "ELEMENTS",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from kernel import tlv
+from base import tlv
 from kernel.dictionary import Format, fmt
 
 __all__ = ["Lookup", "build_dol_data", "choose_dol", "dol_tags", "fit_value"]

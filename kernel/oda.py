@@ -25,8 +25,8 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kernel import tlv
-from kernel.crypto.rsa import RsaError, RsaPublicKey, rsa_public
+from base import tlv
+from base.crypto.rsa import RsaError, RsaPublicKey, rsa_public
 from kernel.errors import OdaError
 from kernel.values import expiry_passed
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 from kernel.services import DEFAULT_FIELD55_TAGS, OnlineResponse, encode_field55
 from kernel.values import decode_cn, decode_preferred_name, decode_text
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from kernel import apdu, tlv
+from base import tlv
+from kernel import apdu
 from kernel.apdu import Transport
 from kernel.candidate import Candidate
 from kernel.config import AidConfig, TerminalConfig

@@ -9,7 +9,7 @@
 #
 # PIN handling choice (documented contract):
 # - Offline PIN: `offline_pin` returns the ISO 9564 format-2 PIN block
-#   (kernel.crypto.pinblock.encode_iso2) - the block VERIFY carries (Book 3
+#   (base.crypto.pinblock.encode_iso2) - the block VERIFY carries (Book 3
 #   6.5.12). The kernel sends it as is for plaintext PIN, or builds the Book 2
 #   7.1 block '7F' || PIN block || ICC challenge || random padding and
 #   enciphers it with the ICC (PIN encipherment) public key. A PIN pad that
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
-from kernel import tlv
+from base import tlv
 from kernel.dictionary import is_sensitive
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from kernel import tlv
+from base import tlv
 from kernel.dictionary import is_sensitive, name
 
 __all__ = ["TRACE_LOGGER", "redacted", "render_dol_data", "render_tlv"]

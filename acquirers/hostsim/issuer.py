@@ -4,7 +4,7 @@
 # (held as constructor data: the simulator cannot import the virtual cards),
 # verifies the ARQC, and produces the issuer authentication data (tag 91:
 # ARPC + ARC for method 1, ARPC + CSU for method 2) for the response code the
-# host decided. The EMV cryptography itself is kernel.crypto.emv's (the card
+# host decided. The EMV cryptography itself is base.crypto.emv's (the card
 # emulator uses the same functions, so both sides agree by construction);
 # `EmvCardAuthenticator` applies it per card (exact PAN) or per issuer (PAN
 # prefix), the cryptogram version either given or recognised from the IAD.
@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from kernel import tlv
-from kernel.crypto import emv
+from base import tlv
+from base.crypto import emv
 
 __all__ = [
     "ArqcCheck",
@@ -52,7 +52,7 @@ class CardAuthenticator(Protocol):
 
 def icc_tags(field55: bytes) -> dict[int, bytes]:
     """The primitive data objects of field 55 (first occurrence wins);
-    raises kernel.tlv.TlvError when malformed."""
+    raises base.tlv.TlvError when malformed."""
     out: dict[int, bytes] = {}
     for obj in tlv.iter_primitives(field55):
         out.setdefault(obj.tag, obj.value)
@@ -80,7 +80,7 @@ class IssuerCardKeys:
 
 
 class EmvCardAuthenticator:
-    """ARQC verification and ARPC generation with kernel.crypto.emv.
+    """ARQC verification and ARPC generation with base.crypto.emv.
 
     ``cards`` maps full PANs, ``prefixes`` PAN prefixes (longest wins) to the
     issuer keys; the application builds both from the virtual cards' issuer

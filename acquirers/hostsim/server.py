@@ -59,9 +59,9 @@ from acquirers.iso8583.security import (
 )
 from acquirers.iso8583.stan import MemoryStanSource, make_rrn
 from acquirers.testkeys import TEST_BDKS, SimulatorKeys, load_test_keys
-from kernel.crypto import dukpt
-from kernel.crypto.pinblock import PinBlockError
-from kernel.tlv import TlvError
+from base.crypto import dukpt
+from base.crypto.pinblock import PinBlockError
+from base.tlv import TlvError
 
 __all__ = ["HostSimulator", "TerminalKeys"]
 

@@ -20,7 +20,7 @@ from xml.parsers import expat
 import msgspec
 from cryptography import x509
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "HTTPException",

@@ -16,7 +16,7 @@ import iso8583
 
 from acquirers.errors import Iso8583Error, MacVerificationError, MessageBuildError
 from acquirers.iso8583.dialect import Dialect, FieldFormat, FieldKind, Sensitivity
-from kernel.crypto.des import retail_mac
+from base.crypto.des import retail_mac
 
 __all__ = ["Codec", "FieldValue", "IsoMessage", "mask_pan"]
 

@@ -13,8 +13,8 @@ import secrets
 from dataclasses import dataclass
 
 from acquirers.errors import KeyCheckError, MessageBuildError
-from kernel.crypto import pinblock
-from kernel.crypto.des import adjust_odd_parity, kcv_tdes, tdes_ecb_decrypt, tdes_ecb_encrypt
+from base.crypto import pinblock
+from base.crypto.des import adjust_odd_parity, kcv_tdes, tdes_ecb_decrypt, tdes_ecb_encrypt
 
 __all__ = [
     "MasterKeys",

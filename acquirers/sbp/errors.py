@@ -7,7 +7,7 @@
 # `SbpAgentError`s, so both sides share one vocabulary.
 from __future__ import annotations
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "QrFormatError",

@@ -26,8 +26,8 @@ from cryptography.x509.oid import NameOID
 
 from acquirers.http import HTTPException, Request, Response, Router
 from acquirers.testkeys import load_test_keys
-from kernel.crypto import tr31
-from kernel.crypto.des import kcv_aes, kcv_tdes
+from base.crypto import tr31
+from base.crypto.des import kcv_aes, kcv_tdes
 
 __all__ = ["KeyServerSimulator"]
 

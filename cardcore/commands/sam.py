@@ -20,12 +20,12 @@ from typing import Annotated
 
 import msgspec
 
+from base.crypto.des import kcv_aes
 from cardcore.connection import Answer, Command, CommandContext
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.messages import Token, parse_params
 from cardcore.terminal import Terminal
 from hal.sam import SamKeyKind, SamNotAvailable
-from kernel.crypto.des import kcv_aes
 
 __all__ = ["SetHostKey", "commands", "host_key_name"]
 

@@ -46,6 +46,7 @@ from acquirers.iso8583 import response_codes
 from acquirers.iso8583.messages import BatchRecord, BatchTotals, NetworkResponse
 from acquirers.iso8583.messages import ReconciliationResponse as Answer0510
 from acquirers.link import AcquirerLink
+from base.errors import CardcoreError
 from cardcore.connection import Answer
 from cardcore.endofday import totals as rules
 from cardcore.endofday.report import write_xreport
@@ -58,7 +59,6 @@ from cardcore.journal import CUTOVER_KIND, Journal, JournalError, Pending, Settl
 from cardcore.ledger.ledger import StanCounter
 from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
 from cardcore.terminal import Terminal
-from kernel.errors import CardcoreError
 
 __all__ = [
     "EndOfDay",

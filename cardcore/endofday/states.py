@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "TRANSITIONS",

@@ -14,6 +14,7 @@ import secrets
 import trio
 
 from acquirers.iso8583.messages import Card, ReversalReason
+from base.errors import CardcoreError
 from cardcore.connection import Answer, CommandContext
 from cardcore.engine import online
 from cardcore.engine.detection import Detected, DetectionPlan, Found, NoDetection, detect
@@ -29,7 +30,6 @@ from hal.interfaces import CardCollision, CardInterface, CardSession
 from kernel.config import TransactionRequest, TransactionType
 from kernel.contact import ContactKernel
 from kernel.contactless import ContactlessEntryPoint, Preprocessed
-from kernel.errors import CardcoreError
 from kernel.outcome import Decision, Outcome
 from kernel.services import (
     CONTACTLESS_FIELD55_TAGS,

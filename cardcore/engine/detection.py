@@ -31,9 +31,9 @@ from acquirers.sbp.api import PaymentStatus
 from acquirers.sbp.client import SbpClient
 from acquirers.sbp.config import SbpConfig
 from acquirers.sbp.poll import SbpFailed, SbpOutcome, SbpPaid, SbpRejected, pay_by_qr
+from base.errors import CardcoreError
 from cardcore.connection import CommandContext
 from hal.interfaces import CardCollision, CardReader, CardSession, Display
-from kernel.errors import CardcoreError
 
 if TYPE_CHECKING:
     from acquirers.sbp.client import RegisteredQr

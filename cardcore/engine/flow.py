@@ -17,6 +17,8 @@ import trio
 from acquirers.iso8583.codec import IsoMessage
 from acquirers.iso8583.messages import FinancialResponse
 from acquirers.iso8583.response_codes import describe
+from base import tlv
+from base.errors import CardcoreError
 from cardcore.connection import Answer, CommandContext
 from cardcore.engine.display import display_body
 from cardcore.engine.receipt import card_receipt
@@ -29,8 +31,6 @@ from cardcore.ledger.ledger import Entry, Ledger
 from cardcore.ledger.states import TxnState
 from cardcore.terminal import Terminal
 from hal.interfaces import CardInterface
-from kernel import tlv
-from kernel.errors import CardcoreError
 from kernel.outcome import Outcome
 
 __all__ = [

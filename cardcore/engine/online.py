@@ -25,13 +25,13 @@ from acquirers.iso8583.messages import (
     build_financial,
     build_reversal,
 )
+from base import tlv
 from cardcore.connection import CommandContext
 from cardcore.engine.flow import Flow, Till, now
 from cardcore.engine.request import Operation
 from cardcore.hostmessages import HOST_TYPES
 from cardcore.journal import JournalError
 from cardcore.ledger.states import Event, TxnState
-from kernel import tlv
 from kernel.services import MessageId, OnlineResponse, OnlineResult
 
 __all__ = ["abort", "end_interrupted", "finish_host_only", "go_online", "reversal"]

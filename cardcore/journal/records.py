@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "COLUMNS",

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from base.errors import CardcoreError
 from cardcore.errors import InvalidArguments
 from cardcore.journal import Linked
-from kernel.errors import CardcoreError
 
 __all__ = [
     "CLAIMING_STATES",

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "APPROVED",

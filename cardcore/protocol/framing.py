@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import struct
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "ACTIVATOR_MAX_PACKET",

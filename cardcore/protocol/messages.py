@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from base.errors import CardcoreError
 from cardcore.protocol.xmlcodec import Message
-from kernel.errors import CardcoreError
 
 __all__ = [
     "Amount",

@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from base.errors import CardcoreError
 from cardcore.protocol.xmlcodec import Message, XmlError, decode_message, encode_body, open_tag
-from kernel.errors import CardcoreError
 
 __all__ = [
     "CLIENT_HANDSHAKE_PREFIX",

@@ -30,7 +30,7 @@ from xml.parsers import expat
 import msgspec
 from msgspec.structs import astuple
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "MAX_DEPTH",

@@ -31,6 +31,7 @@ from typing import Any
 import trio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from base.errors import CardcoreError
 from cardcore.errors import OperationCancelled
 from cardcore.protocol.framing import (
     ACTIVATOR_MAX_PACKET,
@@ -58,7 +59,6 @@ from cardcore.provisioning.errors import (
 from cardcore.server import open_listeners
 from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Terminal
-from kernel.errors import CardcoreError
 
 __all__ = ["SIGN_MESSAGES", "ActivatorChannel", "run_activation"]
 

@@ -4,7 +4,7 @@
 # and the terminal keeps its previous state whole.
 from __future__ import annotations
 
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "ProvisioningError",

@@ -39,6 +39,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from acquirers.http import XmlForbidden, map_httpx_errors, parse_xml
+from base.crypto import tr31
+from base.crypto.des import kcv_aes, kcv_tdes
 from cardcore.provisioning import pki
 from cardcore.provisioning.credentials import client_ssl_context, identity
 from cardcore.provisioning.errors import (
@@ -50,8 +52,6 @@ from cardcore.provisioning.errors import (
     VerificationFailed,
 )
 from cardcore.terminal import Terminal
-from kernel.crypto import tr31
-from kernel.crypto.des import kcv_aes, kcv_tdes
 
 __all__ = ["KEY_NAMES", "LoadedKey", "load_master_keys"]
 

@@ -47,12 +47,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from base import tlv
+from base.crypto import emv, pinblock
 from hal.sim import signing
 from hal.sim.apdu import SW, ApduError, Command, parse
 from hal.sim.profile import Application, ContactlessApp, DirectoryFile, Profile
 from hal.sim.rsa import RsaError, RsaPrivateKey
-from kernel import tlv
-from kernel.crypto import emv, pinblock
 
 __all__ = ["HISTORICAL_BYTES", "AppState", "Phase", "VirtualCard", "contact_atr"]
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from base.errors import CardcoreError
 from hal.atr import derive_atqa_sak
 from hal.interfaces import CardType
 from hal.mifare import MifareKeyType
 from hal.sim.profile import Profile
-from kernel.errors import CardcoreError
 
 __all__ = [
     "DEFAULT_KEY",

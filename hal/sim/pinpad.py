@@ -11,9 +11,9 @@ from enum import StrEnum
 
 import trio
 
+from base.crypto.des import tdes_ecb_encrypt
+from base.crypto.pinblock import encode_iso0, encode_iso2
 from hal.interfaces import PinPad
-from kernel.crypto.des import tdes_ecb_encrypt
-from kernel.crypto.pinblock import encode_iso0, encode_iso2
 from kernel.errors import PinEntryBypassed, PinPadError
 
 __all__ = ["PinPadMode", "SimPinPad"]

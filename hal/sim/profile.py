@@ -29,11 +29,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from base import tlv
+from base.crypto import emv
+from base.errors import CardcoreError
 from hal.atr import AtrError, parse_atr
 from hal.sim.rsa import RsaError, RsaPrivateKey
-from kernel import tlv
-from kernel.crypto import emv
-from kernel.errors import CardcoreError
 
 __all__ = [
     "Application",

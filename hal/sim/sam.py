@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import trio
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from base.crypto.des import aes_ecb_encrypt
 from hal.mifare import MifareKeyType
 from hal.sam import SamAuthenticationError, SamError, SamKeyKind
-from kernel.crypto.des import aes_ecb_encrypt
 
 __all__ = ["KeyEntry", "SimSam"]
 

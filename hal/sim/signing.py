@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
+from base import tlv
 from hal.sim.rsa import RsaError, RsaPrivateKey, RsaPublicKey
-from kernel import tlv
 
 __all__ = [
     "cda_dynamic_data",

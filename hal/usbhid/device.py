@@ -27,6 +27,9 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from base.crypto.des import kcv_aes, kcv_tdes, tdes_ecb_decrypt, tdes_ecb_encrypt
+from base.crypto.dukpt import DukptOriginator, encipher_iso4
+from base.crypto.pinblock import encode_iso0, encode_iso2
 from hal.usbhid.protocol import (
     MAX_PAYLOAD,
     PROTOCOL_VERSION,
@@ -46,9 +49,6 @@ from hal.usbhid.protocol import (
     Status,
     WrappedKeyId,
 )
-from kernel.crypto.des import kcv_aes, kcv_tdes, tdes_ecb_decrypt, tdes_ecb_encrypt
-from kernel.crypto.dukpt import DukptOriginator, encipher_iso4
-from kernel.crypto.pinblock import encode_iso0, encode_iso2
 
 __all__ = [
     "DEFAULT_PRODUCT_ID",

@@ -42,6 +42,8 @@ import trio
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from base.crypto.des import kcv_aes, kcv_tdes, tdes_ecb_encrypt
+from base.errors import CardcoreError
 from hal.interfaces import Keypad, PinPad
 from hal.usbhid.device import offline_aad, report_descriptor
 from hal.usbhid.protocol import (
@@ -62,8 +64,7 @@ from hal.usbhid.protocol import (
     Status,
     WrappedKeyId,
 )
-from kernel.crypto.des import kcv_aes, kcv_tdes, tdes_ecb_encrypt
-from kernel.errors import CardcoreError, PinEntryBypassed, PinPadError
+from kernel.errors import PinEntryBypassed, PinPadError
 
 __all__ = ["UsbHidPinPad"]
 

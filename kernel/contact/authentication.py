@@ -19,9 +19,10 @@
 #   key ('9F2D') if present, else the ICC key; both are recovered on demand.
 from __future__ import annotations
 
-from kernel import apdu, dol, tlv
+from base import tlv
+from base.crypto.rsa import RsaPublicKey
+from kernel import apdu, dol
 from kernel.contact.context import Context, OdaMethod, log
-from kernel.crypto.rsa import RsaPublicKey
 from kernel.oda import (
     IssuerPublicKey,
     OdaCheckError,

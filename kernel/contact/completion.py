@@ -34,11 +34,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from kernel import apdu, dol, tlv
+from base import tlv
+from base.errors import CardcoreError
+from kernel import apdu, dol
 from kernel.config import TransactionType
 from kernel.contact.action import ActionCodes, default_action_analysis
 from kernel.contact.context import Context, OdaMethod, log
-from kernel.errors import CardcoreError, CardDataError
+from kernel.errors import CardDataError
 from kernel.oda import OdaCheckError, cda_transaction_data, verify_cda
 from kernel.outcome import CryptogramType, Decision
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult

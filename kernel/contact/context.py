@@ -13,7 +13,8 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
-from kernel import dictionary, tlv
+from base import tlv
+from kernel import dictionary
 from kernel.apdu import Transport
 from kernel.capk import CaKeyStore
 from kernel.config import AidConfig, TerminalConfig, TransactionRequest

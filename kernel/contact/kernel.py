@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 
+from base.errors import CardcoreError
 from kernel.apdu import Transmit, Transport
 from kernel.capk import CaKeyStore
 from kernel.config import TerminalConfig, TransactionRequest
@@ -35,7 +36,6 @@ from kernel.contact.reading import (
 from kernel.contact.restrictions import RestrictionFacts, processing_restrictions
 from kernel.contact.risk import terminal_risk_management
 from kernel.errors import (
-    CardcoreError,
     CardDataError,
     CardNotDetected,
     CardStatusError,

@@ -15,12 +15,12 @@
 #   for the authorisation request and never inspected or logged.
 from __future__ import annotations
 
+from base.crypto.pinblock import PinBlockError, decode_iso2
+from base.crypto.rsa import RsaError, rsa_public
 from kernel import apdu
 from kernel.contact.authentication import pin_encipherment_key
 from kernel.contact.context import Context, log
 from kernel.contact.cvm import PinResult
-from kernel.crypto.pinblock import PinBlockError, decode_iso2
-from kernel.crypto.rsa import RsaError, rsa_public
 from kernel.errors import PinEntryBypassed, PinPadError
 from kernel.services import MessageId, PinKind, PinRequest
 from kernel.sw import error_for

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kernel import apdu, dictionary, dol, tlv
+from base import tlv
+from kernel import apdu, dictionary, dol
 from kernel.contact.context import Context, log
 from kernel.dictionary import Source
 from kernel.errors import CardDataError

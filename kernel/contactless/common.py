@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
+from base.errors import CardcoreError
 from kernel import apdu
 from kernel.apdu import Transport
 from kernel.capk import CaKeyStore
@@ -42,7 +43,7 @@ from kernel.contactless.outcome import (
 )
 from kernel.contactless.services import ContactlessServices
 from kernel.contactless.ui import UiRequest, UiStatus, ValueQualifier
-from kernel.errors import CardcoreError, CardDataError
+from kernel.errors import CardDataError
 from kernel.selection import Candidate, SelectedApplication
 from kernel.services import EntropySource, MessageId
 from kernel.sw import error_for

@@ -22,6 +22,7 @@
 # (the data exchange tag list), `cvm_required` and `on_device_cvm`.
 from __future__ import annotations
 
+from base.tlv import tag_hex
 from kernel.contact.action import ActionCodes, terminal_action_analysis
 from kernel.contact.authentication import offline_data_authentication
 from kernel.contact.completion import generate_ac, verify_deferred_cda
@@ -40,7 +41,6 @@ from kernel.contactless.outcome import OutcomeCvm
 from kernel.errors import CardDataError
 from kernel.outcome import CryptogramType
 from kernel.sw import ConditionsNotSatisfied
-from kernel.tlv import tag_hex
 from kernel.tvr import TsiBit, TvrBit
 
 __all__ = ["EmvModeKernel"]

@@ -54,7 +54,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kernel import apdu, tlv
+from base import tlv
+from base.errors import CardcoreError
+from kernel import apdu
 from kernel.apdu import Transmit, Transport
 from kernel.capk import CaKeyStore
 from kernel.config import TransactionRequest, TransactionType
@@ -88,7 +90,6 @@ from kernel.contactless.ui import UiRequest, UiStatus, ValueQualifier
 from kernel.contactless.visa import VisaKernel
 from kernel.errors import (
     CardCommunicationError,
-    CardcoreError,
     CardDataError,
     CardStatusError,
     CardTryAgain,

@@ -25,7 +25,8 @@
 # - ODA: CDA only ('DF811F' Security Capability goes into '9F33' byte 3).
 from __future__ import annotations
 
-from kernel import apdu, tlv
+from base import tlv
+from kernel import apdu
 from kernel.contact.context import Context, log
 from kernel.contact.reading import data_exchange
 from kernel.contactless.common import Activation, KernelResult

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import calendar
 
-from kernel import apdu, dol, tlv
+from base import tlv
+from base.tlv import TlvError
+from kernel import apdu, dol
 from kernel.contact.authentication import icc_public_key
 from kernel.contact.context import Context, log
 from kernel.contact.reading import data_exchange
@@ -45,7 +47,6 @@ from kernel.contactless.outcome import OutcomeCvm, OutcomeKind
 from kernel.errors import CardDataError
 from kernel.oda import OdaCheckError, verify_dda
 from kernel.sw import error_for
-from kernel.tlv import TlvError
 from kernel.values import decode_date, year_from_yy
 
 __all__ = ["VisaKernel", "card_cryptogram_type", "fdda_terminal_data", "track2_facts"]

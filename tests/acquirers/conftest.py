@@ -19,7 +19,7 @@ from acquirers.iso8583.security import WorkingKeys, encipher_pin_block
 from acquirers.iso8583.stan import MemoryStanSource
 from acquirers.link import AcquirerLink, HostAddress, LinkConfig
 from acquirers.testkeys import SimulatorKeys, load_test_keys
-from kernel.crypto.dukpt import DukptOriginator, encipher_iso4
+from base.crypto.dukpt import DukptOriginator, encipher_iso4
 
 D = generic87.DIALECT
 TERMINAL = m.Terminal("00001234", "000000000012345")

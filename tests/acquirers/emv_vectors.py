@@ -1,7 +1,7 @@
 """A small test-only issuer: ICC master key derivation option A, the EMV common
 session key, ARQC (ISO 9797-1 MAC algorithm 3, padding method 2) and ARPC method 1,
 written from EMV Book 2 A1.3/A1.4/8.2.1 and checked against the kd1 vector of
-tests/vectors/emv-symmetric-crypto.txt. It stands in for kernel.crypto.emv behind the
+tests/vectors/emv-symmetric-crypto.txt. It stands in for base.crypto.emv behind the
 host simulator's CardAuthenticator interface."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from acquirers.hostsim.issuer import ArqcCheck, IccData
-from kernel.crypto.des import adjust_odd_parity, mac_alg3, tdes_ecb_encrypt, xor
+from base.crypto.des import adjust_odd_parity, mac_alg3, tdes_ecb_encrypt, xor
 
 # EMV Book 2 8.1.1: the minimum data recommended for the ARQC, in order.
 ARQC_TAGS = (0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36)

@@ -18,7 +18,7 @@ from acquirers.iso8583.codec import Codec, IsoMessage
 from acquirers.iso8583.dialect import Dialect, FieldDef, FieldKind, MacRule, ans, b, n
 from acquirers.iso8583.dialects import generic87
 from acquirers.iso8583.security import decipher_pin_block, encipher_pin_block
-from kernel.crypto import pinblock
+from base.crypto import pinblock
 from tests.vectors import vector_text
 
 H = bytes.fromhex
@@ -232,7 +232,7 @@ def _des(key: bytes) -> Cipher[modes.ECB]:
 
 def _reference_alg3(k1: bytes, k2: bytes, data: bytes, padding: int) -> bytes:
     """ISO 9797-1 MAC algorithm 3 written out block by block, to check the
-    codec against something that is not kernel.crypto.des."""
+    codec against something that is not base.crypto.des."""
     if padding == 2:
         data += b"\x80"
     data += bytes(-len(data) % 8)

@@ -13,9 +13,9 @@ from acquirers.hostsim.issuer import (
     issuer_response_icc,
 )
 from acquirers.testkeys import load_test_keys
-from kernel import tlv
-from kernel.crypto import emv
-from kernel.crypto.des import kcv_tdes
+from base import tlv
+from base.crypto import emv
+from base.crypto.des import kcv_tdes
 from tests.acquirers import emv_vectors as ev
 from tests.acquirers.conftest import PAN, Env, make_ledger, start_sim
 
@@ -136,7 +136,7 @@ def test_issuer_response_icc_layout() -> None:
     assert issuer_response_icc(None, [H("7100")]) == H("7100")
 
 
-# ---------------------------------------------------------------- kernel.crypto.emv behind the host
+# ---------------------------------------------------------------- base.crypto.emv behind the host
 IMKS = emv.IssuerMasterKeys(ac=IMK, smi=IMK, smc=IMK)
 CVN10_DATA = {
     0x9F02: H("000000004000"),

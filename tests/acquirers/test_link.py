@@ -24,7 +24,7 @@ from acquirers.iso8583.security import WorkingKeys, generate_key
 from acquirers.link import AcquirerLink, HostAddress, LinkConfig
 from acquirers.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
 from acquirers.tls import client_tls_context
-from kernel.crypto import dukpt
+from base.crypto import dukpt
 from tests.acquirers.conftest import OTHER_PAN, PAN, TERMINAL, D, Env, make_ledger, start_sim
 
 CODEC = Codec(D)

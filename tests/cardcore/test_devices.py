@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from base.crypto.des import tdes_ecb_decrypt
+from base.crypto.pinblock import decode_iso0, decode_iso2
 from cardcore.config import ConfigError, build_config
 from cardcore.devices import apply_configured_drivers, pinpad_driver, reader_driver
 from cardcore.hostlink import KEY_NAMES
 from cardcore.terminal import Devices, Terminal
 from hal.interfaces import CardInterface, DeviceInfo, NoKeypad
 from hal.sim.reader import SimCardReader, SimCardSlot
-from kernel.crypto.des import tdes_ecb_decrypt
-from kernel.crypto.pinblock import decode_iso0, decode_iso2
 
 CONTACT, CONTACTLESS = CardInterface.CONTACT, CardInterface.CONTACTLESS
 INFO = DeviceInfo("000000000009", "M2100", "1", "1", "Linux", "1")

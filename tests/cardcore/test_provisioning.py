@@ -22,6 +22,7 @@ import trio
 from acquirers.testkeys import load_test_keys
 from acquirers.tls import server_tls_context
 from acquirers.tms.configsim import TerminalProfile
+from base.crypto.des import kcv_tdes
 from cardcore.app import build_commands
 from cardcore.config import HostConfig, build_config
 from cardcore.keystore import FileMasterKeySource, KeyStore
@@ -31,7 +32,6 @@ from cardcore.simservers import ProvisioningSimulators, run_provisioning_simulat
 from cardcore.terminal import Devices, Terminal
 from hal.interfaces import DeviceInfo
 from hal.sim.keypad import SimKeypad
-from kernel.crypto.des import kcv_tdes
 from tests.acquirers.conftest import make_ledger, start_sim
 from tests.cardcore.ecr import RawPeer
 from tools.activator.core import ActivationResult, Faults, activate

@@ -54,7 +54,7 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served, tmp_p
     import json
 
     from acquirers.testkeys import load_test_keys
-    from kernel.crypto.des import kcv_tdes
+    from base.crypto.des import kcv_tdes
 
     stored = json.loads((served.data_dir / "keys.json").read_text())["keys"]
     initial = load_test_keys().working

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kernel import tlv
+from base import tlv
 from kernel.config import AidConfig, TerminalConfig, TransactionRequest
 
 H = bytes.fromhex

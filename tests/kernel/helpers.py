@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kernel.crypto.pinblock import encode_iso2
+from base.crypto.pinblock import encode_iso2
 from kernel.errors import PinEntryBypassed, PinPadError
 from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinRequest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.crypto import des, pinblock
+from base.crypto import des, pinblock
 
 H = bytes.fromhex
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernel import dictionary, dol, tlv
+from base import tlv
+from kernel import dictionary, dol
 from kernel.dictionary import Format, Source
 from kernel.trace import render_dol_data, render_tlv
 

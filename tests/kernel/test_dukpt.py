@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel.crypto import des, dukpt
+from base.crypto import des, dukpt
 from tests.vectors import vector_text
 
 Section = dict[str, "str | list[str]"]

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel.crypto import emv
-from kernel.crypto.des import kcv_tdes
+from base.crypto import emv
+from base.crypto.des import kcv_tdes
 from tests.vectors import vector_text
 
 H = bytes.fromhex

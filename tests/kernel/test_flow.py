@@ -11,11 +11,12 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernel import tlv
+from base import tlv
+from base.errors import CardcoreError
 from kernel.capk import CaKeyStore
 from kernel.config import TransactionType
 from kernel.contact import ContactKernel
-from kernel.errors import CardcoreError, CardDataError, CardNotDetected, CardStatusError
+from kernel.errors import CardDataError, CardNotDetected, CardStatusError
 from kernel.outcome import Decision, Outcome
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinKind
 from kernel.tvr import TvrBit

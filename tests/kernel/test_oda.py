@@ -11,8 +11,8 @@ import datetime as dt
 
 import pytest
 
+from base.crypto.rsa import RsaPublicKey
 from kernel.capk import CaKeyStore
-from kernel.crypto.rsa import RsaPublicKey
 from kernel.oda import (
     OdaCheckError,
     OdaFailure,

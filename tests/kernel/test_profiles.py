@@ -3,7 +3,7 @@
 The terminal: attended, offline with online capability (22), Russia (643), capabilities
 E0F8C8 (plaintext/enciphered/online PIN, signature, no CVM; SDA, DDA, CDA), Visa-like TACs
 (denial 0010000000, online DC4004F800, default DC4000A800), floor limit 100.00. The issuer
-host is the issuer-side crypto of kernel.crypto.emv with the test issuer master keys: it
+host is the issuer-side crypto of base.crypto.emv with the test issuer master keys: it
 verifies the ARQC and answers the ARPC, so issuer authentication is real. Date 2025-06-15.
 """
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel import tlv
+from base import tlv
 
 H = bytes.fromhex
 

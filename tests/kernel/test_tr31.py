@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernel.crypto import tr31
-from kernel.crypto.tr31 import Header, KeyBlockError
+from base.crypto import tr31
+from base.crypto.tr31 import Header, KeyBlockError
 from tests.vectors import vector_text
 
 

@@ -25,7 +25,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kernel import tlv
+from base import tlv
 from kernel.capk import CaKeyStore, CaPublicKey
 from kernel.config import AidConfig, TerminalConfig, TransactionRequest
 from kernel.contact import ContactKernel

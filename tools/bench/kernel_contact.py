@@ -14,7 +14,7 @@ Method:
    recovery, CVM, TRM, TAA, two GENERATE AC with CDA verification, issuer data) plus the
    trivial replayer and stub services.
 3. Split: one instrumented run captures every RSA public-key operation and every outermost
-   TLV/DOL codec call (kernel.tlv, kernel.dol); those calls are then replayed in a loop and
+   TLV/DOL codec call (base.tlv, kernel.dol); those calls are then replayed in a loop and
    timed alone. Flow = total - RSA - TLV.
 """
 
@@ -33,14 +33,15 @@ import trio
 
 import kernel.contact.pin as pin_module
 import kernel.oda as oda_module
+from base import tlv
+from base.crypto import rsa
+from base.crypto.pinblock import encode_iso2
 from hal.sim import VirtualCard, load_profile
 from hal.sim.pki import load_issuer_keys
-from kernel import dol, tlv
+from kernel import dol
 from kernel.capk import CaKeyStore
 from kernel.config import AidConfig, TerminalConfig, TransactionRequest
 from kernel.contact import ContactKernel
-from kernel.crypto import rsa
-from kernel.crypto.pinblock import encode_iso2
 from kernel.outcome import Decision, Outcome
 from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinRequest

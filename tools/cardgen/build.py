@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from base import tlv
+from base.crypto import emv
+from base.crypto.des import kcv_tdes
 from hal.sim import signing
 from hal.sim.profile import (
     Application,
@@ -27,9 +30,6 @@ from hal.sim.profile import (
     RfParameters,
 )
 from hal.sim.rsa import RsaPrivateKey, RsaPublicKey
-from kernel import tlv
-from kernel.crypto import emv
-from kernel.crypto.des import kcv_tdes
 from tools.cardgen.keygen import Drbg, generate_rsa_key, generate_tdes_key
 from tools.cardgen.spec import (
     CAS,

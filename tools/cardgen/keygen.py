@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import math
 
+from base.crypto.des import adjust_odd_parity
 from hal.sim.rsa import RsaPrivateKey
-from kernel.crypto.des import adjust_odd_parity
 
 __all__ = ["Drbg", "generate_rsa_key", "generate_tdes_key", "is_probable_prime"]
 

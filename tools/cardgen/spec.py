@@ -131,7 +131,7 @@ class AppSpec:
     label: str
     issuer: str
     pan_prefix: str  # all digits but the Luhn check digit
-    version: str  # kernel.crypto.emv.VERSIONS key
+    version: str  # base.crypto.emv.VERSIONS key
     oda: Oda
     cvm: tuple[str, ...]  # CV rules as hex, e.g. "4103"
     issuer_auth: IssuerAuth

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from kernel.crypto import emv
-from kernel.errors import CardcoreError
+from base.crypto import emv
+from base.errors import CardcoreError
 
 __all__ = [
     "CardKeys",

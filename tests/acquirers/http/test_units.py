@@ -24,7 +24,7 @@ from acquirers.http import (
     parse_xml,
     serve,
 )
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 
 async def _ok(request: Request) -> Response:

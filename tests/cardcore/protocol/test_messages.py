@@ -11,10 +11,10 @@ import acquirers
 import cardcore
 import hal
 import kernel
+from base.errors import CardcoreError
 from cardcore.protocol.messages import ChangePassword, InvalidArguments, Login, parse_params
 from cardcore.protocol.status import DESCRIPTIONS, Status
 from cardcore.protocol.xmlcodec import decode_message
-from kernel.errors import CardcoreError
 
 
 @pytest.mark.parametrize(

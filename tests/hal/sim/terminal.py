@@ -2,7 +2,7 @@
 
 It is not the kernel: no TVR/TSI logic, no CVM list processing. It sends the
 commands a terminal sends, checks every signature with tests/hal/sim/odacheck.py
-and every cryptogram with the issuer-side API (kernel.crypto.emv.IssuerCrypto)
+and every cryptogram with the issuer-side API (base.crypto.emv.IssuerCrypto)
 and the committed issuer master key file.
 """
 
@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 
+from base import tlv
+from base.crypto import emv, pinblock
 from hal.sim import VirtualCard
-from kernel import tlv
-from kernel.crypto import emv, pinblock
 from tests.hal.sim import odacheck
 
 PSE = b"1PAY.SYS.DDF01"

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
+from base.crypto import pinblock
 from hal.sim import VirtualCard, load_profile
 from hal.sim.apdu import ApduError, Command, parse
 from hal.sim.card import Phase
 from hal.sim.pki import load_issuer_keys
-from kernel.crypto import pinblock
 from tests.hal.sim.terminal import Terminal
 
 H = bytes.fromhex

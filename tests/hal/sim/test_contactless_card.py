@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from base import tlv
 from hal.sim import VirtualCard, load_profile
 from hal.sim.pki import load_issuer_keys
 from hal.sim.profile import Profile
-from kernel import tlv
 from tests.hal.sim import odacheck
 from tests.hal.sim.terminal import ca_keys
 

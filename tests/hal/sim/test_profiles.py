@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from base import tlv
 from hal.sim import ProfileError, list_profiles, load_profile, load_profile_file
 from hal.sim.pki import load_ca_keys, load_issuer_keys, load_scheme_test_ca_keys
 from hal.sim.profile import Application, Profile
-from kernel import tlv
 from tests.hal.sim import odacheck
 from tests.hal.sim.terminal import ca_keys
 from tests.vectors import vector_text

@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 
+from base import tlv
 from hal.sim import VirtualCard, list_profiles, load_profile
 from hal.sim.pki import load_issuer_keys
-from kernel import tlv
 from tests.hal.sim import odacheck
 from tests.hal.sim.terminal import PSE, CardError, Terminal
 

@@ -16,6 +16,9 @@ import usb.util
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.crypto import dukpt
+from base.crypto.des import tdes_ecb_decrypt
+from base.crypto.pinblock import decode_iso0, decode_iso2, encode_iso2
 from hal.usbhid.backend import EmulatedBackend
 from hal.usbhid.device import Behaviour, Cardholder, EmulatedPinPad
 from hal.usbhid.pinpad import UsbHidPinPad
@@ -34,9 +37,6 @@ from hal.usbhid.protocol import (
     ReportError,
     Status,
 )
-from kernel.crypto import dukpt
-from kernel.crypto.des import tdes_ecb_decrypt
-from kernel.crypto.pinblock import decode_iso0, decode_iso2, encode_iso2
 from kernel.errors import PinEntryBypassed, PinPadError
 
 TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")  # TEST ONLY

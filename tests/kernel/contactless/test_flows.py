@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import trio
 
+from base import tlv
 from hal.interfaces import CardInterface, CardRemoved, ReaderError
 from hal.sim import VirtualCard, load_profile
 from hal.sim.profile import Profile
 from hal.sim.reader import SimCardReader, SimCardSlot
-from kernel import tlv
 from kernel.config import TransactionRequest, TransactionType
 from kernel.contact import completion
 from kernel.contactless import (

@@ -7,8 +7,8 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from base.errors import CardcoreError
 from kernel.config import TransactionRequest
-from kernel.errors import CardcoreError
 from kernel.outcome import Decision
 from tests.kernel.contactless.helpers import IssuerHost, Services, card, entry_point
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernel import tlv
+from base import tlv
 from kernel.contactless import KERNEL_2, KERNEL_3, KERNEL_MIR, ContactlessAid, Indicators
 from kernel.contactless.entry import build_candidates, parse_ppse, requested_kernel_id
 from tests.kernel.contactless.helpers import H

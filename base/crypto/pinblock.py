@@ -5,7 +5,7 @@
 #   (EMV Book 3 6.5.12 / Book 2 7.1).
 from __future__ import annotations
 
-from kernel.crypto.des import xor
+from base.crypto.des import xor
 
 __all__ = [
     "PinBlockError",

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from kernel.crypto import pinblock
-from kernel.crypto.des import (
+from base.crypto import pinblock
+from base.crypto.des import (
     adjust_odd_parity,
     mac_alg3,
     pad_iso9797,
@@ -34,7 +34,7 @@ from kernel.crypto.des import (
     tdes_ecb_encrypt,
     xor,
 )
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = [
     "AC_DATA_TAGS",

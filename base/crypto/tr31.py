@@ -27,14 +27,14 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from kernel.crypto.des import (
+from base.crypto.des import (
     aes_cmac,
     tdes_cbc_decrypt,
     tdes_cbc_encrypt,
     tdes_ecb_encrypt,
     xor,
 )
-from kernel.errors import CardcoreError
+from base.errors import CardcoreError
 
 __all__ = ["Header", "KeyBlockError", "unwrap", "wrap"]
 

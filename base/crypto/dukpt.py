@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from enum import IntEnum
 
-from kernel.crypto.des import aes_ecb_encrypt, tdes_ecb_encrypt, xor
+from base.crypto.des import aes_ecb_encrypt, tdes_ecb_encrypt, xor
 
 __all__ = [
     "AesKeyType",
