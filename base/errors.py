@@ -1,25 +1,30 @@
 # Strategy: the root of the project's one error hierarchy (docs/conventions.md).
 # It lives in `base`, which imports nothing of the project, so that the EMV
 # kernel, the hardware layer, the acquirers and the terminal all raise one
-# kind of error. Which ECR status an error is answered with is the terminal's
-# business: `cardcore.protocol.status` holds that table.
+# kind of error. An error says what happened in its own layer's terms; which
+# ECR status the cash register reads for it is the terminal's business, one
+# table in `cardcore.protocol.status`.
 from __future__ import annotations
 
-from typing import ClassVar
-
-__all__ = ["CardcoreError"]
+__all__ = ["CardRemoved", "CardcoreError"]
 
 
 class CardcoreError(Exception):
     """Base of every error the project raises on purpose.
 
-    ``status`` is the Appendix A status the ECR answer carries; the message is
-    what goes into the answer's error-stack, so it must never contain a full
-    PAN, track data, PIN data or key material.
+    ``message`` is written by the raiser for the person reading the answer's
+    error-stack or the log, so it must never contain a full PAN, track data,
+    PIN data or key material. It is never taken from a docstring.
     """
 
-    status: ClassVar[str] = "systemerror"
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__(message or self.__class__.__doc__ or self.status)
-        self.message = message or (self.__class__.__doc__ or self.status).strip()
+
+class CardRemoved(CardcoreError):
+    """The card was removed or lost power during the transaction.
+
+    It lives here because both sides of ``transmit`` need it: the card
+    readers raise it, and the EMV kernel treats it as a communication error
+    with the card (EMV Contactless Book D: outcome Try Again)."""

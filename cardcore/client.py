@@ -51,8 +51,6 @@ CLIENT_MAX_PACKET = 256 * 1024 * 1024  # answers (full reports) may be large
 class ClientError(CardcoreError):
     """The terminal could not be reached or broke the protocol."""
 
-    status = "communicationerror"
-
 
 class ConnectError(ClientError):
     """No connection to the terminal could be opened (nothing was sent)."""

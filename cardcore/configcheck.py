@@ -31,8 +31,6 @@ __all__ = [
 class ConfigError(CardcoreError):
     """Invalid configuration."""
 
-    status = "invalidarguments"
-
 
 class ConfigRangeError(ConfigError):
     """A setting of the right type with a value outside its allowed range."""

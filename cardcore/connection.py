@@ -65,7 +65,7 @@ from cardcore.protocol.session import (
     ProtocolError,
     State,
 )
-from cardcore.protocol.status import Status
+from cardcore.protocol.status import Status, status_of
 from cardcore.protocol.xmlcodec import (
     Body,
     Message,
@@ -467,19 +467,21 @@ class Connection:
             except SecureChannelError as exc:
                 # No key opens it (or a replay): nothing to seal the answer with.
                 log.info("%s: <%s> %s", self.peer, name, exc)
-                return await self._answer_now(error_answer(name, exc.status, [exc.message]))
+                return await self._answer_now(error_answer(name, status_of(exc), [exc.message]))
             try:
                 message = clear_message(message, plaintext)
             except XmlError as exc:
                 # It decrypted: the answer is sealed like any other, errors included.
                 log.info("%s: <%s> %s", self.peer, name, exc)
-                return await self._answer_now(error_answer(name, exc.status, [exc.message]), key)
+                return await self._answer_now(
+                    error_answer(name, status_of(exc), [exc.message]), key
+                )
         command = self.server.commands.get(name)
         if command is None:
             unknown = NotImplementedCommand(f"unknown command <{name}>")
             log.info("%s: %s", self.peer, unknown.message)
             return await self._answer_now(
-                error_answer(name, unknown.status, [unknown.message]), key
+                error_answer(name, status_of(unknown), [unknown.message]), key
             )
         start = time.monotonic()  # for the log only
         lock: trio.Lock | None = None
@@ -489,8 +491,9 @@ class Connection:
                 lock.acquire_nowait()
             except trio.WouldBlock:
                 log.info("%s: <%s> refused: terminal busy", self.peer, name)
+                busy = Busy("terminal busy")
                 return await self._answer_now(
-                    error_answer(name, Busy.status, [Busy().message]), key
+                    error_answer(name, status_of(busy), [busy.message]), key
                 )
         ctx = CommandContext(self, message, key)
         job = self._job = _Job(ctx, command, start, lock)
@@ -553,7 +556,7 @@ class Connection:
             if outcome is None:
                 if self.disconnected:
                     return self._done(job, None)
-                outcome = ctx.cancel_reason or OperationCancelled()
+                outcome = ctx.cancel_reason or OperationCancelled("operation cancelled")
             if isinstance(outcome, CardcoreError):
                 reply = self._failed(message.name, outcome)
                 seal_key = ctx.key
@@ -625,7 +628,7 @@ class Connection:
 
     @staticmethod
     def _failed(name: str, error: CardcoreError) -> Message:
-        return error_answer(name, error.status, [error.message])
+        return error_answer(name, status_of(error), [error.message])
 
 
 class CommandContext:

@@ -31,49 +31,33 @@ __all__ = [
 class NotAuthorized(CardcoreError):
     """Invalid login, password or token."""
 
-    status = "notauthorized"
-
 
 class NotImplementedCommand(CardcoreError):
     """The requested function is not implemented."""
 
-    status = "notimplemented"
-
 
 class Busy(CardcoreError):
-    """terminal busy"""
-
-    status = "failed"
+    """An exclusive command arrived while another holds the devices."""
 
 
 class OperationCancelled(CardcoreError):
     """Operation cancelled."""
 
-    status = "cancelled"
-
 
 class ClientTimeout(CardcoreError):
     """The cash register did not answer a message in time."""
-
-    status = "timeout"
 
 
 class ClientAnswerError(CardcoreError):
     """The cash register answered a message with the wrong packet."""
 
-    status = "formaterror"
-
 
 class SystemFailure(CardcoreError):
     """Internal error."""
 
-    status = "systemerror"
-
 
 class StartupError(CardcoreError):
     """The terminal cannot start."""
-
-    status = "systemerror"
 
 
 class ListenError(StartupError):
@@ -82,5 +66,3 @@ class ListenError(StartupError):
 
 class DataFileError(StartupError):
     """A file in the data dir cannot be used."""
-
-    status = "fileioerror"

@@ -46,8 +46,6 @@ KEY_NAMES = {"tpk": "tpk", "tak": "tak", "master-pin": "tmk-pin", "master-mac": 
 class HostNotConfigured(CardcoreError):
     """No acquirer host is configured."""
 
-    status = "communicationerror"
-
 
 class StanSource(Protocol):
     """Where STANs come from (cardcore.ledger.StanCounter: one counter for

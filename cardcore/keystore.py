@@ -39,8 +39,6 @@ __all__ = [
 class KeyStoreError(CardcoreError):
     """Key store failure."""
 
-    status = "fileioerror"
-
 
 class MasterKeySource(Protocol):
     def load(self, create: bool = True) -> bytes:

@@ -30,8 +30,6 @@ MAX_REQUEST = 64 * 1024
 class ControlError(CardcoreError):
     """Simulator control request failed."""
 
-    status = "failed"
-
 
 class ControlRefused(ControlError):
     """The simulator answered, and refused the request."""

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from base.errors import CardcoreError
 from cardcore import version
 from cardcore.auth import AdminAuth
 from cardcore.config import AidParameters, Config, ConfigError, build_config, merge_config_data
+from cardcore.errors import DataFileError
 from cardcore.journal import Journal, PanProtector
 from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.ledger.ledger import Ledger
@@ -46,18 +46,12 @@ if TYPE_CHECKING:
     from kernel.config import AidConfig, TerminalConfig
     from kernel.contactless import ContactlessConfig
 
-__all__ = ["Devices", "StartupError", "Terminal", "os_version"]
+__all__ = ["Devices", "Terminal", "os_version"]
 
 # The terminal key store's keys that protect the journal (PAN hash, PAN data key).
 JOURNAL_KEYS = ("journal-pan-hash", "journal-dek")
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(CardcoreError):
-    """The terminal's data cannot be used as found; nothing was changed."""
-
-    status = "fileioerror"
 
 
 @dataclass
@@ -142,7 +136,7 @@ class Terminal:
         journal_path = self.data_dir / "journal.sqlite"
         keys_path = self.data_dir / "keys.json"
         if _holds_data(journal_path) and not keys_path.exists():
-            raise StartupError(
+            raise DataFileError(
                 f"{keys_path} is missing, but the journal {journal_path.name} exists: its "
                 "records are sealed under the keys that file held. Restore keys.json (and "
                 "device-master.key) from the terminal's backup"
@@ -151,7 +145,7 @@ class Terminal:
         had_journal = all(name in keystore for name in JOURNAL_KEYS)
         if had_journal and not journal_path.exists():
             if not self.accept_new_journal:
-                raise StartupError(
+                raise DataFileError(
                     f"the journal {journal_path} is missing, but this terminal had one (its keys "
                     "are in keys.json): its pending reversals and open batch would be lost. "
                     "Restore journal.sqlite from the terminal's backup; if it is lost for good, "

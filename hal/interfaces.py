@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from base.errors import CardcoreError
+from base.errors import CardcoreError, CardRemoved
 
 __all__ = [
     "CardCollision",
@@ -134,19 +134,9 @@ class CardInfo:
 class ReaderError(CardcoreError):
     """Card reader error."""
 
-    status = "readererror"
-
 
 class ReaderNotAvailable(CardcoreError):
     """Card reader not available."""
-
-    status = "readernotavailable"
-
-
-class CardRemoved(CardcoreError):
-    """The card was removed or lost power during the transaction."""
-
-    status = "tryagain"
 
 
 class CardCollision(CardcoreError):
@@ -156,10 +146,8 @@ class CardCollision(CardcoreError):
     reader does not activate any card; the terminal shows message '19'
     ("Please present one card only", `message_id`) with status Processing
     Error, polls on, and when one card is left shows '19' again with status
-    Ready to Read (Book B 3.2.1.5). The wire status is Appendix A
-    ``tryagain`` (card read error; repeat) if the operation gives up."""
+    Ready to Read (Book B 3.2.1.5)."""
 
-    status = "tryagain"
     message_id = 0x19  # kernel.services.MessageId.PRESENT_ONE_CARD_ONLY (Book A)
 
 

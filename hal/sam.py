@@ -47,8 +47,6 @@ class SamNotAvailable(ReaderNotAvailable):
 class SamAuthenticationError(CardcoreError):
     """Authentication with the SAM failed."""
 
-    status = "verificationfailed"
-
 
 class SamKeyKind(StrEnum):
     AES128 = "aes128"  # host keys, the master key (16 bytes)

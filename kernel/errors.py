@@ -4,8 +4,6 @@
 # table (cardcore.protocol.status), so the kernel knows nothing of the ECR.
 from __future__ import annotations
 
-from typing import ClassVar
-
 from base.errors import CardcoreError
 
 __all__ = [
@@ -31,14 +29,12 @@ __all__ = [
 
 # --- EMV kernel errors -------------------------------------------------------
 # Strategy: EMV Book 1 (selection) and Book 3 (application processing) end a
-# transaction in a handful of ways; each maps to one Appendix A status. Card
-# status words reach these classes only through `kernel.sw` (one table).
+# transaction in a handful of ways; each is one class here. Card status words
+# reach these classes only through `kernel.sw` (one table).
 
 
 class KernelError(CardcoreError):
     """EMV kernel error."""
-
-    status: ClassVar[str] = "emverror"
 
 
 class CardDataError(KernelError):
@@ -52,13 +48,11 @@ class ConfigurationError(KernelError):
 class InvalidTransactionRequest(KernelError):
     """Transaction request parameters are invalid."""
 
-    status: ClassVar[str] = "invalidarguments"
-
 
 class CardStatusError(KernelError):
     """The card answered a command with an unexpected status word."""
 
-    def __init__(self, message: str = "", sw: int = 0) -> None:
+    def __init__(self, message: str, sw: int = 0) -> None:
         super().__init__(message)
         self.sw = sw
 
@@ -66,19 +60,13 @@ class CardStatusError(KernelError):
 class CardBlocked(CardStatusError):
     """Card blocked or SELECT not supported (6A81)."""
 
-    status: ClassVar[str] = "tryanotherinterface"
-
 
 class NoMutualApplication(KernelError):
     """No application supported by both card and terminal."""
 
-    status: ClassVar[str] = "tryanotherinterface"
-
 
 class CardTryAgain(KernelError):
     """Card read error; present the card again."""
-
-    status: ClassVar[str] = "tryagain"
 
 
 class CardCommunicationError(CardTryAgain):
@@ -88,46 +76,30 @@ class CardCommunicationError(CardTryAgain):
 class UseChip(KernelError):
     """A contact chip transaction is required."""
 
-    status: ClassVar[str] = "usechip"
-
 
 class TryAnotherInterface(KernelError):
     """Card read error; use another interface."""
-
-    status: ClassVar[str] = "tryanotherinterface"
 
 
 class CardNotDetected(KernelError):
     """Card absent or removed."""
 
-    status: ClassVar[str] = "notdetected"
-
 
 class PinPadError(KernelError):
     """PIN pad malfunctioning or not present."""
-
-    status: ClassVar[str] = "pinpadmalfunctionornotpresent"
 
 
 class PinEntryBypassed(KernelError):
     """PIN entry bypassed by the cardholder."""
 
-    status: ClassVar[str] = "pinentrybypassed"
-
 
 class TransactionCancelled(KernelError):
     """Transaction cancelled by the cardholder or the operator."""
-
-    status: ClassVar[str] = "cancelled"
 
 
 class OdaError(KernelError):
     """Offline data authentication check failed."""
 
-    status: ClassVar[str] = "verificationfailed"
-
 
 class CaKeyError(KernelError):
     """Certification authority public key rejected."""
-
-    status: ClassVar[str] = "verificationfailed"

@@ -100,11 +100,6 @@ class Outcome:
         return self.decision in (Decision.APPROVED_OFFLINE, Decision.APPROVED_ONLINE)
 
     @property
-    def status(self) -> str:
-        """Appendix A status: 'ok' unless the kernel terminated."""
-        return self.error.status if self.error is not None else "ok"
-
-    @property
     def aid(self) -> bytes | None:
         return self.data.get(0x84) or self.data.get(0x4F) or self.data.get(0x9F06)
 

@@ -2,8 +2,8 @@
 # and 6: one error tree, vendor exceptions translated at the boundary; the
 # server side's HTTPException lives with the messages, acquirers.http.message).
 # Client side: `map_httpx_errors` is the one place where httpx's
-# exceptions are translated into `CardcoreError` subclasses with the Appendix A
-# statuses `communicationerror` and `timeout`; each link (SBP agent, TMS, key
+# exceptions are translated into `HttpLinkError` (no answer) and
+# `HttpLinkTimeout` (no answer in time) or their subclasses; each link (SBP agent, TMS, key
 # server) passes its own subclasses so its callers see only its errors.
 from __future__ import annotations
 
@@ -22,13 +22,9 @@ __all__ = [
 class HttpLinkError(CardcoreError):
     """Communication with an HTTP peer failed."""
 
-    status = "communicationerror"
-
 
 class HttpLinkTimeout(HttpLinkError):
     """An HTTP peer did not answer in time."""
-
-    status = "timeout"
 
 
 @contextmanager

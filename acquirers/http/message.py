@@ -43,7 +43,6 @@ class HTTPException(CardcoreError):
     """
 
     # Never sent to the ECR: the server core answers it to its HTTP peer.
-    status = "failed"
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
-# Strategy: the SBP link's errors, each mapped to one wire status of the ECR
-# manual's Appendix A (docs/conventions.md, 5). httpx exceptions become
+# Strategy: the SBP link's errors, one class per way an SBP exchange fails
+# (docs/conventions.md, 5). httpx exceptions become
 # `SbpCommunicationError` / `SbpTimeoutError` at the client boundary only
 # (`acquirers.http.map_httpx_errors`); an agent's logical refusal (a JSON
 # body whose `code` is not SUCCESS, e.g. ERROR.NOT_FOUND) is `SbpAgentError`
@@ -25,31 +25,22 @@ __all__ = [
 class SbpError(CardcoreError):
     """SBP operation failed."""
 
-    status = "failed"
-
 
 class SbpCommunicationError(SbpError):
     """SBP agent could not be reached."""
-
-    status = "communicationerror"
 
 
 class SbpTimeoutError(SbpCommunicationError):
     """SBP agent did not answer in time."""
 
-    status = "timeout"
-
 
 class SbpProtocolError(SbpCommunicationError):
     """SBP agent answered outside its documented API."""
-
-    status = "communicationerror"
 
 
 class SbpAgentError(SbpError):
     """SBP agent refused the operation."""
 
-    status = "failed"
     # Codes whose refusal means "no such QR / payment / refund".
     NOT_FOUND_CODES = frozenset({"ERROR.NOT_FOUND", "ERROR.REFUND_NOT_FOUND"})
 
@@ -69,22 +60,14 @@ class SbpAgentError(SbpError):
 class SbpNotFoundError(SbpAgentError):
     """SBP operation not found at the agent."""
 
-    status = "transactionnotfound"
-
 
 class SbpInvalidArgument(SbpError):
     """Invalid argument for an SBP operation."""
-
-    status = "invalidarguments"
 
 
 class SbpConfigError(SbpError):
     """Invalid SBP configuration."""
 
-    status = "invalidarguments"
-
 
 class QrFormatError(SbpError):
     """Malformed SBP QR payload."""
-
-    status = "formaterror"

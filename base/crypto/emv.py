@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Literal
 
 from base.crypto import pinblock
 from base.crypto.des import (
@@ -80,8 +80,6 @@ ScriptCipher = Literal["emv", "mastercard", "visa"]
 
 class CryptogramError(CardcoreError):
     """EMV cryptogram data is malformed or incomplete."""
-
-    status: ClassVar[str] = "emverror"
 
 
 def _digits(value: str, what: str) -> str:

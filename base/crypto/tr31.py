@@ -45,8 +45,6 @@ _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 class KeyBlockError(CardcoreError):
     """TR-31 key block invalid or not authentic."""
 
-    status = "verificationfailed"
-
 
 @dataclass
 class Header:

@@ -57,6 +57,7 @@ from cardcore.engine.receipt import format_datetime, response_code_3
 from cardcore.hostlink import KEY_NAMES
 from cardcore.journal import CUTOVER_KIND, Journal, JournalError, Pending, SettlementRow
 from cardcore.ledger.ledger import StanCounter
+from cardcore.protocol.status import status_of
 from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
 from cardcore.terminal import Terminal
 
@@ -76,25 +77,17 @@ log = logging.getLogger(__name__)
 class SettlementUnfinished(CardcoreError):
     """A settlement's outcome is unknown: transactions wait for it."""
 
-    status = "failed"
-
 
 class ForceNotAllowed(CardcoreError):
     """`force` given where a forced settlement is not allowed."""
-
-    status = "invalidarguments"
 
 
 class HostRefused(CardcoreError):
     """The host answered, but not with success."""
 
-    status = "failed"
-
 
 class MissingData(CardcoreError):
     """Data needed for the operation is missing (e.g. master keys)."""
-
-    status = "missingdata"
 
 
 async def check_no_unfinished_settlement(journal: Journal) -> None:
@@ -450,7 +443,7 @@ class EndOfDay:
                 return Attempt(
                     Event.UNKNOWN,
                     "unknown",
-                    exc.status,
+                    status_of(exc),
                     [
                         exc.message,
                         f"the outcome of the settlement of batch {batch} is unknown: transactions"
@@ -460,7 +453,7 @@ class EndOfDay:
             return Attempt(
                 Event.NOT_SENT,
                 "not-sent",
-                exc.status,
+                status_of(exc),
                 [exc.message, f"settlement of batch {batch} not done; the batch stays open"],
             )
         upload = result.batch_upload

@@ -67,8 +67,6 @@ TRANSITIONS: dict[tuple[SettlementState, SettlementEvent], SettlementState] = {
 class IllegalSettlementTransition(CardcoreError):
     """Internal error: a settlement state change the table does not allow."""
 
-    status = "systemerror"
-
 
 def next_state(state: SettlementState | str, event: SettlementEvent) -> SettlementState:
     try:

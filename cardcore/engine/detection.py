@@ -91,8 +91,6 @@ async def _qr_display(ctx: CommandContext, plan: DetectionPlan, payload: str | N
 class NoDetection(CardcoreError):
     """No card was presented before the detection timeout."""
 
-    status = "notdetected"
-
 
 async def detect(ctx: CommandContext, plan: DetectionPlan) -> Detected:
     """Run the race; raises NoDetection on timeout (trio cancellation passes through)."""

@@ -49,25 +49,17 @@ log = logging.getLogger("cardcore.engine")
 class NotDetected(CardcoreError):
     """No card was presented before the detection timeout."""
 
-    status = "notdetected"
-
 
 class TransactionNotFound(CardcoreError):
     """The transaction to void is not in the journal."""
-
-    status = "transactionnotfound"
 
 
 class NotApproved(CardcoreError):
     """The transaction to void was not approved."""
 
-    status = "notapproved"
-
 
 class InterfaceNotAllowed(CardcoreError):
     """This interface or entry mode is not allowed for the operation."""
-
-    status = "notallowedinterface"
 
 
 _RECEIPT_TYPES = {

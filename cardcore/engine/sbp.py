@@ -24,7 +24,7 @@ import trio
 from acquirers.sbp.api import RefundStatus
 from acquirers.sbp.client import SbpClient
 from acquirers.sbp.config import SbpConfig
-from acquirers.sbp.errors import SbpError, SbpNotFoundError
+from acquirers.sbp.errors import SbpCommunicationError, SbpError, SbpNotFoundError
 from acquirers.sbp.poll import SbpPaid, SbpRejected
 from cardcore.connection import Answer, CommandContext
 from cardcore.engine.flow import Flow, InterfaceNotAllowed, Till, TransactionNotFound
@@ -166,7 +166,7 @@ class SbpFlows:
                     amount=record.amount, refund_id=refund_id, operation_id=operation_id
                 )
         except SbpError as exc:
-            if exc.status in ("communicationerror", "timeout"):
+            if isinstance(exc, SbpCommunicationError):
                 # The agent may have taken it: the row stays in flight (its
                 # amount still claimed) until the queued check settles it.
                 ledger.apply(entry, Event.NO_ANSWER)

@@ -37,8 +37,6 @@ __all__ = [
 class JournalError(CardcoreError):
     """Journal access failed."""
 
-    status = "fileioerror"
-
 
 def mask_pan(pan: str) -> str:
     """The manual's receipt form: asterisks and the last four digits."""

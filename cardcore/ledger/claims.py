@@ -39,13 +39,9 @@ CLAIMING_STATES = ("online", "authorized", "approved")
 class AlreadyReversed(CardcoreError):
     """The transaction is already voided (or refunded in full)."""
 
-    status = "alreadyreversed"
-
 
 class NotReversible(CardcoreError):
     """The transaction cannot be voided."""
-
-    status = "notreversible"
 
 
 class ClaimKind(StrEnum):

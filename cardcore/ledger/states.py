@@ -120,8 +120,6 @@ TRANSITIONS: dict[tuple[TxnState, Event], Step] = {
 class IllegalTransition(CardcoreError):
     """Internal error: a transaction state change that the table does not allow."""
 
-    status = "systemerror"
-
 
 def step(state: TxnState | str, event: Event) -> Step:
     try:

@@ -25,8 +25,6 @@ HEADER = 4
 class FramingError(CardcoreError):
     """Bad packet length."""
 
-    status = "formaterror"
-
 
 def encode_frame(payload: bytes, max_packet: int = DEFAULT_MAX_PACKET) -> bytes:
     if not payload:

@@ -39,8 +39,6 @@ Amount = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")]
 class InvalidArguments(CardcoreError):
     """Invalid parameter values."""
 
-    status = "invalidarguments"
-
 
 class _Params(msgspec.Struct, rename="kebab", kw_only=True, forbid_unknown_fields=False):
     pass

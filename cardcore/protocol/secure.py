@@ -67,8 +67,6 @@ ENCRYPTED_DATA = "encrypted-data"
 class SecureChannelError(CardcoreError):
     """Secure channel failure (bad handshake, or no key verifies the data)."""
 
-    status = "verificationfailed"
-
 
 def _b64decode(text: str, what: str) -> bytes:
     # Strict: only the alphabet, padding only to complete the last quantum

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["DESCRIPTIONS", "Status"]
+__all__ = ["DESCRIPTIONS", "ERROR_STATUS", "Status", "status_of"]
 
 
 class Status(StrEnum):
@@ -74,3 +74,107 @@ DESCRIPTIONS: dict[Status, str] = {
     Status.PINPAD_MALFUNCTION: "PIN entry error",
     Status.PIN_ENTRY_BYPASSED: "PIN entry bypassed by the cardholder",
 }
+
+
+# Strategy (errors): every package raises errors in its own terms, rooted in
+# base.errors.CardcoreError; the ECR status a cash register reads for one is
+# decided here, once, for every layer. The EMV kernel, the hardware layer and
+# the acquirers know nothing of the manual's status words. An error class
+# not named here answers as the nearest ancestor that is (its method
+# resolution order), so a subclass that means the same needs no line. Keys
+# are dotted class names, so this table imports none of the classes it names
+# (the protocol layer stays below all of them); a test checks that every key
+# names a class and every class reaches a key.
+ERROR_STATUS: dict[str, Status] = {
+    # the shared foundation
+    "base.crypto.emv.CryptogramError": Status.EMV_ERROR,
+    "base.crypto.tr31.KeyBlockError": Status.VERIFICATION_FAILED,
+    "base.errors.CardcoreError": Status.SYSTEM_ERROR,
+    # the EMV kernel: how a transaction ended early (EMV Books 1-4, contactless Books A-D)
+    "kernel.errors.CaKeyError": Status.VERIFICATION_FAILED,
+    "kernel.errors.CardBlocked": Status.TRY_ANOTHER_INTERFACE,
+    "kernel.errors.CardNotDetected": Status.NOT_DETECTED,
+    "kernel.errors.CardTryAgain": Status.TRY_AGAIN,
+    "kernel.errors.InvalidTransactionRequest": Status.INVALID_ARGUMENTS,
+    "kernel.errors.KernelError": Status.EMV_ERROR,
+    "kernel.errors.NoMutualApplication": Status.TRY_ANOTHER_INTERFACE,
+    "kernel.errors.OdaError": Status.VERIFICATION_FAILED,
+    "kernel.errors.PinEntryBypassed": Status.PIN_ENTRY_BYPASSED,
+    "kernel.errors.PinPadError": Status.PINPAD_MALFUNCTION,
+    "kernel.errors.TransactionCancelled": Status.CANCELLED,
+    "kernel.errors.TryAnotherInterface": Status.TRY_ANOTHER_INTERFACE,
+    "kernel.errors.UseChip": Status.USE_CHIP,
+    # card readers, the SAM and the PIN pad
+    "hal.interfaces.CardCollision": Status.TRY_AGAIN,
+    "base.errors.CardRemoved": Status.TRY_AGAIN,
+    "hal.interfaces.ReaderError": Status.READER_ERROR,
+    "hal.interfaces.ReaderNotAvailable": Status.READER_NOT_AVAILABLE,
+    "hal.sam.SamAuthenticationError": Status.VERIFICATION_FAILED,
+    "hal.sim.mifare.MifareCardError": Status.READER_ERROR,
+    "hal.sim.pki.PkiError": Status.INVALID_ARGUMENTS,
+    "hal.sim.profile.ProfileError": Status.INVALID_ARGUMENTS,
+    "hal.usbhid.protocol.ReportError": Status.PINPAD_MALFUNCTION,
+    # the acquirer host, the SBP agent, HTTP links
+    "acquirers.errors.AcquirerError": Status.FAILED,
+    "acquirers.errors.CommunicationError": Status.COMMUNICATION_ERROR,
+    "acquirers.errors.HostTimeoutError": Status.TIMEOUT,
+    "acquirers.errors.Iso8583Error": Status.FORMAT_ERROR,
+    "acquirers.errors.KeyCheckError": Status.VERIFICATION_FAILED,
+    "acquirers.errors.MacVerificationError": Status.VERIFICATION_FAILED,
+    "acquirers.errors.MessageBuildError": Status.INVALID_ARGUMENTS,
+    "acquirers.http.errors.HttpLinkError": Status.COMMUNICATION_ERROR,
+    "acquirers.http.errors.HttpLinkTimeout": Status.TIMEOUT,
+    "acquirers.http.message.HTTPException": Status.FAILED,
+    "acquirers.sbp.errors.QrFormatError": Status.FORMAT_ERROR,
+    "acquirers.sbp.errors.SbpCommunicationError": Status.COMMUNICATION_ERROR,
+    "acquirers.sbp.errors.SbpConfigError": Status.INVALID_ARGUMENTS,
+    "acquirers.sbp.errors.SbpError": Status.FAILED,
+    "acquirers.sbp.errors.SbpInvalidArgument": Status.INVALID_ARGUMENTS,
+    "acquirers.sbp.errors.SbpNotFoundError": Status.TRANSACTION_NOT_FOUND,
+    "acquirers.sbp.errors.SbpTimeoutError": Status.TIMEOUT,
+    # the terminal's own errors
+    "cardcore.client.ClientError": Status.COMMUNICATION_ERROR,
+    "cardcore.configcheck.ConfigError": Status.INVALID_ARGUMENTS,
+    "cardcore.endofday.service.ForceNotAllowed": Status.INVALID_ARGUMENTS,
+    "cardcore.endofday.service.HostRefused": Status.FAILED,
+    "cardcore.endofday.service.MissingData": Status.MISSING_DATA,
+    "cardcore.endofday.service.SettlementUnfinished": Status.FAILED,
+    "cardcore.engine.detection.NoDetection": Status.NOT_DETECTED,
+    "cardcore.engine.flow.InterfaceNotAllowed": Status.NOT_ALLOWED_INTERFACE,
+    "cardcore.engine.flow.NotApproved": Status.NOT_APPROVED,
+    "cardcore.engine.flow.NotDetected": Status.NOT_DETECTED,
+    "cardcore.engine.flow.TransactionNotFound": Status.TRANSACTION_NOT_FOUND,
+    "cardcore.errors.Busy": Status.FAILED,
+    "cardcore.errors.ClientAnswerError": Status.FORMAT_ERROR,
+    "cardcore.errors.ClientTimeout": Status.TIMEOUT,
+    "cardcore.errors.DataFileError": Status.FILE_IO_ERROR,
+    "cardcore.errors.NotAuthorized": Status.NOT_AUTHORIZED,
+    "cardcore.errors.NotImplementedCommand": Status.NOT_IMPLEMENTED,
+    "cardcore.errors.OperationCancelled": Status.CANCELLED,
+    "cardcore.hostlink.HostNotConfigured": Status.COMMUNICATION_ERROR,
+    "cardcore.journal.records.JournalError": Status.FILE_IO_ERROR,
+    "cardcore.keystore.KeyStoreError": Status.FILE_IO_ERROR,
+    "cardcore.ledger.claims.AlreadyReversed": Status.ALREADY_REVERSED,
+    "cardcore.ledger.claims.NotReversible": Status.NOT_REVERSIBLE,
+    "cardcore.protocol.framing.FramingError": Status.FORMAT_ERROR,
+    "cardcore.protocol.messages.InvalidArguments": Status.INVALID_ARGUMENTS,
+    "cardcore.protocol.secure.SecureChannelError": Status.VERIFICATION_FAILED,
+    "cardcore.protocol.xmlcodec.XmlError": Status.FORMAT_ERROR,
+    "cardcore.provisioning.errors.ProvisioningError": Status.FAILED,
+    "cardcore.provisioning.errors.ProvisioningFormatError": Status.FORMAT_ERROR,
+    "cardcore.provisioning.errors.ProvisioningIOError": Status.FILE_IO_ERROR,
+    "cardcore.provisioning.errors.ProvisioningLinkError": Status.COMMUNICATION_ERROR,
+    "cardcore.provisioning.errors.ProvisioningMissingData": Status.MISSING_DATA,
+    "cardcore.provisioning.errors.ProvisioningTimeout": Status.TIMEOUT,
+    "cardcore.provisioning.errors.VerificationFailed": Status.VERIFICATION_FAILED,
+    "cardcore.simcontrol.ControlError": Status.FAILED,
+}
+
+
+def status_of(error: BaseException) -> Status:
+    """The Appendix A status an answer carries for ``error``."""
+    for cls in type(error).__mro__:
+        found = ERROR_STATUS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if found is not None:
+            return found
+    return Status.SYSTEM_ERROR

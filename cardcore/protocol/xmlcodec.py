@@ -75,8 +75,6 @@ def quoteattr(text: str) -> str:
 class XmlError(CardcoreError):
     """Malformed or forbidden XML."""
 
-    status = "formaterror"
-
 
 class _Forbidden(Exception):
     pass

@@ -39,6 +39,7 @@ from cardcore.protocol.framing import (
     FramingError,
     encode_frame_signed_safe,
 )
+from cardcore.protocol.status import status_of
 from cardcore.protocol.xmlcodec import (
     Body,
     Message,
@@ -279,6 +280,6 @@ async def _tell_activator(channel: ActivatorChannel, exc: CardcoreError) -> None
             await channel.send(
                 Message(
                     "reset",
-                    {"status": exc.status, "error-stack": encode_error_stack([exc.message])},
+                    {"status": status_of(exc), "error-stack": encode_error_stack([exc.message])},
                 )
             )

@@ -20,40 +20,26 @@ __all__ = [
 class ProvisioningError(CardcoreError):
     """Provisioning failed."""
 
-    status = "failed"
-
 
 class VerificationFailed(ProvisioningError):
     """A signature, certificate or check value did not verify."""
-
-    status = "verificationfailed"
 
 
 class ProvisioningFormatError(ProvisioningError):
     """A document from the activator or a server is malformed."""
 
-    status = "formaterror"
-
 
 class ProvisioningMissingData(ProvisioningError):
     """The terminal lacks what the operation needs (not activated, no URL...)."""
-
-    status = "missingdata"
 
 
 class ProvisioningLinkError(ProvisioningError):
     """A management or key server could not be reached or refused the request."""
 
-    status = "communicationerror"
-
 
 class ProvisioningTimeout(ProvisioningError):
     """The activator or a server did not answer in time."""
 
-    status = "timeout"
-
 
 class ProvisioningIOError(ProvisioningError):
     """The provisioned state could not be written."""
-
-    status = "fileioerror"

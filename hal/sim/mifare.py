@@ -40,8 +40,6 @@ TRANSPORT_ACCESS = bytes.fromhex("FF078069")  # data blocks 000, trailer 001, GP
 class MifareCardError(CardcoreError):
     """The virtual MIFARE card refused an operation."""
 
-    status = "readererror"
-
     def __init__(self, message: str, sw: int) -> None:
         super().__init__(message)
         self.sw = sw

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from base import tlv
 from base.crypto import emv
@@ -56,8 +56,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 class ProfileError(CardcoreError):
     """Unknown or malformed virtual card profile."""
-
-    status: ClassVar[str] = "invalidarguments"
 
 
 def _hex(value: Any, what: str) -> bytes:

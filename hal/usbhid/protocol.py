@@ -47,8 +47,6 @@ PROTOCOL_VERSION = 1
 class ReportError(CardcoreError):
     """A malformed PIN pad report."""
 
-    status = "pinpadmalfunctionornotpresent"
-
 
 class MsgType(IntEnum):
     # host -> pad

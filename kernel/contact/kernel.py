@@ -12,7 +12,7 @@
 # offline PIN, PLEASE WAIT while online, APPROVED / DECLINED at the end, NOT
 # ACCEPTED / CARD ERROR / PROCESSING ERROR on termination, REMOVE CARD last.
 # Errors of the project hierarchy end the transaction with a TERMINATED
-# outcome carrying the error (its `status` is the ECR wire status); anything
+# outcome carrying the error; anything
 # else - trio cancellation above all - propagates untouched.
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from base import tlv
-from base.errors import CardcoreError
+from base.errors import CardcoreError, CardRemoved
 from kernel import apdu
 from kernel.apdu import Transmit, Transport
 from kernel.capk import CaKeyStore
@@ -94,7 +94,6 @@ from kernel.errors import (
     CardStatusError,
     CardTryAgain,
     ConfigurationError,
-    KernelError,
     NoMutualApplication,
     OdaError,
     PinEntryBypassed,
@@ -294,10 +293,8 @@ def _guarded(transmit: Transmit) -> Transmit:
     async def send(capdu: bytes) -> bytes:
         try:
             return await transmit(capdu)
-        except CardcoreError as exc:
-            if exc.status == "tryagain" and not isinstance(exc, KernelError):
-                raise CardCommunicationError(exc.message) from exc
-            raise
+        except CardRemoved as exc:
+            raise CardCommunicationError(exc.message) from exc
 
     return send
 

@@ -25,6 +25,7 @@ from acquirers.link import AcquirerLink, HostAddress, LinkConfig
 from acquirers.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
 from acquirers.tls import client_tls_context
 from base.crypto import dukpt
+from cardcore.protocol.status import status_of
 from tests.acquirers.conftest import OTHER_PAN, PAN, TERMINAL, D, Env, make_ledger, start_sim
 
 CODEC = Codec(D)
@@ -150,7 +151,7 @@ async def test_timeout_mode_with_virtual_clock(
         await link.financial(env.purchase(1_000))
     assert trio.current_time() - start >= 45.0
     err = info.value
-    assert err.status == "timeout" and err.request_sent
+    assert status_of(err) == "timeout" and err.request_sent
     assert "main host 127.0.0.1" in err.message and "45 s" in err.message
     # The host booked it and never answered: the reversal puts the money back.
     assert env.sim.ledger.balance(PAN) == 99_000
@@ -179,7 +180,7 @@ async def test_main_down_falls_back_to_mirror(env: Env, nursery: trio.Nursery) -
     with pytest.raises(CommunicationError) as info:
         await link.echo()
     err = info.value
-    assert err.status == "communicationerror" and not err.request_sent
+    assert status_of(err) == "communicationerror" and not err.request_sent
     assert f"main host 127.0.0.1:{env.port}: connection refused" in err.message
     assert f"mirror host 127.0.0.1:{mirror_port}: connection refused" in err.message
 
@@ -258,7 +259,7 @@ async def test_approval_with_a_bad_mac_is_refused(env: Env, nursery: trio.Nurser
     port = await _fake_host(nursery, [None], generate_key())
     with pytest.raises(MacVerificationError) as info:
         await env.link(main=port).financial(env.purchase(100))
-    assert info.value.request_sent and info.value.status == "verificationfailed"
+    assert info.value.request_sent and status_of(info.value) == "verificationfailed"
 
 
 async def test_approval_without_a_mac_is_refused(env: Env, nursery: trio.Nursery) -> None:
@@ -359,7 +360,7 @@ async def test_connection_test_tries_the_mirror_when_main_is_silent(
     with pytest.raises(CommunicationError) as info:
         await link.test_connection()
     err = info.value
-    assert type(err) is CommunicationError and err.status == "communicationerror"
+    assert type(err) is CommunicationError and status_of(err) == "communicationerror"
     assert f"main host 127.0.0.1:{env.port}: no answer to 0800 within 0.3 s" in err.message
     assert f"mirror host 127.0.0.1:{mirror_port}: connection refused" in err.message
 

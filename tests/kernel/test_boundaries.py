@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import kernel
-from kernel import errors
 
 KERNEL = Path(kernel.__file__).resolve().parent
 FORBIDDEN = {"trio", "smartcard", "usb", "socket", "ssl", "httpx", "cardcore", "hal", "acquirers"}
@@ -28,21 +27,3 @@ def test_kernel_module_imports(path: Path) -> None:
             names = [node.module]
         for name in names:
             assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"
-
-
-WIRE_STATUSES = {
-    "emverror", "notdetected", "cancelled", "tryagain", "usechip", "tryanotherinterface",
-    "pinpadmalfunctionornotpresent", "pinentrybypassed", "verificationfailed", "invalidarguments",
-    "systemerror",
-}  # fmt: skip
-
-
-def test_every_kernel_error_has_an_appendix_a_status() -> None:
-    classes = [
-        c
-        for c in vars(errors).values()
-        if isinstance(c, type) and issubclass(c, errors.CardcoreError)
-    ]
-    assert len(classes) > 10
-    for cls in classes:
-        assert cls.status in WIRE_STATUSES, cls

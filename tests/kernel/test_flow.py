@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from base import tlv
 from base.errors import CardcoreError
+from cardcore.protocol.status import status_of
 from kernel.capk import CaKeyStore
 from kernel.config import TransactionType
 from kernel.contact import ContactKernel
@@ -36,7 +37,7 @@ H = bytes.fromhex
 
 
 class CommunicationError(CardcoreError):
-    status = "communicationerror"
+    """A reader failure the kernel does not know."""
 
 
 NO_CVM = "00000000000000001F00"
@@ -106,7 +107,7 @@ async def test_genac_error_terminates() -> None:
     card = simple_card(simple_records(NO_CVM), genac="6985")
     services = ScriptedServices()
     outcome = await run(card, services)
-    assert isinstance(outcome.error, CardStatusError) and outcome.status == "emverror"
+    assert isinstance(outcome.error, CardStatusError) and status_of(outcome.error) == "emverror"
     assert services.displayed[-2:] == [MessageId.CARD_ERROR, MessageId.REMOVE_CARD]
 
 
@@ -469,7 +470,7 @@ async def test_card_removed_mid_transaction() -> None:
     outcome = await ContactKernel(terminal(), CaKeyStore(), entropy=FixedEntropy()).run(
         transmit, services, purchase()
     )
-    assert outcome.decision is Decision.TERMINATED and outcome.status == "notdetected"
+    assert outcome.decision is Decision.TERMINATED and status_of(outcome.error) == "notdetected"
     assert MessageId.REMOVE_CARD not in services.displayed
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cardcore.protocol.status import status_of
 from hal.sim import VirtualCard, list_profiles, load_profile
 from hal.sim.pki import load_issuer_keys
 from kernel.capk import CaKeyStore
@@ -168,7 +169,7 @@ async def test_profile_transaction(
         assert host.verified == 1
         assert outcome.get(0x8A) == b"00" and outcome.get(0x89) == b"A1B2C3"
     if decision is TERM:
-        assert outcome.status == "tryanotherinterface"
+        assert status_of(outcome.error) == "tryanotherinterface"
         assert MessageId.NOT_ACCEPTED in services.displayed
 
 

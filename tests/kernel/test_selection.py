@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from cardcore.protocol.status import status_of
 from kernel.apdu import Transport
 from kernel.config import AidConfig
 from kernel.contact import ContactKernel
@@ -105,7 +106,7 @@ async def test_pse_6a81_means_card_blocked() -> None:
         card.transmit, ScriptedServices(), purchase()
     )
     assert outcome.decision is Decision.TERMINATED
-    assert outcome.status == "tryanotherinterface"
+    assert status_of(outcome.error) == "tryanotherinterface"
 
 
 async def test_blocked_application_is_not_a_candidate() -> None:
@@ -211,7 +212,7 @@ async def test_no_mutual_application() -> None:
     )
     assert outcome.decision is Decision.TERMINATED
     assert isinstance(outcome.error, NoMutualApplication)
-    assert outcome.status == "tryanotherinterface"
+    assert status_of(outcome.error) == "tryanotherinterface"
     assert services.displayed == [MessageId.NOT_ACCEPTED, MessageId.REMOVE_CARD]
 
 

@@ -35,8 +35,6 @@ __all__ = [
 class PkiError(CardcoreError):
     """Malformed test PKI file."""
 
-    status = "invalidarguments"
-
 
 def _load(name: str) -> Any:
     return json.loads((resources.files(__name__) / name).read_text(encoding="utf-8"))

@@ -25,6 +25,7 @@ from acquirers.http import (
     serve,
 )
 from base.errors import CardcoreError
+from cardcore.protocol.status import status_of
 
 
 async def _ok(request: Request) -> Response:
@@ -168,7 +169,7 @@ async def test_map_httpx_errors_connection_refused() -> None:
     async with httpx.AsyncClient() as client:
         with pytest.raises(HttpLinkError) as caught, map_httpx_errors("probe"):
             await client.get(f"http://127.0.0.1:{port}/")
-    assert caught.value.status == "communicationerror"
+    assert status_of(caught.value) == "communicationerror"
     assert not isinstance(caught.value, HttpLinkTimeout)
 
 
@@ -183,12 +184,12 @@ async def test_map_httpx_errors_timeout(
     async with httpx.AsyncClient(timeout=5) as client:
         with pytest.raises(HttpLinkTimeout) as caught, map_httpx_errors("probe"):
             await client.get(f"http://127.0.0.1:{port}/")
-    assert caught.value.status == "timeout"
+    assert status_of(caught.value) == "timeout"
 
 
 async def test_map_httpx_errors_uses_given_classes_and_passes_cancellation() -> None:
     class MyError(CardcoreError):
-        status = "communicationerror"
+        pass
 
     with pytest.raises(MyError), map_httpx_errors("x", communication=MyError):
         raise httpx.RemoteProtocolError("bad")

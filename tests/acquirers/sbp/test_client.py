@@ -25,6 +25,7 @@ from acquirers.sbp import (
     parse_payload_url,
 )
 from acquirers.sbp.sim import SIM_BANK_ID, QrState, SbpAgentSimulator, SbpSimControl
+from cardcore.protocol.status import status_of
 
 from ..certs import make_pki
 from .conftest import MERCHANT, TID_SBP, RunningSim, make_config, start_sim
@@ -123,7 +124,7 @@ async def test_refund_full_and_double(client: SbpClient, agent: RunningSim) -> N
     with pytest.raises(SbpAgentError) as double:
         await client.refund(amount=12300, refund_id="rf-2", operation_id=rrn)
     assert double.value.code == "ERROR.REFUND_INSUFFICIENT_FUNDS"
-    assert double.value.status == "failed"
+    assert status_of(double.value) == "failed"
     with pytest.raises(SbpAgentError) as reused:
         await client.refund(amount=100, refund_id="rf-1", operation_id=rrn)
     assert reused.value.code == "ERROR.INVALID_REQUEST"
@@ -150,7 +151,7 @@ async def test_refund_by_order(client: SbpClient, agent: RunningSim) -> None:
 async def test_refund_of_unknown_or_unpaid_operation(client: SbpClient, agent: RunningSim) -> None:
     with pytest.raises(SbpNotFoundError) as unknown:
         await client.refund(amount=100, refund_id="u-1", operation_id="999999999999")
-    assert unknown.value.status == "transactionnotfound"
+    assert status_of(unknown.value) == "transactionnotfound"
     agent.control.set_mode("none")
     qr = await client.register_qr(100, order="unpaid")
     with pytest.raises(SbpNotFoundError):
@@ -200,7 +201,7 @@ async def test_invalid_arguments_fail_before_the_wire(
             await client.register_qr(kwargs.pop("amount"), **kwargs)  # type: ignore[arg-type]
         else:
             await getattr(client, call)(**kwargs)
-    assert caught.value.status == "invalidarguments"
+    assert status_of(caught.value) == "invalidarguments"
     assert sum(agent.sim.calls.values()) == 0
 
 
@@ -233,7 +234,7 @@ async def test_http_500_is_a_communication_error(client: SbpClient, agent: Runni
     agent.control.set_fault(500)
     with pytest.raises(SbpCommunicationError) as caught:
         await client.register_qr(100)
-    assert caught.value.status == "communicationerror"
+    assert status_of(caught.value) == "communicationerror"
     agent.control.set_fault(None)
     await client.register_qr(100)
 
@@ -254,7 +255,7 @@ async def test_slow_agent_is_a_timeout(
     async with SbpClient(make_config(agent.url, request_timeout=5)) as sbp:
         with pytest.raises(SbpTimeoutError) as caught:
             await sbp.register_qr(100)
-    assert caught.value.status == "timeout"
+    assert status_of(caught.value) == "timeout"
 
 
 async def test_cancellation_is_not_translated(

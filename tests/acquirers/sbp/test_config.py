@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from acquirers.sbp import SbpConfig, SbpConfigError, SbpTlsOptions
+from cardcore.protocol.status import status_of
 
 BASE: dict[str, Any] = {
     "agent-url": "https://sbp-agent.example:8443/",
@@ -58,7 +59,7 @@ def test_from_mapping_with_text_values() -> None:
 def test_invalid_configuration(change: dict[str, Any]) -> None:
     with pytest.raises(SbpConfigError) as caught:
         SbpConfig.from_mapping(BASE | change)
-    assert caught.value.status == "invalidarguments"
+    assert status_of(caught.value) == "invalidarguments"
 
 
 def test_missing_required_key() -> None:

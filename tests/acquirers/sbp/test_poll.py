@@ -23,6 +23,7 @@ from acquirers.sbp import (
     pay_by_qr,
 )
 from acquirers.sbp.sim import QrState
+from cardcore.protocol.status import status_of
 
 from .conftest import RunningSim, make_config
 
@@ -117,7 +118,7 @@ async def test_poll_answered_500(
 
     outcome = await pay_by_qr(client, 500, on_qr=show_then_break)
     assert isinstance(outcome, SbpFailed) and outcome.shown
-    assert outcome.error.status == "communicationerror"
+    assert status_of(outcome.error) == "communicationerror"
     assert agent.sim.calls["payment-info"] == 1  # max_poll_errors 0: the first failure ends it
 
 
@@ -139,7 +140,7 @@ async def test_poll_timeout(autojump_clock: MockClock, agent: RunningSim) -> Non
     async with SbpClient(make_config(agent.url, request_timeout=5)) as sbp:
         outcome = await pay_by_qr(sbp, 500, on_qr=show_then_slow)
     assert isinstance(outcome, SbpFailed) and isinstance(outcome.error, SbpTimeoutError)
-    assert outcome.error.status == "timeout"
+    assert status_of(outcome.error) == "timeout"
 
 
 async def test_tolerated_poll_errors(

@@ -17,6 +17,7 @@ from acquirers.sbp.qr import (
     new_qrc_id,
     parse_payload_url,
 )
+from cardcore.protocol.status import status_of
 from tests.vectors import vector_text
 
 SBP = vector_text("sbp.txt")
@@ -121,7 +122,7 @@ def _resign(url: str) -> str:
 def test_bad_payload_urls(url: str) -> None:
     with pytest.raises(QrFormatError) as caught:
         parse_payload_url(url)
-    assert caught.value.status == "formaterror"
+    assert status_of(caught.value) == "formaterror"
 
 
 def test_parse_is_lenient_on_order_case_and_extra_parameters() -> None:

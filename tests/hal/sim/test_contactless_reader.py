@@ -6,6 +6,7 @@ import pytest
 import trio
 import trio.testing
 
+from cardcore.protocol.status import status_of
 from hal.interfaces import CardCollision, CardInfo, CardInterface, CardRemoved
 from hal.sim.reader import SimCardReader, SimCardSlot
 from kernel.services import MessageId
@@ -82,7 +83,7 @@ async def test_two_cards_are_a_collision_until_one_leaves() -> None:
     assert slot.presented_all == [("visa-qvsdc", CL), ("mifare-classic", CL)]
     with pytest.raises(CardCollision) as caught:
         await reader.wait_for_card()
-    assert caught.value.status == "tryagain"
+    assert status_of(caught.value) == "tryagain"
     assert caught.value.message_id == MessageId.PRESENT_ONE_CARD_ONLY
     got = []
 

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from base import tlv
+from cardcore.protocol.status import status_of
 from hal.interfaces import CardInterface, CardRemoved, ReaderError
 from hal.sim import VirtualCard, load_profile
 from hal.sim.profile import Profile
@@ -92,7 +93,7 @@ async def test_over_the_transaction_limit_no_apdu_is_sent() -> None:
 
     services = Services()
     outcome = await entry_point().run(transmit, services, request(TX_LIMIT))
-    assert outcome.status == "tryanotherinterface" and sent == []
+    assert status_of(outcome.error) == "tryanotherinterface" and sent == []
     assert outcome.contactless is not None
     assert outcome.contactless.kind is OutcomeKind.TRY_ANOTHER_INTERFACE
 
@@ -104,7 +105,10 @@ async def test_card_asks_for_another_interface() -> None:
     outcome = await entry_point().activate(
         transmit, services, entry_point().preprocess(request(1500))
     )
-    assert outcome.decision is Decision.TERMINATED and outcome.status == "tryanotherinterface"
+    assert (
+        outcome.decision is Decision.TERMINATED
+        and status_of(outcome.error) == "tryanotherinterface"
+    )
     assert [u.message for u in services.ui] == [MessageId.INSERT_OR_SWIPE_CARD]
     assert services.ui[0].status is UiStatus.PROCESSING_ERROR
 
@@ -112,7 +116,7 @@ async def test_card_asks_for_another_interface() -> None:
 async def test_mag_stripe_only_card_goes_to_the_contact_reader() -> None:
     profile = variant("mc-contactless", lambda app: app["gpo"].update(aip="3900"))
     outcome, _, _ = await tap(profile, 1500)
-    assert outcome.status == "tryanotherinterface"
+    assert status_of(outcome.error) == "tryanotherinterface"
 
 
 async def test_fdda_failure_follows_the_ctq() -> None:
@@ -128,7 +132,7 @@ async def test_fdda_failure_follows_the_ctq() -> None:
     switch = variant("visa-qvsdc", lambda app: app["contactless"].update(ctq="1000"))
     transmit = intercept(card(switch), lambda c, r: flip_sdad(r) if c[1] == GPO else None)
     outcome = await entry_point().run(transmit, Services(), request(1500))
-    assert outcome.status == "tryanotherinterface"
+    assert status_of(outcome.error) == "tryanotherinterface"
     # neither: declined
     plain = variant("visa-qvsdc", lambda app: app["contactless"].update(ctq="0000"))
     transmit = intercept(card(plain), lambda c, r: flip_sdad(r) if c[1] == GPO else None)
@@ -180,7 +184,10 @@ async def test_kernel2_transaction_limit_is_select_next() -> None:
     )
     config = ContactlessConfig(TERMINAL, limited)
     outcome, services, _ = await tap("mc-contactless", 1500, config=config)
-    assert outcome.decision is Decision.TERMINATED and outcome.status == "tryanotherinterface"
+    assert (
+        outcome.decision is Decision.TERMINATED
+        and status_of(outcome.error) == "tryanotherinterface"
+    )
     assert [u.message for u in services.ui] == [MessageId.TRY_ANOTHER_CARD]
     outcome, _, _ = await tap("phone-wallet-mc", 1500, config=config)  # no DF8125: no limit
     assert outcome.decision is Decision.APPROVED_OFFLINE
@@ -201,7 +208,7 @@ async def test_visa_aid_without_ttq_in_the_pdol_is_not_selected() -> None:
 
     services = Services()
     outcome = await entry_point().run(intercept(virtual, rewrite), services, request(1500))
-    assert outcome.status == "tryanotherinterface"  # no Kernel 1: no candidate left
+    assert status_of(outcome.error) == "tryanotherinterface"  # no Kernel 1: no candidate left
     assert outcome.contactless is not None
     assert outcome.contactless.kind is OutcomeKind.END_APPLICATION
 
@@ -220,7 +227,7 @@ async def test_see_phone_then_tap_again() -> None:
         return virtual.transmit(capdu)
 
     first = await ep.activate(transmit, services, pre)
-    assert first.restart_required and first.status == "tryagain"
+    assert first.restart_required and status_of(first.error) == "tryagain"
     params = first.contactless
     assert params is not None and params.start is Start.B
     assert params.ui_on_outcome is not None
@@ -250,7 +257,7 @@ async def test_card_removed_mid_transaction_restarts() -> None:
     pre = ep.preprocess(request(1500))
     first = await ep.activate(transmit, Services(), pre)
     assert first.restart_required and isinstance(first.error, CardCommunicationError)
-    assert first.status == "tryagain"
+    assert status_of(first.error) == "tryagain"
     assert ep.polling_ui(first).message is MessageId.PRESENT_CARD_AGAIN
     virtual.reset(contactless=True)
     second = await ep.activate(transmit, Services(), pre, restart=first)
@@ -262,7 +269,7 @@ async def test_reader_failure_is_not_a_restart() -> None:
         raise ReaderError("reader gone")
 
     outcome = await entry_point().run(transmit, Services(), request(1500))
-    assert outcome.decision is Decision.TERMINATED and outcome.status == "readererror"
+    assert outcome.decision is Decision.TERMINATED and status_of(outcome.error) == "readererror"
     assert not outcome.restart_required
 
 
@@ -336,7 +343,10 @@ async def test_online_pin_bypassed() -> None:
     services = Services(online=IssuerHost(), online_pin_block="bypass")
     outcome, services, host = await tap("cl-online-pin", 500_000, services=services)
     assert outcome.decision is Decision.TERMINATED
-    assert isinstance(outcome.error, PinEntryBypassed) and outcome.status == "pinentrybypassed"
+    assert (
+        isinstance(outcome.error, PinEntryBypassed)
+        and status_of(outcome.error) == "pinentrybypassed"
+    )
     assert host.checked == [] and outcome.pin_entered == "no"
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cardcore.protocol.status import status_of
 from kernel.config import TransactionRequest, TransactionType
 from kernel.contactless import (
     KERNEL_2,
@@ -140,7 +141,10 @@ def test_nothing_allowed_is_try_another_interface() -> None:
     pre = entry_point(config).preprocess(TransactionRequest(amount=1000, currency=643))
     assert not pre.allowed and pre.outcome is not None
     outcome = pre.outcome
-    assert outcome.decision is Decision.TERMINATED and outcome.status == "tryanotherinterface"
+    assert (
+        outcome.decision is Decision.TERMINATED
+        and status_of(outcome.error) == "tryanotherinterface"
+    )
     params = outcome.contactless
     assert params is not None and params.kind is OutcomeKind.TRY_ANOTHER_INTERFACE
     assert params.ui_on_outcome is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from cardcore.protocol.status import status_of
 from hal.sim import list_profiles, load_profile
 from kernel.contactless import OutcomeCvm, OutcomeKind
 from kernel.outcome import Decision
@@ -147,7 +148,7 @@ async def test_contactless_transaction(
     else:
         assert outcome.pin_entered == "no" and not services.pin_requests
     if decision is TERM:
-        assert outcome.status == "tryanotherinterface" and not outcome.restart_required
+        assert status_of(outcome.error) == "tryanotherinterface" and not outcome.restart_required
     # the card-read UI comes before any PIN or host interaction: the card may leave
     assert services.ui[0].message in (READ, ANOTHER)
 
