@@ -10,7 +10,9 @@
 # raises `OutOfRange`, which msgspec reports at the section's path.
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import hashlib
 import ipaddress
 import json
 import re
@@ -22,6 +24,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from acquirers.sbp.config import SbpConfig
+from kernel import tlv
 from kernel.errors import CardcoreError
 
 __all__ = [
@@ -118,6 +121,35 @@ def _hex(nbytes: int, what: str) -> msgspec.Meta:
     return msgspec.Meta(
         pattern=f"^[0-9A-Fa-f]{{{2 * nbytes}}}$", description=f"{what}: {nbytes} bytes in hex"
     )
+
+
+HttpsUrl = Annotated[str, msgspec.Meta(pattern=r"^https://[!-~]+$", description="an https:// URL")]
+# Binary data of any length (a DOL, a key's modulus), written as hex.
+HexData = Annotated[str, msgspec.Meta(pattern=r"^(?:[0-9A-Fa-f]{2})*$", description="bytes in hex")]
+
+
+def _upper(section: msgspec.Struct, *names: str) -> None:
+    """Hex is kept upper-case, as EMV writes it: a value reads the same
+    whether it came from a file or from the management server's tags."""
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, str):
+            setattr(section, name, value.upper())
+        elif isinstance(value, list):
+            setattr(section, name, [item.upper() for item in value])
+
+
+def _check_tags(name: str, tags: list[str]) -> None:
+    """Each entry is one BER-TLV tag (EMV Book 3 Annex B1), as a tag list
+    ('DF8112', 'DF811E') carries it."""
+    for text in tags:
+        try:
+            value = int(text, 16)
+            tlv.encode_tag(value)
+        except ValueError:
+            raise ValueError(f"{name}: '{text}' is not an EMV tag") from None
+        if tlv.tag_hex(value) != text.upper():
+            raise ValueError(f"{name}: '{text}' is not an EMV tag")
 
 
 class ServerConfig(_Section):
@@ -293,14 +325,22 @@ class AidParameters(_Section):
     random_selection_threshold: Amount = 0
     random_selection_target_percent: Percent = 0
     random_selection_max_percent: Percent = 0
-    default_ddol: str = "9F3704"
-    default_tdol: str = ""
+    default_ddol: HexData = "9F3704"
+    default_tdol: HexData = ""
     # Terminal tie-break, as an Application Priority Indicator's low nibble:
     # 1 first, 15 last, 0 none.
     priority: Annotated[int, msgspec.Meta(ge=0, le=15)] = 0
     # Contactless (EMV Book B 3.1; an AID without a kernel id is contact only).
     # Kernel ids: "02" Mastercard-style, "03" Visa-style, "C10643" Mir-style.
-    kernel_id: str | None = None
+    kernel_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^(?:[0-9A-Fa-f]{2}){1,8}$", description="a kernel id: 1 to 8 bytes in hex"
+            ),
+        ]
+        | None
+    ) = None
     ctls_transaction_limit: Amount | None = None  # amount >= limit: not over the air
     ctls_floor_limit: Amount | None = None  # amount > limit: online
     ctls_cvm_limit: Amount | None = None  # amount >= limit: CVM required
@@ -309,6 +349,11 @@ class AidParameters(_Section):
 
     def __post_init__(self) -> None:
         _not_below(self, "random_selection_max_percent", "random_selection_target_percent")
+        _check_tags("tags-to-read", self.tags_to_read)
+        _upper(
+            self, "aid", "application_version", "tac_denial", "tac_online", "tac_default",
+            "default_ddol", "default_tdol", "kernel_id", "ttq", "tags_to_read",
+        )  # fmt: skip
 
 
 def _default_aids() -> list[AidParameters]:
@@ -346,14 +391,40 @@ def _default_aids() -> list[AidParameters]:
 class CaKeyParameters(_Section):
     """A certification authority public key (EMV Book 2 11.2)."""
 
-    rid: str
-    index: str
-    modulus: str
-    exponent: str
+    rid: Annotated[str, _hex(5, "a RID")]
+    index: Annotated[str, _hex(1, "a CA public key index")]
+    modulus: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(?:[0-9A-Fa-f]{2}){64,248}$", description="a modulus: 64 to 248 bytes in hex"
+        ),
+    ]
+    exponent: Annotated[
+        str, msgspec.Meta(pattern=r"^(?:03|010001)$", description="03 or 010001 (Book 2 11.2)")
+    ]
     # SHA-1 over RID, index, modulus and exponent (Book 2 11.2.2): required,
-    # verified when the key is loaded.
-    checksum: str
-    expiry: str | None = None
+    # verified when the key is loaded (a file at start-up, the management
+    # server's at updateconfiguration).
+    checksum: Annotated[str, _hex(20, "a SHA-1 checksum")]
+    expiry: (
+        Annotated[
+            str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD")
+        ]
+        | None
+    ) = None
+
+    def __post_init__(self) -> None:
+        _upper(self, "rid", "index", "modulus", "exponent", "checksum")
+        digest = hashlib.sha1(  # noqa: S324 - EMV Book 2 11.2.2 defines SHA-1 here
+            bytes.fromhex(self.rid + self.index + self.modulus + self.exponent)
+        ).hexdigest()
+        if digest.upper() != self.checksum:
+            raise ValueError(f"CA key {self.rid}/{self.index}: checksum does not verify")
+        if self.expiry is not None:
+            try:
+                dt.date.fromisoformat(self.expiry)
+            except ValueError:
+                raise ValueError(f"expiry: '{self.expiry}' is not a date") from None
 
 
 class EmvConfig(_Section):
@@ -370,6 +441,10 @@ class EmvConfig(_Section):
     simulator_ca_keys: bool = False
     # Data Exchange Tag List (DF811E) for `dex` messages.
     data_exchange_tags: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _check_tags("data-exchange-tags", self.data_exchange_tags)
+        _upper(self, "capabilities", "additional_capabilities", "data_exchange_tags")
 
 
 def _contactless_patterns() -> list[str]:
@@ -458,8 +533,16 @@ class ProvisioningConfig(_Section):
     http_timeout: Seconds = 30.0
     max_document: Annotated[int, msgspec.Meta(ge=4 * 1024, le=64 * 1024 * 1024)] = 1024 * 1024
     # Key-loader URLs (normally provisioned by the common part of the TMS).
-    key_server_main: str | None = None
-    key_server_mirror: str | None = None
+    key_server_main: HttpsUrl | None = None
+    key_server_mirror: HttpsUrl | None = None
+    # Seconds between the remote-management polls of the configuration
+    # server (POST {tms}/message); 0: no polling.
+    poll_interval: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
+    # A program that installs software the server offers (`updatesoftware`):
+    # run with the server's <appmap> on its standard input, its exit status
+    # the result. Unset: the command is refused. Local only (cardcore.
+    # provisioning.mapping): the server never chooses what the terminal runs.
+    software_update_command: list[str] = msgspec.field(default_factory=list)
 
 
 class InterfacesConfig(_Section):
@@ -470,6 +553,9 @@ class InterfacesConfig(_Section):
     # <interfaces><mifare enable="true"/>: every contactless card goes to the
     # cash register first as a `smartcard` message (manual «Сообщение smartcard»).
     mifare: bool = False
+    # SBP QR payments, when an [sbp] agent is configured (manual «Система
+    # быстрых платежей»: "настраивается и разрешается в конфигурации").
+    sbp: bool = True
 
 
 class Config(_Section):
