@@ -159,6 +159,14 @@ def _parser() -> argparse.ArgumentParser:
     sbp.add_argument("mode", choices=["pay", "reject", "none"])
     pinpad = sim_command("pinpad", "what the simulated cardholder does at the PIN pad")
     pinpad.add_argument("mode", choices=["enter", "wrong", "bypass", "fail"])
+    tms = sim_command("tms", "configuration server simulator: what it serves, remote commands")
+    tms.add_argument("action", choices=["set", "command", "status"])
+    tms.add_argument(
+        "args",
+        nargs="*",
+        help="set: KEY=VALUE... (VALUE as JSON, else text); command: "
+        "info|getlog|update|loadkeys|updatesoftware",
+    )
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
     sim_command("profiles", "list virtual card profiles", data_dir=False)
@@ -415,6 +423,8 @@ def _sim(args: argparse.Namespace) -> int:
         request.update(profile=args.profile, interface=args.interface, also=args.also)
     elif args.sim_command in ("host", "sbp", "pinpad"):
         request["mode"] = args.mode
+    elif args.sim_command == "tms":
+        request.update(action=args.action, args=args.args)
     try:
         answer = send_control(args.data_dir, request)
     except CardcoreError as exc:

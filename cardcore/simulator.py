@@ -229,7 +229,7 @@ class Simulator:
         return self.sbp_port
 
     # --- control socket ----------------------------------------------------
-    def handlers(self) -> dict[str, Any]:
+    def handlers(self, terminal: Terminal) -> dict[str, Any]:
         async def present(request: dict[str, Any]) -> dict[str, Any]:
             profile = str(request.get("profile", ""))
             interface = request.get("interface")
@@ -322,9 +322,12 @@ class Simulator:
             ]  # fmt: skip
             return {"transactions": host_ledger(self.host), "closed-batches": closed}
 
+        from cardcore.simservers import tms_control
+
         return {"present": present, "remove": remove, "host": host, "pinpad": pinpad,
-                "sbp": sbp, "status": status, "ledger": ledger}  # fmt: skip
+                "sbp": sbp, "status": status, "ledger": ledger,
+                "tms": tms_control(terminal)}  # fmt: skip
 
     async def serve_control(self, terminal: Terminal, nursery: trio.Nursery) -> None:
-        server = SimControlServer(control_path(terminal.data_dir), self.handlers())
+        server = SimControlServer(control_path(terminal.data_dir), self.handlers(terminal))
         await nursery.start(server.serve)
