@@ -20,7 +20,7 @@ __all__ = ["main"]
 
 DEFAULT_DATA_DIR = Path(".cardcore")
 HOST_MODES = ("approve", "decline", "timeout", "down")
-HOST_SWITCHES = ("mismatch", "lose", "refuse-upload", "agree", "wrong-kcv", "good-kcv")
+HOST_SWITCHES = ("mismatch", "lose", "refuse-upload", "agree", "wrong-kcv", "good-kcv", "rekey")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -153,7 +153,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=[*HOST_MODES, *HOST_SWITCHES],
         help="approve|decline|timeout|down: how it answers; end-of-day switches: mismatch"
         " (its batch holds an extra transaction), lose (it lost its newest one), refuse-upload,"
-        " agree (none of these), wrong-kcv, good-kcv",
+        " agree (none of these), wrong-kcv, good-kcv; rekey: it drops the terminal's working"
+        " keys (MACs fail with 63 until a key exchange)",
     )
     sbp = sim_command("sbp", "SBP agent simulator behaviour")
     sbp.add_argument("mode", choices=["pay", "reject", "none"])

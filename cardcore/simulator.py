@@ -257,6 +257,10 @@ class Simulator:
             if self.host is None:
                 raise ControlError("no host simulator is running")
             control = self.host.control
+            if mode == "rekey":
+                self.host.forget_working_keys()
+                await trio.lowlevel.checkpoint()
+                return {"mode": control.mode.value, "rekey": True}
             switch = HOST_SWITCHES.get(mode)
             if switch is not None:
                 for name, value in switch.items():
@@ -266,7 +270,7 @@ class Simulator:
             try:
                 control.mode = HostMode(mode)
             except ValueError:
-                allowed = ", ".join([*(m.value for m in HostMode), *HOST_SWITCHES])
+                allowed = ", ".join([*(m.value for m in HostMode), *HOST_SWITCHES, "rekey"])
                 raise ControlError(f"host mode must be one of {allowed}") from None
             await trio.lowlevel.checkpoint()
             return {"mode": mode}
