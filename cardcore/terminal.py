@@ -102,6 +102,8 @@ class Terminal:
     sim: Any = None
     # Simulator mode: the in-process management servers (cardcore.simservers).
     simulators: Any = None
+    # The remote-management poll (cardcore.provisioning.remote), once started.
+    remote: Any = None
     # Set once the host link, the simulated parties and crash recovery are up
     # (the ECR listener opens before; device operations wait for this).
     ready: trio.Event = field(init=False)
