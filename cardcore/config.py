@@ -342,6 +342,9 @@ class AidParameters(_Section):
         | None
     ) = None
     ctls_transaction_limit: Amount | None = None  # amount >= limit: not over the air
+    # Kernel 2 (Book C-2 'DF8125'): the limit when the phone verified its holder
+    # (on-device CVM); 'DF8124' is ctls-transaction-limit.
+    ctls_transaction_limit_cdcvm: Amount | None = None
     ctls_floor_limit: Amount | None = None  # amount > limit: online
     ctls_cvm_limit: Amount | None = None  # amount >= limit: CVM required
     ttq: Annotated[str, _hex(4, "9F66")] | None = None  # Visa-style Terminal Transaction Qualifiers

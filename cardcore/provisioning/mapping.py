@@ -13,7 +13,8 @@
 #   DF8122 online, also read from the proprietary DF11/DF13/DF12 that public
 #   terminal configurations use; DF01 ASI, DF14 default DDOL, 97 default
 #   TDOL, DF15/DF17/DF16 random selection; contactless per Book B and C-2:
-#   9F2A kernel id, DF8123 floor, DF8124 transaction, DF8126 CVM limits,
+#   9F2A kernel id, DF8123 floor, DF8124 (DF8125 with on-device CVM)
+#   transaction, DF8126 CVM limits,
 #   9F66 TTQ, DF8112 Tags To Read). CA public keys keep the Book 2 11.2
 #   fields with their checksum (<kconf><key rid index exponent checksum>).
 # - Everything else is an element per section with kebab-case attributes,
@@ -117,6 +118,7 @@ _APPLICATION = (
     _tag("kernel-id", "9F2A", C.HEX),
     _tag("ctls-floor-limit", "DF8123", C.bcd_number(6)),
     _tag("ctls-transaction-limit", "DF8124", C.bcd_number(6)),
+    _tag("ctls-transaction-limit-cdcvm", "DF8125", C.bcd_number(6)),
     _tag("ctls-cvm-limit", "DF8126", C.bcd_number(6)),
     _tag("ttq", "9F66", C.HEX),
     _tag("tags-to-read", "DF8112", C.TAG_LIST),
