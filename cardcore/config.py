@@ -17,6 +17,7 @@ import ipaddress
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -50,6 +51,7 @@ __all__ = [
     "TerminalConfig",
     "TransactionConfig",
     "build_config",
+    "find_key",
     "load_config",
     "load_config_data",
     "merge_config_data",
@@ -747,6 +749,16 @@ def merge_config_data(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str
         else:
             merged[key] = value
     return merged
+
+
+def find_key(data: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """Whether raw configuration ``data`` sets the dotted ``key``, and to what."""
+    value: Any = data
+    for name in key.split("."):
+        if not isinstance(value, Mapping) or name not in value:
+            return False, None
+        value = value[name]
+    return True, value
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from cardcore.config import build_config, load_config_data, merge_config_data
+from cardcore.config import build_config, find_key, load_config_data, merge_config_data
 from cardcore.provisioning.store import ProvisioningStore
 
 __all__ = ["Setting", "Source", "config_sources", "effective_config"]
@@ -36,15 +36,6 @@ class Setting:
 
     value: Any
     source: Source
-
-
-def _has(data: Mapping[str, Any], key: str) -> bool:
-    value: Any = data
-    for name in key.split("."):
-        if not isinstance(value, Mapping) or name not in value:
-            return False
-        value = value[name]
-    return True
 
 
 def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -65,9 +56,9 @@ def config_sources(local: Mapping[str, Any], server: Mapping[str, Any]) -> dict[
     settings: dict[str, Setting] = {}
     for key, value in _leaves(values):
         source: Source = "default"
-        if _has(server, key):
+        if find_key(server, key)[0]:
             source = "server"
-        elif _has(local, key):
+        elif find_key(local, key)[0]:
             source = "file"
         settings[key] = Setting(value, source)
     return settings

@@ -35,6 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cardcore.config import find_key
 from cardcore.provisioning import codecs as C
 from cardcore.provisioning.errors import ProvisioningFormatError
 
@@ -271,12 +272,8 @@ _MISSING = object()
 
 
 def _get(data: Mapping[str, Any], key: str) -> Any:
-    value: Any = data
-    for name in key.split("."):
-        if not isinstance(value, Mapping) or name not in value:
-            return _MISSING
-        value = value[name]
-    return value
+    found, value = find_key(data, key)
+    return value if found else _MISSING
 
 
 def _element(root: ET.Element, path: str) -> ET.Element:
