@@ -118,6 +118,11 @@ class RemoteManagement:
                     log.warning("remote management: poll failed: %s", exc.message)
                 failing = True
                 continue
+            except Exception:
+                # A defect here must not stop the terminal selling: say it, poll on.
+                log.exception("remote management: poll failed unexpectedly")
+                failing = True
+                continue
             if failing:
                 log.info("remote management: the configuration server answers again")
             failing = False
@@ -174,6 +179,9 @@ class RemoteManagement:
         except CardcoreError as exc:
             log.warning("remote management: %s failed: %s", command.code, exc.message)
             return Result(command.id, exc.status, {"message": exc.message})
+        except Exception:
+            log.exception("remote management: %s failed unexpectedly", command.code)
+            return Result(command.id, "systemerror", {"message": "internal error; see the log"})
         log.info("remote management: %s: %s", command.code, status)
         return Result(command.id, status, payload)
 

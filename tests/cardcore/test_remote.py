@@ -153,3 +153,19 @@ def test_the_servers_answer_in_both_forms() -> None:
     assert older is not None and newer is not None
     assert (older.code, older.id) == (newer.code, newer.id) == ("info", "7")
     assert parse_answer(b"<tm/>") is None
+
+
+async def test_a_defect_in_a_command_is_reported_not_raised(tmp_path: Path) -> None:
+    async with environment(tmp_path) as env:
+        remote = RemoteManagement(env.terminal, trio.Lock(), LogRing())
+
+        async def broken(command: object) -> tuple[str, dict[str, str]]:
+            raise RuntimeError("a defect")
+
+        remote._info = broken  # type: ignore[method-assign]
+        info = parse_answer(b"<tm><cmd>info</cmd><id>9</id></tm>")
+        reboot = parse_answer(b"<tm><cmd>reboot</cmd><id>10</id></tm>")
+        assert info is not None and reboot is not None
+        result = await remote.execute(info)
+        assert (result.id, result.status) == ("9", "systemerror")
+        assert (await remote.execute(reboot)).status == "notimplemented"
