@@ -238,6 +238,8 @@ class LinkSession:
         if log.isEnabledFor(logging.DEBUG):  # describe() is not free
             log.debug("from %s: %s", self.host, codec.describe(response))
         self._check_mac(raw, response, tak)
+        if link.on_answer is not None:
+            link.on_answer(request, response)
         return response
 
     async def _next_frame(self, request: IsoMessage) -> bytes:
@@ -323,6 +325,9 @@ class AcquirerLink:
         self.keys = keys
         self.clock = clock
         self.current_host: HostAddress | None = None
+        # Called with every request and its matching, MAC-checked answer
+        # (the owner watches for the host asking for new keys).
+        self.on_answer: Callable[[IsoMessage, IsoMessage], None] | None = None
 
     # -- connections ------------------------------------------------------------------
     async def _connect_one(self, host: HostAddress) -> trio.abc.Stream:

@@ -1,6 +1,7 @@
 # Strategy: process start-up for `cardcore serve` (docs/architecture.md): one
 # root nursery owns the ECR listener and, as later parts arrive, the simulator
-# control socket, the host-link background work and device monitors. The bound
+# control socket, the host-link background work, device monitors and the
+# remote-management poll of the configuration server. The bound
 # address is written to <data-dir>/run/ecr.addr once the listener is up, so
 # scripts and tests can start the server on port 0 and find it. Whatever
 # stops the start-up is raised as one StartupError in the words of the
@@ -198,6 +199,11 @@ async def _run(
     register_senders(terminal)
     await recover(terminal)
     await nursery.start(terminal.host.run)
+    from cardcore.provisioning.remote import RemoteManagement
+
+    # The configuration server's remote commands; device operations share the ECR's lock.
+    terminal.remote = RemoteManagement(terminal, server.device_lock)
+    await nursery.start(terminal.remote.run)
     for warning in startup_warnings(terminal):
         log.warning("%s", warning)
     terminal.ready.set()

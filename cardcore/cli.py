@@ -20,7 +20,7 @@ from cardcore.contract import DEFAULT_DATA_DIR, Exit
 __all__ = ["DEFAULT_DATA_DIR", "Exit", "HelpFormatter", "main"]
 
 HOST_MODES = ("approve", "decline", "timeout", "down")
-HOST_SWITCHES = ("mismatch", "lose", "refuse-upload", "agree", "wrong-kcv", "good-kcv")
+HOST_SWITCHES = ("mismatch", "lose", "refuse-upload", "agree", "wrong-kcv", "good-kcv", "rekey")
 
 EPILOG = (
     "exit codes: 0 ok (a transaction: approved); 1 the terminal could not be reached;"
@@ -294,10 +294,14 @@ def _parser() -> argparse.ArgumentParser:
         config_sub,
         "show",
         "print the effective configuration as TOML",
-        "Print the effective configuration (the embedded defaults, then --config) as TOML:"
-        " every key, its value and what it means, with its allowed range.",
+        "Print the effective configuration (the embedded defaults, then --config, then what"
+        " the management server provisioned into --data-dir) as TOML: every key, its value,"
+        " where the value came from and what it means, with its allowed range.",
     )
     show.add_argument("--config", type=Path, help="configuration file (TOML or JSON)")
+    show.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the terminal's data directory"
+    )
     check = subcommand(
         config_sub,
         "check",
@@ -347,7 +351,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=[*HOST_MODES, *HOST_SWITCHES],
         help="approve|decline|timeout|down: how it answers; end-of-day switches: mismatch"
         " (its batch holds an extra transaction), lose (it lost its newest one), refuse-upload,"
-        " agree (none of these), wrong-kcv, good-kcv",
+        " agree (none of these), wrong-kcv, good-kcv; rekey: it drops the terminal's working"
+        " keys (MACs fail with 63 until a key exchange)",
     )
     sbp = sim_command("sbp", "SBP agent simulator behaviour")
     sbp.add_argument(
@@ -358,6 +363,14 @@ def _parser() -> argparse.ArgumentParser:
         "mode",
         choices=["enter", "wrong", "bypass", "fail"],
         help="the card's PIN, a wrong one, no PIN, or a broken pad",
+    )
+    tms = sim_command("tms", "configuration server simulator: what it serves, remote commands")
+    tms.add_argument("action", choices=["set", "command", "status"])
+    tms.add_argument(
+        "args",
+        nargs="*",
+        help="set: KEY=VALUE... (VALUE as JSON, else text); command: "
+        "info|getlog|update|loadkeys|updatesoftware",
     )
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
@@ -479,7 +492,6 @@ def _serve(args: argparse.Namespace) -> int:
 # --- config ------------------------------------------------------------------
 def _config(args: argparse.Namespace) -> int:
     from base.errors import CardcoreError
-    from cardcore.config import load_config_data
     from cardcore.configdoc import check_config, show_config
 
     try:
@@ -487,7 +499,7 @@ def _config(args: argparse.Namespace) -> int:
             check_config(args.file)
             print(f"{args.file}: valid")
         else:
-            sys.stdout.write(show_config(load_config_data(args.config), args.config))
+            sys.stdout.write(show_config(args.config, args.data_dir))
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
         return Exit.USAGE
@@ -512,6 +524,8 @@ def _sim(args: argparse.Namespace) -> int:
         request.update(profile=args.profile, interface=args.interface, also=args.also)
     elif args.sim_command in ("host", "sbp", "pinpad"):
         request["mode"] = args.mode
+    elif args.sim_command == "tms":
+        request.update(action=args.action, args=args.args)
     try:
         answer = send_control(args.data_dir, request)
     except ControlRefused as exc:  # the simulator understood and said no

@@ -13,9 +13,12 @@
 # to its value and range (cardcore.configdoc).
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import ipaddress
 import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +33,22 @@ from cardcore.configcheck import (
     describe,
     format_number,
     setting_type,
+)
+from cardcore.configtypes import (
+    Amount,
+    HexData,
+    HttpsUrl,
+    ListenPort,
+    LongSeconds,
+    Percent,
+    Port,
+    Seconds,
+    Section,
+    check_tags,
+    doc,
+    hex_bytes,
+    not_below,
+    upper_hex,
 )
 
 __all__ = [
@@ -57,6 +76,7 @@ __all__ = [
     "allowed_text",
     "build_config",
     "doc",
+    "find_key",
     "format_number",
     "load_config",
     "load_config_data",
@@ -65,44 +85,7 @@ __all__ = [
 ]
 
 
-def _not_below(section: msgspec.Struct, name: str, floor_name: str) -> None:
-    value, floor = getattr(section, name), getattr(section, floor_name)
-    if value is not None and floor is not None and value < floor:
-        raise OutOfRange(name, value, at_least=(floor_name, floor))
-
-
-class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="kebab"):
-    pass
-
-
-def doc(text: str, *, secret: bool = False) -> msgspec.Meta:
-    """A setting's one-line description, as `cardcore config show` and the
-    README's configuration reference print it beside the setting (after its
-    allowed range, which the setting's type carries). A ``secret`` setting's
-    value is never printed."""
-    return msgspec.Meta(extra={"doc": text, "secret": True} if secret else {"doc": text})
-
-
-# Ports: a host's are 1..65535; the terminal's own listeners take 0 for a free port.
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-ListenPort = Annotated[int, msgspec.Meta(ge=0, le=65535)]
-# Seconds. Below a tenth of a second no real peer or person can keep up; the
-# upper bounds catch a slipped digit while leaving room for slow links.
-Seconds = Annotated[float, msgspec.Meta(ge=0.1, le=600)]
-LongSeconds = Annotated[float, msgspec.Meta(ge=0.1, le=86400)]
-# Amounts in minor units, as ISO 8583 and EMV carry them (n12).
-Amount = Annotated[int, msgspec.Meta(ge=0, le=999_999_999_999)]
-Percent = Annotated[int, msgspec.Meta(ge=0, le=99)]  # EMV Book 3 10.6.2
-
-
-def _hex(nbytes: int, what: str) -> msgspec.Meta:
-    """A fixed-length binary data element written as hex."""
-    return msgspec.Meta(
-        pattern=f"^[0-9A-Fa-f]{{{2 * nbytes}}}$", description=f"{what}: {nbytes} bytes in hex"
-    )
-
-
-class ServerConfig(_Section):
+class ServerConfig(Section):
     """The ECR listener (manual: «Протокол обмена данными», port 4433)."""
 
     listen: Annotated[str, doc("address the ECR listener binds; 0.0.0.0: every address")] = (
@@ -159,7 +142,7 @@ class ServerConfig(_Section):
                 ) from None
 
 
-class AdminConfig(_Section):
+class AdminConfig(Section):
     """The administrator's password and tokens."""
 
     token_idle_timeout: Annotated[
@@ -187,12 +170,12 @@ class AdminConfig(_Section):
     ] = 2**14
 
     def __post_init__(self) -> None:
-        _not_below(self, "lockout_max", "lockout_initial")
+        not_below(self, "lockout_max", "lockout_initial")
         if self.scrypt_n & (self.scrypt_n - 1):
             raise OutOfRange("scrypt_n", self.scrypt_n, power_of_two=True)
 
 
-class DeviceConfig(_Section):
+class DeviceConfig(Section):
     """Hardware identity; on a real terminal filled from the device's own records."""
 
     serial_number: Annotated[str, doc("the terminal's serial number (getparameters sn)")] = (
@@ -206,7 +189,7 @@ class DeviceConfig(_Section):
     sdk: Annotated[str, doc("SDK version (getparameters)")] = "none"
 
 
-class TerminalConfig(_Section):
+class TerminalConfig(Section):
     """Merchant-facing identity; normally provisioned by the management server
     (terminal part: 9F1C tid, 9F16 mid, 9F15 MCC, 9F4E name and location)."""
 
@@ -237,12 +220,12 @@ class TerminalConfig(_Section):
     )
 
 
-class HostConfig(_Section):
+class HostConfig(Section):
     host: Annotated[str, doc("host name or address")]
     port: Annotated[Port, doc("TCP port")]
 
 
-class AcquirerConfig(_Section):
+class AcquirerConfig(Section):
     """The acquirer host link (ISO 8583) and what the acquirer allows."""
 
     # The host simulator speaks the same dialect.
@@ -289,7 +272,7 @@ class AcquirerConfig(_Section):
     ] = 300.0
 
     def __post_init__(self) -> None:
-        _not_below(self, "retry_max", "retry_initial")
+        not_below(self, "retry_max", "retry_initial")
         from acquirers.iso8583.dialects import DIALECTS
 
         if self.dialect not in DIALECTS:
@@ -298,7 +281,7 @@ class AcquirerConfig(_Section):
             )
 
 
-class SettlementConfig(_Section):
+class SettlementConfig(Section):
     """End of day (manual «Сверка итогов»: `settlement cutover="true"`)."""
 
     cutover: Annotated[bool, doc("network cutover (0800, 201) after a settlement that passed")] = (
@@ -309,7 +292,7 @@ class SettlementConfig(_Section):
     ] = False
 
 
-class TransactionConfig(_Section):
+class TransactionConfig(Section):
     """Card transactions."""
 
     detection_timeout: Annotated[Seconds, doc("seconds to wait for a card (or an SBP payment)")] = (
@@ -323,7 +306,7 @@ class TransactionConfig(_Section):
     ] = "ruen"
 
 
-class AidParameters(_Section):
+class AidParameters(Section):
     """One supported application (EMV Book 1 12.3, Book 3 10.6-10.7)."""
 
     aid: Annotated[
@@ -336,15 +319,15 @@ class AidParameters(_Section):
     label: Annotated[str, doc("the application's name for people")] = ""
     partial_selection: Annotated[bool, doc("the AID also selects longer AIDs it begins")] = True
     application_version: Annotated[
-        str, _hex(2, "9F09"), doc("terminal application version number (9F09)")
+        str, hex_bytes(2, "9F09"), doc("terminal application version number (9F09)")
     ] = "0096"
-    tac_denial: Annotated[str, _hex(5, "a TAC"), doc("Terminal Action Code - Denial")] = (
+    tac_denial: Annotated[str, hex_bytes(5, "a TAC"), doc("Terminal Action Code - Denial")] = (
         "0010000000"
     )
-    tac_online: Annotated[str, _hex(5, "a TAC"), doc("Terminal Action Code - Online")] = (
+    tac_online: Annotated[str, hex_bytes(5, "a TAC"), doc("Terminal Action Code - Online")] = (
         "DC4004F800"
     )
-    tac_default: Annotated[str, _hex(5, "a TAC"), doc("Terminal Action Code - Default")] = (
+    tac_default: Annotated[str, hex_bytes(5, "a TAC"), doc("Terminal Action Code - Default")] = (
         "DC4000A800"
     )
     floor_limit: Annotated[
@@ -359,24 +342,35 @@ class AidParameters(_Section):
     random_selection_max_percent: Annotated[
         Percent, doc("random transaction selection: maximum target percentage")
     ] = 0
-    default_ddol: Annotated[str, doc("default DDOL, hex")] = "9F3704"
-    default_tdol: Annotated[str, doc("default TDOL, hex")] = ""
+    default_ddol: Annotated[HexData, doc("default DDOL")] = "9F3704"
+    default_tdol: Annotated[HexData, doc("default TDOL")] = ""
     # As an Application Priority Indicator's low nibble.
     priority: Annotated[
         int, msgspec.Meta(ge=0, le=15), doc("terminal tie-break: 1 first, 15 last, 0 none")
     ] = 0
     # Contactless (EMV Book B 3.1).
     kernel_id: Annotated[
-        str | None,
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^(?:[0-9A-Fa-f]{2}){1,8}$", description="a kernel id: 1 to 8 bytes in hex"
+            ),
+        ]
+        | None,
         doc('contactless kernel: "02" Mastercard-, "03" Visa-, "C10643" Mir-style; unset: contact'),
     ] = None
     ctls_transaction_limit: Annotated[
         Amount | None, doc("amounts from this one are not taken over the air")
     ] = None
+    # Kernel 2 (Book C-2 'DF8125'); 'DF8124' is ctls-transaction-limit.
+    ctls_transaction_limit_cdcvm: Annotated[
+        Amount | None,
+        doc("the contactless transaction limit when the phone verified its holder (on-device CVM)"),
+    ] = None
     ctls_floor_limit: Annotated[Amount | None, doc("amounts over this one go online")] = None
     ctls_cvm_limit: Annotated[Amount | None, doc("amounts from this one need a CVM")] = None
     ttq: Annotated[
-        Annotated[str, _hex(4, "9F66")] | None,
+        Annotated[str, hex_bytes(4, "9F66")] | None,
         doc("Visa-style Terminal Transaction Qualifiers (9F66)"),
     ] = None
     tags_to_read: Annotated[list[str], doc("Mastercard-style Tags To Read (DF8112)")] = (
@@ -384,7 +378,12 @@ class AidParameters(_Section):
     )
 
     def __post_init__(self) -> None:
-        _not_below(self, "random_selection_max_percent", "random_selection_target_percent")
+        not_below(self, "random_selection_max_percent", "random_selection_target_percent")
+        check_tags("tags-to-read", self.tags_to_read)
+        upper_hex(
+            self, "aid", "application_version", "tac_denial", "tac_online", "tac_default",
+            "default_ddol", "default_tdol", "kernel_id", "ttq", "tags_to_read",
+        )  # fmt: skip
 
 
 def _default_aids() -> list[AidParameters]:
@@ -419,29 +418,63 @@ def _default_aids() -> list[AidParameters]:
     ]
 
 
-class CaKeyParameters(_Section):
+class CaKeyParameters(Section):
     """A certification authority public key (EMV Book 2 11.2)."""
 
-    rid: Annotated[str, doc("the scheme's RID, hex")]
-    index: Annotated[str, doc("the key's index, hex")]
-    modulus: Annotated[str, doc("the modulus, hex")]
-    exponent: Annotated[str, doc("the public exponent, hex")]
-    # Required: verified when the key is loaded.
-    checksum: Annotated[
-        str, doc("SHA-1 over RID, index, modulus and exponent (Book 2 11.2.2), hex")
+    rid: Annotated[str, hex_bytes(5, "a RID"), doc("the scheme's RID")]
+    index: Annotated[str, hex_bytes(1, "a CA public key index"), doc("the key's index")]
+    modulus: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(?:[0-9A-Fa-f]{2}){64,248}$", description="a modulus: 64 to 248 bytes in hex"
+        ),
+        doc("the modulus"),
     ]
-    expiry: Annotated[str | None, doc("expiry date, ISO 8601")] = None
+    exponent: Annotated[
+        str,
+        msgspec.Meta(pattern=r"^(?:03|010001)$", description="03 or 010001 (Book 2 11.2)"),
+        doc("the public exponent"),
+    ]
+    # Required: verified when the key is loaded (a file at start-up, the
+    # management server's at updateconfiguration).
+    checksum: Annotated[
+        str,
+        hex_bytes(20, "a SHA-1 checksum"),
+        doc("SHA-1 over RID, index, modulus and exponent (Book 2 11.2.2)"),
+    ]
+    expiry: Annotated[
+        Annotated[
+            str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD")
+        ]
+        | None,
+        doc("expiry date"),
+    ] = None
+
+    def __post_init__(self) -> None:
+        upper_hex(self, "rid", "index", "modulus", "exponent", "checksum")
+        digest = hashlib.sha1(  # noqa: S324 - EMV Book 2 11.2.2 defines SHA-1 here
+            bytes.fromhex(self.rid + self.index + self.modulus + self.exponent)
+        ).hexdigest()
+        if digest.upper() != self.checksum:
+            raise ValueError(f"CA key {self.rid}/{self.index}: checksum does not verify")
+        if self.expiry is not None:
+            try:
+                dt.date.fromisoformat(self.expiry)
+            except ValueError:
+                raise ValueError(f"expiry: '{self.expiry}' is not a date") from None
 
 
-class EmvConfig(_Section):
+class EmvConfig(Section):
     """Terminal EMV parameters (EMV Book 4 Annex A)."""
 
     country_code: Annotated[
         int, msgspec.Meta(ge=1, le=999), doc("terminal country code (9F1A), ISO 3166 numeric")
     ] = 643
-    capabilities: Annotated[str, _hex(3, "9F33"), doc("terminal capabilities (9F33)")] = "E0F8C8"
+    capabilities: Annotated[str, hex_bytes(3, "9F33"), doc("terminal capabilities (9F33)")] = (
+        "E0F8C8"
+    )
     additional_capabilities: Annotated[
-        str, _hex(5, "9F40"), doc("additional terminal capabilities (9F40)")
+        str, hex_bytes(5, "9F40"), doc("additional terminal capabilities (9F40)")
     ] = "6000F0A001"
     # Two decimal digits read as hex: 11-16, 21-26, 34-36 (Book 4 Annex A1).
     terminal_type: Annotated[
@@ -460,12 +493,16 @@ class EmvConfig(_Section):
         list[str], doc("Data Exchange Tag List (DF811E) for dex messages")
     ] = msgspec.field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        check_tags("data-exchange-tags", self.data_exchange_tags)
+        upper_hex(self, "capabilities", "additional_capabilities", "data_exchange_tags")
+
 
 def _contactless_patterns() -> list[str]:
     return ["*PICC*", "*Contactless*", "*-CL*", "* CL *"]
 
 
-class ReadersConfig(_Section):
+class ReadersConfig(Section):
     """Card readers (hal.pcsc). Each interface takes the first PC/SC reader
     whose name matches one of its patterns (fnmatch, case-insensitive, tried
     in order); the contact interface never takes a reader that the
@@ -501,7 +538,7 @@ class ReadersConfig(_Section):
 UsbId = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF, extra={"hex": 4})]
 
 
-class PinPadConfig(_Section):
+class PinPadConfig(Section):
     """The PIN pad (hal.usbhid)."""
 
     driver: Annotated[
@@ -530,7 +567,7 @@ class PinPadConfig(_Section):
     ] = 2.0
 
 
-class HostKeyConfig(_Section):
+class HostKeyConfig(Section):
     """A SAM AV2 host key (manual: «Установка ключа хоста для SAM AV2»):
     `sethostkey` looks the key's parameters up here by name."""
 
@@ -541,7 +578,7 @@ class HostKeyConfig(_Section):
     version: Annotated[int, msgspec.Meta(ge=0, le=255), doc("the key's version")] = 0
 
 
-class SamConfig(_Section):
+class SamConfig(Section):
     """The SAM for MIFARE authentication (hal.sam)."""
 
     driver: Annotated[
@@ -556,7 +593,7 @@ class SamConfig(_Section):
     ] = ""
 
 
-class ProvisioningConfig(_Section):
+class ProvisioningConfig(Section):
     """Activation, configuration updates and master-key loading."""
 
     # Unset: the bundled TEST vendor key, which only simulator mode accepts
@@ -584,11 +621,24 @@ class ProvisioningConfig(_Section):
         doc("bytes of the largest document taken from those servers"),
     ] = 1024 * 1024
     # Normally provisioned by the common part of the management server's configuration.
-    key_server_main: Annotated[str | None, doc("URL of the key-loading server")] = None
-    key_server_mirror: Annotated[str | None, doc("URL of the key-loading server's mirror")] = None
+    key_server_main: Annotated[HttpsUrl | None, doc("URL of the key-loading server")] = None
+    key_server_mirror: Annotated[HttpsUrl | None, doc("URL of the key-loading server's mirror")] = (
+        None
+    )
+    poll_interval: Annotated[
+        float,
+        msgspec.Meta(ge=0, le=86400),
+        doc("seconds between remote-management polls of the configuration server; 0: none"),
+    ] = 300.0
+    # Local only (cardcore.provisioning.mapping): the server never chooses
+    # what the terminal runs.
+    software_update_command: Annotated[
+        list[str],
+        doc("program run with the server's <appmap> on stdin for updatesoftware; empty: refused"),
+    ] = msgspec.field(default_factory=list)
 
 
-class InterfacesConfig(_Section):
+class InterfacesConfig(Section):
     """Card interfaces the terminal offers (manual [JCONF] <interfaces>)."""
 
     contact: Annotated[bool, doc("the chip reader")] = True
@@ -597,9 +647,11 @@ class InterfacesConfig(_Section):
     mifare: Annotated[
         bool, doc("every contactless card goes to the cash register first (smartcard)")
     ] = False
+    # Manual «Система быстрых платежей»: "настраивается и разрешается в конфигурации".
+    sbp: Annotated[bool, doc("SBP QR payments, when an [sbp] agent is configured")] = True
 
 
-class Config(_Section):
+class Config(Section):
     server: Annotated[ServerConfig, doc("the ECR listener")] = msgspec.field(
         default_factory=ServerConfig
     )
@@ -661,6 +713,16 @@ def merge_config_data(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str
         else:
             merged[key] = value
     return merged
+
+
+def find_key(data: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """Whether raw configuration ``data`` sets the dotted ``key``, and to what."""
+    value: Any = data
+    for name in key.split("."):
+        if not isinstance(value, Mapping) or name not in value:
+            return False, None
+        value = value[name]
+    return True, value
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:

@@ -104,6 +104,23 @@ def _scalar(value: Any, t: mi.Type) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
+# Where each value came from (cardcore.configsources), by dotted key; None
+# when the rendering is not of a terminal's configuration (the reference).
+Sources = dict[str, str] | None
+
+
+def _source(sources: Sources, key: str) -> str:
+    """``key``'s layer, as a comment's lead ("server: "); a table or list
+    shown as one value came from the highest layer that set any of it."""
+    if sources is None:
+        return ""
+    found = {s for k, s in sources.items() if k == key or k.startswith(f"{key}.")}
+    for layer in ("server", "file", "default"):
+        if layer in found:
+            return f"{layer}: "
+    return ""
+
+
 def _line(assignment: str, comment: str) -> str:
     if not comment:
         return assignment
@@ -111,28 +128,30 @@ def _line(assignment: str, comment: str) -> str:
 
 
 def _entries(
-    value: msgspec.Struct | None, struct: type[msgspec.Struct], *, template: bool
-) -> Iterator[str]:
+    path: str, value: msgspec.Struct | None, struct: type[msgspec.Struct], *, template: bool,
+    sources: Sources = None,
+) -> Iterator[str]:  # fmt: skip
     """A table's plain keys. ``value`` None: the section is not set — every
     key commented out, with its default where it has one."""
     for s in settings(struct):
+        comment = _source(sources, f"{path}.{s.key}") + s.comment
         if _array_of_tables(s.held) is not None:
             items = [] if value is None else getattr(value, s.name)
             if not items and not template:
-                yield _line(f"{s.key} = []", s.comment)
+                yield _line(f"{s.key} = []", comment)
             continue
         if value is None:
             default = _default(struct, s)
             shown = "(required)" if s.required else _shown(default, s)
-            yield _line(f"# {s.key} = {shown}", s.comment)
+            yield _line(f"# {s.key} = {shown}", comment)
             continue
         current = getattr(value, s.name)
         if s.extra.get("secret") and current is not None:
-            yield _line(f"# {s.key} = (set, not shown)", s.comment)
+            yield _line(f"# {s.key} = (set, not shown)", comment)
         elif current is None:
-            yield _line(f"# {s.key} = (not set)", s.comment)
+            yield _line(f"# {s.key} = (not set)", comment)
         else:
-            yield _line(f"{s.key} = {_scalar(current, s.held)}", s.comment)
+            yield _line(f"{s.key} = {_scalar(current, s.held)}", comment)
 
 
 def _default(struct: type[msgspec.Struct], s: _Setting) -> Any:
@@ -150,7 +169,7 @@ def _shown(value: Any, s: _Setting) -> str:
 
 def _tables(
     path: str, value: msgspec.Struct | None, struct: type[msgspec.Struct], comment: str, *,
-    template: bool,
+    template: bool, sources: Sources = None,
 ) -> Iterator[str]:  # fmt: skip
     """A table and its arrays of tables. With ``template`` (the reference) an
     array of tables shows one entry of the element's defaults instead of its
@@ -158,7 +177,7 @@ def _tables(
     header = f"[{path}]" if value is not None else f"# [{path}]"
     yield ""
     yield _line(header, comment)
-    yield from _entries(value, struct, template=template)
+    yield from _entries(path, value, struct, template=template, sources=sources)
     for s in settings(struct):
         element = _array_of_tables(s.held)
         if element is None:
@@ -168,37 +187,60 @@ def _tables(
             note = f"{s.comment}; one table each" + (f" ({len(items)} by default)" if items else "")
             yield ""
             yield _line(f"# [[{path}.{s.key}]]", note)
-            yield from _entries(None, element, template=True)
+            yield from _entries(f"{path}.{s.key}", None, element, template=True)
             continue
+        # A list is one value (the layers replace it whole): its source is on each header.
+        lead = _source(sources, f"{path}.{s.key}")
         for item in items:
             yield ""
-            yield _line(f"[[{path}.{s.key}]]", s.comment)
-            yield from _entries(item, element, template=False)
+            yield _line(f"[[{path}.{s.key}]]", lead + s.comment)
+            yield from _entries(f"{path}.{s.key}", item, element, template=False)
 
 
-def render(config: Config, heading: list[str], *, template: bool = False) -> str:
+def render(
+    config: Config, heading: list[str], *, template: bool = False, sources: Sources = None
+) -> str:
     lines = [f"# {text}" if text else "#" for text in heading]
     for s in settings(Config):
         struct = _table_of(s.held)
         assert struct is not None, s.key
         value = getattr(config, s.name)
-        lines += _tables(s.key, value, struct, s.comment, template=template)
+        lines += _tables(s.key, value, struct, s.comment, template=template, sources=sources)
     return "\n".join(lines) + "\n"
 
 
-def show_config(data: dict[str, Any], source: Path | None) -> str:
-    """The effective configuration (defaults, then ``data`` read from
-    ``source``) as TOML; ConfigError when it is not valid."""
-    config = build_config(data)
+def show_config(source: Path | None, data_dir: Path) -> str:
+    """The configuration `cardcore serve --config source --data-dir data_dir`
+    runs with, as TOML, each comment led by the layer its value came from
+    (default, file or server: cardcore.configsources); ConfigError when it
+    is not valid."""
+    from cardcore.configsources import effective_config
+
+    settings_ = effective_config(source, data_dir)
+    config = build_config(_unflatten({k: s.value for k, s in settings_.items()}))
     where = f"the embedded defaults, then {source}" if source else "the embedded defaults"
     return render(
         config,
         [
-            f"cardcore configuration: {where}.",
-            "Values the management server provisions (updateconfiguration) are laid over",
-            "these while the terminal runs. Keys shown commented out are not set.",
+            f"cardcore configuration: {where}, then what the management server provisioned",
+            f"into {data_dir} (updateconfiguration), which wins over the file key by key.",
+            "Each comment starts with where its value came from: default, file or server.",
+            "Keys shown commented out are not set. Simulator mode fills in its simulated",
+            "parties (hosts, the SBP agent) where these leave them unset.",
         ],
+        sources={k: s.source for k, s in settings_.items()},
     )
+
+
+def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *tables, name = key.split(".")
+        table = nested
+        for part in tables:
+            table = table.setdefault(part, {})
+        table[name] = value
+    return nested
 
 
 def check_config(path: Path) -> None:

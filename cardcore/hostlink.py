@@ -14,6 +14,14 @@
 # - Stored messages are kept without their MAC; the link MACs them with the
 #   working keys of the moment they are sent.
 # - STANs come from a journal counter, so they survive restarts.
+# - Working keys (the TPK and the TAK under which messages are MACed) are
+#   fetched by the key exchange (0800, network management "key change",
+#   each key KCV-checked under its master key) whenever the terminal holds
+#   master keys but no working keys, or the host answered with one of the
+#   dialect's key-change codes (keys out of step): before store-and-forward
+#   sends, before a transaction starts and before its financial request, as
+#   a terminal does after it has been keyed. The exchange carries no money:
+#   nothing is stored for it, and what waits in the queue goes after it.
 from __future__ import annotations
 
 import logging
@@ -28,13 +36,13 @@ from acquirers.iso8583.codec import IsoMessage
 from acquirers.iso8583.dialects import get_dialect
 from acquirers.iso8583.messages import Terminal as IsoTerminal
 from acquirers.iso8583.security import MasterKeys, WorkingKeys
-from acquirers.link import AcquirerLink, HostAddress, LinkConfig
+from acquirers.link import AcquirerLink, HostAddress, KeyExchangeResult, LinkConfig
 from base.errors import CardcoreError
 from cardcore.config import Config
 from cardcore.journal import Journal, Pending
 from cardcore.keystore import KeyStore
 
-__all__ = ["KEY_NAMES", "HostNotConfigured", "HostService", "StanSource"]
+__all__ = ["KEY_NAMES", "HostNotConfigured", "HostService", "NoMasterKeys", "StanSource"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,10 @@ KEY_NAMES = {"tpk": "tpk", "tak": "tak", "master-pin": "tmk-pin", "master-mac": 
 
 class HostNotConfigured(CardcoreError):
     """No acquirer host is configured."""
+
+
+class NoMasterKeys(CardcoreError):
+    """Working keys are needed, and there are no master keys to get them under."""
 
 
 class StanSource(Protocol):
@@ -88,6 +100,9 @@ class HostService:
         self.stan = _LinkStans(stans)
         self._clock = clock
         self._lock = trio.Lock()
+        self._keys_lock = trio.Lock()
+        # The host said the working keys are out of step (a key-change code).
+        self.keys_stale = False
         self._wake = trio.Event()
         self.link: AcquirerLink | None = None
         # Senders of queued messages that are not ISO 8583 (kind -> sender).
@@ -140,6 +155,7 @@ class HostService:
                 stan=self.stan,
                 keys=self.working_keys(),
             )
+            self.link.on_answer = self._watch_answer
 
     # --- keys -------------------------------------------------------------
     def working_keys(self) -> WorkingKeys | None:
@@ -158,6 +174,69 @@ class HostService:
                 pin=store.get(names["master-pin"]), mac=store.get(names["master-mac"])
             )
         return None
+
+    def _watch_answer(self, request: IsoMessage, answer: IsoMessage) -> None:
+        """A key-change code in any answer but the key exchange's own marks
+        the working keys stale; the background task renews them at once."""
+        link = self.link
+        if link is None:
+            return
+        conventions = link.dialect.conventions
+        if answer.text_or_none(39) not in conventions.key_change_codes:
+            return
+        if request.text_or_none(70) == conventions.network_codes.get("key_change"):
+            return
+        log.warning("the host asks for new working keys (%s to %s)", answer.text(39), request.mti)
+        self.keys_stale = True
+        self.poke()
+
+    async def exchange_working_keys(self) -> KeyExchangeResult:
+        """The key exchange: new PIN and MAC working keys from the host under
+        the master keys, each checked against its KCV before anything is
+        stored (KeyCheckError keeps the old ones), then stored and used."""
+        async with self._keys_lock:
+            return await self._exchange()
+
+    async def _exchange(self) -> KeyExchangeResult:
+        link = self.require()
+        master = self.master_keys()
+        if master is None:
+            raise NoMasterKeys("no terminal master keys: run loadmasterkeys first")
+        result = await link.change_working_keys(master)
+        keys = result.keys
+        if keys.tpk is None or keys.tak is None:
+            raise AcquirerError("the host did not deliver both working keys")
+        self.keystore.put_many(
+            {KEY_NAMES["tpk"]: (keys.tpk, "tdes"), KEY_NAMES["tak"]: (keys.tak, "tdes")}
+        )
+        link.keys = keys
+        self.keys_stale = False
+        log.info("working keys changed: %r", keys)
+        return result
+
+    def _keys_ready(self) -> bool:
+        link = self.link
+        return link is not None and link.keys is not None and link.keys.tak is not None
+
+    async def ensure_working_keys(self) -> bool:
+        """Working keys for the messages that need them: when there are none
+        (a terminal just keyed with loadmasterkeys, or activated again) or the
+        host asked for new ones, the key exchange runs, once however many
+        ask at the same moment. True when keys are in place; a failure is
+        logged and the message that needed the keys fails for its own reason."""
+        if self.link is None or (self._keys_ready() and not self.keys_stale):
+            return self._keys_ready()
+        if self.master_keys() is None:
+            log.warning("no working keys, and no master keys to get them: run loadmasterkeys")
+            return self._keys_ready()
+        async with self._keys_lock:
+            if self._keys_ready() and not self.keys_stale:
+                return True  # another task just got them
+            try:
+                await self._exchange()
+            except CardcoreError as exc:
+                log.warning("key exchange failed: %s", exc.message)
+        return self._keys_ready()
 
     def require(self) -> AcquirerLink:
         if self.link is None:
@@ -210,6 +289,9 @@ class HostService:
         when nothing is left."""
         async with self._lock:
             stopped: set[str] = set()
+            keyless = self.link is not None and (self.keys_stale or not self._keys_ready())
+            if keyless and await self.journal.count_pending(("reversal", "advice")):
+                await self.ensure_working_keys()  # they go MACed
             if self._unfinished and self.repair is not None:
                 try:
                     await self.repair(self._unfinished)  # removes what it settled
@@ -275,6 +357,8 @@ class HostService:
             acq = self.config.acquirer  # as reconfigured meanwhile
             self._wake = trio.Event()
             try:
+                if self.keys_stale:
+                    await self.ensure_working_keys()
                 done = await self.flush()
             except CardcoreError as exc:
                 log.warning("store-and-forward round failed: %s", exc.message)

@@ -13,8 +13,11 @@
 #   a hex dump (5A L cn-digits, 'F'-padded; 57 L PAN D ...). A digit run inside
 #   a longer hex or alphanumeric word anywhere else is not a PAN: AIDs
 #   (A0000000031010), cryptograms and other hex values stay readable.
+# The last lines logged are also kept in memory, redacted like the rest and
+# bounded (RECENT), for the management server's `getlog`.
 from __future__ import annotations
 
+import collections
 import logging
 import logging.handlers
 import os
@@ -23,7 +26,15 @@ import sys
 
 from cardcore.engine.request import luhn_ok
 
-__all__ = ["KERNEL_TRACE", "RedactingFilter", "is_pan", "redact", "setup_logging"]
+__all__ = [
+    "KERNEL_TRACE",
+    "RECENT",
+    "LogRing",
+    "RedactingFilter",
+    "is_pan",
+    "redact",
+    "setup_logging",
+]
 
 KERNEL_TRACE = "kernel.trace"
 _SYSLOG_SOCKETS = ("/dev/log", "/var/run/syslog")
@@ -94,6 +105,32 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class LogRing(logging.Handler):
+    """The last ``size`` log lines, each cut to ``width`` characters."""
+
+    def __init__(self, size: int = 500, width: int = 500) -> None:
+        super().__init__()
+        self.width = width
+        self._lines: collections.deque[str] = collections.deque(maxlen=size)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.addFilter(RedactingFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # logging.Handler's contract: a handler never raises
+            self.handleError(record)
+            return
+        self._lines.append(line if len(line) <= self.width else line[: self.width - 1] + "…")
+
+    def lines(self) -> list[str]:
+        return list(self._lines)
+
+
+# What `getlog` sends: the application's own ring, on the root logger.
+RECENT = LogRing()
+
+
 def _syslog_handler() -> logging.Handler | None:
     for address in _SYSLOG_SOCKETS:
         if os.path.exists(address):
@@ -129,6 +166,7 @@ def setup_logging(console: bool, kernel_console: bool, level: int = logging.INFO
     for handler in handlers:
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
+    root.addHandler(RECENT)
     # Libraries that log every request at INFO would drown the terminal's own lines.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

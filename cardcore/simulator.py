@@ -229,7 +229,7 @@ class Simulator:
         return self.sbp_port
 
     # --- control socket ----------------------------------------------------
-    def handlers(self) -> dict[str, Any]:
+    def handlers(self, terminal: Terminal) -> dict[str, Any]:
         async def present(request: dict[str, Any]) -> dict[str, Any]:
             profile = str(request.get("profile", ""))
             interface = request.get("interface")
@@ -257,6 +257,10 @@ class Simulator:
             if self.host is None:
                 raise ControlError("no host simulator is running")
             control = self.host.control
+            if mode == "rekey":
+                self.host.forget_working_keys()
+                await trio.lowlevel.checkpoint()
+                return {"mode": control.mode.value, "rekey": True}
             switch = HOST_SWITCHES.get(mode)
             if switch is not None:
                 for name, value in switch.items():
@@ -266,7 +270,7 @@ class Simulator:
             try:
                 control.mode = HostMode(mode)
             except ValueError:
-                allowed = ", ".join([*(m.value for m in HostMode), *HOST_SWITCHES])
+                allowed = ", ".join([*(m.value for m in HostMode), *HOST_SWITCHES, "rekey"])
                 raise ControlError(f"host mode must be one of {allowed}") from None
             await trio.lowlevel.checkpoint()
             return {"mode": mode}
@@ -322,9 +326,12 @@ class Simulator:
             ]  # fmt: skip
             return {"transactions": host_ledger(self.host), "closed-batches": closed}
 
+        from cardcore.simservers import tms_control
+
         return {"present": present, "remove": remove, "host": host, "pinpad": pinpad,
-                "sbp": sbp, "status": status, "ledger": ledger}  # fmt: skip
+                "sbp": sbp, "status": status, "ledger": ledger,
+                "tms": tms_control(terminal)}  # fmt: skip
 
     async def serve_control(self, terminal: Terminal, nursery: trio.Nursery) -> None:
-        server = SimControlServer(control_path(terminal.data_dir), self.handlers())
+        server = SimControlServer(control_path(terminal.data_dir), self.handlers(terminal))
         await nursery.start(server.serve)

@@ -96,6 +96,8 @@ class Terminal:
     sim: Any = None
     # Simulator mode: the in-process management servers (cardcore.simservers).
     simulators: Any = None
+    # The remote-management poll (cardcore.provisioning.remote), once started.
+    remote: Any = None
     # Set once the host link, the simulated parties and crash recovery are up
     # (the ECR listener opens before; device operations wait for this).
     ready: trio.Event = field(init=False)
@@ -281,10 +283,18 @@ class Terminal:
             if params.kernel_id is None:
                 continue
             kernel2 = None
-            if params.tags_to_read:
+            limit, cdcvm_limit = params.ctls_transaction_limit, params.ctls_transaction_limit_cdcvm
+            if params.tags_to_read or cdcvm_limit is not None:
                 kernel2 = Kernel2Parameters(
-                    tags_to_read=tuple(int(t, 16) for t in params.tags_to_read)
+                    tags_to_read=tuple(int(t, 16) for t in params.tags_to_read),
+                    transaction_limit_no_on_device_cvm=limit if cdcvm_limit is not None else None,
+                    transaction_limit_on_device_cvm=cdcvm_limit,
                 )
+                # Kernel 2 tells the two limits apart once the card's AIP says
+                # whether it verifies its holder itself (Book C-2 DF8124/DF8125):
+                # Entry Point lets through what either allows.
+                if cdcvm_limit is not None and limit is not None:
+                    limit = max(limit, cdcvm_limit)
             combinations.append(
                 ContactlessAid(
                     bytes.fromhex(params.aid),
@@ -292,7 +302,7 @@ class Terminal:
                     label=params.label,
                     partial_selection=params.partial_selection,
                     application_version=bytes.fromhex(params.application_version),
-                    transaction_limit=params.ctls_transaction_limit,
+                    transaction_limit=limit,
                     floor_limit=params.ctls_floor_limit,
                     terminal_floor_limit=params.floor_limit,
                     cvm_required_limit=params.ctls_cvm_limit,

@@ -53,6 +53,7 @@ from acquirers.iso8583.messages import (
 )
 from acquirers.iso8583.security import (
     MasterKeys,
+    WorkingKeys,
     decipher_pin_block,
     generate_key,
     wrap_key,
@@ -142,6 +143,13 @@ class HostSimulator:
         if state is None:
             state = self.terminals[tid] = TerminalKeys.from_set(self.default_keys)
         return state
+
+    def forget_working_keys(self) -> None:
+        """The host drops every terminal's working keys (renewed, lost): MACed
+        requests fail (63) until the terminal runs the key exchange."""
+        for keys in self.terminals.values():
+            keys.tpk = keys.tak = keys.pending_tpk = keys.pending_tak = None
+        self.default_keys = SimulatorKeys(self.default_keys.master, WorkingKeys())
 
     def _follow(self, dialect: Dialect) -> None:
         if dialect is not self.dialect:

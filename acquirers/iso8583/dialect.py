@@ -255,6 +255,10 @@ class Conventions:
     totals: TotalsFields = field(default_factory=TotalsFields)
     rrn_field: int = 37
     pos_condition_normal: str = "00"
+    # Response codes by which the host says the terminal's working keys are
+    # out of step with its own: the terminal runs the key exchange
+    # (network_codes["key_change"]) before its next message that needs them.
+    key_change_codes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

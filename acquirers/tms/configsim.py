@@ -1,25 +1,38 @@
 # Strategy: a simulator of the terminal-management (configuration) server
-# (issue 8), a real HTTPS server with mutual TLS on the acquirers.http core:
-#   GET /terminals/{sn}      -> <epay header="/common/header_{pack}"><terminal ..>
+# (issue 8), a real HTTPS server with mutual TLS on the acquirers.http core,
+# with the paths of the public management server this terminal's application
+# talks to (Java package ru.shtrih.kds, controller/ConfController.java, under
+# its base .../conf/{model}):
+#   GET /terminals/{sn}       -> <epay header="/common/header_{pack}"><terminal ..>
 #   GET /common/header_{pack} -> <hconf><include root name stage src/>...</hconf>
-#   GET /common/{tag}_{id}   -> the included part
+#   GET /common/{tag}_{id}    -> the included part
+#   POST /message             remote management: the terminal's poll
+#       <tm><sn/><ts/><state/>[<rsp><id/><status/>[<payload>..</payload>]</rsp>]</tm>
+#     answered <tm/>, or <tm><cmd>CODE</cmd><id>ID</id>[<appmap>..]</tm> with
+#     the next command issued for it (info, getlog, update, loadkeys,
+#     updatesoftware; the last with the applications the server offers). A
+#     command is sent once; its result comes in a later poll's <rsp> with
+#     its id, and the next command waits for it.
 # Only terminals whose client certificate chains to the configuration client
 # CA get an answer (the TLS layer refuses the rest), and a terminal may fetch
-# only its own part: the serial in the path must match the certificate's
-# common name (the device identifier ends with the serial number).
-# Documents are kept as bytes by path so tests can replace one (a bad
-# include), bump a stage, or take the whole server down (HTTP 503).
+# only its own part and poll only as itself: the serial number must match the
+# certificate's common name (the device identifier ends with it).
+# Documents are kept as bytes by path (whoever runs the simulator writes
+# them), so tests can replace one (a bad include), bump a stage, or take the
+# whole server down (HTTP 503).
 from __future__ import annotations
 
-import hashlib
-import ssl
+import itertools
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from cryptography.x509.oid import NameOID
 
 from acquirers.http import HTTPException, Request, Response, Router
 
-__all__ = ["ConfigServerSimulator", "TerminalProfile", "default_documents"]
+__all__ = ["COMMANDS", "ConfigServerSimulator", "RemoteCommand"]
+
+COMMANDS = ("info", "getlog", "update", "loadkeys", "updatesoftware")
 
 
 def _attr(value: str) -> str:
@@ -31,137 +44,66 @@ def _attr(value: str) -> str:
 
 
 @dataclass
-class TerminalProfile:
-    """What the simulator provisions a terminal with."""
+class RemoteCommand:
+    """One command issued to a terminal, and what became of it."""
 
+    id: str
+    code: str
     sn: str
-    tid: str = "00000001"
-    mid: str = "000000000000001"
-    mcc: str = "5411"
-    merchant: str = "CARDCORE TEST SHOP MOSCOW"
-    acquirer_id: str = "simacq"
-    acquirer_main: tuple[str, int] | None = None
-    acquirer_mirror: tuple[str, int] | None = None
-    acquirer_tls: bool = False
-    key_server: str | None = None
-    key_server_mirror: str | None = None
-    pack: str = "sim"
-    stages: dict[str, str] = field(
-        default_factory=lambda: {
-            "terminal": "24-01-01.01",
-            "cconf": "24-01-01.01",
-            "econf": "24-01-01.01",
-            "kconf": "24-01-01.01",
-        }
-    )
+    state: str = "pending"  # pending -> sent -> done
+    status: str | None = None
+    payload: str | None = None  # the <payload> element of the result, as XML text
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"id": self.id, "code": self.code, "state": self.state, "status": self.status,
+                "payload": self.payload}  # fmt: skip
 
 
-# A CA public key entry in the EMV Book 2 11.2 layout (test data; the checksum
-# is computed, so the terminal's checksum rule is exercised).
-_TEST_CAPK = (
-    "A000000003",
-    "92",
-    "996AF56F569187D09293C14810450ED8EE3357397B18A2458EFAA92DA3B6DF6514EC060195318FD43BE9B8F0CC669E3F844057CBDDF8BDA191BB64473BC8DC9A730DB8F6B4EDE3924186FFD9B8C7735789C23A36BA0B8AF65372EB57EA5D89E7D14E9C7B6B557460F10885DA16AC923F15AF3758F0F03EBD3C5C2C949CBA306DB44E6A2C076C5F67E281D7EF56785DC4D75945E491F01918800A9E2DC66F60080566CE0DAF8D17EAD46AD8E30A247C9F",
-    "03",
-)
-
-
-def _hex(text: str) -> str:
-    return text.encode("utf-8").hex().upper()
-
-
-def default_documents(profile: TerminalProfile) -> dict[str, bytes]:
-    """The documents of one terminal, by path."""
-    st = profile.stages
-    terminal = (
-        f'<epay header="/common/header_{profile.pack}">'
-        f'<terminal name="{profile.pack}_terminal" stage="{st["terminal"]}">'
-        "<options><application>"
-        f'<tag name="9F1C">{_hex(profile.tid)}</tag>'
-        f'<tag name="9F16">{_hex(profile.mid)}</tag>'
-        f'<tag name="9F15">{profile.mcc}</tag>'
-        f'<tag name="9F4E">{_hex(profile.merchant)}</tag>'
-        "</application></options></terminal></epay>"
-    )
-    hosts = ""
-    for role, host in (("main", profile.acquirer_main), ("mirror", profile.acquirer_mirror)):
-        if host is not None:
-            hosts += f'<host role="{role}" address={_attr(host[0])} port="{host[1]}"/>'
-    keyloader = ""
-    for role, url in (("main", profile.key_server), ("mirror", profile.key_server_mirror)):
-        if url:
-            keyloader += f'<host role="{role}" url={_attr(url)}/>'
-    if keyloader:
-        keyloader = f"<keyloader>{keyloader}</keyloader>"
-    common = (
-        f'<cconf name="{profile.pack}_common" stage="{st["cconf"]}">'
-        f'<acquirer id={_attr(profile.acquirer_id)} dialect="generic87"'
-        f' tls="{"true" if profile.acquirer_tls else "false"}">{hosts}</acquirer>'
-        f"{keyloader}</cconf>"
-    )
-    emv = (
-        f'<econf name="{profile.pack}_emv" stage="{st["econf"]}">'
-        '<terminal><tag name="9F1A">0643</tag><tag name="9F33">E0F8C8</tag>'
-        '<tag name="9F40">6000F0A001</tag><tag name="9F35">22</tag></terminal>'
-        '<application aid="A0000000031010" label="VISA" version="0096"/>'
-        '<application aid="A0000000041010" label="MASTERCARD" version="0002" '
-        'tac-denial="0000000000" tac-online="F45084800C" tac-default="F45084800C"/>'
-        '<application aid="A0000006581010" label="MIR" version="0100"/>'
-        "</econf>"
-    )
-    rid, index, modulus, exponent = _TEST_CAPK
-    checksum = hashlib.sha1(bytes.fromhex(rid + index + modulus + exponent)).hexdigest().upper()  # noqa: S324
-    capk = (
-        f'<kconf name="{profile.pack}_ca_keys" stage="{st["kconf"]}">'
-        f'<key rid="{rid}" index="{index}" exponent="{exponent}" checksum="{checksum}">'
-        f"{modulus}</key></kconf>"
-    )
-    header = (
-        "<hconf>"
-        f'<include root="cconf" name="{profile.pack}_common" stage="{st["cconf"]}" '
-        f'src="/common/cconf_{profile.pack}"/>'
-        f'<include root="econf" name="{profile.pack}_emv" stage="{st["econf"]}" '
-        f'src="/common/econf_{profile.pack}"/>'
-        f'<include root="kconf" name="{profile.pack}_ca_keys" stage="{st["kconf"]}" '
-        f'src="/common/kconf_{profile.pack}"/>'
-        "</hconf>"
-    )
-    return {
-        f"/terminals/{profile.sn}": terminal.encode(),
-        f"/common/header_{profile.pack}": header.encode(),
-        f"/common/cconf_{profile.pack}": common.encode(),
-        f"/common/econf_{profile.pack}": emv.encode(),
-        f"/common/kconf_{profile.pack}": capk.encode(),
-    }
-
-
+@dataclass
 class ConfigServerSimulator:
     """Serves documents by path; ``down`` answers 503 to everything."""
 
-    def __init__(self, documents: dict[str, bytes] | None = None) -> None:
-        self.documents: dict[str, bytes] = dict(documents or {})
-        self.down = False
-        self.requests: list[str] = []
+    documents: dict[str, bytes] = field(default_factory=dict)
+    down: bool = False
+    requests: list[str] = field(default_factory=list)
+    commands: list[RemoteCommand] = field(default_factory=list)
+    polls: int = 0
+    # What `updatesoftware` offers: (id, typetag, name, tag, version) per application.
+    applications: list[tuple[str, str, str, str, str]] = field(
+        default_factory=lambda: [("1", "app", "cardcore", "cardcore", "0.2.0")]
+    )
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(1)
         self.router = Router()
         self.router.add("GET", "/terminals/{sn}", self._terminal)
         self.router.add("GET", "/common/{name}", self._common)
+        self.router.add("POST", "/message", self._message)
 
-    def install(self, profile: TerminalProfile) -> None:
-        self.documents.update(default_documents(profile))
+    def issue(self, code: str, sn: str) -> RemoteCommand:
+        """Queue ``code`` for the terminal ``sn``; it goes with its next poll."""
+        if code not in COMMANDS:
+            raise ValueError(f"unknown command {code!r} (one of {', '.join(COMMANDS)})")
+        command = RemoteCommand(f"c{next(self._ids)}", code, sn)
+        self.commands.append(command)
+        return command
 
     def _check(self, request: Request) -> None:
         self.requests.append(request.path)
         if self.down:
             raise HTTPException(503, "configuration server is down")
 
-    async def _terminal(self, request: Request) -> Response:
-        self._check(request)
-        sn = request.path_params["sn"]
+    @staticmethod
+    def _own(request: Request, sn: str) -> None:
         cert = request.certificate()
         names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME) if cert else []
         cn = str(names[0].value) if names else ""
-        if not cn.endswith(sn):
+        if not sn or not cn.endswith(sn):
             raise HTTPException(403, "certificate does not belong to this terminal")
+
+    async def _terminal(self, request: Request) -> Response:
+        self._check(request)
+        self._own(request, request.path_params["sn"])
         return self._document(request.path)
 
     async def _common(self, request: Request) -> Response:
@@ -174,8 +116,37 @@ class ConfigServerSimulator:
             raise HTTPException(404, f"no document {_attr(path)}")
         return Response(200, body, "application/xml; charset=utf-8", ())
 
-    @staticmethod
-    def tls(cert_file: str, key_file: str, client_ca_file: str) -> ssl.SSLContext:
-        from acquirers.http import server_ssl_context
-
-        return server_ssl_context(cert_file, key_file, client_ca_file=client_ca_file)
+    async def _message(self, request: Request) -> Response:
+        self._check(request)
+        root = request.xml()
+        sn = (root.findtext("sn") or "").strip()
+        if root.tag != "tm":
+            raise HTTPException(400, "expected <tm>")
+        self._own(request, sn)
+        self.polls += 1
+        mine = [c for c in self.commands if c.sn == sn]
+        rsp = root.find("rsp")
+        if rsp is not None:
+            rid = (rsp.findtext("id") or "").strip()
+            for command in mine:
+                if command.id == rid and command.state == "sent":
+                    command.state = "done"
+                    command.status = (rsp.findtext("status") or "").strip()
+                    payload = rsp.find("payload")
+                    if payload is not None:
+                        command.payload = ET.tostring(payload, encoding="unicode")
+        answer = ET.Element("tm")
+        waiting = any(c.state == "sent" for c in mine)
+        pending = next((c for c in mine if c.state == "pending"), None)
+        if pending is not None and not waiting:
+            pending.state = "sent"
+            ET.SubElement(answer, "cmd").text = pending.code
+            ET.SubElement(answer, "id").text = pending.id
+            if pending.code == "updatesoftware":
+                appmap = ET.SubElement(answer, "appmap")
+                for values in self.applications:
+                    app = ET.SubElement(appmap, "app")
+                    for name, value in zip(("id", "typetag", "name", "tag", "version"), values,
+                                           strict=True):  # fmt: skip
+                        ET.SubElement(app, name).text = value
+        return Response.xml(answer)

@@ -54,7 +54,6 @@ from cardcore.endofday.states import SettlementEvent as Event
 from cardcore.endofday.states import SettlementState as State
 from cardcore.endofday.states import next_state
 from cardcore.engine.receipt import format_datetime, response_code_3
-from cardcore.hostlink import KEY_NAMES
 from cardcore.journal import CUTOVER_KIND, Journal, JournalError, Pending, SettlementRow
 from cardcore.ledger.ledger import StanCounter
 from cardcore.protocol.status import status_of
@@ -65,7 +64,6 @@ __all__ = [
     "EndOfDay",
     "ForceNotAllowed",
     "HostRefused",
-    "MissingData",
     "Progress",
     "SettlementUnfinished",
     "check_no_unfinished_settlement",
@@ -84,10 +82,6 @@ class ForceNotAllowed(CardcoreError):
 
 class HostRefused(CardcoreError):
     """The host answered, but not with success."""
-
-
-class MissingData(CardcoreError):
-    """Data needed for the operation is missing (e.g. master keys)."""
 
 
 async def check_no_unfinished_settlement(journal: Journal) -> None:
@@ -305,6 +299,7 @@ class EndOfDay:
         now = _now()
         # 1. Store-and-forward first. Only the acquirer's lane must be empty:
         # an SBP refund the agent has not taken yet does not hold the card batch.
+        await host.ensure_working_keys()
         await host.flush()
         left = await journal.count_pending(ISO_PENDING)
         if left:
@@ -595,21 +590,8 @@ class EndOfDay:
         return Answer()
 
     async def load_work_keys(self) -> Answer:
-        host = self.terminal.host
-        link = host.require()
-        master = host.master_keys()
-        if master is None:
-            raise MissingData("no terminal master keys: run loadmasterkeys first")
-        # KeyCheckError (verificationfailed) here leaves every key as it was.
-        result = await link.change_working_keys(master)
-        keys = result.keys
-        if keys.tpk is None or keys.tak is None:
-            raise HostRefused("the host did not deliver both working keys")
-        self.terminal.keystore.put_many(
-            {KEY_NAMES["tpk"]: (keys.tpk, "tdes"), KEY_NAMES["tak"]: (keys.tak, "tdes")}
-        )
-        link.keys = keys
-        log.info("working keys changed: %r", keys)
+        # KeyCheckError (verificationfailed) leaves every key as it was.
+        result = await self.terminal.host.exchange_working_keys()
         body: dict[str, Any] = {}
         if result.mac_rrn:
             body["mac-change-receipt"] = {"rrn": result.mac_rrn}

@@ -154,7 +154,7 @@ class CardOperation:
                 else:
                     pre = None  # over the contactless limits: chip only (Book B 3.1.1.4)
         sbp_wanted = command.operation is Operation.PURCHASE and command.force_sbp is not False
-        if sbp_wanted and config.sbp is not None:
+        if sbp_wanted and config.sbp is not None and config.interfaces.sbp:
             plan.sbp = config.sbp
             # Unique per QR: the agent refuses an order id it has seen.
             stamp = flow.when.strftime("%y%m%d%H%M%S")

@@ -161,12 +161,15 @@ class Till:
         return original_message(record, pan, link.terminal, link.dialect, batch=batch)
 
     async def flush_first(self) -> None:
-        """Pending reversals and advices go before a new financial message; a host
-        that does not answer must not hold the transaction for long."""
+        """Pending reversals and advices go before a new financial message,
+        and working keys are fetched first when the terminal has none yet (the
+        PIN pad needs the PIN key before the card is read); a host that does
+        not answer must not hold the transaction for long."""
         host = self.terminal.host
         if host.link is None:
             return
         with trio.move_on_after(host.config.acquirer.connect_timeout + 5):
+            await host.ensure_working_keys()
             await host.flush()
 
     # --- the cash register and the terminal's display ---------------------------

@@ -59,9 +59,13 @@ def reversal(till: Till, flow: Flow, reason: ReversalReason) -> bytes:
 
 
 async def go_online(till: Till, ctx: CommandContext, flow: Flow, card: Card) -> OnlineResponse:
-    """Send the financial request with its reversal durably stored first."""
+    """Send the financial request with its reversal durably stored first.
+    Without working keys (or with keys the host called stale) the key
+    exchange runs before anything is stored: a request is never declined for
+    a missing key without the terminal having tried to get one."""
     host, ledger = till.terminal.host, till.ledger
     link = host.require()
+    await host.ensure_working_keys()
     command = flow.command
     stans = till.stans(flow)
     fin = FinancialRequest(

@@ -8,18 +8,20 @@
 #       <options><application><tag name="9F1C">HEX</tag>...</application></options>
 #     </ROOT></epay>
 #   with the terminal EMV data objects (EMV Book 3 Annex A): 9F1C Terminal
-#   Identification (an, HEX of ASCII), 9F16 Merchant Identifier (ans), 9F15
-#   Merchant Category Code (n4, BCD), 9F4E Merchant Name and Location (ans;
-#   read as UTF-8 because the management servers send Cyrillic).
+#   Identification, 9F16 Merchant Identifier, 9F15 Merchant Category Code
+#   (n4, BCD), 9F4E Merchant Name and Location (text read as UTF-8 because
+#   the management servers send Cyrillic), and the receipt's header and
+#   footer lines.
 # - Header, GET {base}/common/header_{pack}:
 #     <hconf><include root=".." name=".." stage=".." src="/common/{tag}_{id}"/>...</hconf>
 # - Parts, GET {base}{src}: a document whose root tag, name and stage are the
-#   include's. The roots this terminal understands: `cconf` (common part:
-#   acquirer id and hosts, key-loader hosts, end-of-day options as
-#   `<settlement cutover=".." force=".."/>`), `econf` (terminal EMV
-#   parameters as tags, and the supported applications), `kconf` (payment
-#   system CA public keys, EMV Book 2 11.2, checked against their SHA-1
-#   checksum). Other roots are kept and shown but not interpreted.
+#   include's. The roots this terminal understands: `cconf` (common part),
+#   `econf` (terminal EMV parameters and the supported applications as EMV
+#   tags), `kconf` (payment system CA public keys, EMV Book 2 11.2, checked
+#   against their SHA-1 checksum). Other roots are kept and shown but not
+#   interpreted. Where each configuration key goes is one table
+#   (cardcore.provisioning.mapping), read both ways: `translate` here, and
+#   `build` for a server that serves a configuration (the simulator).
 # The wire shape of the terminal part and header follows the public code of a
 # management server serving terminals with this application (Java package
 # ru.shtrih.kds: repository/TerminalRepository.java keeps per-terminal
@@ -28,32 +30,36 @@
 # leaves it open.
 from __future__ import annotations
 
-import hashlib
+import logging
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from xml.parsers import expat
 
 from acquirers.http import XmlForbidden, parse_xml
+from cardcore.provisioning import mapping
 from cardcore.provisioning.errors import ProvisioningFormatError
 
 __all__ = [
     "KNOWN_ROOTS",
     "Include",
     "TerminalDocument",
+    "build",
     "parse_header",
     "parse_part",
     "parse_terminal",
     "translate",
 ]
 
+log = logging.getLogger(__name__)
+
 KNOWN_ROOTS = ("cconf", "econf", "kconf")
 _SRC = re.compile(r"^/common/[A-Za-z0-9_.-]+$")
 _HEADER = re.compile(r"^/common/header_[A-Za-z0-9_.-]+$")
 _NAME = re.compile(r"^[\w.\- ]{1,64}$")
 _STAGE = re.compile(r"^[\w.\-:]{1,64}$")
-_HEX = re.compile(r"^(?:[0-9A-Fa-f]{2})*$")
 _ROOT = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -148,219 +154,40 @@ def parse_part(data: bytes, include: Include) -> ET.Element:
 # --- translation -------------------------------------------------------------
 
 
-def _tags(parent: ET.Element | None, what: str) -> dict[str, bytes]:
-    values: dict[str, bytes] = {}
-    if parent is None:
-        return values
-    for el in parent.findall("tag"):
-        name = _attr(el, "name", what).upper()
-        text = (el.text or "").strip()
-        if not re.match(r"^[0-9A-F]{2,8}$", name) or not _HEX.match(text):
-            raise ProvisioningFormatError(f"{what}: tag {name} is not hex")
-        values[name] = bytes.fromhex(text)
-    return values
-
-
-def _ascii(value: bytes, tag: str, what: str, limit: int) -> str:
-    try:
-        text = value.decode("ascii")
-    except UnicodeDecodeError:
-        raise ProvisioningFormatError(f"{what}: tag {tag} is not ASCII") from None
-    if not text or len(text) > limit or not text.isprintable():
-        raise ProvisioningFormatError(f"{what}: tag {tag} has an invalid value")
-    return text
-
-
-def _terminal_overlay(doc: TerminalDocument) -> dict[str, Any]:
-    what = "terminal part"
-    tags = _tags(doc.element.find("options/application"), what)
-    for required in ("9F1C", "9F16"):
-        if required not in tags:
-            raise ProvisioningFormatError(f"{what}: tag {required} is missing")
-    out: dict[str, Any] = {
-        "tid": _ascii(tags["9F1C"], "9F1C", what, 16),
-        "mid": _ascii(tags["9F16"], "9F16", what, 15).strip(),
-    }
-    if "9F15" in tags:
-        mcc = tags["9F15"].hex()
-        if len(mcc) != 4 or not mcc.isdigit():
-            raise ProvisioningFormatError(f"{what}: tag 9F15 is not a 4-digit MCC")
-        out["mcc"] = mcc
-    if "9F4E" in tags:
-        try:
-            out["merchant-name-location"] = tags["9F4E"].decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise ProvisioningFormatError(f"{what}: tag 9F4E is not text") from None
-    return {"terminal": out}
-
-
-def _port(el: ET.Element, what: str) -> int:
-    text = _attr(el, "port", what)
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ProvisioningFormatError(f"{what}: invalid port")
-    return int(text)
-
-
-def _bool(text: str | None, what: str, default: bool) -> bool:
-    if text is None:
-        return default
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise ProvisioningFormatError(f"{what}: '{text}' is not a boolean")
-
-
-def _common_overlay(el: ET.Element) -> dict[str, Any]:
-    what = "common part"
-    overlay: dict[str, Any] = {}
-    acquirer = el.find("acquirer")
-    if acquirer is not None:
-        terminal = {"acquirer-id": _attr(acquirer, "id", what, _NAME)}
-        section: dict[str, Any] = {}
-        for host in acquirer.findall("host"):
-            role = _attr(host, "role", what)
-            if role not in ("main", "mirror"):
-                raise ProvisioningFormatError(f"{what}: acquirer host role '{role}'")
-            section[role] = {"host": _attr(host, "address", what), "port": _port(host, what)}
-        if "tls" in acquirer.attrib:
-            section["tls"] = _bool(acquirer.get("tls"), what, False)
-        if "dialect" in acquirer.attrib:
-            section["dialect"] = _attr(acquirer, "dialect", what)
-        if "bank-name" in acquirer.attrib:
-            section["bank-name"] = acquirer.get("bank-name", "")
-        overlay["terminal"] = terminal
-        overlay["acquirer"] = section
-    settlement = el.find("settlement")  # manual «Сверка итогов»: settlement cutover="true"
-    if settlement is not None:
-        overlay["settlement"] = {
-            "cutover": _bool(settlement.get("cutover"), what, False),
-            "forced-settlement": _bool(settlement.get("force"), what, False),
-        }
-    keyloader = el.find("keyloader")
-    if keyloader is not None:
-        prov: dict[str, Any] = {}
-        for host in keyloader.findall("host"):
-            role = _attr(host, "role", what)
-            url = _attr(host, "url", what)
-            if role not in ("main", "mirror") or not url.startswith("https://"):
-                raise ProvisioningFormatError(f"{what}: key-loader host must be https main/mirror")
-            prov[f"key-server-{role}"] = url
-        overlay["provisioning"] = prov
-    return overlay
-
-
-def _int_attr(el: ET.Element, name: str, what: str, default: int) -> int:
-    text = el.get(name)
-    if text is None:
-        return default
-    if not text.isdigit():
-        raise ProvisioningFormatError(f"{what}: '{name}' is not a number")
-    return int(text)
-
-
-def _hex_attr(el: ET.Element, name: str, what: str, default: str | None = None) -> str:
-    text = el.get(name)
-    if text is None:
-        if default is None:
-            raise ProvisioningFormatError(f"{what}: <{el.tag}> lacks '{name}'")
-        return default
-    if not _HEX.match(text):
-        raise ProvisioningFormatError(f"{what}: '{name}' is not hex")
-    return text.upper()
-
-
-def _emv_overlay(el: ET.Element) -> dict[str, Any]:
-    what = "EMV part"
-    emv: dict[str, Any] = {}
-    tags = _tags(el.find("terminal"), what)
-    if "9F1A" in tags:
-        emv["country-code"] = int(tags["9F1A"].hex())
-    if "9F33" in tags:
-        emv["capabilities"] = tags["9F33"].hex().upper()
-    if "9F40" in tags:
-        emv["additional-capabilities"] = tags["9F40"].hex().upper()
-    if "9F35" in tags:
-        emv["terminal-type"] = tags["9F35"][0] if len(tags["9F35"]) == 1 else -1
-    aids = []
-    for app in el.findall("application"):
-        aid = _hex_attr(app, "aid", what)
-        if not 5 <= len(aid) // 2 <= 16:
-            raise ProvisioningFormatError(f"{what}: AID {aid} has an invalid length")
-        aids.append(
-            {
-                "aid": aid,
-                "label": app.get("label", ""),
-                "partial-selection": _bool(app.get("partial-selection"), what, True),
-                "application-version": _hex_attr(app, "version", what, "0096"),
-                "tac-denial": _hex_attr(app, "tac-denial", what, "0010000000"),
-                "tac-online": _hex_attr(app, "tac-online", what, "DC4004F800"),
-                "tac-default": _hex_attr(app, "tac-default", what, "DC4000A800"),
-                "floor-limit": _int_attr(app, "floor-limit", what, 0),
-                "random-selection-threshold": _int_attr(app, "threshold", what, 0),
-                "random-selection-target-percent": _int_attr(app, "target-percent", what, 0),
-                "random-selection-max-percent": _int_attr(app, "max-target-percent", what, 0),
-                "default-ddol": _hex_attr(app, "ddol", what, "9F3704"),
-                "default-tdol": _hex_attr(app, "tdol", what, ""),
-                "priority": _int_attr(app, "priority", what, 0),
-            }
-        )
-    if not aids:
-        raise ProvisioningFormatError(f"{what}: no applications")
-    emv["aids"] = aids
-    return {"emv": emv}
-
-
-def _capk_overlay(el: ET.Element) -> dict[str, Any]:
-    what = "CA key part"
-    keys = []
-    for key in el.findall("key"):
-        rid = _hex_attr(key, "rid", what)
-        index = _hex_attr(key, "index", what)
-        exponent = _hex_attr(key, "exponent", what)
-        modulus = (key.text or "").strip().upper()
-        if len(rid) != 10 or len(index) != 2 or exponent not in ("03", "010001"):
-            raise ProvisioningFormatError(f"{what}: key {rid}/{index} has an invalid header")
-        if not _HEX.match(modulus) or not 64 <= len(modulus) // 2 <= 248:
-            raise ProvisioningFormatError(f"{what}: key {rid}/{index} modulus is invalid")
-        checksum = key.get("checksum")
-        if checksum is None:
-            raise ProvisioningFormatError(f"{what}: key {rid}/{index} has no checksum")
-        digest = hashlib.sha1(  # noqa: S324 - EMV Book 2 11.2 defines SHA-1 here
-            bytes.fromhex(rid + index + modulus + exponent)
-        ).hexdigest()
-        if digest.upper() != checksum.upper():
-            raise ProvisioningFormatError(f"{what}: key {rid}/{index} checksum mismatch")
-        entry: dict[str, Any] = {
-            "rid": rid,
-            "index": index,
-            "modulus": modulus,
-            "exponent": exponent,
-            "checksum": checksum.upper(),
-        }
-        if key.get("expiry"):
-            entry["expiry"] = key.get("expiry")
-        keys.append(entry)
-    return {"emv": {"ca-keys": keys}}
-
-
-def _merge(into: dict[str, Any], add: dict[str, Any]) -> None:
-    for key, value in add.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
-
-
-def translate(terminal: TerminalDocument, parts: dict[str, ET.Element]) -> dict[str, Any]:
+def translate(terminal: TerminalDocument, parts: Mapping[str, ET.Element]) -> dict[str, Any]:
     """The Config overlay (kebab-case keys) from the terminal part and the
-    included parts, keyed by root."""
-    overlay: dict[str, Any] = {}
-    if "cconf" in parts:
-        _merge(overlay, _common_overlay(parts["cconf"]))
-    if "econf" in parts:
-        _merge(overlay, _emv_overlay(parts["econf"]))
-    if "kconf" in parts:
-        _merge(overlay, _capk_overlay(parts["kconf"]))
-    _merge(overlay, _terminal_overlay(terminal))
+    included parts, keyed by root. What no configuration key reads is logged."""
+    overlay, unread = mapping.decode({**parts, "terminal": terminal.element})
+    if unread:
+        log.warning("configuration documents: not used by this terminal: %s", ", ".join(unread))
     return overlay
+
+
+_NAMES = {"terminal": "terminal", "cconf": "common", "econf": "emv", "kconf": "ca_keys"}
+
+
+def build(
+    overlay: Mapping[str, Any], *, sn: str, pack: str, stages: Mapping[str, str]
+) -> dict[str, bytes]:
+    """The documents a server serves for ``overlay``, by path: the terminal
+    part (/terminals/{sn}), the header and one include per other part, each
+    named `{pack}_{what it is}` with its stage from ``stages`` (by part). The
+    inverse of parse_* and translate; ValueError for what no document carries."""
+    parts = mapping.encode(overlay)
+    parts.setdefault("terminal", ET.Element("terminal"))
+    header = ET.Element("hconf")
+    out: dict[str, bytes] = {}
+    for part, element in parts.items():
+        element.set("name", f"{pack}_{_NAMES[part]}")
+        element.set("stage", stages.get(part, "1"))
+        if part == "terminal":
+            continue
+        src = f"/common/{part}_{pack}"
+        ET.SubElement(header, "include", root=element.tag, name=element.get("name", ""),
+                      stage=element.get("stage", ""), src=src)  # fmt: skip
+        out[src] = ET.tostring(element, encoding="utf-8")
+    epay = ET.Element("epay", header=f"/common/header_{pack}")
+    epay.append(parts["terminal"])
+    out[f"/terminals/{sn}"] = ET.tostring(epay, encoding="utf-8")
+    out[f"/common/header_{pack}"] = ET.tostring(header, encoding="utf-8")
+    return out

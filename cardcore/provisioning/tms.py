@@ -33,7 +33,7 @@ from cardcore.provisioning.errors import (
 from cardcore.provisioning.store import DOCUMENTS_DIR, PartInfo
 from cardcore.terminal import Terminal
 
-__all__ = ["UpdateResult", "update_configuration"]
+__all__ = ["UpdateResult", "fetch", "update_configuration"]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,17 @@ class UpdateResult:
     changed: list[str]
 
 
-async def _get(client: httpx.AsyncClient, url: str, limit: int) -> bytes:
+async def fetch(
+    client: httpx.AsyncClient, url: str, limit: int, *, body: bytes | None = None
+) -> bytes:
+    """GET ``url`` (POST ``body`` to it) on the configuration server: the
+    answer's body, at most ``limit`` bytes."""
+    method = "GET" if body is None else "POST"
+    headers = {} if body is None else {"content-type": "application/xml; charset=utf-8"}
     with map_httpx_errors(
         "configuration server", communication=ProvisioningLinkError, timeout=ProvisioningTimeout
     ):
-        async with client.stream("GET", url) as response:
+        async with client.stream(method, url, content=body, headers=headers) as response:
             if response.status_code != 200:
                 raise ProvisioningLinkError(
                     f"configuration server answered {response.status_code} for {url}"
@@ -75,15 +81,15 @@ async def update_configuration(terminal: Terminal) -> UpdateResult:
     limit = cfg.max_document
     fetched: dict[str, bytes] = {}
     async with httpx.AsyncClient(verify=context, timeout=cfg.http_timeout) as client:
-        terminal_data = await _get(client, f"{base}/terminals/{quote(state.sn)}", limit)
+        terminal_data = await fetch(client, f"{base}/terminals/{quote(state.sn)}", limit)
         terminal_doc = documents.parse_terminal(terminal_data)
-        header_data = await _get(client, f"{base}{terminal_doc.header}", limit)
+        header_data = await fetch(client, f"{base}{terminal_doc.header}", limit)
         includes = documents.parse_header(header_data)
         installed = state.parts
         for inc in includes:
             have = installed.get(inc.root)
             if have is None or have.stage != inc.stage or have.name != inc.name:
-                fetched[inc.root] = await _get(client, f"{base}{inc.src}", limit)
+                fetched[inc.root] = await fetch(client, f"{base}{inc.src}", limit)
     # Validate everything: new parts from the wire, unchanged ones from disk.
     elements: dict[str, ET.Element] = {}
     for inc in includes:

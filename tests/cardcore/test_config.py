@@ -213,3 +213,20 @@ def test_the_management_servers_overlay_is_checked_too(tmp_path: Path) -> None:
         "provisioned configuration refused:"
         " configuration key 'acquirer.main.port' is 70000; allowed: 1 to 65535"
     )
+
+
+def test_kernel2_limits_with_and_without_on_device_cvm(tmp_path: Path) -> None:
+    """DF8124 and DF8125 reach Kernel 2; Entry Point lets through what either allows."""
+    aid = {"aid": "A0000000041010", "kernel-id": "02", "ctls-transaction-limit": 5000,
+           "ctls-transaction-limit-cdcvm": 50000}  # fmt: skip
+    info = DeviceInfo("1", "M", "x", "x", "x", "x")
+    terminal = Terminal(build_config({"emv": {"aids": [aid]}}), tmp_path, Devices(info, NoKeypad()))
+    (combination,) = terminal.contactless_config().combinations
+    assert combination.transaction_limit == 50000
+    assert combination.kernel2 is not None
+    assert combination.kernel2.transaction_limit_no_on_device_cvm == 5000
+    assert combination.kernel2.transaction_limit_on_device_cvm == 50000
+    del aid["ctls-transaction-limit-cdcvm"]
+    terminal.config = build_config({"emv": {"aids": [aid]}})
+    (combination,) = terminal.contactless_config().combinations
+    assert combination.transaction_limit == 5000 and combination.kernel2 is None

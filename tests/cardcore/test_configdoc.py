@@ -4,6 +4,7 @@ the README's reference is the current one."""
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from cardcore.config import Config, build_config, setting_type
 from cardcore.configdoc import README_BEGIN, README_END, readme_reference, show_config
+from cardcore.provisioning.store import ProvisioningStore
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -60,13 +62,22 @@ def test_every_setting_is_described(struct: type[msgspec.Struct]) -> None:
         assert (extra or {}).get("doc"), f"{struct.__name__}.{field.name} has no doc"
 
 
-def test_the_defaults_load_back() -> None:
-    assert build_config(tomllib.loads(show_config({}, None))) == Config()
+def _show(tmp_path: Path, data: dict[str, Any] | None) -> str:
+    """`cardcore config show` of a file holding ``data`` (None: no file)."""
+    path = None
+    if data is not None:
+        path = tmp_path / "terminal.json"
+        path.write_text(json.dumps(data))
+    return show_config(path, tmp_path / "data")
 
 
-def test_a_file_loads_back_without_its_secrets() -> None:
-    text = show_config(SAMPLE, Path("terminal.toml"))
-    assert text.startswith("# cardcore configuration: the embedded defaults, then terminal.toml.")
+def test_the_defaults_load_back(tmp_path: Path) -> None:
+    assert build_config(tomllib.loads(_show(tmp_path, None))) == Config()
+
+
+def test_a_file_loads_back_without_its_secrets(tmp_path: Path) -> None:
+    text = _show(tmp_path, SAMPLE)
+    assert text.startswith(f"# cardcore configuration: the embedded defaults, then {tmp_path}")
     assert "bearer-SECRET" not in text and "987654" not in text
     assert "# secret-key = (set, not shown)" in text
     without_secrets: dict[str, Any] = {
@@ -77,14 +88,17 @@ def test_a_file_loads_back_without_its_secrets() -> None:
     assert build_config(tomllib.loads(text)) == build_config(without_secrets)
 
 
-def test_each_key_has_its_value_description_and_range() -> None:
-    lines = show_config(SAMPLE, None).splitlines()
+def test_each_key_has_its_value_source_description_and_range(tmp_path: Path) -> None:
+    lines = _show(tmp_path, SAMPLE).splitlines()
 
     def line(start: str) -> str:
         (found,) = [x for x in lines if x.startswith(start)]
         return found
 
-    assert re.fullmatch(r"port = 0 +# the ECR port; 0: a free one .*\[0 to 65535\]", line("port ="))
+    assert re.fullmatch(
+        r"port = 0 +# file: the ECR port; 0: a free one .*\[0 to 65535\]", line("port =")
+    )
+    assert "# file: " in line("idle-timeout =")
     assert line("vendor-id = 0x0ACD ").endswith("[0x0000 to 0xFFFF]")
     assert any(x.endswith("['auto', 'none', 'pcsc' or 'sim']") for x in lines)  # readers.driver
     assert line("# mid = (not set)")
@@ -97,3 +111,27 @@ def test_the_readme_reference_is_current() -> None:
     text = README.read_text(encoding="utf-8")
     start, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
     assert text[start:end] == readme_reference(), "run `make readme` and commit the README"
+
+
+def test_each_value_says_which_layer_it_came_from(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    store = ProvisioningStore(data_dir)
+    store.open()
+    with store.stage() as staging:
+        staging.set_overlay({"terminal": {"tid": "00000001"}, "emv": {"aids": [
+            {"aid": "A0000006581010", "label": "MIR"}]}})  # fmt: skip
+        store.publish(staging)
+    config = tmp_path / "terminal.toml"
+    config.write_text('[terminal]\ntid = "22222222"\nmid = "000000000000042"\n')
+    lines = show_config(config, data_dir).splitlines()
+
+    def line(start: str) -> str:
+        (found,) = [x for x in lines if x.startswith(start)]
+        return found
+
+    assert re.match(r'tid = "00000001" +# server: ', line("tid ="))  # the server wins
+    assert re.match(r'mid = "000000000000042" +# file: ', line("mid ="))
+    assert re.match(r"port = 4433 +# default: ", line("port ="))
+    (aid,) = [x for x in lines if x.startswith("[[emv.aids]]")]
+    assert "# server: " in aid
+    assert build_config(tomllib.loads("\n".join(lines))).terminal.tid == "00000001"

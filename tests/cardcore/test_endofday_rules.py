@@ -528,7 +528,8 @@ def test_common_part_carries_the_settlement_options() -> None:
     )  # fmt: skip
     common = ET.fromstring('<cconf><settlement cutover="true"/></cconf>')
     overlay = translate(terminal, {"cconf": common})
-    assert overlay["settlement"] == {"cutover": True, "forced-settlement": False}
+    # What the part does not say is not the server's: the local value stays.
+    assert overlay["settlement"] == {"cutover": True}
     config = build_config(overlay)
     assert config.settlement.cutover and not config.settlement.forced_settlement
     assert not build_config({}).settlement.cutover  # off unless configured

@@ -21,7 +21,6 @@ import trio
 
 from acquirers.testkeys import load_test_keys
 from acquirers.tls import server_tls_context
-from acquirers.tms.configsim import TerminalProfile
 from base.crypto.des import kcv_tdes
 from cardcore.app import build_commands
 from cardcore.config import HostConfig, build_config
@@ -165,11 +164,14 @@ async def test_life_cycle_factory_to_master_keys(tmp_path: Path) -> None:
         cfg = env.terminal.config
         assert cfg.terminal.mcc == "5411"
         assert cfg.terminal.merchant_name_location == "CARDCORE TEST SHOP MOSCOW"
-        assert [a.aid for a in cfg.emv.aids] == [
-            "A0000000031010",
-            "A0000000041010",
-            "A0000006581010",
+        # The embedded applications, with their contactless parameters.
+        assert [(a.aid, a.kernel_id) for a in cfg.emv.aids] == [
+            ("A0000000031010", "03"),
+            ("A0000000032010", "03"),
+            ("A0000000041010", "02"),
+            ("A0000006581010", "C10643"),
         ]
+        assert cfg.emv.aids == build_config({}).emv.aids
         assert cfg.emv.ca_keys[0].index == "92"
 
         # Nothing changed on the server: nothing fetched beyond terminal + header, nothing written.
@@ -235,12 +237,13 @@ async def test_master_keys_from_the_mirror_when_the_main_server_fails(tmp_path: 
         url = env.sims.key_url
         # The main key server answers 404 (wrong path): an error answer, not
         # a connection failure; the mirror is asked next.
-        env.sims.config_server.install(
-            TerminalProfile(
-                sn=INFO.serial_number,
-                key_server=url.replace("/keyrequest", "/gone"),
-                key_server_mirror=url,
-            )
+        env.sims.update(
+            {
+                "provisioning": {
+                    "key-server-main": url.replace("/keyrequest", "/gone"),
+                    "key-server-mirror": url,
+                }
+            }
         )
         assert (await env.command("updateconfiguration", {"token": token})).status == "ok"
         answer = await env.command("loadmasterkeys", {"token": token})
@@ -263,11 +266,7 @@ async def test_acquirer_link_over_tls_with_the_activation_certificate(
             server.cert_file, server.key_file, client_ca_file=pki.ca_file("acquirer-ca")
         )
         host, port = await start_sim(nursery, ssl_context=context, ledger=make_ledger())
-        env.sims.config_server.install(
-            TerminalProfile(
-                sn=INFO.serial_number, acquirer_main=("127.0.0.1", port), acquirer_tls=tls
-            )
-        )
+        env.sims.update({"acquirer": {"main": {"host": "127.0.0.1", "port": port}, "tls": tls}})
         assert (await env.command("updateconfiguration", {"token": token})).status == "ok"
         assert env.terminal.config.acquirer.tls is tls
         answer = await env.command("testconnection", {"token": token})
@@ -414,7 +413,9 @@ CONFIG_FAILURES = [
     (
         "invalid AID in include",
         lambda env: _break_econf(
-            env, b'<econf name="sim_emv" stage="24-09-09.09"><application aid="A0"/></econf>'
+            env,
+            b'<econf name="sim_emv" stage="24-09-09.09"><applications><application>'
+            b'<tag name="9F06">A0</tag></application></applications></econf>',
         ),
         "formaterror",
     ),

@@ -227,10 +227,13 @@ def test_help_shows_defaults_and_exit_codes() -> None:
 def test_config_show_and_check(tmp_path: Path) -> None:
     good = tmp_path / "terminal.toml"
     good.write_text('[terminal]\ntid = "10000042"\n')
-    shown = cli("config", "show", "--config", str(good))
+    shown = cli("config", "show", "--config", str(good), "--data-dir", str(tmp_path / "data"))
     assert shown.returncode == 0, shown.stderr
     assert tomllib.loads(shown.stdout)["terminal"]["tid"] == "10000042"
-    assert any(line.startswith("port = 4433 ") for line in shown.stdout.splitlines())
+    lines = shown.stdout.splitlines()
+    assert any(line.startswith("port = 4433 ") and "# default: " in line for line in lines)
+    assert any(line.startswith('tid = "10000042" ') and "# file: " in line for line in lines)
+    assert not (tmp_path / "data").exists()  # showing creates nothing
     assert cli("config", "check", str(good)).stdout == f"{good}: valid\n"
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nport = 65536\n")

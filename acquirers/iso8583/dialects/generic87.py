@@ -179,6 +179,9 @@ CONVENTIONS = Conventions(
     offline_response_codes={"approved_offline": "Y1", "unable_online": "Y3"},
     messages=MESSAGES,
     totals=TotalsFields(),
+    # 63, security violation: the host could not verify the MAC under the
+    # keys it holds for the terminal (a host that renewed or lost them).
+    key_change_codes=frozenset({"63"}),
 )
 
 DIALECT = Dialect(
