@@ -20,7 +20,7 @@ import msgspec
 import trio
 
 from cardcore.engine.receipt import card_receipt, response_code_3
-from cardcore.journal import TxnRecord
+from cardcore.journal import JournalError, TxnRecord
 from cardcore.render import money, slip
 from cardcore.simulator import host_ledger, host_switches
 from hal.sim.changes import Changes
@@ -81,6 +81,7 @@ class Face:
         self.document = b"{}"  # the latest reading, JSON
         self.updates = Changes()  # counts new readings
         self.watchers = 0  # event streams open (people at the terminal and spectators)
+        self._recent: list[TxnRecord] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         changes = self.sim.changes
@@ -106,7 +107,14 @@ class Face:
     async def reading(self) -> dict[str, Any]:
         # The journal first: it is the one wait. The drivers are read after it
         # with none between, so the reading is one moment of the terminal.
-        recent = await self.terminal.journal.recent(RECENT)
+        # A journal that cannot be read (a disk fault) leaves the last rows
+        # read on the page, with the reason; the terminal serves on.
+        journal_error = None
+        try:
+            self._recent = await self.terminal.journal.recent(RECENT)
+        except JournalError as exc:
+            journal_error = exc.message
+        recent = self._recent
         sim = self.sim
         devices = self.terminal.devices
         shown = sim.display.current
@@ -140,6 +148,7 @@ class Face:
             "sbp": sim.sbp.control.mode.value if sim.sbp is not None else None,
             "slip": self._slip(recent),
             "recent": [_row(record) for record in recent],
+            "journal-error": journal_error,
         }
 
     def _host(self) -> dict[str, Any] | None:

@@ -194,6 +194,7 @@
     }
 
     $("receipt").textContent = state.slip ? state.slip.join("\n") : "No transaction yet.";
+    $("journal-error").textContent = state["journal-error"] || "";
     rows($("journal"), state.recent, (r) => [
       r.seq, r.time, r.type, r.amount, r.pan || r.interface, r.tstatus || r.state,
     ]);

@@ -21,6 +21,7 @@ import pytest
 import trio
 
 from acquirers.http import Request
+from cardcore.journal import JournalError
 from cardcore.protocol.xmlcodec import Message
 from cardcore.ui import UiOptions, serve_ui
 from cardcore.ui import server as ui_server
@@ -202,6 +203,25 @@ async def test_the_qr_is_drawn_while_it_is_shown(ui: Ui, nursery: trio.Nursery) 
     await stream.until(lambda s: s["qr"] is None)
 
 
+async def test_a_journal_that_cannot_be_read_leaves_the_page_live(
+    ui: Ui, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(limit: int = 10) -> list[Any]:
+        await trio.lowlevel.checkpoint()
+        raise JournalError("journal: disk I/O error")
+
+    stream = await open_page(ui, nursery, person=False)
+    await stream.until(lambda s: True)
+    monkeypatch.setattr(ui.harness.terminal.journal, "recent", broken)
+    await ui.harness.sim.display.show(0x0E, "ДОБРО ПОЖАЛОВАТЬ")
+    state = await stream.until(lambda s: s["journal-error"] is not None)
+    assert state["journal-error"] == "journal: disk I/O error"
+    assert state["display"]["text"] == "ДОБРО ПОЖАЛОВАТЬ"  # the rest is still read
+    monkeypatch.undo()
+    await ui.harness.sim.display.show(0x0E, "ДОБРО ПОЖАЛОВАТЬ", language="ru")
+    await stream.until(lambda s: s["journal-error"] is None)
+
+
 # --- a person at the terminal ------------------------------------------------------------
 async def test_a_purchase_with_the_pin_typed_on_the_page(ui: Ui, nursery: trio.Nursery) -> None:
     stream = await open_page(ui, nursery)
@@ -217,9 +237,9 @@ async def test_a_purchase_with_the_pin_typed_on_the_page(ui: Ui, nursery: trio.N
     assert "1239" not in json.dumps(typed)
     for key in ["4", "ok"]:
         await ui.act("/api/key", {"key": key})
-    state = await stream.until(lambda s: s["slip"] is not None and s["waiting"] is None)
+    approved = {"code": "03", "text": "ОДОБРЕНО", "language": "ru", "amount": "150.00 RUB"}
+    state = await stream.until(lambda s: s["slip"] is not None and approved in s["log"])
     assert (await answers.first()).status == "ok"
-    assert any(m["text"] == "ОДОБРЕНО" and m["amount"] == "150.00 RUB" for m in state["log"])
     assert any("150.00 RUB" in line for line in state["slip"])
     assert any("APPROVED" in line for line in state["slip"])
     assert state["recent"][0]["pan"] == "*0010" and state["recent"][0]["tstatus"] == "approved"
