@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 # The PC/SC extra builds pyscard from source against libpcsclite; add it when the library is there.
 PCSC_EXTRA := $(shell pkg-config --exists libpcsclite 2>/dev/null && echo ",pcsc")
 
-.PHONY: demo test lint typecheck unit slow bench readme clean
+.PHONY: demo test lint typecheck unit slow browser bench readme clean
 
+# The ui extra (segno) draws the SBP QR on the virtual terminal page.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[ui]"
 	touch $@
 
 # python-emv (emvtool) reads the virtual cards through pcscd in the PC/SC tests.
@@ -35,7 +36,7 @@ lint: $(BIN)/.installed-test
 # Two workers (the machines have two cores); the tests that start the one
 # private pcscd run after them, on their own.
 unit: $(BIN)/.installed-test
-	$(BIN)/pytest -q -n 2 -m "not pcsc and not slow"
+	$(BIN)/pytest -q -n 2 -m "not pcsc and not slow and not browser"
 	$(BIN)/pytest -q -m "pcsc and not slow"
 
 # The benchmarks' smoke runs and the instruction count (valgrind): long, so
@@ -43,7 +44,13 @@ unit: $(BIN)/.installed-test
 slow: $(BIN)/.installed-test
 	$(BIN)/pytest -q -m slow
 
-test: lint unit slow
+# The virtual terminal page in Debian's chromium (chromium, chromium-driver
+# and zbar-tools: .ci/run installs them). CARDCORE_SCREENSHOTS=DIR keeps the
+# screenshots.
+browser: $(BIN)/.installed-test
+	$(BIN)/pytest -q -m browser tests/browser
+
+test: lint unit slow browser
 
 bench: $(BIN)/.installed
 	$(BIN)/cardcore-bench

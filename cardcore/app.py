@@ -3,7 +3,9 @@
 # control socket, the host-link background work, device monitors and the
 # remote-management poll of the configuration server. The bound
 # address is written to <data-dir>/run/ecr.addr once the listener is up, so
-# scripts and tests can start the server on port 0 and find it. Whatever
+# scripts and tests can start the server on port 0 and find it; with a
+# virtual terminal page (--ui-port) its address goes to run/ui.addr the same
+# way, before ecr.addr, so whoever waits for ecr.addr finds both. Whatever
 # stops the start-up is raised as one StartupError in the words of the
 # meaningful leaf of trio's exception groups (docs/conventions.md: one line, exit 2);
 # only an unexpected exception's traceback goes to the log. What leaves the
@@ -55,6 +57,10 @@ class ServeOptions:
     config_data: dict[str, Any] | None = None
     # The journal is lost for good: start a new one (cardcore.terminal).
     new_journal: bool = False
+    # The virtual terminal page (simulator mode): its port (0: a free one),
+    # None: no page; its address, None: the ECR listener's.
+    ui_port: int | None = None
+    ui_listen: str | None = None
 
 
 def _devices(config: Config, simulator: bool) -> Devices:
@@ -154,6 +160,7 @@ async def _serve(options: ServeOptions, up: trio.Event) -> None:
     await terminal.start()
     server = EcrServer(options.config.server, build_commands(terminal), terminal.keyring)
     addr_file = options.data_dir / "run" / "ecr.addr"
+    ui_addr_file = options.data_dir / "run" / "ui.addr"
     try:
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
@@ -162,6 +169,7 @@ async def _serve(options: ServeOptions, up: trio.Event) -> None:
                 up.set()
     finally:
         addr_file.unlink(missing_ok=True)
+        ui_addr_file.unlink(missing_ok=True)
         terminal.close()
 
 
@@ -207,9 +215,26 @@ async def _run(
     for warning in startup_warnings(terminal):
         log.warning("%s", warning)
     terminal.ready.set()
+    if options.simulator and options.ui_port is not None:
+        await _start_ui(terminal, nursery, options)
     # Scripts and tests wait for this file: everything is up when it appears.
     atomic_write(addr_file, f"{host} {port}\n".encode())
     log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)
+
+
+async def _start_ui(terminal: Terminal, nursery: trio.Nursery, options: ServeOptions) -> None:
+    """The virtual terminal page; its address goes to run/ui.addr ("HOST PORT")."""
+    from cardcore.ui import UiOptions, serve_ui
+
+    listen = options.ui_listen or terminal.config.server.listen
+    ui = UiOptions(host=listen, port=options.ui_port or 0, open_to_network=bool(options.ui_listen))
+    host, port = await nursery.start(serve_ui, terminal, terminal.sim, ui)
+    atomic_write(options.data_dir / "run" / "ui.addr", f"{host} {port}\n".encode())
+    if not _loopback(listen) and not options.ui_listen:
+        log.warning(
+            "the virtual terminal page on %s:%d is read-only from other machines"
+            " (--ui-listen ADDRESS lets them act on it)", host, port,
+        )  # fmt: skip
 
 
 def startup_warnings(terminal: Terminal) -> list[str]:

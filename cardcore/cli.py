@@ -133,6 +133,17 @@ def _parser() -> argparse.ArgumentParser:
         help="simulated devices and hosts; no hardware, no network",
     )
     serve.add_argument(
+        "--ui-port",
+        type=int,
+        help="with --simulator: serve the virtual terminal page on this port (0: a free one;"
+        ' its address goes to DATA-DIR/run/ui.addr, "HOST PORT"); default: no page',
+    )
+    serve.add_argument(
+        "--ui-listen",
+        help="address of the virtual terminal page; peers there may act on it, not only"
+        " this machine (default: the --listen address, read-write from loopback only)",
+    )
+    serve.add_argument(
         "--new-journal",
         action="store_true",
         help="the journal this terminal had is lost for good: start a new, empty one",
@@ -444,6 +455,15 @@ def _serve(args: argparse.Namespace) -> int:
     from cardcore.errors import StartupError
     from cardcore.logs import setup_logging
 
+    if (args.ui_port is not None or args.ui_listen is not None) and not args.simulator:
+        print("cardcore: the virtual terminal page (--ui-port) needs --simulator", file=sys.stderr)
+        return Exit.USAGE
+    if args.ui_listen is not None and args.ui_port is None:
+        print("cardcore: --ui-listen needs --ui-port", file=sys.stderr)
+        return Exit.USAGE
+    if args.ui_port is not None and not 0 <= args.ui_port <= 65535:
+        print(f"cardcore: option --ui-port is {args.ui_port}; allowed: 0 to 65535", file=sys.stderr)
+        return Exit.USAGE
     overrides: dict[str, Any] = {}
     # The options that set a configuration key, for errors in their own words.
     options_for = {"server.port": "--port", "server.activator-port": "--activator-port"}
@@ -477,6 +497,8 @@ def _serve(args: argparse.Namespace) -> int:
         simulator=args.simulator,
         config_data=config_data,
         new_journal=args.new_journal,
+        ui_port=args.ui_port,
+        ui_listen=args.ui_listen,
     )
     try:
         trio.run(serve, options)

@@ -6,7 +6,10 @@
 #   and the virtual cards' issuer master keys for ARQC/ARPC;
 # - the virtual card slot and readers (card `default` on the contact
 #   interface until `cardcore sim present|remove` changes it), the PIN pad;
-# - the control socket behind `cardcore sim ...`.
+# - the control socket behind `cardcore sim ...`;
+# - what a person at the terminal sees and presses: the display, the lights,
+#   the keys (hal.sim.keys), all counting their changes in one `Changes`
+#   that the virtual terminal page (cardcore.ui) waits on.
 # The configuration gets loopback hosts, TEST ONLY keys and identities; a
 # value the operator configured explicitly wins.
 from __future__ import annotations
@@ -32,8 +35,11 @@ from cardcore.hostlink import KEY_NAMES
 from cardcore.simcontrol import ControlError, SimControlServer, control_path
 from cardcore.terminal import Terminal
 from hal.interfaces import CardInterface
+from hal.sim.changes import Changes
 from hal.sim.display import SimDisplay
 from hal.sim.indicators import SimIndicators
+from hal.sim.keypad import SimKeypad
+from hal.sim.keys import TerminalKeys
 from hal.sim.pinpad import PinPadMode, SimPinPad
 from hal.sim.pki import load_issuer_keys
 from hal.sim.profile import list_profiles, load_profile
@@ -128,14 +134,24 @@ def host_ledger(host: HostSimulator) -> list[dict[str, Any]]:
 
 @dataclass
 class Simulator:
-    slot: SimCardSlot = field(default_factory=SimCardSlot)
+    changes: Changes = field(default_factory=Changes)
     host: HostSimulator | None = None
     pinpad: SimPinPad | None = None
-    indicators: SimIndicators = field(default_factory=SimIndicators)
-    display: SimDisplay = field(default_factory=SimDisplay)
     sbp: SbpAgentSimulator | None = None
     host_port: int = 0
     sbp_port: int | None = None
+    slot: SimCardSlot = field(init=False)
+    indicators: SimIndicators = field(init=False)
+    display: SimDisplay = field(init=False)
+    keys: TerminalKeys = field(init=False)
+    keypad: SimKeypad = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slot = SimCardSlot(changes=self.changes)
+        self.indicators = SimIndicators(changes=self.changes)
+        self.display = SimDisplay(changes=self.changes)
+        self.keys = TerminalKeys(self.changes)
+        self.keypad = SimKeypad(keys=self.keys)
 
     def _cardholder_pin(self) -> str | None:
         presented = self.slot.presented
@@ -148,7 +164,8 @@ class Simulator:
         return None
 
     def install_devices(self, terminal: Terminal) -> None:
-        """Simulated readers and PIN pad; the card `default` sits in the contact slot."""
+        """Simulated readers, PIN pad, keypad, display and lights; the card
+        `default` sits in the contact slot."""
         self.slot.present("default", CardInterface.CONTACT)
         terminal.devices.readers = {
             CardInterface.CONTACT: SimCardReader(self.slot, CardInterface.CONTACT),
@@ -159,8 +176,9 @@ class Simulator:
             name = KEY_NAMES["tpk"]
             return terminal.keystore.get(name) if name in terminal.keystore else None
 
-        self.pinpad = SimPinPad(self._cardholder_pin, tpk)
+        self.pinpad = SimPinPad(self._cardholder_pin, tpk, keys=self.keys)
         terminal.devices.pinpad = self.pinpad
+        terminal.devices.keypad = self.keypad
         terminal.devices.indicators = self.indicators
         terminal.devices.display = self.display
 
@@ -265,6 +283,7 @@ class Simulator:
             if switch is not None:
                 for name, value in switch.items():
                     setattr(control, name, value)
+                self.changes.changed()
                 await trio.lowlevel.checkpoint()
                 return {"mode": control.mode.value, **host_switches(self.host)}
             try:
@@ -272,6 +291,7 @@ class Simulator:
             except ValueError:
                 allowed = ", ".join([*(m.value for m in HostMode), *HOST_SWITCHES, "rekey"])
                 raise ControlError(f"host mode must be one of {allowed}") from None
+            self.changes.changed()
             await trio.lowlevel.checkpoint()
             return {"mode": mode}
 
@@ -283,6 +303,7 @@ class Simulator:
                 self.pinpad.mode = PinPadMode(mode)
             except ValueError:
                 raise ControlError("PIN pad mode must be enter, wrong, bypass or fail") from None
+            self.changes.changed()
             await trio.lowlevel.checkpoint()
             return {"mode": mode}
 
@@ -294,6 +315,7 @@ class Simulator:
                 self.sbp.control.set_mode(mode)
             except ValueError:
                 raise ControlError("SBP mode must be pay, reject or none") from None
+            self.changes.changed()
             await trio.lowlevel.checkpoint()
             return {"mode": mode}
 

@@ -245,13 +245,18 @@ class Display(Protocol):
     """The terminal's own screen (the cardholder side).
 
     ``show`` puts up one message: its identifier (EMV Book 4 11.2, Book A
-    9.4, the terminal's D1-D5), its text in the chosen language and, when
-    the message carries one, the amount in minor units with its ISO 4217
-    numeric currency. ``show_qr`` puts an SBP payment link up as a QR code;
-    ``None`` takes it down."""
+    9.4, the terminal's D1-D5), its text in the chosen language (``language``:
+    its ISO 639-1 code) and, when the message carries one, the amount in minor
+    units with its ISO 4217 numeric currency. ``show_qr`` puts an SBP payment
+    link up as a QR code; ``None`` takes it down."""
 
     async def show(
-        self, message: int, text: str, amount: int | None = None, currency: str = ""
+        self,
+        message: int,
+        text: str,
+        amount: int | None = None,
+        currency: str = "",
+        language: str = "",
     ) -> None: ...
 
     async def show_qr(self, payload: str | None) -> None: ...

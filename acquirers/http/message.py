@@ -2,7 +2,9 @@
 # RFC 9112 §3). They are plain immutable data, built by the server core from
 # h11 events and turned back into h11 events; nothing here does I/O, so
 # handlers and routers are testable without sockets. Bodies are read whole
-# (bounded by the server's limit) before a handler runs.
+# (bounded by the server's limit) before a handler runs. A response body is
+# whole too, or a stream of chunks the server core sends as they come (a
+# server-sent event stream, WHATWG HTML 9.2), chunked (RFC 9112 §7.1).
 #
 # XML bodies are parsed with expat directly and refuse any DOCTYPE, entity
 # declaration or external entity (docs/protocol-decisions.md: billion-laughs
@@ -10,7 +12,7 @@
 # references are accepted. JSON goes through msgspec, optionally typed.
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -80,6 +82,7 @@ _REASONS = {
     413: "Content Too Large",
     414: "URI Too Long",
     415: "Unsupported Media Type",
+    421: "Misdirected Request",
     422: "Unprocessable Content",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
@@ -198,12 +201,28 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """An HTTP response; the server adds Content-Length, Date and Server."""
+    """An HTTP response; the server adds Content-Length, Date and Server.
+
+    With ``stream`` the body is the chunks it yields, sent as they come
+    (``body`` is not sent); each chunk must be written within the server's
+    ``write_timeout``, so a peer that stops reading is dropped."""
 
     status: int = 200
     body: bytes = b""
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    stream: AsyncIterable[bytes] | None = None
+
+    @classmethod
+    def streaming(
+        cls,
+        chunks: AsyncIterable[bytes],
+        content_type: str,
+        *,
+        status: int = 200,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Response:
+        return cls(status, b"", content_type, headers, chunks)
 
     @classmethod
     def json(

@@ -19,6 +19,9 @@
 #   Stalled heads and bodies are answered 408 and closed;
 # - concurrent connections: over `max_connections` new ones get 503 (on a
 #   TLS server they are closed before the handshake instead).
+# A streamed response (Response.stream) goes out chunk by chunk as its
+# iterator yields them, each write within `write_timeout`; the handler's
+# time limit covers producing the response, not the life of its stream.
 # Protocol errors are answered with h11's status hint (400, 431, 505) and the
 # connection is closed; every response that ends a connection says
 # "Connection: close". A handler's `HTTPException` becomes its response; any
@@ -31,12 +34,13 @@
 # `Request.tls` (see `acquirers.http.tls`).
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import math
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -352,25 +356,47 @@ class _Connection:
         names = {name for name, _ in headers}
         if response.content_type and "content-type" not in names:
             headers.append(("content-type", response.content_type))
+        streamed = response.stream is not None and not no_body
         if status not in (204, 304):
             headers = [h for h in headers if h[0] not in ("content-length", "transfer-encoding")]
-            headers.append(("content-length", str(len(response.body))))
+            if not streamed:  # h11 frames a stream: chunked, or closed for HTTP/1.0
+                headers.append(("content-length", str(len(response.body))))
         headers.append(("date", http_date()))
         if "server" not in names:
             headers.append(("server", _SERVER_NAME))
         events: list[Any] = [
             h11.Response(status_code=status, headers=headers, reason=reason_phrase(status))
         ]
-        if not no_body and response.body:
+        if not no_body and response.body and not streamed:
             events.append(h11.Data(data=response.body))
-        events.append(h11.EndOfMessage())
+        if not streamed:
+            events.append(h11.EndOfMessage())
         try:
-            return await self._send_events(*events)
+            if not await self._send_events(*events):
+                return False
+            if streamed and response.stream is not None:
+                return await self._send_stream(request, response.stream)
+            return True
         except h11.LocalProtocolError:
             log.exception(
                 "handler for %s %s gave an invalid response", request.method, request.raw_path
             )
             return False
+
+    async def _send_stream(self, request: Request, stream: AsyncIterable[bytes]) -> bool:
+        """The chunks of a streamed body, then its end; False when the
+        connection is unusable after it (a write timed out, the stream failed)."""
+        try:
+            async with _closing(stream) as chunks:
+                async for chunk in chunks:
+                    if chunk and not await self._send_events(h11.Data(data=chunk)):
+                        return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise
+        except Exception:
+            log.exception("stream for %s %s failed", request.method, request.raw_path)
+            return False
+        return await self._send_events(h11.EndOfMessage())
 
     async def _send_events(self, *events: Any) -> bool:
         data = b"".join(self.conn.send(event) or b"" for event in events)
@@ -382,6 +408,19 @@ class _Connection:
             return True
         log.debug("write to %s timed out", self.client)
         return False
+
+
+@contextlib.asynccontextmanager
+async def _closing(stream: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The stream's iterator, closed (an async generator's ``finally`` run)
+    however the sending ends: done, cancelled or the peer gone."""
+    iterator = aiter(stream)
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def _answer_and_linger(stream: trio.abc.Stream, data: bytes, write_timeout: float) -> None:

@@ -201,6 +201,7 @@ class Till:
                 body.get("msg", ""),
                 int(body.get("value") or 0) if with_amount else None,
                 body.get("currency", ""),
+                body.get("language", "")[:2],  # the order's first: the one shown
             )
 
     async def data_exchange(

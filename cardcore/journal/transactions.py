@@ -190,6 +190,17 @@ class Transactions(Store):
 
         return await self.run(query, atomic=False)
 
+    async def recent(self, limit: int = 10) -> list[TxnRecord]:
+        """The newest transactions of any batch, newest first."""
+
+        def query(db: sqlite3.Connection) -> list[TxnRecord]:
+            rows = db.execute(
+                "SELECT * FROM transactions ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+            return [row_to_record(r) for r in rows]
+
+        return await self.run(query, atomic=False)
+
     async def find_by_seq(self, seq: str, channel: str = "card") -> TxnRecord | None:
         """The transaction of the open batch with this receipt number."""
 

@@ -1,9 +1,14 @@
 # Strategy: a simulated PIN pad. The simulated cardholder knows the PIN of the
 # presented virtual card (its profile's offline PIN, else "1234") and types it,
 # a wrong one, bypasses entry, or the pad fails — as the simulator control
-# sets. Like a real pad it never hands out the PIN: online PIN leaves as an
-# ISO 9564 format-0 block enciphered under the TPK the pad holds; offline PIN
-# as the format-2 block VERIFY carries (the pad's secured link to the kernel).
+# sets. While a person is at the terminal (hal.sim.keys: the virtual terminal
+# page is open) the pad waits for their keys instead: digits (4 to 12, ISO
+# 9564-1 5.1), clear takes back the last one, OK with none bypasses entry and
+# cancel stops it (hal.interfaces.PinPad), and the timeout is a pad failure.
+# Like a real pad it never hands out the PIN, not even its digits to the page
+# (only how many were typed): online PIN leaves as an ISO 9564 format-0 block
+# enciphered under the TPK the pad holds; offline PIN as the format-2 block
+# VERIFY carries (the pad's secured link to the kernel).
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,12 +19,14 @@ import trio
 from base.crypto.des import tdes_ecb_encrypt
 from base.crypto.pinblock import encode_iso0, encode_iso2
 from hal.interfaces import PinPad
+from hal.sim.keys import TerminalKeys
 from kernel.errors import PinEntryBypassed, PinPadError
 
 __all__ = ["PinPadMode", "SimPinPad"]
 
 DEFAULT_PIN = "1234"
 WRONG_PIN = "0000"
+PIN_LENGTHS = range(4, 13)  # ISO 9564-1 5.1: 4 to 12 digits
 
 
 class PinPadMode(StrEnum):
@@ -35,11 +42,46 @@ class SimPinPad(PinPad):
         cardholder_pin: Callable[[], str | None],
         tpk: Callable[[], bytes | None],
         mode: PinPadMode = PinPadMode.ENTER,
+        keys: TerminalKeys | None = None,
     ) -> None:
         self._cardholder_pin = cardholder_pin
         self._tpk = tpk
         self.mode = mode
+        self.keys = keys
         self.entries = 0
+        # While a person types: how many digits they have typed (never which).
+        self.typed: int | None = None
+
+    async def _entered(self, timeout: float) -> str:
+        keys = self.keys
+        if keys is None or not keys.attended:
+            await trio.lowlevel.checkpoint()
+            return self._typed()
+        self.entries += 1
+        digits = ""
+        self.typed = 0
+        try:
+            with keys.reading("pin"), trio.move_on_after(timeout):
+                while True:
+                    key = await keys.next_key()
+                    if key.isdigit():
+                        if len(digits) < PIN_LENGTHS[-1]:
+                            digits += key
+                    elif key == "clear":
+                        digits = digits[:-1]
+                    elif key == "cancel":
+                        raise PinEntryBypassed("PIN entry cancelled on the PIN pad")
+                    elif key == "ok":
+                        if not digits:
+                            raise PinEntryBypassed("PIN entry bypassed")
+                        if len(digits) in PIN_LENGTHS:
+                            return digits
+                    self.typed = len(digits)
+                    keys.changes.changed()
+            raise PinPadError("no PIN was entered in time")
+        finally:
+            self.typed = None
+            keys.changes.changed()
 
     def _typed(self) -> str:
         self.entries += 1
@@ -52,8 +94,7 @@ class SimPinPad(PinPad):
         return self._cardholder_pin() or DEFAULT_PIN
 
     async def online_pin(self, pan: str, amount: int, currency: int, timeout: float) -> bytes:
-        await trio.lowlevel.checkpoint()
-        pin = self._typed()
+        pin = await self._entered(timeout)
         key = self._tpk()
         if key is None:
             raise PinPadError("the PIN pad holds no PIN key (TPK): load the working keys")
@@ -62,5 +103,4 @@ class SimPinPad(PinPad):
     async def offline_pin(
         self, amount: int, currency: int, tries_remaining: int | None, timeout: float
     ) -> bytes:
-        await trio.lowlevel.checkpoint()
-        return encode_iso2(self._typed())
+        return encode_iso2(await self._entered(timeout))

@@ -34,6 +34,7 @@ from hal.interfaces import (
     CardType,
 )
 from hal.sim.card import VirtualCard
+from hal.sim.changes import Changes
 from hal.sim.contactless import Part3Reader
 from hal.sim.mifare import MifareClassicCard, mifare_card_for
 from hal.sim.profile import Profile, ProfileError, load_profile
@@ -62,8 +63,9 @@ class SimCardSlot:
       reader that leaves a card powered shows here).
     """
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, changes: Changes | None = None) -> None:
         self.latency = latency
+        self.changes = changes if changes is not None else Changes()
         self._cards: dict[str, VirtualCard] = {}
         self._memories: dict[str, MifareClassicCard] = {}
         self._field: list[_Presented] = []
@@ -158,6 +160,7 @@ class SimCardSlot:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
+        self.changes.changed()
 
     def on_interface(self, interface: CardInterface) -> list[_Presented]:
         return [p for p in self._field if p.interface is interface]
