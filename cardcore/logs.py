@@ -24,7 +24,7 @@ import os
 import re
 import sys
 
-from cardcore.engine.request import luhn_ok
+from base.pan import luhn_ok, mask_keep_last4
 
 __all__ = [
     "KERNEL_TRACE",
@@ -57,14 +57,10 @@ def is_pan(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and digits.isdigit() and digits[0] != "0" and luhn_ok(digits)
 
 
-def _mask(digits: str) -> str:
-    return "*" * (len(digits) - 4) + digits[-4:]
-
-
 def _in_word(word: str) -> str:
     """The word with the PANs it can hold masked (see the strategy note)."""
     if word.isdigit():
-        return _mask(word) if is_pan(word) else word
+        return mask_keep_last4(word) if is_pan(word) else word
     spans: list[tuple[int, int]] = []
     track1 = _TRACK1.fullmatch(word)
     if track1 is not None:
@@ -81,13 +77,13 @@ def _in_word(word: str) -> str:
             spans.append((match.end(), match.end() + len(digits)))
     for start, end in spans:
         if is_pan(word[start:end]):
-            word = word[:start] + _mask(word[start:end]) + word[end:]
+            word = word[:start] + mask_keep_last4(word[start:end]) + word[end:]
     return word
 
 
 def _grouped(match: re.Match[str]) -> str:
     digits = re.sub(r"[ -]", "", match.group(0))
-    return _mask(digits) if is_pan(digits) else match.group(0)
+    return mask_keep_last4(digits) if is_pan(digits) else match.group(0)
 
 
 def redact(text: str) -> str:

@@ -4,7 +4,7 @@ message builders. See `acquirers.link` for the trio client that drives it."""
 
 from __future__ import annotations
 
-from acquirers.iso8583.codec import Codec, IsoMessage, mask_pan
+from acquirers.iso8583.codec import Codec, IsoMessage
 from acquirers.iso8583.dialect import Dialect
 from acquirers.iso8583.dialects import get_dialect
 from acquirers.iso8583.framing import Framer, frame
@@ -53,7 +53,6 @@ __all__ = [
     "get_dialect",
     "is_response_to",
     "make_rrn",
-    "mask_pan",
     "match_key",
     "response_mti",
 ]

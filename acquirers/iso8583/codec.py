@@ -17,8 +17,9 @@ import iso8583
 from acquirers.errors import Iso8583Error, MacVerificationError, MessageBuildError
 from acquirers.iso8583.dialect import Dialect, FieldFormat, FieldKind, Sensitivity
 from base.crypto.des import retail_mac
+from base.pan import mask_keep_first6_last4
 
-__all__ = ["Codec", "FieldValue", "IsoMessage", "mask_pan"]
+__all__ = ["Codec", "FieldValue", "IsoMessage"]
 
 FieldValue = str | bytes
 
@@ -28,16 +29,9 @@ _HIDDEN = frozenset({14, 35, 36, 45, 52, 55, 64, 96, 120, 128})
 _PAN_FIELDS = frozenset({2, 34})
 
 
-def mask_pan(pan: str) -> str:
-    """First six and last four digits, the rest as '*' (PCI DSS 3.4)."""
-    if len(pan) < 13:
-        return "*" * len(pan)
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
-
-
 def _safe_value(number: int, value: FieldValue) -> str:
     if number in _PAN_FIELDS and isinstance(value, str):
-        return mask_pan(value)
+        return mask_keep_first6_last4(value)
     if number in _HIDDEN:
         return f"<{len(value)} {'bytes' if isinstance(value, bytes) else 'chars'}>"
     if isinstance(value, bytes):
@@ -285,7 +279,7 @@ class Codec:
             fdef = self.dialect.fields.get(number)
             sens = fdef.sensitivity if fdef else Sensitivity.SECRET
             if sens is Sensitivity.PAN and isinstance(value, str):
-                shown = mask_pan(value)
+                shown = mask_keep_first6_last4(value)
             elif sens is Sensitivity.SECRET or number in _HIDDEN:
                 shown = f"<{len(value)}>"
             else:

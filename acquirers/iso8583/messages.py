@@ -20,9 +20,10 @@ from enum import Enum
 
 from acquirers.errors import Iso8583Error, MessageBuildError
 from acquirers.iso8583 import response_codes
-from acquirers.iso8583.codec import FieldValue, IsoMessage, mask_pan
+from acquirers.iso8583.codec import FieldValue, IsoMessage
 from acquirers.iso8583.dialect import Conventions, Dialect, Element
 from acquirers.iso8583.security import MasterKeys, unwrap_key
+from base.pan import luhn_ok, mask_keep_first6_last4
 
 E = Element
 
@@ -149,16 +150,6 @@ class Terminal:
         return {numbers[e]: v for e, v in self.elements().items() if e in numbers and v is not None}
 
 
-def _luhn_ok(pan: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(pan)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 @dataclass(frozen=True, repr=False)
 class Card:
     """What the card contributed. ``pin_block`` is already enciphered under the
@@ -200,11 +191,11 @@ class Card:
             raise MessageBuildError("a KSN goes with a DUKPT PIN block: 10 or 12 bytes")
 
     def __repr__(self) -> str:
-        return f"Card({mask_pan(self.pan)}, entry {self.entry_mode})"
+        return f"Card({mask_keep_first6_last4(self.pan)}, entry {self.entry_mode})"
 
     @property
     def luhn_valid(self) -> bool:
-        return _luhn_ok(self.pan)
+        return luhn_ok(self.pan)
 
     def elements(self) -> dict[Element, FieldValue | None]:
         """What the card gives a message; the message tables decide which of
@@ -868,8 +859,8 @@ class BatchRecord:
 
     def __repr__(self) -> str:
         return (
-            f"BatchRecord({self.type.value} {self.amount} {mask_pan(self.pan)} stan {self.stan}"
-            f" reversed {self.reversed_amount})"
+            f"BatchRecord({self.type.value} {self.amount} {mask_keep_first6_last4(self.pan)}"
+            f" stan {self.stan} reversed {self.reversed_amount})"
         )
 
 

@@ -14,11 +14,12 @@ from typing import Annotated
 
 import msgspec
 
+from base.pan import luhn_ok
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.messages import Amount, Password, parse_params
 from cardcore.protocol.xmlcodec import Message
 
-__all__ = ["ManualCard", "Operation", "TxnCommand", "luhn_ok", "parse_transaction"]
+__all__ = ["ManualCard", "Operation", "TxnCommand", "parse_transaction"]
 
 
 class Operation(StrEnum):
@@ -68,16 +69,6 @@ class TxnCommand:
     password: str | None = None
     forced: bool = False
     force_sbp: bool | None = None  # None: attribute absent
-
-
-def luhn_ok(pan: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(pan)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def _bool(value: str | None, name: str) -> bool | None:

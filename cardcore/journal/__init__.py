@@ -25,7 +25,6 @@ from cardcore.journal.records import (
     Pending,
     SettlementRow,
     TxnRecord,
-    mask_pan,
 )
 from cardcore.journal.schema import CUTOVER_KIND
 from cardcore.journal.transactions import Transactions
@@ -39,7 +38,6 @@ __all__ = [
     "Pending",
     "SettlementRow",
     "TxnRecord",
-    "mask_pan",
 ]
 
 

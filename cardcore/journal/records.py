@@ -26,7 +26,6 @@ __all__ = [
     "Pending",
     "SettlementRow",
     "TxnRecord",
-    "mask_pan",
     "now",
     "record_values",
     "row_to_record",
@@ -36,11 +35,6 @@ __all__ = [
 
 class JournalError(CardcoreError):
     """Journal access failed."""
-
-
-def mask_pan(pan: str) -> str:
-    """The manual's receipt form: asterisks and the last four digits."""
-    return "*" * max(len(pan) - 4, 0) + pan[-4:]
 
 
 class PanProtector:

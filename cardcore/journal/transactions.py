@@ -8,12 +8,12 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from base.pan import mask_keep_last4
 from cardcore.journal.records import (
     COLUMNS,
     JournalError,
     Linked,
     TxnRecord,
-    mask_pan,
     now,
     record_values,
     row_to_record,
@@ -33,7 +33,7 @@ _CLAIMS_SQL = (
 class Transactions(Store):
     # --- transactions ---------------------------------------------------
     def protect_pan(self, record: TxnRecord, pan: str, keep: bool = False) -> None:
-        record.masked_pan = mask_pan(pan)
+        record.masked_pan = mask_keep_last4(pan)
         record.pan_hash = self.protector.hash(pan)
         record.pan_enc = self.protector.seal(pan.encode(), b"pan") if keep else None
 

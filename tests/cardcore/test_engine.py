@@ -13,9 +13,10 @@ import msgspec
 import pytest
 import trio
 
+from base.pan import luhn_ok
 from cardcore.client import default_message_answer
 from cardcore.config import HostConfig
-from cardcore.engine.request import Operation, luhn_ok, parse_transaction
+from cardcore.engine.request import Operation, parse_transaction
 from cardcore.errors import InvalidArguments
 from cardcore.journal import JournalError, TxnRecord
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack

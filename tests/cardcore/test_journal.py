@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cardcore.journal import Journal, JournalError, PanProtector, TxnRecord, mask_pan
+from base.pan import mask_keep_last4
+from cardcore.journal import Journal, JournalError, PanProtector, TxnRecord
 from cardcore.keystore import FileMasterKeySource, KeyStore, KeyStoreError
 
 PAN = "4761739001010010"
@@ -123,7 +124,7 @@ async def test_close_batch_archives_and_starts_a_new_one(tmp_path: Path) -> None
 
 
 def test_mask_pan() -> None:
-    assert mask_pan("4000000010000001") == "************0001"
+    assert mask_keep_last4("4000000010000001") == "************0001"
 
 
 def test_keystore_encrypts_and_binds_names(tmp_path: Path) -> None:

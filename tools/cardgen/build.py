@@ -20,6 +20,7 @@ from typing import Any
 from base import tlv
 from base.crypto import emv
 from base.crypto.des import kcv_tdes
+from base.pan import luhn_check_digit
 from hal.sim import signing
 from hal.sim.profile import (
     Application,
@@ -79,18 +80,6 @@ CVM_CONDITIONS = {
     0x08: "if in application currency and under Y",
     0x09: "if in application currency and over Y",
 }
-
-
-def luhn_check_digit(body: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
 
 
 def _bcd_pad(digits: str) -> bytes:
