@@ -18,6 +18,7 @@ import trio
 
 from cardcore.config import ConfigError, PinPadConfig, ReadersConfig, SamConfig
 from hal.interfaces import CardInterface, CardReader, PinPad
+from hal.readerselect import SlotPatterns
 
 if TYPE_CHECKING:
     from base.crypto.dukpt import DukptOriginator
@@ -30,6 +31,7 @@ __all__ = [
     "pinpad_driver",
     "reader_driver",
     "sam_driver",
+    "slot_patterns",
     "usbhid_pinpad",
 ]
 
@@ -67,6 +69,16 @@ def sam_driver(config: SamConfig, simulator: bool) -> str:
     return config.driver
 
 
+def slot_patterns(config: ReadersConfig) -> SlotPatterns:
+    """The reader name patterns of the configuration (hal.readerselect)."""
+    return SlotPatterns(
+        contact=tuple(config.contact),
+        contactless=tuple(config.contactless),
+        sam=tuple(config.sam),
+        exclude=tuple(config.exclude),
+    )
+
+
 def pcsc_readers(config: ReadersConfig) -> tuple[dict[CardInterface, CardReader], Monitor]:
     """The PC/SC readers of both interfaces and the stack's monitor task."""
     from hal.pcsc import PcscStack
@@ -76,16 +88,16 @@ def pcsc_readers(config: ReadersConfig) -> tuple[dict[CardInterface, CardReader]
         atqa_sak = bytes.fromhex(config.atqa_sak_apdu) if config.atqa_sak_apdu else None
     except ValueError:
         raise ConfigError("configuration key 'readers.atqa-sak-apdu' is not hex") from None
+    patterns = slot_patterns(config)
+    contact, contactless = patterns.contact_selector(), patterns.contactless_selector()
     readers: dict[CardInterface, CardReader] = {
         CardInterface.CONTACT: stack.reader(
-            CardInterface.CONTACT,
-            config.contact,
-            exclude=[*config.contactless, *config.exclude],
+            CardInterface.CONTACT, contact.patterns, exclude=contact.exclude
         ),
         CardInterface.CONTACTLESS: stack.reader(
             CardInterface.CONTACTLESS,
-            config.contactless,
-            exclude=config.exclude,
+            contactless.patterns,
+            exclude=contactless.exclude,
             atqa_sak_apdu=atqa_sak,
         ),
     }

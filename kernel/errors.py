@@ -23,6 +23,7 @@ __all__ = [
     "OdaError",
     "PinEntryBypassed",
     "PinPadError",
+    "PinPadNotPresent",
     "TransactionCancelled",
     "TryAnotherInterface",
     "UseChip",
@@ -107,6 +108,10 @@ class PinPadError(KernelError):
     """PIN pad malfunctioning or not present."""
 
     status: ClassVar[str] = "pinpadmalfunctionornotpresent"
+
+
+class PinPadNotPresent(PinPadError):
+    """PIN pad not present (not connected, or none configured)."""
 
 
 class PinEntryBypassed(KernelError):

@@ -51,6 +51,8 @@ MESSAGES: dict[int, tuple[str, str]] = {
     M.NO_HOST_RESPONSE: ("НЕТ ОТВЕТА БАНКА", "NO HOST RESPONSE"),
     M.HOST_RESPONSE_RECEIVED: ("ОТВЕТ ПОЛУЧЕН", "HOST RESPONSE RECEIVED"),
     M.PIN_TRY_LIMIT_EXCEEDED: ("ПРЕВЫШЕН ЛИМИТ ПОПЫТОК ВВОДА ПИН", "PIN TRY LIMIT EXCEEDED"),
+    M.PIN_PAD_NOT_PRESENT: ("ПИН-ПАД НЕ ПОДКЛЮЧЕН", "PIN PAD NOT CONNECTED"),
+    M.PIN_PAD_ERROR: ("ОШИБКА ПИН-ПАДА", "PIN PAD ERROR"),
 }
 
 # Book A 9.4 UI status: 00 not ready, 01 idle, 02 ready to read, 03 processing,
@@ -71,6 +73,8 @@ _STATUS: dict[int, str] = {
     M.CARD_ERROR: "05",
     M.PROCESSING_ERROR: "05",
     M.TRY_ANOTHER_CARD: "05",
+    M.PIN_PAD_NOT_PRESENT: "05",
+    M.PIN_PAD_ERROR: "05",
     M.WELCOME: "01",
     M.CLEAR_DISPLAY: "01",
 }
