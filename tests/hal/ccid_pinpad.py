@@ -80,21 +80,23 @@ def echo(command: bytes) -> bytes:
 
 
 class Keypad:
-    """What the cardholder does at the reader's keypad for the next PIN entry:
-    ``enter(digits)``, ``cancel()``, or nothing (the reader times out)."""
+    """What the cardholder does at the reader's keypad, one PIN entry after
+    the other: ``enter(digits)``, ``cancel()``; with nothing left the entry
+    times out."""
+
+    CANCEL = "C"
 
     def __init__(self) -> None:
-        self._next: str | None = None
+        self._entries: list[str] = []
 
-    def enter(self, digits: str) -> None:
-        self._next = digits
+    def enter(self, *digits: str) -> None:
+        self._entries.extend(digits)
 
     def cancel(self) -> None:
-        self._next = "C"
+        self._entries.append(self.CANCEL)
 
     def take(self) -> str | None:
-        keys, self._next = self._next, None
-        return keys
+        return self._entries.pop(0) if self._entries else None
 
 
 @dataclass
@@ -209,7 +211,7 @@ class PinpadFirmware:
         keys = self.keypad.take()
         if keys is None:
             return self._answer(DATA_BLOCK, command, FAILED | ACTIVE, PIN_TIMEOUT, 0)
-        if keys == "C":
+        if keys == Keypad.CANCEL:
             return self._answer(DATA_BLOCK, command, FAILED | ACTIVE, PIN_CANCELLED, 0)
         if not (keys.isdigit() and minimum <= len(keys) <= maximum):
             return self._answer(DATA_BLOCK, command, FAILED | ACTIVE, PIN_TIMEOUT, 0)
