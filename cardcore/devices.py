@@ -9,6 +9,7 @@
 # extras.
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -80,7 +81,9 @@ def slot_patterns(config: ReadersConfig) -> SlotPatterns:
 
 
 def pcsc_readers(config: ReadersConfig) -> tuple[dict[CardInterface, CardReader], Monitor]:
-    """The PC/SC readers of both interfaces and the stack's monitor task."""
+    """The PC/SC readers of both interfaces and the stack's monitor task,
+    which logs what each interface finds (cardcore.devicestatus)."""
+    from cardcore.devicestatus import ReaderWatch
     from hal.pcsc import PcscStack
 
     stack = PcscStack(poll=config.poll, settle=config.settle)
@@ -101,7 +104,8 @@ def pcsc_readers(config: ReadersConfig) -> tuple[dict[CardInterface, CardReader]
             atqa_sak_apdu=atqa_sak,
         ),
     }
-    return readers, stack.monitor
+    watch = ReaderWatch(patterns)
+    return readers, functools.partial(stack.monitor, on_change=watch.update)
 
 
 def _tpk(terminal: Terminal) -> Callable[[], bytes | None]:
@@ -225,12 +229,16 @@ def apply_configured_drivers(terminal: Terminal, simulator: bool) -> Monitors:
 
         assert isinstance(usb_pad, UsbHidPinPad)
         devices.keypad = usb_pad  # confirmations (resetpassword) on the pad's keys
-        log.info(
-            "PIN pad: USB-HID %04X:%04X%s",
-            config.pinpad.vendor_id,
-            config.pinpad.product_id,
-            " (emulated)" if config.pinpad.emulated else "",
-        )
+        if config.pinpad.emulated:
+            log.info(
+                "PIN pad: USB-HID %04X:%04X (emulated)",
+                config.pinpad.vendor_id,
+                config.pinpad.product_id,
+            )
+        # Whether the pad is there is the watch's to say, at start-up and after.
+        from cardcore.devicestatus import watch_pinpad
+
+        monitors.tasks.append(functools.partial(watch_pinpad, usb_pad))
     elif pad == "none":
         devices.pinpad = None
         log.info("PIN pad: none configured")

@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -76,6 +77,7 @@ __all__ = [
     "PcscReader",
     "PcscStack",
     "ReaderSelector",
+    "ReaderState",
     "error_for",
     "pyscard_available",
     "strip_t0_le",
@@ -117,6 +119,8 @@ STATE_UNKNOWN = 0x0004
 STATE_UNAVAILABLE = 0x0008
 STATE_EMPTY = 0x0010
 STATE_PRESENT = 0x0020
+STATE_EXCLUSIVE = 0x0080
+STATE_INUSE = 0x0100
 STATE_MUTE = 0x0200
 
 SHARE_SHARED = 2
@@ -349,6 +353,18 @@ def _log_changes(before: Sequence[str], after: Sequence[str]) -> None:
             log.info("PC/SC reader removed: %s", name)
 
 
+@dataclass(frozen=True)
+class ReaderState:
+    """A reader as SCardGetStatusChange sees it."""
+
+    name: str
+    present: bool
+    atr: bytes = b""
+    mute: bool = False
+    exclusive: bool = False  # another application holds the card exclusively
+    unavailable: bool = False
+
+
 @dataclass
 class PcscStack:
     """The PC/SC resource manager as the terminal uses it.
@@ -394,31 +410,75 @@ class PcscStack:
                 await trio.sleep(self.poll)
 
     async def monitor(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        *,
+        on_change: Callable[[list[str] | None], None] | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Log readers plugged in and removed until cancelled (a device monitor
-        of `cardcore serve`); a missing pcscd is logged once and waited for."""
-        task_status.started()
+        of `cardcore serve`); a missing pcscd is logged once and waited for.
+        The first listing happens before the task counts as started, so what
+        start-up found is logged before the terminal is ready; ``on_change``
+        sees every new list (None: the service is gone)."""
         readers: list[str] | None = None
         down = False
+        started = False
         while True:
             try:
-                current = await self.list_readers()
+                with trio.move_on_after(math.inf if started else 2 * self.poll + 5):
+                    current = await self.list_readers()
+                    if readers is None:
+                        log.info("PC/SC readers: %s", ", ".join(current) or "none")
+                    elif down:
+                        log.info("PC/SC service is back")
+                    if down or readers is None:
+                        _log_changes(readers or current, current)
+                        readers, down = current, False
+                        if on_change is not None:
+                            on_change(current)
+                if not started:
+                    task_status.started()
+                    started = True
                 if readers is None:
-                    log.info("PC/SC readers: %s", ", ".join(current) or "none")
-                elif down:
-                    log.info("PC/SC service is back")
-                if down or readers is None:
-                    _log_changes(readers or current, current)
-                    readers, down = current, False
+                    continue
                 changed = await self.wait_for_reader_change(readers)
                 _log_changes(readers, changed)
                 readers = changed
+                if on_change is not None:
+                    on_change(changed)
             except ReaderNotAvailable as exc:
                 if not down:
                     log.warning("%s; waiting for it", exc.message)
                     down = True
+                    if on_change is not None:
+                        on_change(None)
+                if not started:
+                    task_status.started()
+                    started = True
                 await trio.sleep(self.poll)
+
+    async def reader_states(self, readers: Sequence[str]) -> list[ReaderState]:
+        """What pcscd knows of each reader now: a card, its ATR, in use."""
+        if not readers:
+            return []
+        ctx = await _Context.establish()
+        try:
+            code, result = await ctx.status_change([(r, STATE_UNAWARE) for r in readers], 0.001)
+        finally:
+            await ctx.release()
+        if code not in (S_SUCCESS, E_TIMEOUT):
+            raise error_for(code, "read the readers' state", service=True)
+        return [
+            ReaderState(
+                name,
+                present=bool(event & STATE_PRESENT),
+                atr=atr if event & STATE_PRESENT else b"",
+                mute=bool(event & STATE_MUTE),
+                exclusive=bool(event & STATE_EXCLUSIVE),
+                unavailable=bool(event & (STATE_UNKNOWN | STATE_UNAVAILABLE)),
+            )
+            for name, event, atr in result
+        ]
 
     async def reader_keypad(self, reader: str) -> KeypadPinEntry | None:
         """What ``reader`` says about its own PIN entry, card or no card
@@ -481,6 +541,11 @@ class PcscReader:
     @property
     def name(self) -> str:
         return self.current or f"PC/SC {self._interface.value} reader {self.selector.describe()}"
+
+    async def connect(self, reader: str) -> PcscCardSession | None:
+        """A session with the card in ``reader`` now (shared, T=0 or T=1);
+        None when the card left before it could be powered."""
+        return await self._connect(reader)
 
     async def find(self) -> str:
         """The matching reader's name, waiting for one to be plugged in."""

@@ -14,6 +14,11 @@
 #   patterns match (patterns tried in order, readers in pcscd's order); the
 #   contact interface the first its patterns match that no contactless
 #   pattern matches. Every reader gets one role and the pattern that gave it.
+# - fnmatch reads "[...]" as a character class, and PC/SC names carry the
+#   USB interface's name in brackets: a pattern equal to a whole name matches
+#   that name as well, so a name copied from `cardcore readers` or pcsc_scan
+#   works as is; a pattern with a part of such a name uses "*" around it
+#   ("*5422CL*") or "[[]" for a literal "[".
 from __future__ import annotations
 
 import fnmatch
@@ -32,7 +37,10 @@ __all__ = [
 
 
 def _match(name: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+    # A whole name copied from a listing matches itself although its
+    # "[interface]" part reads as a character class to fnmatch.
+    name, pattern = name.lower(), pattern.lower()
+    return name == pattern or fnmatch.fnmatchcase(name, pattern)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import secrets
@@ -64,7 +65,7 @@ from hal.usbhid.protocol import (
     Status,
     WrappedKeyId,
 )
-from kernel.errors import PinEntryBypassed, PinPadError
+from kernel.errors import PinEntryBypassed, PinPadError, PinPadNotPresent
 
 __all__ = ["UsbHidPinPad"]
 
@@ -75,6 +76,13 @@ REPORT_DESCRIPTOR = report_descriptor()
 ANSWER_MARGIN = 5.0
 # Requests that need no cardholder must be answered within this.
 QUICK = 5.0
+LIBUSB_ERROR_NO_DEVICE = -4
+# What a USB error means for the operator (errno as libusb reports it).
+_USB_REASONS = {
+    errno.EBUSY: "in use by another process (another cardcore, or a kernel driver)",
+    errno.EACCES: "no access to the USB device (install the udev rule, or join its group)",
+    errno.EPERM: "no access to the USB device (install the udev rule, or join its group)",
+}
 
 
 class UsbHidPinPad(PinPad, Keypad):
@@ -139,7 +147,10 @@ class UsbHidPinPad(PinPad, Keypad):
             return PinPadError(f"{self.name}: no USB backend (libusb) available")
         if isinstance(exc, usb.core.USBError):
             self._forget()
-            return PinPadError(f"{self.name}: {action}: {exc.strerror or exc}")
+            reason = _USB_REASONS.get(getattr(exc, "errno", None) or 0, exc.strerror or str(exc))
+            if exc.backend_error_code == LIBUSB_ERROR_NO_DEVICE:
+                return PinPadNotPresent(f"{self.name}: {action}: {reason}")
+            return PinPadError(f"{self.name}: {action}: {reason}")
         if isinstance(exc, ReportError):
             return PinPadError(f"{self.name}: {action}: {exc.message}")
         if isinstance(exc, ValueError):  # pyusb: no such endpoint / configuration
@@ -159,7 +170,7 @@ class UsbHidPinPad(PinPad, Keypad):
                 idVendor=self.vendor_id, idProduct=self.product_id, backend=self._backend
             )
             if device is None:
-                raise PinPadError(f"{self.name} is not connected")
+                raise PinPadNotPresent(f"{self.name} is not connected")
             try:
                 if device.is_kernel_driver_active(0):
                     device.detach_kernel_driver(0)
@@ -298,6 +309,52 @@ class UsbHidPinPad(PinPad, Keypad):
                 return PinPadError("the PIN pad holds no key for PIN encipherment")
         return PinPadError(f"PIN pad error: {result.status.name}")
 
+    # --- status (no cardholder, no keys) ------------------------------------------------
+    def _present_blocking(self) -> bool:
+        usb = self._usb()
+        try:
+            found = usb.core.find(
+                idVendor=self.vendor_id, idProduct=self.product_id, backend=self._backend
+            )
+        except usb.core.NoBackendError:
+            raise PinPadError(f"{self.name}: no USB backend (libusb) available") from None
+        return found is not None
+
+    async def present(self) -> bool:
+        """Whether a device with the pad's VID:PID is on the bus (it is not
+        opened: a running terminal keeps its claim)."""
+        return await trio.to_thread.run_sync(self._present_blocking)
+
+    async def identify(self) -> Info:
+        """Open the pad and ask what it is (GET_INFO), loading no key; the
+        pad is released after unless the driver had it open already."""
+        async with self._lock:
+            opened_here = self._device is None
+            if opened_here:
+                await trio.to_thread.run_sync(self._open_blocking)
+            try:
+                answer = await self._request(MsgType.GET_INFO, b"", QUICK)
+                try:
+                    return Info.decode(answer.payload)
+                except ReportError as exc:
+                    raise PinPadError(f"{self.name}: {exc.message}") from None
+            finally:
+                if opened_here:
+                    await self._release()
+
+    async def _release(self) -> None:
+        device = self._device
+        self._forget()
+        if device is not None:
+            usb = self._usb()
+
+            def release() -> None:
+                with contextlib.suppress(usb.core.USBError):
+                    usb.util.dispose_resources(device)
+
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(release)
+
     # --- PinPad ----------------------------------------------------------------------
     async def online_pin(self, pan: str, amount: int, currency: int, timeout: float) -> bytes:
         async with self._lock:
@@ -376,13 +433,4 @@ class UsbHidPinPad(PinPad, Keypad):
     async def close(self) -> None:
         """Release the interface (the next request opens the pad again)."""
         async with self._lock:
-            device = self._device
-            self._forget()
-            if device is not None:
-                usb = self._usb()
-
-                def release() -> None:
-                    with contextlib.suppress(usb.core.USBError):
-                        usb.util.dispose_resources(device)
-
-                await trio.to_thread.run_sync(release)
+            await self._release()

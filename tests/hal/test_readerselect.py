@@ -83,3 +83,11 @@ def test_patterns_and_exclusions() -> None:
     lone = assign_readers(["Foo 00 00"], SlotPatterns(("Gemalto*",), ("*PICC*",)))
     assert lone.roles["Foo 00 00"].role is ReaderRole.UNMATCHED
     assert ReaderSelector(("b*", "*"), ("*x*",)).match(["ax", "a", "b"]) == ("b", "b*")
+
+
+def test_a_whole_name_with_brackets_matches_itself() -> None:
+    name = DESK[2]
+    assert "[" in name
+    got = assign_readers(list(DESK), SlotPatterns(("*",), (name,)))
+    assert got.contactless == name and got.roles[name].pattern == name
+    assert ReaderSelector(("*[[]OMNIKEY 5422CL*",)).choose(DESK) == name
