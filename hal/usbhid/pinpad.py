@@ -2,9 +2,10 @@
 # implementing hal.interfaces.PinPad and Keypad over the report protocol of
 # hal/usbhid/protocol.py (reference: hal/usbhid/README.md).
 # - The pad is found by VID/PID from configuration; the driver sets the
-#   configuration, detaches a kernel HID driver if one is bound, claims the
-#   interface, checks the HID report descriptor (GET_DESCRIPTOR, class
-#   request) and asks the pad what it is (GET_INFO). It then loads a fresh
+#   configuration when none is set, and takes the HID interface whose report
+#   descriptor (GET_DESCRIPTOR, class request) is the protocol's, detaching a
+#   kernel HID driver from it (a composite board may offer other
+#   interfaces); then it asks the pad what it is (GET_INFO). It then loads a fresh
 #   session link key wrapped under the TMK, and the TPK when the pad uses one.
 # - One request at a time: an OUT report, then IN reports until the answer
 #   with the same sequence number; key events in between go to `on_key` (they
@@ -171,18 +172,8 @@ class UsbHidPinPad(PinPad, Keypad):
             )
             if device is None:
                 raise PinPadNotPresent(f"{self.name} is not connected")
-            try:
-                if device.is_kernel_driver_active(0):
-                    device.detach_kernel_driver(0)
-            except NotImplementedError:  # backends without kernel drivers
-                pass
-            device.set_configuration()
-            interface = device.get_active_configuration()[(0, 0)]
-            usb.util.claim_interface(device, interface)
-            descriptor = device.ctrl_transfer(
-                0x81, 0x06, 0x2200, interface.bInterfaceNumber, 256
-            )  # GET_DESCRIPTOR (report), HID 1.11 7.1.1
-            if bytes(descriptor) != REPORT_DESCRIPTOR:
+            interface = self._claim_pad_interface(usb, device)
+            if interface is None:
                 raise PinPadError(f"{self.name} is not a PIN pad of this protocol")
 
             def direction(wanted: int) -> Callable[[Any], bool]:
@@ -201,6 +192,42 @@ class UsbHidPinPad(PinPad, Keypad):
         except Exception as exc:
             raise self._translate(exc, "open") from exc
         self._device, self._ep_in, self._ep_out = device, ep_in, ep_out
+
+    @staticmethod
+    def _claim_pad_interface(usb: Any, device: Any) -> Any:
+        """The HID interface whose report descriptor is the protocol's, claimed.
+
+        A composite device (a board that also offers a serial console, or a
+        keyboard under the same IDs) has other interfaces: each HID one is
+        asked for its report descriptor (GET_DESCRIPTOR, HID 1.11 7.1.1) and
+        given back to the kernel when it is not the pad's. The configuration
+        is set only when none is: setting it again fails while the kernel
+        holds another interface."""
+        try:
+            config = device.get_active_configuration()
+        except usb.core.USBError:
+            device.set_configuration()
+            config = device.get_active_configuration()
+        for interface in config:
+            if interface.bInterfaceClass != 0x03 or interface.bAlternateSetting != 0:
+                continue
+            number = interface.bInterfaceNumber
+            detached = False
+            try:
+                if device.is_kernel_driver_active(number):
+                    device.detach_kernel_driver(number)
+                    detached = True
+            except NotImplementedError:  # backends without kernel drivers
+                pass
+            usb.util.claim_interface(device, number)
+            descriptor = device.ctrl_transfer(0x81, 0x06, 0x2200, number, 256)
+            if bytes(descriptor) == REPORT_DESCRIPTOR:
+                return interface
+            usb.util.release_interface(device, number)
+            if detached:
+                with contextlib.suppress(usb.core.USBError, NotImplementedError):
+                    device.attach_kernel_driver(number)
+        return None
 
     def _write_blocking(self, report: bytes) -> None:
         try:
