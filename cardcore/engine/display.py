@@ -1,6 +1,7 @@
 # Strategy: the ECR `display` message (manual «Сообщение display»): the code
 # of EMV Book 4 section 11.2 (01..13) or Book A Table 9-5 (14..21), the
-# terminal's own D1..D5 (host link, PIN try limit), the languages, the text,
+# manual's D1..D5 (host link, PIN try limit) and the terminal's D6/D7 (why no
+# PIN could be entered; docs/protocol-decisions.md), the languages, the text,
 # the UI status and value of EMV Book A / Book C-2 A.1.194 (status, hold time,
 # value qualifier, value, currency). One table holds the Russian and English
 # wording; the card's language preference picks the order.

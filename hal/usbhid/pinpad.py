@@ -1,6 +1,6 @@
 # Strategy: the USB-HID PIN pad driver (pyusb, optional extra `cardcore[usb]`)
 # implementing hal.interfaces.PinPad and Keypad over the report protocol of
-# hal/usbhid/protocol.py (reference: hal/usbhid/README.md).
+# hal/usbhid/protocol.py (specification: docs/pinpad-protocol.md).
 # - The pad is found by VID/PID from configuration; the driver sets the
 #   configuration when none is set, and takes the HID interface whose report
 #   descriptor (GET_DESCRIPTOR, class request) is the protocol's, detaching a

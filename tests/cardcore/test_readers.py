@@ -157,3 +157,22 @@ def test_a_bad_configuration_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == "" and len(done.stderr.splitlines()) == 1
     assert done.stderr.startswith("cardcore: ") and "pin-entry" in done.stderr
+
+
+def test_the_readmes_example_is_what_the_command_prints() -> None:
+    from cardcore.readercheck import CheckResult, DirectoryEntry
+
+    patterns = slot_patterns(ReadersConfig())
+    assignment = assign_readers(list(DESK), patterns)
+    entries = [
+        ReaderReport(name, slot.role, slot.pattern, slot.spare_for)
+        for name, slot in assignment.roles.items()
+    ]
+    entries[0].card, entries[0].atr = True, bytes.fromhex("3B6800000073C84000009000")
+    entries[0].check = CheckResult(
+        "PSE", 0x9000, [DirectoryEntry("A0000000031010", "VISA CREDIT", 1)]
+    )
+    pad = PadReport("usbhid", "USB-HID 1209:0001", "not connected", "PIN entry fails until it is")
+    text = "\n".join(render(Report(patterns, assignment, entries, pad)))
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"```\n{text}\n```" in readme
