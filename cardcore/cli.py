@@ -23,7 +23,8 @@ HOST_MODES = ("approve", "decline", "timeout", "down")
 HOST_SWITCHES = ("mismatch", "lose", "refuse-upload", "agree", "wrong-kcv", "good-kcv", "rekey")
 
 EPILOG = (
-    "exit codes: 0 ok (a transaction: approved); 1 the terminal could not be reached;"
+    "exit codes: 0 ok (a transaction: approved); 1 the terminal (readers: pcscd) could not be"
+    " reached;"
     " 2 usage or configuration error; 3 the terminal answered a status other than ok"
     " or declined the transaction"
 )
@@ -297,6 +298,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     command("loadmasterkeys", "fetch the master keys from the key-loading server (needs a login)")
 
+    readers = subcommand(
+        sub,
+        "readers",
+        "PC/SC readers, their slots and the PIN pad",
+        "List the PC/SC readers pcscd offers, the slot the configuration's patterns give each"
+        " (contact, contactless, SAM) and the pattern that did, the ATR of a card in it, whether"
+        " it takes PINs on its own keypad, and the PIN pad's state. Exit code 0 when the"
+        " listing was made, 1 when pcscd cannot be reached, 2 for a bad configuration.",
+    )
+    readers.add_argument(
+        "--config", type=Path, help="configuration file (TOML or JSON) over the embedded defaults"
+    )
+    readers.add_argument(
+        "--check",
+        action="store_true",
+        help="SELECT PSE (contact) or PPSE (contactless) on each card and summarise the answer",
+    )
+    readers.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+
     config = subcommand(sub, "config", "show or check the configuration")
     config_sub = config.add_subparsers(
         dest="config_command", required=True, parser_class=_Parser, metavar="COMMAND"
@@ -437,6 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sim(args)
         if args.command == "config":
             return _config(args)
+        if args.command == "readers":
+            from cardcore.readers import run_readers
+
+            return run_readers(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like

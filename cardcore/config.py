@@ -499,14 +499,30 @@ class EmvConfig(Section):
 
 
 def _contactless_patterns() -> list[str]:
-    return ["*PICC*", "*Contactless*", "*-CL*", "* CL *"]
+    # Generic words first, then readers whose contactless slot has no such
+    # word in its PC/SC name (tests/hal/reader_names.py holds the real names
+    # these are checked against).
+    return [
+        "*PICC*",
+        "*Contactless*",
+        "*CL Reader*",
+        "*CL Smartcard*",
+        "* CL *",
+        "*-CL*",
+        "*OMNIKEY 5022*",
+        "*5427 CK*",
+        "*ACR122*",
+        "*ACR1281* ?? 01",
+        "*CardMan 5x21 ?? 01",
+    ]
 
 
 class ReadersConfig(Section):
     """Card readers (hal.pcsc). Each interface takes the first PC/SC reader
     whose name matches one of its patterns (fnmatch, case-insensitive, tried
     in order); the contact interface never takes a reader that the
-    contactless patterns or `exclude` match (SAM slots, for instance)."""
+    contactless or SAM patterns or `exclude` match, and neither takes a SAM
+    slot. `cardcore readers` shows which reader each pattern picks."""
 
     driver: Annotated[
         Literal["auto", "sim", "pcsc", "none"],
@@ -518,9 +534,19 @@ class ReadersConfig(Section):
     contactless: Annotated[list[str], doc("reader name patterns of the contactless interface")] = (
         msgspec.field(default_factory=_contactless_patterns)
     )
+    sam: Annotated[
+        list[str], doc("reader name patterns of SAM slots (no interface takes them)")
+    ] = msgspec.field(default_factory=lambda: ["*SAM*", "*ACR1281* ?? 02"])
     exclude: Annotated[list[str], doc("reader name patterns no interface takes")] = msgspec.field(
-        default_factory=lambda: ["*SAM*"]
+        default_factory=list
     )
+    pin_entry: Annotated[
+        Literal["auto", "off"],
+        doc(
+            "auto: a contact reader with its own keypad (PC/SC part 10) takes offline"
+            " plaintext PIN itself; off: always the PIN pad"
+        ),
+    ] = "auto"
     # PC/SC part 3 defines none, so by default they are derived (hal.atr).
     atqa_sak_apdu: Annotated[
         str, doc("a reader's pseudo-APDU answering ATQA || SAK, hex; empty: derived")

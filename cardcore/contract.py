@@ -15,6 +15,6 @@ class Exit(IntEnum):
     """The exit codes of every subcommand."""
 
     OK = 0  # done; for a transaction: approved
-    UNREACHABLE = 1  # the terminal (or the simulator) could not be reached
+    UNREACHABLE = 1  # the terminal (or the simulator; for `readers` pcscd) could not be reached
     USAGE = 2  # usage or configuration error, and any start-up failure of serve
     REFUSED = 3  # the terminal answered a status other than ok, or declined

@@ -9,6 +9,7 @@
 # extras.
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import trio
 
 from cardcore.config import ConfigError, PinPadConfig, ReadersConfig, SamConfig
 from hal.interfaces import CardInterface, CardReader, PinPad
+from hal.readerselect import SlotPatterns
 
 if TYPE_CHECKING:
     from base.crypto.dukpt import DukptOriginator
@@ -30,6 +32,7 @@ __all__ = [
     "pinpad_driver",
     "reader_driver",
     "sam_driver",
+    "slot_patterns",
     "usbhid_pinpad",
 ]
 
@@ -67,8 +70,20 @@ def sam_driver(config: SamConfig, simulator: bool) -> str:
     return config.driver
 
 
+def slot_patterns(config: ReadersConfig) -> SlotPatterns:
+    """The reader name patterns of the configuration (hal.readerselect)."""
+    return SlotPatterns(
+        contact=tuple(config.contact),
+        contactless=tuple(config.contactless),
+        sam=tuple(config.sam),
+        exclude=tuple(config.exclude),
+    )
+
+
 def pcsc_readers(config: ReadersConfig) -> tuple[dict[CardInterface, CardReader], Monitor]:
-    """The PC/SC readers of both interfaces and the stack's monitor task."""
+    """The PC/SC readers of both interfaces and the stack's monitor task,
+    which logs what each interface finds (cardcore.devicestatus)."""
+    from cardcore.devicestatus import ReaderWatch
     from hal.pcsc import PcscStack
 
     stack = PcscStack(poll=config.poll, settle=config.settle)
@@ -76,20 +91,21 @@ def pcsc_readers(config: ReadersConfig) -> tuple[dict[CardInterface, CardReader]
         atqa_sak = bytes.fromhex(config.atqa_sak_apdu) if config.atqa_sak_apdu else None
     except ValueError:
         raise ConfigError("configuration key 'readers.atqa-sak-apdu' is not hex") from None
+    patterns = slot_patterns(config)
+    contact, contactless = patterns.contact_selector(), patterns.contactless_selector()
     readers: dict[CardInterface, CardReader] = {
         CardInterface.CONTACT: stack.reader(
-            CardInterface.CONTACT,
-            config.contact,
-            exclude=[*config.contactless, *config.exclude],
+            CardInterface.CONTACT, contact.patterns, exclude=contact.exclude
         ),
         CardInterface.CONTACTLESS: stack.reader(
             CardInterface.CONTACTLESS,
-            config.contactless,
-            exclude=config.exclude,
+            contactless.patterns,
+            exclude=contactless.exclude,
             atqa_sak_apdu=atqa_sak,
         ),
     }
-    return readers, stack.monitor
+    watch = ReaderWatch(patterns)
+    return readers, functools.partial(stack.monitor, on_change=watch.update)
 
 
 def _tpk(terminal: Terminal) -> Callable[[], bytes | None]:
@@ -213,12 +229,16 @@ def apply_configured_drivers(terminal: Terminal, simulator: bool) -> Monitors:
 
         assert isinstance(usb_pad, UsbHidPinPad)
         devices.keypad = usb_pad  # confirmations (resetpassword) on the pad's keys
-        log.info(
-            "PIN pad: USB-HID %04X:%04X%s",
-            config.pinpad.vendor_id,
-            config.pinpad.product_id,
-            " (emulated)" if config.pinpad.emulated else "",
-        )
+        if config.pinpad.emulated:
+            log.info(
+                "PIN pad: USB-HID %04X:%04X (emulated)",
+                config.pinpad.vendor_id,
+                config.pinpad.product_id,
+            )
+        # Whether the pad is there is the watch's to say, at start-up and after.
+        from cardcore.devicestatus import watch_pinpad
+
+        monitors.tasks.append(functools.partial(watch_pinpad, usb_pad))
     elif pad == "none":
         devices.pinpad = None
         log.info("PIN pad: none configured")

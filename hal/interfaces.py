@@ -21,9 +21,11 @@ __all__ = [
     "DeviceInfo",
     "Indicators",
     "Keypad",
+    "KeypadPinEntry",
     "NoKeypad",
     "PinPad",
     "ReaderError",
+    "ReaderKeypad",
     "ReaderNotAvailable",
 ]
 
@@ -177,6 +179,36 @@ class CardSession(Protocol):
         """Power the card off / deactivate the field for it. Never raises for
         a card that is already gone."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadPinEntry:
+    """A card reader with its own keypad that verifies a PIN at the card
+    itself (a class-3 reader, PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT): what
+    it tells about its PIN entry."""
+
+    reader: str
+    min_pin: int | None = None
+    max_pin: int | None = None
+    lcd_lines: int = 0
+    lcd_characters: int = 0
+    firmware: str = ""
+
+
+@runtime_checkable
+class ReaderKeypad(Protocol):
+    """A card session whose reader may take the PIN on its own keypad.
+
+    ``keypad`` says whether it does (None: no PIN entry of its own).
+    ``verify_offline_pin`` lets the reader take the PIN and send the EMV
+    offline plaintext PIN VERIFY (P2 '80', ISO 9564 format 2) to the card; it
+    returns the card's status word. The PIN never reaches the host. Raises
+    kernel.errors.PinEntryBypassed when the cardholder cancels on the keypad
+    and kernel.errors.PinPadError on a timeout or a reader fault."""
+
+    async def keypad(self) -> KeypadPinEntry | None: ...
+
+    async def verify_offline_pin(self, *, timeout: float, language: str = "en") -> int: ...
 
 
 class CardReader(Protocol):

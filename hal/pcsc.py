@@ -11,9 +11,10 @@
 #   card session has its own SCARDCONTEXT: pcsc-lite serialises calls on one
 #   context, so a blocked wait must not share it with a transmit.
 # - A reader is chosen per interface by name patterns from configuration
-#   (fnmatch, case-insensitive, first pattern that matches wins); waiting for
-#   a card also waits for a matching reader to be plugged in (hot-plug through
-#   the "\\?PnP?\Notification" pseudo-reader, and a re-list each poll).
+#   (hal.readerselect: fnmatch, case-insensitive, first pattern that matches
+#   wins); waiting for a card also waits for a matching reader to be plugged
+#   in (hot-plug through the "\\?PnP?\Notification" pseudo-reader, and a
+#   re-list each poll).
 # - APDUs: one SCardTransmit per CardSession.transmit; T=0 procedure bytes
 #   61xx/6Cxx go up to kernel.apdu.Transport, the one place that completes
 #   them. With T=0 the Le of a case-4 command is stripped here (ISO 7816-3
@@ -29,11 +30,18 @@
 # - Right after a card change pcscd can briefly answer "unpowered",
 #   "removed", "unresponsive" or "sharing violation" to SCardConnect; those are
 #   retried with back-off within `settle` seconds before they count.
+# - A reader with its own keypad (a class-3 reader, PC/SC part 10) is asked
+#   for its features once per reader name with SCardControl
+#   (CM_IOCTL_GET_FEATURE_REQUEST; hal.pcsc_part10 holds the bytes); one that
+#   reports FEATURE_VERIFY_PIN_DIRECT takes offline plaintext PIN entry
+#   itself: the card session's `verify_offline_pin` hands it the VERIFY
+#   template and gets the card's status word back; the PIN stays in the reader.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
+import functools
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -41,6 +49,7 @@ from typing import Any, TypeVar
 import trio
 
 from base.errors import CardcoreError
+from hal import pcsc_part10 as part10
 from hal.atr import derive_atqa_sak, parse_contactless_atr
 from hal.interfaces import (
     CardInfo,
@@ -48,9 +57,12 @@ from hal.interfaces import (
     CardRemoved,
     CardSession,
     CardType,
+    KeypadPinEntry,
     ReaderError,
     ReaderNotAvailable,
 )
+from hal.readerselect import ReaderSelector
+from kernel.errors import PinEntryBypassed, PinPadError
 
 try:  # the optional extra cardcore[pcsc]
     from smartcard import Exceptions as _pyscard_exceptions
@@ -65,6 +77,7 @@ __all__ = [
     "PcscReader",
     "PcscStack",
     "ReaderSelector",
+    "ReaderState",
     "error_for",
     "pyscard_available",
     "strip_t0_le",
@@ -106,9 +119,12 @@ STATE_UNKNOWN = 0x0004
 STATE_UNAVAILABLE = 0x0008
 STATE_EMPTY = 0x0010
 STATE_PRESENT = 0x0020
+STATE_EXCLUSIVE = 0x0080
+STATE_INUSE = 0x0100
 STATE_MUTE = 0x0200
 
 SHARE_SHARED = 2
+SHARE_DIRECT = 3
 PROTOCOL_T0 = 1
 PROTOCOL_T1 = 2
 UNPOWER_CARD = 2
@@ -325,30 +341,6 @@ async def _cancellable(fn: Callable[[], T], cancel: Callable[[], None]) -> T:
     return result
 
 
-# --- reader selection ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReaderSelector:
-    """Reader name patterns of one interface (fnmatch, case-insensitive)."""
-
-    patterns: tuple[str, ...]
-    exclude: tuple[str, ...] = ()
-
-    def _excluded(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name.lower(), p.lower()) for p in self.exclude)
-
-    def choose(self, readers: Sequence[str]) -> str | None:
-        for pattern in self.patterns:
-            for name in readers:
-                if fnmatch.fnmatchcase(name.lower(), pattern.lower()) and not self._excluded(name):
-                    return name
-        return None
-
-    def describe(self) -> str:
-        return ", ".join(repr(p) for p in self.patterns) or "(no pattern)"
-
-
 # --- the stack and its readers ------------------------------------------------
 
 
@@ -359,6 +351,18 @@ def _log_changes(before: Sequence[str], after: Sequence[str]) -> None:
     for name in before:
         if name not in after:
             log.info("PC/SC reader removed: %s", name)
+
+
+@dataclass(frozen=True)
+class ReaderState:
+    """A reader as SCardGetStatusChange sees it."""
+
+    name: str
+    present: bool
+    atr: bytes = b""
+    mute: bool = False
+    exclusive: bool = False  # another application holds the card exclusively
+    unavailable: bool = False
 
 
 @dataclass
@@ -406,31 +410,103 @@ class PcscStack:
                 await trio.sleep(self.poll)
 
     async def monitor(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        *,
+        on_change: Callable[[list[str] | None], None] | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Log readers plugged in and removed until cancelled (a device monitor
-        of `cardcore serve`); a missing pcscd is logged once and waited for."""
-        task_status.started()
+        of `cardcore serve`); a missing pcscd is logged once and waited for.
+        The first listing happens before the task counts as started, so what
+        start-up found is logged before the terminal is ready; ``on_change``
+        sees every new list (None: the service is gone)."""
         readers: list[str] | None = None
         down = False
+        started = False
         while True:
             try:
-                current = await self.list_readers()
+                with trio.move_on_after(math.inf if started else 2 * self.poll + 5):
+                    current = await self.list_readers()
+                    if readers is None:
+                        log.info("PC/SC readers: %s", ", ".join(current) or "none")
+                    elif down:
+                        log.info("PC/SC service is back")
+                    if down or readers is None:
+                        _log_changes(readers or current, current)
+                        readers, down = current, False
+                        if on_change is not None:
+                            on_change(current)
+                if not started:
+                    task_status.started()
+                    started = True
                 if readers is None:
-                    log.info("PC/SC readers: %s", ", ".join(current) or "none")
-                elif down:
-                    log.info("PC/SC service is back")
-                if down or readers is None:
-                    _log_changes(readers or current, current)
-                    readers, down = current, False
+                    continue
                 changed = await self.wait_for_reader_change(readers)
                 _log_changes(readers, changed)
                 readers = changed
+                if on_change is not None:
+                    on_change(changed)
             except ReaderNotAvailable as exc:
                 if not down:
                     log.warning("%s; waiting for it", exc.message)
                     down = True
+                    if on_change is not None:
+                        on_change(None)
+                if not started:
+                    task_status.started()
+                    started = True
                 await trio.sleep(self.poll)
+
+    async def reader_states(self, readers: Sequence[str]) -> list[ReaderState]:
+        """What pcscd knows of each reader now: a card, its ATR, in use."""
+        if not readers:
+            return []
+        ctx = await _Context.establish()
+        try:
+            code, result = await ctx.status_change([(r, STATE_UNAWARE) for r in readers], 0.001)
+        finally:
+            await ctx.release()
+        if code not in (S_SUCCESS, E_TIMEOUT):
+            raise error_for(code, "read the readers' state", service=True)
+        return [
+            ReaderState(
+                name,
+                present=bool(event & STATE_PRESENT),
+                atr=atr if event & STATE_PRESENT else b"",
+                mute=bool(event & STATE_MUTE),
+                exclusive=bool(event & STATE_EXCLUSIVE),
+                unavailable=bool(event & (STATE_UNKNOWN | STATE_UNAVAILABLE)),
+            )
+            for name, event, atr in result
+        ]
+
+    async def reader_keypad(self, reader: str) -> KeypadPinEntry | None:
+        """What ``reader`` says about its own PIN entry, card or no card
+        (a direct connection: SCARD_SHARE_DIRECT, no protocol)."""
+        scard = _require_pyscard()
+        ctx = await _Context.establish()
+        try:
+
+            def connect() -> tuple[int, Any]:
+                with _pyscard_errors(f"connect to {reader}"):
+                    rv, hcard, _ = scard.SCardConnect(ctx.handle, reader, SHARE_DIRECT, 0)
+                return _unsigned(rv), hcard
+
+            code, hcard = await trio.to_thread.run_sync(connect)
+            if code != S_SUCCESS:
+                raise error_for(code, f"connect to {reader}")
+            try:
+                return await part10.read_keypad(functools.partial(_control, hcard), reader)
+            finally:
+
+                def disconnect() -> None:
+                    with contextlib.suppress(Exception):
+                        scard.SCardDisconnect(hcard, 0)  # SCARD_LEAVE_CARD
+
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(disconnect)
+        finally:
+            await ctx.release()
 
     def reader(
         self,
@@ -465,6 +541,11 @@ class PcscReader:
     @property
     def name(self) -> str:
         return self.current or f"PC/SC {self._interface.value} reader {self.selector.describe()}"
+
+    async def connect(self, reader: str) -> PcscCardSession | None:
+        """A session with the card in ``reader`` now (shared, T=0 or T=1);
+        None when the card left before it could be powered."""
+        return await self._connect(reader)
 
     async def find(self) -> str:
         """The matching reader's name, waiting for one to be plugged in."""
@@ -638,6 +719,24 @@ class PcscReader:
             await ctx.release()
 
 
+# --- PC/SC part 10: the reader's own keypad -------------------------------------
+
+
+async def _control(hcard: Any, code: int, data: bytes) -> bytes:
+    """SCardControl; a reader that does not know ``code`` is a ReaderError."""
+    scard = _require_pyscard()
+
+    def control() -> tuple[int, bytes]:
+        with _pyscard_errors("control the reader"):
+            rv, out = scard.SCardControl(hcard, code, list(data))
+        return _unsigned(rv), bytes(out or b"")
+
+    result, out = await trio.to_thread.run_sync(control)
+    if result != S_SUCCESS:
+        raise error_for(result, f"reader control 0x{code:08X}")
+    return out
+
+
 class PcscCardSession(CardSession):
     """A connected card. Transmits are serialised; the context is the
     session's own."""
@@ -649,10 +748,60 @@ class PcscCardSession(CardSession):
         self._info = info
         self._lock = trio.Lock()
         self._closed = False
+        self._keypad: part10.ReaderKeypadCodes | None = None
+        self._keypad_read = False
 
     @property
     def info(self) -> CardInfo:
         return self._info
+
+    async def control(self, code: int, data: bytes = b"") -> bytes:
+        """SCardControl on this card's reader (serialised with transmits)."""
+        async with self._lock:
+            if self._closed:
+                raise CardRemoved("card session closed")
+            return await _control(self._hcard, code, data)
+
+    async def _keypad_codes(self) -> part10.ReaderKeypadCodes | None:
+        if not self._keypad_read:
+            self._keypad = await part10.read_keypad_codes(self.control, self._info.reader)
+            self._keypad_read = True
+        return self._keypad
+
+    async def keypad(self) -> KeypadPinEntry | None:
+        found = await self._keypad_codes()
+        return found.entry if found is not None else None
+
+    async def verify_offline_pin(self, *, timeout: float, language: str = "en") -> int:
+        """EMV offline plaintext PIN on the reader's keypad (hal.pcsc_part10):
+        the card's status word to VERIFY; cancel -> PinEntryBypassed, a
+        timeout or a refused structure -> PinPadError."""
+        found = await self._keypad_codes()
+        if found is None:
+            raise PinPadError(f"{self._info.reader} has no PIN keypad")
+        try:
+            structure = part10.emv_plaintext_verify(
+                timeout=timeout, properties=found.properties, language=language
+            )
+        except part10.Part10Error as exc:
+            raise PinPadError(exc.message) from None
+        try:
+            answer = await self.control(found.verify_code, structure)
+            outcome, sw = part10.verify_outcome(answer)
+        except ReaderError as exc:
+            raise PinPadError(f"PIN entry on {self._info.reader} failed: {exc.message}") from None
+        except part10.Part10Error as exc:
+            raise PinPadError(exc.message) from None
+        match outcome:
+            case part10.PinOutcome.CARD_ANSWERED:
+                return sw
+            case part10.PinOutcome.CANCELLED:
+                raise PinEntryBypassed("PIN entry cancelled on the reader's keypad")
+            case part10.PinOutcome.TIMEOUT:
+                raise PinPadError("PIN entry on the reader's keypad timed out")
+            case part10.PinOutcome.BAD_LENGTH:
+                raise PinPadError("the PIN entered on the reader's keypad has a wrong length")
+        raise PinPadError(f"{self._info.reader} refused the PIN entry request ({sw:04X})")
 
     async def read_atr(self) -> bytes:
         scard = _require_pyscard()

@@ -21,6 +21,7 @@ __all__ = [
     "OdaError",
     "PinEntryBypassed",
     "PinPadError",
+    "PinPadNotPresent",
     "TransactionCancelled",
     "TryAnotherInterface",
     "UseChip",
@@ -87,6 +88,10 @@ class CardNotDetected(KernelError):
 
 class PinPadError(KernelError):
     """PIN pad malfunctioning or not present."""
+
+
+class PinPadNotPresent(PinPadError):
+    """PIN pad not present (not connected, or none configured)."""
 
 
 class PinEntryBypassed(KernelError):

@@ -15,6 +15,10 @@
 #   enciphers it with the ICC (PIN encipherment) public key. A PIN pad that
 #   enciphers on its own would need a different method; this terminal's PIN
 #   pad hands the format-2 block to the kernel over its secure link.
+# - Offline plaintext PIN on a card reader with its own keypad (PC/SC part 10
+#   class-3 reader): `verify_pin_on_reader` lets the reader take the PIN and
+#   send VERIFY P2 '80' itself, and returns the card's status word; None
+#   means there is no such reader and the kernel asks `offline_pin`.
 # - Online PIN: `online_pin` returns the enciphered PIN block (e.g. ISO 9564
 #   format 0 under the PIN key); the kernel never sees the PIN and passes the
 #   bytes through to `go_online` untouched, never logging them.
@@ -94,6 +98,10 @@ class MessageId(enum.IntEnum):
     NO_HOST_RESPONSE = 0xD3
     HOST_RESPONSE_RECEIVED = 0xD4
     PIN_TRY_LIMIT_EXCEEDED = 0xD5
+    # The terminal's own, beside the manual's D1-D5: why PIN entry could not
+    # happen (the kernel goes on as EMV says; the operator sees the reason).
+    PIN_PAD_NOT_PRESENT = 0xD6
+    PIN_PAD_ERROR = 0xD7
 
 
 class PinKind(enum.Enum):
@@ -192,6 +200,16 @@ class KernelServices(Protocol):
         enciphered PIN builds '7F' || block || ICC challenge || random padding
         and enciphers it with the ICC (PIN encipherment) public key before
         VERIFY P2 '88' (Book 2 7.1). Raise PinEntryBypassed / PinPadError.
+        """
+
+    async def verify_pin_on_reader(self, request: PinRequest) -> int | None:
+        """Offline plaintext PIN entered on the card reader's own keypad.
+
+        When the reader takes PINs itself (PC/SC part 10
+        FEATURE_VERIFY_PIN_DIRECT), it builds the ISO 9564 format-2 block,
+        sends VERIFY P2 '80' to the card and this returns the card's status
+        word; the PIN never reaches the terminal. None: no such reader, the
+        kernel uses `offline_pin`. Raise PinEntryBypassed / PinPadError.
         """
 
     async def online_pin(self, request: PinRequest) -> bytes:

@@ -120,8 +120,11 @@ class CardOperation:
             sequence_counter=sequence,
         )
 
-    def _services(self, ctx: CommandContext, flow: Flow) -> EngineServices:
-        return EngineServices(self.till, ctx, flow, functools.partial(self._authorize, ctx, flow))
+    def _services(
+        self, ctx: CommandContext, flow: Flow, session: CardSession | None = None
+    ) -> EngineServices:
+        authorize = functools.partial(self._authorize, ctx, flow)
+        return EngineServices(self.till, ctx, flow, authorize, session)
 
     def _plan(self, ctx: CommandContext, flow: Flow) -> tuple[DetectionPlan, Preprocessed | None]:
         """Which interfaces race for this transaction (manual «Транзакция», «СБП»)."""
@@ -202,7 +205,7 @@ class CardOperation:
         terminal = self.till.terminal
         kernel = ContactKernel(terminal.kernel_config(), terminal.ca_keys())
         request = self._kernel_request(flow, int(self.till.stans(flow)[0]))
-        return await kernel.run(session.transmit, self._services(ctx, flow), request)
+        return await kernel.run(session.transmit, self._services(ctx, flow, session), request)
 
     def _entry_point(self) -> ContactlessEntryPoint | None:
         terminal = self.till.terminal

@@ -1,6 +1,7 @@
 # Strategy: the ECR `display` message (manual «Сообщение display»): the code
 # of EMV Book 4 section 11.2 (01..13) or Book A Table 9-5 (14..21), the
-# terminal's own D1..D5 (host link, PIN try limit), the languages, the text,
+# manual's D1..D5 (host link, PIN try limit) and the terminal's D6/D7 (why no
+# PIN could be entered; docs/protocol-decisions.md), the languages, the text,
 # the UI status and value of EMV Book A / Book C-2 A.1.194 (status, hold time,
 # value qualifier, value, currency). One table holds the Russian and English
 # wording; the card's language preference picks the order.
@@ -51,6 +52,8 @@ MESSAGES: dict[int, tuple[str, str]] = {
     M.NO_HOST_RESPONSE: ("НЕТ ОТВЕТА БАНКА", "NO HOST RESPONSE"),
     M.HOST_RESPONSE_RECEIVED: ("ОТВЕТ ПОЛУЧЕН", "HOST RESPONSE RECEIVED"),
     M.PIN_TRY_LIMIT_EXCEEDED: ("ПРЕВЫШЕН ЛИМИТ ПОПЫТОК ВВОДА ПИН", "PIN TRY LIMIT EXCEEDED"),
+    M.PIN_PAD_NOT_PRESENT: ("ПИН-ПАД НЕ ПОДКЛЮЧЕН", "PIN PAD NOT CONNECTED"),
+    M.PIN_PAD_ERROR: ("ОШИБКА ПИН-ПАДА", "PIN PAD ERROR"),
 }
 
 # Book A 9.4 UI status: 00 not ready, 01 idle, 02 ready to read, 03 processing,
@@ -71,6 +74,8 @@ _STATUS: dict[int, str] = {
     M.CARD_ERROR: "05",
     M.PROCESSING_ERROR: "05",
     M.TRY_ANOTHER_CARD: "05",
+    M.PIN_PAD_NOT_PRESENT: "05",
+    M.PIN_PAD_ERROR: "05",
     M.WELCOME: "01",
     M.CLEAR_DISPLAY: "01",
 }

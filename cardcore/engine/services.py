@@ -3,6 +3,12 @@
 # entry through the HAL's PIN pad, the split-sales amount (EMV Book 3 10.6.1),
 # online authorisation, data exchange and the contactless UI (Book A 9.4). The
 # kernel never sees the cash register, the journal or the host directly.
+# - Offline plaintext PIN goes to the card reader's own keypad when the
+#   contact reader has one (hal.interfaces.ReaderKeypad, PC/SC part 10) and
+#   `[readers] pin-entry` is "auto"; everything else to the PIN pad.
+# - A PIN pad that is missing or fails leaves the EMV outcome to the kernel
+#   (TVR 'PIN pad not present or not working'); the cash register's display
+#   says why (messages D6/D7 of cardcore.engine.display).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -13,8 +19,9 @@ import trio
 from cardcore.connection import CommandContext
 from cardcore.engine.display import display_body
 from cardcore.engine.flow import Flow, Till
+from hal.interfaces import CardSession, ReaderKeypad
 from kernel.contactless import UiRequest
-from kernel.errors import PinPadError
+from kernel.errors import PinPadError, PinPadNotPresent
 from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, PinRequest
 
@@ -25,12 +32,20 @@ Authorize = Callable[[OnlineRequest], Awaitable[OnlineResponse]]
 
 
 class EngineServices:
-    def __init__(self, till: Till, ctx: CommandContext, flow: Flow, authorize: Authorize) -> None:
+    def __init__(
+        self,
+        till: Till,
+        ctx: CommandContext,
+        flow: Flow,
+        authorize: Authorize,
+        session: CardSession | None = None,
+    ) -> None:
         self.till = till
         self.ctx = ctx
         self.flow = flow
         self.currency = flow.command.currency
         self._authorize = authorize
+        self.session = session
 
     async def display(
         self, message: MessageId, *, amount: int | None = None, languages: str = ""
@@ -52,21 +67,51 @@ class EngineServices:
     def _pinpad(self) -> Any:
         pinpad = self.till.terminal.devices.pinpad
         if pinpad is None:
-            raise PinPadError("no PIN pad")
+            raise PinPadNotPresent("no PIN pad configured")
         return pinpad
 
+    async def _pad_trouble(self, exc: PinPadError, languages: str) -> None:
+        """Tell the cash register why the PIN could not be entered."""
+        missing = isinstance(exc, PinPadNotPresent)
+        message = MessageId.PIN_PAD_NOT_PRESENT if missing else MessageId.PIN_PAD_ERROR
+        await self.display(message, languages=languages)
+
+    async def verify_pin_on_reader(self, request: PinRequest) -> int | None:
+        session: object = self.session
+        terminal = self.till.terminal
+        if terminal.config.readers.pin_entry == "off" or not isinstance(session, ReaderKeypad):
+            return None
+        if await session.keypad() is None:
+            return None
+        languages = request.languages or terminal.config.transaction.languages
+        try:
+            return await session.verify_offline_pin(
+                timeout=terminal.config.transaction.pin_timeout, language=languages[:2] or "en"
+            )
+        except PinPadError as exc:
+            await self._pad_trouble(exc, request.languages)
+            raise
+
     async def offline_pin(self, request: PinRequest) -> bytes:
-        block: bytes = await self._pinpad().offline_pin(
-            request.amount, request.currency, request.tries_remaining,
-            self.till.terminal.config.transaction.pin_timeout,
-        )  # fmt: skip
+        try:
+            block: bytes = await self._pinpad().offline_pin(
+                request.amount, request.currency, request.tries_remaining,
+                self.till.terminal.config.transaction.pin_timeout,
+            )  # fmt: skip
+        except PinPadError as exc:
+            await self._pad_trouble(exc, request.languages)
+            raise
         return block
 
     async def online_pin(self, request: PinRequest) -> bytes:
-        block: bytes = await self._pinpad().online_pin(
-            request.pan or "", request.amount, request.currency,
-            self.till.terminal.config.transaction.pin_timeout,
-        )  # fmt: skip
+        try:
+            block: bytes = await self._pinpad().online_pin(
+                request.pan or "", request.amount, request.currency,
+                self.till.terminal.config.transaction.pin_timeout,
+            )  # fmt: skip
+        except PinPadError as exc:
+            await self._pad_trouble(exc, request.languages)
+            raise
         return block
 
     async def split_sales_amount(self, pan: str, currency: int) -> int:

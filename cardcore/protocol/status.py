@@ -109,6 +109,7 @@ ERROR_STATUS: dict[str, Status] = {
     "base.errors.CardRemoved": Status.TRY_AGAIN,
     "hal.interfaces.ReaderError": Status.READER_ERROR,
     "hal.interfaces.ReaderNotAvailable": Status.READER_NOT_AVAILABLE,
+    "hal.pcsc_part10.Part10Error": Status.READER_ERROR,
     "hal.sam.SamAuthenticationError": Status.VERIFICATION_FAILED,
     "hal.sim.mifare.MifareCardError": Status.READER_ERROR,
     "hal.sim.pki.PkiError": Status.INVALID_ARGUMENTS,

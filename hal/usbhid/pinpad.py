@@ -1,10 +1,11 @@
 # Strategy: the USB-HID PIN pad driver (pyusb, optional extra `cardcore[usb]`)
 # implementing hal.interfaces.PinPad and Keypad over the report protocol of
-# hal/usbhid/protocol.py (reference: hal/usbhid/README.md).
+# hal/usbhid/protocol.py (specification: docs/pinpad-protocol.md).
 # - The pad is found by VID/PID from configuration; the driver sets the
-#   configuration, detaches a kernel HID driver if one is bound, claims the
-#   interface, checks the HID report descriptor (GET_DESCRIPTOR, class
-#   request) and asks the pad what it is (GET_INFO). It then loads a fresh
+#   configuration when none is set, and takes the HID interface whose report
+#   descriptor (GET_DESCRIPTOR, class request) is the protocol's, detaching a
+#   kernel HID driver from it (a composite board may offer other
+#   interfaces); then it asks the pad what it is (GET_INFO). It then loads a fresh
 #   session link key wrapped under the TMK, and the TPK when the pad uses one.
 # - One request at a time: an OUT report, then IN reports until the answer
 #   with the same sequence number; key events in between go to `on_key` (they
@@ -32,6 +33,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import secrets
@@ -64,7 +66,7 @@ from hal.usbhid.protocol import (
     Status,
     WrappedKeyId,
 )
-from kernel.errors import PinEntryBypassed, PinPadError
+from kernel.errors import PinEntryBypassed, PinPadError, PinPadNotPresent
 
 __all__ = ["UsbHidPinPad"]
 
@@ -75,6 +77,13 @@ REPORT_DESCRIPTOR = report_descriptor()
 ANSWER_MARGIN = 5.0
 # Requests that need no cardholder must be answered within this.
 QUICK = 5.0
+LIBUSB_ERROR_NO_DEVICE = -4
+# What a USB error means for the operator (errno as libusb reports it).
+_USB_REASONS = {
+    errno.EBUSY: "in use by another process (another cardcore, or a kernel driver)",
+    errno.EACCES: "no access to the USB device (install the udev rule, or join its group)",
+    errno.EPERM: "no access to the USB device (install the udev rule, or join its group)",
+}
 
 
 class UsbHidPinPad(PinPad, Keypad):
@@ -139,7 +148,10 @@ class UsbHidPinPad(PinPad, Keypad):
             return PinPadError(f"{self.name}: no USB backend (libusb) available")
         if isinstance(exc, usb.core.USBError):
             self._forget()
-            return PinPadError(f"{self.name}: {action}: {exc.strerror or exc}")
+            reason = _USB_REASONS.get(getattr(exc, "errno", None) or 0, exc.strerror or str(exc))
+            if exc.backend_error_code == LIBUSB_ERROR_NO_DEVICE:
+                return PinPadNotPresent(f"{self.name}: {action}: {reason}")
+            return PinPadError(f"{self.name}: {action}: {reason}")
         if isinstance(exc, ReportError):
             return PinPadError(f"{self.name}: {action}: {exc.message}")
         if isinstance(exc, ValueError):  # pyusb: no such endpoint / configuration
@@ -159,19 +171,9 @@ class UsbHidPinPad(PinPad, Keypad):
                 idVendor=self.vendor_id, idProduct=self.product_id, backend=self._backend
             )
             if device is None:
-                raise PinPadError(f"{self.name} is not connected")
-            try:
-                if device.is_kernel_driver_active(0):
-                    device.detach_kernel_driver(0)
-            except NotImplementedError:  # backends without kernel drivers
-                pass
-            device.set_configuration()
-            interface = device.get_active_configuration()[(0, 0)]
-            usb.util.claim_interface(device, interface)
-            descriptor = device.ctrl_transfer(
-                0x81, 0x06, 0x2200, interface.bInterfaceNumber, 256
-            )  # GET_DESCRIPTOR (report), HID 1.11 7.1.1
-            if bytes(descriptor) != REPORT_DESCRIPTOR:
+                raise PinPadNotPresent(f"{self.name} is not connected")
+            interface = self._claim_pad_interface(usb, device)
+            if interface is None:
                 raise PinPadError(f"{self.name} is not a PIN pad of this protocol")
 
             def direction(wanted: int) -> Callable[[Any], bool]:
@@ -190,6 +192,42 @@ class UsbHidPinPad(PinPad, Keypad):
         except Exception as exc:
             raise self._translate(exc, "open") from exc
         self._device, self._ep_in, self._ep_out = device, ep_in, ep_out
+
+    @staticmethod
+    def _claim_pad_interface(usb: Any, device: Any) -> Any:
+        """The HID interface whose report descriptor is the protocol's, claimed.
+
+        A composite device (a board that also offers a serial console, or a
+        keyboard under the same IDs) has other interfaces: each HID one is
+        asked for its report descriptor (GET_DESCRIPTOR, HID 1.11 7.1.1) and
+        given back to the kernel when it is not the pad's. The configuration
+        is set only when none is: setting it again fails while the kernel
+        holds another interface."""
+        try:
+            config = device.get_active_configuration()
+        except usb.core.USBError:
+            device.set_configuration()
+            config = device.get_active_configuration()
+        for interface in config:
+            if interface.bInterfaceClass != 0x03 or interface.bAlternateSetting != 0:
+                continue
+            number = interface.bInterfaceNumber
+            detached = False
+            try:
+                if device.is_kernel_driver_active(number):
+                    device.detach_kernel_driver(number)
+                    detached = True
+            except NotImplementedError:  # backends without kernel drivers
+                pass
+            usb.util.claim_interface(device, number)
+            descriptor = device.ctrl_transfer(0x81, 0x06, 0x2200, number, 256)
+            if bytes(descriptor) == REPORT_DESCRIPTOR:
+                return interface
+            usb.util.release_interface(device, number)
+            if detached:
+                with contextlib.suppress(usb.core.USBError, NotImplementedError):
+                    device.attach_kernel_driver(number)
+        return None
 
     def _write_blocking(self, report: bytes) -> None:
         try:
@@ -298,6 +336,52 @@ class UsbHidPinPad(PinPad, Keypad):
                 return PinPadError("the PIN pad holds no key for PIN encipherment")
         return PinPadError(f"PIN pad error: {result.status.name}")
 
+    # --- status (no cardholder, no keys) ------------------------------------------------
+    def _present_blocking(self) -> bool:
+        usb = self._usb()
+        try:
+            found = usb.core.find(
+                idVendor=self.vendor_id, idProduct=self.product_id, backend=self._backend
+            )
+        except usb.core.NoBackendError:
+            raise PinPadError(f"{self.name}: no USB backend (libusb) available") from None
+        return found is not None
+
+    async def present(self) -> bool:
+        """Whether a device with the pad's VID:PID is on the bus (it is not
+        opened: a running terminal keeps its claim)."""
+        return await trio.to_thread.run_sync(self._present_blocking)
+
+    async def identify(self) -> Info:
+        """Open the pad and ask what it is (GET_INFO), loading no key; the
+        pad is released after unless the driver had it open already."""
+        async with self._lock:
+            opened_here = self._device is None
+            if opened_here:
+                await trio.to_thread.run_sync(self._open_blocking)
+            try:
+                answer = await self._request(MsgType.GET_INFO, b"", QUICK)
+                try:
+                    return Info.decode(answer.payload)
+                except ReportError as exc:
+                    raise PinPadError(f"{self.name}: {exc.message}") from None
+            finally:
+                if opened_here:
+                    await self._release()
+
+    async def _release(self) -> None:
+        device = self._device
+        self._forget()
+        if device is not None:
+            usb = self._usb()
+
+            def release() -> None:
+                with contextlib.suppress(usb.core.USBError):
+                    usb.util.dispose_resources(device)
+
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(release)
+
     # --- PinPad ----------------------------------------------------------------------
     async def online_pin(self, pan: str, amount: int, currency: int, timeout: float) -> bytes:
         async with self._lock:
@@ -376,13 +460,4 @@ class UsbHidPinPad(PinPad, Keypad):
     async def close(self) -> None:
         """Release the interface (the next request opens the pad again)."""
         async with self._lock:
-            device = self._device
-            self._forget()
-            if device is not None:
-                usb = self._usb()
-
-                def release() -> None:
-                    with contextlib.suppress(usb.core.USBError):
-                        usb.util.dispose_resources(device)
-
-                await trio.to_thread.run_sync(release)
+            await self._release()

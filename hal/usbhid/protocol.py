@@ -1,5 +1,5 @@
 # Strategy: the PIN pad's HID report protocol, sans-I/O (bytes in, messages
-# out); hal/usbhid/README.md is its reference. The pad is a vendor-defined
+# out); docs/pinpad-protocol.md is its specification. The pad is a vendor-defined
 # HID device (usage page FF00): 64-byte input and output reports on the
 # interrupt endpoints, no report IDs. Every report is
 #   type (1) | sequence (1) | payload length (1) | payload (<= 61) | zero fill

@@ -3,6 +3,9 @@
 # - Before the first offline PIN the PIN Try Counter '9F17' is read with
 #   GET DATA; 0 means the PIN is blocked and no PIN is asked for. A card that
 #   does not return it is simply asked.
+# - Plaintext PIN on a reader with its own keypad (services
+#   `verify_pin_on_reader`): the reader sends VERIFY P2 '80' and the kernel
+#   gets the card's status word, handled as below.
 # - The PIN pad service returns the ISO 9564 format-2 PIN block. Plaintext:
 #   VERIFY P2 '80' with the block. Enciphered: GET CHALLENGE (8 bytes), then
 #   '7F' || PIN block || ICC unpredictable number || random padding to the
@@ -16,7 +19,7 @@
 from __future__ import annotations
 
 from base.crypto.pinblock import PinBlockError, decode_iso2
-from base.crypto.rsa import RsaError, rsa_public
+from base.crypto.rsa import RsaError, RsaPublicKey, rsa_public
 from kernel import apdu
 from kernel.contact.authentication import pin_encipherment_key
 from kernel.contact.context import Context, log
@@ -71,48 +74,61 @@ class CardPinActions:
         kind = PinKind.OFFLINE_ENCIPHERED if enciphered else PinKind.OFFLINE_PLAINTEXT
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             await ctx.display(MessageId.ENTER_PIN, amount=ctx.request.amount)
+            request = self._request(kind, attempt)
             try:
-                block = await ctx.services.offline_pin(self._request(kind, attempt))
+                sw = None if enciphered else await ctx.services.verify_pin_on_reader(request)
+                if sw is not None:
+                    log.info("VERIFY sent by the reader's PIN keypad: %04X", sw)
+                else:
+                    block = await ctx.services.offline_pin(request)
             except PinEntryBypassed:
                 return PinResult.BYPASSED
             except PinPadError as exc:
                 log.info("PIN pad failure: %s", exc)
                 return PinResult.PIN_PAD_ERROR
-            try:
-                decode_iso2(block)
-            except PinBlockError:
-                log.info("PIN pad returned a block that is not ISO 9564 format 2")
-                return PinResult.PIN_PAD_ERROR
-            if key is None:
-                command = apdu.verify(block, enciphered=False)
-            else:
-                challenge = await ctx.transport.send(apdu.get_challenge())
-                if not challenge.ok or len(challenge.data) != 8:
-                    log.info("GET CHALLENGE failed (%04X)", challenge.sw)
-                    return PinResult.UNAVAILABLE
-                pad = ctx.entropy.random_bytes(key.size - 17)
+            if sw is None:
                 try:
-                    data = rsa_public(key, b"\x7f" + block + challenge.data + pad)
-                except RsaError:
+                    decode_iso2(block)
+                except PinBlockError:
+                    log.info("PIN pad returned a block that is not ISO 9564 format 2")
+                    return PinResult.PIN_PAD_ERROR
+                response = await self._send_verify(block, key)
+                if response is None:
                     return PinResult.UNAVAILABLE
-                command = apdu.verify(data, enciphered=True)
-            response = await ctx.transport.send(command)
-            if response.ok:
+                sw = response.sw
+            if sw == 0x9000:
                 await ctx.display(MessageId.PIN_OK)
                 return PinResult.OK
-            if response.sw & 0xFFF0 == 0x63C0:
-                self._tries = response.sw & 0x0F
+            if sw & 0xFFF0 == 0x63C0:
+                self._tries = sw & 0x0F
                 if self._tries == 0:
                     await ctx.display(MessageId.PIN_TRY_LIMIT_EXCEEDED)
                     return PinResult.TRY_LIMIT_EXCEEDED
                 await ctx.display(MessageId.INCORRECT_PIN)
                 continue
-            if response.sw in (0x6983, 0x6984):
+            if sw in (0x6983, 0x6984):
                 self._tries = 0
                 await ctx.display(MessageId.PIN_TRY_LIMIT_EXCEEDED)
                 return PinResult.TRY_LIMIT_EXCEEDED
-            raise error_for(response.sw, "VERIFY")
+            raise error_for(sw, "VERIFY")
         return PinResult.TRY_LIMIT_EXCEEDED
+
+    async def _send_verify(self, block: bytes, key: RsaPublicKey | None) -> apdu.Response | None:
+        """VERIFY with the PIN pad's format-2 block, plaintext or enciphered
+        under ``key``; None when the encipherment cannot be done."""
+        ctx = self.ctx
+        if key is None:
+            return await ctx.transport.send(apdu.verify(block, enciphered=False))
+        challenge = await ctx.transport.send(apdu.get_challenge())
+        if not challenge.ok or len(challenge.data) != 8:
+            log.info("GET CHALLENGE failed (%04X)", challenge.sw)
+            return None
+        pad = ctx.entropy.random_bytes(key.size - 17)
+        try:
+            data = rsa_public(key, b"\x7f" + block + challenge.data + pad)
+        except RsaError:
+            return None
+        return await ctx.transport.send(apdu.verify(data, enciphered=True))
 
     async def online_pin(self) -> PinResult:
         ctx = self.ctx

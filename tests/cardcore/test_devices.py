@@ -72,8 +72,8 @@ async def test_pcsc_readers_replace_the_simulated_ones(tmp_path: Path) -> None:
     contact, contactless = readers[CONTACT], readers[CONTACTLESS]
     assert isinstance(contact, PcscReader) and isinstance(contactless, PcscReader)
     assert contact.selector.patterns == ("Gemalto*", "*")
-    assert contact.selector.exclude == ("*PICC*", "*SAM*")
-    assert contactless.selector.exclude == ("*SAM*",)
+    assert contact.selector.exclude == ("*PICC*", "*SAM*", "*ACR1281* ?? 02")
+    assert contactless.selector.exclude == ("*SAM*", "*ACR1281* ?? 02")
     assert contactless.atqa_sak_apdu == bytes.fromhex("FFCAF00000")
     assert contact.stack.poll == 0.5 and len(monitors.tasks) == 1
     names = ["ACS ACR1252 1S CL Reader [PICC] 00 00", "ACS ACR1252 1S CL Reader [SAM] 00 01"]

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,6 +136,9 @@ class Pcscd:
     # driver keeps its connections per slot number, so two vpcd devices in one
     # pcscd share them.)
     name: str = "Virtual PCD"
+    # More readers: reader.conf files by name, and the readers they add.
+    extra: dict[str, str] = field(default_factory=dict)
+    extra_readers: tuple[str, ...] = ()
 
     @property
     def log(self) -> Path:
@@ -155,7 +158,9 @@ class Pcscd:
             f"LIBPATH {self.driver}\n"
             f"CHANNELID 0x{self.port:X}\n"
         )
-        expected = {f"{self.name} 00 00", f"{self.name} 00 01"}
+        for file, text in self.extra.items():
+            (conf / file).write_text(text)
+        expected = {f"{self.name} 00 00", f"{self.name} 00 01", *self.extra_readers}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 ["pcscd", "--foreground", "--config", str(conf), "--info"],
@@ -185,11 +190,19 @@ class Pcscd:
             process.kill()
             process.wait()
 
-    def restart(self, name: str = "Virtual PCD") -> None:
+    def restart(
+        self,
+        name: str = "Virtual PCD",
+        extra: dict[str, str] | None = None,
+        extra_readers: tuple[str, ...] = (),
+    ) -> None:
         """Stop, and start again with the vpcd reader named ``name`` (as if one
-        reader had been unplugged and another plugged in)."""
+        reader had been unplugged and another plugged in), and the ``extra``
+        reader.conf files offering ``extra_readers``."""
         self.stop()
         self.name = name
+        self.extra = dict(extra or {})
+        self.extra_readers = extra_readers
         self.start()
 
 

@@ -73,3 +73,32 @@ async def test_online_pin_under_dukpt_reaches_the_host(tmp_path: Path, scheme: s
         assert "DUKPT PIN block not deciphered" not in served.log_text()
     finally:
         assert stop_server(served) == 0, served.log_text()
+
+
+async def test_a_missing_pad_is_said_at_start_up_and_on_the_display(tmp_path: Path) -> None:
+    """`[pinpad] driver = "usbhid"` with no pad on the bus (the real libusb
+    backend): a WARNING at start-up; the purchase keeps its EMV outcome (PIN
+    entry fails, the CVM list falls back to signature) and the cash
+    register's display says why (D6)."""
+    served = start_server(
+        tmp_path / "data", config=CONFIG.replace("emulated = true", "vendor-id = 0x1209")
+    )
+    try:
+        log = served.log_text()
+        assert "WARNING" in log and "PIN pad: USB PIN pad 1209:0001 is not connected" in log
+        assert "PIN pad: USB-HID 1209:0001\n" not in log  # no line that sounds all right
+        sim(served.data_dir, "present", "default")
+        register = Register(served)
+        answer = await register.transaction(**PURCHASE)
+        assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+        receipt = answer.body["receipt"]
+        assert receipt["tstatus"] == "approved" and receipt["signature"] == "yes", receipt
+        assert receipt["pin-entered"] == "no"
+        assert int(receipt["tvr"], 16) >> 16 & 0x10  # byte 3: PIN pad not present or not working
+        codes = register.codes()
+        assert codes.index("09") < codes.index("D6")  # ENTER PIN, then why it cannot be
+        shown = [m.body["msg"] for m in register.messages if m.body.get("code") == "D6"]
+        assert shown == ["ПИН-ПАД НЕ ПОДКЛЮЧЕН"]
+        await assert_consistent(served)
+    finally:
+        assert stop_server(served) == 0, served.log_text()

@@ -40,6 +40,9 @@ class ScriptedServices:
     """KernelServices with scripted answers; records every call."""
 
     pins: list[PinScript] = field(default_factory=lambda: ["1234"])
+    # A card reader with its own keypad (PC/SC part 10): the status words its
+    # VERIFY gets, "bypass" or "pinpad"; None: no such reader.
+    reader_keypad: list[int | str] | None = None
     online_pin_block: bytes | str = b"\xee" * 8
     online: OnlineResponse | Callable[[OnlineRequest], OnlineResponse] = field(
         default_factory=lambda: OnlineResponse(OnlineResult.APPROVED, arc=b"00")
@@ -77,6 +80,18 @@ class ScriptedServices:
         if script == "pinpad":
             raise PinPadError("PIN pad broken")
         return encode_iso2(script)
+
+    async def verify_pin_on_reader(self, request: PinRequest) -> int | None:
+        if self.reader_keypad is None:
+            return None
+        self.pin_requests.append(request)
+        script = self.reader_keypad.pop(0) if len(self.reader_keypad) > 1 else self.reader_keypad[0]
+        if script == "bypass":
+            raise PinEntryBypassed("cancelled on the reader's keypad")
+        if script == "pinpad":
+            raise PinPadError("reader keypad timed out")
+        assert isinstance(script, int)
+        return script
 
     async def online_pin(self, request: PinRequest) -> bytes:
         self.pin_requests.append(request)

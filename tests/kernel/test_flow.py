@@ -323,6 +323,55 @@ async def test_pin_pad_returning_garbage_is_a_pin_pad_failure() -> None:
     assert has(outcome, TvrBit.PIN_PAD_NOT_WORKING) and card.sent(0x20) == []
 
 
+async def test_offline_pin_on_the_readers_keypad() -> None:
+    """The reader sends VERIFY itself (PC/SC part 10): the kernel sees only
+    status words, sends no VERIFY of its own and asks no PIN pad."""
+    card = simple_card(simple_records(PLAIN_PIN), **{"80CA9F1700": "9F1701039000"})
+    services = ScriptedServices(pins=["pinpad"], reader_keypad=[0x63C2, 0x9000])
+    outcome = await run(card, services)
+    assert outcome.cvm_results == H("410302") and outcome.pin_entered == "offline"
+    assert card.sent(0x20) == []
+    assert [r.kind for r in services.pin_requests] == [PinKind.OFFLINE_PLAINTEXT] * 2
+    assert [r.tries_remaining for r in services.pin_requests] == [3, 2]
+    assert services.displayed.count(MessageId.INCORRECT_PIN) == 1
+    assert MessageId.PIN_OK in services.displayed
+
+
+@pytest.mark.parametrize(
+    ("script", "bit"),
+    [
+        ("bypass", TvrBit.PIN_NOT_ENTERED),
+        ("pinpad", TvrBit.PIN_PAD_NOT_WORKING),
+        (0x63C0, TvrBit.PIN_TRY_LIMIT_EXCEEDED),
+        (0x6983, TvrBit.PIN_TRY_LIMIT_EXCEEDED),
+    ],
+)
+async def test_readers_keypad_outcomes(script: int | str, bit: TvrBit) -> None:
+    card = simple_card(simple_records(PLAIN_PIN))
+    outcome = await run(card, ScriptedServices(reader_keypad=[script]))
+    assert has(outcome, bit) and card.sent(0x20) == []
+
+
+async def test_enciphered_pin_never_goes_to_the_readers_keypad(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Part 10 gives no enciphered block: enciphered offline PIN stays with
+    the PIN pad even when the reader has a keypad."""
+    from base.crypto.rsa import RsaPublicKey
+    from kernel.contact import pin
+
+    key = RsaPublicKey(b"\xff" * 64, b"\x03")
+    monkeypatch.setattr(pin, "pin_encipherment_key", lambda ctx: key)
+    card = simple_card(
+        simple_records("000000000000000044031F00"), **{"0084": "11223344556677889000"}
+    )
+    services = ScriptedServices(reader_keypad=["pinpad"])
+    outcome = await run(card, services)
+    assert [r.kind for r in services.pin_requests] == [PinKind.OFFLINE_ENCIPHERED]
+    assert [c[3] for c in card.sent(0x20)] == [0x88]
+    assert outcome.pin_entered == "offline"
+
+
 async def test_verify_error_terminates() -> None:
     card = simple_card(simple_records(PLAIN_PIN), **{"0020": "6D00"})
     outcome = await run(card)

@@ -99,6 +99,9 @@ class Services:
     async def offline_pin(self, request: PinRequest) -> bytes:
         return bytes(8)
 
+    async def verify_pin_on_reader(self, request: PinRequest) -> int | None:
+        return None
+
     async def online_pin(self, request: PinRequest) -> bytes:
         return bytes(8)
 

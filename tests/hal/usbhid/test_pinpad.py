@@ -262,7 +262,7 @@ async def test_unplugged_and_plugged_back() -> None:
         (lambda r: setattr(r, "tmk", None), "no TMK"),
         (lambda r: setattr(r.device, "tmk", bytes(16)), "refused the LINK key: KEY_CHECK_FAILED"),
         (lambda r: setattr(r.device, "tmk", None), "refused the LINK key: NO_KEY"),
-        (lambda r: setattr(r.backend, "claimed_elsewhere", True), "Resource busy"),
+        (lambda r: setattr(r.backend, "claimed_elsewhere", True), "in use by another process"),
         (lambda r: setattr(r.device, "report_descriptor", lambda: b"\x05\x01"), "not a PIN pad"),
     ],
 )
