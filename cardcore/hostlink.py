@@ -34,7 +34,7 @@ import trio
 from acquirers.errors import AcquirerError
 from acquirers.iso8583.codec import IsoMessage
 from acquirers.iso8583.dialects import get_dialect
-from acquirers.iso8583.messages import Terminal as IsoTerminal
+from acquirers.iso8583.messages import CardAcceptor
 from acquirers.iso8583.security import MasterKeys, WorkingKeys
 from acquirers.link import AcquirerLink, HostAddress, KeyExchangeResult, LinkConfig
 from base.errors import CardcoreError
@@ -147,7 +147,7 @@ class HostService:
                 response_timeout=acq.response_timeout,
                 tls=tls,
             )
-            terminal = IsoTerminal(tid=tid, mid=mid, currency=config.terminal.currency)
+            terminal = CardAcceptor(tid=tid, mid=mid, currency=config.terminal.currency)
             self.link = AcquirerLink(
                 link_config,
                 get_dialect(acq.dialect),

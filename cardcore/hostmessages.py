@@ -17,8 +17,8 @@ from acquirers.iso8583.dialect import Conventions, Dialect
 from acquirers.iso8583.messages import (
     BatchRecord,
     Card,
+    CardAcceptor,
     FinancialRequest,
-    Terminal,
     TxnType,
     build_advice,
     build_financial,
@@ -97,7 +97,7 @@ def card(record: TxnRecord, pan: str, *, icc_data: bytes | None = None) -> Card:
 def original_message(
     record: TxnRecord,
     pan: str,
-    terminal: Terminal,
+    terminal: CardAcceptor,
     dialect: Dialect,
     *,
     batch: str,

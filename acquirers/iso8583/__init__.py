@@ -13,6 +13,7 @@ from acquirers.iso8583.messages import (
     BatchRecord,
     BatchTotals,
     Card,
+    CardAcceptor,
     FinancialRequest,
     FinancialResponse,
     KeyExchangeResponse,
@@ -20,7 +21,6 @@ from acquirers.iso8583.messages import (
     ReconciliationResponse,
     ReversalReason,
     ReversalResponse,
-    Terminal,
     TxnType,
 )
 from acquirers.iso8583.security import MasterKeys, WorkingKeys, encipher_pin_block
@@ -30,6 +30,7 @@ __all__ = [
     "BatchRecord",
     "BatchTotals",
     "Card",
+    "CardAcceptor",
     "Codec",
     "Dialect",
     "FinancialRequest",
@@ -45,7 +46,6 @@ __all__ = [
     "ReversalReason",
     "ReversalResponse",
     "StanSource",
-    "Terminal",
     "TxnType",
     "WorkingKeys",
     "encipher_pin_block",

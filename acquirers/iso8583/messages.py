@@ -31,6 +31,7 @@ __all__ = [
     "BatchRecord",
     "BatchTotals",
     "Card",
+    "CardAcceptor",
     "FinancialRequest",
     "FinancialResponse",
     "KeyExchangeResponse",
@@ -38,7 +39,6 @@ __all__ = [
     "ReconciliationResponse",
     "ReversalReason",
     "ReversalResponse",
-    "Terminal",
     "TxnType",
     "as_repeat",
     "batch_record_from_upload",
@@ -114,7 +114,7 @@ def _f13(when: datetime) -> str:
 
 # ---------------------------------------------------------------- terminal and card
 @dataclass(frozen=True)
-class Terminal:
+class CardAcceptor:
     """Who is talking: field 41 TID, 42 MID, 49 currency, optional 32/24."""
 
     tid: str
@@ -326,7 +326,7 @@ def _transaction_elements(
     amount: int,
     card: Card,
     when: datetime,
-    terminal: Terminal,
+    terminal: CardAcceptor,
     conv: Conventions,
     *,
     cashback: int = 0,
@@ -372,7 +372,7 @@ def _assemble(
 
 
 def _request_elements(
-    req: FinancialRequest, terminal: Terminal, conv: Conventions
+    req: FinancialRequest, terminal: CardAcceptor, conv: Conventions
 ) -> dict[Element, FieldValue | None]:
     out = _transaction_elements(
         req.type, req.amount, req.card, req.when, terminal, conv,
@@ -389,14 +389,14 @@ def _request_elements(
     return out
 
 
-def build_financial(req: FinancialRequest, terminal: Terminal, dialect: Dialect) -> IsoMessage:
+def build_financial(req: FinancialRequest, terminal: CardAcceptor, dialect: Dialect) -> IsoMessage:
     """0200 for a purchase (00), purchase with cashback (09) or refund (20)."""
     return _assemble("0200", dialect, _request_elements(req, terminal, dialect.conventions))
 
 
 def build_advice(
     req: FinancialRequest,
-    terminal: Terminal,
+    terminal: CardAcceptor,
     dialect: Dialect,
     *,
     unable_online: bool = False,
@@ -536,7 +536,7 @@ class ReversalResponse:
 
 # ---------------------------------------------------------------- network management
 def _network(
-    code_name: str, terminal: Terminal, dialect: Dialect, stan: str, when: datetime
+    code_name: str, terminal: CardAcceptor, dialect: Dialect, stan: str, when: datetime
 ) -> IsoMessage:
     _digits(stan, 6, "STAN")
     fields: dict[int, str | bytes] = {
@@ -550,19 +550,25 @@ def _network(
     return IsoMessage("0800", fields)
 
 
-def build_echo(terminal: Terminal, dialect: Dialect, *, stan: str, when: datetime) -> IsoMessage:
+def build_echo(
+    terminal: CardAcceptor, dialect: Dialect, *, stan: str, when: datetime
+) -> IsoMessage:
     """0800 echo test (70 = 301)."""
     return _network("echo", terminal, dialect, stan, when)
 
 
-def build_sign_on(terminal: Terminal, dialect: Dialect, *, stan: str, when: datetime) -> IsoMessage:
+def build_sign_on(
+    terminal: CardAcceptor, dialect: Dialect, *, stan: str, when: datetime
+) -> IsoMessage:
     """0800 sign-on (70 = 001)."""
     msg = _network("sign_on", terminal, dialect, stan, when)
     msg.fields[42] = terminal.mid.ljust(15)
     return msg
 
 
-def build_cutover(terminal: Terminal, dialect: Dialect, *, stan: str, when: datetime) -> IsoMessage:
+def build_cutover(
+    terminal: CardAcceptor, dialect: Dialect, *, stan: str, when: datetime
+) -> IsoMessage:
     """0800 cutover (70 = 201): the host closes the business day."""
     msg = _network("cutover", terminal, dialect, stan, when)
     msg.fields[42] = terminal.mid.ljust(15)
@@ -570,7 +576,7 @@ def build_cutover(terminal: Terminal, dialect: Dialect, *, stan: str, when: date
 
 
 def build_key_change(
-    terminal: Terminal, dialect: Dialect, *, key_type: str, stan: str, when: datetime
+    terminal: CardAcceptor, dialect: Dialect, *, key_type: str, stan: str, when: datetime
 ) -> IsoMessage:
     """0800 working key change (70 = 161) for ``key_type`` "pin" (TPK) or
     "mac" (TAK), named in field 53."""
@@ -768,7 +774,7 @@ class BatchTotals:
 
 def build_reconciliation(
     totals: BatchTotals,
-    terminal: Terminal,
+    terminal: CardAcceptor,
     dialect: Dialect,
     *,
     stan: str,
@@ -866,7 +872,7 @@ class BatchRecord:
 
 def build_batch_upload(
     record: BatchRecord,
-    terminal: Terminal,
+    terminal: CardAcceptor,
     dialect: Dialect,
     *,
     stan: str,

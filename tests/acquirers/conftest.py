@@ -22,7 +22,7 @@ from acquirers.testkeys import SimulatorKeys, load_test_keys
 from base.crypto.dukpt import DukptOriginator, encipher_iso4
 
 D = generic87.DIALECT
-TERMINAL = m.Terminal("00001234", "000000000012345")
+TERMINAL = m.CardAcceptor("00001234", "000000000012345")
 PAN = "4000001234562000"
 PIN = "1234"
 OTHER_PAN = "5500000000000004"

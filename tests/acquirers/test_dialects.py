@@ -43,7 +43,7 @@ TAK = KEYS.working.tak or b""
 MSK = timezone(timedelta(hours=3))
 WHEN = datetime(2025, 3, 1, 12, 30, 5, tzinfo=MSK)
 # An even-length acquirer id (field 32): see the module docstring.
-TERMINAL = m.Terminal("29110001", "1001001", acquirer_id="250001", nii="001")
+TERMINAL = m.CardAcceptor("29110001", "1001001", acquirer_id="250001", nii="001")
 PAN = "4000001234562000"  # even length: see the module docstring
 NAMES = sorted(DIALECTS)
 BINARY = ["generic87", "iso87-binary"]

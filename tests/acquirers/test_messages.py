@@ -28,7 +28,7 @@ D = generic87.DIALECT
 CODEC = Codec(D)
 MSK = timezone(timedelta(hours=3))
 WHEN = datetime(2025, 3, 1, 12, 30, 5, tzinfo=MSK)
-TERMINAL = m.Terminal("29110001", "1001001")
+TERMINAL = m.CardAcceptor("29110001", "1001001")
 KEYS = load_test_keys()
 PAN = "4000001234562000"
 

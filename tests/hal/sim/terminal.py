@@ -53,7 +53,7 @@ class CardError(AssertionError):
 
 
 @dataclass
-class Terminal:
+class ProbeTerminal:
     card: VirtualCard
     values: dict[int, bytes] = field(default_factory=lambda: dict(DEFAULTS))
     log: list[tuple[bytes, bytes]] = field(default_factory=list)

@@ -13,7 +13,7 @@ from hal.sim import VirtualCard, load_profile
 from hal.sim.apdu import ApduError, Command, parse
 from hal.sim.card import Phase
 from hal.sim.pki import load_issuer_keys
-from tests.hal.sim.terminal import Terminal
+from tests.hal.sim.terminal import ProbeTerminal
 
 H = bytes.fromhex
 SELECT_PSE = H("00A404000E315041592E5359532E444446303100")
@@ -348,8 +348,8 @@ def test_aac_ends_the_transaction() -> None:
 # --- issuer scripts ---------------------------------------------------------------------
 
 
-def _online(name: str = "sda") -> tuple[Terminal, dict[int, bytes]]:
-    term = Terminal(VirtualCard(load_profile(name)))
+def _online(name: str = "sda") -> tuple[ProbeTerminal, dict[int, bytes]]:
+    term = ProbeTerminal(VirtualCard(load_profile(name)))
     term.select(bytes.fromhex("A0000000031010"))
     term.gpo()
     term.read_records()
@@ -357,7 +357,7 @@ def _online(name: str = "sda") -> tuple[Terminal, dict[int, bytes]]:
     return term, term.ac_data(first)
 
 
-def _host(term: Terminal):  # type: ignore[no-untyped-def]
+def _host(term: ProbeTerminal):  # type: ignore[no-untyped-def]
     entry = load_issuer_keys().card(term.pan, term.psn)
     assert entry is not None
     return entry.crypto()
@@ -396,7 +396,7 @@ def test_card_block_script() -> None:
 @pytest.mark.parametrize("name", ["sda", "default", "cda", "mir"])
 def test_pin_change_script(name: str) -> None:
     aid = {"cda": "A0000000041010", "mir": "A0000006581010"}.get(name, "A0000000031010")
-    term = Terminal(VirtualCard(load_profile(name)))
+    term = ProbeTerminal(VirtualCard(load_profile(name)))
     term.select(bytes.fromhex(aid))
     term.gpo()
     term.read_records()
@@ -519,7 +519,7 @@ def test_reset_keeps_counters_and_forgets_the_transaction() -> None:
 
 
 def test_transaction_log() -> None:
-    term = Terminal(VirtualCard(load_profile("default")))
+    term = ProbeTerminal(VirtualCard(load_profile("default")))
     term.select(bytes.fromhex("A0000000031010"))
     log_entry = term.fci[0x9F4D]
     assert log_entry == H("0B0A")  # SFI 11, 10 records
@@ -536,7 +536,7 @@ def test_transaction_log() -> None:
 
 
 def test_internal_authenticate_format_2() -> None:
-    term = Terminal(VirtualCard(load_profile("mir")))
+    term = ProbeTerminal(VirtualCard(load_profile("mir")))
     term.select(bytes.fromhex("A0000006581010"))
     term.gpo()
     r = term.ok(H("00880000041122334400"))

@@ -13,7 +13,7 @@ from base import tlv
 from hal.sim import VirtualCard, list_profiles, load_profile
 from hal.sim.pki import load_issuer_keys
 from tests.hal.sim import odacheck
-from tests.hal.sim.terminal import PSE, CardError, Terminal
+from tests.hal.sim.terminal import PSE, CardError, ProbeTerminal
 
 AAC, TC, ARQC = 0x00, 0x40, 0x80
 
@@ -55,9 +55,9 @@ def test_every_profile_has_a_case() -> None:
     assert set(CASES) == set(list_profiles("contact"))
 
 
-def _prepare(name: str) -> tuple[Terminal, Expect]:
+def _prepare(name: str) -> tuple[ProbeTerminal, Expect]:
     expect = CASES[name]
-    term = Terminal(VirtualCard(load_profile(name)))
+    term = ProbeTerminal(VirtualCard(load_profile(name)))
     if expect.pse:
         entries = term.pse_entries()
         chosen = min(entries, key=lambda e: e.get(0x87, b"\x0f")[0] & 0x0F)
@@ -70,7 +70,7 @@ def _prepare(name: str) -> tuple[Terminal, Expect]:
     return term, expect
 
 
-def _authenticate(term: Terminal, expect: Expect) -> None:
+def _authenticate(term: ProbeTerminal, expect: Expect) -> None:
     if expect.oda == "sda":
         assert term.aip[0] & 0x40
         assert len(term.sda()) == 2
@@ -93,7 +93,7 @@ def _authenticate(term: Terminal, expect: Expect) -> None:
         assert term.aip[0] & 0x01
 
 
-def _verify(term: Terminal, expect: Expect) -> None:
+def _verify(term: ProbeTerminal, expect: Expect) -> None:
     if expect.pin == "plain":
         assert term.verify_plain("1234") == 0x9000
     elif expect.pin == "icc":
@@ -116,14 +116,14 @@ def _verify(term: Terminal, expect: Expect) -> None:
         assert term.verify_plain("1234") == 0x6A88
 
 
-def _read(term: Terminal, expect: Expect) -> None:
+def _read(term: ProbeTerminal, expect: Expect) -> None:
     term.gpo()
     term.read_records()
     _authenticate(term, expect)
     _verify(term, expect)
 
 
-def _p1(term: Terminal, kind: int) -> int:
+def _p1(term: ProbeTerminal, kind: int) -> int:
     return kind | (0x10 if term.aip[0] & 0x01 else 0)
 
 
@@ -202,8 +202,8 @@ def test_tampered_arpc_is_refused(name: str) -> None:
     assert term2.generate_ac(_p1(term2, TC), term2.data[0x8C])[0x9F27][0] & 0xC0 == ARQC
 
 
-def _prepare_on(card: VirtualCard, expect: Expect) -> tuple[Terminal, Expect]:
-    term = Terminal(card)
+def _prepare_on(card: VirtualCard, expect: Expect) -> tuple[ProbeTerminal, Expect]:
+    term = ProbeTerminal(card)
     assert term.select(bytes.fromhex(expect.aid)) == 0x9000
     term.gpo()
     term.read_records()
@@ -306,7 +306,7 @@ def test_blocked_profile_select_answers_fci_with_6283() -> None:
 
 
 def test_select_next_walks_partial_aid() -> None:
-    term = Terminal(VirtualCard(load_profile("two-apps")))
+    term = ProbeTerminal(VirtualCard(load_profile("two-apps")))
     partial = bytes.fromhex("A000000003")
     first = term.card.transmit(bytes([0, 0xA4, 4, 0, 5]) + partial + b"\x00")
     second = term.card.transmit(bytes([0, 0xA4, 4, 2, 5]) + partial + b"\x00")
@@ -317,7 +317,7 @@ def test_select_next_walks_partial_aid() -> None:
 
 
 def test_card_error_carries_status() -> None:
-    term = Terminal(VirtualCard(load_profile("default")))
+    term = ProbeTerminal(VirtualCard(load_profile("default")))
     with pytest.raises(CardError) as info:
         term.ok(bytes.fromhex("80A8000002830000"))
     assert info.value.sw == 0x6985
