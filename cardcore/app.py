@@ -1,5 +1,5 @@
 # Strategy: process start-up for `cardcore serve` (docs/architecture.md): one
-# root nursery owns the ECR listener and, as later parts arrive, the simulator
+# root nursery owns the ECR listener, the simulator
 # control socket, the host-link background work, device monitors and the
 # remote-management poll of the configuration server. The bound
 # address is written to <data-dir>/run/ecr.addr once the listener is up, so

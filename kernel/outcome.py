@@ -1,5 +1,5 @@
 # Strategy: the result of one kernel run, shared by the contact kernel and
-# the later contactless kernels. It carries the decision (EMV 4.3 Book 3
+# the contactless kernels. It carries the decision (EMV 4.3 Book 3
 # 10.8-10.11: approved/declined offline after the first GENERATE AC, approved
 # or declined after online processing, or the unable-to-go-online default
 # path), the TVR/TSI/CID/CVM results, and everything the application needs

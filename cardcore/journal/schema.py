@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS settlements (
 CREATE INDEX IF NOT EXISTS settlements_batch ON settlements(batch_id, id);
 """
 # 3: no report_lines table and triggers (version 2 laid the full report's
-# lines out when a transaction was written; the report now lays them out
+# lines out when a transaction was written; the report lays them out
 # from its own layout table when it is asked for). Older journals are brought
 # up to date when they are opened.
 SCHEMA_VERSION = "3"
