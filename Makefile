@@ -29,8 +29,8 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m tools.demo
 
 lint: $(BIN)/.installed-test
-	$(BIN)/ruff check base cardcore hal kernel acquirers tests tools firmware
-	$(BIN)/ruff format --check base cardcore hal kernel acquirers tests tools firmware
+	$(BIN)/ruff check base cardcore hal kernel acquirers simulators tests tools firmware
+	$(BIN)/ruff format --check base cardcore hal kernel acquirers simulators tests tools firmware
 	$(BIN)/mypy
 
 # Two workers (the machines have two cores); the tests that start the one

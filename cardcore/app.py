@@ -73,7 +73,7 @@ def _devices(config: Config, simulator: bool) -> Devices:
         sdk=config.device.sdk,
     )
     if simulator:
-        from hal.sim.keypad import SimKeypad
+        from simulators.devices.keypad import SimKeypad
 
         return Devices(info=info, keypad=SimKeypad())
     return Devices(info=info, keypad=NoKeypad())
@@ -91,6 +91,8 @@ def build_terminal(options: ServeOptions) -> Terminal:
             options.data_dir, names or ".", more,
         )  # fmt: skip
     ensure_private_dir(options.data_dir / "run")
+    from simulators.devices.pki import load_ca_keys
+
     return Terminal(
         config=options.config,
         data_dir=options.data_dir,
@@ -98,6 +100,7 @@ def build_terminal(options: ServeOptions) -> Terminal:
         simulator=options.simulator,
         config_data=options.config_data,
         accept_new_journal=options.new_journal,
+        test_ca_keys=load_ca_keys,
     )
 
 
@@ -188,7 +191,7 @@ async def _run(
     mode = "simulator" if options.simulator else "terminal"
     terminal.start_host()
     if options.simulator:
-        from cardcore.simulator import Simulator, simulator_config
+        from simulators.simulator import Simulator, simulator_config
 
         sim = terminal.sim = Simulator()
         sim.seed_keys(terminal)
@@ -224,7 +227,7 @@ async def _run(
 
 async def _start_ui(terminal: Terminal, nursery: trio.Nursery, options: ServeOptions) -> None:
     """The virtual terminal page; its address goes to run/ui.addr ("HOST PORT")."""
-    from cardcore.ui import UiOptions, serve_ui
+    from simulators.ui import UiOptions, serve_ui
 
     listen = options.ui_listen or terminal.config.server.listen
     ui = UiOptions(host=listen, port=options.ui_port or 0, open_to_network=bool(options.ui_listen))
@@ -281,7 +284,7 @@ async def _provisioning_simulators(terminal: Terminal) -> None:
     """The simulated management servers; only activation and configuration
     need them, so their failure (a full disk while their test PKI is made,
     say) is logged and the terminal serves on without them."""
-    from cardcore.simservers import run_provisioning_simulators
+    from simulators.servers import run_provisioning_simulators
 
     try:
         async with trio.open_nursery() as nursery:

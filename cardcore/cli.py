@@ -555,12 +555,12 @@ def _config(args: argparse.Namespace) -> int:
 # --- sim ---------------------------------------------------------------------
 def _sim(args: argparse.Namespace) -> int:
     from base.errors import CardcoreError
-    from cardcore.simcontrol import ControlRefused, send_control
+    from simulators.control import ControlRefused, send_control
 
     if args.sim_command == "vpcd":
         return _sim_vpcd(args)
     if args.sim_command == "profiles":
-        from hal.sim.profile import list_profiles, load_profile
+        from simulators.devices.profile import list_profiles, load_profile
 
         for name in list_profiles():
             print(f"{name:<20} {load_profile(name).description}")
@@ -600,7 +600,7 @@ def _sim_vpcd(args: argparse.Namespace) -> int:
     from base.errors import CardcoreError
     from cardcore.logs import setup_logging
     from hal.interfaces import CardInterface
-    from hal.sim.vpcd import icc_for_profile, run_vpcd_card
+    from simulators.devices.vpcd import icc_for_profile, run_vpcd_card
 
     try:
         interface = CardInterface(args.interface) if args.interface else None

@@ -487,7 +487,7 @@ class EmvConfig(Section):
         msgspec.field(default_factory=list)
     )
     simulator_ca_keys: Annotated[
-        bool, doc("also load the simulator's generated test CA keys (hal/sim/pki)")
+        bool, doc("also load the simulator's generated test CA keys (simulators/devices/pki)")
     ] = False
     data_exchange_tags: Annotated[
         list[str], doc("Data Exchange Tag List (DF811E) for dex messages")

@@ -139,7 +139,7 @@ def _cardholder_pin(terminal: Terminal) -> Callable[[], str | None]:
         sim: Any = terminal.sim
         presented = sim.slot.presented if sim is not None else None
         if presented is not None:
-            from hal.sim.profile import ProfileError, load_profile
+            from simulators.devices.profile import ProfileError, load_profile
 
             try:
                 for app in load_profile(presented[0]).applications:
@@ -155,8 +155,8 @@ def _cardholder_pin(terminal: Terminal) -> Callable[[], str | None]:
 def _emulated_dukpt(scheme: str) -> DukptOriginator | None:
     """A DUKPT initial key injected from the TEST base derivation keys, as a
     key injection facility would (X9.24-1 IPEK, X9.24-3 initial key)."""
-    from acquirers.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
     from base.crypto import dukpt
+    from simulators.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
 
     if scheme == "dukpt-tdes":
         iksn = TEST_DUKPT_INITIAL_IDS["tdes"]
@@ -243,13 +243,13 @@ def apply_configured_drivers(terminal: Terminal, simulator: bool) -> Monitors:
         devices.pinpad = None
         log.info("PIN pad: none configured")
     elif not simulator and devices.pinpad is None:
-        from hal.sim.pinpad import SimPinPad
+        from simulators.devices.pinpad import SimPinPad
 
         devices.pinpad = SimPinPad(lambda: None, _tpk(terminal))
         log.warning("PIN pad: simulated pad outside simulator mode (types 1234)")
     sam = sam_driver(config.sam, simulator)
     if sam == "sim":
-        from hal.sim.sam import SimSam
+        from simulators.devices.sam import SimSam
 
         devices.sam = SimSam()
         log.info("SAM: simulated")

@@ -21,8 +21,8 @@ from cardcore.config import build_config
 from cardcore.engine.engine import TransactionEngine
 from cardcore.protocol.xmlcodec import Body, Message
 from cardcore.server import EcrServer
-from cardcore.simulator import Simulator, simulator_config
 from cardcore.terminal import Terminal
+from simulators.simulator import Simulator, simulator_config
 
 __all__ = ["BASE", "Harness", "simulated_terminal"]
 

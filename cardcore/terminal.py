@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 import platform
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,10 @@ class Terminal:
     # Start with a new, empty journal when the one this terminal had is lost
     # (`cardcore serve --new-journal`); otherwise a lost journal stops the start.
     accept_new_journal: bool = False
+    # Where `emv.simulator-ca-keys` finds the simulator's TEST ONLY CA keys:
+    # the composition root hands the simulators' loader in, so the product
+    # itself never imports a simulator.
+    test_ca_keys: Callable[[], list[dict[str, Any]]] | None = None
     auth: AdminAuth = field(init=False)
     keyring: KeyRing = field(init=False)
     provisioning: ProvisioningStore = field(init=False)
@@ -94,7 +99,7 @@ class Terminal:
     host: HostService = field(init=False)
     # Simulated parties (slot, host simulator, ...) in simulator mode.
     sim: Any = None
-    # Simulator mode: the in-process management servers (cardcore.simservers).
+    # Simulator mode: the in-process management servers (simulators.servers).
     simulators: Any = None
     # The remote-management poll (cardcore.provisioning.remote), once started.
     remote: Any = None
@@ -246,9 +251,11 @@ class Terminal:
         store = CaKeyStore()
         emv = self.config.emv
         if emv.simulator_ca_keys:
-            from hal.sim.pki import load_ca_keys
-
-            for row in load_ca_keys():
+            if self.test_ca_keys is None:
+                raise ConfigError(
+                    "emv.simulator-ca-keys: this terminal was built without test CA keys"
+                )
+            for row in self.test_ca_keys():
                 store.add(_ca_key(row))
         for key in emv.ca_keys:
             store.add(_ca_key(msgspec_to_dict(key)))

@@ -1,5 +1,5 @@
 # Strategy: the hardware abstraction layer's interfaces as typing.Protocols
-# (docs/conventions.md, convention 7). Simulated drivers in hal/sim are first-class
+# (docs/conventions.md, convention 7). Simulated drivers in simulators/devices are first-class
 # implementations; real drivers (PC/SC, USB-HID) implement the same protocols
 # and one conformance suite runs against both.
 from __future__ import annotations

@@ -4,7 +4,8 @@ others, type-only imports included); the layers point one way (base
 imports nothing of the others, kernel only base, hal and acquirers only base
 and kernel); no module of
 cardcore is over 800 lines; the protocol layer is sans-I/O (no trio); the
-simulators are imported only by the composition root."""
+simulators live in one tree (simulators/) that only the composition roots
+import."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("base", "cardcore", "hal", "kernel", "acquirers")
+PACKAGES = ("base", "cardcore", "hal", "kernel", "acquirers", "simulators")
+# The modules that build the terminal and may choose simulated parts for it.
+COMPOSITION_ROOTS = {"cardcore.app", "cardcore.devices", "cardcore.inprocess", "cardcore.cli"}
 
 
 def _modules() -> dict[str, Path]:
@@ -110,6 +113,25 @@ def test_the_layers_point_one_way() -> None:
         if layer in allowed:
             wrong = {t for t in targets if t.split(".")[0] not in allowed[layer]}
             assert not wrong, f"{module} imports {sorted(wrong)}"
+
+
+def test_only_the_composition_roots_import_the_simulators() -> None:
+    product = {"base", "kernel", "hal", "acquirers", "cardcore"}
+    for module, targets in GRAPH.items():
+        if module.split(".")[0] in product and module not in COMPOSITION_ROOTS:
+            wrong = {t for t in targets if t.split(".")[0] == "simulators"}
+            assert not wrong, f"{module} imports {sorted(wrong)}"
+
+
+def test_no_simulator_hides_outside_the_simulators_tree() -> None:
+    product = {"base", "kernel", "hal", "acquirers", "cardcore"}
+    simulated = {
+        module
+        for module in MODULES
+        if module.split(".")[0] in product
+        and any(part in {"sim", "hostsim", "simulator", "simservers"} for part in module.split("."))
+    }
+    assert simulated == set()
 
 
 def test_no_cardcore_module_is_over_800_lines() -> None:

@@ -6,7 +6,7 @@ For the transaction engine::
         outcome = await pay_by_qr(client, amount, on_qr=show_qr, order=order)
 
 See ``acquirers/sbp/poll.py`` for what each outcome means to card detection,
-``acquirers/sbp/api.py`` for the agent API and ``acquirers/sbp/sim`` for the
+``acquirers/sbp/api.py`` for the agent API and ``simulators/sbp`` for the
 simulator.
 """
 

@@ -18,7 +18,7 @@
 #        no answer to a message that may have arrived -> still reconciling;
 #     5. a retry of a `reconciling` settlement re-sends the same batch number
 #        and totals; the host answers a repeat of a batch it has closed with
-#        the answer that closed it (acquirers.hostsim), so a crash anywhere
+#        the answer that closed it (simulators.host), so a crash anywhere
 #        neither loses the batch nor closes it twice;
 #     6. with `[settlement] cutover = true`, the cutover (0800, 201) follows a
 #        passed settlement; its result is added to the recorded sreport.

@@ -111,9 +111,9 @@ ERROR_STATUS: dict[str, Status] = {
     "hal.interfaces.ReaderNotAvailable": Status.READER_NOT_AVAILABLE,
     "hal.pcsc_part10.Part10Error": Status.READER_ERROR,
     "hal.sam.SamAuthenticationError": Status.VERIFICATION_FAILED,
-    "hal.sim.mifare.MifareCardError": Status.READER_ERROR,
-    "hal.sim.pki.PkiError": Status.INVALID_ARGUMENTS,
-    "hal.sim.profile.ProfileError": Status.INVALID_ARGUMENTS,
+    "simulators.devices.mifare.MifareCardError": Status.READER_ERROR,
+    "simulators.devices.pki.PkiError": Status.INVALID_ARGUMENTS,
+    "simulators.devices.profile.ProfileError": Status.INVALID_ARGUMENTS,
     "hal.usbhid.protocol.ReportError": Status.PINPAD_MALFUNCTION,
     # the acquirer host, the SBP agent, HTTP links
     "acquirers.errors.AcquirerError": Status.FAILED,
@@ -168,7 +168,7 @@ ERROR_STATUS: dict[str, Status] = {
     "cardcore.provisioning.errors.ProvisioningMissingData": Status.MISSING_DATA,
     "cardcore.provisioning.errors.ProvisioningTimeout": Status.TIMEOUT,
     "cardcore.provisioning.errors.VerificationFailed": Status.VERIFICATION_FAILED,
-    "cardcore.simcontrol.ControlError": Status.FAILED,
+    "simulators.control.ControlError": Status.FAILED,
 }
 
 

@@ -11,15 +11,15 @@ from functools import partial
 import pytest
 import trio
 
-from acquirers.hostsim import HostSimulator, IssuerLedger
 from acquirers.iso8583 import messages as m
 from acquirers.iso8583.codec import IsoMessage
 from acquirers.iso8583.dialects import generic87
 from acquirers.iso8583.security import WorkingKeys, encipher_pin_block
 from acquirers.iso8583.stan import MemoryStanSource
 from acquirers.link import AcquirerLink, HostAddress, LinkConfig
-from acquirers.testkeys import SimulatorKeys, load_test_keys
 from base.crypto.dukpt import DukptOriginator, encipher_iso4
+from simulators.host import HostSimulator, IssuerLedger
+from simulators.testkeys import SimulatorKeys, load_test_keys
 
 D = generic87.DIALECT
 TERMINAL = m.CardAcceptor("00001234", "000000000012345")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from acquirers.hostsim.issuer import ArqcCheck, IccData
 from base.crypto.des import adjust_odd_parity, mac_alg3, tdes_ecb_encrypt, xor
+from simulators.host.issuer import ArqcCheck, IccData
 
 # EMV Book 2 8.1.1: the minimum data recommended for the ARQC, in order.
 ARQC_TAGS = (0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36)

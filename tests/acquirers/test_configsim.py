@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from acquirers.http import HTTPException, Request
 from acquirers.http.message import TlsInfo
-from acquirers.tms.configsim import ConfigServerSimulator
+from simulators.tms.configsim import ConfigServerSimulator
 
 
 def _certificate(cn: str) -> bytes:

@@ -28,13 +28,13 @@ from hypothesis import strategies as st
 from py8583 import py8583spec
 from py8583.py8583 import DT, Iso8583
 
-from acquirers.hostsim import HostSimulator, IssuerLedger
 from acquirers.iso8583 import messages as m
 from acquirers.iso8583.codec import Codec, FieldValue, IsoMessage
 from acquirers.iso8583.dialect import Dialect, MacRule
 from acquirers.iso8583.dialects import DIALECTS, generic87, get_dialect, iso87
 from acquirers.iso8583.security import encipher_pin_block
-from acquirers.testkeys import load_test_keys
+from simulators.host import HostSimulator, IssuerLedger
+from simulators.testkeys import load_test_keys
 from tests.acquirers.test_codec import _value, _vector
 
 H = bytes.fromhex

@@ -59,7 +59,7 @@ async def test_reversal_is_applied_once_however_often_repeated(env: Env) -> None
 
 async def test_reversal_after_timeout_restores_the_ledger(env: Env) -> None:
     from acquirers.errors import HostTimeoutError
-    from acquirers.hostsim import HostMode
+    from simulators.host import HostMode
 
     link = env.link(response_timeout=0.3)
     purchase = env.purchase(4_000)
@@ -168,7 +168,7 @@ async def test_key_exchange_under_wrong_master_key(env: Env) -> None:
 
 
 def test_test_keys_are_consistent(keys: object) -> None:
-    from acquirers.testkeys import SimulatorKeys
+    from simulators.testkeys import SimulatorKeys
 
     assert isinstance(keys, SimulatorKeys)
     assert kcv(keys.master.pin).hex().upper() == "3BB049"

@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 import trio
 
-from acquirers.hostsim.issuer import (
+from base import tlv
+from base.crypto import emv
+from base.crypto.des import kcv_tdes
+from simulators.host.issuer import (
     EmvCardAuthenticator,
     IssuerCardKeys,
     icc_tags,
     issuer_response_icc,
 )
-from acquirers.testkeys import load_test_keys
-from base import tlv
-from base.crypto import emv
-from base.crypto.des import kcv_tdes
+from simulators.testkeys import load_test_keys
 from tests.acquirers import emv_vectors as ev
 from tests.acquirers.conftest import PAN, Env, make_ledger, start_sim
 

@@ -16,16 +16,16 @@ from acquirers.errors import (
     MessageBuildError,
     UnexpectedResponseError,
 )
-from acquirers.hostsim import HostMode
 from acquirers.iso8583 import messages as m
 from acquirers.iso8583.codec import Codec, IsoMessage
 from acquirers.iso8583.framing import Framer, frame
 from acquirers.iso8583.security import WorkingKeys, generate_key
 from acquirers.link import AcquirerLink, HostAddress, LinkConfig
-from acquirers.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
 from acquirers.tls import client_tls_context
 from base.crypto import dukpt
 from cardcore.protocol.status import status_of
+from simulators.host import HostMode
+from simulators.testkeys import TEST_BDKS, TEST_DUKPT_INITIAL_IDS
 from tests.acquirers.conftest import OTHER_PAN, PAN, TERMINAL, D, Env, make_ledger, start_sim
 
 CODEC = Codec(D)

@@ -21,7 +21,7 @@ from acquirers.iso8583.security import (
     kcv,
     wrap_key,
 )
-from acquirers.testkeys import load_test_keys
+from simulators.testkeys import load_test_keys
 
 H = bytes.fromhex
 D = generic87.DIALECT

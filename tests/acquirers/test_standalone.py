@@ -1,4 +1,4 @@
-"""`python -m acquirers.hostsim` as a separate process, driven by the link."""
+"""`python -m simulators.host` as a separate process, driven by the link."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import trio
 
-from acquirers.hostsim import HostMode
+from simulators.host import HostMode
 from tests.acquirers.conftest import PAN, Env
 
 
 async def _start(args: list[str]) -> tuple[trio.Process, int]:
     proc = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "acquirers.hostsim", "--port", "0", *args],
+        [sys.executable, "-m", "simulators.host", "--port", "0", *args],
         stderr=subprocess.PIPE,
     )
     assert proc.stderr is not None
@@ -45,7 +45,7 @@ async def test_standalone_simulator_serves_the_link(env: Env, tmp_path: Path) ->
 
 async def test_standalone_rejects_half_tls_configuration(tmp_path: Path) -> None:
     result = await trio.run_process(
-        [sys.executable, "-m", "acquirers.hostsim", "--tls-cert", str(tmp_path / "x.pem")],
+        [sys.executable, "-m", "simulators.host", "--tls-cert", str(tmp_path / "x.pem")],
         capture_stderr=True,
         check=False,
     )

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from acquirers.errors import CommunicationError
-from acquirers.testkeys import load_test_keys
 from acquirers.tls import client_tls_context, server_tls_context
+from simulators.testkeys import load_test_keys
 from tests.acquirers.conftest import Env, make_ledger, start_sim
 
 

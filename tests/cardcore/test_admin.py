@@ -26,7 +26,7 @@ from cardcore.protocol.xmlcodec import Message, decode_error_stack, decode_messa
 from cardcore.server import EcrServer
 from cardcore.terminal import Devices, Terminal
 from hal.interfaces import DeviceInfo
-from hal.sim.keypad import SimKeypad
+from simulators.devices.keypad import SimKeypad
 from tests.cardcore.ecr import RawPeer
 
 FAST_ADMIN = {"scrypt-n": 1024}

@@ -19,7 +19,7 @@ from cardcore.ledger.claims import AlreadyReversed, Claim, ClaimKind, NotReversi
 from cardcore.ledger.ledger import Ledger
 from cardcore.ledger.states import Event
 from cardcore.protocol.xmlcodec import Message, decode_error_stack
-from cardcore.simulator import host_ledger
+from simulators.simulator import host_ledger
 from tests.cardcore.harness import Harness, simulated_terminal
 
 FORCED = {"acquirer": {"forced-refund": True, "forced-void": True}}

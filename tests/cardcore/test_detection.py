@@ -10,10 +10,10 @@ from pathlib import Path
 
 import trio
 
-from acquirers.sbp.sim.ledger import SimMode
 from cardcore.client import default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
 from hal.interfaces import CardInterface
+from simulators.sbp.ledger import SimMode
 from tests.cardcore.harness import Harness, simulated_terminal
 
 SMALL = {"type": "purchase", "amount": "000000001500"}  # under the contactless floor limit

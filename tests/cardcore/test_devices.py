@@ -19,7 +19,7 @@ from cardcore.devices import apply_configured_drivers, pinpad_driver, reader_dri
 from cardcore.hostlink import KEY_NAMES
 from cardcore.terminal import Devices, Terminal
 from hal.interfaces import CardInterface, DeviceInfo, NoKeypad
-from hal.sim.reader import SimCardReader, SimCardSlot
+from simulators.devices.reader import SimCardReader, SimCardSlot
 
 CONTACT, CONTACTLESS = CardInterface.CONTACT, CardInterface.CONTACTLESS
 INFO = DeviceInfo("000000000009", "M2100", "1", "1", "Linux", "1")
@@ -161,7 +161,7 @@ def test_sim_vpcd_refuses_bad_arguments(args: list[str], message: str) -> None:
     [("auto", True, True), ("auto", False, False), ("sim", False, True), ("none", True, False)],
 )
 async def test_sam_driver(tmp_path: Path, driver: str, simulator: bool, installed: bool) -> None:
-    from hal.sim.sam import SimSam
+    from simulators.devices.sam import SimSam
 
     async with terminal(tmp_path, {"sam": {"driver": driver}, "pinpad": {"driver": "none"}}) as t:
         apply_configured_drivers(t, simulator=simulator)

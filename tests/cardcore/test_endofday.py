@@ -20,9 +20,7 @@ import trio.testing
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from acquirers.errors import CommunicationError
-from acquirers.hostsim.control import HostMode
 from acquirers.iso8583.security import kcv
-from acquirers.sbp.sim.ledger import SimMode
 from cardcore.client import EcrConnection, Session, default_message_answer
 from cardcore.config import HostConfig
 from cardcore.endofday.service import EndOfDay
@@ -31,6 +29,8 @@ from cardcore.journal import TxnRecord
 from cardcore.protocol.secure import client_handshake, derive_key, parse_server_handshake
 from cardcore.protocol.xmlcodec import Message, decode_error_stack, encode_message
 from hal.interfaces import CardInterface
+from simulators.host.control import HostMode
+from simulators.sbp.ledger import SimMode
 from tests.cardcore.harness import Harness, simulated_terminal
 
 PASSWORD = "12345678"

@@ -20,8 +20,8 @@ from cardcore.engine.request import Operation, parse_transaction
 from cardcore.errors import InvalidArguments
 from cardcore.journal import JournalError, TxnRecord
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
-from cardcore.simulator import host_ledger
-from hal.sim.pinpad import PinPadMode
+from simulators.devices.pinpad import PinPadMode
+from simulators.simulator import host_ledger
 from tests.cardcore.harness import simulated_terminal
 
 PURCHASE = {"type": "purchase", "amount": "000000001500"}

@@ -15,12 +15,12 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acquirers.hostsim.control import HostMode
 from cardcore.client import default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message
-from cardcore.simulator import host_ledger
 from hal.interfaces import CardInterface
-from hal.sim.pinpad import PinPadMode
+from simulators.devices.pinpad import PinPadMode
+from simulators.host.control import HostMode
+from simulators.simulator import host_ledger
 from tests.cardcore.harness import Harness, simulated_terminal
 
 CARDS = ["default", "dda", "cda", "sda", "always-online", "card-decline", "signature", "mir"]

@@ -11,8 +11,8 @@ from typing import Any
 
 import trio
 
-from acquirers.hostsim.control import HostMode
 from cardcore.hostlink import KEY_NAMES
+from simulators.host.control import HostMode
 from tests.cardcore.harness import Harness, simulated_terminal
 
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cardcore.logs import RedactingFilter, is_pan, redact
-from hal.sim.profile import list_profiles, load_profile
+from simulators.devices.profile import list_profiles, load_profile
 
 VISA = "4761739001010010"  # the default virtual card
 MIR = "2200000000010005001"  # 19 digits

@@ -19,7 +19,6 @@ import msgspec
 import pytest
 import trio
 
-from acquirers.testkeys import load_test_keys
 from acquirers.tls import server_tls_context
 from base.crypto.des import kcv_tdes
 from cardcore.app import build_commands
@@ -27,10 +26,11 @@ from cardcore.config import HostConfig, build_config
 from cardcore.keystore import FileMasterKeySource, KeyStore
 from cardcore.protocol.xmlcodec import Message, decode_error_stack
 from cardcore.server import EcrServer
-from cardcore.simservers import ProvisioningSimulators, run_provisioning_simulators
 from cardcore.terminal import Devices, Terminal
 from hal.interfaces import DeviceInfo
-from hal.sim.keypad import SimKeypad
+from simulators.devices.keypad import SimKeypad
+from simulators.servers import ProvisioningSimulators, run_provisioning_simulators
+from simulators.testkeys import load_test_keys
 from tests.acquirers.conftest import make_ledger, start_sim
 from tests.cardcore.ecr import RawPeer
 from tools.activator.core import ActivationResult, Faults, activate

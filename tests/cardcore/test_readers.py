@@ -18,7 +18,7 @@ from cardcore.readercheck import check_card
 from cardcore.readers import PadReport, ReaderReport, Report, render
 from hal.interfaces import KeypadPinEntry
 from hal.readerselect import assign_readers
-from hal.sim.vpcd import ContactlessIcc, icc_for_profile
+from simulators.devices.vpcd import ContactlessIcc, icc_for_profile
 from tests.hal.reader_names import DESK
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import msgspec
 import trio
 
-from acquirers.tms.configsim import RemoteCommand
 from cardcore.logs import LogRing
 from cardcore.provisioning.remote import RemoteManagement, parse_answer
+from simulators.tms.configsim import RemoteCommand
 from tests.cardcore.test_provisioning import Env, environment
 
 

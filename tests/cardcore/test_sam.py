@@ -26,8 +26,8 @@ from cardcore.server import EcrServer
 from cardcore.terminal import Devices, Terminal
 from hal.interfaces import DeviceInfo
 from hal.sam import SamAuthenticationError, SamKeyKind
-from hal.sim.keypad import SimKeypad
-from hal.sim.sam import SimSam
+from simulators.devices.keypad import SimKeypad
+from simulators.devices.sam import SimSam
 from tests.cardcore.ecr import RawPeer
 from tests.cardcore.test_admin import _decrypt, _independent_handshake
 

@@ -23,12 +23,12 @@ import trio
 from acquirers.http import Request
 from cardcore.journal import JournalError
 from cardcore.protocol.xmlcodec import Message
-from cardcore.ui import UiOptions, serve_ui
-from cardcore.ui import server as ui_server
-from cardcore.ui.face import card_choices
-from cardcore.ui.guard import Guard, is_loopback
-from cardcore.ui.page import HOST_MODES, HOST_SWITCHES, asset
-from hal.sim.profile import list_profiles
+from simulators.devices.profile import list_profiles
+from simulators.ui import UiOptions, serve_ui
+from simulators.ui import server as ui_server
+from simulators.ui.face import card_choices
+from simulators.ui.guard import Guard, is_loopback
+from simulators.ui.page import HOST_MODES, HOST_SWITCHES, asset
 from tests.cardcore.harness import Harness, simulated_terminal
 
 from ..acquirers.http.helpers import exchange

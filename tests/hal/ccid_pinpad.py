@@ -20,7 +20,7 @@ keypad, puts them into the APDU template as ``bmFormatString``,
 status word; CANCEL is answered with bError ``EF`` (PIN cancelled) and an
 empty keypad with ``F0`` (PIN timeout), which the driver turns into the
 part 10 status words ``6401``/``6400``. The card is a virtual ICC of the
-emulator (``hal.sim.vpcd``) behind the reader's T=0 TPDU transport (the
+emulator (``simulators.devices.vpcd``) behind the reader's T=0 TPDU transport (the
 driver announces TPDU level exchange for this reader).
 
 The firmware never logs or keeps a PIN: ``entries`` records only what the
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import trio
 
-from hal.sim.card import VirtualCard
+from simulators.devices.card import VirtualCard
 
 SYNC, ACK = 0x03, 0x06
 HEADER = 10  # CCID message header (CCID 6.1)

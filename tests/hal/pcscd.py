@@ -34,7 +34,7 @@ import pytest
 import trio
 
 if TYPE_CHECKING:
-    from hal.sim.vpcd import VirtualIcc
+    from simulators.devices.vpcd import VirtualIcc
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_DIR = Path("/run/pcscd")
@@ -279,7 +279,7 @@ async def plugged(
     """``icc`` in vpcd slot ``slot`` (0 contact, 1 contactless reader) for the
     block, served from ``nursery``: yields the reader's name once pcscd shows
     the card, and returns once pcscd saw it go."""
-    from hal.sim.vpcd import run_vpcd_card
+    from simulators.devices.vpcd import run_vpcd_card
 
     reader = (CONTACT_READER, CONTACTLESS_READER)[slot]
     scope = trio.CancelScope()

@@ -17,8 +17,8 @@ from hal.atr import (
     parse_contactless_atr,
 )
 from hal.interfaces import CardType
-from hal.sim import VirtualCard, load_profile
-from hal.sim.card import HISTORICAL_BYTES
+from simulators.devices import VirtualCard, load_profile
+from simulators.devices.card import HISTORICAL_BYTES
 
 
 def with_tck(body: str) -> bytes:

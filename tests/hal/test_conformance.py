@@ -19,8 +19,8 @@ import trio.testing
 from hal.atr import parse_atr, parse_contactless_atr
 from hal.interfaces import CardInterface, CardReader, CardRemoved, CardSession, CardType
 from hal.mifare import MifareAuthenticationError, MifareClassic, MifareError, MifareKeyType
-from hal.sim.reader import SimCardReader, SimCardSlot
 from kernel.apdu import Transport, get_data, select
+from simulators.devices.reader import SimCardReader, SimCardSlot
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd
 
 # Every test here shares the one private pcscd: they run in their own, serial
@@ -112,7 +112,7 @@ class PcscRig:
         *,
         protocols: tuple[int, ...] | None = None,
     ) -> None:
-        from hal.sim.vpcd import icc_for_profile, run_vpcd_card
+        from simulators.devices.vpcd import icc_for_profile, run_vpcd_card
 
         await self.remove(interface)
         icc = icc_for_profile(name, interface, protocols=protocols)

@@ -13,11 +13,11 @@ import trio
 from hal import pcsc
 from hal.interfaces import CardInterface, CardRemoved, CardType, ReaderError, ReaderNotAvailable
 from hal.pcsc import PcscStack, ReaderSelector, error_for, strip_t0_le, translate_exception
-from hal.sim.contactless import Part3Reader
-from hal.sim.mifare import mifare_card_for
-from hal.sim.profile import load_profile
-from hal.sim.vpcd import ContactlessIcc, icc_for_profile, run_vpcd_card
 from kernel.apdu import Transport, select
+from simulators.devices.contactless import Part3Reader
+from simulators.devices.mifare import mifare_card_for
+from simulators.devices.profile import load_profile
+from simulators.devices.vpcd import ContactlessIcc, icc_for_profile, run_vpcd_card
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, in_ci
 
 # Every test here shares the one private pcscd: they run in their own, serial

@@ -16,12 +16,12 @@ import trio
 
 from hal.interfaces import CardInterface, ReaderKeypad
 from hal.pcsc import PcscStack
-from hal.sim.card import VirtualCard
-from hal.sim.vpcd import ContactIcc, icc_for_profile
 from kernel.capk import CaKeyStore
 from kernel.contact import ContactKernel
 from kernel.errors import PinEntryBypassed, PinPadError
 from kernel.services import PinRequest
+from simulators.devices.card import VirtualCard
+from simulators.devices.vpcd import ContactIcc, icc_for_profile
 from tests.hal.ccid_pinpad import EmulatedPinpadReader, ccid_serial_driver
 from tests.hal.pcscd import CONTACT_READER, Pcscd, unavailable
 from tests.kernel.cards import purchase, terminal

@@ -18,8 +18,8 @@ import pytest
 import trio
 
 from hal.interfaces import CardInterface
-from hal.sim.profile import Application, list_profiles, load_profile
-from hal.sim.vpcd import icc_for_profile
+from simulators.devices.profile import Application, list_profiles, load_profile
+from simulators.devices.vpcd import icc_for_profile
 from tests.hal.pcscd import Pcscd, outside_tool, plugged
 
 # Every test here shares the one private pcscd: they run in their own, serial

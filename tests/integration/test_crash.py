@@ -10,10 +10,10 @@ from pathlib import Path
 
 import trio
 
-from acquirers.hostsim.server import HostSimulator
-from acquirers.testkeys import load_test_keys
 from cardcore.client import ClientError, EcrClient
-from cardcore.simulator import Simulator
+from simulators.host.server import HostSimulator
+from simulators.simulator import Simulator
+from simulators.testkeys import load_test_keys
 from tests.integration.conftest import Served, start_server, stop_server
 from tests.integration.test_transactions import CONFIG, PURCHASE
 

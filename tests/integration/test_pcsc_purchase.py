@@ -22,9 +22,9 @@ import pytest
 import trio
 
 from cardcore.protocol.xmlcodec import decode_error_stack
-from hal.sim.pki import load_issuer_keys
-from hal.sim.profile import load_profile
-from hal.sim.vpcd import ContactIcc, icc_for_profile
+from simulators.devices.pki import load_issuer_keys
+from simulators.devices.profile import load_profile
+from simulators.devices.vpcd import ContactIcc, icc_for_profile
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, plugged
 from tests.integration.conftest import FAST, Served, start_server, stop_server
 from tests.integration.test_transactions import PURCHASE, Register, assert_consistent

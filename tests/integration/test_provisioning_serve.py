@@ -53,8 +53,8 @@ async def test_simulator_life_cycle_with_the_activator_cli(served: Served, tmp_p
     assert work.body["mac-change-receipt"]["rrn"] and work.body["net-change-receipt"]["rrn"]
     import json
 
-    from acquirers.testkeys import load_test_keys
     from base.crypto.des import kcv_tdes
+    from simulators.testkeys import load_test_keys
 
     stored = json.loads((served.data_dir / "keys.json").read_text())["keys"]
     initial = load_test_keys().working

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 
-from hal.sim.vpcd import icc_for_profile
+from simulators.devices.vpcd import icc_for_profile
 from tests.hal.pcscd import CONTACT_READER, CONTACTLESS_READER, Pcscd, plugged
 from tests.hal.test_pcsc_keypad import NAME as KEYPAD_NAME
 from tests.hal.test_pcsc_keypad import READER as KEYPAD_READER

@@ -1,4 +1,5 @@
-"""Full contact transactions against every virtual card profile (hal.sim), as a case table.
+"""Full contact transactions against every virtual card profile (simulators.devices), as
+a case table.
 
 The terminal: attended, offline with online capability (22), Russia (643), capabilities
 E0F8C8 (plaintext/enciphered/online PIN, signature, no CVM; SDA, DDA, CDA), Visa-like TACs
@@ -16,18 +17,20 @@ from pathlib import Path
 import pytest
 
 from cardcore.protocol.status import status_of
-from hal.sim import VirtualCard, list_profiles, load_profile
-from hal.sim.pki import load_issuer_keys
 from kernel.capk import CaKeyStore
 from kernel.config import AidConfig, TerminalConfig, TransactionRequest
 from kernel.contact import ContactKernel
 from kernel.outcome import Decision, Outcome
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult
+from simulators.devices import VirtualCard, list_profiles, load_profile
+from simulators.devices.pki import load_issuer_keys
 from tests.kernel.helpers import FixedEntropy, ScriptedServices
 
 H = bytes.fromhex
 CA_KEYS = CaKeyStore.from_json(
-    (Path(__file__).resolve().parents[2] / "hal" / "sim" / "pki" / "ca-keys.json").read_text()
+    (
+        Path(__file__).resolve().parents[2] / "simulators" / "devices" / "pki" / "ca-keys.json"
+    ).read_text()
 )
 ISSUERS = load_issuer_keys()
 TAC = {

@@ -9,8 +9,8 @@ from importlib import resources
 
 import pytest
 
-from hal.sim import list_profiles
-from hal.sim.rsa import RsaError, RsaPrivateKey
+from simulators.devices import list_profiles
+from simulators.devices.rsa import RsaError, RsaPrivateKey
 from tests.vectors import vector_text
 from tools.cardgen import build, capk, keygen
 from tools.cardgen.spec import CAS, ISSUERS, PROFILES
@@ -79,7 +79,9 @@ def test_committed_profiles_are_reproducible(names: tuple[str, ...]) -> None:
     assert sorted(rebuilt) == sorted(names)
     for name, profile in rebuilt.items():
         committed = json.loads(
-            (resources.files("hal.sim.profiles") / f"{name}.json").read_text(encoding="utf-8")
+            (resources.files("simulators.devices.profiles") / f"{name}.json").read_text(
+                encoding="utf-8"
+            )
         )
         assert profile.to_json() == committed, name
 
@@ -94,7 +96,9 @@ def test_describe_cvm() -> None:
 def test_capk_conversion_is_committed() -> None:
     converted = capk.convert(vector_text("emv-capk-test-and-live.txt"))
     committed = json.loads(
-        (resources.files("hal.sim.pki") / "scheme-test-ca-keys.json").read_text(encoding="utf-8")
+        (resources.files("simulators.devices.pki") / "scheme-test-ca-keys.json").read_text(
+            encoding="utf-8"
+        )
     )
     assert converted == committed
     live = capk.convert(vector_text("emv-capk-test-and-live.txt"), kind="live")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import trio
 
-from acquirers.tms.testpki import TestPki
 from cardcore.cli import HelpFormatter
+from simulators.tms.testpki import TestPki
 from tools.activator.core import TEST_VENDOR_KEY, ActivatorError, activate
 
 

@@ -28,8 +28,8 @@ import trio
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from acquirers.tms.testpki import TestPki
 from cardcore.protocol.xmlcodec import Message, decode_message, encode_message
+from simulators.tms.testpki import TestPki
 
 __all__ = [
     "TEST_VENDOR_KEY",

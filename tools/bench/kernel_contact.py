@@ -3,8 +3,8 @@
     python -m tools.bench.kernel_contact [--runs N] [--profile NAME]
 
 Method:
-1. One transaction runs against the virtual card (hal.sim, profile `default`: CDA, offline
-   PIN, ARPC in the second GENERATE AC) with an issuer host that verifies the ARQC and
+1. One transaction runs against the virtual card (simulators.devices, profile `default`:
+   CDA, offline PIN, ARPC in the second GENERATE AC) with an issuer host that verifies the ARQC and
    answers the ARPC; every C-APDU/R-APDU pair and the host answer are recorded. The
    emulator's own CPU time for that run is measured and reported separately.
 2. The kernel then runs N times against a replayer that hands back the recorded R-APDUs
@@ -36,8 +36,6 @@ import kernel.oda as oda_module
 from base import tlv
 from base.crypto import rsa
 from base.crypto.pinblock import encode_iso2
-from hal.sim import VirtualCard, load_profile
-from hal.sim.pki import load_issuer_keys
 from kernel import dol
 from kernel.capk import CaKeyStore
 from kernel.config import AidConfig, TerminalConfig, TransactionRequest
@@ -45,6 +43,8 @@ from kernel.contact import ContactKernel
 from kernel.outcome import Decision, Outcome
 from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinRequest
+from simulators.devices import VirtualCard, load_profile
+from simulators.devices.pki import load_issuer_keys
 
 H = bytes.fromhex
 DAY = dt.datetime(2025, 6, 15, 12, 0)
@@ -121,7 +121,7 @@ def terminal() -> TerminalConfig:
 
 def ca_keys() -> CaKeyStore:
     return CaKeyStore.from_json(
-        (resources.files("hal.sim.pki") / "ca-keys.json").read_text(encoding="utf-8")
+        (resources.files("simulators.devices.pki") / "ca-keys.json").read_text(encoding="utf-8")
     )
 
 

@@ -3,7 +3,7 @@
     python -m tools.bench.kernel_contactless [--runs N] [--case PROFILE:AMOUNT ...]
 
 Method:
-1. Each case runs once against its virtual card (hal.sim) through the Entry Point with an
+1. Each case runs once against its virtual card (simulators.devices) through the Entry Point with an
    issuer host that verifies the ARQC; every C-APDU/R-APDU pair, the host answer and the
    emulator's own CPU time are recorded.
 2. The Entry Point then runs N times against a replayer that hands back the recorded
@@ -31,8 +31,6 @@ from typing import Any
 
 import trio
 
-from hal.sim import VirtualCard, load_profile
-from hal.sim.pki import load_issuer_keys
 from kernel.capk import CaKeyStore
 from kernel.config import TerminalConfig, TransactionRequest
 from kernel.contactless import (
@@ -48,6 +46,8 @@ from kernel.contactless import (
 from kernel.outcome import Outcome
 from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinRequest
+from simulators.devices import VirtualCard, load_profile
+from simulators.devices.pki import load_issuer_keys
 
 H = bytes.fromhex
 DAY = dt.datetime(2025, 6, 15, 12, 0)
@@ -152,7 +152,7 @@ def config() -> ContactlessConfig:
 
 def entry_point() -> ContactlessEntryPoint:
     ca = CaKeyStore.from_json(
-        (resources.files("hal.sim.pki") / "ca-keys.json").read_text(encoding="utf-8")
+        (resources.files("simulators.devices.pki") / "ca-keys.json").read_text(encoding="utf-8")
     )
     return ContactlessEntryPoint(config(), ca, entropy=Entropy())
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import trio
 
-from acquirers.sbp.sim.ledger import SimMode
 from cardcore.inprocess import simulated_terminal
+from simulators.sbp.ledger import SimMode
 
 PURCHASE = {"type": "purchase", "amount": "000000001500"}
 

@@ -43,8 +43,6 @@ from typing import Any
 
 import trio
 
-from acquirers.hostsim.ledger import HostTxn, TxnKey
-from acquirers.hostsim.server import HostSimulator
 from acquirers.iso8583.messages import TxnType
 from cardcore.app import ServeOptions, build_commands, build_terminal
 from cardcore.config import build_config
@@ -53,8 +51,10 @@ from cardcore.journal import TxnRecord
 from cardcore.protocol.secure import client_handshake, derive_key, parse_server_handshake
 from cardcore.protocol.xmlcodec import Message, decode_message, encode_message
 from cardcore.server import EcrServer
-from cardcore.simulator import Simulator, simulator_config
 from cardcore.terminal import Terminal
+from simulators.host.ledger import HostTxn, TxnKey
+from simulators.host.server import HostSimulator
+from simulators.simulator import Simulator, simulator_config
 
 PAN = "4761739001010010"
 SCHEMES = [("A000000003", "VISA"), ("A000000004", "MASTERCARD"), ("A000000658", "MIR")]
@@ -274,12 +274,12 @@ async def scenario(count: int, upload: int, trace: bool) -> dict[str, Step]:
 
 @contextmanager
 def standalone_host() -> Iterator[int]:
-    """`python -m acquirers.hostsim` on a free loopback port."""
+    """`python -m simulators.host` on a free loopback port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "acquirers.hostsim", "--port", str(port)],
+        [sys.executable, "-m", "simulators.host", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

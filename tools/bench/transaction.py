@@ -126,7 +126,7 @@ def breakdown(count: int) -> None:
     from acquirers.link import AcquirerLink
     from cardcore.inprocess import simulated_terminal
     from cardcore.journal import Journal
-    from hal.sim.card import VirtualCard
+    from simulators.devices.card import VirtualCard
 
     totals: dict[str, float] = defaultdict(float)
     wall: list[float] = []

@@ -21,8 +21,8 @@ from base import tlv
 from base.crypto import emv
 from base.crypto.des import kcv_tdes
 from base.pan import luhn_check_digit
-from hal.sim import signing
-from hal.sim.profile import (
+from simulators.devices import signing
+from simulators.devices.profile import (
     Application,
     CardRisk,
     ContactlessApp,
@@ -30,7 +30,7 @@ from hal.sim.profile import (
     Profile,
     RfParameters,
 )
-from hal.sim.rsa import RsaPrivateKey, RsaPublicKey
+from simulators.devices.rsa import RsaPrivateKey, RsaPublicKey
 from tools.cardgen.keygen import Drbg, generate_rsa_key, generate_tdes_key
 from tools.cardgen.spec import (
     CAS,
@@ -113,7 +113,7 @@ def describe_cvm(rule: str) -> str:
 def ca_key_entry(
     rid: str, index: int, key: RsaPublicKey, expiry: str | None, source: str
 ) -> dict[str, Any]:
-    """One CA public key in the CA key store format (see hal/sim/pki/README.md)."""
+    """One CA public key in the CA key store format (see simulators/devices/pki/README.md)."""
     # SHA-1 of RID || index || modulus || exponent: Book 2 11.2.2 key checksum
     checksum = hashlib.sha1(
         bytes.fromhex(rid) + bytes([index]) + key.modulus_bytes + key.exponent_bytes

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hal.sim.rsa import RsaPublicKey
+from simulators.devices.rsa import RsaPublicKey
 from tools.cardgen.build import ca_key_entry
 
 __all__ = ["CapkError", "convert"]

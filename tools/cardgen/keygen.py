@@ -14,7 +14,7 @@ import hashlib
 import math
 
 from base.crypto.des import adjust_odd_parity
-from hal.sim.rsa import RsaPrivateKey
+from simulators.devices.rsa import RsaPrivateKey
 
 __all__ = ["Drbg", "generate_rsa_key", "generate_tdes_key", "is_probable_prime"]
 

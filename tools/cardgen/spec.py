@@ -88,7 +88,7 @@ TERMINAL_CDOL2 = "9F02069F03069F1A0295055F2A029A039C019F3704"
 
 @dataclass(frozen=True)
 class ContactlessSpec:
-    """The contactless side of an application (hal.sim.profile.ContactlessApp)."""
+    """The contactless side of an application (simulators.devices.profile.ContactlessApp)."""
 
     kind: Literal["qvsdc", "emv"]
     kernel_id: str  # Kernel Identifier '9F2A' in the PPSE entry, hex
@@ -463,7 +463,7 @@ MIR_CL_PDOL = "9F02069F1A025F2A029F37049F3501"
 
 
 # ATS historical bytes of a dual-interface payment card: those of its contact
-# ATR (hal.sim.card.HISTORICAL_BYTES), so a PC/SC reader shows the PICC as
+# ATR (simulators.devices.card.HISTORICAL_BYTES), so a PC/SC reader shows the PICC as
 # 3B 88 80 01 00 73 C8 40 00 00 90 00 62 - the RFID interface of real cards in
 # the public ATR list (Barclaycard Visa Wave & Pay, CIBC Visa). Without them
 # the part 3 ATR 3B 80 80 01 01 is what the list knows as a type B card.

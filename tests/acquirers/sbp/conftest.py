@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from acquirers.sbp import SbpClient, SbpConfig
-from acquirers.sbp.sim import SbpAgentSimulator, SbpLedger, SbpSimControl
+from simulators.sbp import SbpAgentSimulator, SbpLedger, SbpSimControl
 
 MERCHANT = "MA0000000552"
 TID_SBP = "123456789A2"

@@ -24,8 +24,8 @@ from acquirers.sbp import (
     SbpTlsOptions,
     parse_payload_url,
 )
-from acquirers.sbp.sim import SIM_BANK_ID, QrState, SbpAgentSimulator, SbpSimControl
 from cardcore.protocol.status import status_of
+from simulators.sbp import SIM_BANK_ID, QrState, SbpAgentSimulator, SbpSimControl
 
 from ..certs import make_pki
 from .conftest import MERCHANT, TID_SBP, RunningSim, make_config, start_sim

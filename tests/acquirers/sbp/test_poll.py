@@ -22,8 +22,8 @@ from acquirers.sbp import (
     SbpTimeoutError,
     pay_by_qr,
 )
-from acquirers.sbp.sim import QrState
 from cardcore.protocol.status import status_of
+from simulators.sbp import QrState
 
 from .conftest import RunningSim, make_config
 

@@ -20,10 +20,10 @@ from acquirers.sbp import (
     SbpInvalidArgument,
     SbpNotFoundError,
 )
-from acquirers.sbp.sim import QrState, SbpLedger, SbpSimControl, SimMode
-from acquirers.sbp.sim.agent import _lifetime
-from acquirers.sbp.sim.ledger import PAYMENT_STATUS, TRANSITIONS
 from cardcore.protocol.status import status_of
+from simulators.sbp import QrState, SbpLedger, SbpSimControl, SimMode
+from simulators.sbp.agent import _lifetime
+from simulators.sbp.ledger import PAYMENT_STATUS, TRANSITIONS
 
 from .conftest import RunningSim, make_config
 
@@ -289,7 +289,7 @@ async def test_qr_info(agent: RunningSim, client: SbpClient) -> None:
 
 
 async def test_control_api(nursery: trio.Nursery) -> None:
-    from acquirers.sbp.sim import SbpAgentSimulator
+    from simulators.sbp import SbpAgentSimulator
 
     from .conftest import start_sim
 
@@ -310,7 +310,7 @@ async def test_control_api(nursery: trio.Nursery) -> None:
 
 
 async def test_standalone_program() -> None:
-    command = [sys.executable, "-m", "acquirers.sbp.sim", "--port", "0", "--pay-delay", "0"]
+    command = [sys.executable, "-m", "simulators.sbp", "--port", "0", "--pay-delay", "0"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     run = partial(trio.run_process, command, env=env, stdout=PIPE, stderr=DEVNULL, check=False)
     async with trio.open_nursery() as nursery:

@@ -12,6 +12,7 @@ import base
 import cardcore
 import hal
 import kernel
+import simulators
 from base.errors import CardcoreError
 from cardcore.protocol.messages import ChangePassword, InvalidArguments, Login, parse_params
 from cardcore.protocol.status import DESCRIPTIONS, ERROR_STATUS, Status, status_of
@@ -65,7 +66,7 @@ def _all_subclasses(cls: type) -> set[type]:
 
 
 def _every_error_class() -> dict[str, type]:
-    for package in (base, cardcore, hal, kernel, acquirers):
+    for package in (base, cardcore, hal, kernel, acquirers, simulators):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if info.name.endswith("__main__"):
                 continue
@@ -76,7 +77,7 @@ def _every_error_class() -> dict[str, type]:
                     continue
                 raise
     classes = _all_subclasses(CardcoreError) | {CardcoreError}
-    products = ("base.", "cardcore.", "hal.", "kernel.", "acquirers.")
+    products = ("base.", "cardcore.", "hal.", "kernel.", "acquirers.", "simulators.")
     named = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
     return {name: cls for name, cls in named.items() if name.startswith(products)}
 

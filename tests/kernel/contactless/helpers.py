@@ -1,7 +1,7 @@
 """A contactless terminal for tests: combinations, recording services, a real issuer host.
 
 The issuer host is the acquirer host simulator's issuer side
-(acquirers.hostsim.issuer.EmvCardAuthenticator) with the committed test issuer master
+(simulators.host.issuer.EmvCardAuthenticator) with the committed test issuer master
 keys: it gets field 55 exactly as the acquirer link would send it and verifies the ARQC.
 """
 
@@ -11,10 +11,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acquirers.hostsim.issuer import EmvCardAuthenticator, IssuerCardKeys, icc_tags
-from hal.sim import VirtualCard, load_profile
-from hal.sim.pki import load_issuer_keys
-from hal.sim.profile import Profile
 from kernel.capk import CaKeyStore
 from kernel.config import TerminalConfig, TransactionRequest
 from kernel.contactless import (
@@ -29,11 +25,17 @@ from kernel.contactless import (
 )
 from kernel.outcome import Outcome
 from kernel.services import OnlineRequest, OnlineResponse, OnlineResult
+from simulators.devices import VirtualCard, load_profile
+from simulators.devices.pki import load_issuer_keys
+from simulators.devices.profile import Profile
+from simulators.host.issuer import EmvCardAuthenticator, IssuerCardKeys, icc_tags
 from tests.kernel.helpers import FixedEntropy, ScriptedServices
 
 H = bytes.fromhex
 ROOT = Path(__file__).resolve().parents[3]
-CA_KEYS = CaKeyStore.from_json((ROOT / "hal" / "sim" / "pki" / "ca-keys.json").read_text())
+CA_KEYS = CaKeyStore.from_json(
+    (ROOT / "simulators" / "devices" / "pki" / "ca-keys.json").read_text()
+)
 DAY = dt.datetime(2025, 6, 15, 12, 0)
 FLOOR = 10_000  # 100.00
 CVM_LIMIT = 300_000  # 3000.00

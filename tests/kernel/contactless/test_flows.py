@@ -14,9 +14,6 @@ import trio
 from base import tlv
 from cardcore.protocol.status import status_of
 from hal.interfaces import CardInterface, CardRemoved, ReaderError
-from hal.sim import VirtualCard, load_profile
-from hal.sim.profile import Profile
-from hal.sim.reader import SimCardReader, SimCardSlot
 from kernel.config import TransactionRequest, TransactionType
 from kernel.contact import completion
 from kernel.contactless import (
@@ -31,6 +28,9 @@ from kernel.contactless.entry import ContactlessEntryPoint
 from kernel.errors import CardCommunicationError, PinEntryBypassed
 from kernel.outcome import Decision, Outcome
 from kernel.services import MessageId, OnlineResult
+from simulators.devices import VirtualCard, load_profile
+from simulators.devices.profile import Profile
+from simulators.devices.reader import SimCardReader, SimCardSlot
 from tests.kernel.contactless.helpers import (
     CONFIG,
     TERMINAL,

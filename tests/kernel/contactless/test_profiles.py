@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from cardcore.protocol.status import status_of
-from hal.sim import list_profiles, load_profile
 from kernel.contactless import OutcomeCvm, OutcomeKind
 from kernel.outcome import Decision
 from kernel.services import MessageId
+from simulators.devices import list_profiles, load_profile
 from tests.kernel.contactless.helpers import H, tap
 
 A_OFF, A_ON, DECL, TERM = (

@@ -1,1 +1,0 @@
-"""Virtual card profiles (JSON data, TEST ONLY keys); see hal.sim.profile."""

@@ -1,0 +1,1 @@
+"""Virtual card profiles (JSON data, TEST ONLY keys); see simulators.devices.profile."""
