@@ -18,7 +18,14 @@ from base.errors import CardcoreError
 from cardcore.connection import Answer, CommandContext
 from cardcore.engine import online
 from cardcore.engine.detection import Detected, DetectionPlan, Found, NoDetection, detect
-from cardcore.engine.flow import Flow, InterfaceNotAllowed, NotDetected, Till
+from cardcore.engine.flow import (
+    Flow,
+    InterfaceNotAllowed,
+    NotDetected,
+    PreprocessingFailed,
+    ReaderDisabled,
+    Till,
+)
 from cardcore.engine.receipt import scheme_for
 from cardcore.engine.request import Operation
 from cardcore.engine.sbp import SbpFlows
@@ -82,6 +89,11 @@ class CardOperation:
                 detected = await detect(ctx, plan)
             except NoDetection as exc:
                 raise NotDetected(exc.message) from None
+            if detected.found is Found.DISABLED:
+                raise ReaderDisabled(
+                    f"a card was presented to the {detected.disabled} reader, "
+                    "which is switched off in the configuration"
+                )
             if detected.found is Found.MIFARE_END:
                 return await self._mifare_end(detected)
             if detected.found is Found.SBP:
@@ -136,23 +148,31 @@ class CardOperation:
             mifare=config.interfaces.mifare,
             screen=terminal.devices.display,
         )
-        if not sbp_only and config.interfaces.contact:
-            plan.contact = readers.get(CardInterface.CONTACT)
-        pre: Preprocessed | None = None
+        interfaces = config.interfaces
+        contact = readers.get(CardInterface.CONTACT)
         contactless = readers.get(CardInterface.CONTACTLESS)
-        if (
-            not sbp_only
-            and config.interfaces.contactless
-            and contactless is not None
-            and command.operation in (Operation.PURCHASE, Operation.REFUND)
-        ):
-            entry = self._entry_point()
-            if entry is not None:
-                pre = entry.preprocess(self._kernel_request(flow))
-                if pre.allowed:
-                    plan.contactless = contactless
-                else:
-                    pre = None  # over the contactless limits: chip only (Book B 3.1.1.4)
+        pre: Preprocessed | None = None
+        refused = False  # contactless pre-processing refused the amount
+        if not sbp_only:
+            if interfaces.contact:
+                plan.contact = contact
+            elif contact is not None:
+                plan.disabled.append(contact)
+            if not interfaces.contactless:
+                if contactless is not None:
+                    plan.disabled.append(contactless)
+            elif contactless is not None and command.operation in (
+                Operation.PURCHASE,
+                Operation.REFUND,
+            ):
+                entry = self._entry_point()
+                if entry is not None:
+                    pre = entry.preprocess(self._kernel_request(flow))
+                    if pre.allowed:
+                        plan.contactless = contactless
+                    else:
+                        # Over the contactless limits: chip only (Book B 3.1.1.4).
+                        pre, refused = None, True
         sbp_wanted = command.operation is Operation.PURCHASE and command.force_sbp is not False
         if sbp_wanted and config.sbp is not None and config.interfaces.sbp:
             plan.sbp = config.sbp
@@ -163,7 +183,7 @@ class CardOperation:
         elif sbp_only:
             raise InterfaceNotAllowed("SBP is not configured on this terminal")
         if plan.contact is None and plan.contactless is None and plan.sbp is None:
-            raise NotDetected("no card interface is available for this operation")
+            raise self._nothing_to_detect_on(flow, refused)
 
         services = self._services(ctx, flow)
 
@@ -185,6 +205,26 @@ class CardOperation:
 
         plan.prompt, plan.show = prompt, show
         return plan, pre
+
+    def _nothing_to_detect_on(self, flow: Flow, refused: bool) -> CardcoreError:
+        """Why no interface is left for this transaction, as the manual's
+        statuses say it (docs/protocol-decisions.md)."""
+        interfaces = self.till.terminal.config.interfaces
+        operation = flow.command.operation
+        if refused:
+            return PreprocessingFailed(
+                f"contactless pre-processing refuses the {operation} of {flow.record.amount} "
+                "on every application, and the chip reader is not in use"
+            )
+        if not interfaces.contact and not interfaces.contactless:
+            return ReaderDisabled("every card reader is switched off in the configuration")
+        if not interfaces.contact or not interfaces.contactless:
+            off = "contact" if not interfaces.contact else "contactless"
+            return ReaderDisabled(
+                f"the {off} reader is switched off in the configuration, "
+                f"and no other reader takes a {operation}"
+            )
+        return NotDetected("no card interface is available for this operation")
 
     async def _mifare_end(self, detected: Detected) -> Answer:
         """The cash register handled a MIFARE card itself: indicators as it asked,

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+import trio
 
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
@@ -56,7 +58,8 @@ class Register:
     async def transaction(self, **params: str) -> Message:
         self.seen.clear()
         client = EcrClient(self.served.host, self.served.port, on_message=self.answer, timeout=60)
-        return await client.command("transaction", params)
+        body = {name.replace("_", "-"): value for name, value in params.items()}
+        return await client.command("transaction", body)
 
     def codes(self) -> list[str]:
         return [str(m.body.get("code", "")) for m in self.seen if m.name == "display"]
@@ -89,3 +92,77 @@ async def test_a_contact_refund_shows_its_outcome_as_a_sale_does(
     assert codes[-3:] == ["D4", outcome, "10"], codes
     if host == "approve":
         assert sale_codes[-3:] == codes[-3:]
+
+
+# --- item: readerdisabled and preprocessingfailed ---------------------------------------------
+
+# SBP off: with it, a purchase would go on with the QR alone.
+CONTACT_OFF = CONFIG + "[interfaces]\ncontact = false\nsbp = false\n"
+ALL_OFF = CONFIG + "[interfaces]\ncontact = false\ncontactless = false\nsbp = false\n"
+OVER_CONTACTLESS_LIMIT = "000010000000"  # the default contactless transaction limit
+
+
+@pytest.fixture(scope="module")
+def chipless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A terminal whose chip reader is switched off in the configuration."""
+    served = start_server(tmp_path_factory.mktemp("chipless") / "data", config=CONTACT_OFF)
+    try:
+        yield served
+    finally:
+        assert stop_server(served) == 0, served.log_text()
+
+
+async def test_a_card_in_a_switched_off_reader_is_readerdisabled(chipless: Served) -> None:
+    sim(chipless.data_dir, "host", "approve")
+    sim(chipless.data_dir, "present", "default", "--interface", "contact")
+    register = Register(chipless)
+    with trio.fail_after(2.5):  # at once, not at the detection timeout
+        answer = await register.transaction(**PURCHASE)
+    assert answer.status == "readerdisabled", errors(answer)
+    assert "contact reader" in errors(answer)
+    # The contactless reader still sells.
+    sim(chipless.data_dir, "present", "visa-qvsdc", "--interface", "contactless")
+    answer = await register.transaction(**PURCHASE)
+    assert answer.status == "ok", errors(answer)
+    assert answer.body["receipt"]["tstatus"] == "approved"
+
+
+async def test_no_reader_left_for_the_operation_is_readerdisabled(chipless: Served) -> None:
+    # Cashback is a chip operation, and the chip reader is off.
+    sim(chipless.data_dir, "present", "visa-qvsdc", "--interface", "contactless")
+    answer = await Register(chipless).transaction(
+        type="purchase-with-cashback", amount="000000001000", amount_other="000000000100"
+    )
+    assert answer.status == "readerdisabled", errors(answer)
+
+
+async def test_contactless_refusing_the_amount_with_nothing_else_is_preprocessingfailed(
+    chipless: Served,
+) -> None:
+    sim(chipless.data_dir, "present", "visa-qvsdc", "--interface", "contactless")
+    for operation in ("purchase", "refund"):
+        answer = await Register(chipless).transaction(type=operation, amount=OVER_CONTACTLESS_LIMIT)
+        assert answer.status == "preprocessingfailed", errors(answer)
+
+
+async def test_over_the_contactless_limit_with_the_chip_reader_on_waits_for_the_chip(
+    terminal: Served,
+) -> None:
+    sim(terminal.data_dir, "present", "visa-qvsdc", "--interface", "contactless")
+    register = Register(terminal)
+    answer = await register.transaction(type="purchase", amount=OVER_CONTACTLESS_LIMIT)
+    assert answer.status == "notdetected", errors(answer)  # the tap is not read
+    assert register.codes()[:1] == ["0B"]  # "insert card": the chip only
+
+
+async def test_every_reader_switched_off_is_readerdisabled(tmp_path: Path) -> None:
+    served = start_server(tmp_path / "data", config=ALL_OFF)
+    try:
+        register = Register(served)
+        for operation in (PURCHASE, {"type": "refund", "amount": "000000000500"}):
+            answer = await register.transaction(**operation)
+            assert answer.status == "readerdisabled", errors(answer)
+            assert "every card reader" in errors(answer)
+            assert not register.codes()  # nothing asked of the cardholder
+    finally:
+        assert stop_server(served) == 0, served.log_text()
