@@ -256,7 +256,7 @@ class AcquirerConfig(Section):
     forced_refund: Annotated[bool, doc("refunds without the card (forced=true) allowed")] = False
     forced_void: Annotated[bool, doc("voids without the card (forced=true) allowed")] = False
     forced_password: Annotated[
-        bool, doc("cardless refunds and every void need the administrator password")
+        bool, doc("refunds and voids without the card need the administrator password")
     ] = False
     partial_void: Annotated[bool, doc("a void may take part of the amount")] = False
     partial_refund: Annotated[bool, doc("a refund may take part of the amount")] = True

@@ -16,12 +16,13 @@ import trio
 from acquirers.iso8583.messages import Card, ReversalReason
 from base.errors import CardcoreError
 from cardcore.connection import Answer, CommandContext
-from cardcore.engine import online
+from cardcore.engine import online, voids
 from cardcore.engine.detection import Detected, DetectionPlan, Found, NoDetection, detect
 from cardcore.engine.flow import (
     Flow,
     InterfaceNotAllowed,
     NotDetected,
+    NotTheOriginalCard,
     PreprocessingFailed,
     ReaderDisabled,
     Till,
@@ -29,9 +30,11 @@ from cardcore.engine.flow import (
 from cardcore.engine.receipt import scheme_for
 from cardcore.engine.request import Operation
 from cardcore.engine.sbp import SbpFlows
-from cardcore.engine.services import EngineServices
+from cardcore.engine.services import Authorize, EngineServices
+from cardcore.engine.voids import PreparedVoid
 from cardcore.errors import OperationCancelled
 from cardcore.hostmessages import ORIGINAL_MTI, original_message
+from cardcore.ledger.claims import NotReversible
 from cardcore.ledger.states import Event, TxnState
 from hal.interfaces import CardCollision, CardInterface, CardSession
 from kernel.config import TransactionRequest, TransactionType
@@ -53,6 +56,9 @@ _KERNEL_TYPES = {
     Operation.PURCHASE: TransactionType.PURCHASE,
     Operation.CASHBACK: TransactionType.PURCHASE_WITH_CASHBACK,
     Operation.REFUND: TransactionType.REFUND,
+    # A void with the card: the card is read as for a refund and asked for a
+    # decline cryptogram (AAC), so that the card itself moves nothing.
+    Operation.VOID: TransactionType.REFUND,
 }
 
 # Columns the card's outcome fills, beside what the ledger's events change.
@@ -126,14 +132,18 @@ class CardOperation:
         return TransactionRequest(
             amount=flow.record.amount,
             amount_other=flow.record.amount_other,
-            currency=int(flow.command.currency),
+            currency=int(flow.record.currency),
             transaction_type=_KERNEL_TYPES[flow.command.operation],
             when=flow.when.replace(tzinfo=None),
             sequence_counter=sequence,
         )
 
-    def _services(self, ctx: CommandContext, flow: Flow) -> EngineServices:
-        return EngineServices(self.till, ctx, flow, functools.partial(self._authorize, ctx, flow))
+    def _services(
+        self, ctx: CommandContext, flow: Flow, authorize: Authorize | None = None
+    ) -> EngineServices:
+        return EngineServices(
+            self.till, ctx, flow, authorize or functools.partial(self._authorize, ctx, flow)
+        )
 
     def _plan(self, ctx: CommandContext, flow: Flow) -> tuple[DetectionPlan, Preprocessed | None]:
         """Which interfaces race for this transaction (manual «Транзакция», «СБП»)."""
@@ -164,6 +174,7 @@ class CardOperation:
             elif contactless is not None and command.operation in (
                 Operation.PURCHASE,
                 Operation.REFUND,
+                Operation.VOID,
             ):
                 entry = self._entry_point()
                 if entry is not None:
@@ -186,16 +197,19 @@ class CardOperation:
             raise self._nothing_to_detect_on(flow, refused)
 
         services = self._services(ctx, flow)
+        # The cash register's amount (a full void names none: the void's).
+        amount = command.amount if command.amount is not None else flow.record.amount
+        currency = flow.record.currency
 
         async def prompt() -> None:
             if plan.contactless is not None:
                 # Book B 3.2.1.2: 'Present Card' with the amount, 'Ready to
                 # Read' (the first light on).
-                ui = ContactlessEntryPoint.polling_ui(amount=command.amount)
-                await services.ui_request(dataclasses.replace(ui, currency=int(command.currency)))
+                ui = ContactlessEntryPoint.polling_ui(amount=amount)
+                await services.ui_request(dataclasses.replace(ui, currency=int(currency)))
             elif plan.contact is not None:
                 await self.till.display(
-                    ctx, MessageId.INSERT_CARD, amount=command.amount, currency=command.currency
+                    ctx, MessageId.INSERT_CARD, amount=amount, currency=currency
                 )
 
         async def show(resolved: bool) -> None:
@@ -238,11 +252,17 @@ class CardOperation:
         raise OperationCancelled("the cash register finished with the MIFARE card")
 
     # --- the kernels ----------------------------------------------------------------
-    async def _run_kernel(self, ctx: CommandContext, flow: Flow, session: CardSession) -> Outcome:
+    async def _run_kernel(
+        self,
+        ctx: CommandContext,
+        flow: Flow,
+        session: CardSession,
+        authorize: Authorize | None = None,
+    ) -> Outcome:
         terminal = self.till.terminal
         kernel = ContactKernel(terminal.kernel_config(), terminal.ca_keys())
         request = self._kernel_request(flow, int(self.till.stans(flow)[0]))
-        return await kernel.run(session.transmit, self._services(ctx, flow), request)
+        return await kernel.run(session.transmit, self._services(ctx, flow, authorize), request)
 
     def _entry_point(self) -> ContactlessEntryPoint | None:
         terminal = self.till.terminal
@@ -252,13 +272,18 @@ class CardOperation:
         return ContactlessEntryPoint(config, terminal.ca_keys())
 
     async def _run_contactless(
-        self, ctx: CommandContext, flow: Flow, session: CardSession, pre: Preprocessed
+        self,
+        ctx: CommandContext,
+        flow: Flow,
+        session: CardSession,
+        pre: Preprocessed,
+        authorize: Authorize | None = None,
     ) -> Outcome:
         """Book B Start B-D with its restarts (see phone, card lost): at most two."""
         entry = self._entry_point()
         assert entry is not None
         terminal = self.till.terminal
-        services = self._services(ctx, flow)
+        services = self._services(ctx, flow, authorize)
         outcome = await entry.activate(session.transmit, services, pre)
         reader = terminal.devices.readers[CardInterface.CONTACTLESS]
         for _ in range(2):
@@ -280,6 +305,65 @@ class CardOperation:
                 with trio.CancelScope(shield=True):
                     await again.close()
         return outcome
+
+    # --- a void with the card ---------------------------------------------------------
+    async def void(self, ctx: CommandContext, void: PreparedVoid) -> Answer:
+        """A void of a receipt number with the card (docs/protocol-decisions.md):
+        detection as for a sale, the card read as for a refund, and its number
+        must be the original's (the journal's keyed hash); then the void is
+        queued as one without the card is (cardcore.engine.voids). Nothing is
+        written before the card is known, so a cancel or a card error leaves
+        nothing to undo."""
+        flow, original = void.flow, void.original
+        journal = self.till.terminal.journal
+        if original.pan_hash is None:
+            raise NotReversible(
+                f"the journal keeps no card number for transaction {original.seq}: "
+                "void it without the card (forced or number=last)"
+            )
+        matched: list[bool] = []
+
+        async def authorize(request: OnlineRequest) -> OnlineResponse:
+            # The card's own answer (its AAC) is not sent anywhere: the void
+            # goes to the host as the original's reversal.
+            ok = bool(request.pan) and journal.pan_matches(original, request.pan)
+            matched.append(ok)
+            if ok:
+                return OnlineResponse(OnlineResult.APPROVED, arc=b"00")
+            return OnlineResponse(OnlineResult.DECLINED, arc=b"05")
+
+        plan, pre = self._plan(ctx, flow)
+        try:
+            detected = await detect(ctx, plan)
+        except NoDetection as exc:
+            raise NotDetected(exc.message) from None
+        if detected.found is Found.DISABLED:
+            raise ReaderDisabled(
+                f"a card was presented to the {detected.disabled} reader, "
+                "which is switched off in the configuration"
+            )
+        if detected.found is Found.MIFARE_END:
+            return await self._mifare_end(detected)
+        assert detected.session is not None
+        flow.interface = detected.session.info.interface
+        try:
+            if detected.found is Found.CONTACTLESS and pre is not None:
+                outcome = await self._run_contactless(ctx, flow, detected.session, pre, authorize)
+            else:
+                outcome = await self._run_kernel(ctx, flow, detected.session, authorize)
+        finally:
+            with trio.CancelScope(shield=True):
+                await detected.session.close()
+        if not matched and outcome.pan is not None:
+            matched.append(journal.pan_matches(original, outcome.pan))
+        if matched and not matched[-1]:
+            raise NotTheOriginalCard(
+                f"the card presented is not the card of transaction {original.seq}"
+            )
+        if outcome.decision is Decision.TERMINATED or not matched:
+            raise outcome.error or CardcoreError("the card could not be read")
+        flow.record.interface = flow.interface.value
+        return await voids.commit(self.till, ctx, void)
 
     # --- online authorisation (called by the kernel) ---------------------------------
     async def _authorize(

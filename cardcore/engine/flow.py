@@ -38,6 +38,7 @@ __all__ = [
     "InterfaceNotAllowed",
     "NotApproved",
     "NotDetected",
+    "NotTheOriginalCard",
     "PreprocessingFailed",
     "ReaderDisabled",
     "Till",
@@ -60,6 +61,10 @@ class ReaderDisabled(CardcoreError):
 class PreprocessingFailed(CardcoreError):
     """Contactless pre-processing refused the transaction (its amount) on
     every combination, and no other interface is left for it."""
+
+
+class NotTheOriginalCard(NotReversible):
+    """A void with the card: the card presented is not the original's."""
 
 
 class TransactionNotFound(CardcoreError):

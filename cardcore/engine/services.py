@@ -29,7 +29,7 @@ class EngineServices:
         self.till = till
         self.ctx = ctx
         self.flow = flow
-        self.currency = flow.command.currency
+        self.currency = flow.record.currency
         self._authorize = authorize
 
     async def display(

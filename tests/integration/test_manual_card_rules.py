@@ -23,6 +23,8 @@ CONFIG = (
 keepalive-interval = 0.2
 [transaction]
 detection-timeout = 3
+[acquirer]
+forced-void = true
 """
 )
 PURCHASE = {"type": "purchase", "amount": "000000001500"}
@@ -67,6 +69,64 @@ class Register:
 
 def errors(answer: Message) -> str:
     return " | ".join(decode_error_stack(answer.body.get("error-stack")))
+
+
+# --- item: a void of a receipt number is made with the card ---------------------------------
+
+
+async def test_a_void_of_a_receipt_number_needs_the_original_card(terminal: Served) -> None:
+    register = Register(terminal)
+    sale = (await register.transaction(**PURCHASE)).body["receipt"]
+    # Another card: refused, and the sale stands.
+    sim(terminal.data_dir, "present", "dda", "--interface", "contact")
+    other = await register.transaction(type="void", number=sale["seq"])
+    assert other.status == "notreversible", errors(other)
+    assert "not the card of transaction" in errors(other)
+    # The card was asked for as for a sale ("present card"), read, and refused.
+    assert register.codes()[0] == "15" and register.codes()[-2:] == ["07", "10"]
+    # No card at all: detection times out as a sale's does.
+    sim(terminal.data_dir, "remove")
+    nothing = await register.transaction(type="void", number=sale["seq"], amount="000000000500")
+    assert nothing.status == "notdetected", errors(nothing)
+    # The original card: a partial void, then the rest.
+    sim(terminal.data_dir, "present", "default", "--interface", "contact")
+    part = await register.transaction(type="void", number=sale["seq"], amount="000000000500")
+    assert part.status == "ok", errors(part)
+    receipt = part.body["receipt"]
+    assert receipt["type"] == "purchasereversal" and receipt["tstatus"] == "approved"
+    assert receipt["amount-authorized"] == "000000000500" and receipt["pan"] == sale["pan"]
+    assert register.codes()[-2:] == ["03", "10"]
+    # The claims still apply, before the card is asked for.
+    over = await register.transaction(type="void", number=sale["seq"], amount="000000001500")
+    assert over.status == "invalidarguments" and not register.codes(), errors(over)
+    assert "exceeds the 1000 left" in errors(over)
+    rest = await register.transaction(type="void", number=sale["seq"])
+    assert rest.status == "ok", errors(rest)
+    assert rest.body["receipt"]["amount-authorized"] == "000000001000"
+    again = await register.transaction(type="void", number=sale["seq"])
+    assert again.status == "alreadyreversed" and not register.codes(), errors(again)
+
+
+async def test_a_tapped_sale_is_voided_by_a_tap(terminal: Served) -> None:
+    sim(terminal.data_dir, "present", "visa-qvsdc", "--interface", "contactless")
+    register = Register(terminal)
+    sale = (await register.transaction(**PURCHASE)).body["receipt"]
+    void = await register.transaction(type="void", number=sale["seq"])
+    assert void.status == "ok", errors(void)
+    assert void.body["receipt"]["type"] == "purchasereversal"
+
+
+@pytest.mark.parametrize("cardless", [{"number": "last"}, {"forced": "true"}])
+async def test_last_and_forced_voids_stay_without_the_card(
+    terminal: Served, cardless: dict[str, str]
+) -> None:
+    register = Register(terminal)
+    sale = (await register.transaction(**PURCHASE)).body["receipt"]
+    sim(terminal.data_dir, "remove")
+    void = await register.transaction(type="void", **{"number": sale["seq"], **cardless})
+    assert void.status == "ok", errors(void)
+    assert void.body["receipt"]["type"] == "purchasereversal"
+    assert not register.codes()  # nothing asked of the cardholder
 
 
 # --- item: a refund's display ---------------------------------------------------------------
