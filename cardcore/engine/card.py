@@ -184,7 +184,11 @@ class CardOperation:
                     else:
                         # Over the contactless limits: chip only (Book B 3.1.1.4).
                         pre, refused = None, True
-        sbp_wanted = command.operation is Operation.PURCHASE and command.force_sbp is not False
+        sbp_wanted = (
+            command.operation is Operation.PURCHASE
+            and command.force_sbp is not False
+            and command.currency == config.terminal.currency  # SBP pays in roubles
+        )
         if sbp_wanted and config.sbp is not None and config.interfaces.sbp:
             plan.sbp = config.sbp
             # Unique per QR: the agent refuses an order id it has seen.

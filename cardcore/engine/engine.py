@@ -59,13 +59,15 @@ class TransactionEngine:
     async def transaction(self, ctx: CommandContext) -> Answer:
         config = self.terminal.config
         command = parse_transaction(ctx.message, config.terminal.currency, self.terminal.today())
-        if command.currency != config.terminal.currency:
-            # The batch settles in one currency (the 0500 totals carry no
-            # currency): a certified terminal refuses one it does not support.
+        accepted = [config.terminal.currency, *config.acquirer.currencies]
+        if command.currency not in accepted:
+            # Only what the acquirer takes (docs/protocol-decisions.md).
             raise InvalidArguments(
-                f"currency {command.currency} is not supported; this terminal works in "
-                f"{config.terminal.currency}"
+                f"currency {command.currency} is not accepted; the acquirer takes "
+                f"{', '.join(dict.fromkeys(accepted))}"
             )
+        if command.force_sbp and command.currency != config.terminal.currency:
+            raise InterfaceNotAllowed(f"SBP takes {config.terminal.currency} only")
         acquirer = config.acquirer
         if command.manual is not None:
             await self._check_password(command, "manual card entry")

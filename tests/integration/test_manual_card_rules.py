@@ -129,6 +129,62 @@ async def test_last_and_forced_voids_stay_without_the_card(
     assert not register.codes()  # nothing asked of the cardholder
 
 
+# --- item: the currencies an acquirer accepts ------------------------------------------------
+
+DOLLARS = CONFIG.replace("[acquirer]\n", '[acquirer]\ncurrencies = ["840"]\n')
+
+
+@pytest.fixture(scope="module")
+def dollars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A terminal in roubles whose acquirer also takes US dollars."""
+    served = start_server(tmp_path_factory.mktemp("dollars") / "data", config=DOLLARS)
+    try:
+        yield served
+    finally:
+        assert stop_server(served) == 0, served.log_text()
+
+
+def booked(served: Served, rrn: str) -> dict[str, object]:
+    (row,) = [r for r in sim(served.data_dir, "ledger")["transactions"] if r["rrn"] == rrn]
+    return row
+
+
+async def test_an_accepted_currency_goes_through_and_another_is_refused(dollars: Served) -> None:
+    sim(dollars.data_dir, "present", "default", "--interface", "contact")
+    sim(dollars.data_dir, "host", "approve")
+    register = Register(dollars)
+    sale = await register.transaction(**PURCHASE, currency="840")
+    assert sale.status == "ok", errors(sale)
+    receipt = sale.body["receipt"]
+    assert receipt["tstatus"] == "approved" and receipt["currency"] == "840"
+    assert booked(dollars, receipt["rrn"])["currency"] == "840"  # ISO 8583 field 49
+    roubles = (await register.transaction(**PURCHASE)).body["receipt"]
+    assert roubles["currency"] == "643" and booked(dollars, roubles["rrn"])["currency"] == "643"
+    # Not taken: refused before anything is asked, naming what is.
+    euros = await register.transaction(**PURCHASE, currency="978")
+    assert euros.status == "invalidarguments" and not register.codes()
+    assert "978 is not accepted" in errors(euros) and "643, 840" in errors(euros)
+    # A refund and a void keep the currency; the void's reversal reaches the host.
+    refund = await register.transaction(type="refund", amount="000000000100", currency="840")
+    assert refund.body["receipt"]["currency"] == "840", errors(refund)
+    void = await register.transaction(type="void", number=receipt["seq"])
+    assert void.status == "ok", errors(void)
+    assert void.body["receipt"]["currency"] == "840"
+    with trio.fail_after(15):
+        while booked(dollars, receipt["rrn"])["reversed"] != 1500:  # noqa: ASYNC110
+            await trio.sleep(0.1)
+    # The X-report has a section per currency.
+    client = EcrClient(dollars.host, dollars.port, timeout=60)
+    report = await client.command("report", {"password": "12345678"})
+    sections = report.body["xreport"]
+    sections = sections if isinstance(sections, list) else [sections]
+    assert [s["header"]["cur"] for s in sections] == ["643", "840"]
+    # A settlement per currency is not built: refused before anything leaves.
+    settlement = await client.command("settlement", {"password": "12345678"})
+    assert settlement.status == "notimplemented", errors(settlement)
+    assert "840" in errors(settlement)
+
+
 # --- item: a refund's display ---------------------------------------------------------------
 
 
