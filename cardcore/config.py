@@ -36,6 +36,7 @@ from cardcore.configcheck import (
 )
 from cardcore.configtypes import (
     Amount,
+    Currency,
     HexData,
     HttpsUrl,
     ListenPort,
@@ -256,10 +257,16 @@ class AcquirerConfig(Section):
     forced_refund: Annotated[bool, doc("refunds without the card (forced=true) allowed")] = False
     forced_void: Annotated[bool, doc("voids without the card (forced=true) allowed")] = False
     forced_password: Annotated[
-        bool, doc("cardless refunds and every void need the administrator password")
+        bool, doc("refunds and voids without the card need the administrator password")
     ] = False
     partial_void: Annotated[bool, doc("a void may take part of the amount")] = False
     partial_refund: Annotated[bool, doc("a refund may take part of the amount")] = True
+    # Manual «Список параметров команды transaction»: `currency` is given "if
+    # it differs from the default in the configuration" (terminal.currency).
+    currencies: Annotated[
+        list[Currency],
+        doc('currencies the acquirer takes besides terminal.currency, e.g. ["840"]; empty: none'),
+    ] = msgspec.field(default_factory=list)
     retry_initial: Annotated[
         float,
         msgspec.Meta(ge=0.1, le=3600),

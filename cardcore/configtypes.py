@@ -16,6 +16,7 @@ from cardcore.configcheck import OutOfRange
 
 __all__ = [
     "Amount",
+    "Currency",
     "HexData",
     "HttpsUrl",
     "ListenPort",
@@ -60,6 +61,12 @@ LongSeconds = Annotated[float, msgspec.Meta(ge=0.1, le=86400)]
 # Amounts in minor units, as ISO 8583 and EMV carry them (n12).
 Amount = Annotated[int, msgspec.Meta(ge=0, le=999_999_999_999)]
 Percent = Annotated[int, msgspec.Meta(ge=0, le=99)]  # EMV Book 3 10.6.2
+Currency = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(?!000)[0-9]{3}$", description="a 3-digit ISO 4217 numeric currency code"
+    ),
+]
 
 
 def hex_bytes(nbytes: int, what: str) -> msgspec.Meta:

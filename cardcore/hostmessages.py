@@ -6,10 +6,12 @@
 # the advice stored for forwarding, the 0320 of the batch upload - is built
 # from the row through the functions below and the dialect's message tables
 # (acquirers.iso8583.messages), so what they say of the original cannot
-# drift apart: its MTI, its batch number (field 60), its approval code (38)
-# and response code (39).
+# drift apart: its MTI, its batch number (field 60), its approval code (38),
+# response code (39) and currency (49: the transaction's, which may be one
+# the acquirer takes besides the terminal's).
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from acquirers.iso8583.codec import IsoMessage
@@ -34,6 +36,7 @@ __all__ = [
     "financial_request",
     "original_message",
     "original_mti",
+    "sender",
 ]
 
 # Card operations as the host books them (ISO 8583 processing codes 00/09/20).
@@ -107,11 +110,20 @@ def original_message(
     as it was sent; what a void reverses and what store-and-forward sends for
     an offline approval."""
     request = financial_request(record, pan, batch=batch, icc_data=icc_data)
+    terminal = sender(terminal, record.currency)
     if original_mti(record) == "0220":
         return build_advice(
             request, terminal, dialect, unable_online=bool(record.extra.get("unable-online"))
         )
     return build_financial(request, terminal, dialect)
+
+
+def sender(terminal: CardAcceptor, currency: str | None) -> CardAcceptor:
+    """The terminal as a message about a transaction in ``currency`` names
+    it: field 49 is the transaction's currency."""
+    if not currency or currency == terminal.currency:
+        return terminal
+    return dataclasses.replace(terminal, currency=currency)
 
 
 def batch_record(

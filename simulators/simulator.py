@@ -123,6 +123,7 @@ def host_ledger(host: HostSimulator) -> list[dict[str, Any]]:
                     "stan": txn.key.stan,
                     "type": txn.type.name.lower(),
                     "amount": txn.amount,
+                    "currency": txn.currency,
                     "cashback": txn.cashback,
                     "reversed": txn.reversed_amount,
                     "response": txn.response_code,

@@ -66,7 +66,7 @@ async def session(port: int, data: Path) -> None:
         type="purchase", amount="000000015000", currency="643",
     )  # fmt: skip
     await transaction(
-        port, f"Void of that purchase (receipt {purchase.get('seq')})",
+        port, f"Void of that purchase with its card (receipt {purchase.get('seq')})",
         type="void", number=purchase.get("seq", "last"),
     )  # fmt: skip
     await transaction(

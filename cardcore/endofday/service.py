@@ -22,6 +22,10 @@
 #        neither loses the batch nor closes it twice;
 #     6. with `[settlement] cutover = true`, the cutover (0800, 201) follows a
 #        passed settlement; its result is added to the recorded sreport.
+#   A batch holding card transactions in a currency other than the
+#   terminal's (acquirer.currencies) is not settled here: the 0500 carries
+#   one currency's totals, and a reconciliation per currency is not built
+#   yet; the settlement answers `notimplemented` before anything leaves.
 #   `force` is accepted only when the acquirer allows it (`[settlement]
 #   forced-settlement`) and the last settlement of this batch failed out of
 #   balance; it sends a 0520 reconciliation advice.
@@ -61,6 +65,7 @@ from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
 from cardcore.terminal import Terminal
 
 __all__ = [
+    "CurrencyNotSettled",
     "EndOfDay",
     "ForceNotAllowed",
     "HostRefused",
@@ -74,6 +79,11 @@ log = logging.getLogger(__name__)
 
 class SettlementUnfinished(CardcoreError):
     """A settlement's outcome is unknown: transactions wait for it."""
+
+
+class CurrencyNotSettled(CardcoreError):
+    """The batch holds card transactions in a currency the settlement does
+    not reconcile (one other than the terminal's)."""
 
 
 class ForceNotAllowed(CardcoreError):
@@ -203,6 +213,32 @@ class EndOfDay:
         groups = await self.terminal.journal.batch_groups(batch_id)
         return rules.host_summary(groups, self._host_approved(link))
 
+    async def _check_one_currency(self, link: AcquirerLink, batch_id: int, batch: str) -> None:
+        own = self.terminal.config.terminal.currency
+        approved = self._host_approved(link)
+        others = sorted(
+            {
+                g["currency"]
+                for g in await self.terminal.journal.batch_groups(batch_id)
+                if g["currency"] != own
+                and rules.host_type(
+                    g["channel"],
+                    g["operation"],
+                    g["tstatus"],
+                    g["state"],
+                    g["resp_code"],
+                    approved,
+                )
+                is not None
+            }
+        )
+        if others:
+            raise CurrencyNotSettled(
+                f"batch {batch} holds card transactions in {', '.join(others)} besides {own}: "
+                "a settlement per currency is not supported; settle with the acquirer by hand "
+                "and clear the batch"
+            )
+
     def _sreport(
         self,
         summary: rules.HostSummary,
@@ -283,6 +319,7 @@ class EndOfDay:
         link = host.require()
         batch_id, number = await journal.open_batch()
         batch = f"{number:06d}"
+        await self._check_one_currency(link, batch_id, batch)
         history = await journal.settlements(batch_id)
         unresolved = next((r for r in reversed(history) if r.state == State.RECONCILING), None)
         if unresolved is not None:

@@ -16,15 +16,25 @@ import trio
 from acquirers.iso8583.messages import Card, ReversalReason
 from base.errors import CardcoreError
 from cardcore.connection import Answer, CommandContext
-from cardcore.engine import online
+from cardcore.engine import online, voids
 from cardcore.engine.detection import Detected, DetectionPlan, Found, NoDetection, detect
-from cardcore.engine.flow import Flow, InterfaceNotAllowed, NotDetected, Till
+from cardcore.engine.flow import (
+    Flow,
+    InterfaceNotAllowed,
+    NotDetected,
+    NotTheOriginalCard,
+    PreprocessingFailed,
+    ReaderDisabled,
+    Till,
+)
 from cardcore.engine.receipt import scheme_for
 from cardcore.engine.request import Operation
 from cardcore.engine.sbp import SbpFlows
-from cardcore.engine.services import EngineServices
+from cardcore.engine.services import Authorize, EngineServices
+from cardcore.engine.voids import PreparedVoid
 from cardcore.errors import OperationCancelled
 from cardcore.hostmessages import ORIGINAL_MTI, original_message
+from cardcore.ledger.claims import NotReversible
 from cardcore.ledger.states import Event, TxnState
 from hal.interfaces import CardCollision, CardInterface, CardSession
 from kernel.config import TransactionRequest, TransactionType
@@ -46,6 +56,9 @@ _KERNEL_TYPES = {
     Operation.PURCHASE: TransactionType.PURCHASE,
     Operation.CASHBACK: TransactionType.PURCHASE_WITH_CASHBACK,
     Operation.REFUND: TransactionType.REFUND,
+    # A void with the card: the card is read as for a refund and asked for a
+    # decline cryptogram (AAC), so that the card itself moves nothing.
+    Operation.VOID: TransactionType.REFUND,
 }
 
 # Columns the card's outcome fills, beside what the ledger's events change.
@@ -82,6 +95,11 @@ class CardOperation:
                 detected = await detect(ctx, plan)
             except NoDetection as exc:
                 raise NotDetected(exc.message) from None
+            if detected.found is Found.DISABLED:
+                raise ReaderDisabled(
+                    f"a card was presented to the {detected.disabled} reader, "
+                    "which is switched off in the configuration"
+                )
             if detected.found is Found.MIFARE_END:
                 return await self._mifare_end(detected)
             if detected.found is Found.SBP:
@@ -114,16 +132,20 @@ class CardOperation:
         return TransactionRequest(
             amount=flow.record.amount,
             amount_other=flow.record.amount_other,
-            currency=int(flow.command.currency),
+            currency=int(flow.record.currency),
             transaction_type=_KERNEL_TYPES[flow.command.operation],
             when=flow.when.replace(tzinfo=None),
             sequence_counter=sequence,
         )
 
     def _services(
-        self, ctx: CommandContext, flow: Flow, session: CardSession | None = None
+        self,
+        ctx: CommandContext,
+        flow: Flow,
+        authorize: Authorize | None = None,
+        session: CardSession | None = None,
     ) -> EngineServices:
-        authorize = functools.partial(self._authorize, ctx, flow)
+        authorize = authorize or functools.partial(self._authorize, ctx, flow)
         return EngineServices(self.till, ctx, flow, authorize, session)
 
     def _plan(self, ctx: CommandContext, flow: Flow) -> tuple[DetectionPlan, Preprocessed | None]:
@@ -139,24 +161,37 @@ class CardOperation:
             mifare=config.interfaces.mifare,
             screen=terminal.devices.display,
         )
-        if not sbp_only and config.interfaces.contact:
-            plan.contact = readers.get(CardInterface.CONTACT)
-        pre: Preprocessed | None = None
+        interfaces = config.interfaces
+        contact = readers.get(CardInterface.CONTACT)
         contactless = readers.get(CardInterface.CONTACTLESS)
-        if (
-            not sbp_only
-            and config.interfaces.contactless
-            and contactless is not None
-            and command.operation in (Operation.PURCHASE, Operation.REFUND)
-        ):
-            entry = self._entry_point()
-            if entry is not None:
-                pre = entry.preprocess(self._kernel_request(flow))
-                if pre.allowed:
-                    plan.contactless = contactless
-                else:
-                    pre = None  # over the contactless limits: chip only (Book B 3.1.1.4)
-        sbp_wanted = command.operation is Operation.PURCHASE and command.force_sbp is not False
+        pre: Preprocessed | None = None
+        refused = False  # contactless pre-processing refused the amount
+        if not sbp_only:
+            if interfaces.contact:
+                plan.contact = contact
+            elif contact is not None:
+                plan.disabled.append(contact)
+            if not interfaces.contactless:
+                if contactless is not None:
+                    plan.disabled.append(contactless)
+            elif contactless is not None and command.operation in (
+                Operation.PURCHASE,
+                Operation.REFUND,
+                Operation.VOID,
+            ):
+                entry = self._entry_point()
+                if entry is not None:
+                    pre = entry.preprocess(self._kernel_request(flow))
+                    if pre.allowed:
+                        plan.contactless = contactless
+                    else:
+                        # Over the contactless limits: chip only (Book B 3.1.1.4).
+                        pre, refused = None, True
+        sbp_wanted = (
+            command.operation is Operation.PURCHASE
+            and command.force_sbp is not False
+            and command.currency == config.terminal.currency  # SBP pays in roubles
+        )
         if sbp_wanted and config.sbp is not None and config.interfaces.sbp:
             plan.sbp = config.sbp
             # Unique per QR: the agent refuses an order id it has seen.
@@ -166,19 +201,22 @@ class CardOperation:
         elif sbp_only:
             raise InterfaceNotAllowed("SBP is not configured on this terminal")
         if plan.contact is None and plan.contactless is None and plan.sbp is None:
-            raise NotDetected("no card interface is available for this operation")
+            raise self._nothing_to_detect_on(flow, refused)
 
         services = self._services(ctx, flow)
+        # The cash register's amount (a full void names none: the void's).
+        amount = command.amount if command.amount is not None else flow.record.amount
+        currency = flow.record.currency
 
         async def prompt() -> None:
             if plan.contactless is not None:
                 # Book B 3.2.1.2: 'Present Card' with the amount, 'Ready to
                 # Read' (the first light on).
-                ui = ContactlessEntryPoint.polling_ui(amount=command.amount)
-                await services.ui_request(dataclasses.replace(ui, currency=int(command.currency)))
+                ui = ContactlessEntryPoint.polling_ui(amount=amount)
+                await services.ui_request(dataclasses.replace(ui, currency=int(currency)))
             elif plan.contact is not None:
                 await self.till.display(
-                    ctx, MessageId.INSERT_CARD, amount=command.amount, currency=command.currency
+                    ctx, MessageId.INSERT_CARD, amount=amount, currency=currency
                 )
 
         async def show(resolved: bool) -> None:
@@ -188,6 +226,26 @@ class CardOperation:
 
         plan.prompt, plan.show = prompt, show
         return plan, pre
+
+    def _nothing_to_detect_on(self, flow: Flow, refused: bool) -> CardcoreError:
+        """Why no interface is left for this transaction, as the manual's
+        statuses say it (docs/protocol-decisions.md)."""
+        interfaces = self.till.terminal.config.interfaces
+        operation = flow.command.operation
+        if refused:
+            return PreprocessingFailed(
+                f"contactless pre-processing refuses the {operation} of {flow.record.amount} "
+                "on every application, and the chip reader is not in use"
+            )
+        if not interfaces.contact and not interfaces.contactless:
+            return ReaderDisabled("every card reader is switched off in the configuration")
+        if not interfaces.contact or not interfaces.contactless:
+            off = "contact" if not interfaces.contact else "contactless"
+            return ReaderDisabled(
+                f"the {off} reader is switched off in the configuration, "
+                f"and no other reader takes a {operation}"
+            )
+        return NotDetected("no card interface is available for this operation")
 
     async def _mifare_end(self, detected: Detected) -> Answer:
         """The cash register handled a MIFARE card itself: indicators as it asked,
@@ -201,11 +259,18 @@ class CardOperation:
         raise OperationCancelled("the cash register finished with the MIFARE card")
 
     # --- the kernels ----------------------------------------------------------------
-    async def _run_kernel(self, ctx: CommandContext, flow: Flow, session: CardSession) -> Outcome:
+    async def _run_kernel(
+        self,
+        ctx: CommandContext,
+        flow: Flow,
+        session: CardSession,
+        authorize: Authorize | None = None,
+    ) -> Outcome:
         terminal = self.till.terminal
         kernel = ContactKernel(terminal.kernel_config(), terminal.ca_keys())
         request = self._kernel_request(flow, int(self.till.stans(flow)[0]))
-        return await kernel.run(session.transmit, self._services(ctx, flow, session), request)
+        services = self._services(ctx, flow, authorize, session)
+        return await kernel.run(session.transmit, services, request)
 
     def _entry_point(self) -> ContactlessEntryPoint | None:
         terminal = self.till.terminal
@@ -215,13 +280,18 @@ class CardOperation:
         return ContactlessEntryPoint(config, terminal.ca_keys())
 
     async def _run_contactless(
-        self, ctx: CommandContext, flow: Flow, session: CardSession, pre: Preprocessed
+        self,
+        ctx: CommandContext,
+        flow: Flow,
+        session: CardSession,
+        pre: Preprocessed,
+        authorize: Authorize | None = None,
     ) -> Outcome:
         """Book B Start B-D with its restarts (see phone, card lost): at most two."""
         entry = self._entry_point()
         assert entry is not None
         terminal = self.till.terminal
-        services = self._services(ctx, flow)
+        services = self._services(ctx, flow, authorize)
         outcome = await entry.activate(session.transmit, services, pre)
         reader = terminal.devices.readers[CardInterface.CONTACTLESS]
         for _ in range(2):
@@ -243,6 +313,65 @@ class CardOperation:
                 with trio.CancelScope(shield=True):
                     await again.close()
         return outcome
+
+    # --- a void with the card ---------------------------------------------------------
+    async def void(self, ctx: CommandContext, void: PreparedVoid) -> Answer:
+        """A void of a receipt number with the card (docs/protocol-decisions.md):
+        detection as for a sale, the card read as for a refund, and its number
+        must be the original's (the journal's keyed hash); then the void is
+        queued as one without the card is (cardcore.engine.voids). Nothing is
+        written before the card is known, so a cancel or a card error leaves
+        nothing to undo."""
+        flow, original = void.flow, void.original
+        journal = self.till.terminal.journal
+        if original.pan_hash is None:
+            raise NotReversible(
+                f"the journal keeps no card number for transaction {original.seq}: "
+                "void it without the card (forced or number=last)"
+            )
+        matched: list[bool] = []
+
+        async def authorize(request: OnlineRequest) -> OnlineResponse:
+            # The card's own answer (its AAC) is not sent anywhere: the void
+            # goes to the host as the original's reversal.
+            ok = bool(request.pan) and journal.pan_matches(original, request.pan)
+            matched.append(ok)
+            if ok:
+                return OnlineResponse(OnlineResult.APPROVED, arc=b"00")
+            return OnlineResponse(OnlineResult.DECLINED, arc=b"05")
+
+        plan, pre = self._plan(ctx, flow)
+        try:
+            detected = await detect(ctx, plan)
+        except NoDetection as exc:
+            raise NotDetected(exc.message) from None
+        if detected.found is Found.DISABLED:
+            raise ReaderDisabled(
+                f"a card was presented to the {detected.disabled} reader, "
+                "which is switched off in the configuration"
+            )
+        if detected.found is Found.MIFARE_END:
+            return await self._mifare_end(detected)
+        assert detected.session is not None
+        flow.interface = detected.session.info.interface
+        try:
+            if detected.found is Found.CONTACTLESS and pre is not None:
+                outcome = await self._run_contactless(ctx, flow, detected.session, pre, authorize)
+            else:
+                outcome = await self._run_kernel(ctx, flow, detected.session, authorize)
+        finally:
+            with trio.CancelScope(shield=True):
+                await detected.session.close()
+        if not matched and outcome.pan is not None:
+            matched.append(journal.pan_matches(original, outcome.pan))
+        if matched and not matched[-1]:
+            raise NotTheOriginalCard(
+                f"the card presented is not the card of transaction {original.seq}"
+            )
+        if outcome.decision is Decision.TERMINATED or not matched:
+            raise outcome.error or CardcoreError("the card could not be read")
+        flow.record.interface = flow.interface.value
+        return await voids.commit(self.till, ctx, void)
 
     # --- online authorisation (called by the kernel) ---------------------------------
     async def _authorize(

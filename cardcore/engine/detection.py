@@ -12,6 +12,9 @@
 #   `smartcard`/`newcard` with its descriptor; `next` makes it a bank card,
 #   `end` finishes the transaction with the indicators set, `retry` detects
 #   again; any other answer counts as `next` (the manual's rule for clients).
+# - A reader whose interface is switched off in the configuration is watched
+#   only to refuse: a card presented there ends detection (the manual's
+#   `readerdisabled`); its session is closed before a command reaches it.
 # - SBP: `displayqrcode show` as soon as the QR is registered, `hide` when it
 #   is paid or rejected (which ends detection) or when a status poll fails
 #   (card detection then goes on until its timeout).
@@ -33,7 +36,7 @@ from acquirers.sbp.config import SbpConfig
 from acquirers.sbp.poll import SbpFailed, SbpOutcome, SbpPaid, SbpRejected, pay_by_qr
 from base.errors import CardcoreError
 from cardcore.connection import CommandContext
-from hal.interfaces import CardCollision, CardReader, CardSession, Display
+from hal.interfaces import CardCollision, CardInterface, CardReader, CardSession, Display
 
 if TYPE_CHECKING:
     from acquirers.sbp.client import RegisteredQr
@@ -48,6 +51,7 @@ class Found(StrEnum):
     CONTACTLESS = "contactless"
     SBP = "sbp"
     MIFARE_END = "mifare-end"  # the cash register handled a MIFARE card itself
+    DISABLED = "disabled"  # a card on a reader switched off in the configuration
 
 
 @dataclass
@@ -56,12 +60,15 @@ class Detected:
     session: CardSession | None = None
     sbp: SbpPaid | SbpRejected | None = None
     indicator: str | None = None  # MIFARE `end`: ok | error | None
+    disabled: CardInterface | None = None  # Found.DISABLED: which reader
 
 
 @dataclass
 class DetectionPlan:
     contact: CardReader | None = None
     contactless: CardReader | None = None
+    # Readers of interfaces switched off in the configuration.
+    disabled: list[CardReader] = field(default_factory=list)
     mifare: bool = False
     sbp: SbpConfig | None = None
     sbp_order: str = ""
@@ -168,6 +175,15 @@ async def _race(ctx: CommandContext, plan: DetectionPlan) -> Detected:
                     await give_back(session)
                 return
 
+        async def disabled(reader: CardReader) -> None:
+            try:
+                session = await reader.wait_for_card()
+            except CardCollision:
+                pass  # cards in a switched-off field: presented all the same
+            else:
+                await give_back(session)
+            win(Detected(Found.DISABLED, disabled=reader.interface))
+
         async def sbp(config: SbpConfig) -> None:
             async with SbpClient(config) as client:
                 outcome = await _sbp(ctx, client, plan)
@@ -191,6 +207,8 @@ async def _race(ctx: CommandContext, plan: DetectionPlan) -> Detected:
             nursery.start_soon(contact, plan.contact)
         if plan.contactless is not None:
             nursery.start_soon(contactless, plan.contactless)
+        for reader in plan.disabled:
+            nursery.start_soon(disabled, reader)
         if plan.sbp is not None:
             nursery.start_soon(sbp, plan.sbp)
         nursery.start_soon(timer)

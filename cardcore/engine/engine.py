@@ -2,8 +2,9 @@
 # the request checked (cardcore.engine.request), the acquirer's rules applied
 # (manual entry, operations without the card, the password they may need),
 # then one operation runs: with the card (cardcore.engine.card: detection,
-# EMV kernel, host), without it (cardcore.engine.cardless: manual entry,
-# void, forced refund) or by SBP (cardcore.engine.sbp). Operations use the
+# EMV kernel, host; a void of a receipt number), without it
+# (cardcore.engine.cardless: manual entry, forced refund; a void of `last` or
+# forced, cardcore.engine.voids) or by SBP (cardcore.engine.sbp). Operations use the
 # till (cardcore.engine.flow) and the ledger (cardcore.ledger), which owns
 # every state change and its queued messages, and never call each other.
 # While a flow runs, store-and-forward leaves its queued reversal alone; the
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from cardcore.connection import Answer, CommandContext
-from cardcore.engine import cardless
+from cardcore.engine import cardless, voids
 from cardcore.engine.card import CardOperation
 from cardcore.engine.flow import (
     Flow,
@@ -58,13 +59,15 @@ class TransactionEngine:
     async def transaction(self, ctx: CommandContext) -> Answer:
         config = self.terminal.config
         command = parse_transaction(ctx.message, config.terminal.currency, self.terminal.today())
-        if command.currency != config.terminal.currency:
-            # The batch settles in one currency (the 0500 totals carry no
-            # currency): a certified terminal refuses one it does not support.
+        accepted = [config.terminal.currency, *config.acquirer.currencies]
+        if command.currency not in accepted:
+            # Only what the acquirer takes (docs/protocol-decisions.md).
             raise InvalidArguments(
-                f"currency {command.currency} is not supported; this terminal works in "
-                f"{config.terminal.currency}"
+                f"currency {command.currency} is not accepted; the acquirer takes "
+                f"{', '.join(dict.fromkeys(accepted))}"
             )
+        if command.force_sbp and command.currency != config.terminal.currency:
+            raise InterfaceNotAllowed(f"SBP takes {config.terminal.currency} only")
         acquirer = config.acquirer
         if command.manual is not None:
             await self._check_password(command, "manual card entry")
@@ -82,14 +85,19 @@ class TransactionEngine:
                 raise InterfaceNotAllowed(
                     f"the acquirer does not allow a {command.operation} without the card"
                 )
-        # Every void runs without the card today (by number, `last` or
-        # forced), so the password option covers them all.
-        cardless_op = command.forced or command.operation is Operation.VOID
-        if acquirer.forced_password and cardless_op:
+        # A void of a receipt number is made with the card; `last` and
+        # `forced` are without it (variants Б and В).
+        cardless_void = command.operation is Operation.VOID and (
+            command.forced or command.number == "last"
+        )
+        if acquirer.forced_password and (command.forced or cardless_void):
             await self._check_password(command, f"a {command.operation} without the card")
         ctx.start_keepalive()
         if command.operation is Operation.VOID:
-            return await cardless.void(self.till, ctx, command)
+            void = await voids.prepare(self.till, command)
+            if cardless_void:
+                return await voids.commit(self.till, ctx, void)
+            return await self.card.void(ctx, void)
         flow = self.till.new_flow(command)
         try:
             return await self._run(ctx, flow)

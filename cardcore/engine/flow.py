@@ -38,6 +38,9 @@ __all__ = [
     "InterfaceNotAllowed",
     "NotApproved",
     "NotDetected",
+    "NotTheOriginalCard",
+    "PreprocessingFailed",
+    "ReaderDisabled",
     "Till",
     "TransactionNotFound",
     "now",
@@ -48,6 +51,20 @@ log = logging.getLogger("cardcore.engine")
 
 class NotDetected(CardcoreError):
     """No card was presented before the detection timeout."""
+
+
+class ReaderDisabled(CardcoreError):
+    """The card reader for the operation is switched off in the configuration,
+    or a card was presented to one that is."""
+
+
+class PreprocessingFailed(CardcoreError):
+    """Contactless pre-processing refused the transaction (its amount) on
+    every combination, and no other interface is left for it."""
+
+
+class NotTheOriginalCard(NotReversible):
+    """A void with the card: the card presented is not the original's."""
 
 
 class TransactionNotFound(CardcoreError):

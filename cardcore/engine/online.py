@@ -29,7 +29,7 @@ from base import tlv
 from cardcore.connection import CommandContext
 from cardcore.engine.flow import Flow, Till, now
 from cardcore.engine.request import Operation
-from cardcore.hostmessages import HOST_TYPES
+from cardcore.hostmessages import HOST_TYPES, sender
 from cardcore.journal import JournalError
 from cardcore.ledger.states import Event, TxnState
 from kernel.services import MessageId, OnlineResponse, OnlineResult
@@ -78,7 +78,7 @@ async def go_online(till: Till, ctx: CommandContext, flow: Flow, card: Card) -> 
         original_rrn=command.rrn if command.operation is Operation.REFUND else None,
         batch=await till.batch(),
     )
-    message = build_financial(fin, link.terminal, link.dialect)
+    message = build_financial(fin, sender(link.terminal, flow.record.currency), link.dialect)
     flow.request = message
     record = flow.record
     record.stan = fin.stan

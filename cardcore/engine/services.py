@@ -43,7 +43,7 @@ class EngineServices:
         self.till = till
         self.ctx = ctx
         self.flow = flow
-        self.currency = flow.command.currency
+        self.currency = flow.record.currency
         self._authorize = authorize
         self.session = session
 

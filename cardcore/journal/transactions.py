@@ -4,6 +4,7 @@
 # in), and read back by the lookups the operations and end of day need.
 from __future__ import annotations
 
+import hmac
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -36,6 +37,12 @@ class Transactions(Store):
         record.masked_pan = mask_keep_last4(pan)
         record.pan_hash = self.protector.hash(pan)
         record.pan_enc = self.protector.seal(pan.encode(), b"pan") if keep else None
+
+    def pan_matches(self, record: TxnRecord, pan: str) -> bool:
+        """Whether ``pan`` is the card of ``record`` (by its keyed hash)."""
+        if record.pan_hash is None:
+            return False
+        return hmac.compare_digest(self.protector.hash(pan), record.pan_hash)
 
     def reveal_pan(self, record: TxnRecord) -> str | None:
         if record.pan_enc is None:

@@ -136,6 +136,7 @@ ERROR_STATUS: dict[str, Status] = {
     # the terminal's own errors
     "cardcore.client.ClientError": Status.COMMUNICATION_ERROR,
     "cardcore.configcheck.ConfigError": Status.INVALID_ARGUMENTS,
+    "cardcore.endofday.service.CurrencyNotSettled": Status.NOT_IMPLEMENTED,
     "cardcore.endofday.service.ForceNotAllowed": Status.INVALID_ARGUMENTS,
     "cardcore.endofday.service.HostRefused": Status.FAILED,
     "cardcore.endofday.service.SettlementUnfinished": Status.FAILED,
@@ -143,6 +144,8 @@ ERROR_STATUS: dict[str, Status] = {
     "cardcore.engine.flow.InterfaceNotAllowed": Status.NOT_ALLOWED_INTERFACE,
     "cardcore.engine.flow.NotApproved": Status.NOT_APPROVED,
     "cardcore.engine.flow.NotDetected": Status.NOT_DETECTED,
+    "cardcore.engine.flow.PreprocessingFailed": Status.PREPROCESSING_FAILED,
+    "cardcore.engine.flow.ReaderDisabled": Status.READER_DISABLED,
     "cardcore.engine.flow.TransactionNotFound": Status.TRANSACTION_NOT_FOUND,
     "cardcore.errors.Busy": Status.FAILED,
     "cardcore.errors.ClientAnswerError": Status.FORMAT_ERROR,

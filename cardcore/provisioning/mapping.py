@@ -189,6 +189,7 @@ TABLE: tuple[Row | Each, ...] = (
     *_attrs("cconf", "acquirer", "acquirer", "forced-refund", "forced-void", "forced-password",
             "partial-void", "partial-refund", codec=C.BOOL),
     Row("acquirer.manual-entry", "cconf", "acquirer/manual-entry", items="operation"),
+    Row("acquirer.currencies", "cconf", "acquirer/currencies", items="currency"),
     Row("settlement.cutover", "cconf", "settlement", C.BOOL, attr="cutover"),
     Row("settlement.forced-settlement", "cconf", "settlement", C.BOOL, attr="force"),
     Row("provisioning.key-server-main", "cconf", "keyloader/host[@role='main']", attr="url"),

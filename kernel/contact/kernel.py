@@ -240,6 +240,14 @@ async def _finish(ctx: Context, result: CardDecision) -> Outcome:
         await ctx.display(MessageId.APPROVED, amount=ctx.request.amount)
     elif result.decision is Decision.DECLINED:
         await ctx.display(MessageId.DECLINED)
+    elif result.decision is Decision.ONLINE_REQUEST_HANDLED:
+        # A refund: the card's AAC decides nothing, the host's answer does,
+        # and the cardholder sees it as after a sale (Book 4 11.2).
+        response = ctx.online_response
+        if response is not None and response.result is OnlineResult.APPROVED:
+            await ctx.display(MessageId.APPROVED, amount=ctx.request.amount)
+        else:
+            await ctx.display(MessageId.DECLINED)
     await ctx.display(MessageId.REMOVE_CARD)
     return _outcome(
         ctx, result.decision, result.decline_reason, result.cid, reversal=result.reversal_required

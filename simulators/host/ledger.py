@@ -55,6 +55,7 @@ class HostTxn:
     response_code: str
     cashback: int = 0
     reversed_amount: int = 0
+    currency: str = "643"  # field 49 of the message that booked it
 
     def record(self) -> BatchRecord:
         """As a BatchRecord (the PAN is not kept: a placeholder stands in)."""

@@ -268,6 +268,7 @@ class HostSimulator:
                     auth_code=auth_code,
                     response_code=code,
                     cashback=cashback,
+                    currency=msg.text_or_none(49) or "643",
                 )
             )
         scripts = self.control.issuer_scripts if approved else []
@@ -395,6 +396,7 @@ class HostSimulator:
                     auth_code=auth,
                     response_code=msg.text_or_none(39) or "Y1",
                     cashback=_cashback(msg, self.dialect) if txn_type is TxnType.CASHBACK else 0,
+                    currency=msg.text_or_none(49) or "643",
                 )
             )
         return self._answer(msg, {39: "00", 37: rrn})

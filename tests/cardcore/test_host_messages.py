@@ -51,7 +51,10 @@ async def test_offline_approval_void_and_upload_name_the_advice(
 
         h.sim.slot.present("default", CardInterface.CONTACT)
         online = await approve(h, type="purchase", amount="000000010000")
+        # A void of a receipt number is made with the original's card.
+        h.sim.slot.present("visa-qvsdc", CardInterface.CONTACTLESS)
         await approve(h, type="void", number=offline["seq"])
+        h.sim.slot.present("default", CardInterface.CONTACT)
         await approve(h, type="void", number=online["seq"], amount="000000001000")
         await h.settle_pending()
         void_offline, void_online = sent(h, "0400")

@@ -228,6 +228,18 @@ async def test_refund_asks_for_aac_and_goes_online() -> None:
     assert outcome.decision is Decision.ONLINE_REQUEST_HANDLED
     assert card.sent(0xAE)[0][2] == 0x00 and len(card.sent(0xAE)) == 1
     assert services.online_requests[0].cid == 0x00
+    # The host's answer is the refund's outcome, shown as a sale's is.
+    assert services.displayed[-2:] == [MessageId.APPROVED, MessageId.REMOVE_CARD]
+
+
+async def test_refund_declined_by_the_host_shows_declined() -> None:
+    services = ScriptedServices(online=OnlineResponse(OnlineResult.DECLINED, arc=b"05"))
+    outcome = await run(
+        online_card(), services, request=purchase(transaction_type=TransactionType.REFUND)
+    )
+    assert outcome.decision is Decision.ONLINE_REQUEST_HANDLED
+    assert outcome.decline_reason == "onlinedeclined"
+    assert services.displayed[-2:] == [MessageId.DECLINED, MessageId.REMOVE_CARD]
 
 
 # --- issuer scripts (Book 3 10.10) ----------------------------------------------------------
