@@ -18,9 +18,9 @@ def commands(terminal: Terminal) -> dict[str, Command]:
     auth = terminal.auth
 
     async def runreset(ctx: CommandContext) -> Answer:
-        params = parse_params(ctx.message, RunReset)
-        if terminal.activated or params.token is not None:
-            auth.check_token(params.token or "")
+        if terminal.activated or ctx.message.params().get("token") is not None:
+            auth.authorize(ctx.message)
+        parse_params(ctx.message, RunReset)
         # The activator of a real management server sends runreset itself and
         # reads lengths as signed bytes.
         ctx.signed_length_peer = True
@@ -40,14 +40,16 @@ def commands(terminal: Terminal) -> dict[str, Command]:
         return Answer(result)
 
     async def updateconfiguration(ctx: CommandContext) -> Answer:
-        auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        auth.authorize(ctx.message)
+        parse_params(ctx.message, TokenCommand)
         from cardcore.provisioning import tms
 
         await tms.update_configuration(terminal)
         return Answer()
 
     async def loadmasterkeys(ctx: CommandContext) -> Answer:
-        auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        auth.authorize(ctx.message)
+        parse_params(ctx.message, TokenCommand)
         from cardcore.provisioning import keyload
 
         receipt = await keyload.load_master_keys(terminal)

@@ -58,8 +58,8 @@ def _decode_material(text: str) -> bytes:
 
 def commands(terminal: Terminal) -> dict[str, Command]:
     async def sethostkey(ctx: CommandContext) -> Answer:
+        terminal.auth.authorize(ctx.message)
         params = parse_params(ctx.message, SetHostKey)
-        terminal.auth.check_token(params.token)
         key = _decode_material(params.material)
         if not ctx.secure:
             log.warning("%s: sethostkey sent in clear; use the secure channel", ctx.peer)
