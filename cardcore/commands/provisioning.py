@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cardcore.connection import Answer, Command, CommandContext
 from cardcore.protocol.messages import RunReset, TokenCommand, parse_params
+from cardcore.protocol.xmlcodec import encode_error_stack
 from cardcore.terminal import Terminal
 
 __all__ = ["commands"]
@@ -52,8 +53,17 @@ def commands(terminal: Terminal) -> dict[str, Command]:
         parse_params(ctx.message, TokenCommand)
         from cardcore.provisioning import keyload
 
-        receipt = await keyload.load_master_keys(terminal)
-        return Answer({"receipt": receipt})
+        load = await keyload.load_master_keys(terminal)
+        if not load.failures:
+            return Answer({"receipt": load.receipt})
+        # Some keys failed: the receipt says which, each with its result.
+        return Answer(
+            {
+                "status": load.status,
+                "receipt": load.receipt,
+                "error-stack": encode_error_stack(load.failures),
+            }
+        )
 
     return {
         "runreset": Command(runreset, exclusive=True),
