@@ -396,12 +396,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the card's PIN, a wrong one, no PIN, or a broken pad",
     )
     tms = sim_command("tms", "configuration server simulator: what it serves, remote commands")
-    tms.add_argument("action", choices=["set", "command", "status"])
+    tms.add_argument("action", choices=["set", "command", "status", "keys"])
     tms.add_argument(
         "args",
         nargs="*",
         help="set: KEY=VALUE... (VALUE as JSON, else text); command: "
-        "info|getlog|update|loadkeys|updatesoftware",
+        "info|getlog|update|loadkeys|updatesoftware; keys: TYPE=HEX[/NAME]... "
+        "[bad-kcv=TYPE,...] (the key server's keys)",
     )
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")

@@ -130,8 +130,8 @@ class ServerConfig(Section):
     secure_keys: Annotated[
         int,
         msgspec.Meta(ge=1, le=1024),
-        doc("secure-channel keys kept at once (one per secure login)"),
-    ] = 8
+        doc("secure-channel keys kept at once (one per secure login, ended with its token)"),
+    ] = 64
 
     def __post_init__(self) -> None:
         for entry in self.allowed_clients:
@@ -146,9 +146,18 @@ class ServerConfig(Section):
 class AdminConfig(Section):
     """The administrator's password and tokens."""
 
+    # The manual: a token is valid until logout. An idle timeout is for those
+    # who want one; logins beyond max-tokens end the least recently used.
     token_idle_timeout: Annotated[
-        float, msgspec.Meta(ge=10, le=86400), doc("seconds a token may go unused before it expires")
-    ] = 15 * 60.0
+        float,
+        msgspec.Meta(ge=0, le=86400),
+        doc("seconds a token may go unused before it expires; 0: never (until logout)"),
+    ] = 0.0
+    max_tokens: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=1024),
+        doc("tokens kept at once; a login beyond them ends the least recently used"),
+    ] = 64
     lockout_after: Annotated[
         int, msgspec.Meta(ge=1, le=100), doc("failed password checks in a row before a lock-out")
     ] = 5

@@ -215,6 +215,29 @@ def tms_control(terminal: Terminal) -> Any:
         if action == "status":
             return {"commands": [c.as_dict() for c in server.commands], "polls": server.polls,
                     "stages": dict(sims.stages)}  # fmt: skip
-        raise ControlError("tms action must be set, command or status")
+        if action == "keys":
+            return _key_server_keys(sims.key_server, args)
+        raise ControlError("tms action must be set, command, status or keys")
 
     return handler
+
+
+def _key_server_keys(server: KeyServerSimulator, args: list[str]) -> dict[str, Any]:
+    """`tms keys`: TYPE=HEX[/NAME] adds or replaces a key (a name goes in its
+    <name>: the SAM host key, type 0A), bad-kcv=TYPE,... announces a wrong
+    KCV for those types (empty: none)."""
+    for text in args:
+        tag, sep, value = text.partition("=")
+        if not sep:
+            raise ControlError(f"tms keys: '{text}' is not TYPE=HEX[/NAME] or bad-kcv=TYPE,...")
+        if tag == "bad-kcv":
+            server.bad_kcv = {t.strip().upper() for t in value.split(",") if t.strip()}
+            continue
+        material, _, name = value.partition("/")
+        try:
+            server.keys[tag.upper()] = bytes.fromhex(material)
+        except ValueError:
+            raise ControlError(f"tms keys: the key of type {tag} is not hex") from None
+        if name:
+            server.names[tag.upper()] = name
+    return {"keys": sorted(server.keys), "bad-kcv": sorted(server.bad_kcv)}

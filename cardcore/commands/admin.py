@@ -12,6 +12,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric import ec
 from msgspec.structs import replace
 
+from cardcore.auth import token_id
 from cardcore.connection import Answer, Command, CommandContext
 from cardcore.errors import InvalidArguments, NotAuthorized
 from cardcore.parameters import Parameters
@@ -45,7 +46,7 @@ def commands(terminal: Terminal) -> dict[str, Command]:
             return Answer({"token": token})
         own = ec.generate_private_key(ec.SECP256R1())
         key = derive_key(own, peer_key)
-        terminal.keyring.add(key, label=token)
+        terminal.keyring.add(key, label=token_id(token))
         return Answer(
             {"token": token},
             attrs={"server-handshake": server_handshake(own.public_key())},
@@ -53,13 +54,12 @@ def commands(terminal: Terminal) -> dict[str, Command]:
         )
 
     async def logout(ctx: CommandContext) -> Answer:
-        params = parse_params(ctx.message, TokenCommand)
-        auth.revoke(auth.check_token(params.token))
+        auth.revoke(auth.authorize(ctx.message))
         return Answer()
 
     async def changepassword(ctx: CommandContext) -> Answer:
+        auth.authorize(ctx.message)
         params = parse_params(ctx.message, ChangePassword)
-        auth.check_token(params.token)
         await auth.change_password(params.password, params.newpassword)
         return Answer()
 
@@ -74,8 +74,8 @@ def commands(terminal: Terminal) -> dict[str, Command]:
         return Answer()
 
     async def getparameters(ctx: CommandContext) -> Answer:
-        params = parse_params(ctx.message, TokenCommand)
-        auth.check_token(params.token)
+        auth.authorize(ctx.message)
+        parse_params(ctx.message, TokenCommand)
         return Answer({"parameters": parameters(terminal)})
 
     return {

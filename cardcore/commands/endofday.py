@@ -53,11 +53,13 @@ def commands(terminal: Terminal) -> dict[str, Command]:
         return await eod().clear()
 
     async def testconnection(ctx: CommandContext) -> Answer:
-        auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        auth.authorize(ctx.message)
+        parse_params(ctx.message, TokenCommand)
         return await eod().test_connection()
 
     async def loadworkkeys(ctx: CommandContext) -> Answer:
-        auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        auth.authorize(ctx.message)
+        parse_params(ctx.message, TokenCommand)
         return await eod().load_work_keys()
 
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cardcore.connection import Answer, Command, CommandContext
 from cardcore.protocol.messages import RunReset, TokenCommand, parse_params
+from cardcore.protocol.xmlcodec import encode_error_stack
 from cardcore.terminal import Terminal
 
 __all__ = ["commands"]
@@ -18,9 +19,9 @@ def commands(terminal: Terminal) -> dict[str, Command]:
     auth = terminal.auth
 
     async def runreset(ctx: CommandContext) -> Answer:
-        params = parse_params(ctx.message, RunReset)
-        if terminal.activated or params.token is not None:
-            auth.check_token(params.token or "")
+        if terminal.activated or ctx.message.params().get("token") is not None:
+            auth.authorize(ctx.message)
+        parse_params(ctx.message, RunReset)
         # The activator of a real management server sends runreset itself and
         # reads lengths as signed bytes.
         ctx.signed_length_peer = True
@@ -40,18 +41,29 @@ def commands(terminal: Terminal) -> dict[str, Command]:
         return Answer(result)
 
     async def updateconfiguration(ctx: CommandContext) -> Answer:
-        auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        auth.authorize(ctx.message)
+        parse_params(ctx.message, TokenCommand)
         from cardcore.provisioning import tms
 
         await tms.update_configuration(terminal)
         return Answer()
 
     async def loadmasterkeys(ctx: CommandContext) -> Answer:
-        auth.check_token(parse_params(ctx.message, TokenCommand).token)
+        auth.authorize(ctx.message)
+        parse_params(ctx.message, TokenCommand)
         from cardcore.provisioning import keyload
 
-        receipt = await keyload.load_master_keys(terminal)
-        return Answer({"receipt": receipt})
+        load = await keyload.load_master_keys(terminal)
+        if not load.failures:
+            return Answer({"receipt": load.receipt})
+        # Some keys failed: the receipt says which, each with its result.
+        return Answer(
+            {
+                "status": load.status,
+                "receipt": load.receipt,
+                "error-stack": encode_error_stack(load.failures),
+            }
+        )
 
     return {
         "runreset": Command(runreset, exclusive=True),

@@ -12,6 +12,12 @@
 #   `smartcard`/`newcard` with its descriptor; `next` makes it a bank card,
 #   `end` finishes the transaction with the indicators set, `retry` detects
 #   again; any other answer counts as `next` (the manual's rule for clients).
+#   After `retry` the terminal waits for the card to leave the field before
+#   it detects again, for a back-off that starts at RETRY_BACKOFF and doubles
+#   with each retry of a card that stays, up to RETRY_BACKOFF_MAX: a card
+#   taken away and presented again (or another one) is offered at once, a
+#   card left in the field again after the back-off, never in a loop
+#   (docs/protocol-decisions.md).
 # - A reader whose interface is switched off in the configuration is watched
 #   only to refuse: a card presented there ends detection (the manual's
 #   `readerdisabled`); its session is closed before a command reaches it.
@@ -95,6 +101,12 @@ async def _qr_display(ctx: CommandContext, plan: DetectionPlan, payload: str | N
         await ctx.ask("displayqrcode", {"status": "show", "url": payload})
 
 
+# Seconds to wait, after `retry`, for the card to leave before it is
+# detected again anyway; doubled for each retry of a card that stays.
+RETRY_BACKOFF = 0.5
+RETRY_BACKOFF_MAX = 4.0
+
+
 class NoDetection(CardcoreError):
     """No card was presented before the detection timeout."""
 
@@ -144,6 +156,7 @@ async def _race(ctx: CommandContext, plan: DetectionPlan) -> Detected:
 
         async def contactless(reader: CardReader) -> None:
             collided = False
+            backoff = RETRY_BACKOFF
             while True:
                 try:
                     session = await reader.wait_for_card()
@@ -170,6 +183,11 @@ async def _race(ctx: CommandContext, plan: DetectionPlan) -> Detected:
                         return
                     if decision == "retry":
                         await give_back(session)
+                        left = False
+                        with trio.move_on_after(backoff):
+                            await reader.wait_for_removal()
+                            left = True
+                        backoff = RETRY_BACKOFF if left else min(backoff * 2, RETRY_BACKOFF_MAX)
                         continue
                 if not win(Detected(Found.CONTACTLESS, session)):
                     await give_back(session)

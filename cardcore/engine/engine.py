@@ -25,7 +25,11 @@ from cardcore.engine.flow import (
     TransactionNotFound,
 )
 from cardcore.engine.recovery import recover, register_senders
-from cardcore.engine.request import Operation, TxnCommand, parse_transaction
+from cardcore.engine.request import (
+    Operation,
+    manual_entry_password,
+    parse_transaction,
+)
 from cardcore.engine.sbp import SbpFlows
 from cardcore.errors import InvalidArguments, NotAuthorized
 from cardcore.terminal import Terminal
@@ -58,6 +62,9 @@ class TransactionEngine:
 
     async def transaction(self, ctx: CommandContext) -> Answer:
         config = self.terminal.config
+        password = manual_entry_password(ctx.message)
+        if password is not None:  # before the card data is looked at
+            await self._check_password(password, "manual card entry")
         command = parse_transaction(ctx.message, config.terminal.currency, self.terminal.today())
         accepted = [config.terminal.currency, *config.acquirer.currencies]
         if command.currency not in accepted:
@@ -69,12 +76,10 @@ class TransactionEngine:
         if command.force_sbp and command.currency != config.terminal.currency:
             raise InterfaceNotAllowed(f"SBP takes {config.terminal.currency} only")
         acquirer = config.acquirer
-        if command.manual is not None:
-            await self._check_password(command, "manual card entry")
-            if command.operation.value not in acquirer.manual_entry:
-                raise InterfaceNotAllowed(
-                    f"the acquirer does not allow manual card entry for {command.operation}"
-                )
+        if command.manual is not None and command.operation.value not in acquirer.manual_entry:
+            raise InterfaceNotAllowed(
+                f"the acquirer does not allow manual card entry for {command.operation}"
+            )
         if command.forced:
             allowed = (
                 acquirer.forced_void
@@ -91,7 +96,7 @@ class TransactionEngine:
             command.forced or command.number == "last"
         )
         if acquirer.forced_password and (command.forced or cardless_void):
-            await self._check_password(command, f"a {command.operation} without the card")
+            await self._check_password(command.password, f"a {command.operation} without the card")
         ctx.start_keepalive()
         if command.operation is Operation.VOID:
             void = await voids.prepare(self.till, command)
@@ -105,10 +110,10 @@ class TransactionEngine:
             # Whatever the flow left queued may go now.
             self.terminal.host.release(flow.record.id)
 
-    async def _check_password(self, command: TxnCommand, what: str) -> None:
-        if command.password is None:
+    async def _check_password(self, password: str | None, what: str) -> None:
+        if not password:
             raise NotAuthorized(f"{what} needs the administrator password")
-        await self.terminal.auth.check_password(command.password)
+        await self.terminal.auth.check_password(password)
 
     async def _run(self, ctx: CommandContext, flow: Flow) -> Answer:
         command = flow.command

@@ -4,7 +4,12 @@
 # digits of minor units and greater than zero (a void may omit it); `payment`
 # is an alias of `purchase`; parameters may be children or root attributes
 # (`force-sbp`).
-# A manually entered PAN must pass the Luhn check and carry a future expiry.
+# A manually entered PAN must pass the Luhn check and carry a future expiry;
+# the administrator password of a manual entry is checked before any of the
+# card data (manual_entry_password), so a caller without it learns nothing.
+# The manual's other spellings: `purchasewithcashback` (its parameter list)
+# for `purchase-with-cashback` (Appendix B), and `pan`=`last` for a void of
+# the last transaction without the card (its parameter list) as `number`=`last`.
 from __future__ import annotations
 
 import datetime as dt
@@ -17,9 +22,15 @@ import msgspec
 from base.pan import luhn_ok
 from cardcore.errors import InvalidArguments
 from cardcore.protocol.messages import Amount, Password, parse_params
-from cardcore.protocol.xmlcodec import Message
+from cardcore.protocol.xmlcodec import Message, XmlError
 
-__all__ = ["ManualCard", "Operation", "TxnCommand", "parse_transaction"]
+__all__ = [
+    "ManualCard",
+    "Operation",
+    "TxnCommand",
+    "manual_entry_password",
+    "parse_transaction",
+]
 
 
 class Operation(StrEnum):
@@ -29,7 +40,7 @@ class Operation(StrEnum):
     CASHBACK = "purchase-with-cashback"
 
 
-_ALIASES = {"payment": Operation.PURCHASE}
+_ALIASES = {"payment": Operation.PURCHASE, "purchasewithcashback": Operation.CASHBACK}
 
 
 class _TransactionParams(msgspec.Struct, rename="kebab", kw_only=True):
@@ -39,7 +50,7 @@ class _TransactionParams(msgspec.Struct, rename="kebab", kw_only=True):
     currency: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{3}$")] | None = None
     rrn: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z ]{1,12}$")] | None = None
     number: Annotated[str, msgspec.Meta(pattern=r"^([0-9]{1,6}|last)$")] | None = None
-    pan: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12,19}$")] | None = None
+    pan: Annotated[str, msgspec.Meta(pattern=r"^([0-9]{12,19}|last)$")] | None = None
     expired: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}$")] | None = None
     password: Password | None = None
     cardholder: Annotated[str, msgspec.Meta(max_length=26)] | None = None
@@ -91,9 +102,30 @@ def _amount(value: str | None, name: str) -> int | None:
     return amount
 
 
+def manual_entry_password(message: Message) -> str | None:
+    """For a transaction with a manually entered card, the password it
+    carries ('' when none), read before anything else of the command is
+    looked at; None when it is not a manual entry."""
+    try:
+        params = message.params()
+    except XmlError:
+        return None
+    pan = params.get("pan")
+    if pan is None or pan == "last":
+        return None
+    password = params.get("password")
+    return password if isinstance(password, str) else ""
+
+
 def parse_transaction(message: Message, default_currency: str, today: dt.date) -> TxnCommand:
     params = parse_params(message, _TransactionParams)
     operation = _ALIASES.get(params.type) or _operation(params.type)
+    if params.pan == "last":
+        if operation is not Operation.VOID:
+            raise InvalidArguments("'pan' last voids the last transaction: only for void")
+        if params.number not in (None, "last"):
+            raise InvalidArguments("'pan' last and 'number' name different transactions")
+        params.number, params.pan = "last", None
     amount = _amount(params.amount, "amount")
     other = _amount(params.amount_other, "amount-other") or 0
     if amount is None and operation is not Operation.VOID:
@@ -126,6 +158,9 @@ def parse_transaction(message: Message, default_currency: str, today: dt.date) -
         raise InvalidArguments("'forced' applies to refund and void only")
     if operation is Operation.REFUND and forced and params.rrn is None:
         raise InvalidArguments("a forced refund needs the 'rrn' of the purchase")
+    force_sbp = _bool(params.force_sbp, "force-sbp")
+    if operation is Operation.REFUND and force_sbp and manual is None and params.rrn is None:
+        raise InvalidArguments("an SBP refund needs the 'rrn' (the SBP operation id) to refund")
     return TxnCommand(
         operation=operation,
         amount=amount,
@@ -138,7 +173,7 @@ def parse_transaction(message: Message, default_currency: str, today: dt.date) -
         manual=manual,
         password=params.password,
         forced=forced,
-        force_sbp=_bool(params.force_sbp, "force-sbp"),
+        force_sbp=force_sbp,
     )
 
 
@@ -146,5 +181,5 @@ def _operation(value: str) -> Operation:
     try:
         return Operation(value)
     except ValueError:
-        allowed = ", ".join([*(o.value for o in Operation), "payment"])
+        allowed = ", ".join([*(o.value for o in Operation), *_ALIASES])
         raise InvalidArguments(f"unknown transaction type '{value}' (allowed: {allowed})") from None

@@ -6,9 +6,10 @@
 # - AES-256 key: the raw 32-byte ECDH shared x-coordinate.
 # - encrypted: base64 of tag(16) || IV(16, random) || AES-GCM ciphertext of
 #   `<encrypted-data>children</encrypted-data>` in UTF-8, no AAD.
-# - The server keeps the last few keys; the one whose tag verifies opens the
-#   command and seals the answer and the messages of that command, errors
-#   included. The key ring keeps each key's AES-GCM object with it, made once.
+# - The server keeps a key per secure login, for as long as that login's
+#   token lives, up to a bound; the one whose tag verifies opens the command
+#   and seals the answer and the messages of that command, errors included.
+#   The key ring keeps each key's AES-GCM object with it, made once.
 # - A sealed packet whose IV was already seen under its key is a replay and is
 #   refused (docs/protocol-decisions.md): a captured command sent again, or an
 #   answer of the terminal's own sent back, decrypts like a fresh one.
@@ -20,6 +21,8 @@ import base64
 import binascii
 import os
 import tempfile
+from array import array
+from bisect import bisect_left
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO
@@ -215,10 +218,14 @@ class ReplayedPacket(SecureChannelError):
 
 
 # Sealed packets (commands, answers, messages) all the ring's keys may carry
-# between them before a key is retired: the IV logs stay bounded (about 70
-# bytes a packet, some 34 MiB if every key were near its end), and a key's
-# share is this over the number of keys kept (65,536 packets each for 8).
-PACKETS_IN_RING = 1 << 19
+# between them: the IV logs stay bounded (8 bytes a packet once merged, some
+# 16 MiB when the ring is full). When they are all used, the key that has
+# carried the most is retired and its cash register logs in again; a single
+# busy register may carry them all (about a hundred thousand transactions).
+PACKETS_IN_RING = 1 << 21
+# IVs kept in a set before they join the sorted array (or a sixteenth of
+# the array, so that merging costs a few steps a packet however long it is).
+_MERGE_EVERY = 1024
 
 
 class IvLog:
@@ -229,26 +236,34 @@ class IvLog:
     replayed command (or an answer of ours sent back) from a fresh one, since
     both decrypt. Honest peers draw a random IV per packet, so a repeated
     prefix among them is as likely as guessing 64 random bits; a forger
-    without the key cannot make a packet that verifies at all.
+    without the key cannot make a packet that verifies at all. The prefixes
+    wait in a small set and are merged into a sorted array of 8-byte
+    integers that is searched by bisection.
     """
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._seen: set[int] = set()
+    def __init__(self) -> None:
+        self._recent: set[int] = set()
+        self._merged = array("Q")
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._recent) + len(self._merged)
 
-    @property
-    def full(self) -> bool:
-        return len(self._seen) >= self.limit
+    def __contains__(self, value: int) -> bool:
+        if value in self._recent:
+            return True
+        i = bisect_left(self._merged, value)
+        return i < len(self._merged) and self._merged[i] == value
 
     def add(self, iv: bytes) -> bool:
         """Record ``iv``; False when it was seen already."""
         value = int.from_bytes(iv[:8], "big")
-        if value in self._seen:
+        if value in self:
             return False
-        self._seen.add(value)
+        self._recent.add(value)
+        if len(self._recent) >= max(_MERGE_EVERY, len(self._merged) >> 4):
+            # Two sorted runs: the sort merges them in one pass.
+            self._merged = array("Q", sorted([*self._merged, *sorted(self._recent)]))
+            self._recent.clear()
         return True
 
 
@@ -261,48 +276,66 @@ class _Entry:
 
 
 class KeyRing:
-    """The last ``size`` session keys, newest first; a key is found by its tag.
+    """At most ``size`` session keys, the most recently used first; a key is
+    found by its tag.
 
     One command travels per TCP connection in the manual's sequence, so keys
-    outlive connections; ``label`` ties a key to the login that created it.
-    Every IV a key opens or seals is logged (IvLog): a sealed packet seen
-    before is refused as a replay. A key that has carried ``packets_per_key``
-    packets is retired; the cash register logs in again for a new one.
+    outlive connections; ``label`` ties a key to the login (the token) that
+    created it, and the key lives until that token ends (discard_label). A
+    new key beyond ``size`` drops the least recently used one. Every IV a key
+    opens or seals is logged (IvLog): a sealed packet seen before is refused
+    as a replay. All the logs together hold at most ``packets`` IVs; when they
+    are full, the key that has carried the most is retired, and its cash
+    register logs in again for a new one.
     """
 
-    def __init__(self, size: int = 8, packets_per_key: int | None = None) -> None:
+    def __init__(self, size: int = 64, packets: int = PACKETS_IN_RING) -> None:
         self.size = size
-        self.packets_per_key = packets_per_key or max(4096, PACKETS_IN_RING // size)
+        self.packets = packets
+        self._logged = 0  # IVs in all the logs
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def add(self, key: bytes, label: str) -> None:
-        self._entries[key] = _Entry(key, label, AESGCM(key), IvLog(self.packets_per_key))
+        self._entries[key] = _Entry(key, label, AESGCM(key), IvLog())
         self._entries.move_to_end(key, last=False)
         while len(self._entries) > self.size:
-            self._entries.popitem(last=True)
+            self._drop(next(reversed(self._entries)))
+
+    def _drop(self, key: bytes) -> None:
+        self._logged -= len(self._entries.pop(key).seen)
 
     def discard_label(self, label: str) -> None:
         for key in [k for k, e in self._entries.items() if e.label == label]:
-            del self._entries[key]
+            self._drop(key)
 
-    def _log(self, entry: _Entry, iv: bytes) -> None:
-        """Record an IV under ``entry``'s key; a full log retires the key."""
-        if entry.seen.full:
-            del self._entries[entry.key]
+    def _room(self, entry: _Entry) -> None:
+        """Make room for one more IV: with the logs full, the key that has
+        carried the most is retired (SecureChannelError if it is ``entry``'s)."""
+        if self._logged < self.packets:
+            return
+        busiest = max(self._entries.values(), key=lambda e: len(e.seen))
+        self._drop(busiest.key)
+        if busiest is entry:
             raise SecureChannelError(
-                f"the secure-channel key has carried {entry.seen.limit} packets and is "
+                f"the secure-channel key has carried {len(busiest.seen)} packets and is "
                 "retired; log in with client-handshake for a new one"
             )
+
+    def _log(self, entry: _Entry, iv: bytes) -> None:
+        """Record an IV under ``entry``'s key (ReplayedPacket if seen before)."""
+        self._room(entry)
         if not entry.seen.add(iv):
             raise ReplayedPacket("this sealed packet was received before; refused as a replay")
+        self._logged += 1
 
     def unseal(self, message: Message) -> tuple[bytes, bytes, str]:
         """Decrypt with the key whose tag verifies: (plaintext, key, label).
-        The block is decoded once and tried under each key. A replay, or no
-        key that verifies, raises SecureChannelError."""
+        The block is decoded once and tried under each key, the most recently
+        used first. A replay, or no key that verifies, raises
+        SecureChannelError."""
         iv, data = _split(_encrypted_text(message))
         for entry in self._entries.values():
             try:
@@ -310,6 +343,7 @@ class KeyRing:
             except InvalidTag:
                 continue
             self._log(entry, iv)
+            self._entries.move_to_end(entry.key, last=False)
             return plaintext, entry.key, entry.label
         raise SecureChannelError(
             "no secure-channel key verifies this packet; log in with client-handshake first"
@@ -328,8 +362,8 @@ class KeyRing:
         if entry is None:
             return None
         iv = os.urandom(IV_LEN)
-        if not entry.seen.full:  # a full log retires the key at its next command
-            entry.seen.add(iv)
+        if self._logged < self.packets and entry.seen.add(iv):
+            self._logged += 1  # (full logs retire a key at the next command)
         return iv
 
     def seal_packet(self, message: Message, key: bytes) -> bytes:

@@ -18,8 +18,15 @@
 #   of sixteen zero bytes; three bytes, upper-case hex. Each receipt key
 #   names its method in `kcv-method` (tdes-encrypt-zeros | aes-cmac-zeros),
 #   beside the manual's fields.
-# - All keys of an answer reach the KeyStore together in one staged
-#   generation, or none do.
+# - Each key is judged on its own: one that does not unwrap, has an unknown
+#   type or a wrong KCV gets `result` failed (with `reason`) on the receipt,
+#   and the others are still installed; the answer is then `failed`, with the
+#   receipt and an error per failed key (docs/protocol-decisions.md). The keys
+#   that pass reach the KeyStore together in one staged generation.
+# - Type 0A (reserved in the manual) is the SAM AV2 host key: AES-128, named
+#   by the key's <name> (the name `sethostkey` takes), installed as
+#   `sethostkey` installs it (cardcore.samhostkey), since the manual says the
+#   host key may come from the key server.
 # KeyStore names used by the acquirer link (issue 6 `loadworkkeys`):
 #   05 -> tmk-pin, 03 -> tmk-mac, 0B -> tmk-pin and tmk-mac (one key for both),
 #   09 -> tmk-traffic, 0C -> klk, 10 -> kmkm, 0D -> tmk-cft, 0E -> tak-cft,
@@ -41,6 +48,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from acquirers.http import XmlForbidden, map_httpx_errors, parse_xml
 from base.crypto import tr31
 from base.crypto.des import kcv_aes, kcv_tdes
+from base.errors import CardcoreError
+from cardcore.protocol.status import status_of
 from cardcore.provisioning import pki
 from cardcore.provisioning.credentials import client_ssl_context, identity
 from cardcore.provisioning.errors import (
@@ -51,9 +60,10 @@ from cardcore.provisioning.errors import (
     ProvisioningTimeout,
     VerificationFailed,
 )
+from cardcore.samhostkey import install_host_key
 from cardcore.terminal import Terminal
 
-__all__ = ["KEY_NAMES", "LoadedKey", "load_master_keys"]
+__all__ = ["KEY_NAMES", "SAM_HOST_KEY", "LoadedKey", "MasterKeysLoad", "load_master_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +78,7 @@ KEY_NAMES: dict[str, tuple[str, ...]] = {
     "0E": ("tak-cft",),
     "FF": ("kbpk",),
 }
+SAM_HOST_KEY = "0A"  # the manual's reserved type: here the SAM AV2 host key
 ALGORITHMS = {"01": "tdes", "02": "aes"}
 _TR31 = re.compile(r"^[ABCD]\d{4}[0-9A-Z]{2}[0-9A-Z][0-9A-Z]")
 
@@ -77,6 +88,18 @@ class LoadedKey:
     type: str
     algorithm: str  # "01" TDES, "02" AES
     kcv: str
+    failure: str | None = None  # why the key was not installed
+    status: str = "ok"  # the ECR status of that failure
+
+
+@dataclass(frozen=True)
+class MasterKeysLoad:
+    """The manual's receipt, the texts of the keys that failed and the
+    status of the first failure (the answer's when any failed)."""
+
+    receipt: dict[str, object]
+    failures: list[str]
+    status: str = "ok"
 
 
 def kcv_method(algorithm: str) -> str:
@@ -177,8 +200,9 @@ async def _request(terminal: Terminal, body: bytes) -> bytes:
     raise last
 
 
-async def load_master_keys(terminal: Terminal) -> dict[str, object]:
-    """Fetch, unwrap, check and store the master keys; the manual's receipt."""
+async def load_master_keys(terminal: Terminal) -> MasterKeysLoad:
+    """Fetch, unwrap, check and store the master keys; the manual's receipt
+    with each key's result."""
     generation = terminal.generation
     if not generation.state.activated:
         raise ProvisioningMissingData("the terminal is not activated")
@@ -197,61 +221,98 @@ async def load_master_keys(terminal: Terminal) -> dict[str, object]:
     )
     # The KBPK first: TR-31 blocks in the same answer may depend on it.
     entries.sort(key=lambda e: (_text(e, "tag") or "").upper() != "FF")
-    unwrapped: list[tuple[str, bytes, str]] = []
     kbpk: bytes | None = None
     if "kbpk" in terminal.provisioned_keys:
         kbpk = terminal.provisioned_keys.get("kbpk")
+    results: list[LoadedKey] = []
+    unwrapped: list[tuple[str, bytes, str]] = []
+    host_keys: list[tuple[int, str, bytes]] = []  # (index in results, name, key)
     for entry in entries:
         tag = (_text(entry, "tag") or "").upper()
-        value = (_text(entry, "value") or "").replace(" ", "")
-        if tag not in KEY_NAMES:
-            raise ProvisioningFormatError(f"key server: unknown key type '{tag}'")
-        wrap = _text(entry, "wrap")
-        declared = _text(entry, "algorithm")
-        # Without <wrap>: RSA ciphertext is exactly the modulus size in hex; a
-        # TR-31 block declares its own length in characters 2-5.
-        rsa_sized = len(value) == private.key_size // 4 and re.fullmatch("[0-9A-Fa-f]+", value)
-        looks_tr31 = bool(_TR31.match(value)) and int(value[1:5]) == len(value)
-        if wrap == "tr31" or (wrap is None and looks_tr31 and not rsa_sized):
-            if kbpk is None:
-                raise ProvisioningMissingData(
-                    "key server: TR-31 block but no key block protection key"
-                )
-            header, key = tr31.unwrap(kbpk, value)
-            if declared is None:
-                declared = "02" if header.algorithm == "A" else "01"
-        else:
-            try:
-                data = bytes.fromhex(value)
-            except ValueError:
-                raise ProvisioningFormatError(f"key server: key {tag} is not hex") from None
-            key = _rsa_unwrap(private, data, wrap)
-        algorithm = _algorithm_for(key, declared)
-        _check_key(key, algorithm, tag)
-        kcv = kcv_of(key, algorithm)
-        expected = _text(entry, "kcv")
-        if expected is not None and not hmac.compare_digest(expected.upper()[:6], kcv):
-            raise VerificationFailed(f"key server: KCV of key {tag} does not match")
+        try:
+            key, algorithm = _unwrap_entry(entry, tag, private, kbpk)
+            name = _text(entry, "name")
+            if tag == SAM_HOST_KEY and not name:
+                raise ProvisioningFormatError("key server: SAM host key without <name>")
+        except CardcoreError as exc:
+            declared = _text(entry, "algorithm") or ""
+            results.append(LoadedKey(tag, declared, "", exc.message, status_of(exc)))
+            continue
         if tag == "FF":
             kbpk = key
-        unwrapped.append((tag, key, algorithm))
-    loaded: list[LoadedKey] = []
-    entries_by_name = {
-        name: (key, ALGORITHMS[algorithm])
-        for tag, key, algorithm in unwrapped
-        for name in KEY_NAMES[tag]
-    }
-    with terminal.provisioning.stage() as staging:
-        staging.keystore().put_many(entries_by_name)
-        staging.state.master_keys_loaded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        config = terminal.config
-        terminal.publish(staging, config)
-    # The acquirer link reads the master keys from the live generation's store
-    # (cardcore.hostlink.HostService.master_keys): the publish above switched it.
-    for tag, key, algorithm in unwrapped:
-        loaded.append(LoadedKey(tag, algorithm, kcv_of(key, algorithm)))
-    log.info("master keys loaded: %s", ", ".join(f"{k.type} kcv {k.kcv}" for k in loaded))
-    return _receipt(terminal, loaded)
+        if tag == SAM_HOST_KEY:
+            host_keys.append((len(results), name or "", key))
+        else:
+            unwrapped.append((tag, key, algorithm))
+        results.append(LoadedKey(tag, algorithm, kcv_of(key, algorithm)))
+    if unwrapped:
+        entries_by_name = {
+            name: (key, ALGORITHMS[algorithm])
+            for tag, key, algorithm in unwrapped
+            for name in KEY_NAMES[tag]
+        }
+        with terminal.provisioning.stage() as staging:
+            staging.keystore().put_many(entries_by_name)
+            staging.state.master_keys_loaded_at = dt.datetime.now(dt.UTC).isoformat(
+                timespec="seconds"
+            )
+            terminal.publish(staging, terminal.config)
+        # The acquirer link reads the master keys from the live generation's
+        # store (cardcore.hostlink.HostService.master_keys): the publish above
+        # switched it.
+    for index, name, key in host_keys:
+        try:
+            await install_host_key(terminal, name, key)
+        except CardcoreError as exc:
+            done = results[index]
+            results[index] = LoadedKey(
+                done.type, done.algorithm, done.kcv, exc.message, status_of(exc)
+            )
+    failures = [f"key {k.type}: {k.failure}" for k in results if k.failure is not None]
+    loaded = [f"{k.type} kcv {k.kcv}" for k in results if k.failure is None]
+    log.info("master keys loaded: %s", ", ".join(loaded) or "none")
+    for failure in failures:
+        log.warning("master key not loaded: %s", failure)
+    status = next((k.status for k in results if k.failure is not None), "ok")
+    return MasterKeysLoad(_receipt(terminal, results), failures, status)
+
+
+def _unwrap_entry(
+    entry: ET.Element, tag: str, private: rsa.RSAPrivateKey, kbpk: bytes | None
+) -> tuple[bytes, str]:
+    """One key of the answer, unwrapped and checked: (key, algorithm)."""
+    if tag not in KEY_NAMES and tag != SAM_HOST_KEY:
+        raise ProvisioningFormatError(f"key server: unknown key type '{tag}'")
+    value = (_text(entry, "value") or "").replace(" ", "")
+    wrap = _text(entry, "wrap")
+    declared = _text(entry, "algorithm")
+    # Without <wrap>: RSA ciphertext is exactly the modulus size in hex; a
+    # TR-31 block declares its own length in characters 2-5.
+    rsa_sized = len(value) == private.key_size // 4 and re.fullmatch("[0-9A-Fa-f]+", value)
+    looks_tr31 = bool(_TR31.match(value)) and int(value[1:5]) == len(value)
+    if wrap == "tr31" or (wrap is None and looks_tr31 and not rsa_sized):
+        if kbpk is None:
+            raise ProvisioningMissingData("key server: TR-31 block but no key block protection key")
+        header, key = tr31.unwrap(kbpk, value)
+        if declared is None:
+            declared = "02" if header.algorithm == "A" else "01"
+    else:
+        try:
+            data = bytes.fromhex(value)
+        except ValueError:
+            raise ProvisioningFormatError(f"key server: key {tag} is not hex") from None
+        key = _rsa_unwrap(private, data, wrap)
+    if tag == SAM_HOST_KEY:
+        declared = declared or "02"
+        if declared != "02" or len(key) != 16:
+            raise VerificationFailed("key server: a SAM host key is AES-128 (16 bytes)")
+    algorithm = _algorithm_for(key, declared)
+    _check_key(key, algorithm, tag)
+    kcv = kcv_of(key, algorithm)
+    expected = _text(entry, "kcv")
+    if expected is not None and not hmac.compare_digest(expected.upper()[:6], kcv):
+        raise VerificationFailed(f"key server: KCV of key {tag} does not match")
+    return key, algorithm
 
 
 def _receipt(terminal: Terminal, loaded: list[LoadedKey]) -> dict[str, object]:
@@ -260,16 +321,19 @@ def _receipt(terminal: Terminal, loaded: list[LoadedKey]) -> dict[str, object]:
     return {
         "pkcv": pin.kcv if pin else "none",
         "mkcv": mac.kcv if mac else "none",
-        "keys": {
-            "key": [
-                {
-                    "type": k.type,
-                    "algorithm": k.algorithm,
-                    "result": "success",
-                    "kcv": k.kcv,
-                    "kcv-method": kcv_method(k.algorithm),
-                }
-                for k in loaded
-            ]
-        },
+        "keys": {"key": [_receipt_key(k) for k in loaded]},
+    }
+
+
+def _receipt_key(key: LoadedKey) -> dict[str, str]:
+    if key.failure is not None:
+        out = {"type": key.type, "algorithm": key.algorithm, "result": "failed"}
+        out["reason"] = key.failure
+        return out
+    return {
+        "type": key.type,
+        "algorithm": key.algorithm,
+        "result": "success",
+        "kcv": key.kcv,
+        "kcv-method": kcv_method(key.algorithm),
     }

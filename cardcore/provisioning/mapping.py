@@ -222,7 +222,7 @@ TABLE: tuple[Row | Each, ...] = (
     *_attrs("cconf", "server", "server", "idle-timeout", "frame-timeout", "answer-timeout",
             "keepalive-interval", codec=_SECONDS),
     Row("server.allowed-clients", "cconf", "server/allowed-clients", items="client"),
-    *_attrs("cconf", "admin", "admin", "lockout-after", "scrypt-n", codec=C.INT),
+    *_attrs("cconf", "admin", "admin", "lockout-after", "scrypt-n", "max-tokens", codec=C.INT),
     *_attrs("cconf", "admin", "admin", "token-idle-timeout", "lockout-initial", "lockout-max",
             "confirm-timeout", codec=_SECONDS),
     *_attrs("cconf", "readers", "readers", "driver", "atqa-sak-apdu", codec=C.TEXT),

@@ -207,8 +207,10 @@ class RemoteManagement:
         from cardcore.provisioning import keyload
 
         async with self.device_lock:
-            receipt = await keyload.load_master_keys(self.terminal)
-        return "ok", {"receipt": receipt}
+            load = await keyload.load_master_keys(self.terminal)
+        if load.failures:
+            return load.status, {"receipt": load.receipt, "message": "; ".join(load.failures)}
+        return "ok", {"receipt": load.receipt}
 
     async def _update_software(self, command: Command) -> tuple[str, Body]:
         argv = self.terminal.config.provisioning.software_update_command

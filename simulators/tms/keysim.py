@@ -11,7 +11,10 @@
 #   random key block protection key goes RSA-OAEP-wrapped as type FF and the
 #   master keys as TR-31 version D (or `tr31_version`) blocks under it.
 # Other modes for failure tests: "bad-kcv" announces a wrong KCV, "refuse"
-# answers status failed. Default keys: the TEST ONLY terminal master keys of
+# answers status failed; `bad_kcv` names the types whose KCV alone is wrong.
+# A key with a name in `names` carries it in <name> (the SAM host key, type
+# 0A, is named so); AES-128 keys of type 0A go with <algorithm>02.
+# Default keys: the TEST ONLY terminal master keys of
 # simulators/test_keys.json (type 05 PIN, 03 MAC), so the host simulator
 # accepts working keys enciphered under them.
 from __future__ import annotations
@@ -43,6 +46,8 @@ class KeyServerSimulator:
     tr31_version: str = "D"
     keys: dict[str, bytes] = field(default_factory=_default_keys)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # type -> <name>
+    bad_kcv: set[str] = field(default_factory=set)  # types announced with a wrong KCV
 
     def __post_init__(self) -> None:
         self.router = Router()
@@ -64,16 +69,17 @@ class KeyServerSimulator:
         public = cert.public_key()
         if not isinstance(public, rsa.RSAPublicKey):
             raise HTTPException(400, "RSA client key required")
-        return self._answer(sn, tid, self._wrap_all(public), None)
+        return self._answer(sn, tid, self._wrap_all(public), None, self.names)
 
     def _wrap_all(self, public: rsa.RSAPublicKey) -> list[tuple[str, str, str]]:
         out: list[tuple[str, str, str]] = []
+        aes = {tag for tag, key in self.keys.items() if tag == "0A" or len(key) == 32}
         oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
         kbpk = os.urandom(32 if self.tr31_version == "D" else 24)
         if self.mode == "tr31":
             out.append(("FF", public.encrypt(kbpk, oaep).hex().upper(), _kcv(kbpk)))
         for tag, key in self.keys.items():
-            kcv = _kcv(key)
+            kcv = (kcv_aes(key) if tag in aes else kcv_tdes(key)).hex().upper()
             if self.mode == "tr31":
                 header = tr31.Header(
                     version=self.tr31_version,
@@ -86,14 +92,18 @@ class KeyServerSimulator:
                 value = public.encrypt(key, padding.PKCS1v15()).hex().upper()
             else:
                 value = public.encrypt(key, oaep).hex().upper()
-            if self.mode == "bad-kcv":
+            if self.mode == "bad-kcv" or tag in self.bad_kcv:
                 kcv = "000000" if kcv != "000000" else "111111"
             out.append((tag, value, kcv))
         return out
 
     @staticmethod
     def _answer(
-        sn: str, tid: str, keys: list[tuple[str, str, str]] | None, message: str | None
+        sn: str,
+        tid: str,
+        keys: list[tuple[str, str, str]] | None,
+        message: str | None,
+        names: dict[str, str] | None = None,
     ) -> Response:
         root = ET.Element("keyrequest")
         ET.SubElement(root, "sn").text = sn
@@ -108,6 +118,10 @@ class KeyServerSimulator:
             ET.SubElement(key, "value").text = value
             ET.SubElement(key, "tag").text = tag
             ET.SubElement(key, "kcv").text = kcv
+            if tag == "0A":
+                ET.SubElement(key, "algorithm").text = "02"
+            if names and tag in names:
+                ET.SubElement(key, "name").text = names[tag]
         ET.SubElement(root, "status").text = "ok"
         return Response.xml(root)
 

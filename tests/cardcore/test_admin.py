@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cardcore.app import build_commands
-from cardcore.auth import AdminAuth
+from cardcore.auth import AdminAuth, token_id
 from cardcore.commands.admin import parameters
 from cardcore.config import AdminConfig, build_config
 from cardcore.errors import NotAuthorized
@@ -160,17 +160,27 @@ async def test_getparameters_shows_each_terminals_own_device(tmp_path: Path) -> 
 async def test_token_required(tmp_path: Path) -> None:
     async with terminal_server(tmp_path) as (_, peer):
         answer = await peer.command(Message("getparameters"))
-        assert answer.status == "invalidarguments"
+        assert answer.status == "notauthorized"  # none: log in first
+        assert "log in" in decode_error_stack(answer.body["error-stack"])[0]
+        # the token is checked before anything else the command carries
+        for bad in ("", "xyz", "0" * 32):
+            answer = await peer.command(
+                Message("changepassword", {"token": bad, "password": "1", "newpassword": "x"})
+            )
+            assert answer.status == "notauthorized"
         answer = await peer.command(Message("getparameters", {"token": "0" * 32}))
         assert answer.status == "notauthorized"
 
 
-async def test_token_expires_when_idle(
+async def test_token_expires_when_idle_if_asked(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with terminal_server(tmp_path) as (terminal, peer):
+    timeout = 15 * 60.0
+    async with terminal_server(tmp_path, admin={**FAST_ADMIN, "token-idle-timeout": timeout}) as (
+        terminal,
+        peer,
+    ):
         token = (await login(peer)).body["token"]
-        timeout = terminal.config.admin.token_idle_timeout
 
         async def getparameters() -> str | None:
             fresh: RawPeer = terminal.connect()  # type: ignore[attr-defined]
@@ -184,6 +194,21 @@ async def test_token_expires_when_idle(
         assert await getparameters() == "notauthorized"
 
 
+async def test_token_lasts_until_logout_by_default(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with terminal_server(tmp_path) as (terminal, peer):
+        assert terminal.config.admin.token_idle_timeout == 0
+        token = (await login(peer)).body["token"]
+        await trio.sleep(30 * 24 * 3600)  # a month unused
+        peer = terminal.connect()  # type: ignore[attr-defined]
+        answer = await peer.command(Message("getparameters", {"token": token}))
+        assert answer.status == "ok"
+        assert (await peer.command(Message("logout", {"token": token}))).status == "ok"
+        answer = await peer.command(Message("getparameters", {"token": token}))
+        assert answer.status == "notauthorized"
+
+
 def test_each_token_expires_by_its_own_last_use(tmp_path: Path) -> None:
     now = [0.0]
     auth = AdminAuth(tmp_path / "admin.json", AdminConfig(token_idle_timeout=10), lambda: now[0])
@@ -191,23 +216,59 @@ def test_each_token_expires_by_its_own_last_use(tmp_path: Path) -> None:
     auth.on_revoke = revoked.append
     first, second, third = auth.issue_token(), auth.issue_token(), auth.issue_token()
     now[0] = 6
-    assert auth.check_token(first.lower()) == first  # used: its idle time starts again
+    assert auth.check_token(first.lower()) == token_id(first)  # used: its idle time starts again
     now[0] = 12  # the second and the third have been idle for 12 s, the first for 6
-    assert auth.check_token(first) == first
+    assert auth.check_token(first) == token_id(first)
     for stale in (second, third):
         with pytest.raises(NotAuthorized):
             auth.check_token(stale)
-    assert revoked == [second, third]
+    assert revoked == [token_id(second), token_id(third)]
     now[0] = 22.5
     with pytest.raises(NotAuthorized):
         auth.check_token(first)
-    assert revoked == [second, third, first]
+    assert revoked == [token_id(t) for t in (second, third, first)]
     fourth = auth.issue_token()  # none left: the next to expire is the new one
     now[0] = 32.5
-    assert auth.check_token(fourth) == fourth
+    assert auth.check_token(fourth) == token_id(fourth)
     now[0] = 42.6
     with pytest.raises(NotAuthorized):
         auth.check_token(fourth)
+
+
+async def test_tokens_survive_a_restart_hashed_and_bounded(tmp_path: Path) -> None:
+    config = AdminConfig(max_tokens=3)
+    auth = AdminAuth(tmp_path / "admin.json", config, lambda: 0.0)
+    await auth.load()
+    revoked: list[str] = []
+    auth.on_revoke = revoked.append
+    tokens = [auth.issue_token() for _ in range(3)]
+    auth.check_token(tokens[0])  # used: the second is now the least recently used
+    fourth = auth.issue_token()
+    assert revoked == [token_id(tokens[1])]  # at the bound, a login ends the LRU token
+    path = tmp_path / "tokens.json"
+    raw = path.read_text()
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert not any(t in raw.upper() for t in [*tokens, fourth])  # only hashes
+    assert token_id(fourth) in raw
+    again = AdminAuth(tmp_path / "admin.json", config, lambda: 0.0)
+    await again.load()
+    for token in (tokens[0], tokens[2], fourth):
+        again.check_token(token)
+    with pytest.raises(NotAuthorized):
+        again.check_token(tokens[1])
+    again.revoke(again.check_token(fourth))
+    assert token_id(fourth) not in path.read_text()
+    again.revoke_all()
+    assert not path.exists()
+
+
+async def test_a_damaged_token_file_ends_the_logins_only(tmp_path: Path) -> None:
+    (tmp_path / "tokens.json").write_text("{not json")
+    auth = AdminAuth(tmp_path / "admin.json", AdminConfig(), lambda: 0.0)
+    await auth.load()  # starts: only the logins are lost
+    with pytest.raises(NotAuthorized):
+        auth.check_token("0" * 32)
+    assert not (tmp_path / "tokens.json").exists()
 
 
 async def test_changepassword_and_persistence(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ AID = {"aid": "A0000000031010"}
         ),
         (
             {"admin": {"token-idle-timeout": -1}},
-            "configuration key 'admin.token-idle-timeout' is -1; allowed: 10 to 86400",
+            "configuration key 'admin.token-idle-timeout' is -1; allowed: 0 to 86400",
         ),
         (
             {"acquirer": {"response-timeout": -1.5}},

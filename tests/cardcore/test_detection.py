@@ -5,12 +5,16 @@ rejected, never paid, poll failures, refunds, cancels while the QR is up."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import trio
+import trio.testing
 
 from cardcore.client import default_message_answer
+from cardcore.engine import detection
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
 from hal.interfaces import CardInterface
 from simulators.sbp.ledger import SimMode
@@ -181,6 +185,59 @@ async def test_mifare_retry_then_next_processes_a_bank_card(tmp_path: Path) -> N
         assert answer.body["receipt"]["tstatus"] == "approved"
         descriptor = next(m for m in register.messages if m.name == "smartcard").body["descriptor"]
         assert descriptor.startswith("0408") and descriptor.endswith("040020")  # ATQA 0004, SAK 20
+
+
+async def test_retry_with_the_card_left_in_the_field_backs_off(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """`retry` with the card left in the field once sent `newcard` some
+    ten thousand times in 3 s: now the card is offered again only after a
+    back-off that doubles up to its maximum, and at once when it was taken
+    away and presented again."""
+    # The clock jumps once every task has waited 20 ms of real time: the
+    # loopback sockets and threads of the terminal's start have their time.
+    autojump_clock.autojump_threshold = 0.02
+    config = {"interfaces": {"mifare": True}, "transaction": {"detection-timeout": 30}}
+    async with simulated_terminal(tmp_path, config) as h:
+        tap(h, "mifare-classic")
+        times: list[float] = []
+
+        def retry(message: Message) -> Body:
+            times.append(trio.current_time())
+            # (a flood would never let the clock reach the timeout: stop it)
+            return {"command": "retry" if len(times) < 50 else "end"}
+
+        answer = await h.transaction(Register({"smartcard": retry}), **SMALL)
+        assert answer.status == "notdetected"
+        gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
+        backoff, most = detection.RETRY_BACKOFF, detection.RETRY_BACKOFF_MAX
+        expected = [min(backoff * 2**i, most) for i in range(len(gaps))]
+        assert gaps == pytest.approx(expected, abs=0.05)
+        assert 8 <= len(times) <= 11  # 30 s: 0, 0.5, 1.5, 3.5, 7.5, then every 4 s
+
+        # Taken away after a retry and presented again: offered at once.
+        times.clear()
+
+        retried = trio.Event()
+
+        def retry_then_next(message: Message) -> Body:
+            times.append(trio.current_time())
+            retried.set()
+            if len(times) == 1:
+                h.sim.slot.remove()  # taken away
+                return {"command": "retry"}
+            return {"command": "end"}
+
+        async def present_again() -> None:
+            await retried.wait()
+            await trio.sleep(0.2)  # the register has answered retry: the field is empty
+            tap(h, "mifare-classic")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(present_again)
+            answer = await h.transaction(Register({"smartcard": retry_then_next}), **SMALL)
+        assert answer.status == "cancelled"
+        assert len(times) == 2 and times[1] - times[0] < detection.RETRY_BACKOFF
 
 
 async def test_chip_inserted_while_the_register_decides_on_a_tapped_card(tmp_path: Path) -> None:

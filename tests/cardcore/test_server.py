@@ -492,7 +492,7 @@ async def test_a_sealed_command_that_is_not_xml_is_answered_sealed() -> None:
 
 
 def test_a_key_carries_a_bounded_number_of_packets() -> None:
-    ring = KeyRing(packets_per_key=3)
+    ring = KeyRing(packets=3)
     key = os.urandom(32)
     ring.add(key, "token")
     for i in range(3):

@@ -126,7 +126,7 @@ BILLION_LAUGHS = (
         (
             frame(b"<getparameters><token>XYZ</token></getparameters>"),
             "getparameters",
-            "invalidarguments",
+            "notauthorized",  # an ill-formed token is no token (docs/protocol-decisions.md)
         ),
         (b"\x00\x00\x00\x00", "error", "formaterror"),
         (b"\xff\xff\xff\xf0", "error", "formaterror"),

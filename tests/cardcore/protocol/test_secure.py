@@ -189,3 +189,42 @@ def test_keyring_tries_each_key_on_the_same_block() -> None:
     message = Message("getparameters", {"token": "X"})
     for i, key in enumerate(keys):  # the newest is tried first, the oldest last
         assert ring.open(secure.seal_message(message, key)) == (message, key, f"t{i}")
+
+
+def test_keyring_drops_the_least_recently_used_key() -> None:
+    ring = secure.KeyRing(size=2)
+    keys = [os.urandom(32) for _ in range(3)]
+    ring.add(keys[0], "t0")
+    ring.add(keys[1], "t1")
+    message = Message("getparameters", {"token": "X"})
+    ring.open(secure.seal_message(message, keys[0]))  # used: t1 is now the least recent
+    ring.add(keys[2], "t2")
+    assert ring.open(secure.seal_message(message, keys[0]))[2] == "t0"
+    assert ring.open(secure.seal_message(message, keys[2]))[2] == "t2"
+    with pytest.raises(secure.SecureChannelError, match="no secure-channel key"):
+        ring.open(secure.seal_message(message, keys[1]))
+
+
+def test_keyring_full_logs_retire_the_busiest_key() -> None:
+    ring = secure.KeyRing(size=4, packets=10)
+    busy, quiet = os.urandom(32), os.urandom(32)
+    ring.add(busy, "busy")
+    ring.add(quiet, "quiet")
+    message = Message("ping")
+    ring.open(secure.seal_message(message, quiet))
+    for _ in range(9):
+        ring.open(secure.seal_message(message, busy))
+    # The logs are full: the quiet key's next packet retires the busy key.
+    assert ring.open(secure.seal_message(message, quiet))[2] == "quiet"
+    with pytest.raises(secure.SecureChannelError, match="no secure-channel key"):
+        ring.open(secure.seal_message(message, busy))
+    assert len(ring) == 1
+
+
+def test_iv_log_remembers_every_iv_across_merges() -> None:
+    log = secure.IvLog()
+    ivs = [os.urandom(16) for _ in range(5000)]
+    assert all(log.add(iv) for iv in ivs)
+    assert len(log) == 5000
+    assert not any(log.add(iv) for iv in ivs)  # merged or recent: all refused
+    assert log.add(os.urandom(16))
