@@ -45,6 +45,7 @@ __all__ = [
     "HostConfig",
     "HostKeyConfig",
     "InterfacesConfig",
+    "LogConfig",
     "OutOfRange",
     "PinPadConfig",
     "ProvisioningConfig",
@@ -588,6 +589,29 @@ class ProvisioningConfig(_Section):
     key_server_mirror: Annotated[str | None, doc("URL of the key-loading server's mirror")] = None
 
 
+LogLevel = Literal["debug", "info", "warning", "error"]
+# The facilities a service may log under (RFC 5424 6.2.1): its own, or one of
+# the eight the image's syslog rules can route apart.
+SyslogFacility = Literal[
+    "daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+    "local7",
+]  # fmt: skip
+
+
+class LogConfig(_Section):
+    """Logging (manual Appendix B «Лог»): the system log, or the console with --acons."""
+
+    level: Annotated[LogLevel, doc("the lowest level logged; serve --log-level overrides it")] = (
+        "info"
+    )
+    syslog_identifier: Annotated[
+        str,
+        msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,32}$"),
+        doc("the syslog tag of each line (journalctl -t; SYSLOG_IDENTIFIER)"),
+    ] = "cardcore"
+    syslog_facility: Annotated[SyslogFacility, doc("the syslog facility of each line")] = "daemon"
+
+
 class InterfacesConfig(_Section):
     """Card interfaces the terminal offers (manual [JCONF] <interfaces>)."""
 
@@ -642,6 +666,9 @@ class Config(_Section):
     provisioning: Annotated[
         ProvisioningConfig, doc("activation, configuration updates, master keys")
     ] = msgspec.field(default_factory=ProvisioningConfig)
+    log: Annotated[LogConfig, doc("logging: level, syslog tag and facility")] = msgspec.field(
+        default_factory=LogConfig
+    )
 
 
 def build_config(data: dict[str, Any]) -> Config:
