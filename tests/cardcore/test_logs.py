@@ -129,16 +129,21 @@ def syslog_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     sock.bind(str(path))
     sock.settimeout(5)
     monkeypatch.setattr(logs, "_SYSLOG_SOCKETS", (str(path),))
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    # setup_logging changes these loggers for the whole process: put them back,
+    # or a later test in this worker (caplog on the kernel trace) sees nothing.
+    loggers = [logging.getLogger(name) for name in ("", logs.KERNEL_TRACE, "httpx", "httpcore")]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
     yield sock
     sock.close()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    for lg, handlers, level, propagate in saved:
+        for handler in list(lg.handlers):
+            lg.removeHandler(handler)
+            if handler not in handlers:
+                handler.close()
+        for handler in handlers:
+            lg.addHandler(handler)
+        lg.setLevel(level)
+        lg.propagate = propagate
 
 
 @pytest.mark.parametrize(
