@@ -19,6 +19,7 @@ import pytest
 import trio
 
 from cardcore.sdnotify import Notifier, watchdog_interval
+from tests.deploy.helpers import need
 from tests.integration.conftest import FAST
 
 
@@ -46,10 +47,10 @@ def test_ready_and_stopping_reach_a_path_socket(manager: tuple[socket.socket, st
     assert _fields(sock.recv(4096))["STOPPING"] == "1"
 
 
-@pytest.mark.skipif(shutil.which("systemd-notify") is None, reason="no systemd-notify")
 @pytest.mark.parametrize("address", ["path", "abstract"])
 def test_the_datagrams_are_systemd_notify_s_own(tmp_path: Path, address: str) -> None:
     """systemd's own client says READY and STOPPING in the same bytes."""
+    need(shutil.which("systemd-notify"), "systemd-notify is not installed (systemd)")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         if address == "path":
             name = str(tmp_path / "notify")

@@ -13,9 +13,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-import pytest
-
-from tests.deploy.helpers import POLKIT_RULE, UDEV_RULE, can_unshare
+from tests.deploy.helpers import POLKIT_RULE, UDEV_RULE, can_unshare, need
 
 UID = 64990  # the service user inside the namespace; no real user has it
 
@@ -32,7 +30,7 @@ def _users(tmp_path: Path) -> tuple[Path, Path]:
 
 def _in_namespace(script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["unshare", "--mount", "--fork", "sh", "-euc", script],
+        ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "sh", "-euc", script],
         capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
@@ -94,9 +92,9 @@ def _udevadm_test(tmp_path: Path, rule: str) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(shutil.which("udevadm") is None, reason="udevadm is not installed (udev)")
-@pytest.mark.skipif(not can_unshare(), reason="needs root and a mount namespace")
 def test_udev_reads_the_rule_without_a_complaint(tmp_path: Path) -> None:
+    need(shutil.which("udevadm"), "udevadm is not installed (udev)")
+    need(can_unshare(), "a mount namespace needs root")
     assert _udevadm_test(tmp_path, UDEV_RULE.read_text()) == []
     # The same parser on a broken copy: the check above can fail.
     broken = UDEV_RULE.read_text().replace('MODE="0660"', 'MODE=="0660"')
@@ -179,12 +177,12 @@ def _pkcheck(tmp_path: Path, rules: list[Path]) -> dict[str, int]:
     return codes
 
 
-@pytest.mark.skipif(
-    not (POLKITD.exists() and shutil.which("pkcheck") and shutil.which("dbus-daemon")),
-    reason="polkitd, pkcheck or dbus-daemon is not installed (polkitd, dbus-daemon)",
-)
-@pytest.mark.skipif(not can_unshare(), reason="needs root and a mount namespace")
 def test_polkit_lets_the_service_user_and_nobody_else_use_pcscd(tmp_path: Path) -> None:
+    need(
+        POLKITD.exists() and shutil.which("pkcheck") and shutil.which("dbus-daemon"),
+        "polkitd, pkcheck or dbus-daemon is not installed (polkitd, dbus-daemon)",
+    )
+    need(can_unshare(), "a mount namespace needs root")
     assert _pkcheck(tmp_path, [POLKIT_RULE]) == {
         "access_pcsc cardcore": 0,
         "access_card cardcore": 0,

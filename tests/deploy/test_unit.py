@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.helpers import MAX_EXPOSURE, UNIT, exposure
+from tests.deploy.helpers import MAX_EXPOSURE, UNIT, exposure, need
 
-needs_analyze = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None,
-    reason="systemd-analyze is not installed (Debian's systemd package; .ci/run installs it)",
-)
+
+@pytest.fixture
+def analyze() -> None:
+    need(
+        shutil.which("systemd-analyze"),
+        "systemd-analyze is not installed (Debian's systemd package; .ci/run installs it)",
+    )
 
 
 def _settings(unit: Path) -> list[tuple[str, str]]:
@@ -27,13 +30,13 @@ def _settings(unit: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-@needs_analyze
+@pytest.mark.usefixtures("analyze")
 def test_the_sandbox_scores_at_most_2_5() -> None:
     score, line = exposure(UNIT)
     assert score <= MAX_EXPOSURE, line
 
 
-@needs_analyze
+@pytest.mark.usefixtures("analyze")
 def test_a_weaker_unit_scores_worse(tmp_path: Path) -> None:
     """The score is read right: the unit without its sandbox is EXPOSED."""
     keep = ("Type", "ExecStart", "User", "Group", "StateDirectory", "Restart")
@@ -43,7 +46,7 @@ def test_a_weaker_unit_scores_worse(tmp_path: Path) -> None:
     assert score > 8, line
 
 
-@needs_analyze
+@pytest.mark.usefixtures("analyze")
 def test_systemd_parses_every_line(tmp_path: Path) -> None:
     # verify also wants the program to exist: the unit as installed somewhere.
     unit = tmp_path / "cardcore.service"

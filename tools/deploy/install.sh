@@ -131,7 +131,9 @@ if [ -n "$ROOT" ]; then
         --extras "$EXTRAS" --pinpad-id "$PINPAD_ID" --wheelhouse "$inner/wheelhouse"
     [ "$CREATE_USER" = no ] && set -- "$@" --no-user
     [ "$ENABLE" = yes ] && set -- "$@" --enable
-    chroot "$ROOT" /bin/sh "$inner/tools/deploy/install.sh" "$@"
+    # A clean environment: nothing of this machine's (PIP_*, PYTHON*) goes in.
+    chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 /bin/sh "$inner/tools/deploy/install.sh" "$@"
     exit $?
 fi
 
