@@ -36,7 +36,7 @@ PACKAGES = ["python3", "libpcsclite1", "systemd", "pcscd", "vsmartcard-vpcd"]
 
 
 @pytest.fixture(scope="module")
-def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     need(shutil.which("debootstrap"), "debootstrap is not installed (.ci/run installs it)")
     need(can_unshare(), "chroot and a mount namespace need root")
     root = tmp_path_factory.mktemp("rootfs")
@@ -46,7 +46,10 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     root.chmod(0o755)  # its "/": pytest makes its directories 0700
-    return root
+    yield root
+    # Half a gigabyte: not kept among pytest's last three runs. Its mounts lived
+    # in the namespaces of the processes that made them, all gone by now.
+    shutil.rmtree(root)
 
 
 def _in_root(root: Path, script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
