@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The PC/SC extra builds pyscard from source against libpcsclite; add it when the library is there.
 PCSC_EXTRA := $(shell pkg-config --exists libpcsclite 2>/dev/null && echo ",pcsc")
 
-.PHONY: demo test lint typecheck unit slow browser bench readme clean
+.PHONY: demo test lint typecheck unit slow browser lowest image wheelhouse bench readme clean
 
 # The ui extra (segno) draws the SBP QR on the virtual terminal page.
 $(BIN)/.installed: pyproject.toml
@@ -42,7 +42,7 @@ unit: $(BIN)/.installed-test
 # The benchmarks' smoke runs and the instruction count (valgrind): long, so
 # not in `make unit`; `make test` (and so CI) runs them.
 slow: $(BIN)/.installed-test
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -m "slow and not image"
 
 # The virtual terminal page in Debian's chromium (chromium, chromium-driver
 # and zbar-tools: .ci/run installs them). CARDCORE_SCREENSHOTS=DIR keeps the
@@ -50,7 +50,20 @@ slow: $(BIN)/.installed-test
 browser: $(BIN)/.installed-test
 	$(BIN)/pytest -q -m browser tests/browser
 
-test: lint unit slow browser
+# The dependency floors of pyproject.toml, installed and tried (uv, lowest-direct).
+lowest:
+	PYTHON=$(PYTHON) tools/ci/lowest-deps.sh
+
+# The terminal image: install.sh into a fresh prefix and into a Debian 12 root
+# made by debootstrap (as root; downloads the packages).
+image: $(BIN)/.installed-test
+	$(BIN)/pytest -q -m image
+
+test: lint unit slow browser lowest image
+
+# Every wheel the terminal image needs (install.sh --wheelhouse dist/wheelhouse).
+wheelhouse:
+	tools/deploy/install.sh --build-wheelhouse dist/wheelhouse --python $(PYTHON)
 
 bench: $(BIN)/.installed
 	$(BIN)/cardcore-bench
@@ -60,4 +73,4 @@ readme: $(BIN)/.installed
 	$(BIN)/python -c "from cardcore.configdoc import update_readme; update_readme()"
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-lowest .mypy_cache .pytest_cache .ruff_cache .hypothesis

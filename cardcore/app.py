@@ -27,9 +27,11 @@ from cardcore.auth import DEFAULT_PASSWORD
 from cardcore.commands import admin, endofday, provisioning, sam, transaction
 from cardcore.config import Config
 from cardcore.connection import Command
+from cardcore.datalock import DataDirLock, lock_data_dir
 from cardcore.devices import apply_configured_drivers
 from cardcore.errors import StartupError
 from cardcore.provisioning.credentials import holds_identity
+from cardcore.sdnotify import Notifier
 from cardcore.server import EcrServer
 from cardcore.storage import atomic_write, ensure_private_dir, make_private_tree
 from cardcore.terminal import Devices, Terminal, os_version
@@ -114,24 +116,34 @@ def build_commands(terminal: Terminal) -> dict[str, Command]:
     return table
 
 
-async def _stop_on_signals(scope: trio.CancelScope) -> None:
+async def _stop_on_signals(scope: trio.CancelScope, notifier: Notifier) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log.info("signal %s: shutting down", signal.Signals(signum).name)
+            notifier.stopping()
             scope.cancel()
             return
 
 
-async def serve(options: ServeOptions) -> None:
+async def serve(
+    options: ServeOptions, notifier: Notifier | None = None, held: DataDirLock | None = None
+) -> None:
     """Run the terminal until SIGTERM or SIGINT; a failure before it is up
-    (run/ecr.addr written) is raised as StartupError."""
-    up = trio.Event()
-    try:
-        await _serve(options, up)
-    except Exception as exc:
-        if up.is_set():
-            raise
-        raise StartupError(describe_failure(exc, "cannot start")) from None
+    (run/ecr.addr written) is raised as StartupError. The data dir is locked
+    first (unless the caller ``held`` its lock already): a second terminal on
+    it stops here, touching nothing (DataDirBusy). ``notifier`` tells the
+    service manager (default: as the environment says)."""
+    notifier = Notifier() if notifier is None else notifier
+    with held or lock_data_dir(options.data_dir):
+        up = trio.Event()
+        try:
+            await _serve(options, up, notifier)
+        except Exception as exc:
+            if up.is_set():
+                raise
+            raise StartupError(describe_failure(exc, "cannot start")) from None
+        finally:
+            notifier.stopping()
 
 
 def describe_failure(exc: BaseException, what: str) -> str:
@@ -158,7 +170,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-async def _serve(options: ServeOptions, up: trio.Event) -> None:
+async def _serve(options: ServeOptions, up: trio.Event, notifier: Notifier) -> None:
     terminal = build_terminal(options)
     await terminal.start()
     server = EcrServer(options.config.server, build_commands(terminal), terminal.keyring)
@@ -167,9 +179,12 @@ async def _serve(options: ServeOptions, up: trio.Event) -> None:
     try:
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_stop_on_signals, scope)
-                await _run(terminal, server, nursery, options, addr_file)
+                nursery.start_soon(_stop_on_signals, scope, notifier)
+                # From the loop itself: a loop that hangs stops the WATCHDOG=1s.
+                nursery.start_soon(notifier.run_watchdog)
+                where = await _run(terminal, server, nursery, options, addr_file)
                 up.set()
+                notifier.ready(f"listening on {where}")
     finally:
         addr_file.unlink(missing_ok=True)
         ui_addr_file.unlink(missing_ok=True)
@@ -182,7 +197,8 @@ async def _run(
     nursery: trio.Nursery,
     options: ServeOptions,
     addr_file: Path,
-) -> None:
+) -> str:
+    """Start everything; returns "HOST:PORT", the address written to addr_file."""
     # The listener opens first; the host link, the simulated parties and crash
     # recovery follow, and device operations wait for them (terminal.ready).
     server.ready = terminal.ready
@@ -223,6 +239,7 @@ async def _run(
     # Scripts and tests wait for this file: everything is up when it appears.
     atomic_write(addr_file, f"{host} {port}\n".encode())
     log.info("cardcore %s (%s mode) listening on %s:%d", terminal.app_version, mode, host, port)
+    return f"{host}:{port}"
 
 
 async def _start_ui(terminal: Terminal, nursery: trio.Nursery, options: ServeOptions) -> None:

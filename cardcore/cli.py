@@ -151,6 +151,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--acons", "-acons", action="store_true", help="log to the console")
     serve.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="the lowest level logged (default: [log] level of the configuration, info)",
+    )
+    serve.add_argument(
         "--econs", "-econs", action="store_true", help="EMV kernel trace on the console"
     )
 
@@ -472,11 +477,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- serve -------------------------------------------------------------------
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+
     import trio
 
     from base.errors import CardcoreError
     from cardcore.app import ServeOptions, describe_failure, serve
     from cardcore.config import ConfigRangeError, build_config, load_config_data
+    from cardcore.datalock import lock_data_dir
     from cardcore.errors import StartupError
     from cardcore.logs import setup_logging
 
@@ -500,6 +508,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["server.port"] = args.port
     if args.activator_port is not None:
         overrides["server.activator-port"] = args.activator_port
+    if args.log_level is not None:
+        overrides["log.level"] = args.log_level
     try:
         config_data = load_config_data(args.config, overrides)
         config = build_config(config_data)
@@ -515,7 +525,19 @@ def _serve(args: argparse.Namespace) -> int:
     except CardcoreError as exc:
         print(f"cardcore: {exc.message}", file=sys.stderr)
         return Exit.USAGE
-    setup_logging(console=args.acons, kernel_console=args.econs)
+    try:
+        # Before the first log line: a refused second terminal says one line.
+        held = lock_data_dir(args.data_dir)
+    except StartupError as exc:
+        print(f"cardcore: cannot start: {exc.message}", file=sys.stderr)
+        return Exit.USAGE
+    setup_logging(
+        console=args.acons,
+        kernel_console=args.econs,
+        level=logging.getLevelNamesMapping()[config.log.level.upper()],
+        identifier=config.log.syslog_identifier,
+        facility=config.log.syslog_facility,
+    )
     options = ServeOptions(
         config=config,
         data_dir=args.data_dir,
@@ -526,7 +548,7 @@ def _serve(args: argparse.Namespace) -> int:
         ui_listen=args.ui_listen,
     )
     try:
-        trio.run(serve, options)
+        trio.run(serve, options, None, held)
     except StartupError as exc:
         print(f"cardcore: cannot start: {exc.message}", file=sys.stderr)
         return Exit.USAGE

@@ -1,8 +1,11 @@
 # Strategy: logging as the manual's Appendix B («Лог») describes it: the system
 # log by default, the console with `-acons`, the L2 kernel trace on the console
-# with `-econs`. Whatever reaches a handler first passes a redaction filter, a
-# safety net behind the rule that PAN, track data, PIN blocks and keys are never
-# logged: a PAN keeps only its last four digits.
+# with `-econs`. A syslog line is "IDENT[PID]: logger LEVEL message" under the
+# facility of [log] (RFC 3164's TAG[PID] form, which journald files as
+# SYSLOG_IDENTIFIER and SYSLOG_PID; default "cardcore", facility daemon).
+# Whatever reaches a handler first passes a redaction filter, a safety net
+# behind the rule that PAN, track data, PIN blocks and keys are never logged:
+# a PAN keeps only its last four digits.
 # - What is a PAN (ISO/IEC 7812-1): 13-19 digits, the last a Luhn check digit,
 #   the first (the major industry identifier) not 0 - so zero-padded amounts,
 #   STANs, RRNs and terminal or merchant IDs are none.
@@ -127,19 +130,24 @@ class LogRing(logging.Handler):
 RECENT = LogRing()
 
 
-def _syslog_handler() -> logging.Handler | None:
+def _syslog_handler(identifier: str, facility: str) -> logging.Handler | None:
+    code = logging.handlers.SysLogHandler.facility_names[facility]
     for address in _SYSLOG_SOCKETS:
         if os.path.exists(address):
-            handler = logging.handlers.SysLogHandler(
-                address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON
-            )
-            handler.ident = "cardcore: "
+            handler = logging.handlers.SysLogHandler(address=address, facility=code)
+            handler.ident = f"{identifier}[{os.getpid()}]: "
             handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
             return handler
     return None
 
 
-def setup_logging(console: bool, kernel_console: bool, level: int = logging.INFO) -> None:
+def setup_logging(
+    console: bool,
+    kernel_console: bool,
+    level: int = logging.INFO,
+    identifier: str = "cardcore",
+    facility: str = "daemon",
+) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -150,7 +158,7 @@ def setup_logging(console: bool, kernel_console: bool, level: int = logging.INFO
         stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
         handlers.append(stream)
     else:
-        syslog = _syslog_handler()
+        syslog = _syslog_handler(identifier, facility)
         if syslog is None:
             # No syslog socket (a container, a bare PC): say so once, on stderr.
             fallback = logging.StreamHandler(sys.stderr)

@@ -4,11 +4,16 @@ masked to its last four digits; the kernel trace's other numbers are not."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cardcore import logs
 from cardcore.logs import RedactingFilter, is_pan, redact
 from simulators.devices.profile import list_profiles, load_profile
 
@@ -114,3 +119,46 @@ def test_no_profile_pan_passes_the_filter() -> None:
                 assert handler_filter.filter(record)
                 assert pan not in record.getMessage(), (name, line)
                 assert pan[-4:] in record.getMessage()
+
+
+@pytest.fixture
+def syslog_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """A datagram socket where /dev/log would be, as journald and rsyslog bind it."""
+    path = tmp_path / "log"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5)
+    monkeypatch.setattr(logs, "_SYSLOG_SOCKETS", (str(path),))
+    # setup_logging changes these loggers for the whole process: put them back,
+    # or a later test in this worker (caplog on the kernel trace) sees nothing.
+    loggers = [logging.getLogger(name) for name in ("", logs.KERNEL_TRACE, "httpx", "httpcore")]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
+    yield sock
+    sock.close()
+    for lg, handlers, level, propagate in saved:
+        for handler in list(lg.handlers):
+            lg.removeHandler(handler)
+            if handler not in handlers:
+                handler.close()
+        for handler in handlers:
+            lg.addHandler(handler)
+        lg.setLevel(level)
+        lg.propagate = propagate
+
+
+@pytest.mark.parametrize(
+    ("identifier", "facility", "code"),
+    [("cardcore", "daemon", 3), ("pos-bank", "local3", 19)],
+)
+def test_syslog_lines_carry_the_identifier_facility_and_pid(
+    syslog_socket: socket.socket, identifier: str, facility: str, code: int
+) -> None:
+    logs.setup_logging(
+        console=False, kernel_console=False, level=logging.WARNING,
+        identifier=identifier, facility=facility,
+    )  # fmt: skip
+    logging.getLogger("cardcore.test").info("below the level")
+    logging.getLogger("cardcore.test").warning("card 4111111111111111 seen")
+    # RFC 3164: <PRI>TAG[PID]: text, PRI = facility * 8 + severity (warning: 4).
+    line = f"{identifier}[{os.getpid()}]: cardcore.test WARNING card ************1111 seen"
+    assert syslog_socket.recv(4096) == f"<{code * 8 + 4}>{line}\x00".encode()
