@@ -84,6 +84,20 @@ class CardOperation:
         self.till = till
         self.sbp = sbp
 
+    @staticmethod
+    async def _detect(ctx: CommandContext, plan: DetectionPlan) -> Detected:
+        """The detection race, its refusals as the manual's statuses."""
+        try:
+            detected = await detect(ctx, plan)
+        except NoDetection as exc:
+            raise NotDetected(exc.message) from None
+        if detected.found is Found.DISABLED:
+            raise ReaderDisabled(
+                f"a card was presented to the {detected.disabled} reader, "
+                "which is switched off in the configuration"
+            )
+        return detected
+
     async def run(self, ctx: CommandContext, flow: Flow, pre_check: bool = True) -> Answer:
         """Detect, read and decide; the flow's row is its ledger's to finish
         whatever interrupts it."""
@@ -91,15 +105,7 @@ class CardOperation:
         try:
             await till.flush_first()
             plan, pre = self._plan(ctx, flow)
-            try:
-                detected = await detect(ctx, plan)
-            except NoDetection as exc:
-                raise NotDetected(exc.message) from None
-            if detected.found is Found.DISABLED:
-                raise ReaderDisabled(
-                    f"a card was presented to the {detected.disabled} reader, "
-                    "which is switched off in the configuration"
-                )
+            detected = await self._detect(ctx, plan)
             if detected.found is Found.MIFARE_END:
                 return await self._mifare_end(detected)
             if detected.found is Found.SBP:
@@ -341,15 +347,7 @@ class CardOperation:
             return OnlineResponse(OnlineResult.DECLINED, arc=b"05")
 
         plan, pre = self._plan(ctx, flow)
-        try:
-            detected = await detect(ctx, plan)
-        except NoDetection as exc:
-            raise NotDetected(exc.message) from None
-        if detected.found is Found.DISABLED:
-            raise ReaderDisabled(
-                f"a card was presented to the {detected.disabled} reader, "
-                "which is switched off in the configuration"
-            )
+        detected = await self._detect(ctx, plan)
         if detected.found is Found.MIFARE_END:
             return await self._mifare_end(detected)
         assert detected.session is not None

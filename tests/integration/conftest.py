@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -85,6 +86,23 @@ def stop_server(served: Served) -> int:
 
 
 FAST = "[admin]\nscrypt-n = 1024\n"
+
+
+@contextlib.contextmanager
+def serving(data_dir: Path, *extra: str, config: str | None = None) -> Iterator[Served]:
+    """A terminal for the length of a `with` block; it must stop cleanly."""
+    server = start_server(data_dir, *extra, config=config)
+    try:
+        yield server
+    finally:
+        assert stop_server(server) == 0, server.log_text()
+
+
+def ready_for_a_contact_sale(server: Served) -> Served:
+    """The default card in the contact slot and a host that approves."""
+    for args in (("present", "default", "--interface", "contact"), ("host", "approve")):
+        sim(server.data_dir, *args)
+    return server
 
 
 @pytest.fixture

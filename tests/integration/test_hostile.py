@@ -27,7 +27,14 @@ import trio
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.secure import open_message, seal_message
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack, decode_message
-from tests.integration.conftest import FAST, Served, sim, start_server, stop_server
+from tests.integration.conftest import (
+    FAST,
+    Served,
+    serving,
+    sim,
+    start_server,
+    stop_server,
+)
 from tools.bench.slowloris import Attacker, login_once, raise_fd_limit
 
 CI = os.environ.get("CARDCORE_CI") == "1"
@@ -160,11 +167,8 @@ def test_slow_loris_does_not_lock_the_register_out(slow_target: Served) -> None:
 @pytest.fixture(scope="module")
 def terminal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     config = FAST + "[acquirer]\nforced-refund = true\nforced-void = true\n"
-    served = start_server(tmp_path_factory.mktemp("hostile") / "data", config=config)
-    try:
+    with serving(tmp_path_factory.mktemp("hostile") / "data", config=config) as served:
         yield served
-    finally:
-        assert stop_server(served) == 0, served.log_text()
 
 
 def _frame(message: Message) -> bytes:

@@ -14,7 +14,15 @@ import trio
 
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
-from tests.integration.conftest import FAST, Served, sim, start_server, stop_server
+from tests.integration.conftest import (
+    FAST,
+    Served,
+    ready_for_a_contact_sale,
+    serving,
+    sim,
+    start_server,
+    stop_server,
+)
 
 CONFIG = (
     FAST
@@ -32,18 +40,13 @@ PURCHASE = {"type": "purchase", "amount": "000000001500"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start_server(tmp_path_factory.mktemp("card-rules") / "data", config=CONFIG)
-    try:
+    with serving(tmp_path_factory.mktemp("card-rules") / "data", config=CONFIG) as served:
         yield served
-    finally:
-        assert stop_server(served) == 0, served.log_text()
 
 
 @pytest.fixture
 def terminal(server: Served) -> Served:
-    for args in (("present", "default", "--interface", "contact"), ("host", "approve")):
-        sim(server.data_dir, *args)
-    return server
+    return ready_for_a_contact_sale(server)
 
 
 @dataclass
@@ -137,11 +140,8 @@ DOLLARS = CONFIG.replace("[acquirer]\n", '[acquirer]\ncurrencies = ["840"]\n')
 @pytest.fixture(scope="module")
 def dollars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A terminal in roubles whose acquirer also takes US dollars."""
-    served = start_server(tmp_path_factory.mktemp("dollars") / "data", config=DOLLARS)
-    try:
+    with serving(tmp_path_factory.mktemp("dollars") / "data", config=DOLLARS) as served:
         yield served
-    finally:
-        assert stop_server(served) == 0, served.log_text()
 
 
 def booked(served: Served, rrn: str) -> dict[str, object]:
@@ -221,11 +221,8 @@ OVER_CONTACTLESS_LIMIT = "000010000000"  # the default contactless transaction l
 @pytest.fixture(scope="module")
 def chipless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A terminal whose chip reader is switched off in the configuration."""
-    served = start_server(tmp_path_factory.mktemp("chipless") / "data", config=CONTACT_OFF)
-    try:
+    with serving(tmp_path_factory.mktemp("chipless") / "data", config=CONTACT_OFF) as served:
         yield served
-    finally:
-        assert stop_server(served) == 0, served.log_text()
 
 
 async def test_a_card_in_a_switched_off_reader_is_readerdisabled(chipless: Served) -> None:

@@ -12,7 +12,13 @@ import pytest
 
 from cardcore.client import EcrClient
 from cardcore.protocol.xmlcodec import Message, decode_error_stack
-from tests.integration.conftest import FAST, Served, sim, start_server, stop_server
+from tests.integration.conftest import (
+    FAST,
+    Served,
+    ready_for_a_contact_sale,
+    serving,
+    sim,
+)
 
 CONFIG = FAST + "[transaction]\ndetection-timeout = 3\n"
 PURCHASE = {"type": "purchase", "amount": "000000001500"}
@@ -20,18 +26,13 @@ PURCHASE = {"type": "purchase", "amount": "000000001500"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start_server(tmp_path_factory.mktemp("input") / "data", config=CONFIG)
-    try:
+    with serving(tmp_path_factory.mktemp("input") / "data", config=CONFIG) as served:
         yield served
-    finally:
-        assert stop_server(served) == 0, served.log_text()
 
 
 @pytest.fixture
 def terminal(server: Served) -> Served:
-    for args in (("present", "default", "--interface", "contact"), ("host", "approve")):
-        sim(server.data_dir, *args)
-    return server
+    return ready_for_a_contact_sale(server)
 
 
 async def transaction(
