@@ -9,6 +9,9 @@
 #   format its leftmost bytes (truncation);
 # - otherwise the value itself.
 # The format comes from the one data dictionary (kernel.dictionary).
+# The data is sent in one short C-APDU (Book 1 9.4.1: Lc of at most 255), so
+# a DOL asking for more is refused before anything is allocated: the lengths
+# come from the card, and a long-form length could ask for gigabytes.
 # Default DDOL/TDOL (Book 2 6.5.1, Book 3 5.4 note) are chosen by the caller
 # through `choose_dol`, which also reports whether the default was used.
 from __future__ import annotations
@@ -18,7 +21,9 @@ from collections.abc import Callable, Mapping
 from base import tlv
 from kernel.dictionary import Format, fmt
 
-__all__ = ["Lookup", "build_dol_data", "choose_dol", "dol_tags", "fit_value"]
+__all__ = ["MAX_DOL_DATA", "Lookup", "build_dol_data", "choose_dol", "dol_tags", "fit_value"]
+
+MAX_DOL_DATA = 255
 
 Lookup = Callable[[int], "bytes | None"]
 
@@ -42,8 +47,12 @@ def fit_value(tag: int, value: bytes, length: int) -> bytes:
 def build_dol_data(dol: bytes, lookup: Lookup | Mapping[int, bytes]) -> bytes:
     """Concatenated, formatted values for a DOL (PDOL, CDOL1/2, DDOL, TDOL)."""
     get = lookup.get if isinstance(lookup, Mapping) else lookup
+    entries = tlv.decode_dol(dol)
+    total = sum(length for _, length in entries)
+    if total > MAX_DOL_DATA:
+        raise tlv.TlvError(f"DOL asks for {total} bytes of data, more than a command carries", 0)
     out = bytearray()
-    for tag, length in tlv.decode_dol(dol):
+    for tag, length in entries:
         if tlv.is_constructed(tag):
             out += bytes(length)
             continue

@@ -87,7 +87,8 @@ def test_render_redacts_sensitive_values() -> None:
 # --- hypothesis properties -------------------------------------------------------------
 
 _known = sorted(t for t in dictionary.ELEMENTS if not tlv.is_constructed(t))
-dol_entries = st.lists(st.tuples(st.sampled_from(_known), st.integers(0, 40)), max_size=12)
+# At most 12 entries of at most 21 bytes: within the 255 a command carries.
+dol_entries = st.lists(st.tuples(st.sampled_from(_known), st.integers(0, 21)), max_size=12)
 
 
 @settings(max_examples=150)
@@ -126,3 +127,12 @@ def test_render_never_fails_and_never_shows_a_pan(raw: bytes) -> None:
     pan = H("5413330089020011")
     text = render_tlv(tlv.encode(0x70, tlv.encode(0x5A, pan)) + raw)
     assert "5413330089020011" not in text
+
+
+def test_a_dol_asking_for_more_than_a_command_carries_is_refused_before_allocating() -> None:
+    # A long-form length (84: four length bytes) asking for 201 MB of zeros.
+    with pytest.raises(tlv.TlvError, match="more than a command carries"):
+        dol.build_dol_data(b"\x00\x00\x00\x84\x0c\x00\x00\x00", {})
+    assert (
+        len(dol.build_dol_data(bytes.fromhex("9F0281FF"), {})) == 255
+    )  # the most a command carries
