@@ -16,7 +16,6 @@
 #   the last quantum (RFC 4648 §3.3, §4).
 from __future__ import annotations
 
-import base64
 import binascii
 import os
 import tempfile
@@ -24,7 +23,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO
 
-import pybase64
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -72,11 +70,19 @@ class SecureChannelError(CardcoreError):
 
 def _b64decode(text: str, what: str) -> bytes:
     # Strict: only the alphabet, padding only to complete the last quantum
-    # (RFC 4648 §3.3, §4).
+    # (RFC 4648 §3.3, §4). binascii's strict mode checks all of it but
+    # padding after a whole quantum ("QUJD="), which it lets through.
+    body = text.strip()
+    if body.endswith("=") and len(body.rstrip("=")) % 4 == 0:
+        raise SecureChannelError(f"{what} is not valid base64: padding after a whole quantum")
     try:
-        return pybase64.b64decode(text.strip(), None, True)  # altchars=None, validate=True
+        return binascii.a2b_base64(body, strict_mode=True)
     except (binascii.Error, ValueError):
         raise SecureChannelError(f"{what} is not valid base64") from None
+
+
+def _b64encode(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def _point(raw: bytes, what: str) -> ec.EllipticCurvePublicKey:
@@ -101,11 +107,11 @@ def parse_client_handshake(text: str) -> ec.EllipticCurvePublicKey:
 
 
 def client_handshake(public_key: ec.EllipticCurvePublicKey) -> str:
-    return base64.b64encode(b"\x03\x00\x17\x41" + _raw_point(public_key)).decode("ascii")
+    return _b64encode(b"\x03\x00\x17\x41" + _raw_point(public_key))
 
 
 def server_handshake(public_key: ec.EllipticCurvePublicKey) -> str:
-    return base64.b64encode(b"\x41" + _raw_point(public_key)).decode("ascii")
+    return _b64encode(b"\x41" + _raw_point(public_key))
 
 
 def parse_server_handshake(text: str) -> ec.EllipticCurvePublicKey:
@@ -128,7 +134,7 @@ def seal(
     if len(iv) != IV_LEN:
         raise ValueError("IV must be 16 bytes")
     sealed = (cipher or AESGCM(key)).encrypt(iv, plaintext, None)  # ciphertext || tag
-    return pybase64.b64encode_as_string(sealed[-TAG_LEN:] + iv + sealed[:-TAG_LEN])
+    return _b64encode(sealed[-TAG_LEN:] + iv + sealed[:-TAG_LEN])
 
 
 _CHUNK = 1 << 20
@@ -151,9 +157,9 @@ def seal_stream(key: bytes, source: IO[bytes], target: IO[bytes], iv: bytes | No
         while data := ciphertext.read(_CHUNK):
             pending += data
             whole = len(pending) - len(pending) % 3
-            target.write(pybase64.b64encode(pending[:whole]))
+            target.write(binascii.b2a_base64(pending[:whole], newline=False))
             pending = pending[whole:]
-        target.write(pybase64.b64encode(pending))
+        target.write(binascii.b2a_base64(pending, newline=False))
 
 
 def _split(text: str) -> tuple[bytes, bytes]:

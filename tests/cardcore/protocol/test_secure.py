@@ -55,6 +55,7 @@ def test_bad_base64() -> None:
 @example("QUJD=")
 @example("QUI=")
 @example("QUJD==")
+@example("QUJD====")
 @example("QQ==QQ==")
 def test_base64_is_read_strictly(text: str) -> None:
     """What is read is what binascii's strict mode reads; it refuses, in
@@ -89,7 +90,7 @@ def test_seal_layout_is_tag_iv_ciphertext() -> None:
 
 @given(st.binary(max_size=200))
 def test_sealed_text_is_standard_base64(plaintext: bytes) -> None:
-    # The SIMD encoder against the standard library, over every padding case.
+    # The layout (tag, IV, ciphertext) as the base64 module writes it, over every padding case.
     key, iv = bytes(range(32)), bytes(16)
     sealed = AESGCM(key).encrypt(iv, plaintext, None)
     expected = base64.b64encode(sealed[-16:] + iv + sealed[:-16]).decode()
