@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The PC/SC extra builds pyscard from source against libpcsclite; add it when the library is there.
 PCSC_EXTRA := $(shell pkg-config --exists libpcsclite 2>/dev/null && echo ",pcsc")
 
-.PHONY: demo test lint typecheck unit slow bench readme clean
+.PHONY: demo test lint typecheck unit slow wheels bench readme clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,12 @@ unit: $(BIN)/.installed-test
 slow: $(BIN)/.installed-test
 	$(BIN)/pytest -q -m slow
 
-test: lint unit slow
+# Every runtime dependency as binary wheels for x86_64 and aarch64 Linux and
+# each supported Python (tools/wheels.py; asks PyPI, so it needs the network).
+wheels: $(BIN)/.installed
+	$(BIN)/python -m tools.wheels
+
+test: lint unit slow wheels
 
 bench: $(BIN)/.installed
 	$(BIN)/cardcore-bench
