@@ -8,8 +8,10 @@
 #   refused; comments are dropped. Only the five predefined entities and
 #   character references remain.
 # - Elements nest at most MAX_DEPTH deep (code that walks a document may
-#   recurse), and a document is at most a given size (each caller passes its
-#   own limit, the ECR its packet limit).
+#   recurse), and a document is at most a given size: each caller passes its
+#   own limit, or None when its framing has bounded the document already
+#   (the ECR's packets, by the connection's packet limit, which for a
+#   client's answers is far above MAX_SIZE: a full X-report).
 # - Two shapes of the same reading: xmltodict's mapping for the ECR (a
 #   command's parameters are a mapping, converted by msgspec into its
 #   model), an ElementTree element for the management documents (trees read
@@ -105,8 +107,8 @@ def _too_deep(path: list[Any], key: str, value: Any) -> tuple[str, Any]:
     return key, value
 
 
-def _check_size(data: bytes, limit: int) -> None:
-    if len(data) > limit:
+def _check_size(data: bytes, limit: int | None) -> None:
+    if limit is not None and len(data) > limit:
         raise XmlForbidden(f"forbidden XML: {len(data)} bytes, more than {limit}")
 
 
@@ -117,7 +119,7 @@ def _failed(exc: Exception) -> XmlError:
 
 
 def read_mapping(
-    data: bytes, *, encoding: str | None = None, limit: int = MAX_SIZE
+    data: bytes, *, encoding: str | None = None, limit: int | None = MAX_SIZE
 ) -> dict[str, Any] | None:
     """The document in xmltodict's shape: {root: content}, where content is
     None, the text, or a mapping of children ('@name' for attributes, '#text'
@@ -133,7 +135,9 @@ def read_mapping(
     return doc
 
 
-def read_element(data: bytes, *, encoding: str | None = None, limit: int = MAX_SIZE) -> ET.Element:
+def read_element(
+    data: bytes, *, encoding: str | None = None, limit: int | None = MAX_SIZE
+) -> ET.Element:
     """The document as an ElementTree element (text and tails as written)."""
     _check_size(data, limit)
     builder = ET.TreeBuilder()

@@ -57,7 +57,7 @@ class Message(msgspec.Struct, frozen=True):
     def params(self) -> dict[str, Any]:
         """Root attributes and children as one parameter mapping."""
         if not self.attrs:
-            return dict(self.body)  # most commands: nothing to merge
+            return dict(self.body)
         merged: dict[str, Any] = dict(self.attrs)
         for key, value in self.body.items():
             if key in merged and merged[key] != value:
@@ -75,7 +75,9 @@ class Message(msgspec.Struct, frozen=True):
 
 def decode_message(data: bytes) -> Message:
     """Parse one packet. Raises XmlError for anything but one well-formed element."""
-    doc = read_mapping(data, encoding="utf-8")
+    # No size limit here: the frame decoder has held the packet to its
+    # connection's limit (the server's max-packet, the client's for answers).
+    doc = read_mapping(data, encoding="utf-8", limit=None)
     if doc is None or len(doc) != 1:
         raise XmlError("malformed XML: expected one root element")
     ((name, content),) = doc.items()
@@ -160,8 +162,8 @@ _STRUCT_TEXTS: dict[tuple[type, str, str], tuple[tuple[str, ...], str]] = {}
 
 def _struct(out: list[str], name: str, value: msgspec.Struct, pad: str) -> None:
     """A struct is the element of its fields, in their order, by their
-    encoded names: laid out from its type when all are text without markup
-    (the names need no look-up), else as the same mapping would be."""
+    encoded names: laid out from its type when all are text without markup,
+    else as the same mapping would be."""
     values = astuple(value)
     shape = (type(value), name, pad)
     last = _STRUCT_TEXTS.get(shape)

@@ -17,7 +17,14 @@ import xmltodict
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from base.xmlread import MAX_DEPTH, XmlError, XmlForbidden, read_element, read_mapping
+from base.xmlread import (
+    MAX_DEPTH,
+    MAX_SIZE,
+    XmlError,
+    XmlForbidden,
+    read_element,
+    read_mapping,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS: list[Callable[..., Any]] = [read_mapping, read_element]
@@ -110,6 +117,14 @@ def test_size_limit(read: Callable[..., Any]) -> None:
     read(data, limit=len(data))
     with pytest.raises(XmlForbidden, match="more than"):
         read(data, limit=len(data) - 1)
+
+
+@pytest.mark.parametrize("read", READERS)
+def test_default_size_limit_and_none(read: Callable[..., Any]) -> None:
+    data = b"<a>" + b"x" * MAX_SIZE + b"</a>"
+    with pytest.raises(XmlForbidden, match="more than"):
+        read(data)
+    read(data, limit=None)  # the caller's framing bounded it
 
 
 def test_declared_encoding_or_the_one_given() -> None:

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.xmlread import MAX_SIZE
 from cardcore.protocol.xmlcodec import (
     MAX_DEPTH,
     Message,
@@ -107,6 +108,15 @@ def test_depth_limit_is_inclusive() -> None:
     depth = MAX_DEPTH
     message = decode_message(b"<a>" * depth + b"</a>" * depth)
     assert message.name == "a"
+
+
+def test_a_packet_is_bounded_by_its_frame_not_by_the_reader() -> None:
+    # A full X-report answer is larger than the reader's default limit; the
+    # client's frame decoder has bounded it already.
+    lines = ["x" * 100] * (MAX_SIZE // 100)
+    packet = encode_body("report", {"status": "ok", "xreport": {"line": lines}})
+    assert len(packet) > MAX_SIZE
+    assert decode_message(packet).body["xreport"]["line"] == lines
 
 
 def test_encode_answer_with_error_stack_matches_manual() -> None:
