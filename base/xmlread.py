@@ -12,15 +12,17 @@
 #   own limit, or None when its framing has bounded the document already
 #   (the ECR's packets, by the connection's packet limit, which for a
 #   client's answers is far above MAX_SIZE: a full X-report).
-# - Two shapes of the same reading: xmltodict's mapping for the ECR (a
-#   command's parameters are a mapping, converted by msgspec into its
-#   model), an ElementTree element for the management documents (trees read
-#   by path). Both are built on the one parser below.
+# - Three shapes of the same reading, all on the one parser below:
+#   xmltodict's mapping for the ECR (a command's parameters are a mapping,
+#   converted by msgspec into its model); an ElementTree element for the
+#   management documents (trees read by path); and an envelope, a root whose
+#   one child holds only text, for the ECR's sealed packets (a root holding
+#   one <encrypted> block), where a mapping would only be taken apart again.
 # Defusedxml would give the same refusals for ElementTree, but neither a
 # depth limit nor a parser that xmltodict can take: these few lines do both.
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from xml.etree import ElementTree as ET
 from xml.parsers import expat
 
@@ -31,9 +33,11 @@ from base.errors import CardcoreError
 __all__ = [
     "MAX_DEPTH",
     "MAX_SIZE",
+    "Envelope",
     "XmlError",
     "XmlForbidden",
     "read_element",
+    "read_envelope",
     "read_mapping",
 ]
 
@@ -54,6 +58,10 @@ class XmlForbidden(XmlError):
 
 class _Refused(Exception):
     """Raised inside expat's callbacks; XmlForbidden outside."""
+
+
+class _NotEnvelope(Exception):
+    """Raised inside expat's callbacks: the document is not an envelope."""
 
 
 def _no_doctype(*_args: object) -> None:
@@ -118,6 +126,15 @@ def _failed(exc: Exception) -> XmlError:
     return XmlError(f"malformed XML: {exc}")
 
 
+def _may_be_too_deep(data: bytes) -> bool:
+    """Whether ``data`` may nest deeper than MAX_DEPTH: only with more start
+    tags than that. Every tag begins with a '<', the byte 0x3C in whatever
+    encoding expat reads (UTF-8, UTF-16, and the single-byte encodings, which
+    expat takes only if they keep ASCII's markup characters where ASCII has
+    them), so a document with no more than MAX_DEPTH of those bytes cannot."""
+    return data.count(b"<") > MAX_DEPTH
+
+
 def read_mapping(
     data: bytes, *, encoding: str | None = None, limit: int | None = MAX_SIZE
 ) -> dict[str, Any] | None:
@@ -126,9 +143,12 @@ def read_mapping(
     for text beside children, a repeated child as a list; whitespace
     stripped). None for a document without a root element."""
     _check_size(data, limit)
+    # The depth check runs for each element, attribute and text; only a
+    # document with enough tags to nest too deep needs it.
+    check = _too_deep if _may_be_too_deep(data) else None
     try:
         doc: dict[str, Any] | None = xmltodict.parse(
-            data, encoding=encoding, expat=_HardenedExpat, postprocessor=_too_deep
+            data, encoding=encoding, expat=_HardenedExpat, postprocessor=check
         )
     except (_Refused, expat.ExpatError, ValueError) as exc:  # (UnicodeError is a ValueError)
         raise _failed(exc) from None
@@ -165,3 +185,66 @@ def read_element(
         return builder.close()
     except (_Refused, expat.ExpatError, ValueError) as exc:
         raise _failed(exc) from None
+
+
+class Envelope(NamedTuple):
+    """A root element and the text of its one child (see read_envelope)."""
+
+    name: str
+    attrs: dict[str, str]
+    text: str | None
+
+
+def read_envelope(
+    data: bytes, child: str, *, encoding: str | None = None, limit: int | None = MAX_SIZE
+) -> Envelope | None:
+    """The root's name, its attributes and the text of its one child ``child``,
+    if that is all the document holds: the child without attributes or
+    children of its own, nothing but whitespace beside it. The text is as
+    read_mapping gives it (whitespace stripped, None when empty), so the
+    envelope is read_mapping's {name: {'@attr': value, child: text}}.
+
+    None for a document of any other shape. Reading stops where the shape
+    breaks, so the rest of such a document is not yet checked: read it with
+    read_mapping, which checks it all. Up to there the same rules hold as for
+    every reading (the document nests two deep at most, within MAX_DEPTH)."""
+    _check_size(data, limit)
+    parser = _parser(encoding)
+    root: list[Any] = []  # the root's name and attributes, once it opens
+    pieces: list[str] = []  # the child's text
+    depth = 0
+    has_child = False
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal depth, has_child
+        depth += 1
+        if depth == 1:
+            root.extend((name, attrs))
+        elif depth == 2 and name == child and not attrs and not has_child:
+            has_child = True
+        else:
+            raise _NotEnvelope
+
+    def end(_name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def characters(text: str) -> None:
+        if depth == 2:
+            pieces.append(text)
+        elif text.strip():  # text beside the child
+            raise _NotEnvelope
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    parser.buffer_text = True
+    try:
+        parser.Parse(data, True)
+    except _NotEnvelope:
+        return None
+    except (_Refused, expat.ExpatError, ValueError) as exc:
+        raise _failed(exc) from None
+    if not has_child:
+        return None
+    return Envelope(root[0], root[1], "".join(pieces).strip() or None)

@@ -14,6 +14,9 @@
 #   answer of the terminal's own sent back, decrypts like a fresh one.
 # - Base64 is strict both ways: only the alphabet, padding only to complete
 #   the last quantum (RFC 4648 §3.3, §4).
+# - A sealed packet is read as the envelope it is (base.xmlread.read_envelope:
+#   the root, its attributes, the <encrypted> text) by the same hardened
+#   reader as every packet; any other packet as a mapping (decode_message).
 from __future__ import annotations
 
 import binascii
@@ -29,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from base.errors import CardcoreError
+from base.xmlread import read_envelope
 from cardcore.protocol.xmlcodec import Message, XmlError, decode_message, encode_body, open_tag
 
 __all__ = [
@@ -41,6 +45,7 @@ __all__ = [
     "SecureChannelError",
     "clear_message",
     "client_handshake",
+    "decode_packet",
     "derive_key",
     "is_encrypted",
     "open_message",
@@ -60,6 +65,7 @@ TAG_LEN = 16
 IV_LEN = 16
 ENCRYPTED = "encrypted"
 ENCRYPTED_DATA = "encrypted-data"
+_ENCRYPTED_TAG = f"<{ENCRYPTED}".encode()
 
 
 class SecureChannelError(CardcoreError):
@@ -180,6 +186,19 @@ def unseal(key: bytes, text: str, cipher: AESGCM | None = None) -> bytes:
 
 def is_encrypted(message: Message) -> bool:
     return ENCRYPTED in message.body
+
+
+def decode_packet(data: bytes) -> Message:
+    """One packet as it comes, sealed or clear: decode_message's reading of
+    it. A sealed one (a root holding just an <encrypted> child) is read as
+    that envelope, not as a general mapping; only a packet that names the
+    element can be one."""
+    if _ENCRYPTED_TAG in data:
+        # Read as decode_message reads: UTF-8, bounded by the frame decoder.
+        envelope = read_envelope(data, ENCRYPTED, encoding="utf-8", limit=None)
+        if envelope is not None:
+            return Message(envelope.name, {ENCRYPTED: envelope.text}, envelope.attrs)
+    return decode_message(data)
 
 
 def seal_message(message: Message, key: bytes, cipher: AESGCM | None = None) -> Message:

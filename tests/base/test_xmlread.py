@@ -1,11 +1,13 @@
 """The one XML reader: what it refuses (DTDs, entities, instructions, depth,
 size), that it reads everything else as xmltodict and ElementTree read it on
-their own, and that no other module of the product parses XML."""
+their own (and an envelope as its mapping reads it), and that no other module
+of the product parses XML."""
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -17,17 +19,26 @@ import xmltodict
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import base.xmlread
 from base.xmlread import (
     MAX_DEPTH,
     MAX_SIZE,
+    Envelope,
     XmlError,
     XmlForbidden,
     read_element,
+    read_envelope,
     read_mapping,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS: list[Callable[..., Any]] = [read_mapping, read_element]
+# The envelope reader stops at a document of another shape (it returns None
+# there), so it meets each refusal in the envelopes below instead.
+ENVELOPE_READERS: list[Callable[..., Any]] = [
+    *READERS,
+    functools.partial(read_envelope, child="encrypted"),
+]
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -135,6 +146,125 @@ def test_declared_encoding_or_the_one_given() -> None:
     assert read_element(data.encode(), encoding="utf-8").text == "ПРИВЕТ"
 
 
+# ------------------------------------------------------------- envelopes
+ENVELOPE = b'<request n="1">\n  <encrypted>QUJD</encrypted>\n</request>'
+
+FORBIDDEN_ENVELOPES = [
+    b'<!DOCTYPE r [<!ENTITY x "QUJD">]><r><encrypted>&x;</encrypted></r>',
+    b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r><encrypted>&x;</encrypted></r>',
+    b'<!DOCTYPE r SYSTEM "http://example.invalid/r.dtd"><r><encrypted>QUJD</encrypted></r>',
+    b"<?evil instruction?><r><encrypted>QUJD</encrypted></r>",
+    b"<r><?evil instruction?><encrypted>QUJD</encrypted></r>",
+    b"<r><encrypted>QU<?evil instruction?>JD</encrypted></r>",
+    b"<r><encrypted>QUJD</encrypted><?evil instruction?></r>",
+    b"<r><encrypted>QUJD</encrypted></r><?evil instruction?>",
+]
+
+MALFORMED_ENVELOPES = [
+    b"<r><encrypted>QUJD</encrypted>",
+    b"<r><encrypted>QUJD</r>",
+    b"<r><encrypted>&undefined;</encrypted></r>",
+    b"<r><encrypted>QU\xc3\x28JD</encrypted></r>",
+    b"<r><encrypted>QUJD</encrypted></r><r/>",
+    b"<r><encrypted>QUJD</encrypted></r>trailing",
+    b'<r n="1" n="2"><encrypted>QUJD</encrypted></r>',
+]
+
+
+@pytest.mark.parametrize("read", ENVELOPE_READERS)
+@pytest.mark.parametrize("data", FORBIDDEN_ENVELOPES)
+def test_forbidden_envelope(read: Callable[..., Any], data: bytes) -> None:
+    with pytest.raises(XmlForbidden) as info:
+        read(data)
+    assert info.value.message.startswith("forbidden XML: ")
+    assert "root:" not in info.value.message
+
+
+@pytest.mark.parametrize("read", ENVELOPE_READERS)
+@pytest.mark.parametrize("data", MALFORMED_ENVELOPES)
+def test_malformed_envelope(read: Callable[..., Any], data: bytes) -> None:
+    with pytest.raises(XmlError) as info:
+        read(data)
+    assert not isinstance(info.value, XmlForbidden)
+    assert info.value.message.startswith("malformed XML: ")
+
+
+def test_an_envelope_is_its_root_attributes_and_text() -> None:
+    assert read_envelope(ENVELOPE, "encrypted") == Envelope("request", {"n": "1"}, "QUJD")
+    assert read_mapping(ENVELOPE) == {"request": {"@n": "1", "encrypted": "QUJD"}}
+    assert read_envelope(b"<r><encrypted/></r>", "encrypted") == Envelope("r", {}, None)
+    spread = b"<r><!-- c --><encrypted> QU<![CDATA[JD]]>&#x3d;<!--c--> </encrypted>\n</r>"
+    assert read_envelope(spread, "encrypted") == Envelope("r", {}, "QUJD=")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<r/>",
+        b"<r>  </r>",
+        b"<encrypted>QUJD</encrypted>",
+        b"<r><other>QUJD</other></r>",
+        b"<r><encrypted>QUJD</encrypted><encrypted>QUJD</encrypted></r>",
+        b"<r><encrypted>QUJD</encrypted><other/></r>",
+        b"<r><other/><encrypted>QUJD</encrypted></r>",
+        b"<r>text<encrypted>QUJD</encrypted></r>",
+        b"<r><encrypted>QUJD</encrypted>text</r>",
+        b'<r><encrypted n="1">QUJD</encrypted></r>',
+        b"<r><encrypted><b>QUJD</b></encrypted></r>",
+        # Deeper than an envelope nests, and than MAX_DEPTH: not read as far.
+        b"<r><encrypted>" + b"<a>" * MAX_DEPTH + b"</a>" * MAX_DEPTH + b"</encrypted></r>",
+    ],
+)
+def test_any_other_shape_is_not_an_envelope(data: bytes) -> None:
+    assert read_envelope(data, "encrypted") is None
+
+
+def test_envelope_size_limit() -> None:
+    read_envelope(ENVELOPE, "encrypted", limit=len(ENVELOPE))
+    with pytest.raises(XmlForbidden, match="more than"):
+        read_envelope(ENVELOPE, "encrypted", limit=len(ENVELOPE) - 1)
+    with pytest.raises(XmlForbidden, match="more than"):
+        read_envelope(b"<r><encrypted>" + b"Q" * MAX_SIZE + b"</encrypted></r>", "encrypted")
+
+
+# --------------------------------------- the depth check, where it is needed
+def _nested(depth: int) -> bytes:
+    return b"<a>" * depth + b"</a>" * depth
+
+
+def test_the_depth_check_runs_only_where_a_document_may_be_too_deep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def counted(path: list[Any], key: str, value: Any) -> tuple[str, Any]:
+        calls.append(len(path))
+        return key, value
+
+    monkeypatch.setattr(base.xmlread, "_too_deep", counted)
+    few = b"<a>" + b"<b/>" * (MAX_DEPTH - 1) + b"</a>"  # MAX_DEPTH + 1 '<'
+    fewest = few.replace(b"<b/>", b"", 1)  # MAX_DEPTH
+    read_mapping(fewest)
+    assert calls == []
+    read_mapping(few)
+    assert calls
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-16-be", "cp1251"])
+def test_too_deep_is_refused_in_any_encoding(encoding: str) -> None:
+    declared = f'<?xml version="1.0" encoding="{encoding[:6]}"?>'
+    for depth, refused in ((MAX_DEPTH, False), (MAX_DEPTH + 1, True)):
+        data = (declared + _nested(depth).decode()).encode(encoding)
+        if encoding.startswith("utf-16"):
+            data = b"\xff\xfe" + data if encoding.endswith("le") else b"\xfe\xff" + data
+        for read in READERS:
+            if refused:
+                with pytest.raises(XmlForbidden, match="deeper"):
+                    read(data)
+            else:
+                read(data)
+
+
 # ------------------------- everything not refused reads as the libraries read it
 _chars = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from(
     " \n\t&<>'\""
@@ -190,10 +320,61 @@ def test_read_as_elementtree_reads_it(document: str, declared: bool) -> None:
     assert ET.tostring(ours) == ET.tostring(theirs)
 
 
+@st.composite
+def _envelopes(draw: st.DrawFn) -> str:
+    """Envelopes, and documents one step from one: other children beside
+    the child or in it, text beside it, attributes on it, comments."""
+    root = draw(st.sampled_from(["r", "encrypted", "x-y"]))
+    attrs = draw(st.dictionaries(st.sampled_from(["n", "v"]), _free_text, max_size=2))
+    head = f"<{root}" + "".join(
+        f' {k}="{_xml_text(v).replace(chr(34), "&quot;")}"' for k, v in attrs.items()
+    )
+    child_attr = draw(st.sampled_from(["", "", "", ' n="1"']))
+    inner = draw(st.lists(_free_text.map(_xml_text) | _documents(2) | st.just("<!--c-->")))
+    child = draw(
+        st.sampled_from(["encrypted", "encrypted", "other"]).map(
+            lambda name: f"<{name}{child_attr}>{''.join(inner)}</{name}>"
+        )
+    )
+    around = draw(
+        st.lists(st.sampled_from([" ", "\n  ", "<!--c-->", "text", "<b/>", child]), max_size=3)
+    )
+    pieces = [*around, child] if draw(st.booleans()) else [child, *around]
+    return f"{head}>{''.join(pieces)}</{root}>"
+
+
+@settings(max_examples=500)
+@given(_envelopes() | _documents())
+def test_an_envelope_reads_as_its_mapping(document: str) -> None:
+    data = document.encode()
+    try:
+        envelope = read_envelope(data, "encrypted")
+    except XmlError as exc:
+        with pytest.raises(type(exc)):
+            read_mapping(data)
+        return
+    if envelope is None:
+        return
+    content = {f"@{k}": v for k, v in envelope.attrs.items()} | {"encrypted": envelope.text}
+    assert read_mapping(data) == {envelope.name: content}
+
+
+def test_the_envelope_strategy_makes_envelopes() -> None:
+    found = []
+
+    @settings(max_examples=200)
+    @given(_envelopes())
+    def collect(document: str) -> None:
+        found.append(read_envelope(document.encode(), "encrypted") is not None)
+
+    collect()
+    assert any(found) and not all(found)
+
+
 @settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_garbage_reads_or_raises_xml_error(data: bytes) -> None:
-    for read in READERS:
+    for read in ENVELOPE_READERS:
         with contextlib.suppress(XmlError):
             read(data)
 
