@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The PC/SC extra builds pyscard from source against libpcsclite; add it when the library is there.
 PCSC_EXTRA := $(shell pkg-config --exists libpcsclite 2>/dev/null && echo ",pcsc")
 
-.PHONY: demo test lint typecheck unit slow browser lowest image wheelhouse bench readme clean
+.PHONY: demo test lint typecheck unit slow browser wheels lowest image wheelhouse bench readme clean
 
 # The ui extra (segno) draws the SBP QR on the virtual terminal page.
 $(BIN)/.installed: pyproject.toml
@@ -50,6 +50,11 @@ slow: $(BIN)/.installed-test
 browser: $(BIN)/.installed-test
 	$(BIN)/pytest -q -m browser tests/browser
 
+# Every runtime dependency as binary wheels for x86_64 and aarch64 Linux and
+# each supported Python (tools/wheels.py; asks PyPI, so it needs the network).
+wheels: $(BIN)/.installed
+	$(BIN)/python -m tools.wheels
+
 # The dependency floors of pyproject.toml, installed and tried (uv, lowest-direct).
 lowest:
 	PYTHON=$(PYTHON) tools/ci/lowest-deps.sh
@@ -59,11 +64,11 @@ lowest:
 image: $(BIN)/.installed-test
 	$(BIN)/pytest -q -m image
 
-test: lint unit slow browser lowest image
-
 # Every wheel the terminal image needs (install.sh --wheelhouse dist/wheelhouse).
 wheelhouse:
 	tools/deploy/install.sh --build-wheelhouse dist/wheelhouse --python $(PYTHON)
+
+test: lint unit slow browser wheels lowest image
 
 bench: $(BIN)/.installed
 	$(BIN)/cardcore-bench

@@ -24,12 +24,13 @@ from cardcore.protocol.framing import FrameDecoder, encode_frame
 from cardcore.protocol.secure import (
     ENCRYPTED,
     client_handshake,
+    decode_packet,
     derive_key,
     open_message,
     parse_server_handshake,
     seal_message,
 )
-from cardcore.protocol.xmlcodec import Body, Message, decode_message, encode_message
+from cardcore.protocol.xmlcodec import Body, Message, encode_message
 
 __all__ = [
     "BlockingEcrClient",
@@ -112,7 +113,7 @@ class EcrConnection:
             expected = self._decoder.expected
             if self._on_progress is not None and expected and expected >= PROGRESS_FROM:
                 self._on_progress(self._decoder.pending, expected)
-        return decode_message(self._ready.pop(0))
+        return decode_packet(self._ready.pop(0))
 
     async def command(
         self,

@@ -50,6 +50,7 @@ from cardcore.protocol.secure import (
     ENCRYPTED,
     SecureChannelError,
     clear_message,
+    decode_packet,
     is_encrypted,
 )
 from cardcore.protocol.session import (
@@ -71,7 +72,6 @@ from cardcore.protocol.xmlcodec import (
     Message,
     XmlError,
     XmlWriter,
-    decode_message,
     encode_error_stack,
     encode_message,
 )
@@ -343,7 +343,7 @@ class Connection:
         """The session's verdict on a packet that came while a message was out."""
         now, key = self._clock.current_time(), self._asking_key
         try:
-            answer = decode_message(packet)
+            answer = decode_packet(packet)
             if is_encrypted(answer):
                 if key is None:
                     raise SecureChannelError("encrypted answer to a clear message")
@@ -454,7 +454,7 @@ class Connection:
         """Handle one command packet; False closes the connection."""
         self._busy = True
         try:
-            message = decode_message(packet)
+            message = decode_packet(packet)
         except XmlError as exc:
             log.info("%s: %s", self.peer, exc)
             await self._answer_now(error_answer(ERROR_ROOT, Status.FORMAT_ERROR, [exc.message]))

@@ -6,32 +6,28 @@
 # whole too, or a stream of chunks the server core sends as they come (a
 # server-sent event stream, WHATWG HTML 9.2), chunked (RFC 9112 §7.1).
 #
-# XML bodies are parsed with expat directly and refuse any DOCTYPE, entity
-# declaration or external entity (docs/protocol-decisions.md: billion-laughs
-# and XXE must fail fast); only the five predefined entities and character
-# references are accepted. JSON goes through msgspec, optionally typed.
+# XML bodies are read by the project's one hardened reader (base.xmlread: no
+# DTD, no entity, bounded depth); JSON goes through msgspec, optionally typed.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar, overload
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.etree import ElementTree as ET
-from xml.parsers import expat
 
 import msgspec
 from cryptography import x509
 
 from base.errors import CardcoreError
+from base.xmlread import XmlError, read_element
 
 __all__ = [
     "HTTPException",
     "Request",
     "Response",
     "TlsInfo",
-    "XmlForbidden",
     "json_error",
-    "parse_xml",
     "reason_phrase",
     "text_error",
 ]
@@ -186,13 +182,12 @@ class Request:
             raise HTTPException(400, "malformed JSON body") from exc
 
     def xml(self) -> ET.Element:
-        """Parse the body as XML (no DTD, no entities); errors give 400."""
+        """Parse the body as XML (base.xmlread: no DTD, no entities, bounded
+        depth and size); a malformed or refused body gives 400."""
         try:
-            return parse_xml(self.body)
-        except XmlForbidden as exc:
-            raise HTTPException(400, f"XML refused: {exc}") from exc
-        except expat.ExpatError as exc:
-            raise HTTPException(400, f"malformed XML body: {exc}") from exc
+            return read_element(self.body)
+        except XmlError as exc:
+            raise HTTPException(400, f"XML body refused: {exc.message}") from exc
 
     def certificate(self) -> x509.Certificate | None:
         """The verified client certificate of a mutual-TLS connection."""
@@ -277,33 +272,3 @@ def text_error(status: int, message: str) -> Response:
 def json_error(status: int, message: str) -> Response:
     """A JSON rendering: ``{"code": "HTTP_<status>", "message": ...}``."""
     return Response.json({"code": f"HTTP_{status}", "message": message}, status=status)
-
-
-class XmlForbidden(ValueError):
-    """The XML document uses a construct refused for safety (DTD, entities)."""
-
-
-def _forbid(what: str) -> NoReturn:
-    raise XmlForbidden(what)
-
-
-def parse_xml(data: bytes) -> ET.Element:
-    """Parse ``data`` into an ElementTree element, refusing DTDs and entities.
-
-    Raises :class:`XmlForbidden` for a DOCTYPE, entity declaration or external
-    entity reference and :class:`xml.parsers.expat.ExpatError` for malformed
-    XML (including undefined entities).
-    """
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate()
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = lambda *_: _forbid("DOCTYPE")
-    parser.EntityDeclHandler = lambda *_: _forbid("entity declaration")
-    parser.UnparsedEntityDeclHandler = lambda *_: _forbid("entity declaration")
-    parser.ExternalEntityRefHandler = lambda *_: _forbid("external entity")
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
-    parser.buffer_text = True
-    parser.Parse(data, True)
-    return builder.close()

@@ -15,6 +15,7 @@
 # matching checksum: a payload from the agent is checked before it is shown.
 from __future__ import annotations
 
+import binascii
 import re
 import secrets
 import string
@@ -50,25 +51,11 @@ class QrType(StrEnum):
     DYNAMIC = "02"
 
 
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return tuple(table)
-
-
-_TABLE = _crc_table()
-
-
 def crc16_ccitt_false(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, MSB first, xorout 0."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[((crc >> 8) ^ byte) & 0xFF]
-    return crc
+    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, MSB first, xorout 0.
+    binascii's CRC-CCITT is this polynomial, unreflected, without a final
+    xor: started at 0xFFFF it is exactly this variant."""
+    return binascii.crc_hqx(data, 0xFFFF)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,11 @@
 #   answer of the terminal's own sent back, decrypts like a fresh one.
 # - Base64 is strict both ways: only the alphabet, padding only to complete
 #   the last quantum (RFC 4648 §3.3, §4).
+# - A sealed packet is read as the envelope it is (base.xmlread.read_envelope:
+#   the root, its attributes, the <encrypted> text) by the same hardened
+#   reader as every packet; any other packet as a mapping (decode_message).
 from __future__ import annotations
 
-import base64
 import binascii
 import os
 import tempfile
@@ -27,13 +29,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO
 
-import pybase64
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from base.errors import CardcoreError
+from base.xmlread import read_envelope
 from cardcore.protocol.xmlcodec import Message, XmlError, decode_message, encode_body, open_tag
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "SecureChannelError",
     "clear_message",
     "client_handshake",
+    "decode_packet",
     "derive_key",
     "is_encrypted",
     "open_message",
@@ -65,6 +68,7 @@ TAG_LEN = 16
 IV_LEN = 16
 ENCRYPTED = "encrypted"
 ENCRYPTED_DATA = "encrypted-data"
+_ENCRYPTED_TAG = f"<{ENCRYPTED}".encode()
 
 
 class SecureChannelError(CardcoreError):
@@ -73,11 +77,19 @@ class SecureChannelError(CardcoreError):
 
 def _b64decode(text: str, what: str) -> bytes:
     # Strict: only the alphabet, padding only to complete the last quantum
-    # (RFC 4648 §3.3, §4).
+    # (RFC 4648 §3.3, §4). binascii's strict mode checks all of it but
+    # padding after a whole quantum ("QUJD="), which it lets through.
+    body = text.strip()
+    if body.endswith("=") and len(body.rstrip("=")) % 4 == 0:
+        raise SecureChannelError(f"{what} is not valid base64: padding after a whole quantum")
     try:
-        return pybase64.b64decode(text.strip(), None, True)  # altchars=None, validate=True
+        return binascii.a2b_base64(body, strict_mode=True)
     except (binascii.Error, ValueError):
         raise SecureChannelError(f"{what} is not valid base64") from None
+
+
+def _b64encode(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def _point(raw: bytes, what: str) -> ec.EllipticCurvePublicKey:
@@ -102,11 +114,11 @@ def parse_client_handshake(text: str) -> ec.EllipticCurvePublicKey:
 
 
 def client_handshake(public_key: ec.EllipticCurvePublicKey) -> str:
-    return base64.b64encode(b"\x03\x00\x17\x41" + _raw_point(public_key)).decode("ascii")
+    return _b64encode(b"\x03\x00\x17\x41" + _raw_point(public_key))
 
 
 def server_handshake(public_key: ec.EllipticCurvePublicKey) -> str:
-    return base64.b64encode(b"\x41" + _raw_point(public_key)).decode("ascii")
+    return _b64encode(b"\x41" + _raw_point(public_key))
 
 
 def parse_server_handshake(text: str) -> ec.EllipticCurvePublicKey:
@@ -129,7 +141,7 @@ def seal(
     if len(iv) != IV_LEN:
         raise ValueError("IV must be 16 bytes")
     sealed = (cipher or AESGCM(key)).encrypt(iv, plaintext, None)  # ciphertext || tag
-    return pybase64.b64encode_as_string(sealed[-TAG_LEN:] + iv + sealed[:-TAG_LEN])
+    return _b64encode(sealed[-TAG_LEN:] + iv + sealed[:-TAG_LEN])
 
 
 _CHUNK = 1 << 20
@@ -152,9 +164,9 @@ def seal_stream(key: bytes, source: IO[bytes], target: IO[bytes], iv: bytes | No
         while data := ciphertext.read(_CHUNK):
             pending += data
             whole = len(pending) - len(pending) % 3
-            target.write(pybase64.b64encode(pending[:whole]))
+            target.write(binascii.b2a_base64(pending[:whole], newline=False))
             pending = pending[whole:]
-        target.write(pybase64.b64encode(pending))
+        target.write(binascii.b2a_base64(pending, newline=False))
 
 
 def _split(text: str) -> tuple[bytes, bytes]:
@@ -175,6 +187,19 @@ def unseal(key: bytes, text: str, cipher: AESGCM | None = None) -> bytes:
 
 def is_encrypted(message: Message) -> bool:
     return ENCRYPTED in message.body
+
+
+def decode_packet(data: bytes) -> Message:
+    """One packet as it comes, sealed or clear: decode_message's reading of
+    it. A sealed one (a root holding just an <encrypted> child) is read as
+    that envelope, not as a general mapping; only a packet that names the
+    element can be one."""
+    if _ENCRYPTED_TAG in data:
+        # Read as decode_message reads: UTF-8, bounded by the frame decoder.
+        envelope = read_envelope(data, ENCRYPTED, encoding="utf-8", limit=None)
+        if envelope is not None:
+            return Message(envelope.name, {ENCRYPTED: envelope.text}, envelope.attrs)
+    return decode_message(data)
 
 
 def seal_message(message: Message, key: bytes, cipher: AESGCM | None = None) -> Message:

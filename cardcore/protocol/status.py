@@ -163,7 +163,7 @@ ERROR_STATUS: dict[str, Status] = {
     "cardcore.protocol.framing.FramingError": Status.FORMAT_ERROR,
     "cardcore.protocol.messages.InvalidArguments": Status.INVALID_ARGUMENTS,
     "cardcore.protocol.secure.SecureChannelError": Status.VERIFICATION_FAILED,
-    "cardcore.protocol.xmlcodec.XmlError": Status.FORMAT_ERROR,
+    "base.xmlread.XmlError": Status.FORMAT_ERROR,
     "cardcore.provisioning.errors.ProvisioningError": Status.FAILED,
     "cardcore.provisioning.errors.ProvisioningFormatError": Status.FORMAT_ERROR,
     "cardcore.provisioning.errors.ProvisioningIOError": Status.FILE_IO_ERROR,

@@ -1,36 +1,31 @@
-# Strategy: the XML of the ECR manual («Формат данных») on a hardened expat.
-# - Parsing drives expat directly and builds the body in xmltodict's shape
-#   (text -> str, attributes '@name', text beside children '#text', a repeated
-#   child -> list; whitespace stripped): the shape the rest of the code reads,
-#   without a general-purpose converter's cost on every packet (the tests
-#   check that xmltodict reads any document the same way).
-# - The expat parser rejects any DOCTYPE outright (so no internal or external
-#   entity can be declared: billion-laughs and XXE fail on the first
-#   declaration, before expansion), never reads external parameter entities,
-#   and bounds the element depth.
+# Strategy: the XML of the ECR manual («Формат данных»).
+# - Reading goes through the project's one hardened reader (base.xmlread:
+#   xmltodict on an expat that refuses any DTD, entity or processing
+#   instruction, with a depth limit), so the ECR refuses what every other
+#   outside document is refused for. Its xmltodict shape (text -> str,
+#   attributes '@name', text beside children '#text', a repeated child ->
+#   list; whitespace stripped) is what the rest of the code reads; a
+#   command's parameters are then converted by msgspec into their model
+#   (cardcore.protocol.messages).
 # - Text is UTF-8 whatever the declaration says (docs/protocol-decisions.md: the manual says
 #   ASCII but its own examples carry Cyrillic).
-# - Most packets are one root with plain leaf children (a command, its
-#   parameters). Such a packet, in a strict subset of XML where nothing needs
-#   expat (ASCII names, no references, CDATA, comments, declarations or
-#   carriage returns), is read by one linear regular expression in C: the
-#   callbacks of a parse cost more than all the rest of a small command.
-#   Anything outside the subset, well-formed or not, goes to expat, so that
-#   both readings agree wherever the fast one answers (tested).
 # - A message is its root tag (the command or message name), the root's
 #   attributes and its children; parameters may come either way
 #   (`<transaction type="payment">` = `<transaction><type>payment</type>`).
+# - Answers are written by this module, not by xmltodict.unparse: an answer
+#   of the same shape as the last (getparameters' 32 fields, polled again
+#   and again) reuses the text around its values, where a general writer
+#   would lay out every field anew, and the writer streams the answers too
+#   large to hold (the full X-report).
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
-from xml.parsers import expat
 
 import msgspec
 from msgspec.structs import astuple
 
-from base.errors import CardcoreError
+from base.xmlread import MAX_DEPTH, XmlError, read_mapping
 
 __all__ = [
     "MAX_DEPTH",
@@ -46,8 +41,6 @@ __all__ = [
     "escape",
     "quoteattr",
 ]
-
-MAX_DEPTH = 32
 
 # A parsed body in xmltodict's shape: child name -> text | None | dict | list.
 Body = dict[str, Any]
@@ -72,109 +65,8 @@ def quoteattr(text: str) -> str:
     return '"{}"'.format(text.replace('"', "&quot;"))
 
 
-class XmlError(CardcoreError):
-    """Malformed or forbidden XML."""
-
-
-class _Forbidden(Exception):
-    pass
-
-
-def _forbid_declaration(*_args: object) -> None:
-    raise _Forbidden("DOCTYPE and entity declarations are not allowed")
-
-
-def _forbid_instruction(*_args: object) -> None:
-    raise _Forbidden("processing instructions are not allowed")
-
-
-def _no_external_entities(*_args: object) -> int:
-    raise _Forbidden("external entities are not allowed")
-
-
-def _ignore(_data: str) -> None:
-    pass
-
-
-def _parser() -> expat.XMLParserType:
-    """An expat parser that refuses any DTD and reads text as UTF-8."""
-    parser = expat.ParserCreate("utf-8")
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _forbid_declaration
-    parser.EntityDeclHandler = _forbid_declaration
-    parser.UnparsedEntityDeclHandler = _forbid_declaration
-    parser.ExternalEntityRefHandler = _no_external_entities
-    parser.ProcessingInstructionHandler = _forbid_instruction
-    # Everything else (comments, the XML declaration) is dropped, and no
-    # entity reference is ever expanded.
-    parser.DefaultHandler = _ignore
-    parser.ordered_attributes = True
-    parser.buffer_text = True
-    return parser
-
-
-class _Tree:
-    """expat handlers building one document in xmltodict's shape."""
-
-    __slots__ = ("data", "depth", "item", "stack")
-
-    def __init__(self) -> None:
-        self.item: dict[str, Any] | None = None
-        self.data: list[str] = []
-        self.stack: list[tuple[dict[str, Any] | None, list[str]]] = []
-        self.depth = 0
-
-    def start(self, _name: str, attrs: list[str]) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:  # protects the recursive code that walks a body
-            raise _Forbidden(f"elements nested deeper than {MAX_DEPTH}")
-        self.stack.append((self.item, self.data))
-        self.item = {f"@{k}": v for k, v in zip(attrs[::2], attrs[1::2], strict=True)} or None
-        self.data = []
-
-    def end(self, name: str) -> None:
-        self.depth -= 1
-        text = ("".join(self.data).strip() or None) if self.data else None
-        item = self.item
-        self.item, self.data = self.stack.pop()
-        if item is not None:
-            if text:
-                _push(item, "#text", text)
-            self.item = _push(self.item, name, item)
-        else:
-            self.item = _push(self.item, name, text)
-
-    def characters(self, data: str) -> None:
-        self.data.append(data)
-
-
-def _push(item: dict[str, Any] | None, key: str, value: Any) -> dict[str, Any]:
-    """Add a child as xmltodict does: a repeated name becomes a list."""
-    if item is None:
-        return {key: value}
-    if key in item:
-        known = item[key]
-        if type(known) is list:
-            known.append(value)
-        else:
-            item[key] = [known, value]
-    else:
-        item[key] = value
-    return item
-
-
-def _parse(data: bytes) -> dict[str, Any] | None:
-    parser, tree = _parser(), _Tree()
-    parser.StartElementHandler = tree.start
-    parser.EndElementHandler = tree.end
-    parser.CharacterDataHandler = tree.characters
-    parser.Parse(data, True)
-    return tree.item
-
-
 class Message(msgspec.Struct, frozen=True):
-    """One packet: a command, a message, or an answer to either. (A msgspec
-    struct: made in C, several times per command.)"""
+    """One packet: a command, a message, or an answer to either."""
 
     name: str
     body: Body = msgspec.field(default_factory=dict)
@@ -183,7 +75,7 @@ class Message(msgspec.Struct, frozen=True):
     def params(self) -> dict[str, Any]:
         """Root attributes and children as one parameter mapping."""
         if not self.attrs:
-            return dict(self.body)  # most commands: nothing to merge
+            return dict(self.body)
         merged: dict[str, Any] = dict(self.attrs)
         for key, value in self.body.items():
             if key in merged and merged[key] != value:
@@ -199,108 +91,24 @@ class Message(msgspec.Struct, frozen=True):
         return value if isinstance(value, str) else None
 
 
-# The flat subset (see the strategy note). Every repetition is followed by a
-# character it cannot match, so giving back what it took could never lead to
-# a match: each is possessive (*+, ++), and a text outside the subset fails
-# where it leaves it, without backtracking. Linear time.
-_WS = r"[ \t\r\n]*+"  # whitespace between elements is dropped
-_NAME = r"[A-Za-z_][A-Za-z0-9._-]*+"
-# Leaf text: no markup, no reference, no carriage return (expat normalises
-# line ends) and none of the characters XML forbids: [^<>&\x00-\x08\x0b-\x1f
-# \ufffe\uffff], written as the characters it allows: re matches a positive
-# class half as fast again, and leaf text is most of a packet (the tests hold
-# both spellings to each other and the readings to expat's).
-_LEAF = r"[\t\n -%'-;=?-\ufffd\U00010000-\U0010ffff]*+"
-# Attribute values: no tab or line end either (expat normalises them to
-# spaces). Written as what they refuse: they are short and rarely in a
-# frequent packet, and a class spelled over nearly all of Unicode takes
-# milliseconds to compile at every start.
-_DOUBLE = r'[^"<&\x00-\x1f\ufffe\uffff]*+'
-_SINGLE = r"[^'<&\x00-\x1f\ufffe\uffff]*+"
-_VALUE = rf"""(?:"({_DOUBLE})"|'({_SINGLE})')"""
-_FLAT_PATTERN = re.compile(
-    rf"{_WS}<(?P<root>{_NAME})(?P<attrs>(?:[ \t\r\n]++{_NAME}{_WS}={_WS}{_VALUE})*+){_WS}>"
-    rf"(?P<body>(?:{_WS}<(?P<leaf>{_NAME})>(?P<text>{_LEAF})</(?P=leaf)>)*+){_WS}</(?P=root)>{_WS}"
-)
-_FLAT = _FLAT_PATTERN.fullmatch
-# The commonest packet, a root without attributes around one leaf (a token,
-# an encrypted block), by a pattern without the general one's loops. It is
-# tried first: on any other packet it fails by the end of the first leaf.
-_ONE_LEAF_PATTERN = re.compile(rf"{_WS}<({_NAME})>{_WS}<({_NAME})>({_LEAF})</\2>{_WS}</\1>{_WS}")
-_ONE_LEAF = _ONE_LEAF_PATTERN.fullmatch
-# Splitting what the general pattern has matched (and so checked) into
-# attributes and leaves needs no character classes again: its values hold
-# no closing quote, its leaf texts no '<' (cheaper to compile and to run).
-_FLAT_ATTR = re.compile(rf"""({_NAME}){_WS}={_WS}(?:"([^"]*+)"|'([^']*+)')""").findall
-_FLAT_LEAF = re.compile(rf"<({_NAME})>([^<]*+)</\1>").findall
-
-
-def _flat_message(data: bytes) -> Message | None:
-    """The packet if it is in the flat subset, else None (expat reads it)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    one = _ONE_LEAF(text)
-    if one is not None:
-        root, leaf, value = one.groups()
-        return Message(root, {leaf: value.strip() or None})
-    match = _FLAT(text)
-    if match is None:
-        return None
-    # All groups at once (one call); the attribute value groups are unused here.
-    root, attrs_text, _, _, body_text, leaf, leaf_text = match.groups()
-    attrs: dict[str, str] = {}
-    if attrs_text:
-        for name, double, single in _FLAT_ATTR(attrs_text):
-            if name in attrs:
-                return None  # a repeated attribute: expat's error to report
-            attrs[name] = double or single
-    body: Body = {}
-    if body_text:
-        if body_text.count("<") == 2:
-            # One leaf (a token, an encrypted block): the match holds it
-            # already (leaf text has no '<', so two are its two tags).
-            body[leaf] = leaf_text.strip() or None
-        else:
-            for name, value in _FLAT_LEAF(body_text):
-                _push(body, name, value.strip() or None)
-    return Message(root, body, attrs)
-
-
 def decode_message(data: bytes) -> Message:
     """Parse one packet. Raises XmlError for anything but one well-formed element."""
-    flat = _flat_message(data)
-    if flat is not None:
-        return flat
-    return _decode_tree(data)
-
-
-def _decode_tree(data: bytes) -> Message:
-    try:
-        doc = _parse(data)
-    except _Forbidden as exc:
-        raise XmlError(f"forbidden XML: {exc}") from None
-    except expat.ExpatError as exc:
-        raise XmlError(f"malformed XML: {exc}") from None
-    except (ValueError, UnicodeError) as exc:
-        raise XmlError(f"malformed XML: {exc}") from None
-    if not isinstance(doc, dict) or len(doc) != 1:
+    # No size limit here: the frame decoder has held the packet to its
+    # connection's limit (the server's max-packet, the client's for answers).
+    doc = read_mapping(data, encoding="utf-8", limit=None)
+    if doc is None or len(doc) != 1:
         raise XmlError("malformed XML: expected one root element")
     ((name, content),) = doc.items()
-    attrs: dict[str, str] = {}
-    body: Body = {}
-    if isinstance(content, dict):
-        for key, value in content.items():
-            if key.startswith("@"):
-                attrs[key[1:]] = value
-            elif key == "#text":
-                raise XmlError(f"unexpected text in <{name}>")
-            else:
-                body[key] = value
-    elif content is not None:
+    if content is None:
+        return Message(name)
+    if type(content) is not dict:
         raise XmlError(f"unexpected text in <{name}>")
-    return Message(name=name, body=body, attrs=attrs)
+    if "#text" in content:
+        raise XmlError(f"unexpected text in <{name}>")
+    attrs: dict[str, str] = {}
+    for key in [key for key in content if key[0] == "@"]:
+        attrs[key[1:]] = content.pop(key)
+    return Message(name, content, attrs)
 
 
 def _text(value: Any) -> str:
@@ -318,10 +126,10 @@ def _scalar(value: Any) -> str:
 
 # Layouts of elements whose children are all plain text leaves (a parameter
 # list), by their names and indent: an answer of the same shape
-# (getparameters' 32 fields) reuses the text around its values. A layout is
-# that text in pieces, the element's own tags included, with a free slot for
-# each value between them: filling the slots at once and joining costs half
-# of `%` formatting.
+# (getparameters' 32 fields, which a cash register polls) reuses the text
+# around its values. A layout is that text in pieces, the element's own tags
+# included, with a free slot for each value between them. At most
+# _MAX_LAYOUTS shapes are kept, so that odd answers cannot grow the table.
 _LAYOUTS: dict[tuple[str, ...], list[str | None]] = {}
 _MAX_LAYOUTS = 256
 
@@ -340,8 +148,8 @@ def _layout(name: str, keys: Iterable[str], pad: str) -> list[str | None]:
 
 def _plain_leaves(name: str, value: dict[str, Any], pad: str) -> str | None:
     """The element ``name`` if its children are all plain text leaves, laid
-    out; None if any is not. Checking the joined values in C first is
-    cheaper than a check per leaf."""
+    out; None if any is not (then the general layout, byte for byte the
+    same, writes it)."""
     values = list(value.values())
     try:
         text = "".join(values)
@@ -372,8 +180,8 @@ _STRUCT_TEXTS: dict[tuple[type, str, str], tuple[tuple[str, ...], str]] = {}
 
 def _struct(out: list[str], name: str, value: msgspec.Struct, pad: str) -> None:
     """A struct is the element of its fields, in their order, by their
-    encoded names: laid out from its type when all are text without markup
-    (the names need no look-up), else as the same mapping would be."""
+    encoded names: laid out from its type when all are text without markup,
+    else as the same mapping would be."""
     values = astuple(value)
     shape = (type(value), name, pad)
     last = _STRUCT_TEXTS.get(shape)
@@ -403,13 +211,13 @@ def _struct(out: list[str], name: str, value: msgspec.Struct, pad: str) -> None:
 def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
     """Serialise one element (xmltodict's shape: '@attr', '#text', lists repeat)."""
     kind = type(value)
-    if kind is str:  # the common case first: this runs for every element
+    if kind is str:  # a text leaf
         if "&" in value or "<" in value or ">" in value:
             value = escape(value)
         out.append(f"{pad}<{name}>{value}</{name}>\n")
         return
     if kind is not dict and not isinstance(value, dict):
-        if isinstance(value, (list, tuple)):  # the tuple form is the faster check
+        if isinstance(value, (list, tuple)):  # a repeated element
             for item in value:
                 _emit(out, name, item, pad)
         elif isinstance(value, msgspec.Struct):
@@ -425,14 +233,14 @@ def _emit(out: list[str], name: str, value: Any, pad: str) -> None:
     inner = pad + "  "
     attrs = ""
     text = None
-    body: list[str] = []  # the children, laid out in the one pass over the dict
+    body: list[str] = []  # the children; attributes and text are known only after them
     for key, child in value.items():
         if key[0] == "@":
             attrs += f" {key[1:]}={quoteattr(_scalar(child))}"
         elif key == "#text":
             text = child
         elif type(child) is str and "&" not in child and "<" not in child and ">" not in child:
-            body.append(f"{inner}<{key}>{child}</{key}>\n")  # the common leaf, inline
+            body.append(f"{inner}<{key}>{child}</{key}>\n")  # a text leaf without markup
         else:
             _emit(body, key, child, inner)
     if not body:  # no children (an empty list has none either): text or empty

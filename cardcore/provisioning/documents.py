@@ -36,9 +36,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from xml.parsers import expat
 
-from acquirers.http import XmlForbidden, parse_xml
+from base.xmlread import XmlError, read_element
 from cardcore.provisioning import mapping
 from cardcore.provisioning.errors import ProvisioningFormatError
 
@@ -65,11 +64,9 @@ _ROOT = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 def _parse(data: bytes, what: str) -> ET.Element:
     try:
-        return parse_xml(data)
-    except XmlForbidden as exc:
-        raise ProvisioningFormatError(f"{what}: forbidden XML ({exc})") from None
-    except (expat.ExpatError, ValueError) as exc:
-        raise ProvisioningFormatError(f"{what}: malformed XML ({exc})") from None
+        return read_element(data)
+    except XmlError as exc:
+        raise ProvisioningFormatError(f"{what}: {exc.message}") from None
 
 
 def _attr(el: ET.Element, name: str, what: str, pattern: re.Pattern[str] | None = None) -> str:

@@ -39,16 +39,16 @@ import logging
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from xml.parsers import expat
 
 import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from acquirers.http import XmlForbidden, map_httpx_errors, parse_xml
+from acquirers.http import map_httpx_errors
 from base.crypto import tr31
 from base.crypto.des import kcv_aes, kcv_tdes
 from base.errors import CardcoreError
+from base.xmlread import XmlError, read_element
 from cardcore.protocol.status import status_of
 from cardcore.provisioning import pki
 from cardcore.provisioning.credentials import client_ssl_context, identity
@@ -154,9 +154,9 @@ def _check_key(key: bytes, algorithm: str, tag: str) -> None:
 
 def _parse_answer(body: bytes) -> list[ET.Element]:
     try:
-        root = parse_xml(body)
-    except (XmlForbidden, expat.ExpatError, ValueError) as exc:
-        raise ProvisioningFormatError(f"key server: malformed answer ({exc})") from None
+        root = read_element(body)
+    except XmlError as exc:
+        raise ProvisioningFormatError(f"key server: answer refused: {exc.message}") from None
     if root.tag != "keyrequest":
         raise ProvisioningFormatError(f"key server: answer root <{root.tag}>")
     status = _text(root, "status")

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cardcore.client import BlockingEcrClient, EcrClient
-from cardcore.protocol.xmlcodec import decode_error_stack, decode_message
+from cardcore.protocol.xmlcodec import MAX_DEPTH, decode_error_stack, decode_message
 from tests.cardcore.ecr import RawPeer
 from tests.cardcore.harness import open_to_others
 from tests.integration.conftest import FAST, Served, start_server, stop_server
@@ -131,6 +131,35 @@ BILLION_LAUGHS = (
         (b"\x00\x00\x00\x00", "error", "formaterror"),
         (b"\xff\xff\xff\xf0", "error", "formaterror"),
         (frame(BILLION_LAUGHS), "error", "formaterror"),
+        # Sealed packets: refused as any packet is, or, well formed, by the
+        # secure channel under their own root.
+        *[
+            (frame(b"<getparameters>" + inner + b"</getparameters>"), "error", "formaterror")
+            for inner in (
+                b"<encrypted>QU<?evil instruction?>JD</encrypted>",
+                b"<encrypted>" + b"<b>" * MAX_DEPTH + b"</b>" * MAX_DEPTH + b"</encrypted>",
+                b"<encrypted>&undefined;</encrypted>",
+                b"<encrypted>QUJD</encrypted",
+            )
+        ],
+        (
+            frame(
+                b'<!DOCTYPE a [<!ENTITY x "QUJD">]>'
+                b"<getparameters><encrypted>&x;</encrypted></getparameters>"
+            ),
+            "error",
+            "formaterror",
+        ),
+        (
+            frame(b"<getparameters><encrypted>QUJD</encrypted></getparameters>"),
+            "getparameters",
+            "verificationfailed",
+        ),
+        (
+            frame(b"<getparameters><encrypted>QUJD</encrypted><token>X</token></getparameters>"),
+            "getparameters",
+            "verificationfailed",
+        ),
     ],
 )
 async def test_bad_input_is_answered_and_server_stays_up(

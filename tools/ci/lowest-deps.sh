@@ -22,16 +22,17 @@ extras=test,usb,qr,ui
 if pkg-config --exists libpcsclite 2>/dev/null; then extras="$extras,pcsc"; fi
 "$UV" pip install -q --python "$PY" --resolution lowest-direct -e ".[$extras]"
 echo "lowest direct versions ($("$UV" --version)):"
-"$UV" pip freeze -q --python "$PY" | grep -iE '^(trio|msgspec|cryptography|pyiso8583|httpx|h11|pybase64|xmltodict|pyscard|pyusb|segno|pytest|pytest-trio|pytest-xdist|hypothesis|py8583|pyemv)==' |
+"$UV" pip freeze -q --python "$PY" | grep -iE '^(trio|msgspec|cryptography|pyiso8583|httpx|h11|xmltodict|pyscard|pyusb|segno|pytest|pytest-trio|pytest-xdist|hypothesis|py8583|pyemv)==' |
     tr '\n' ' '
 echo
 
 # Every third-party package the code imports, at its floor, in the fast tests
 # that use it: cryptography (kernel crypto, TLS), pyiso8583 (codec, dialects),
-# msgspec (configuration, server, SBP), pybase64 (secure channel), trio
+# msgspec (configuration, server, SBP), xmltodict (every XML read), trio
 # (server, links, sd_notify), httpx/h11 (HTTP core, SBP), pyusb (PIN pad),
 # segno (SBP QR). The whole suite at the floors also passes; it takes minutes.
 "$PY" -m pytest -q -p no:cacheprovider -n 2 -m "not pcsc and not slow" \
+    tests/base/test_xmlread.py tests/cardcore/protocol/test_xmlcodec.py \
     tests/cardcore/protocol/test_secure.py tests/cardcore/protocol/test_framing.py \
     tests/cardcore/protocol/test_session.py tests/cardcore/protocol/test_messages.py \
     tests/cardcore/test_config.py tests/cardcore/test_server.py tests/cardcore/test_sdnotify.py \

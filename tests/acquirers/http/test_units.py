@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from functools import partial
 
 import httpx
@@ -19,9 +18,7 @@ from acquirers.http import (
     Request,
     Response,
     Router,
-    XmlForbidden,
     map_httpx_errors,
-    parse_xml,
     serve,
 )
 from base.errors import CardcoreError
@@ -136,26 +133,30 @@ def test_http_exception_only_for_errors() -> None:
         b"<!DOCTYPE a><a/>",
     ],
 )
-def test_parse_xml_forbids_dtds(document: bytes) -> None:
-    with pytest.raises(XmlForbidden):
-        parse_xml(document)
+def test_xml_bodies_refuse_dtds(document: bytes) -> None:
+    with pytest.raises(HTTPException) as caught:
+        _request("POST", "/", document).xml()
+    assert caught.value.status_code == 400
+    assert "forbidden XML" in caught.value.message
 
 
-def test_parse_xml_keeps_attributes_and_text() -> None:
-    root = parse_xml(
-        '<?xml version="1.0" encoding="windows-1251"?><t a="1"><b>x</b>y</t>'.encode("cp1251")
-    )
+def test_xml_bodies_keep_attributes_and_text() -> None:
+    root = _request(
+        "POST",
+        "/",
+        '<?xml version="1.0" encoding="windows-1251"?><t a="1"><b>x</b>y</t>'.encode("cp1251"),
+    ).xml()
     assert root.tag == "t" and root.attrib == {"a": "1"}
     assert root.find("b") is not None and root.find("b").text == "x"  # type: ignore[union-attr]
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200))
-def test_parse_xml_garbage_raises_only_its_errors(data: bytes) -> None:
-    from xml.parsers import expat
-
-    with contextlib.suppress(XmlForbidden, expat.ExpatError):
-        parse_xml(data)
+def test_xml_bodies_of_garbage_are_400(data: bytes) -> None:
+    try:
+        _request("POST", "/", data).xml()
+    except HTTPException as exc:
+        assert exc.status_code == 400
 
 
 # --- the httpx boundary ---------------------------------------------------

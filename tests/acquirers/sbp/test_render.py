@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import segno
 
-from acquirers.http import parse_xml
 from acquirers.sbp.render import qr_svg, qr_text
+from base.xmlread import read_element
 
 URL = "https://qr.nspk.ru/AD100004BAL7227F9BNP6KNE007J9B3K?type=02&bank=100000000007&sum=1&cur=RUB&crc=AB75"
 
@@ -34,6 +34,6 @@ def test_text_rendering_draws_the_symbol() -> None:
 
 def test_svg_rendering_is_well_formed() -> None:
     svg = qr_svg(URL, scale=3)
-    root = parse_xml(svg.encode())
+    root = read_element(svg.encode())
     assert root.tag.endswith("svg")
     assert root.get("width") == root.get("height")

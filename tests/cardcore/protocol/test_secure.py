@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from cardcore.protocol import secure
-from cardcore.protocol.xmlcodec import Message, decode_message, encode_message
+from cardcore.protocol import secure, xmlcodec
+from cardcore.protocol.status import Status, status_of
+from cardcore.protocol.xmlcodec import MAX_DEPTH, Message, XmlError, decode_message, encode_message
 
 
 def _xy(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -55,6 +56,7 @@ def test_bad_base64() -> None:
 @example("QUJD=")
 @example("QUI=")
 @example("QUJD==")
+@example("QUJD====")
 @example("QQ==QQ==")
 def test_base64_is_read_strictly(text: str) -> None:
     """What is read is what binascii's strict mode reads; it refuses, in
@@ -89,7 +91,7 @@ def test_seal_layout_is_tag_iv_ciphertext() -> None:
 
 @given(st.binary(max_size=200))
 def test_sealed_text_is_standard_base64(plaintext: bytes) -> None:
-    # The SIMD encoder against the standard library, over every padding case.
+    # The layout (tag, IV, ciphertext) as the base64 module writes it, over every padding case.
     key, iv = bytes(range(32)), bytes(16)
     sealed = AESGCM(key).encrypt(iv, plaintext, None)
     expected = base64.b64encode(sealed[-16:] + iv + sealed[:-16]).decode()
@@ -228,3 +230,86 @@ def test_iv_log_remembers_every_iv_across_merges() -> None:
     assert len(log) == 5000
     assert not any(log.add(iv) for iv in ivs)  # merged or recent: all refused
     assert log.add(os.urandom(16))
+
+
+# ------------------------------------------------ packets as they come in
+@pytest.mark.parametrize(
+    "attrs", [{}, {"server-handshake": "QQTx/+=="}, {"a": "x\"<&>'y", "b": ""}]
+)
+def test_a_sealed_packet_reads_as_decode_message_reads_it(attrs: dict[str, str]) -> None:
+    key = os.urandom(32)
+    message = Message("getparameters", {"token": "<&>", "list": ["1", "2"]}, attrs)
+    packet = secure.seal_packet(message, key)
+    sealed = secure.decode_packet(packet)
+    assert sealed == decode_message(packet)
+    assert secure.open_message(sealed, key) == message
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        b"<getparameters><token>X</token></getparameters>",
+        b"<getparameters/>",
+        b"<a><encrypted>QUJD</encrypted><encrypted>QUJD</encrypted></a>",
+        b"<a><encrypted>QUJD</encrypted><extra>1</extra></a>",
+        b'<a><encrypted n="1">QUJD</encrypted></a>',
+        b"<a><encrypted><b>QUJD</b></encrypted></a>",
+        b"<a><encrypted/></a>",
+        b"<a>\n  <encrypted>\n  QUJD\n  </encrypted>\n</a>",
+        b"<encrypted-data><token>X</token></encrypted-data>",
+    ],
+)
+def test_any_packet_reads_as_decode_message_reads_it(packet: bytes) -> None:
+    assert secure.decode_packet(packet) == decode_message(packet)
+
+
+_SEALED_HOSTILE = [
+    b'<!DOCTYPE a [<!ENTITY x "QUJD">]><a><encrypted>&x;</encrypted></a>',
+    b'<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a><encrypted>&x;</encrypted></a>',
+    b"<?evil instruction?><a><encrypted>QUJD</encrypted></a>",
+    b"<a><encrypted>QU<?evil instruction?>JD</encrypted></a>",
+    b"<a><encrypted>QUJD</encrypted></a><?evil instruction?>",
+    b"<a><encrypted>" + b"<b>" * MAX_DEPTH + b"</b>" * MAX_DEPTH + b"</encrypted></a>",
+    b"<a><encrypted>QUJD</encrypted>",
+    b"<a><encrypted>&undefined;</encrypted></a>",
+    b"<a><encrypted>QU\xc3\x28JD</encrypted></a>",
+    b"<a><encrypted>QUJD</encrypted></a><a/>",
+    b"<a>text<encrypted>QUJD</encrypted></a>",
+]
+
+
+@pytest.mark.parametrize("packet", _SEALED_HOSTILE)
+def test_a_hostile_sealed_packet_is_a_format_error(packet: bytes) -> None:
+    with pytest.raises(XmlError) as info:
+        secure.decode_packet(packet)
+    assert status_of(info.value) is Status.FORMAT_ERROR
+    assert "root:" not in info.value.message
+    with pytest.raises(type(info.value)):  # refused as any packet is
+        decode_message(packet)
+
+
+@given(st.binary(max_size=200), st.sampled_from([b"", b"<a><encrypted>", b"<encrypted>"]))
+def test_garbage_decodes_as_decode_message_decodes_it(data: bytes, head: bytes) -> None:
+    packet = head + data
+    try:
+        expected = decode_message(packet)
+    except XmlError as exc:
+        with pytest.raises(type(exc)):
+            secure.decode_packet(packet)
+        return
+    assert secure.decode_packet(packet) == expected
+
+
+def test_a_sealed_packet_is_read_as_an_envelope_not_a_mapping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    packet = secure.seal_packet(Message("getparameters", {"token": "X"}), os.urandom(32))
+    expected = decode_message(packet)
+
+    def no_mapping(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("read as a mapping")
+
+    monkeypatch.setattr(xmlcodec, "read_mapping", no_mapping)
+    assert secure.decode_packet(packet) == expected
+    with pytest.raises(AssertionError):
+        secure.decode_packet(b"<getparameters><token>X</token></getparameters>")
