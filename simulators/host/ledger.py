@@ -89,9 +89,7 @@ class TerminalBatch:
         return BatchTotals.of(t.record() for t in self.in_currency(currency))
 
     def in_currency(self, currency: str | None) -> list[HostTxn]:
-        return [
-            t for t in self.transactions.values() if currency is None or t.currency == currency
-        ]
+        return [t for t in self.transactions.values() if currency is None or t.currency == currency]
 
 
 class IssuerLedger:

@@ -15,9 +15,9 @@ Where the independent codecs disagree with each other the dialect follows jPOS's
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
