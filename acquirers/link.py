@@ -19,7 +19,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -489,11 +489,16 @@ class AcquirerLink:
         return KeyExchangeResult(new, rrns.get("pin"), rrns.get("mac"))
 
     async def reconcile(
-        self, totals: BatchTotals, *, batch: str, closing: bool = False
+        self,
+        totals: BatchTotals,
+        *,
+        batch: str,
+        closing: bool = False,
+        currency: str | None = None,
     ) -> ReconciliationResponse:
         msg = build_reconciliation(
             totals,
-            self.terminal,
+            self._in(currency),
             self.dialect,
             stan=self.stan.next_stan(),
             when=self._when(),
@@ -509,6 +514,7 @@ class AcquirerLink:
         *,
         batch: str,
         stan: StanSource | None = None,
+        currency: str | None = None,
     ) -> SettlementResult:
         """0500 92 with ``totals``; when the host answers out of balance (95),
         upload every record (0320) and close with 0500 96, all on one
@@ -516,15 +522,18 @@ class AcquirerLink:
         that fails ends with ``batch_upload=False``. ``records`` is iterated
         only when the upload is needed, once, so a journal can stream it.
         ``stan``: where this settlement's STANs come from (default: the
-        link's source), e.g. a block reserved at once for a long upload."""
+        link's source), e.g. a block reserved at once for a long upload.
+        ``currency``: the currency of ``totals`` and of every record (default:
+        the terminal's); each currency of a batch is settled on its own."""
         stans = stan or self.stan
+        acceptor = self._in(currency)
         async with self.session() as conn:
             first = self._parse(
                 ReconciliationResponse.from_message,
                 await conn.exchange(
                     build_reconciliation(
                         totals,
-                        self.terminal,
+                        acceptor,
                         self.dialect,
                         stan=stans.next_stan(),
                         when=self._when(),
@@ -536,7 +545,7 @@ class AcquirerLink:
             if not first.out_of_balance:
                 return result
             try:
-                await self._upload(conn, records, batch, result, stans)
+                await self._upload(conn, records, batch, result, stans, acceptor)
             except AcquirerError as exc:
                 log.warning("batch upload failed: %s", exc.message)
                 result.batch_upload = False
@@ -544,7 +553,7 @@ class AcquirerLink:
                 return result
             closing = build_reconciliation(
                 totals,
-                self.terminal,
+                acceptor,
                 self.dialect,
                 stan=stans.next_stan(),
                 when=self._when(),
@@ -565,13 +574,19 @@ class AcquirerLink:
             return result
 
     async def force_close(
-        self, totals: BatchTotals, *, batch: str, repeat: bool = False
+        self,
+        totals: BatchTotals,
+        *,
+        batch: str,
+        repeat: bool = False,
+        currency: str | None = None,
     ) -> ReconciliationResponse:
         """Forced settlement: a 0520 reconciliation advice (0521 when repeated)
-        telling the host that the terminal closed ``batch`` with ``totals``."""
+        telling the host that the terminal closed ``batch`` with ``totals``
+        (in ``currency``, default the terminal's)."""
         msg = build_reconciliation(
             totals,
-            self.terminal,
+            self._in(currency),
             self.dialect,
             stan=self.stan.next_stan(),
             when=self._when(),
@@ -589,11 +604,12 @@ class AcquirerLink:
         batch: str,
         result: SettlementResult,
         stans: StanSource,
+        acceptor: CardAcceptor,
     ) -> None:
         async def one(record: BatchRecord) -> None:
             msg = build_batch_upload(
                 record,
-                self.terminal,
+                acceptor,
                 self.dialect,
                 stan=stans.next_stan(),
                 when=self._when(),
@@ -614,6 +630,12 @@ class AcquirerLink:
         else:
             for record in records:
                 await one(record)
+
+    def _in(self, currency: str | None) -> CardAcceptor:
+        """The terminal as a message in ``currency`` names it (field 49)."""
+        if currency is None or currency == self.terminal.currency:
+            return self.terminal
+        return replace(self.terminal, currency=currency)
 
     def _parse(self, parser: Callable[[IsoMessage, Dialect], T], msg: IsoMessage) -> T:
         try:

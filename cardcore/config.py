@@ -214,7 +214,7 @@ class TerminalConfig(Section):
         msgspec.Meta(
             pattern=r"^(?!000)[0-9]{3}$", description="a 3-digit ISO 4217 numeric currency code"
         ),
-        doc("the terminal's currency (EMV 5F2A); a batch settles in it"),
+        doc("the terminal's currency (EMV 5F2A); a batch settles in it first"),
     ] = "643"
     header_lines: Annotated[list[str], doc("lines at the top of receipts and reports")] = (
         msgspec.field(default_factory=list)

@@ -288,8 +288,9 @@ def answer_lines(message: Message) -> list[str]:
     for xreport in _items(body.get("xreport")):
         if isinstance(xreport, Mapping):
             out += xreport_lines(xreport)
-    if isinstance(body.get("sreport"), Mapping):
-        out += sreport_lines(message.name, body)
+    for sreport in _items(body.get("sreport")):  # one per currency settled
+        if isinstance(sreport, Mapping):
+            out += sreport_lines(message.name, body, sreport)
     if isinstance(body.get("parameters"), Mapping):
         out += parameters_lines(body["parameters"])
     out += pairs(
@@ -323,8 +324,11 @@ def parameters_lines(parameters: Mapping[str, Any]) -> list[str]:
     return pairs((PARAMETER_LABELS.get(key, key), value) for key, value in parameters.items())
 
 
-def sreport_lines(name: str, body: Mapping[str, Any]) -> list[str]:
-    report: Mapping[str, Any] = body["sreport"]
+def sreport_lines(
+    name: str, body: Mapping[str, Any], report: Mapping[str, Any] | None = None
+) -> list[str]:
+    """One <sreport> (``report``, default the answer's only one)."""
+    report = body["sreport"] if report is None else report
     currency = report.get("cur")
     title = "SETTLEMENT" if name == "settlement" else "JOURNAL CLEARED"
     result = report.get("settlement-result")

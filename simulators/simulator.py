@@ -343,8 +343,8 @@ class Simulator:
             if self.host is None:
                 raise ControlError("no host simulator is running")
             closed = [
-                {"tid": tid, "batch": batch.number, "transactions": len(batch.transactions),
-                 "uploaded": len(batch.uploaded)}
+                {"tid": tid, "batch": batch.number, "currency": batch.currency,
+                 "transactions": len(batch.transactions), "uploaded": len(batch.uploaded)}
                 for tid, batch in self.host.ledger.closed_batches
             ]  # fmt: skip
             return {"transactions": host_ledger(self.host), "closed-batches": closed}

@@ -254,6 +254,10 @@ class Conventions:
     messages: Mapping[str, Mapping[int, Element]] = field(default_factory=dict)
     totals: TotalsFields = field(default_factory=TotalsFields)
     rrn_field: int = 37
+    # ISO 8583:1987 field 50, currency code, settlement: the currency of the
+    # totals of a 0500/0520 (a terminal that takes several currencies settles
+    # each on its own); None for a host that does not take the field.
+    settlement_currency_field: int | None = 50
     pos_condition_normal: str = "00"
     # Response codes by which the host says the terminal's working keys are
     # out of step with its own: the terminal runs the key exchange

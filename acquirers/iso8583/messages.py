@@ -787,7 +787,8 @@ def build_reconciliation(
     request) or, after a batch upload, 96 (closing). ``advice``: a 0520
     reconciliation advice with processing code 96, the forced settlement (the
     terminal has closed its batch with these totals; the host cannot refuse
-    the fact, only say whether it closed its own)."""
+    the fact, only say whether it closed its own). The totals are in the
+    currency ``terminal`` names (field 49 and, where the dialect has it, 50)."""
     conv = dialect.conventions
     closing = closing or advice
     _digits(stan, 6, "STAN")
@@ -801,6 +802,9 @@ def build_reconciliation(
         49: terminal.currency,
         conv.batch_field: batch,
     }
+    if conv.settlement_currency_field is not None:
+        # The totals' currency: the one ``terminal`` names in field 49.
+        fields[conv.settlement_currency_field] = terminal.currency
     fields.update(terminal.fields())
     fields.update(totals.to_fields(dialect))
     return IsoMessage("0520" if advice else "0500", fields)

@@ -22,10 +22,17 @@
 #        neither loses the batch nor closes it twice;
 #     6. with `[settlement] cutover = true`, the cutover (0800, 201) follows a
 #        passed settlement; its result is added to the recorded sreport.
-#   A batch holding card transactions in a currency other than the
-#   terminal's (acquirer.currencies) is not settled here: the 0500 carries
-#   one currency's totals, and a reconciliation per currency is not built
-#   yet; the settlement answers `notimplemented` before anything leaves.
+#   A batch holding card transactions in currencies besides the terminal's
+#   (acquirer.currencies) is settled once per currency, the terminal's
+#   first, then by code: steps 2-4 run for each, with its own row in
+#   `settlements` (its currency, totals and state) and its own 0500 (fields
+#   49 and 50 name it). A currency whose row passed is never sent again; the
+#   batch closes in the commit of the last currency's success. The run stops
+#   at the first currency that does not pass; while some currencies of the
+#   open batch passed and others not, transactions are refused as for an
+#   unknown outcome (the host closed part of its batch), until a settlement
+#   finishes the rest or `clear` archives the batch. The answer has an
+#   <sreport> per currency.
 #   `force` is accepted only when the acquirer allows it (`[settlement]
 #   forced-settlement`) and the last settlement of this batch failed out of
 #   balance; it sends a 0520 reconciliation advice.
@@ -65,7 +72,6 @@ from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
 from cardcore.terminal import Terminal
 
 __all__ = [
-    "CurrencyNotSettled",
     "EndOfDay",
     "ForceNotAllowed",
     "HostRefused",
@@ -81,11 +87,6 @@ class SettlementUnfinished(CardcoreError):
     """A settlement's outcome is unknown: transactions wait for it."""
 
 
-class CurrencyNotSettled(CardcoreError):
-    """The batch holds card transactions in a currency the settlement does
-    not reconcile (one other than the terminal's)."""
-
-
 class ForceNotAllowed(CardcoreError):
     """`force` given where a forced settlement is not allowed."""
 
@@ -97,6 +98,12 @@ class HostRefused(CardcoreError):
 async def check_no_unfinished_settlement(journal: Journal) -> None:
     """Refuse a transaction while a settlement's outcome at the host is unknown."""
     row = await journal.unresolved_settlement()
+    if row is not None and row.state == State.PASSED:
+        number = await journal.batch_number(row.batch_id)
+        raise SettlementUnfinished(
+            f"settlement of batch {number:06d} is unfinished (settled in {row.currency} only):"
+            " run settlement again before new transactions"
+        )
     if row is not None:
         number = await journal.batch_number(row.batch_id)
         raise SettlementUnfinished(
@@ -209,40 +216,34 @@ class EndOfDay:
         table = link.dialect.response_codes
         return lambda code: response_codes.lookup(code, table).approved
 
-    async def _summary(self, link: AcquirerLink, batch_id: int) -> rules.HostSummary:
-        groups = await self.terminal.journal.batch_groups(batch_id)
-        return rules.host_summary(groups, self._host_approved(link))
+    def _summary(
+        self, link: AcquirerLink, groups: list[dict[str, Any]], currency: str
+    ) -> rules.HostSummary:
+        mine = [g for g in groups if g["currency"] == currency]
+        return rules.host_summary(mine, self._host_approved(link))
 
-    async def _check_one_currency(self, link: AcquirerLink, batch_id: int, batch: str) -> None:
+    def _currencies(self, link: AcquirerLink, groups: list[dict[str, Any]]) -> list[str]:
+        """The currencies to settle, in order: the terminal's (always, even
+        for an empty batch), then every other one the host booked card
+        transactions of in this batch, by code."""
         own = self.terminal.config.terminal.currency
         approved = self._host_approved(link)
-        others = sorted(
-            {
-                g["currency"]
-                for g in await self.terminal.journal.batch_groups(batch_id)
-                if g["currency"] != own
-                and rules.host_type(
-                    g["channel"],
-                    g["operation"],
-                    g["tstatus"],
-                    g["state"],
-                    g["resp_code"],
-                    approved,
-                )
-                is not None
-            }
-        )
-        if others:
-            raise CurrencyNotSettled(
-                f"batch {batch} holds card transactions in {', '.join(others)} besides {own}: "
-                "a settlement per currency is not supported; settle with the acquirer by hand "
-                "and clear the batch"
+        others = {
+            g["currency"]
+            for g in groups
+            if g["currency"] != own
+            and rules.host_type(
+                g["channel"], g["operation"], g["tstatus"], g["state"], g["resp_code"], approved
             )
+            is not None
+        }
+        return [own, *sorted(others)]
 
     def _sreport(
         self,
         summary: rules.HostSummary,
         now: dt.datetime,
+        currency: str,
         *,
         attempt: Attempt | None,
         passed: bool,
@@ -264,7 +265,7 @@ class EndOfDay:
         out["datetime"] = _stamp(now)
         out["tid"] = term.tid or ""
         out["mid"] = term.mid or ""
-        out["cur"] = term.currency
+        out["cur"] = currency
         if summary.first and summary.last:
             out["from"] = format_datetime(summary.first)
             out["to"] = format_datetime(summary.last)
@@ -281,13 +282,22 @@ class EndOfDay:
         return out
 
     def _answer(
-        self, status: str, sreport: dict[str, str] | None, errors: list[str], *, bank: bool
+        self,
+        status: str,
+        sreports: list[dict[str, str]] | dict[str, str] | None,
+        errors: list[str],
+        *,
+        bank: bool,
     ) -> Answer:
+        """The manual's answer; a settlement of several currencies has an
+        <sreport> per currency, in the order they were settled."""
         body: Body = {"status": status}
         if bank:
             body["bank-name"] = self.terminal.config.acquirer.bank_name
-        if sreport is not None:
-            body["sreport"] = sreport
+        if isinstance(sreports, list) and len(sreports) == 1:
+            sreports = sreports[0]
+        if sreports is not None:
+            body["sreport"] = sreports
         if errors:
             body["error-stack"] = encode_error_stack(errors)
         return Answer(body)
@@ -317,10 +327,15 @@ class EndOfDay:
         terminal = self.terminal
         journal, host = terminal.journal, terminal.host
         link = host.require()
+        own = terminal.config.terminal.currency
         batch_id, number = await journal.open_batch()
         batch = f"{number:06d}"
-        await self._check_one_currency(link, batch_id, batch)
+        groups = await journal.batch_groups(batch_id)
+        currencies = self._currencies(link, groups)
         history = await journal.settlements(batch_id)
+        # Each currency's last settlement: passed ones are never sent again.
+        latest = {(r.currency or own): r for r in history if r.kind == "settlement"}
+        todo = [c for c in currencies if getattr(latest.get(c), "state", None) != State.PASSED]
         unresolved = next((r for r in reversed(history) if r.state == State.RECONCILING), None)
         if unresolved is not None:
             if force and not unresolved.forced:
@@ -328,78 +343,64 @@ class EndOfDay:
                     f"the outcome of the last settlement of batch {batch} is not known yet:"
                     " run settlement without force"
                 )
-            forced = unresolved.forced
+            forced_currency = (unresolved.currency or own) if unresolved.forced else None
+        elif force:
+            self._check_force(history)
+            forced_currency = history[-1].currency or own
         else:
-            if force:
-                self._check_force(history)
-            forced = force
+            forced_currency = None
         now = _now()
+        summaries = {c: self._summary(link, groups, c) for c in currencies}
+        reports = {c: latest[c].report or {} for c in currencies if c not in todo}
         # 1. Store-and-forward first. Only the acquirer's lane must be empty:
         # an SBP refund the agent has not taken yet does not hold the card batch.
         await host.ensure_working_keys()
         await host.flush()
         left = await journal.count_pending(ISO_PENDING)
         if left:
-            summary = await self._summary(link, batch_id)
+            for c in todo:
+                reports[c] = self._sreport(summaries[c], now, c, attempt=None, passed=False)
             return self._answer(
                 "communicationerror",
-                self._sreport(summary, now, attempt=None, passed=False),
+                [reports[c] for c in currencies],
                 [
                     f"{left} pending reversal(s)/advice(s) could not be delivered to the host;"
                     f" settlement of batch {batch} not started, the batch stays open"
                 ],
                 bank=True,
             )
-        # 2. Totals, and the settlement on record before anything leaves.
-        summary = await self._summary(link, batch_id)
-        totals = _totals_json(summary.totals)
-        # 2-4. From the record on, nothing is interrupted by a cancel: the
-        # exchange and the record of its outcome complete (each exchange is
-        # bounded by the link's timeouts).
-        with trio.CancelScope(shield=True):
-            if unresolved is not None:
-                if unresolved.totals != totals:  # cannot happen: the batch was frozen
-                    log.error("batch %s changed during an unfinished settlement", batch)
-                row = await journal.retry_settlement(
-                    unresolved.id, next_state(unresolved.state, Event.SENDING)
-                )
-            else:
-                row = await journal.begin_settlement(
-                    batch_id,
-                    kind="settlement",
-                    state=next_state(State.NEW, Event.SENDING),
-                    forced=forced,
-                    totals=totals,
-                )
-            log.info(
-                "settlement of batch %s (attempt %d%s): %d transactions, net %d",
-                batch, row.attempts, ", forced" if forced else "", summary.count,
-                summary.totals.net,
+        # 2-4, once per currency in order, each on record before its first
+        # message leaves; the batch is closed with the last one's success.
+        status, errors = "ok", []
+        owed: tuple[SettlementRow, Attempt] | None = None
+        several = len(currencies) > 1
+        for i, cur in enumerate(todo):
+            summary = summaries[cur]
+            label = f"{batch} in {cur}" if several else batch
+            last = i == len(todo) - 1
+            attempt, row, state = await self._settle_currency(
+                link, batch_id, cur, batch, label, summary, latest.get(cur),
+                forced=cur == forced_currency, last=last, progress=progress, now=now,
             )  # fmt: skip
-            await self.checkpoint("started")
-            attempt = await self._exchange(link, row, summary, batch_id, batch, progress)
-            await self.checkpoint("answered")
-            state = next_state(row.state, attempt.event)
-            passed = state == State.PASSED
-            sreport = self._sreport(summary, now, attempt=attempt, passed=passed)
-            # The cutover a passed settlement owes is queued in the same
-            # commit that closes the batch: a crash before it ran leaves it to
-            # store-and-forward (send_cutover), never forgotten.
-            owed = passed and terminal.config.settlement.cutover
-            if state in (State.PASSED, State.FAILED):
-                await journal.finish_settlement(
-                    row.id,
-                    state,
-                    outcome=attempt.outcome,
-                    report=sreport,
-                    close_batch=passed,
-                    queue=CUTOVER_KIND if owed else None,
-                )
-            await self.checkpoint("recorded")
-        log.info("settlement of batch %s: %s (%s)", batch, state, attempt.outcome)
-        errors = list(attempt.errors)
-        # 6. Cutover after a passed settlement.
-        if owed:
+            reports[cur] = self._sreport(
+                summary, now, cur, attempt=attempt, passed=state == State.PASSED
+            )
+            if state != State.PASSED:
+                status, errors = attempt.status, list(attempt.errors)
+                for rest in todo[i + 1 :]:
+                    reports[rest] = self._sreport(
+                        summaries[rest], now, rest, attempt=None, passed=False
+                    )
+                    errors.append(
+                        f"settlement of batch {batch} in {rest} not started: {cur} did not pass"
+                    )
+                break
+            if last and terminal.config.settlement.cutover:
+                owed = row, attempt
+        # 6. Cutover after the batch closed (the last currency's settlement).
+        if owed is not None:
+            row, attempt = owed
+            cur = row.currency or own
             async with host.lock:
                 queued = [
                     p for p in await journal.pending(CUTOVER_KIND) if p.payload == b"%d" % row.id
@@ -410,13 +411,81 @@ class EndOfDay:
                         errors.append(error)
                     # No answer: no cov-resp-code (the error stack says why);
                     # the queued cutover stays for store-and-forward.
-                    sreport = self._sreport(
-                        summary, now, attempt=attempt, passed=True, cutover=cutover
-                    )
+                    reports[cur] = self._sreport(
+                        summaries[cur], now, cur, attempt=attempt,
+                        passed=True, cutover=cutover,
+                    )  # fmt: skip
                     await journal.annotate_settlement(
-                        row.id, sreport, resolve=queued[0].id if cutover is not None else None
+                        row.id, reports[cur], resolve=queued[0].id if cutover is not None else None
                     )
-        return self._answer(attempt.status, sreport, errors, bank=True)
+        return self._answer(status, [reports[c] for c in currencies], errors, bank=True)
+
+    async def _settle_currency(
+        self,
+        link: AcquirerLink,
+        batch_id: int,
+        currency: str,
+        number: str,
+        label: str,
+        summary: rules.HostSummary,
+        previous: SettlementRow | None,
+        *,
+        forced: bool,
+        last: bool,
+        progress: Progress | None,
+        now: dt.datetime,
+    ) -> tuple[Attempt, SettlementRow, State]:
+        """One currency's reconciliation, from its record to the record of its
+        outcome; nothing in it is interrupted by a cancel (each exchange is
+        bounded by the link's timeouts)."""
+        journal = self.terminal.journal
+        totals = _totals_json(summary.totals)
+        with trio.CancelScope(shield=True):
+            if previous is not None and previous.state == State.RECONCILING:
+                if previous.totals != totals:  # cannot happen: the batch was frozen
+                    log.error("batch %s changed during an unfinished settlement", label)
+                row = await journal.retry_settlement(
+                    previous.id, next_state(previous.state, Event.SENDING)
+                )
+            else:
+                row = await journal.begin_settlement(
+                    batch_id,
+                    kind="settlement",
+                    state=next_state(State.NEW, Event.SENDING),
+                    forced=forced,
+                    totals=totals,
+                    currency=currency,
+                )
+            log.info(
+                "settlement of batch %s (attempt %d%s): %d transactions, net %d",
+                label, row.attempts, ", forced" if row.forced else "", summary.count,
+                summary.totals.net,
+            )  # fmt: skip
+            await self.checkpoint("started")
+            attempt = await self._exchange(
+                link, row, summary, batch_id, number, progress, currency, label
+            )
+            await self.checkpoint("answered")
+            state = next_state(row.state, attempt.event)
+            passed = state == State.PASSED
+            close = passed and last
+            sreport = self._sreport(summary, now, currency, attempt=attempt, passed=passed)
+            # The cutover a passed settlement owes is queued in the same
+            # commit that closes the batch: a crash before it ran leaves it to
+            # store-and-forward (send_cutover), never forgotten.
+            owed = close and self.terminal.config.settlement.cutover
+            if state in (State.PASSED, State.FAILED):
+                await journal.finish_settlement(
+                    row.id,
+                    state,
+                    outcome=attempt.outcome,
+                    report=sreport,
+                    close_batch=close,
+                    queue=CUTOVER_KIND if owed else None,
+                )
+            await self.checkpoint("recorded")
+        log.info("settlement of batch %s: %s (%s)", label, state, attempt.outcome)
+        return attempt, row, state
 
     async def send_cutover(self, pending: Pending) -> bool:
         """Store-and-forward of a cutover a settlement queued (the terminal
@@ -452,11 +521,18 @@ class EndOfDay:
         batch_id: int,
         batch: str,
         progress: Progress | None = None,
+        currency: str | None = None,
+        label: str | None = None,
     ) -> Attempt:
+        """``label``: how the errors name the batch (with the currency when
+        it holds several)."""
         retry = row.attempts > 1
+        number, batch = batch, label or batch
         try:
             if row.forced:
-                answer = await link.force_close(summary.totals, batch=batch, repeat=retry)
+                answer = await link.force_close(
+                    summary.totals, batch=number, repeat=retry, currency=currency
+                )
                 if answer.in_balance:
                     return Attempt(Event.AGREED, "forced", final=answer)
                 return Attempt(
@@ -467,9 +543,13 @@ class EndOfDay:
                     final=answer,
                 )
             stans = ReservedStans(self.terminal.ledger.stans, summary.count + 2)
-            records_of = self._upload_records(link, batch_id, summary.count, progress)
+            records_of = self._upload_records(
+                link, batch_id, summary.count, progress, currency or row.currency
+            )
             async with aclosing(records_of) as records:
-                result = await link.settle(summary.totals, records, batch=batch, stan=stans)
+                result = await link.settle(
+                    summary.totals, records, batch=number, stan=stans, currency=currency
+                )
         except AcquirerError as exc:
             if exc.request_sent or retry:
                 return Attempt(
@@ -529,7 +609,12 @@ class EndOfDay:
         )
 
     async def _upload_records(
-        self, link: AcquirerLink, batch_id: int, total: int, progress: Progress | None
+        self,
+        link: AcquirerLink,
+        batch_id: int,
+        total: int,
+        progress: Progress | None,
+        currency: str | None,
     ) -> AsyncGenerator[BatchRecord, None]:
         """The acquirer's records of the batch, streamed for the batch upload
         (which the host asks for only after the totals: this runs then), each
@@ -539,8 +624,11 @@ class EndOfDay:
         conv = link.dialect.conventions
         if progress is not None:
             progress.start("batch-upload", total)
+        own = self.terminal.config.terminal.currency
         async for chunk in journal.batch_chunks(
-            batch_id, where="channel = 'card' AND operation != 'void'"
+            batch_id,
+            where="channel = 'card' AND operation != 'void' AND currency = ?",
+            args=(currency or own,),
         ):
             for record in chunk:
                 try:

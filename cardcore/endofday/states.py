@@ -10,7 +10,10 @@
 #                  same batch number and totals; the host answers a repeat of a
 #                  batch it already closed with the answer that closed it.
 #   passed      -- final: the host agreed; the batch was closed (archived) and
-#                  the next one opened in the same commit.
+#                  the next one opened in the same commit. A row reconciles
+#                  one currency: in a batch of several, a passed row of a
+#                  currency settled before the last leaves the batch open but
+#                  frozen, and that currency is never sent again.
 #   failed      -- final: the host refused (out of balance, other codes) or
 #                  surely never got the request; the batch stays open.
 #   abandoned   -- final: a `clear` archived the batch while its settlement was

@@ -126,12 +126,20 @@ class EndOfDayRecords(Store):
         return await self.run(query, atomic=False)
 
     async def unresolved_settlement(self) -> SettlementRow | None:
-        """A settlement whose outcome at the host is not known yet (any batch)."""
+        """A settlement whose outcome at the host is not known yet (any batch),
+        else one of a currency the host closed while the batch stays open
+        (others of its currencies still to settle)."""
 
         def query(db: sqlite3.Connection) -> SettlementRow | None:
             row = db.execute(
                 "SELECT * FROM settlements WHERE state = 'reconciling' ORDER BY id DESC LIMIT 1"
             ).fetchone()
+            if row is None:
+                row = db.execute(
+                    "SELECT s.* FROM settlements s JOIN batches b ON b.id = s.batch_id "
+                    "WHERE s.kind = 'settlement' AND s.state = 'passed' AND b.state = 'open' "
+                    "ORDER BY s.id DESC LIMIT 1"
+                ).fetchone()
             return settlement_row(row) if row else None
 
         return await self.run(query, atomic=False)
@@ -146,18 +154,25 @@ class EndOfDayRecords(Store):
         return await self.run(query, atomic=False)
 
     async def begin_settlement(
-        self, batch_id: int, *, kind: str, state: str, forced: bool, totals: Mapping[str, Any]
+        self,
+        batch_id: int,
+        *,
+        kind: str,
+        state: str,
+        forced: bool,
+        totals: Mapping[str, Any],
+        currency: str | None = None,
     ) -> SettlementRow:
-        """Record a settlement before its first message leaves."""
+        """Record a settlement (of ``currency``) before its first message leaves."""
         when = now()
 
         def insert(db: sqlite3.Connection) -> SettlementRow:
             if Store._open_batch_id(db) != batch_id:
                 raise JournalError(f"batch {batch_id} is not the open batch")
             cursor = db.execute(
-                "INSERT INTO settlements(batch_id, kind, state, forced, started_at, totals) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (batch_id, kind, state, int(forced), when, json.dumps(dict(totals))),
+                "INSERT INTO settlements(batch_id, kind, currency, state, forced, started_at, "
+                "totals) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (batch_id, kind, currency, state, int(forced), when, json.dumps(dict(totals))),
             )
             row = db.execute(
                 "SELECT * FROM settlements WHERE id = ?", (cursor.lastrowid,)

@@ -136,6 +136,7 @@ class SettlementRow:
     totals: dict[str, Any]
     outcome: str | None
     report: dict[str, Any] | None
+    currency: str | None = None  # None: the terminal's (a row of schema 3 or older)
 
 
 def settlement_row(row: sqlite3.Row) -> SettlementRow:
@@ -151,6 +152,7 @@ def settlement_row(row: sqlite3.Row) -> SettlementRow:
         totals=json.loads(row["totals"]) if row["totals"] else {},
         outcome=row["outcome"],
         report=json.loads(row["report"]) if row["report"] else None,
+        currency=row["currency"],
     )
 
 

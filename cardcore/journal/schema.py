@@ -3,7 +3,7 @@
 # journals brought up to date in the same commit (cardcore.journal.store).
 from __future__ import annotations
 
-__all__ = ["CUTOVER_KIND", "LEGACY", "SCHEMA", "SCHEMA_VERSION"]
+__all__ = ["ADDED_COLUMNS", "CUTOVER_KIND", "LEGACY", "SCHEMA", "SCHEMA_VERSION"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS settlements (
     id INTEGER PRIMARY KEY,
     batch_id INTEGER NOT NULL REFERENCES batches(id),
     kind TEXT NOT NULL,             -- settlement | clear
+    currency TEXT,                  -- of a settlement: the currency it reconciles
     state TEXT NOT NULL,            -- cardcore.endofday.states.SettlementState
     forced INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 1,
@@ -81,13 +82,18 @@ CREATE INDEX IF NOT EXISTS settlements_batch ON settlements(batch_id, id);
 # lines out when a transaction was written; the report lays them out
 # from its own layout table when it is asked for). Older journals are brought
 # up to date when they are opened.
-SCHEMA_VERSION = "3"
+# 4: settlements.currency: a settlement row reconciles one currency (a batch
+# holding several is settled once per currency); older rows (NULL) are in
+# the terminal's currency. Added to an older journal when it is opened.
+SCHEMA_VERSION = "4"
 LEGACY = (
     "DROP TRIGGER IF EXISTS report_line_insert",
     "DROP TRIGGER IF EXISTS report_line_update",
     "DROP TRIGGER IF EXISTS report_lines_close",
     "DROP TABLE IF EXISTS report_lines",
 )
+# Columns a journal of an older version lacks: (table, column, definition).
+ADDED_COLUMNS = (("settlements", "currency", "TEXT"),)
 
 # The pending kind of a cutover a passed settlement still owes the host.
 CUTOVER_KIND = "cutover"

@@ -22,7 +22,7 @@ from cardcore.journal.records import (
     now,
     record_values,
 )
-from cardcore.journal.schema import LEGACY, SCHEMA, SCHEMA_VERSION
+from cardcore.journal.schema import ADDED_COLUMNS, LEGACY, SCHEMA, SCHEMA_VERSION
 from cardcore.storage import create_private
 
 __all__ = ["Store"]
@@ -63,10 +63,14 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is not None and row[0] not in ("1", "2", SCHEMA_VERSION):
+            if row is not None and row[0] not in ("1", "2", "3", SCHEMA_VERSION):
                 raise JournalError(f"journal schema {row[0]} is newer than this terminal's")
             for statement in LEGACY:
                 db.execute(statement)
+            for table, column, definition in ADDED_COLUMNS:
+                have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             db.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
             )

@@ -136,7 +136,6 @@ ERROR_STATUS: dict[str, Status] = {
     # the terminal's own errors
     "cardcore.client.ClientError": Status.COMMUNICATION_ERROR,
     "cardcore.configcheck.ConfigError": Status.INVALID_ARGUMENTS,
-    "cardcore.endofday.service.CurrencyNotSettled": Status.NOT_IMPLEMENTED,
     "cardcore.endofday.service.ForceNotAllowed": Status.INVALID_ARGUMENTS,
     "cardcore.endofday.service.HostRefused": Status.FAILED,
     "cardcore.endofday.service.SettlementUnfinished": Status.FAILED,

@@ -7,10 +7,13 @@
 # (one per original: a repeated 0400/0401 changes nothing), the advices
 # applied (a repeated 0220/0221 changes nothing) and the records of a batch
 # upload in progress. Totals are computed from the batch the way the terminal
-# computes them (messages.BatchTotals), so the two can be compared. The last
-# batch closed for each terminal is remembered with the answer that closed it,
-# so a terminal that repeats the settlement of that batch (it crashed before
-# recording the answer) gets the same answer again instead of closing twice.
+# computes them (messages.BatchTotals), per currency (field 49 of the message
+# that booked each transaction), so the two can be compared: a reconciliation
+# in one currency closes that currency's part of the batch and leaves the
+# others open. The last batch closed for each terminal and currency is
+# remembered with the answer that closed it, so a terminal that repeats the
+# settlement of that batch (it crashed before recording the answer) gets the
+# same answer again instead of closing twice.
 from __future__ import annotations
 
 import hashlib
@@ -79,9 +82,14 @@ class TerminalBatch:
     number: str = ""
     transactions: dict[TxnKey, HostTxn] = field(default_factory=dict)
     uploaded: list[BatchRecord] = field(default_factory=list)
+    currency: str | None = None  # of a closed batch: the currency reconciled
 
-    def totals(self) -> BatchTotals:
-        return BatchTotals.of(t.record() for t in self.transactions.values())
+    def totals(self, currency: str | None = None) -> BatchTotals:
+        """The totals of every transaction, or of those in ``currency``."""
+        return BatchTotals.of(t.record() for t in self.in_currency(currency))
+
+    def in_currency(self, currency: str | None) -> list[HostTxn]:
+        return [t for t in self.transactions.values() if currency is None or t.currency == currency]
 
 
 class IssuerLedger:
@@ -96,9 +104,9 @@ class IssuerLedger:
         self.reversed: set[TxnKey] = set()  # originals a reversal was applied for
         self.advised: set[TxnKey] = set()
         self.responses: dict[TxnKey, tuple[str, dict[int, str | bytes]]] = {}
-        # TID -> the batch number last closed, the terminal's totals for it and
-        # the fields of the answer that closed it.
-        self.settled: dict[str, tuple[str, BatchTotals, dict[int, str | bytes]]] = {}
+        # (TID, currency) -> the batch number last closed, the terminal's
+        # totals for it and the fields of the answer that closed it.
+        self.settled: dict[tuple[str, str], tuple[str, BatchTotals, dict[int, str | bytes]]] = {}
 
     def pan_hash(self, pan: str) -> str:
         return hmac.new(self._hash_key, pan.encode("ascii"), hashlib.sha256).hexdigest()
@@ -164,9 +172,19 @@ class IssuerLedger:
             account.balance += undo if txn.type.is_debit else -undo
         return True
 
-    def close_batch(self, tid: str) -> TerminalBatch:
-        """Archive the terminal's batch (with any uploaded records) and open a new one."""
+    def close_batch(self, tid: str, currency: str | None = None) -> TerminalBatch:
+        """Archive the terminal's batch (with any uploaded records) and open a
+        new one; with ``currency``, only that currency's transactions: the
+        others stay in the open batch for their own reconciliation."""
         batch = self.batches.pop(tid, TerminalBatch())
+        if currency is not None:
+            others = {k: t for k, t in batch.transactions.items() if t.currency != currency}
+            if others:
+                self.batches[tid] = TerminalBatch(number=batch.number, transactions=others)
+            batch.transactions = {
+                k: t for k, t in batch.transactions.items() if t.currency == currency
+            }
+            batch.currency = currency
         self.closed_batches.append((tid, batch))
         return batch
 

@@ -14,9 +14,11 @@
 #   0320 -> 0330  batch upload record kept for the closing 0500.
 #   0500 -> 0510  92: totals compared with the host batch (00 closes it, 95
 #                 asks for a batch upload); 96: compared with the uploaded
-#                 records. The answer carries the host's totals. A repeat of
-#                 the last closed batch (same number, same totals) gets the
-#                 answer that closed it: a batch is never closed twice.
+#                 records. The answer carries the host's totals. Totals are
+#                 per currency (field 50, else 49): only the transactions
+#                 booked in it count, and only they are closed. A repeat of
+#                 the last closed batch (same number, currency and totals)
+#                 gets the answer that closed it: a batch is never closed twice.
 #   0520/0521 -> 0530  forced settlement (reconciliation advice): the host
 #                 closes its batch whatever its totals, if it accepts forcing.
 #   0800 -> 0810  echo, sign-on/off, cutover (with an RRN), working key
@@ -68,7 +70,7 @@ __all__ = ["HostSimulator", "TerminalKeys"]
 
 log = logging.getLogger("simulators.host")
 
-_ECHOED = (3, 4, 7, 11, 12, 13, 24, 41, 42, 49, 60)
+_ECHOED = (3, 4, 7, 11, 12, 13, 24, 41, 42, 49, 50, 60)
 
 
 @dataclass
@@ -430,10 +432,17 @@ class HostSimulator:
         self.ledger.batch(tid).uploaded.append(record)
         return self._answer(msg, {39: "00"})
 
+    def _currency(self, msg: IsoMessage) -> str:
+        """The currency of a reconciliation's totals: field 50 (ISO 8583:1987,
+        currency code, settlement), else 49."""
+        number = self.dialect.conventions.settlement_currency_field
+        found = msg.text_or_none(number) if number is not None and number in msg else None
+        return found or msg.text_or_none(49) or "643"
+
     def _replay(self, msg: IsoMessage, tid: str, theirs: BatchTotals) -> IsoMessage | None:
-        """The answer that closed this batch, when the terminal repeats its
-        settlement (it never recorded that answer)."""
-        settled = self.ledger.settled.get(tid)
+        """The answer that closed this batch (in this currency), when the
+        terminal repeats its settlement (it never recorded that answer)."""
+        settled = self.ledger.settled.get((tid, self._currency(msg)))
         number = msg.text_or_none(self.dialect.conventions.batch_field) or ""
         if settled is None or settled[0] != number or settled[1] != theirs:
             return None
@@ -445,9 +454,11 @@ class HostSimulator:
         self, msg: IsoMessage, tid: str, theirs: BatchTotals, fields: dict[int, FieldValue]
     ) -> None:
         number = msg.text_or_none(self.dialect.conventions.batch_field) or ""
+        currency = self._currency(msg)
         self.ledger.batch(tid).number = number
-        self.ledger.close_batch(tid)
-        self.ledger.settled[tid] = (number, theirs, dict(fields))
+        self.ledger.close_batch(tid, currency)
+        self.ledger.settled[(tid, currency)] = (number, theirs, dict(fields))
+        log.info("batch %s of %s closed in %s", number, tid, currency)
 
     # ------------------------------------------------------------------ 0500
     def _reconciliation(self, msg: IsoMessage, tid: str, keys: TerminalKeys) -> IsoMessage:
@@ -459,12 +470,14 @@ class HostSimulator:
         if replay is not None:
             return replay
         batch = self.ledger.batch(tid)
+        currency = self._currency(msg)
         code = msg.text(3)
         if code == conv.processing_codes["reconciliation"]:
-            ours = batch.totals()
-            if self.control.lose_transaction and batch.transactions:
+            ours = batch.totals(currency)
+            booked = batch.in_currency(currency)
+            if self.control.lose_transaction and booked:
                 # The host lost its newest transaction.
-                kept = list(batch.transactions.values())[:-1]
+                kept = booked[:-1]
                 ours = BatchTotals.of(t.record() for t in kept)
             if self.control.reconciliation_mismatch:
                 # A transaction of 1.00 the terminal does not know about.
@@ -503,7 +516,7 @@ class HostSimulator:
             37: self._rrn(),
             38: f"{secrets.randbelow(1_000_000):06d}",
         }
-        fields.update(self.ledger.batch(tid).totals().to_fields(self.dialect))
+        fields.update(self.ledger.batch(tid).totals(self._currency(msg)).to_fields(self.dialect))
         self._close(msg, tid, theirs, fields)
         return self._answer(msg, fields)
 

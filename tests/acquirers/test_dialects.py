@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -115,6 +116,13 @@ def requests(dialect: Dialect) -> list[tuple[str, IsoMessage]]:
             ("0520", "000110", {"advice": True}),
         )
     }
+    # The reconciliation of another currency: 49 and 50 name it.
+    dollars = m.build_reconciliation(
+        totals, replace(TERMINAL, currency="840"), dialect, stan="000115", when=WHEN,
+        batch="000007",
+    )  # fmt: skip
+    assert dollars.fields[49] == dollars.fields[50] == "840"
+    recon["0500 92 in 840"] = dollars
     return [
         ("0200 purchase", purchase),
         ("0200 cashback", cashback),

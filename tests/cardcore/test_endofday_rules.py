@@ -506,11 +506,35 @@ async def test_a_version_2_journal_drops_its_report_lines(tmp_path: Path) -> Non
     version = journal._sync(
         lambda db: db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
     )
-    assert version == "3"
-    journal._sync(lambda db: db.execute("UPDATE meta SET value = '4' WHERE key = 'schema'"))
+    assert version == "4"
+    journal._sync(lambda db: db.execute("UPDATE meta SET value = '5' WHERE key = 'schema'"))
     journal.close()
-    with pytest.raises(JournalError, match="schema 4 is newer"):
+    with pytest.raises(JournalError, match="schema 5 is newer"):
         open_journal(tmp_path / "j.sqlite")
+
+
+async def test_a_version_3_journal_gets_the_settlement_currency(tmp_path: Path) -> None:
+    """Version 3 had one settlement per batch: its rows are in the terminal's
+    currency (no currency recorded), and new ones record theirs."""
+    journal = open_journal(tmp_path / "j.sqlite")
+    batch_id, _ = await journal.open_batch()
+    await journal.begin_settlement(
+        batch_id, kind="settlement", state="reconciling", forced=False, totals={}
+    )
+
+    def as_version_3(db: Any) -> None:
+        db.execute("ALTER TABLE settlements DROP COLUMN currency")
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+
+    journal._sync(as_version_3)
+    journal.close()
+    journal = open_journal(tmp_path / "j.sqlite")
+    (old,) = await journal.settlements(batch_id)
+    assert old.currency is None and old.state == "reconciling"
+    new = await journal.begin_settlement(
+        batch_id, kind="settlement", state="reconciling", forced=False, totals={}, currency="840"
+    )
+    assert new.currency == "840"
 
 
 def test_common_part_carries_the_settlement_options() -> None:

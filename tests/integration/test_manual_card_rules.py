@@ -179,10 +179,38 @@ async def test_an_accepted_currency_goes_through_and_another_is_refused(dollars:
     sections = report.body["xreport"]
     sections = sections if isinstance(sections, list) else [sections]
     assert [s["header"]["cur"] for s in sections] == ["643", "840"]
-    # A settlement per currency is not built: refused before anything leaves.
+    # The settlement reconciles each currency on its own, roubles first.
+    closed_before = len(sim(dollars.data_dir, "ledger")["closed-batches"])
     settlement = await client.command("settlement", {"password": "12345678"})
-    assert settlement.status == "notimplemented", errors(settlement)
-    assert "840" in errors(settlement)
+    assert settlement.status == "ok", errors(settlement)
+    rub, usd = settlement.body["sreport"]
+    assert (rub["cur"], usd["cur"]) == ("643", "840")
+    assert rub["settlement-result"] == usd["settlement-result"] == "passed"
+    assert usd["orig-amount"] == usd["amount"] == "C000000000100"  # the refund stands alone
+    closed = sim(dollars.data_dir, "ledger")["closed-batches"][closed_before:]
+    assert [(c["currency"], c["transactions"]) for c in closed] == [("643", 1), ("840", 2)]
+
+
+async def test_purchases_in_two_currencies_settle_in_balance(dollars: Served) -> None:
+    sim(dollars.data_dir, "present", "default", "--interface", "contact")
+    sim(dollars.data_dir, "host", "approve")
+    register = Register(dollars)
+    for currency in ("840", "643", "840"):
+        sale = await register.transaction(**PURCHASE, currency=currency)
+        assert sale.body["receipt"]["tstatus"] == "approved", errors(sale)
+    closed_before = len(sim(dollars.data_dir, "ledger")["closed-batches"])
+    client = EcrClient(dollars.host, dollars.port, timeout=60)
+    settlement = await client.command("settlement", {"password": "12345678"})
+    assert settlement.status == "ok", errors(settlement)
+    rub, usd = settlement.body["sreport"]
+    assert (rub["cur"], rub["tnum"], rub["orig-amount"]) == ("643", "1", "D000000001500")
+    assert (usd["cur"], usd["tnum"], usd["orig-amount"]) == ("840", "2", "D000000003000")
+    assert rub["amount"] == rub["orig-amount"] and usd["amount"] == usd["orig-amount"]
+    assert "batch-upload" not in rub and "batch-upload" not in usd  # in balance at once
+    # The host's ledger: two reconciliations, one per currency.
+    closed = sim(dollars.data_dir, "ledger")["closed-batches"][closed_before:]
+    assert [(c["currency"], c["transactions"]) for c in closed] == [("643", 1), ("840", 2)]
+    assert len({c["batch"] for c in closed}) == 1
 
 
 # --- item: a refund's display ---------------------------------------------------------------

@@ -10,7 +10,7 @@
 #   with a BCD length counted in digits and right-padded with 0; z (track 2)
 #   likewise with D as the separator; ans fields ASCII with a BCD length of
 #   1 byte (LL) or 2 bytes (LLL); b fields raw bytes with a BCD byte count;
-#   currency codes (49) three ASCII digits; the net settlement amount (97)
+#   currency codes (49, 50) three ASCII digits; the net settlement amount (97)
 #   its sign 'C'/'D' as one ASCII byte and 16 digits BCD.
 # - MAC: field 64, or 128 when a secondary bitmap is present, ISO 9797-1
 #   algorithm 3 (retail MAC, padding method 1) under the TAK over the whole
@@ -41,7 +41,7 @@ __all__ = ["CONVENTIONS", "DIALECT", "MAC_MTIS"]
 
 _USED = (
     *(2, 3, 4, 7, 11, 12, 13, 14, 15, 22, 23, 24, 25, 32, 35, 37, 38, 39, 41, 42, 43, 44),
-    *(48, 49, 52, 53, 54, 55, 60, 61, 62, 63, 64, 70, 74, 75, 76, 77, 86, 87, 88, 89),
+    *(48, 49, 50, 52, 53, 54, 55, 60, 61, 62, 63, 64, 70, 74, 75, 76, 77, 86, 87, 88, 89),
     *(90, 95, 97, 120, 128),
 )
 _PRIVATE = {
@@ -89,6 +89,9 @@ _FIELDS: tuple[FieldDef, ...] = tuple(
 #   suspected malfunction). Fields 39 and 38 of a 0220: Y1 offline approved,
 #   Y3 offline approved when unable to go online (38: the code and spaces,
 #   the approval code of an offline approval).
+# - Field 50 (n3, 0500/0520, echoed in the answer): the currency of the
+#   totals, the same as field 49: a terminal that takes several currencies
+#   reconciles each in a 0500 of its own (terminal currency first).
 # - Field 60 (ans): the 6-digit batch number in 0200/0220/0400/0320/0500/0520.
 # - Which fields each transaction message carries, and from where: `MESSAGES`.
 # - Reconciliation totals (0500 request: terminal's; 0510 answer: host's):
