@@ -31,7 +31,8 @@ GLIBC_MINOR = (17, 28)  # manylinux_2_17 (manylinux2014) .. manylinux_2_28
 RUNTIME_EXTRAS = ("usb", "qr")
 # Extras that build from source on Linux, and what the build needs.
 BUILT = {"pcsc": "pyscard: a C compiler, Python headers, swig and libpcsclite-dev"}
-NOT_RUNTIME = ("test",)
+# Extras a terminal never installs: the tests' tools, the simulator's page.
+NOT_RUNTIME = ("test", "ui")
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
