@@ -191,6 +191,9 @@ class Connection:
         self._interrupted = False
         self._job: _Job | None = None
         self._busy = False  # a command is between its packet and its answer
+        # The secure-channel key that opened this connection's last packet:
+        # tried first on the next (a register keeps its key).
+        self._last_key: bytes | None = None
         self._ended_by: ProtocolError | Closed | None = None
         # The timer task's sleep and when it wakes.
         self._watch: trio.CancelScope | None = None
@@ -347,7 +350,7 @@ class Connection:
             if is_encrypted(answer):
                 if key is None:
                     raise SecureChannelError("encrypted answer to a clear message")
-                answer, _, _ = self.server.keyring.open(answer)
+                answer, _, _ = self.server.keyring.open(answer, key)
         except CardcoreError as exc:
             return self.session.answer(None, now, exc.message)
         return self.session.answer(answer, now)
@@ -463,7 +466,8 @@ class Connection:
         key: bytes | None = None
         if ENCRYPTED in message.body:  # (is_encrypted, inline)
             try:
-                plaintext, key, _ = self.server.keyring.unseal(message)
+                plaintext, key, _ = self.server.keyring.unseal(message, self._last_key)
+                self._last_key = key
             except SecureChannelError as exc:
                 # No key opens it (or a replay): nothing to seal the answer with.
                 log.info("%s: <%s> %s", self.peer, name, exc)

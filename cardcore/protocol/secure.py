@@ -26,6 +26,7 @@ import tempfile
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -356,13 +357,14 @@ class KeyRing:
             raise ReplayedPacket("this sealed packet was received before; refused as a replay")
         self._logged += 1
 
-    def unseal(self, message: Message) -> tuple[bytes, bytes, str]:
+    def unseal(self, message: Message, hint: bytes | None = None) -> tuple[bytes, bytes, str]:
         """Decrypt with the key whose tag verifies: (plaintext, key, label).
-        The block is decoded once and tried under each key, the most recently
-        used first. A replay, or no key that verifies, raises
-        SecureChannelError."""
+        The block is decoded once and tried under ``hint`` first (the key
+        that opened the last packet of the same connection: a register
+        keeps its key), then under each key, the most recently used first.
+        A replay, or no key that verifies, raises SecureChannelError."""
         iv, data = _split(_encrypted_text(message))
-        for entry in self._entries.values():
+        for entry in self._candidates(hint):
             try:
                 plaintext = entry.cipher.decrypt(iv, data, None)
             except InvalidTag:
@@ -374,9 +376,17 @@ class KeyRing:
             "no secure-channel key verifies this packet; log in with client-handshake first"
         )
 
-    def open(self, message: Message) -> tuple[Message, bytes, str]:
+    def _candidates(self, hint: bytes | None) -> Iterator[_Entry]:
+        first = self._entries.get(hint) if hint is not None else None
+        if first is not None:
+            yield first
+        for entry in self._entries.values():
+            if entry is not first:
+                yield entry
+
+    def open(self, message: Message, hint: bytes | None = None) -> tuple[Message, bytes, str]:
         """unseal() and the command or answer inside: (clear message, key, label)."""
-        plaintext, key, label = self.unseal(message)
+        plaintext, key, label = self.unseal(message, hint)
         return clear_message(message, plaintext), key, label
 
     def fresh_iv(self, key: bytes) -> bytes | None:

@@ -313,3 +313,33 @@ def test_a_sealed_packet_is_read_as_an_envelope_not_a_mapping(
     assert secure.decode_packet(packet) == expected
     with pytest.raises(AssertionError):
         secure.decode_packet(b"<getparameters><token>X</token></getparameters>")
+
+
+def test_keyring_tries_the_connections_key_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = [os.urandom(32) for _ in range(8)]
+    message = Message("getparameters", {"token": "X"})
+    sealed = {i: secure.seal_message(message, keys[i]) for i in (0, 3, 5)}
+    tried: list[bytes] = []
+
+    class Counting:
+        def __init__(self, key: bytes) -> None:
+            self.key, self.inner = key, AESGCM(key)
+
+        def decrypt(self, iv: bytes, data: bytes, aad: bytes | None) -> bytes:
+            tried.append(self.key)
+            return self.inner.decrypt(iv, data, aad)
+
+    monkeypatch.setattr(secure, "AESGCM", Counting)
+    ring = secure.KeyRing(size=8)
+    for i, key in enumerate(keys):
+        ring.add(key, f"t{i}")
+    # Without a hint the oldest key is tried last: eight attempts.
+    assert ring.open(sealed[0])[1] == keys[0]
+    assert len(tried) == 8
+    tried.clear()
+    assert ring.open(sealed[3], keys[3])[1] == keys[3]
+    assert tried == [keys[3]]
+    tried.clear()
+    # A hint that does not verify costs one attempt more, nothing else.
+    assert ring.open(sealed[5], keys[3])[1] == keys[5]
+    assert tried[0] == keys[3] and tried[-1] == keys[5]
