@@ -1,5 +1,5 @@
 # Strategy: the effective configuration and where each value came from, for
-# `cardcore config show` (DESIGN.md, command-line contract). Three layers,
+# `cardcore config show` (docs/conventions.md, the command line). Three layers,
 # each laid over the one before key by key (cardcore.config.merge_config_data;
 # a list is one value, replaced whole):
 #   1. the embedded defaults (cardcore.config, one typed model);

@@ -17,8 +17,8 @@
 # are device operations: they take the device lock the ECR commands take, so
 # a remote update waits for a transaction to end and a transaction started
 # meanwhile is answered "terminal busy".
-# One task in the application's root nursery runs the loop (DESIGN.md,
-# concurrency); a failed poll is logged and the next one comes on time.
+# One task in the application's root nursery (cardcore/app.py) runs the
+# loop; a failed poll is logged and the next one comes on time.
 from __future__ import annotations
 
 import datetime as dt
