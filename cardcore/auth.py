@@ -3,8 +3,8 @@
 # - an 8-digit password, default 12345678, kept only as a salted scrypt hash
 #   (RFC 7914) in the data dir, so it survives restarts. While it is the
 #   factory default there is no file: that password is the manual's, public,
-#   with no secret to hash (a first start spares scrypt's tens of
-#   milliseconds, and the start-up knows without hashing that it is in use);
+#   with no secret to hash (the start-up knows without hashing that it is
+#   in use);
 # - tokens of 16 random bytes as 32 upper-case hex characters, valid until
 #   logout (the manual: the client uses the token «до выхода из режима
 #   настройки»), an optional idle timeout, or eviction: at most `max_tokens`
@@ -159,8 +159,8 @@ class AdminAuth:
     async def load(self) -> None:
         """Read the stored hash; none stored: the factory default."""
         if self._clock is trio.current_time:
-            # The run's clock itself: trio.current_time() looks the run up on
-            # every call, and tokens are checked on every command.
+            # The run's clock itself, read directly: tokens are checked on
+            # every command.
             self._clock = trio.lowlevel.current_clock().current_time
         try:
             self._hash = _Hash.from_json(self._path.read_bytes())

@@ -250,7 +250,7 @@ class ReplayedPacket(SecureChannelError):
 # busy register may carry them all (about a hundred thousand transactions).
 PACKETS_IN_RING = 1 << 21
 # IVs kept in a set before they join the sorted array (or a sixteenth of
-# the array, so that merging costs a few steps a packet however long it is).
+# the array, so that the merges stay rare however long the array grows).
 _MERGE_EVERY = 1024
 
 

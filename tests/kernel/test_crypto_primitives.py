@@ -1,4 +1,4 @@
-"""KCV, ISO 9797-1 MAC and ISO 9564 PIN-block vectors from ../shared/vectors/kcv-mac-pin.txt."""
+"""KCV, ISO 9797-1 MAC and ISO 9564 PIN-block vectors from tests/vectors/kcv-mac-pin.txt."""
 
 from __future__ import annotations
 
