@@ -2,10 +2,12 @@
 
 Run with `make demo`. It starts the terminal in simulator mode in a temporary
 data dir and plays the cash register: a purchase with the terminal's display
-messages shown as they arrive and the receipt printed like a slip, a void of
-it, a refund, then the administrator's side (login, getparameters over the
-secure channel). Every simulated party — the virtual chip card, the PIN pad,
-the acquirer host — speaks its real protocol over loopback.
+messages shown as they arrive and the receipt printed like a slip, a partial
+refund of it, a second purchase voided with its card and the second void of
+it refused, a decline, a detection that times out, then the administrator's
+side (login, getparameters over the secure channel). Every simulated party
+— the virtual chip card, the PIN pad, the acquirer host — speaks its real
+protocol over loopback.
 """
 
 from __future__ import annotations
@@ -66,12 +68,19 @@ async def session(port: int, data: Path) -> None:
         type="purchase", amount="000000015000", currency="643",
     )  # fmt: skip
     await transaction(
-        port, f"Void of that purchase with its card (receipt {purchase.get('seq')})",
-        type="void", number=purchase.get("seq", "last"),
+        port, "Refund of 50.00 RUB of that purchase to the card (its RRN)",
+        type="refund", amount="000000005000", rrn=purchase.get("rrn", ""),
+    )  # fmt: skip
+    second = await transaction(
+        port, "A second purchase of 80.00 RUB", type="purchase", amount="000000008000",
     )  # fmt: skip
     await transaction(
-        port, "Refund of 50.00 RUB to the card (the purchase's RRN)",
-        type="refund", amount="000000005000", rrn=purchase.get("rrn", ""),
+        port, f"Void of the second purchase with its card (receipt {second.get('seq')})",
+        type="void", number=second.get("seq", "last"),
+    )  # fmt: skip
+    await transaction(
+        port, "A second void of it: refused, nothing is paid out twice",
+        type="void", number=second.get("seq", "last"),
     )  # fmt: skip
     sim(data, "present", "cda")
     sim(data, "host", "decline")
