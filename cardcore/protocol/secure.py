@@ -23,8 +23,6 @@ from __future__ import annotations
 import binascii
 import os
 import tempfile
-from array import array
-from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -244,14 +242,12 @@ class ReplayedPacket(SecureChannelError):
 
 
 # Sealed packets (commands, answers, messages) all the ring's keys may carry
-# between them: the IV logs stay bounded (8 bytes a packet once merged, some
-# 16 MiB when the ring is full). When they are all used, the key that has
+# between them: the IV logs stay bounded (a set costs some 64 bytes an IV,
+# 17 MiB when the ring is full). When they are all used, the key that has
 # carried the most is retired and its cash register logs in again; a single
-# busy register may carry them all (about a hundred thousand transactions).
-PACKETS_IN_RING = 1 << 21
-# IVs kept in a set before they join the sorted array (or a sixteenth of
-# the array, so that the merges stay rare however long the array grows).
-_MERGE_EVERY = 1024
+# busy register may carry them all (over ten thousand transactions, at some
+# twenty packets each).
+PACKETS_IN_RING = 1 << 18
 
 
 class IvLog:
@@ -262,34 +258,21 @@ class IvLog:
     replayed command (or an answer of ours sent back) from a fresh one, since
     both decrypt. Honest peers draw a random IV per packet, so a repeated
     prefix among them is as likely as guessing 64 random bits; a forger
-    without the key cannot make a packet that verifies at all. The prefixes
-    wait in a small set and are merged into a sorted array of 8-byte
-    integers that is searched by bisection.
+    without the key cannot make a packet that verifies at all.
     """
 
     def __init__(self) -> None:
-        self._recent: set[int] = set()
-        self._merged = array("Q")
+        self._seen: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self._recent) + len(self._merged)
-
-    def __contains__(self, value: int) -> bool:
-        if value in self._recent:
-            return True
-        i = bisect_left(self._merged, value)
-        return i < len(self._merged) and self._merged[i] == value
+        return len(self._seen)
 
     def add(self, iv: bytes) -> bool:
         """Record ``iv``; False when it was seen already."""
         value = int.from_bytes(iv[:8], "big")
-        if value in self:
+        if value in self._seen:
             return False
-        self._recent.add(value)
-        if len(self._recent) >= max(_MERGE_EVERY, len(self._merged) >> 4):
-            # Two sorted runs: the sort merges them in one pass.
-            self._merged = array("Q", sorted([*self._merged, *sorted(self._recent)]))
-            self._recent.clear()
+        self._seen.add(value)
         return True
 
 
