@@ -1,8 +1,9 @@
 """The reference pad's firmware off the board: its HID report descriptor is
-the one the driver checks; its report codec agrees with
-hal/usbhid/protocol.py on the same messages; and its logic (pinpad_logic),
-put on the emulated USB bus in place of the emulated pad, serves the
-terminal's real driver (hal.usbhid.pinpad, pyusb) for every request of
+the one the driver checks (hal/usbhid/protocol.py's, the emulated pad's
+too); its report codec agrees with hal/usbhid/protocol.py on the same
+messages; and its logic (pinpad_logic), put on the emulated USB bus
+(simulators/usbhid) in place of the emulated pad, serves the terminal's real
+driver (hal.usbhid.pinpad, pyusb) for every request of
 docs/pinpad-protocol.md, the cardholder pressing the pad's keys."""
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from base.crypto import dukpt
 from base.crypto.des import tdes_ecb_decrypt
 from base.crypto.pinblock import decode_iso0, encode_iso2
 from hal.usbhid import protocol as hal
-from hal.usbhid.backend import EmulatedBackend
-from hal.usbhid.device import EmulatedPinPad, report_descriptor
-from hal.usbhid.pinpad import REPORT_DESCRIPTOR, UsbHidPinPad
+from hal.usbhid.pinpad import UsbHidPinPad
 from kernel.errors import PinEntryBypassed, PinPadError
+from simulators.usbhid.backend import EmulatedBackend
+from simulators.usbhid.device import EmulatedPinPad
 from tests.firmware.firmware import logic
 from tests.firmware.firmware import protocol as fw
 
@@ -31,7 +32,7 @@ PAN = "4761739001010010"
 
 
 def test_the_descriptor_is_the_one_the_driver_checks() -> None:
-    assert fw.REPORT_DESCRIPTOR == report_descriptor() == REPORT_DESCRIPTOR
+    assert fw.REPORT_DESCRIPTOR == hal.REPORT_DESCRIPTOR == EmulatedPinPad().report_descriptor()
     assert (fw.USAGE_PAGE, fw.USAGE, fw.REPORT_SIZE) == (0xFF00, 0x01, hal.REPORT_SIZE)
 
 
