@@ -24,10 +24,12 @@ from hal.readerselect import SlotPatterns
 if TYPE_CHECKING:
     from base.crypto.dukpt import DukptOriginator
     from cardcore.terminal import Terminal
+    from simulators.usbhid.backend import EmulatedBackend
 
 __all__ = [
     "Monitors",
     "apply_configured_drivers",
+    "emulated_usb_bus",
     "pcsc_readers",
     "pinpad_driver",
     "reader_driver",
@@ -168,6 +170,28 @@ def _emulated_dukpt(scheme: str) -> DukptOriginator | None:
     return None
 
 
+def emulated_usb_bus(
+    config: PinPadConfig,
+    tmk: Callable[[], bytes | None] = lambda: None,
+    pin: Callable[[], str | None] | None = None,
+) -> EmulatedBackend:
+    """A pyusb backend whose bus holds the emulated pad of `[pinpad]`
+    (`emulated = true`): the configured VID:PID and online-PIN scheme, the
+    TMK injected from ``tmk``, a cardholder who types ``pin`` (the
+    configured bench PIN when None)."""
+    from simulators.usbhid.backend import EmulatedBackend
+    from simulators.usbhid.device import Cardholder, EmulatedPinPad
+
+    device = EmulatedPinPad(
+        vendor_id=config.vendor_id,
+        product_id=config.product_id,
+        tmk_source=tmk,  # injected with the terminal's TMK, as a key loader would
+        cardholder=Cardholder(pin=pin or (lambda: config.emulated_pin)),
+        dukpt=_emulated_dukpt(config.emulated_scheme),
+    )
+    return EmulatedBackend(device)
+
+
 def usbhid_pinpad(terminal: Terminal) -> PinPad:
     """The USB-HID PIN pad of the configuration (on the emulated pad when
     `emulated = true`)."""
@@ -177,17 +201,7 @@ def usbhid_pinpad(terminal: Terminal) -> PinPad:
     tmk, tpk = _tmk(terminal), _tpk(terminal)
     backend = None
     if config.emulated:
-        from hal.usbhid.backend import EmulatedBackend
-        from hal.usbhid.device import Cardholder, EmulatedPinPad
-
-        device = EmulatedPinPad(
-            vendor_id=config.vendor_id,
-            product_id=config.product_id,
-            tmk_source=tmk,  # injected with the terminal's TMK, as a key loader would
-            cardholder=Cardholder(pin=_cardholder_pin(terminal)),
-            dukpt=_emulated_dukpt(config.emulated_scheme),
-        )
-        backend = EmulatedBackend(device)
+        backend = emulated_usb_bus(config, tmk, _cardholder_pin(terminal))
     return UsbHidPinPad(
         vendor_id=config.vendor_id,
         product_id=config.product_id,

@@ -139,7 +139,7 @@ class Report:
 
 
 async def _pad_report(config: Config) -> PadReport:
-    from cardcore.devices import pinpad_driver
+    from cardcore.devices import emulated_usb_bus, pinpad_driver
 
     pad = config.pinpad
     driver = pinpad_driver(pad, simulator=False)
@@ -150,14 +150,7 @@ async def _pad_report(config: Config) -> PadReport:
     from hal.usbhid.pinpad import UsbHidPinPad
 
     device = f"USB-HID {pad.vendor_id:04X}:{pad.product_id:04X}"
-    backend = None
-    if pad.emulated:
-        from hal.usbhid.backend import EmulatedBackend
-        from hal.usbhid.device import EmulatedPinPad
-
-        backend = EmulatedBackend(
-            EmulatedPinPad(vendor_id=pad.vendor_id, product_id=pad.product_id)
-        )
+    backend = emulated_usb_bus(pad) if pad.emulated else None
     driver_pad = UsbHidPinPad(
         vendor_id=pad.vendor_id, product_id=pad.product_id, tmk=lambda: None, backend=backend
     )

@@ -1,8 +1,8 @@
 # Strategy: the reference PIN pad's behaviour (docs/pinpad-protocol.md,
 # "States" and "Key handling"), free of hardware: reports and key presses in,
 # reports out, so the same object runs on the board (code.py feeds it from
-# usb_hid and keypad) and under the repository's tests (behind the driver's
-# emulated USB bus).
+# usb_hid and keypad) and under the repository's tests (on the emulated USB
+# bus of simulators/usbhid, behind the terminal's driver).
 # - States: IDLE; PIN entry (for one ONLINE_PIN or OFFLINE_PIN request,
 #   remembered by its sequence number); CONFIRM. One entry at a time: a
 #   second PIN or CONFIRM request while one is pending is answered BUSY.

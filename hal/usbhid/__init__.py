@@ -1,4 +1,5 @@
-"""USB-HID PIN pad: report protocol, pyusb driver, and the emulated pad with
-its pyusb backend (the PIN pad simulator). See hal/usbhid/README.md."""
+"""USB-HID PIN pad: the report protocol and the pyusb driver. The emulated
+pad the tests and keyless benches use is simulators/usbhid. See
+hal/usbhid/README.md."""
 
 from __future__ import annotations

@@ -47,9 +47,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from base.crypto.des import kcv_aes, kcv_tdes, tdes_ecb_encrypt
 from base.errors import CardcoreError
 from hal.interfaces import Keypad, PinPad
-from hal.usbhid.device import offline_aad, report_descriptor
 from hal.usbhid.protocol import (
     PROTOCOL_VERSION,
+    REPORT_DESCRIPTOR,
     REPORT_SIZE,
     ConfirmRequest,
     Info,
@@ -65,6 +65,7 @@ from hal.usbhid.protocol import (
     ReportError,
     Status,
     WrappedKeyId,
+    offline_aad,
 )
 from kernel.errors import PinEntryBypassed, PinPadError, PinPadNotPresent
 
@@ -72,7 +73,6 @@ __all__ = ["UsbHidPinPad"]
 
 log = logging.getLogger(__name__)
 
-REPORT_DESCRIPTOR = report_descriptor()
 # Margin on top of a request's own timeout before the driver gives up on the pad.
 ANSWER_MARGIN = 5.0
 # Requests that need no cardholder must be answered within this.

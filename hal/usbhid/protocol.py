@@ -12,6 +12,10 @@
 # (online: ISO 9564 format 0 under the TPK or under a TDES DUKPT key, format 4
 # under an AES DUKPT key; offline: the format-2 block under the session link
 # key, AES-GCM).
+# Both ends need the report descriptor (the host picks the pad's interface by
+# it) and the offline block's associated data, so they are here and not in
+# any one end: the driver (hal/usbhid/pinpad.py) and every pad, the emulated
+# one of the simulators and the reference firmware, use these.
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +25,8 @@ from base.errors import CardcoreError
 
 __all__ = [
     "MAX_PAYLOAD",
+    "PROTOCOL_VERSION",
+    "REPORT_DESCRIPTOR",
     "REPORT_SIZE",
     "ConfirmRequest",
     "Info",
@@ -37,11 +43,30 @@ __all__ = [
     "ReportError",
     "Status",
     "WrappedKeyId",
+    "offline_aad",
 ]
 
 REPORT_SIZE = 64
 MAX_PAYLOAD = REPORT_SIZE - 3
 PROTOCOL_VERSION = 1
+
+# HID 1.11 6.2.2: vendor-defined page FF00, one 64-byte input and one 64-byte
+# output report, no report IDs (docs/pinpad-protocol.md, 1).
+REPORT_DESCRIPTOR = bytes.fromhex(
+    "0600FF"  # Usage Page (Vendor Defined 0xFF00)
+    "0901"  # Usage (0x01)
+    "A101"  # Collection (Application)
+    "1500"  # Logical Minimum (0)
+    "26FF00"  # Logical Maximum (255)
+    "7508"  # Report Size (8)
+    "9540"  # Report Count (64)
+    "0902"  # Usage (0x02)
+    "8102"  # Input (Data, Variable, Absolute)
+    "9540"  # Report Count (64)
+    "0903"  # Usage (0x03)
+    "9102"  # Output (Data, Variable, Absolute)
+    "C0"  # End Collection
+)
 
 
 class ReportError(CardcoreError):
@@ -103,6 +128,12 @@ class Key(IntEnum):
 class WrappedKeyId(IntEnum):
     TPK = 0x01  # TDES double length, wrapped under the TMK
     LINK = 0x02  # AES-128 session link key, wrapped under the TMK
+
+
+def offline_aad(seq: int) -> bytes:
+    """Associated data of an offline PIN block: the answer it travels in
+    (docs/pinpad-protocol.md, 5)."""
+    return bytes([MsgType.PIN_RESULT, seq]) + b"offline-pin"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ import trio.testing
 from cardcore.config import ReadersConfig
 from cardcore.devices import slot_patterns
 from cardcore.devicestatus import ReaderWatch, watch_pinpad
-from hal.usbhid.backend import EmulatedBackend
-from hal.usbhid.device import EmulatedPinPad
 from hal.usbhid.pinpad import UsbHidPinPad
 from kernel.errors import PinPadError, PinPadNotPresent
+from simulators.usbhid.backend import EmulatedBackend
+from simulators.usbhid.device import EmulatedPinPad
 from tests.hal.reader_names import DESK
 
 TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")

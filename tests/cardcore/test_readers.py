@@ -176,3 +176,19 @@ def test_the_readmes_example_is_what_the_command_prints() -> None:
     text = "\n".join(render(Report(patterns, assignment, entries, pad)))
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert f"```\n{text}\n```" in readme
+
+
+@pytest.mark.parametrize(
+    ("scheme", "keys"), [("tpk", "TPK"), ("dukpt-tdes", "DUKPT_TDES"), ("dukpt-aes", "DUKPT_AES")]
+)
+async def test_the_emulated_pad_is_the_configured_one(scheme: str, keys: str) -> None:
+    """`[pinpad] emulated = true`: the driver asks the emulated pad of the
+    configuration (its VID:PID and online-PIN scheme) what it is."""
+    from cardcore.config import build_config
+    from cardcore.readers import _pad_report
+
+    pinpad = {"driver": "usbhid", "emulated": True, "emulated-scheme": scheme,
+              "vendor-id": 0x2222, "product-id": 0x3333}  # fmt: skip
+    report = await _pad_report(build_config({"pinpad": pinpad}))
+    assert report.device == "USB-HID 2222:3333" and report.state == "emulated"
+    assert report.detail.endswith(f"serial EMU0000000001, firmware emulated-1.0, keys {keys}")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hal.usbhid.device import report_descriptor
+from hal.usbhid.protocol import REPORT_DESCRIPTOR
 from tests.firmware.firmware import FIRMWARE, keyfile, logic, main
 from tests.firmware.firmware import protocol as fw
 
@@ -112,7 +112,7 @@ def test_boot_makes_the_pad_the_only_usb_interface(monkeypatch: pytest.MonkeyPat
     recorder = run_boot(monkeypatch, held=set())
     device = recorder.kwargs("Device")
     assert device == {
-        "report_descriptor": report_descriptor(),
+        "report_descriptor": REPORT_DESCRIPTOR,
         "usage_page": 0xFF00,
         "usage": 0x01,
         "report_ids": (0,),

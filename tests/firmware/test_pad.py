@@ -1,8 +1,9 @@
 """The reference pad's firmware off the board: its HID report descriptor is
-the one the driver checks; its report codec agrees with
-hal/usbhid/protocol.py on the same messages; and its logic (pinpad_logic),
-put on the emulated USB bus in place of the emulated pad, serves the
-terminal's real driver (hal.usbhid.pinpad, pyusb) for every request of
+the one the driver checks (hal/usbhid/protocol.py's, the emulated pad's
+too); its report codec agrees with hal/usbhid/protocol.py on the same
+messages; and its logic (pinpad_logic), put on the emulated USB bus
+(simulators/usbhid) in place of the emulated pad, serves the terminal's real
+driver (hal.usbhid.pinpad, pyusb) for every request of
 docs/pinpad-protocol.md, the cardholder pressing the pad's keys."""
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from base.crypto import dukpt
 from base.crypto.des import tdes_ecb_decrypt
 from base.crypto.pinblock import decode_iso0, encode_iso2
 from hal.usbhid import protocol as hal
-from hal.usbhid.backend import EmulatedBackend
-from hal.usbhid.device import EmulatedPinPad, report_descriptor
-from hal.usbhid.pinpad import REPORT_DESCRIPTOR, UsbHidPinPad
+from hal.usbhid.pinpad import UsbHidPinPad
 from kernel.errors import PinEntryBypassed, PinPadError
+from simulators.usbhid.backend import EmulatedBackend
+from simulators.usbhid.device import EmulatedPinPad
 from tests.firmware.firmware import logic
 from tests.firmware.firmware import protocol as fw
 
@@ -31,7 +32,7 @@ PAN = "4761739001010010"
 
 
 def test_the_descriptor_is_the_one_the_driver_checks() -> None:
-    assert fw.REPORT_DESCRIPTOR == report_descriptor() == REPORT_DESCRIPTOR
+    assert fw.REPORT_DESCRIPTOR == hal.REPORT_DESCRIPTOR == EmulatedPinPad().report_descriptor()
     assert (fw.USAGE_PAGE, fw.USAGE, fw.REPORT_SIZE) == (0xFF00, 0x01, hal.REPORT_SIZE)
 
 
@@ -121,6 +122,9 @@ class FirmwarePad(EmulatedPinPad):
     def __init__(self, pad: logic.Pad, cardholder: Cardholder, clock: Callable[[], float]) -> None:
         super().__init__(serial=pad.serial)
         self.pad, self.cardholder, self.clock = pad, cardholder, clock
+        # Called (in the driver's worker thread) when the host polls and the
+        # pad has nothing to say: where a test lets time pass.
+        self.idle: Callable[[], None] = lambda: None
 
     def write_report(self, data: bytes) -> None:
         now = self.clock()
@@ -136,7 +140,10 @@ class FirmwarePad(EmulatedPinPad):
     def read_report(self, timeout: float) -> bytes | None:
         for report in self.pad.tick(self.clock()):
             self._queue_report(report)
-        return super().read_report(min(timeout, 0.01))
+        report = super().read_report(min(timeout, 0.01))
+        if report is None:
+            self.idle()
+        return report
 
     def _queue_report(self, report: bytes) -> None:
         with self._cond:
@@ -221,31 +228,36 @@ async def test_online_pin_under_dukpt(scheme: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("pressed", "outcome"),
+    ("pressed", "outcome", "message"),
     [
-        (keys(fw.KEY_CANCEL), PinEntryBypassed),
-        (keys(fw.KEY_ENTER), PinEntryBypassed),  # no digits, bypass allowed
-        (keys("1", "2", fw.KEY_ENTER), PinPadError),  # too short: ignored, then the timeout
-        (keys(), PinPadError),  # nobody: the timeout
+        (keys(fw.KEY_CANCEL), PinEntryBypassed, "cancelled"),
+        (keys(fw.KEY_ENTER), PinEntryBypassed, "bypassed"),  # no digits, bypass allowed
+        # too short: ignored, then the pad's timeout
+        (keys("1", "2", fw.KEY_ENTER), PinPadError, "PIN entry timed out"),
+        (keys(), PinPadError, "PIN entry timed out"),  # nobody: the pad's timeout
     ],
 )
 async def test_cancel_bypass_and_timeouts(
-    pressed: list[str | int], outcome: type[Exception], autojump_clock: trio.testing.MockClock
+    pressed: list[str | int],
+    outcome: type[Exception],
+    message: str,
+    mock_clock: trio.testing.MockClock,
 ) -> None:
+    """Time passes only while the host polls a pad with nothing to say, on the
+    pad's clock and the driver's alike: the pad's own timeout (5 s) comes
+    before the driver gives up (after 5 s and its margin) however slowly the
+    worker threads run."""
     rig = Rig(logic.Keys(tmk=TMK))
     rig.cardholder.keys = pressed
-    rig.now = 0.0
+    step = 0.25
 
-    async def clock() -> None:
-        while True:
-            await trio.sleep(1)
-            rig.now = trio.current_time()
+    def idle() -> None:
+        rig.now += step
+        trio.from_thread.run_sync(mock_clock.jump, step)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(clock)
-        with pytest.raises(outcome):
-            await rig.driver.offline_pin(100, 643, None, 5)
-        nursery.cancel_scope.cancel()
+    rig.device.idle = idle
+    with pytest.raises(outcome, match=message):
+        await rig.driver.offline_pin(100, 643, None, 5)
     assert rig.pad.state == logic.IDLE
 
 

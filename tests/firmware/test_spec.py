@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from base.crypto.des import kcv_aes, kcv_tdes, tdes_ecb_encrypt
 from base.crypto.pinblock import encode_iso0, encode_iso2
 from hal.usbhid import protocol as h
-from hal.usbhid.device import offline_aad
 from tests.firmware.firmware import logic
 from tests.firmware.firmware import protocol as fw
 
@@ -38,6 +37,13 @@ def press(pad: logic.Pad, digits: str) -> list[bytes]:
     for digit in digits:
         out += pad.key(digit, 0)
     return out + pad.key(fw.KEY_ENTER, 0)
+
+
+def test_the_report_descriptor_is_the_documented_one() -> None:
+    """Section 1 shows the 27 bytes; the protocol module holds them for both ends."""
+    spaced = " ".join(f"{b:02X}" for b in h.REPORT_DESCRIPTOR)
+    assert len(h.REPORT_DESCRIPTOR) == 27
+    assert " ".join(SPEC.split("```")[1].split()) == spaced
 
 
 def test_requests_and_info() -> None:
@@ -77,7 +83,7 @@ def test_offline_pin_over_the_link() -> None:
     request = h.Report(h.MsgType.OFFLINE_PIN, 5, h.OfflinePinRequest(1500, 643, 3, 30).encode())
     in_spec(request.encode())
     pad.report(request.encode(), 0)
-    sealed = NONCE + AESGCM(LINK).encrypt(NONCE, encode_iso2("1234"), offline_aad(5))
+    sealed = NONCE + AESGCM(LINK).encrypt(NONCE, encode_iso2("1234"), h.offline_aad(5))
     result = h.Report(
         h.MsgType.PIN_RESULT, 5, h.PinResult(h.Status.OK, h.PinFormat.ISO2, b"", sealed).encode()
     )

@@ -38,7 +38,7 @@ echo
     tests/cardcore/test_config.py tests/cardcore/test_server.py tests/cardcore/test_sdnotify.py \
     tests/kernel/test_emv_crypto.py tests/kernel/test_dukpt.py tests/kernel/test_tr31.py \
     tests/acquirers/test_codec.py tests/acquirers/test_dialects.py tests/acquirers/test_tls.py \
-    tests/acquirers/http tests/acquirers/sbp tests/hal/usbhid
+    tests/acquirers/http tests/acquirers/sbp tests/hal/usbhid tests/simulators/usbhid
 
 # One purchase through the installed command, as a user would make it.
 data=$(mktemp -d)

@@ -1,13 +1,15 @@
 # Strategy: a pyusb backend (usb.backend.IBackend) written in Python that
-# emulates USB devices at transfer level, so `usb.core.find`, descriptors,
+# emulates a USB bus at transfer level, so `usb.core.find`, descriptors,
 # configuration, interface claiming, control transfers and interrupt IN/OUT
-# transfers of the PIN pad driver run pyusb's real code paths against
-# EmulatedPinPad. Descriptors are parsed from the device's raw descriptor
-# bytes (USB 2.0 9.6), the single source of truth for both GET_DESCRIPTOR
-# control requests and pyusb's descriptor objects. Errors are raised the way
-# libusb reports them through pyusb: USBTimeoutError (LIBUSB_ERROR_TIMEOUT),
-# USBError with LIBUSB_ERROR_NO_DEVICE for an unplugged device,
-# LIBUSB_ERROR_PIPE for a stalled (unsupported) control request.
+# transfers of the PIN pad driver (hal/usbhid/pinpad.py) run pyusb's real
+# code paths against EmulatedPinPad (simulators/usbhid/device.py) where
+# libusb would reach a real pad. Descriptors are parsed from the device's raw
+# descriptor bytes (USB 2.0 9.6), the single source of truth for both
+# GET_DESCRIPTOR control requests and pyusb's descriptor objects. Errors are
+# raised the way libusb reports them through pyusb: USBTimeoutError
+# (LIBUSB_ERROR_TIMEOUT), USBError with LIBUSB_ERROR_NO_DEVICE for an
+# unplugged device, LIBUSB_ERROR_PIPE for a stalled (unsupported) control
+# request.
 from __future__ import annotations
 
 import array
@@ -19,7 +21,7 @@ from typing import Any
 import usb.backend
 import usb.core
 
-from hal.usbhid.device import EP_IN, EP_OUT, EmulatedPinPad
+from simulators.usbhid.device import EP_IN, EP_OUT, EmulatedPinPad
 
 __all__ = ["EmulatedBackend"]
 

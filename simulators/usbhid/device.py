@@ -1,9 +1,12 @@
 # Strategy: an emulated USB-HID PIN pad: the device side of the report
-# protocol (hal/usbhid/protocol.py) and the USB descriptors a real pad
-# presents (USB 2.0 ch. 9; HID 1.11 6.2: HID and report descriptors), plus a
-# scripted cardholder. It is what the pyusb backend in hal/usbhid/backend.py
-# exposes at transfer level, so the driver runs its real pyusb code against
-# it; it is also the PIN pad simulator for bench use without a pad.
+# protocol (hal/usbhid/protocol.py, docs/pinpad-protocol.md) and the USB
+# descriptors a real pad presents (USB 2.0 ch. 9; HID 1.11 6.2: HID and
+# report descriptors), plus a scripted cardholder. simulators/usbhid/backend.py
+# puts it on an emulated bus at transfer level, so the terminal's driver
+# (hal/usbhid/pinpad.py) runs its real pyusb code against it; it is also the
+# PIN pad of a bench without one (`[pinpad] emulated = true`).
+# - The report descriptor and the offline block's associated data are the
+#   protocol's (hal/usbhid/protocol.py), the same bytes the driver checks.
 # - PIN entry happens here: the cardholder "types" the PIN of the card (a
 #   callable, so the simulator can give the presented card's), or a wrong
 #   one, or bypasses, cancels, lets it time out, or the pad stays silent.
@@ -33,6 +36,7 @@ from base.crypto.pinblock import encode_iso0, encode_iso2
 from hal.usbhid.protocol import (
     MAX_PAYLOAD,
     PROTOCOL_VERSION,
+    REPORT_DESCRIPTOR,
     ConfirmRequest,
     Info,
     Key,
@@ -48,16 +52,17 @@ from hal.usbhid.protocol import (
     ReportError,
     Status,
     WrappedKeyId,
+    offline_aad,
 )
 
 __all__ = [
     "DEFAULT_PRODUCT_ID",
     "DEFAULT_VENDOR_ID",
+    "EP_IN",
+    "EP_OUT",
     "Behaviour",
     "Cardholder",
     "EmulatedPinPad",
-    "offline_aad",
-    "report_descriptor",
 ]
 
 DEFAULT_VENDOR_ID = 0x1209  # pid.codes
@@ -79,30 +84,6 @@ class Behaviour(StrEnum):
 class Cardholder:
     behaviour: Behaviour = Behaviour.ENTER
     pin: Callable[[], str | None] = lambda: None  # None: "1234"
-
-
-def report_descriptor() -> bytes:
-    """Vendor-defined page FF00, one 64-byte input and one 64-byte output report."""
-    return bytes.fromhex(
-        "0600FF"  # Usage Page (Vendor Defined 0xFF00)
-        "0901"  # Usage (0x01)
-        "A101"  # Collection (Application)
-        "1500"  # Logical Minimum (0)
-        "26FF00"  # Logical Maximum (255)
-        "7508"  # Report Size (8)
-        "9540"  # Report Count (64)
-        "0902"  # Usage (0x02)
-        "8102"  # Input (Data, Variable, Absolute)
-        "9540"  # Report Count (64)
-        "0903"  # Usage (0x03)
-        "9102"  # Output (Data, Variable, Absolute)
-        "C0"  # End Collection
-    )
-
-
-def offline_aad(seq: int) -> bytes:
-    """Associated data of an offline PIN block: the answer it travels in."""
-    return bytes([MsgType.PIN_RESULT, seq]) + b"offline-pin"
 
 
 def _string(text: str) -> bytes:
@@ -147,7 +128,7 @@ class EmulatedPinPad:
         return head + ids + bytes([0x00, 0x01, 1, 2, 3, 1])
 
     def report_descriptor(self) -> bytes:
-        return report_descriptor()
+        return REPORT_DESCRIPTOR
 
     def hid_descriptor(self) -> bytes:
         size = len(self.report_descriptor()).to_bytes(2, "little")
