@@ -448,7 +448,8 @@ class AcquirerLink:
         return self._parse(NetworkResponse.from_message, await self.exchange(msg))
 
     async def cutover(self) -> NetworkResponse:
-        """0800 cutover; `cov-resp-code` is its response code, `cov-rrn` its RRN."""
+        """0800 cutover; `cov-resp-code` is its response code, `cov-rrn` its RRN.
+        The host's totals in the answer are asked for in the terminal's currency."""
         msg = build_cutover(
             self.terminal, self.dialect, stan=self.stan.next_stan(), when=self._when()
         )

@@ -5,6 +5,7 @@ balance with batch upload and closing, cutover."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -280,6 +281,27 @@ async def test_settlement_then_cutover(env: Env) -> None:
     # The next batch starts empty on both sides.
     empty = await link.reconcile(m.BatchTotals(), batch="000002")
     assert empty.in_balance and empty.host_totals == m.BatchTotals()
+
+
+async def test_cutover_answers_the_host_totals_in_the_currency_it_names(env: Env) -> None:
+    link = env.link()
+    assert (await link.financial(env.purchase(10_000))).approved
+    dollars = env.purchase(2_500)
+    dollars.fields[49] = "840"
+    assert (await link.financial(dollars)).approved
+    # The host's books: each currency's totals of its own transactions.
+    assert env.sim.ledger.totals(TID).debit_amount == 10_000
+    assert env.sim.ledger.totals(TID, "840").debit_amount == 2_500
+    cutover = await link.cutover()  # in the terminal's currency, 643
+    assert cutover.approved and cutover.totals_currency == "643"
+    assert cutover.totals == m.BatchTotals(debit_count=1, debit_amount=10_000)
+    # A cutover in 840 gets the host's 840 totals alone.
+    request = m.build_cutover(
+        replace(TERMINAL, currency="840"), D, stan=env.stan.next_stan(), when=datetime.now()
+    )
+    answer = m.NetworkResponse.from_message(await link.exchange(request), D)
+    assert answer.totals_currency == "840"
+    assert answer.totals == m.BatchTotals(debit_count=1, debit_amount=2_500)
 
 
 async def test_repeated_settlement_of_a_closed_batch_gets_the_same_answer(env: Env) -> None:
