@@ -35,7 +35,8 @@
 #   <sreport> per currency.
 #   `force` is accepted only when the acquirer allows it (`[settlement]
 #   forced-settlement`) and the last settlement of this batch failed out of
-#   balance; it sends a 0520 reconciliation advice.
+#   balance; it sends a 0520 reconciliation advice for the currency that
+#   failed, and the currencies after it are reconciled as usual.
 # - clear (manual «Очистка журнала»): the batch is archived without the host
 #   (one commit, ending any unresolved settlement of it), then the cutover.
 #   Pending reversals and advices are kept: they still reach the host.
