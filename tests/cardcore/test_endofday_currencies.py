@@ -1,16 +1,21 @@
 """End of day in several currencies on the simulator terminal (real host simulator over
 loopback TCP): settlement one currency after the other (crashes between them, a currency
-out of balance), forced settlement of one currency while the others settle as usual."""
+out of balance), forced settlement of one currency while the others settle as usual, and
+`clear` answering and archiving each currency's totals on its own, a batch in one currency
+answering byte for byte the manual's single <sreport>."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from cardcore.endofday.service import EndOfDay
-from cardcore.protocol.xmlcodec import decode_error_stack
+from cardcore.protocol.xmlcodec import Message, decode_error_stack
+from tests.cardcore.ecr import RawPeer
 from tests.cardcore.harness import Harness, simulated_terminal
 from tests.cardcore.test_endofday import (
     PASSWORD,
@@ -230,3 +235,95 @@ async def test_a_forced_settlement_the_host_did_not_answer_is_repeated(tmp_path:
         last = (await h.terminal.journal.settlements(batch_id - 1))[-1]
         assert (last.currency, last.state, last.forced, last.attempts) == ("840", "passed", True, 2)
         assert number == 2
+
+
+# ---------------------------------------------------------------- clear
+async def test_clear_answers_and_archives_each_currency_on_its_own(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path, DOLLARS) as h:
+        await two_currency_day(h)  # 643: 100.00; 840: 25.00 - 5.00
+        answer = await command(h, "clear", password=PASSWORD)
+        assert answer.status == "ok", errors(answer)
+        rub, usd = as_list(answer.body["sreport"])
+        keys = ["resp-code", "approval-number", "rrn", "orig-amount", "amount", "datetime",
+                "tid", "mid", "cur"]  # fmt: skip
+        assert list(rub) == keys
+        assert list(usd) == [k for k in keys if k != "amount"]
+        assert (rub["cur"], usd["cur"]) == ("643", "840")
+        assert rub["orig-amount"] == "D000000010000" and usd["orig-amount"] == "D000000002000"
+        # The cutover asked for the host's totals in 643, and got them alone.
+        assert rub["amount"] == "D000000010000"
+        # One cutover for the day: its answer in each currency's report.
+        assert all(rub[k] == usd[k] for k in ("resp-code", "approval-number", "rrn"))
+        assert host(h).counts["0800"] == 1
+        journal = h.terminal.journal
+        batch_id, number = await journal.open_batch()
+        rows = await journal.settlements(batch_id - 1)
+        assert [(r.kind, r.currency, r.state) for r in rows] == [
+            ("clear", "643", "cleared"),
+            ("clear", "840", "cleared"),
+        ]
+        assert [r.report for r in rows] == [rub, usd]
+        assert rows[0].totals is not None and rows[1].totals is not None
+        assert (rows[0].totals["debit-amount"], rows[0].totals["credit-amount"]) == (10_000, 0)
+        assert (rows[1].totals["debit-amount"], rows[1].totals["credit-amount"]) == (2_500, 500)
+        assert number == 2
+
+
+async def test_clear_after_one_currency_settled(tmp_path: Path) -> None:
+    async with simulated_terminal(tmp_path, DOLLARS) as h:
+        await two_currency_day(h)
+        await out_of_balance_after_643(h).settle()
+        answer = await command(h, "clear", password=PASSWORD)
+        assert answer.status == "ok", errors(answer)
+        rub, usd = as_list(answer.body["sreport"])
+        # 643 was closed at the host by its settlement: it holds nothing more in 643.
+        assert rub["orig-amount"] == "D000000010000" and rub["amount"] == "D000000000000"
+        assert usd["orig-amount"] == "D000000002000" and "amount" not in usd
+        # Not frozen any more: the cleared batch is no longer "settled in 643 only".
+        await approve(h, type="purchase", amount="000000000100", currency="840")
+
+
+async def raw_clear(h: Harness) -> bytes:
+    """The answer to `clear` as the terminal writes it on the wire."""
+    client, server_side = trio.testing.memory_stream_pair()
+    h.nursery.start_soon(h.server.handle_stream, server_side, "raw")
+    peer = RawPeer(client)
+    await peer.send(Message("clear", {"password": PASSWORD}))
+    packet = await peer.read_packet()
+    assert packet is not None
+    await client.aclose()
+    return packet
+
+
+async def test_clear_in_one_currency_answers_the_manual_s_single_sreport(
+    tmp_path: Path,
+) -> None:
+    async with simulated_terminal(tmp_path, DOLLARS) as h:
+        await approve(h, type="purchase", amount="000000010000")
+        await approve(h, type="refund", amount="000000002500")
+        await h.settle_pending()
+        packet = await raw_clear(h)
+    found = re.search(
+        rb"<approval-number>(\d{6})</approval-number>\s*<rrn>(\d{12})</rrn>.*"
+        rb"<datetime>(\d{12})</datetime>",
+        packet,
+        re.S,
+    )
+    assert found is not None, packet
+    approval, rrn, when = (g.decode() for g in found.groups())
+    expected = (
+        "<clear>\n"
+        "  <status>ok</status>\n"
+        "  <sreport>\n"
+        "    <resp-code>000</resp-code>\n"
+        f"    <approval-number>{approval}</approval-number>\n"
+        f"    <rrn>{rrn}</rrn>\n"
+        "    <orig-amount>D000000007500</orig-amount>\n"
+        "    <amount>D000000007500</amount>\n"
+        f"    <datetime>{when}</datetime>\n"
+        "    <tid>10000001</tid>\n"
+        "    <mid>123456789012345</mid>\n"
+        "  </sreport>\n"
+        "</clear>"
+    )
+    assert packet == expected.encode()
