@@ -567,17 +567,23 @@ def build_sign_on(
 
 
 def build_cutover(
-    terminal: CardAcceptor, dialect: Dialect, *, stan: str, when: datetime
+    terminal: CardAcceptor,
+    dialect: Dialect,
+    *,
+    stan: str,
+    when: datetime,
+    currency: str | None = None,
 ) -> IsoMessage:
-    """0800 cutover (70 = 201): the host closes the business day. Where the
-    dialect has a settlement currency field (50), it names the currency of
-    the totals the answer is to carry, ``terminal``'s: a host's batch may
-    hold several currencies, and their amounts do not add up."""
+    """0800 cutover (70 = 201): the host closes the business day.
+    ``currency``, where the dialect has a settlement currency field (50):
+    the currency of the totals the answer is to carry, asked for by a
+    terminal that takes several (their amounts do not add up); a terminal of
+    one currency sends the plain 0800."""
     msg = _network("cutover", terminal, dialect, stan, when)
     msg.fields[42] = terminal.mid.ljust(15)
     number = dialect.conventions.settlement_currency_field
-    if number is not None:
-        msg.fields[number] = terminal.currency
+    if currency is not None and number is not None:
+        msg.fields[number] = currency
     return msg
 
 

@@ -14,7 +14,8 @@
 #   batch in one currency answers the manual's single <sreport>, without
 #   `cur` (docs/protocol-decisions.md).
 # - The cutover's totals are the host's in the currency its answer names
-#   (field 50; the terminal asks for its own): `amount` is only in that
+#   (field 50; a terminal that takes several currencies asks for its own,
+#   one of a single currency sends the plain 0800): `amount` is only in that
 #   currency's sreport. An answer that names none is believed only for a
 #   batch in one currency: it may add up every currency the host holds.
 from __future__ import annotations
@@ -39,10 +40,16 @@ __all__ = ["clear_journal", "host_amounts", "run_cutover"]
 log = logging.getLogger(__name__)
 
 
-async def run_cutover(link: AcquirerLink) -> tuple[NetworkResponse | None, str | None]:
-    """The cutover and what went wrong with it: no answer (None), or refused."""
+async def run_cutover(
+    terminal: Terminal, link: AcquirerLink
+) -> tuple[NetworkResponse | None, str | None]:
+    """The cutover and what went wrong with it: no answer (None), or refused.
+    A terminal that takes several currencies asks for the host's totals in
+    its own; one of a single currency sends the plain 0800."""
+    config = terminal.config
+    currency = config.terminal.currency if config.acquirer.currencies else None
     try:
-        answer = await link.cutover()
+        answer = await link.cutover(currency)
     except AcquirerError as exc:
         return None, f"cutover failed: {exc.message}"
     if not answer.approved:
@@ -117,7 +124,7 @@ async def clear_journal(terminal: Terminal, checkpoint: Callable[[str], Awaitabl
     if link is None:
         errors.append("journal cleared; cutover not done: no acquirer host configured")
     else:
-        cutover, error = await run_cutover(link)
+        cutover, error = await run_cutover(terminal, link)
         if error:
             errors.append(f"journal cleared; {error}")
     amounts = host_amounts(cutover, currencies)

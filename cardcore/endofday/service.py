@@ -343,7 +343,7 @@ class EndOfDay:
                     p for p in await journal.pending(CUTOVER_KIND) if p.payload == b"%d" % row.id
                 ]
                 if queued:  # (else store-and-forward got there first)
-                    cutover, error = await run_cutover(link)
+                    cutover, error = await run_cutover(self.terminal, link)
                     if error:
                         errors.append(error)
                     # No answer: no cov-resp-code (the error stack says why);
@@ -432,7 +432,7 @@ class EndOfDay:
         link = host.link
         if link is None:
             return False
-        cutover, error = await run_cutover(link)
+        cutover, error = await run_cutover(self.terminal, link)
         if cutover is None:
             await journal.pending_attempt(pending.id, error)
             return False

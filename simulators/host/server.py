@@ -534,16 +534,23 @@ class HostSimulator:
             # The new business day; the answer reports what the host holds in
             # the terminal's batch (nothing after a settlement closed it; the
             # cleared transactions after a `clear`) in the currency the
-            # request names (field 50, else 49), and names it: amounts in
-            # different currencies are never added up.
+            # request names (field 50), and names it; a plain 0800 gets the
+            # totals of a batch in one currency and none of a batch in
+            # several: their amounts are never added up.
             self.business_day += 1
-            currency = self._currency(msg)
             fields: dict[int, FieldValue] = {39: "00", 37: self._rrn()}
             fields[38] = f"{secrets.randbelow(1_000_000):06d}"
-            fields.update(self.ledger.batch(tid).totals(currency).to_fields(self.dialect))
+            batch = self.ledger.batch(tid)
             number = self.dialect.conventions.settlement_currency_field
-            if number is not None:
-                fields[number] = currency
+            asked = msg.text_or_none(number) if number is not None and number in msg else None
+            held = {t.currency for t in batch.transactions.values()}
+            currency = asked or (held.pop() if len(held) == 1 else None)
+            if currency is not None:
+                fields.update(batch.totals(currency).to_fields(self.dialect))
+            elif not held:  # an empty batch: nothing in any currency
+                fields.update(BatchTotals.of(()).to_fields(self.dialect))
+            if asked is not None and number is not None:
+                fields[number] = asked
             return self._answer(msg, base | fields)
         if what == "key_change":
             return self._key_change(msg, keys, base)

@@ -5,7 +5,6 @@ balance with batch upload and closing, cutover."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -292,16 +291,26 @@ async def test_cutover_answers_the_host_totals_in_the_currency_it_names(env: Env
     # The host's books: each currency's totals of its own transactions.
     assert env.sim.ledger.totals(TID).debit_amount == 10_000
     assert env.sim.ledger.totals(TID, "840").debit_amount == 2_500
-    cutover = await link.cutover()  # in the terminal's currency, 643
+    cutover = await link.cutover("643")
     assert cutover.approved and cutover.totals_currency == "643"
     assert cutover.totals == m.BatchTotals(debit_count=1, debit_amount=10_000)
     # A cutover in 840 gets the host's 840 totals alone.
-    request = m.build_cutover(
-        replace(TERMINAL, currency="840"), D, stan=env.stan.next_stan(), when=datetime.now()
-    )
-    answer = m.NetworkResponse.from_message(await link.exchange(request), D)
-    assert answer.totals_currency == "840"
-    assert answer.totals == m.BatchTotals(debit_count=1, debit_amount=2_500)
+    dollars = await link.cutover("840")
+    assert dollars.totals_currency == "840"
+    assert dollars.totals == m.BatchTotals(debit_count=1, debit_amount=2_500)
+    # A plain 0800 names no currency: no totals of a batch in two.
+    plain = await link.cutover()
+    assert plain.approved and plain.totals is None and plain.totals_currency is None
+
+
+async def test_a_plain_cutover_gets_the_totals_of_a_batch_in_one_currency(env: Env) -> None:
+    link = env.link()
+    dollars = env.purchase(2_500)
+    dollars.fields[49] = "840"
+    assert (await link.financial(dollars)).approved
+    plain = await link.cutover()
+    assert plain.approved and plain.totals_currency is None
+    assert plain.totals == m.BatchTotals(debit_count=1, debit_amount=2_500)
 
 
 async def test_repeated_settlement_of_a_closed_batch_gets_the_same_answer(env: Env) -> None:

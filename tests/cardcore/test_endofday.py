@@ -587,7 +587,7 @@ async def test_a_cutover_the_host_missed_is_sent_when_it_is_back(tmp_path: Path)
         link = h.terminal.host.require()
         cutover = link.cutover
 
-        async def unreachable() -> object:
+        async def unreachable(currency: str | None = None) -> object:
             raise CommunicationError("cannot reach the acquirer: test")
 
         link.cutover = unreachable  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ import pytest
 import trio
 import trio.testing
 
+from acquirers.iso8583.codec import IsoMessage
 from cardcore.endofday.service import EndOfDay
 from cardcore.protocol.xmlcodec import Message, decode_error_stack
 from tests.cardcore.ecr import RawPeer
@@ -251,6 +252,7 @@ async def test_clear_answers_and_archives_each_currency_on_its_own(tmp_path: Pat
         assert (rub["cur"], usd["cur"]) == ("643", "840")
         assert rub["orig-amount"] == "D000000010000" and usd["orig-amount"] == "D000000002000"
         # The cutover asked for the host's totals in 643, and got them alone.
+        assert cutover_request(h).fields[50] == "643"
         assert rub["amount"] == "D000000010000"
         # One cutover for the day: its answer in each currency's report.
         assert all(rub[k] == usd[k] for k in ("resp-code", "approval-number", "rrn"))
@@ -267,6 +269,24 @@ async def test_clear_answers_and_archives_each_currency_on_its_own(tmp_path: Pat
         assert (rows[0].totals["debit-amount"], rows[0].totals["credit-amount"]) == (10_000, 0)
         assert (rows[1].totals["debit-amount"], rows[1].totals["credit-amount"]) == (2_500, 500)
         assert number == 2
+
+
+def cutover_request(h: Harness) -> IsoMessage:
+    (request,) = [r for r in host(h).requests if r.mti == "0800" and r.fields[70] == "201"]
+    return request
+
+
+async def test_a_terminal_of_one_currency_sends_the_plain_cutover(tmp_path: Path) -> None:
+    """Only a terminal that takes several currencies names one in its 0800:
+    for the others the cutover is on the wire as it always was."""
+    async with simulated_terminal(tmp_path) as h:
+        await approve(h, type="purchase", amount="000000010000")
+        await h.settle_pending()
+        answer = await command(h, "clear", password=PASSWORD)
+        assert answer.status == "ok", errors(answer)
+        assert 50 not in cutover_request(h).fields
+        # The host's batch is in one currency: its totals come all the same.
+        assert answer.body["sreport"]["amount"] == "D000000010000"
 
 
 async def test_clear_after_one_currency_settled(tmp_path: Path) -> None:

@@ -66,7 +66,8 @@ _FIELDS: tuple[FieldDef, ...] = tuple(
 # - Field 70: 001 sign-on, 002 sign-off, 161 working key change, 201 cutover,
 #   301 echo test. The 0810 to a cutover carries an approval number (38) and
 #   the host's totals of the terminal's open batch (74-89, 97, as in a 0510)
-#   in the currency field 50 of the 0800 names, which the 0810 names again:
+#   in the currency field 50 of the 0800 names, which the 0810 names again
+#   (a plain 0800: the batch's totals if it is in one currency, else none):
 #   what `clear` reports as the host's amount in that currency.
 # - Key change: field 53 positions 1-2 name the key (01 PIN key/TPK, 02 MAC
 #   key/TAK), the rest zeros; the 0810 answer carries in field 120 the new key
@@ -93,8 +94,8 @@ _FIELDS: tuple[FieldDef, ...] = tuple(
 # - Field 50 (n3, 0500/0520 and the 0800 cutover, named again in the
 #   answer): the currency of the totals, in a 0500 the same as field 49: a
 #   terminal that takes several currencies reconciles each in a 0500 of its
-#   own (terminal currency first); its cutover asks for the host's totals in
-#   the terminal's currency.
+#   own (terminal currency first), and its cutover asks for the host's totals
+#   in the terminal's currency (a terminal of one currency sends none).
 # - Field 60 (ans): the 6-digit batch number in 0200/0220/0400/0320/0500/0520.
 # - Which fields each transaction message carries, and from where: `MESSAGES`.
 # - Reconciliation totals (0500 request: terminal's; 0510 answer: host's):
