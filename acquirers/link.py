@@ -447,10 +447,16 @@ class AcquirerLink:
         )
         return self._parse(NetworkResponse.from_message, await self.exchange(msg))
 
-    async def cutover(self) -> NetworkResponse:
-        """0800 cutover; `cov-resp-code` is its response code, `cov-rrn` its RRN."""
+    async def cutover(self, currency: str | None = None) -> NetworkResponse:
+        """0800 cutover; `cov-resp-code` is its response code, `cov-rrn` its RRN.
+        ``currency``: the one the host's totals in the answer are asked in
+        (build_cutover)."""
         msg = build_cutover(
-            self.terminal, self.dialect, stan=self.stan.next_stan(), when=self._when()
+            self.terminal,
+            self.dialect,
+            stan=self.stan.next_stan(),
+            when=self._when(),
+            currency=currency,
         )
         return self._parse(NetworkResponse.from_message, await self.exchange(msg))
 

@@ -567,11 +567,23 @@ def build_sign_on(
 
 
 def build_cutover(
-    terminal: CardAcceptor, dialect: Dialect, *, stan: str, when: datetime
+    terminal: CardAcceptor,
+    dialect: Dialect,
+    *,
+    stan: str,
+    when: datetime,
+    currency: str | None = None,
 ) -> IsoMessage:
-    """0800 cutover (70 = 201): the host closes the business day."""
+    """0800 cutover (70 = 201): the host closes the business day.
+    ``currency``, where the dialect has a settlement currency field (50):
+    the currency of the totals the answer is to carry, asked for by a
+    terminal that takes several (their amounts do not add up); a terminal of
+    one currency sends the plain 0800."""
     msg = _network("cutover", terminal, dialect, stan, when)
     msg.fields[42] = terminal.mid.ljust(15)
+    number = dialect.conventions.settlement_currency_field
+    if currency is not None and number is not None:
+        msg.fields[number] = currency
     return msg
 
 
@@ -599,6 +611,9 @@ class NetworkResponse:
     # terminal's batch (generic87 conventions); None where the answer has none.
     approval_number: str | None = None
     totals: BatchTotals | None = None
+    # The currency of ``totals`` as the answer names it (field 50); None: a
+    # host that does not say, whose totals may be of every currency at once.
+    totals_currency: str | None = None
 
     @classmethod
     def from_message(cls, msg: IsoMessage, dialect: Dialect) -> NetworkResponse:
@@ -611,6 +626,8 @@ class NetworkResponse:
             # Only informative here (clear's `amount`): totals a host got wrong
             # must not turn a cutover it performed into one to send again.
             totals = None
+        number = dialect.conventions.settlement_currency_field
+        currency = msg.text_or_none(number) if number is not None else None
         return cls(
             response_code=code,
             approved=code == "00",
@@ -619,6 +636,7 @@ class NetworkResponse:
             message=msg,
             approval_number=msg.text_or_none(38),
             totals=totals,
+            totals_currency=currency if totals is not None else None,
         )
 
 

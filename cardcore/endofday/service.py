@@ -35,10 +35,9 @@
 #   <sreport> per currency.
 #   `force` is accepted only when the acquirer allows it (`[settlement]
 #   forced-settlement`) and the last settlement of this batch failed out of
-#   balance; it sends a 0520 reconciliation advice.
-# - clear (manual «Очистка журнала»): the batch is archived without the host
-#   (one commit, ending any unresolved settlement of it), then the cutover.
-#   Pending reversals and advices are kept: they still reach the host.
+#   balance; it sends a 0520 reconciliation advice for the currency that
+#   failed, and the currencies after it are reconciled as usual.
+# - clear (manual «Очистка журнала»): clear.py.
 # - testconnection: 0800 echo, main host then mirror; loadworkkeys: 0800 key
 #   exchange under the master keys, KCV-checked before anything is stored.
 from __future__ import annotations
@@ -53,13 +52,14 @@ from typing import Any
 import trio
 
 from acquirers.errors import AcquirerError, MessageBuildError
-from acquirers.iso8583 import response_codes
-from acquirers.iso8583.messages import BatchRecord, BatchTotals, NetworkResponse
+from acquirers.iso8583.messages import BatchRecord, NetworkResponse
 from acquirers.iso8583.messages import ReconciliationResponse as Answer0510
 from acquirers.link import AcquirerLink
 from base.errors import CardcoreError
 from cardcore.connection import Answer
+from cardcore.endofday import answers
 from cardcore.endofday import totals as rules
+from cardcore.endofday.clear import clear_journal, run_cutover
 from cardcore.endofday.report import write_xreport
 from cardcore.endofday.states import SettlementEvent as Event
 from cardcore.endofday.states import SettlementState as State
@@ -68,7 +68,7 @@ from cardcore.engine.receipt import format_datetime, response_code_3
 from cardcore.journal import CUTOVER_KIND, Journal, JournalError, Pending, SettlementRow
 from cardcore.ledger.ledger import StanCounter
 from cardcore.protocol.status import status_of
-from cardcore.protocol.xmlcodec import Body, XmlWriter, encode_error_stack
+from cardcore.protocol.xmlcodec import Body, XmlWriter
 from cardcore.terminal import Terminal
 
 __all__ = [
@@ -110,27 +110,6 @@ async def check_no_unfinished_settlement(journal: Journal) -> None:
             f"settlement of batch {number:06d} is unfinished (the host's answer was not"
             " received): run settlement again before new transactions"
         )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now().astimezone()
-
-
-def _stamp(when: dt.datetime) -> str:
-    return when.strftime("%y%m%d%H%M%S")
-
-
-def _totals_json(totals: BatchTotals) -> dict[str, int]:
-    return {
-        "debit-count": totals.debit_count,
-        "debit-amount": totals.debit_amount,
-        "debit-reversal-count": totals.debit_reversal_count,
-        "debit-reversal-amount": totals.debit_reversal_amount,
-        "credit-count": totals.credit_count,
-        "credit-amount": totals.credit_amount,
-        "credit-reversal-count": totals.credit_reversal_count,
-        "credit-reversal-amount": totals.credit_reversal_amount,
-    }
 
 
 @dataclass
@@ -212,33 +191,6 @@ class EndOfDay:
         self.checkpoint = checkpoint
 
     # --- helpers ------------------------------------------------------------
-    def _host_approved(self, link: AcquirerLink) -> Callable[[str], bool]:
-        table = link.dialect.response_codes
-        return lambda code: response_codes.lookup(code, table).approved
-
-    def _summary(
-        self, link: AcquirerLink, groups: list[dict[str, Any]], currency: str
-    ) -> rules.HostSummary:
-        mine = [g for g in groups if g["currency"] == currency]
-        return rules.host_summary(mine, self._host_approved(link))
-
-    def _currencies(self, link: AcquirerLink, groups: list[dict[str, Any]]) -> list[str]:
-        """The currencies to settle, in order: the terminal's (always, even
-        for an empty batch), then every other one the host booked card
-        transactions of in this batch, by code."""
-        own = self.terminal.config.terminal.currency
-        approved = self._host_approved(link)
-        others = {
-            g["currency"]
-            for g in groups
-            if g["currency"] != own
-            and rules.host_type(
-                g["channel"], g["operation"], g["tstatus"], g["state"], g["resp_code"], approved
-            )
-            is not None
-        }
-        return [own, *sorted(others)]
-
     def _sreport(
         self,
         summary: rules.HostSummary,
@@ -262,7 +214,7 @@ class EndOfDay:
         out["orig-amount"] = rules.signed_amount(summary.totals.net)
         if final is not None and final.host_totals is not None:
             out["amount"] = rules.signed_amount(final.host_totals.net)
-        out["datetime"] = _stamp(now)
+        out["datetime"] = answers.stamp(now)
         out["tid"] = term.tid or ""
         out["mid"] = term.mid or ""
         out["cur"] = currency
@@ -281,32 +233,17 @@ class EndOfDay:
         out["settlement-result"] = "passed" if passed else "failed"
         return out
 
-    def _answer(
-        self,
-        status: str,
-        sreports: list[dict[str, str]] | dict[str, str] | None,
-        errors: list[str],
-        *,
-        bank: bool,
-    ) -> Answer:
-        """The manual's answer; a settlement of several currencies has an
-        <sreport> per currency, in the order they were settled."""
-        body: Body = {"status": status}
-        if bank:
-            body["bank-name"] = self.terminal.config.acquirer.bank_name
-        if isinstance(sreports, list) and len(sreports) == 1:
-            sreports = sreports[0]
-        if sreports is not None:
-            body["sreport"] = sreports
-        if errors:
-            body["error-stack"] = encode_error_stack(errors)
-        return Answer(body)
+    def _answer(self, status: str, sreports: list[dict[str, str]], errors: list[str]) -> Answer:
+        """Settlement's answer: an <sreport> per currency, in the order they
+        were settled."""
+        bank = self.terminal.config.acquirer.bank_name
+        return answers.answer(status, sreports, errors, bank_name=bank)
 
     # --- report ---------------------------------------------------------------
     async def report(self, *, full: bool) -> Answer:
         journal, config = self.terminal.journal, self.terminal.config
         batch_id, _ = await journal.open_batch()
-        now = _now()
+        now = answers.now()
 
         def stream(writer: XmlWriter) -> None:
             write_xreport(writer, journal, config, batch_id, full=full, now=now)
@@ -331,7 +268,8 @@ class EndOfDay:
         batch_id, number = await journal.open_batch()
         batch = f"{number:06d}"
         groups = await journal.batch_groups(batch_id)
-        currencies = self._currencies(link, groups)
+        approved = rules.host_approved(link)
+        currencies = rules.batch_currencies(own, groups, approved)
         history = await journal.settlements(batch_id)
         # Each currency's last settlement: passed ones are never sent again.
         latest = {(r.currency or own): r for r in history if r.kind == "settlement"}
@@ -349,8 +287,8 @@ class EndOfDay:
             forced_currency = history[-1].currency or own
         else:
             forced_currency = None
-        now = _now()
-        summaries = {c: self._summary(link, groups, c) for c in currencies}
+        now = answers.now()
+        summaries = {c: rules.host_summary(groups, approved, c) for c in currencies}
         reports = {c: latest[c].report or {} for c in currencies if c not in todo}
         # 1. Store-and-forward first. Only the acquirer's lane must be empty:
         # an SBP refund the agent has not taken yet does not hold the card batch.
@@ -367,7 +305,6 @@ class EndOfDay:
                     f"{left} pending reversal(s)/advice(s) could not be delivered to the host;"
                     f" settlement of batch {batch} not started, the batch stays open"
                 ],
-                bank=True,
             )
         # 2-4, once per currency in order, each on record before its first
         # message leaves; the batch is closed with the last one's success.
@@ -406,7 +343,7 @@ class EndOfDay:
                     p for p in await journal.pending(CUTOVER_KIND) if p.payload == b"%d" % row.id
                 ]
                 if queued:  # (else store-and-forward got there first)
-                    cutover, error = await self._cutover(link)
+                    cutover, error = await run_cutover(self.terminal, link)
                     if error:
                         errors.append(error)
                     # No answer: no cov-resp-code (the error stack says why);
@@ -418,7 +355,7 @@ class EndOfDay:
                     await journal.annotate_settlement(
                         row.id, reports[cur], resolve=queued[0].id if cutover is not None else None
                     )
-        return self._answer(status, [reports[c] for c in currencies], errors, bank=True)
+        return self._answer(status, [reports[c] for c in currencies], errors)
 
     async def _settle_currency(
         self,
@@ -439,7 +376,7 @@ class EndOfDay:
         outcome; nothing in it is interrupted by a cancel (each exchange is
         bounded by the link's timeouts)."""
         journal = self.terminal.journal
-        totals = _totals_json(summary.totals)
+        totals = answers.totals_json(summary.totals)
         with trio.CancelScope(shield=True):
             if previous is not None and previous.state == State.RECONCILING:
                 if previous.totals != totals:  # cannot happen: the batch was frozen
@@ -495,7 +432,7 @@ class EndOfDay:
         link = host.link
         if link is None:
             return False
-        cutover, error = await self._cutover(link)
+        cutover, error = await run_cutover(self.terminal, link)
         if cutover is None:
             await journal.pending_attempt(pending.id, error)
             return False
@@ -620,7 +557,7 @@ class EndOfDay:
         (which the host asks for only after the totals: this runs then), each
         counted in ``progress`` as the link takes it."""
         journal = self.terminal.journal
-        approved = self._host_approved(link)
+        approved = rules.host_approved(link)
         conv = link.dialect.conventions
         if progress is not None:
             progress.start("batch-upload", total)
@@ -641,69 +578,9 @@ class EndOfDay:
                     if progress is not None:
                         progress.done += 1
 
-    async def _cutover(self, link: AcquirerLink) -> tuple[NetworkResponse | None, str | None]:
-        try:
-            answer = await link.cutover()
-        except AcquirerError as exc:
-            return None, f"cutover failed: {exc.message}"
-        if not answer.approved:
-            return answer, f"cutover refused by the host ({answer.response_code})"
-        return answer, None
-
     # --- clear ----------------------------------------------------------------
     async def clear(self) -> Answer:
-        terminal = self.terminal
-        journal, host = terminal.journal, terminal.host
-        batch_id, number = await journal.open_batch()
-        link = host.link
-        groups = await journal.batch_groups(batch_id)
-        approved: Callable[[str], bool] = (
-            self._host_approved(link) if link is not None else lambda code: code == "00"
-        )
-        summary = rules.host_summary(groups, approved)
-        now = _now()
-        term = terminal.config.terminal
-        base = {
-            "orig-amount": rules.signed_amount(summary.totals.net),
-            "datetime": _stamp(now),
-            "tid": term.tid or "",
-            "mid": term.mid or "",
-        }
-        row_id, _ = await journal.clear_batch(
-            batch_id,
-            state=next_state(State.NEW, Event.CLEARED),
-            abandon_state=next_state(State.RECONCILING, Event.CLEARED),
-            totals=_totals_json(summary.totals),
-            report=base,
-        )
-        log.warning("journal cleared: batch %06d archived without settlement", number)
-        await self.checkpoint("cleared")
-        errors: list[str] = []
-        cutover: NetworkResponse | None = None
-        if link is None:
-            errors.append("journal cleared; cutover not done: no acquirer host configured")
-        else:
-            cutover, error = await self._cutover(link)
-            if error:
-                errors.append(f"journal cleared; {error}")
-        # The manual's order: resp-code, approval-number, rrn, orig-amount,
-        # amount (the host's), datetime, tid, mid.
-        sreport: dict[str, str] = {}
-        if cutover is not None:
-            sreport["resp-code"] = response_code_3(cutover.response_code) or ""
-            if cutover.approved and cutover.approval_number:
-                sreport["approval-number"] = cutover.approval_number
-            if cutover.rrn:
-                sreport["rrn"] = cutover.rrn
-        sreport["orig-amount"] = base["orig-amount"]
-        if cutover is not None and cutover.totals is not None:
-            sreport["amount"] = rules.signed_amount(cutover.totals.net)
-        sreport.update(base)
-        await journal.annotate_settlement(row_id, sreport)
-        status = "ok"
-        if errors:
-            status = "failed" if cutover is not None else "communicationerror"
-        return self._answer(status, sreport, errors, bank=False)
+        return await clear_journal(self.terminal, self.checkpoint)
 
     # --- host checks and keys -------------------------------------------------
     async def test_connection(self) -> Answer:

@@ -36,6 +36,11 @@
 #    whose request got no answer and ended cancelled is not counted: if the
 #    host booked it anyway, the totals disagree and the batch upload settles
 #    it.
+# 3. The currencies of the acquirer's batch, in the order settlement and
+#    `clear` take them: the terminal's (always, even for an empty batch),
+#    then every other one the host booked card transactions in, by code.
+#    Amounts in different currencies are never added up: every total of the
+#    acquirer's view is of one currency.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
@@ -43,8 +48,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acquirers.errors import MessageBuildError
+from acquirers.iso8583 import response_codes
 from acquirers.iso8583.dialect import Conventions
 from acquirers.iso8583.messages import BatchRecord, BatchTotals, TxnType
+from acquirers.link import AcquirerLink
 from cardcore import hostmessages
 from cardcore.hostmessages import HOST_TYPES
 from cardcore.journal import TxnRecord
@@ -55,7 +62,9 @@ __all__ = [
     "CardTypeTotals",
     "CurrencyTotals",
     "HostSummary",
+    "batch_currencies",
     "batch_record",
+    "host_approved",
     "host_summary",
     "host_type",
     "report_category",
@@ -167,6 +176,15 @@ def report_totals(groups: Iterable[Mapping[str, Any]]) -> dict[str, CurrencyTota
 
 
 # ---------------------------------------------------------------- the acquirer's view
+def host_approved(link: AcquirerLink | None) -> Callable[[str], bool]:
+    """Whether a response code is an approval, by the link's dialect (with no
+    acquirer configured: 00 only)."""
+    if link is None:
+        return lambda code: code == "00"
+    table = link.dialect.response_codes
+    return lambda code: response_codes.lookup(code, table).approved
+
+
 def host_type(
     channel: str,
     operation: str,
@@ -200,13 +218,32 @@ class HostSummary:
         return self.totals.count
 
 
+def batch_currencies(
+    own: str, groups: Iterable[Mapping[str, Any]], host_approved: Callable[[str], bool]
+) -> list[str]:
+    """The currencies of the acquirer's batch, in order (3. above)."""
+    others = {
+        g["currency"]
+        for g in groups
+        if g["currency"] != own
+        and host_type(
+            g["channel"], g["operation"], g["tstatus"], g["state"], g["resp_code"], host_approved
+        )
+        is not None
+    }
+    return [own, *sorted(others)]
+
+
 def host_summary(
-    groups: Iterable[Mapping[str, Any]], host_approved: Callable[[str], bool]
+    groups: Iterable[Mapping[str, Any]], host_approved: Callable[[str], bool], currency: str
 ) -> HostSummary:
+    """The terminal's totals for the host in ``currency``."""
     acc = [0] * 8  # debit n/amt, debit rev n/amt, credit n/amt, credit rev n/amt
     first: str | None = None
     last: str | None = None
     for g in groups:
+        if g["currency"] != currency:
+            continue
         found = host_type(
             g["channel"], g["operation"], g["tstatus"], g["state"], g["resp_code"], host_approved
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -275,27 +275,34 @@ class EndOfDayRecords(Store):
         *,
         state: str,
         abandon_state: str,
-        totals: Mapping[str, Any],
-        report: Mapping[str, Any],
-    ) -> tuple[int, int]:
-        """`clear`: in one commit, record the clear (``state``), end any
+        parts: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]],
+    ) -> tuple[list[int], int]:
+        """`clear`: in one commit, record the clear (``state``) with a row per
+        currency of ``parts`` (currency, its totals, its report), end any
         unresolved settlement of the batch (``abandon_state``), archive the
-        batch and open the next. Returns (settlement id, new batch id)."""
+        batch and open the next. Returns (the rows' ids in the order of
+        ``parts``, new batch id). The batch keeps the last part's report, as a
+        settlement in several currencies keeps the last one's."""
+        if not parts:
+            raise JournalError("a clear records at least the terminal's currency")
         when = now()
-        text = json.dumps(dict(report), ensure_ascii=False)
+        texts = [json.dumps(dict(report), ensure_ascii=False) for _, _, report in parts]
 
-        def apply(db: sqlite3.Connection) -> tuple[int, int]:
+        def apply(db: sqlite3.Connection) -> tuple[list[int], int]:
             batch = db.execute(
                 "SELECT number, state FROM batches WHERE id = ?", (batch_id,)
             ).fetchone()
             if batch is None or batch["state"] != "open":
                 raise JournalError(f"batch {batch_id} is not the open batch")
-            cursor = db.execute(
-                "INSERT INTO settlements(batch_id, kind, state, started_at, finished_at, totals, "
-                "outcome, report) VALUES (?, 'clear', ?, ?, ?, ?, 'cleared', ?)",
-                (batch_id, state, when, when, json.dumps(dict(totals)), text),
-            )
-            settlement_id = int(cursor.lastrowid or 0)
+            ids = []
+            for (currency, totals, _), text in zip(parts, texts, strict=True):
+                cursor = db.execute(
+                    "INSERT INTO settlements(batch_id, kind, currency, state, started_at, "
+                    "finished_at, totals, outcome, report) "
+                    "VALUES (?, 'clear', ?, ?, ?, ?, ?, 'cleared', ?)",
+                    (batch_id, currency, state, when, when, json.dumps(dict(totals)), text),
+                )
+                ids.append(int(cursor.lastrowid or 0))
             db.execute(
                 "UPDATE settlements SET state = ?, outcome = 'cleared', finished_at = ? "
                 "WHERE batch_id = ? AND state = 'reconciling'",
@@ -303,12 +310,12 @@ class EndOfDayRecords(Store):
             )
             db.execute(
                 "UPDATE batches SET state = 'closed', closed_at = ?, settlement = ? WHERE id = ?",
-                (when, text, batch_id),
+                (when, texts[-1], batch_id),
             )
             cursor = db.execute(
                 "INSERT INTO batches(number, state, opened_at) VALUES (?, 'open', ?)",
                 (batch["number"] % 999_999 + 1, when),
             )
-            return settlement_id, int(cursor.lastrowid or 0)
+            return ids, int(cursor.lastrowid or 0)
 
         return await self.run(apply)

@@ -14,7 +14,8 @@ CREATE TABLE IF NOT EXISTS batches (
     state TEXT NOT NULL,            -- open | closed
     opened_at TEXT NOT NULL,
     closed_at TEXT,
-    settlement TEXT                 -- JSON of the settlement report that closed it
+    settlement TEXT                 -- JSON of the settlement report that closed it (of
+                                    -- the last currency; each one's is in `settlements`)
 );
 CREATE TABLE IF NOT EXISTS transactions (
     id INTEGER PRIMARY KEY,
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS settlements (
     id INTEGER PRIMARY KEY,
     batch_id INTEGER NOT NULL REFERENCES batches(id),
     kind TEXT NOT NULL,             -- settlement | clear
-    currency TEXT,                  -- of a settlement: the currency it reconciles
+    currency TEXT,                  -- the currency it reconciles (a clear: whose totals)
     state TEXT NOT NULL,            -- cardcore.endofday.states.SettlementState
     forced INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 1,

@@ -84,12 +84,13 @@ class TerminalBatch:
     uploaded: list[BatchRecord] = field(default_factory=list)
     currency: str | None = None  # of a closed batch: the currency reconciled
 
-    def totals(self, currency: str | None = None) -> BatchTotals:
-        """The totals of every transaction, or of those in ``currency``."""
+    def totals(self, currency: str) -> BatchTotals:
+        """The totals of the transactions in ``currency`` (amounts in
+        different currencies are never added up)."""
         return BatchTotals.of(t.record() for t in self.in_currency(currency))
 
-    def in_currency(self, currency: str | None) -> list[HostTxn]:
-        return [t for t in self.transactions.values() if currency is None or t.currency == currency]
+    def in_currency(self, currency: str) -> list[HostTxn]:
+        return [t for t in self.transactions.values() if t.currency == currency]
 
 
 class IssuerLedger:
@@ -188,5 +189,6 @@ class IssuerLedger:
         self.closed_batches.append((tid, batch))
         return batch
 
-    def totals(self, tid: str) -> BatchTotals:
-        return self.batch(tid).totals()
+    def totals(self, tid: str, currency: str = "643") -> BatchTotals:
+        """The totals of the terminal's open batch in ``currency``."""
+        return self.batch(tid).totals(currency)

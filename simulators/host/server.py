@@ -21,7 +21,9 @@
 #                 gets the answer that closed it: a batch is never closed twice.
 #   0520/0521 -> 0530  forced settlement (reconciliation advice): the host
 #                 closes its batch whatever its totals, if it accepts forcing.
-#   0800 -> 0810  echo, sign-on/off, cutover (with an RRN), working key
+#   0800 -> 0810  echo, sign-on/off, cutover (with an RRN and the host's
+#                 totals of the terminal's batch in the currency of field 50,
+#                 else 49, which the answer names in 50), working key
 #                 change (new key under the terminal master key + KCV).
 # The `HostControl` switches modes at runtime; `serve()` closes and reopens
 # its listener for down/up, so "down" really refuses connections.
@@ -531,11 +533,24 @@ class HostSimulator:
         if what == "cutover":
             # The new business day; the answer reports what the host holds in
             # the terminal's batch (nothing after a settlement closed it; the
-            # cleared transactions after a `clear`).
+            # cleared transactions after a `clear`) in the currency the
+            # request names (field 50), and names it; a plain 0800 gets the
+            # totals of a batch in one currency and none of a batch in
+            # several: their amounts are never added up.
             self.business_day += 1
             fields: dict[int, FieldValue] = {39: "00", 37: self._rrn()}
             fields[38] = f"{secrets.randbelow(1_000_000):06d}"
-            fields.update(self.ledger.batch(tid).totals().to_fields(self.dialect))
+            batch = self.ledger.batch(tid)
+            number = self.dialect.conventions.settlement_currency_field
+            asked = msg.text_or_none(number) if number is not None and number in msg else None
+            held = {t.currency for t in batch.transactions.values()}
+            currency = asked or (held.pop() if len(held) == 1 else None)
+            if currency is not None:
+                fields.update(batch.totals(currency).to_fields(self.dialect))
+            elif not held:  # an empty batch: nothing in any currency
+                fields.update(BatchTotals.of(()).to_fields(self.dialect))
+            if asked is not None and number is not None:
+                fields[number] = asked
             return self._answer(msg, base | fields)
         if what == "key_change":
             return self._key_change(msg, keys, base)

@@ -282,6 +282,37 @@ async def test_settlement_then_cutover(env: Env) -> None:
     assert empty.in_balance and empty.host_totals == m.BatchTotals()
 
 
+async def test_cutover_answers_the_host_totals_in_the_currency_it_names(env: Env) -> None:
+    link = env.link()
+    assert (await link.financial(env.purchase(10_000))).approved
+    dollars = env.purchase(2_500)
+    dollars.fields[49] = "840"
+    assert (await link.financial(dollars)).approved
+    # The host's books: each currency's totals of its own transactions.
+    assert env.sim.ledger.totals(TID).debit_amount == 10_000
+    assert env.sim.ledger.totals(TID, "840").debit_amount == 2_500
+    cutover = await link.cutover("643")
+    assert cutover.approved and cutover.totals_currency == "643"
+    assert cutover.totals == m.BatchTotals(debit_count=1, debit_amount=10_000)
+    # A cutover in 840 gets the host's 840 totals alone.
+    dollars = await link.cutover("840")
+    assert dollars.totals_currency == "840"
+    assert dollars.totals == m.BatchTotals(debit_count=1, debit_amount=2_500)
+    # A plain 0800 names no currency: no totals of a batch in two.
+    plain = await link.cutover()
+    assert plain.approved and plain.totals is None and plain.totals_currency is None
+
+
+async def test_a_plain_cutover_gets_the_totals_of_a_batch_in_one_currency(env: Env) -> None:
+    link = env.link()
+    dollars = env.purchase(2_500)
+    dollars.fields[49] = "840"
+    assert (await link.financial(dollars)).approved
+    plain = await link.cutover()
+    assert plain.approved and plain.totals_currency is None
+    assert plain.totals == m.BatchTotals(debit_count=1, debit_amount=2_500)
+
+
 async def test_repeated_settlement_of_a_closed_batch_gets_the_same_answer(env: Env) -> None:
     """A terminal that never recorded the host's answer settles again: the host
     answers as before and does not close a second batch."""

@@ -386,3 +386,13 @@ def test_cutover_answer_totals_are_informative_only() -> None:
     # An answer without totals (echo, or another dialect's cutover) has none.
     bare = m.NetworkResponse.from_message(IsoMessage("0810", {39: "00", 70: "301"}), D)
     assert bare.totals is None and bare.approval_number is None
+    assert bare.totals_currency is None
+
+
+def test_cutover_answer_names_the_currency_of_its_totals() -> None:
+    totals = m.BatchTotals(debit_count=1, debit_amount=2500)
+    fields = {39: "00", 37: "633218000001", 70: "201", **totals.to_fields(D)}
+    unnamed = m.NetworkResponse.from_message(IsoMessage("0810", dict(fields)), D)
+    assert unnamed.totals == totals and unnamed.totals_currency is None
+    named = m.NetworkResponse.from_message(IsoMessage("0810", fields | {50: "840"}), D)
+    assert named.totals == totals and named.totals_currency == "840"

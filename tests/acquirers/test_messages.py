@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -292,6 +293,17 @@ def test_network_messages(builder: object, code: str) -> None:
     msg = builder(TERMINAL, D, stan="000001", when=WHEN)  # type: ignore[operator]
     assert msg.mti == "0800" and msg.fields[70] == code and msg.fields[11] == "000001"
     assert CODEC.decode(CODEC.encode(msg)).fields == msg.fields
+    # A plain 0800 names no currency (a terminal of one currency sends these).
+    assert 49 not in msg.fields and 50 not in msg.fields
+
+
+def test_a_cutover_asks_for_totals_in_a_currency_where_the_dialect_can() -> None:
+    dollars = m.build_cutover(TERMINAL, D, stan="000002", when=WHEN, currency="840")
+    assert dollars.fields[50] == "840" and 49 not in dollars.fields
+    assert CODEC.decode(CODEC.encode(dollars)).fields == dollars.fields
+    silent = replace(D, conventions=replace(D.conventions, settlement_currency_field=None))
+    bare = m.build_cutover(TERMINAL, silent, stan="000003", when=WHEN, currency="840")
+    assert 50 not in bare.fields and 49 not in bare.fields
 
 
 def test_key_change_request_and_answer() -> None:

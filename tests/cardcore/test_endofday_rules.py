@@ -17,9 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acquirers.iso8583 import response_codes
+from acquirers.iso8583.codec import IsoMessage
 from acquirers.iso8583.dialects.generic87 import CONVENTIONS as CONV
-from acquirers.iso8583.messages import BatchTotals, TxnType
+from acquirers.iso8583.messages import BatchTotals, NetworkResponse, TxnType
 from cardcore.endofday import totals as rules
+from cardcore.endofday.clear import host_amounts
 from cardcore.endofday.report import write_lines
 from cardcore.endofday.states import (
     TRANSITIONS,
@@ -243,22 +245,27 @@ async def test_aggregates_agree_with_rows_and_upload_records(
     }
     assert got == reference_report(rows)
 
-    summary = rules.host_summary(groups, approved)
     streamed = [
-        rec
+        (r.currency, rec)
         async for chunk in journal.batch_chunks(batch_id, chunk=7)
         for r in chunk
         if (rec := rules.batch_record(r, journal.reveal_pan(r), approved, CONV)) is not None
     ]
-    assert summary.totals == BatchTotals.of(streamed)
     counted = [
         r
         for r in rows
         if rules.host_type(r.channel, r.operation, r.tstatus, r.state, r.resp_code, approved)
     ]
-    assert summary.count == len(counted)
-    assert summary.first == min((r.datetime for r in counted), default=None)
-    assert summary.last == max((r.datetime for r in counted), default=None)
+    # The terminal's currency always, then those of the host's records by code.
+    currencies = rules.batch_currencies("643", groups, approved)
+    assert currencies == ["643", *sorted({r.currency for r in counted} - {"643"})]
+    for currency in currencies:  # each currency's totals of its own records only
+        summary = rules.host_summary(groups, approved, currency)
+        assert summary.totals == BatchTotals.of(rec for cur, rec in streamed if cur == currency)
+        mine = [r for r in counted if r.currency == currency]
+        assert summary.count == len(mine)
+        assert summary.first == min((r.datetime for r in mine), default=None)
+        assert summary.last == max((r.datetime for r in mine), default=None)
     journal.close()
 
 
@@ -425,6 +432,22 @@ async def test_settlement_records_and_close(tmp_path: Path) -> None:
     journal.close()
 
 
+def test_the_cutover_totals_count_only_in_the_currency_they_are_in() -> None:
+    totals = BatchTotals(debit_count=1, debit_amount=7500)
+
+    def answer(currency: str | None) -> NetworkResponse:
+        message = IsoMessage("0810", {39: "00"})
+        return NetworkResponse("00", True, None, "201", message, None, totals, currency)
+
+    assert host_amounts(answer("840"), ["643", "840"]) == {"840": "D000000007500"}
+    assert host_amounts(answer("643"), ["643"]) == {"643": "D000000007500"}
+    # A host that does not say which currency: believed for a batch in one currency only
+    # (its totals may add up every currency it holds).
+    assert host_amounts(answer(None), ["643"]) == {"643": "D000000007500"}
+    assert host_amounts(answer(None), ["643", "840"]) == {}
+    assert host_amounts(None, ["643", "840"]) == {}
+
+
 async def test_clear_ends_an_unresolved_settlement_in_one_commit(tmp_path: Path) -> None:
     journal = open_journal(tmp_path / "j.sqlite")
     await journal.create(row())
@@ -432,11 +455,19 @@ async def test_clear_ends_an_unresolved_settlement_in_one_commit(tmp_path: Path)
     stuck = await journal.begin_settlement(
         batch_id, kind="settlement", state="reconciling", forced=False, totals={}
     )
-    cleared_id, new_batch = await journal.clear_batch(
-        batch_id, state="cleared", abandon_state="abandoned", totals={}, report={"tid": "1"}
+    (cleared_id, dollars_id), new_batch = await journal.clear_batch(
+        batch_id,
+        state="cleared",
+        abandon_state="abandoned",
+        parts=[("643", {"debit-count": 1}, {"tid": "1"}), ("840", {}, {"cur": "840"})],
     )
     rows = {r.id: r for r in await journal.settlements(batch_id)}
     assert rows[stuck.id].state == "abandoned" and rows[cleared_id].state == "cleared"
+    # a row per currency, each with its own totals and report
+    assert [(r.currency, r.totals, r.report) for r in (rows[cleared_id], rows[dollars_id])] == [
+        ("643", {"debit-count": 1}, {"tid": "1"}),
+        ("840", {}, {"cur": "840"}),
+    ]
     assert await journal.unresolved_settlement() is None
     assert (await journal.open_batch())[0] == new_batch
     # the archived batch keeps its rows, for audit

@@ -119,6 +119,29 @@ def test_an_answer_with_a_slip_or_an_error() -> None:
     ]
 
 
+def test_a_clear_in_two_currencies() -> None:
+    cutover = {"resp-code": "000", "approval-number": "123456", "rrn": "633218000001"}
+    rub = {
+        **cutover,
+        "orig-amount": "D000000010000",
+        "amount": "D000000010000",
+        "datetime": "261207195216",
+        "tid": "10000001",
+        "mid": "123456789012345",
+        "cur": "643",
+    }
+    usd = {**cutover, "orig-amount": "C000000002000", "datetime": "261207195216",
+           "tid": "10000001", "mid": "123456789012345", "cur": "840"}  # fmt: skip
+    lines = answer_lines(Message("clear", {"status": "ok", "sreport": [rub, usd]}))
+    assert lines.count("JOURNAL CLEARED") == 2
+    totals = [" ".join(x.split()) for x in lines if "total" in x]
+    assert totals == [
+        "terminal's total 100.00 RUB",
+        "host's total 100.00 RUB",
+        "terminal's total -20.00 USD",
+    ]
+
+
 def test_an_x_report() -> None:
     xreport = {
         "header": {"mid": "123456789012345", "tid": "10000001", "cur": "643",

@@ -65,8 +65,10 @@ _FIELDS: tuple[FieldDef, ...] = tuple(
 #   these totals; the host closes its own and answers 0530.
 # - Field 70: 001 sign-on, 002 sign-off, 161 working key change, 201 cutover,
 #   301 echo test. The 0810 to a cutover carries an approval number (38) and
-#   the host's totals of the terminal's open batch (74-89, 97, as in a 0510):
-#   what `clear` reports as the host's amount.
+#   the host's totals of the terminal's open batch (74-89, 97, as in a 0510)
+#   in the currency field 50 of the 0800 names, which the 0810 names again
+#   (a plain 0800: the batch's totals if it is in one currency, else none):
+#   what `clear` reports as the host's amount in that currency.
 # - Key change: field 53 positions 1-2 name the key (01 PIN key/TPK, 02 MAC
 #   key/TAK), the rest zeros; the 0810 answer carries in field 120 the new key
 #   enciphered under the matching terminal master key (TDES ECB, 16 bytes)
@@ -89,9 +91,11 @@ _FIELDS: tuple[FieldDef, ...] = tuple(
 #   suspected malfunction). Fields 39 and 38 of a 0220: Y1 offline approved,
 #   Y3 offline approved when unable to go online (38: the code and spaces,
 #   the approval code of an offline approval).
-# - Field 50 (n3, 0500/0520, echoed in the answer): the currency of the
-#   totals, the same as field 49: a terminal that takes several currencies
-#   reconciles each in a 0500 of its own (terminal currency first).
+# - Field 50 (n3, 0500/0520 and the 0800 cutover, named again in the
+#   answer): the currency of the totals, in a 0500 the same as field 49: a
+#   terminal that takes several currencies reconciles each in a 0500 of its
+#   own (terminal currency first), and its cutover asks for the host's totals
+#   in the terminal's currency (a terminal of one currency sends none).
 # - Field 60 (ans): the 6-digit batch number in 0200/0220/0400/0320/0500/0520.
 # - Which fields each transaction message carries, and from where: `MESSAGES`.
 # - Reconciliation totals (0500 request: terminal's; 0510 answer: host's):
