@@ -5,9 +5,12 @@
 # the reversals and advices applied, the answers kept for repeats, the
 # batches settled), the business day and the counter behind its RRNs. One
 # JSON file, <data-dir>/sim/host.json beside the management servers' TEST
-# PKI, written after every request the host took in and before its answer
-# (cardcore.storage.atomic_write: a crash leaves the old or the new state,
-# mode 0600 in the 0700 sim dir).
+# PKI, written after every request the host took in and before its answer:
+# a new file (mode 0600, in the 0700 sim dir) renamed over the old one, so a
+# process that dies leaves the old state or the new, never half of one. Not
+# fsynced, like the TEST PKI's files: the simulator's books outlive the
+# process, not a power cut, and the only durable commits of a purchase stay
+# the terminal's own (which `cardcore-bench durability` counts).
 # Not kept: card numbers (the books hold HMAC-SHA-256 hashes; a batch
 # upload's records are kept without PAN, expiry, card sequence number and
 # chip data, which totals do not use), the cardholders' PINs (they come
@@ -23,6 +26,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import msgspec
@@ -31,7 +35,6 @@ from acquirers.iso8583.messages import BatchRecord, BatchTotals
 from acquirers.iso8583.security import WorkingKeys
 from base.errors import CardcoreError
 from cardcore.errors import DataFileError
-from cardcore.storage import atomic_write
 from simulators.host.ledger import Account, HostTxn, IssuerLedger, TerminalBatch, TxnKey
 from simulators.host.server import HostSimulator, TerminalKeys
 from simulators.testkeys import SimulatorKeys
@@ -257,4 +260,8 @@ class HostStateFile:
         return state
 
     def save(self, host: HostSimulator) -> None:
-        atomic_write(self.path, self._encoder.encode(capture(host)))
+        data = self._encoder.encode(capture(host))
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+            out.write(data)
+        os.replace(tmp, self.path)
