@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import msgspec
@@ -46,7 +45,7 @@ from simulators.host.issuer import EmvCardAuthenticator, IssuerCardKeys
 from simulators.host.ledger import IssuerLedger
 from simulators.host.server import HostSimulator
 from simulators.host.state import FILE_NAME as STATE_FILE
-from simulators.host.state import HostStateFile, restore
+from simulators.host.state import HostStateFile, Saver, restore
 from simulators.sbp.agent import SbpAgentSimulator, SbpSimControl
 from simulators.sbp.ledger import SimMode
 from simulators.testkeys import load_test_keys
@@ -254,8 +253,10 @@ class Simulator:
             if saved is not None:
                 restore(self.host, saved)
                 log.info("acquirer host simulator: state of %s taken up", store.path)
-            self.host.on_change = partial(store.save, self.host)
+            saver = Saver(store, self.host)
+            self.host.on_change = saver.changed
             store.save(self.host)
+            nursery.start_soon(saver.run)
         self.host_port = await nursery.start(self.host.serve)
         log.info("acquirer host simulator on 127.0.0.1:%d", self.host_port)
         return self.host_port

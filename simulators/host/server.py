@@ -29,8 +29,8 @@
 # its listener for down/up, so "down" really refuses connections.
 # What a real host keeps (keys, books, business day, RRN counter) can be
 # kept on disk: `on_change`, when set, is called after every request the
-# host took in and after a change of keys, before any answer goes out, as a
-# host commits before it answers (simulators.host.state writes the file).
+# host took in and after a change of keys, before any answer goes out
+# (simulators.host.state writes the file, at once or soon after).
 from __future__ import annotations
 
 import logging

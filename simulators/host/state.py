@@ -5,12 +5,13 @@
 # the reversals and advices applied, the answers kept for repeats, the
 # batches settled), the business day and the counter behind its RRNs. One
 # JSON file, <data-dir>/sim/host.json beside the management servers' TEST
-# PKI, written after every request the host took in and before its answer:
-# a new file (mode 0600, in the 0700 sim dir) renamed over the old one, so a
-# process that dies leaves the old state or the new, never half of one. Not
-# fsynced, like the TEST PKI's files: the simulator's books outlive the
-# process, not a power cut, and the only durable commits of a purchase stay
-# the terminal's own (which `cardcore-bench durability` counts).
+# PKI, written before the answer to a request after a quiet spell, and at
+# most every SAVE_EVERY seconds under load (Saver: the file holds the whole
+# state, which grows with the books): a new file (mode 0600, in the 0700 sim
+# dir) renamed over the old one, so a process that dies leaves the old state
+# or the new, never half of one. Not fsynced, like the TEST PKI's files: the
+# simulator's books outlive the process, not a power cut, and the only
+# durable commits of a purchase stay the terminal's own (which `cardcore-bench durability` counts).
 # Not kept: card numbers (the books hold HMAC-SHA-256 hashes; a batch
 # upload's records are kept without PAN, expiry, card sequence number and
 # chip data, which totals do not use), the cardholders' PINs (they come
@@ -25,11 +26,15 @@
 # overwritten.
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
+import math
 import os
 from pathlib import Path
 
 import msgspec
+import trio
 
 from acquirers.iso8583.messages import BatchRecord, BatchTotals
 from acquirers.iso8583.security import WorkingKeys
@@ -39,7 +44,9 @@ from simulators.host.ledger import Account, HostTxn, IssuerLedger, TerminalBatch
 from simulators.host.server import HostSimulator, TerminalKeys
 from simulators.testkeys import SimulatorKeys
 
-__all__ = ["FILE_NAME", "HostState", "HostStateFile", "capture", "restore"]
+__all__ = ["FILE_NAME", "SAVE_EVERY", "HostState", "HostStateFile", "Saver", "capture", "restore"]
+
+log = logging.getLogger(__name__)
 
 FILE_NAME = "host.json"
 FORMAT = "cardcore host simulator state"
@@ -265,3 +272,54 @@ class HostStateFile:
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
             out.write(data)
         os.replace(tmp, self.path)
+
+
+# The file holds the whole state and grows with the books (some 300 bytes of
+# JSON a transaction), so a busy host does not rewrite it after every request.
+SAVE_EVERY = 0.5
+
+
+class Saver:
+    """Keeps ``store`` up to date with ``host`` (its `on_change`): a change is
+    saved at once when the last save is SAVE_EVERY old (a quiet host, a key
+    exchange, commits before it answers), else by `run` once that much time
+    has passed since the last save, and at the end. A process killed in
+    between loses at most the last SAVE_EVERY of the books, which the
+    terminal's reversals and its batch upload at settlement make good, as
+    with a real host that restarts."""
+
+    def __init__(self, store: HostStateFile, host: HostSimulator, every: float = SAVE_EVERY):
+        self.store, self.host, self.every = store, host, every
+        self._saved_at = -math.inf
+        self._pending = False
+        self._wake = trio.Event()
+
+    def _save(self) -> None:
+        self._pending = False
+        self._saved_at = trio.current_time()
+        self.store.save(self.host)
+
+    def changed(self) -> None:
+        """The host's state changed (OSError: it could not be saved now)."""
+        if trio.current_time() - self._saved_at >= self.every:
+            self._save()
+        else:
+            self._pending = True
+            self._wake.set()
+
+    async def run(self) -> None:
+        """Save what changed since the last save, SAVE_EVERY after it."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake = trio.Event()
+                await trio.sleep_until(self._saved_at + self.every)
+                if self._pending:
+                    try:
+                        self._save()
+                    except OSError as exc:
+                        log.error("host simulator state not saved: %s", exc)
+        finally:
+            if self._pending:
+                with contextlib.suppress(OSError):
+                    self._save()

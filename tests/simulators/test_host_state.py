@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from acquirers.iso8583 import messages as m
 from cardcore.errors import DataFileError
 from simulators.host.ledger import IssuerLedger
-from simulators.host.state import HostStateFile, capture, restore
+from simulators.host.server import HostSimulator
+from simulators.host.state import SAVE_EVERY, HostStateFile, Saver, capture, restore
 from simulators.testkeys import load_test_keys
 from tests.acquirers.conftest import EXPIRY, OTHER_PAN, PAN, PIN, TERMINAL, D, Env, start_sim
 
@@ -134,3 +136,43 @@ def test_a_damaged_key_is_found_at_load(tmp_path: Path) -> None:
     store.path.write_text(text.replace(tak.hex().upper(), "ABCD", 1))
     with pytest.raises(DataFileError, match="not the host simulator's state"):
         store.load()
+
+
+class _CountedFile(HostStateFile):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.saves: list[float] = []
+
+    def save(self, host: HostSimulator) -> None:
+        self.saves.append(trio.current_time())
+        super().save(host)
+
+
+async def test_a_busy_host_saves_at_most_every_so_often(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A quiet host saves before it answers; under load the saves come
+    SAVE_EVERY apart, the last changes included, and at the end."""
+    host = HostSimulator(ledger=_ledger())
+    store = _CountedFile(tmp_path / "host.json")
+    saver = Saver(store, host)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(saver.run)
+        start = trio.current_time()
+        saver.changed()  # quiet: at once
+        assert store.saves == [start]
+        for _ in range(50):  # a busy spell: 50 requests in SAVE_EVERY * 2.5
+            await trio.sleep(SAVE_EVERY / 20)
+            saver.changed()
+        await trio.sleep(SAVE_EVERY * 3)
+        assert store.saves == [start + SAVE_EVERY * k for k in range(len(store.saves))]
+        assert len(store.saves) in (3, 4)  # not 51
+        assert store.saves[-1] >= start + SAVE_EVERY * 2.5  # the last change is in
+        host.business_day = 7
+        saver.changed()  # quiet again: at once
+        assert len(store.saves) in (4, 5)
+        host.business_day = 8
+        saver.changed()  # too soon: left to run, then the end saves it
+        nursery.cancel_scope.cancel()
+    state = store.load()
+    assert state is not None and state.business_day == 8
