@@ -212,7 +212,7 @@ async def _run(
         sim = terminal.sim = Simulator()
         sim.seed_keys(terminal)
         sim.install_devices(terminal)
-        sim_port = await sim.start_host(nursery, terminal)
+        sim_port = await sim.start_host(nursery, terminal, durable=True)
         sbp_port = await sim.start_sbp(nursery)
         terminal.reconfigure(simulator_config(terminal.config, sim_port, sbp_port))
         await sim.serve_control(terminal, nursery)

@@ -7,6 +7,8 @@
 # manual's minor units (12 digits, or D/C and 12 digits for report sums),
 # shown as 10.50 and the currency's letters. `plain-text-pan` (the full PAN
 # of an encrypted answer) is never rendered: a slip shows the masked PAN.
+# loadmasterkeys' receipt holds the master keys' check values and no
+# transaction: it is shown as a list of keys, not as a slip.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,6 +21,7 @@ __all__ = [
     "SLIP_WIDTH",
     "answer_lines",
     "ledger_lines",
+    "master_keys_lines",
     "message_line",
     "money",
     "pairs",
@@ -283,8 +286,9 @@ def answer_lines(message: Message) -> list[str]:
     parameters), then its status when that is not ok, and the error-stack."""
     body = message.body
     out: list[str] = []
-    if isinstance(body.get("receipt"), Mapping):
-        out += slip(body["receipt"])
+    receipt = body.get("receipt")
+    if isinstance(receipt, Mapping):
+        out += master_keys_lines(receipt) if message.name == "loadmasterkeys" else slip(receipt)
     for xreport in _items(body.get("xreport")):
         if isinstance(xreport, Mapping):
             out += xreport_lines(xreport)
@@ -318,6 +322,47 @@ def _rows(key: str, value: Any) -> Iterator[tuple[str, str]]:
                 yield key, _plain(item)
             return
     yield key, _plain(value)
+
+
+# loadmasterkeys' key types (the manual's list; its reserved 0A is the SAM
+# host key here).
+KEY_TYPES = {
+    "03": "MAC master key",
+    "05": "PIN master key",
+    "09": "traffic master key",
+    "0A": "SAM host key",
+    "0B": "PIN and MAC master key",
+    "0C": "KLK",
+    "0D": "TMK",
+    "0E": "TAK",
+    "10": "KMKM",
+    "FF": "key block protection key",
+}
+
+
+def master_keys_lines(receipt: Mapping[str, Any]) -> list[str]:
+    """loadmasterkeys' receipt: the check values of the PIN and MAC master
+    keys the terminal holds, then each key the key server sent, with its
+    result and its check value (and how it was computed) or why it failed."""
+    out = ["MASTER KEYS"]
+    out += pairs(
+        [("PIN master key (pkcv)", receipt.get("pkcv")),
+         ("MAC master key (mkcv)", receipt.get("mkcv"))], "  ",
+    )  # fmt: skip
+    keys = receipt.get("keys")
+    entries = _items(keys.get("key")) if isinstance(keys, Mapping) else []
+    rows = []
+    for key in (k for k in entries if isinstance(k, Mapping)):
+        kind = str(key.get("type") or "")
+        name = f"{kind} {KEY_TYPES.get(kind.upper(), 'key')}".strip()
+        result = str(key.get("result") or "")
+        if key.get("kcv"):
+            method = f" ({key['kcv-method']})" if key.get("kcv-method") else ""
+            rows.append((name, f"{result:<8} kcv {key['kcv']}{method}"))
+        else:
+            rows.append((name, f"{result:<8} {key.get('reason') or ''}".rstrip()))
+    out.append(f"KEYS FROM THE KEY SERVER ({len(rows)})")
+    return out + pairs(rows, "  ")
 
 
 def parameters_lines(parameters: Mapping[str, Any]) -> list[str]:

@@ -3,7 +3,9 @@
 # protocol over loopback, started in the terminal's root nursery:
 # - the acquirer host simulator (ISO 8583 over TCP) with an issuer ledger
 #   holding an account for every virtual card (its PIN for online PIN checks)
-#   and the virtual cards' issuer master keys for ARQC/ARPC;
+#   and the virtual cards' issuer master keys for ARQC/ARPC; under `serve` it
+#   keeps what a real host keeps across a restart (keys, books, business day:
+#   simulators.host.state, in <data-dir>/sim/host.json);
 # - the virtual card slot and readers (card `default` on the contact
 #   interface until `cardcore sim present|remove` changes it), the PIN pad;
 # - the control socket behind `cardcore sim ...`;
@@ -25,6 +27,7 @@ from acquirers.iso8583.dialects import get_dialect
 from acquirers.sbp.config import SbpConfig
 from cardcore.config import Config, HostConfig
 from cardcore.hostlink import KEY_NAMES
+from cardcore.storage import ensure_private_dir
 from cardcore.terminal import Terminal
 from hal.interfaces import CardInterface
 from simulators.control import ControlError, SimControlServer, control_path
@@ -41,6 +44,8 @@ from simulators.host.control import HostMode
 from simulators.host.issuer import EmvCardAuthenticator, IssuerCardKeys
 from simulators.host.ledger import IssuerLedger
 from simulators.host.server import HostSimulator
+from simulators.host.state import FILE_NAME as STATE_FILE
+from simulators.host.state import HostStateFile, Saver, restore
 from simulators.sbp.agent import SbpAgentSimulator, SbpSimControl
 from simulators.sbp.ledger import SimMode
 from simulators.testkeys import load_test_keys
@@ -206,8 +211,8 @@ class Simulator:
                 staging.keystore().put_many(masters)
                 terminal.publish(staging, terminal.config)
 
-    def _ledger(self) -> IssuerLedger:
-        ledger = IssuerLedger(open_balance=ACCOUNT_BALANCE)
+    def _ledger(self, hash_key: bytes | None = None) -> IssuerLedger:
+        ledger = IssuerLedger(hash_key, open_balance=ACCOUNT_BALANCE)
         for name in list_profiles():
             for app in load_profile(name).applications:
                 ledger.open_account(app.pan, ACCOUNT_BALANCE, pin=app.pin)
@@ -222,11 +227,20 @@ class Simulator:
         }
         return EmvCardAuthenticator(cards=cards, prefixes=prefixes)
 
-    async def start_host(self, nursery: trio.Nursery, terminal: Terminal | None = None) -> int:
+    async def start_host(
+        self, nursery: trio.Nursery, terminal: Terminal | None = None, *, durable: bool = False
+    ) -> int:
         """The acquirer host simulator; with ``terminal`` it speaks the ISO 8583
-        dialect the terminal's configuration names, whenever that changes."""
+        dialect the terminal's configuration names, whenever that changes.
+        ``durable`` (`cardcore serve --simulator`): it keeps what a real host
+        keeps in the terminal's data dir (sim/host.json) and takes it up again
+        at the next start, so a restart changes nothing for the terminal."""
+        store = saved = None
+        if durable and terminal is not None:
+            store = HostStateFile(ensure_private_dir(terminal.data_dir / "sim") / STATE_FILE)
+            saved = store.load()
         self.host = HostSimulator(
-            ledger=self._ledger(),
+            ledger=self._ledger(saved.ledger_key() if saved is not None else None),
             card_authenticator=self._authenticator(),
             default_keys=load_test_keys(),
             dialect_source=(
@@ -235,6 +249,14 @@ class Simulator:
                 else None
             ),
         )
+        if store is not None:
+            if saved is not None:
+                restore(self.host, saved)
+                log.info("acquirer host simulator: state of %s taken up", store.path)
+            saver = Saver(store, self.host)
+            self.host.on_change = saver.changed
+            store.save(self.host)
+            nursery.start_soon(saver.run)
         self.host_port = await nursery.start(self.host.serve)
         log.info("acquirer host simulator on 127.0.0.1:%d", self.host_port)
         return self.host_port

@@ -17,6 +17,9 @@
 #   of PEM, as the public activator stores it for the key server).
 # - Any failure (bad answer, timeout, disconnect, keepalive cancel) discards
 #   the staged generation: the live one, and so the data dir, is untouched.
+#   A failure of the work of <reset> (no vendor key configured, a certificate
+#   or the confdata signature that does not verify) is logged with its reason
+#   and goes to the activator in the error-stack of both answers.
 # - Packets on both activation channels are padded so the activator's signed
 #   length bytes stay below 0x80 and under 8096 bytes (Utils.nsRead there).
 from __future__ import annotations
@@ -144,7 +147,9 @@ def _vendor_key(terminal: Terminal) -> rsa.RSAPublicKey:
         try:
             return pki.load_vendor_key(Path(cfg.vendor_key_file).read_bytes())
         except OSError as exc:
-            raise ProvisioningError(f"vendor key file: {exc.strerror}") from None
+            raise ProvisioningError(
+                f"vendor key file {cfg.vendor_key_file}: {exc.strerror}"
+            ) from None
     if not (terminal.simulator or cfg.allow_test_vendor_key):
         raise VerificationFailed(
             "no vendor key configured (provisioning.vendor-key-file); "
@@ -245,6 +250,9 @@ async def run_activation(terminal: Terminal, on_connected: Callable[[], None]) -
         try:
             keyloader_pem = await _reset(terminal, channel)
         except CardcoreError as exc:
+            # Why, for whoever reads the log (the ECR answer's status alone
+            # does not say): texts of CardcoreError carry no secrets.
+            log.warning("activation failed: %s", exc.message)
             await _tell_activator(channel, exc)
             raise
         except trio.Cancelled:

@@ -109,6 +109,19 @@ class IssuerLedger:
         # totals for it and the fields of the answer that closed it.
         self.settled: dict[tuple[str, str], tuple[str, BatchTotals, dict[int, str | bytes]]] = {}
 
+    @property
+    def hash_key(self) -> bytes:
+        """The key of the PAN hashes (kept with the books: simulators.host.state)."""
+        return self._hash_key
+
+    def accounts(self) -> dict[str, Account]:
+        """The accounts by PAN hash."""
+        return dict(self._accounts)
+
+    def put_account(self, pan_hash: str, account: Account) -> None:
+        """Keep ``account`` under ``pan_hash`` (an account restored from disk)."""
+        self._accounts[pan_hash] = account
+
     def pan_hash(self, pan: str) -> str:
         return hmac.new(self._hash_key, pan.encode("ascii"), hashlib.sha256).hexdigest()
 

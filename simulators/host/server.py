@@ -27,6 +27,10 @@
 #                 change (new key under the terminal master key + KCV).
 # The `HostControl` switches modes at runtime; `serve()` closes and reopens
 # its listener for down/up, so "down" really refuses connections.
+# What a real host keeps (keys, books, business day, RRN counter) can be
+# kept on disk: `on_change`, when set, is called after every request the
+# host took in and after a change of keys, before any answer goes out
+# (simulators.host.state writes the file, at once or soon after).
 from __future__ import annotations
 
 import logging
@@ -136,7 +140,9 @@ class HostSimulator:
         self.counts: Counter[str] = Counter()
         self.requests: deque[IsoMessage] = deque(maxlen=1000)
         self.business_day = 1
-        self._stan = MemoryStanSource()
+        self.stan = MemoryStanSource()  # the host's own, for its RRNs
+        # Called once the host's state changed (simulators.host.state.HostStateFile.save).
+        self.on_change: Callable[[], None] | None = None
         self.port: int | None = None
         self._listening = False
         self._listening_changed = trio.Event()
@@ -154,6 +160,8 @@ class HostSimulator:
         for keys in self.terminals.values():
             keys.tpk = keys.tak = keys.pending_tpk = keys.pending_tak = None
         self.default_keys = SimulatorKeys(self.default_keys.master, WorkingKeys())
+        if self.on_change is not None:
+            self.on_change()
 
     def _follow(self, dialect: Dialect) -> None:
         if dialect is not self.dialect:
@@ -180,6 +188,13 @@ class HostSimulator:
         except (Iso8583Error, MessageBuildError) as exc:
             log.warning("%s refused: %s", msg.mti, exc.message)
             answer, mac_key = self._answer(msg, {39: "30"}), None
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except OSError as exc:
+                # Not kept, not answered: the terminal's reversal settles it.
+                log.error("%s not answered: the host's state was not saved: %s", msg.mti, exc)
+                return None
         if self.control.mode is HostMode.TIMEOUT:
             return None
         if log.isEnabledFor(logging.DEBUG):  # describe() is not free
@@ -228,7 +243,7 @@ class HostSimulator:
         return IsoMessage(response_mti(msg.mti), out)
 
     def _rrn(self) -> str:
-        return make_rrn(self.clock(), self._stan.next_stan())
+        return make_rrn(self.clock(), self.stan.next_stan())
 
     def _key(self, msg: IsoMessage, tid: str) -> TxnKey:
         return TxnKey(tid, msg.mti[:3] + "0", msg.text(11), msg.text(7))

@@ -345,6 +345,7 @@ async def test_activation_failure_leaves_terminal_as_it_was(
         params, files = await env.parameters(token), snapshot(env.terminal.data_dir)
         result = await env.activate(faults)
         assert result.status == status, what
+        assert result.errors["runreset"], what  # the activator can say why
         assert not env.terminal.activated
         assert snapshot(env.terminal.data_dir) == files
         assert await env.parameters(token) == params

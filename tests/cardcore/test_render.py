@@ -11,6 +11,7 @@ from cardcore.protocol.xmlcodec import Message, encode_error_stack
 from cardcore.render import (
     SLIP_WIDTH,
     answer_lines,
+    master_keys_lines,
     message_line,
     money,
     sim_lines,
@@ -117,6 +118,46 @@ def test_an_answer_with_a_slip_or_an_error() -> None:
     assert answer_lines(Message("logout", {"status": "ok"})) == [
         "logout: ok (operation completed successfully)"
     ]
+
+
+def test_the_master_keys_receipt() -> None:
+    """loadmasterkeys' receipt (the manual's example, with a key that failed):
+    the check values and each key's result, never a transaction slip."""
+    receipt = {
+        "pkcv": "123456",
+        "mkcv": "none",
+        "keys": {
+            "key": [
+                {"type": "10", "algorithm": "01", "result": "success", "kcv": "B5A146"},
+                {"type": "05", "algorithm": "01", "result": "success", "kcv": "123456",
+                 "kcv-method": "tdes-encrypt-zeros"},
+                {"type": "03", "algorithm": "01", "result": "failed",
+                 "reason": "key server: KCV of key 03 does not match"},
+                {"type": "7F", "result": "failed"},
+            ]
+        },
+    }  # fmt: skip
+    failed = Message(
+        "loadmasterkeys",
+        {"status": "verificationfailed", "receipt": receipt,
+         "error-stack": encode_error_stack(["key 03: key server: KCV of key 03 does not match"])},
+    )  # fmt: skip
+    assert answer_lines(failed) == [
+        "MASTER KEYS",
+        "  PIN master key (pkcv)  123456",
+        "  MAC master key (mkcv)  none",
+        "KEYS FROM THE KEY SERVER (4)",
+        "  10 KMKM            success  kcv B5A146",
+        "  05 PIN master key  success  kcv 123456 (tdes-encrypt-zeros)",
+        "  03 MAC master key  failed   key server: KCV of key 03 does not match",
+        "  7F key             failed",
+        "loadmasterkeys: verificationfailed (checksum or certificate verification failed)",
+        "error: key 03: key server: KCV of key 03 does not match",
+    ]
+    one = {"pkcv": "123456", "mkcv": "789ABC", "keys": {"key": receipt["keys"]["key"][0]}}
+    lines = answer_lines(Message("loadmasterkeys", {"status": "ok", "receipt": one}))
+    assert lines[-2:] == ["KEYS FROM THE KEY SERVER (1)", "  10 KMKM  success  kcv B5A146"]
+    assert master_keys_lines({}) == ["MASTER KEYS", "KEYS FROM THE KEY SERVER (0)"]
 
 
 def test_a_clear_in_two_currencies() -> None:

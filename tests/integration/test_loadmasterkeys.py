@@ -2,7 +2,8 @@
 `cardcore serve --simulator` and its key server: a SAM host key in the key
 server's answer (type 0A) is installed as `sethostkey` installs it, and each
 key on the receipt carries its own `result`, so a load of several keys says
-which failed."""
+which failed. `cardcore client loadmasterkeys` prints that receipt for
+people: the master keys' check values and each key's result."""
 
 from __future__ import annotations
 
@@ -63,6 +64,21 @@ async def _load(served: Served) -> None:
     (error,) = decode_error_stack(answer.body["error-stack"])
     assert error.startswith("key 03:")
     assert answer.body["receipt"]["pkcv"] == keys["05"]["kcv"]
+    printed = _cli_loadmasterkeys(served)
+    assert printed.returncode == 3, printed.stdout + printed.stderr
+    mac_kcv = kcv_tdes(master.mac).hex().upper()
+    assert printed.stdout.splitlines() == [
+        "MASTER KEYS",
+        f"  PIN master key (pkcv)  {keys['05']['kcv']}",
+        "  MAC master key (mkcv)  none",
+        "KEYS FROM THE KEY SERVER (3)",
+        f"  05 PIN master key  success  kcv {keys['05']['kcv']} (tdes-encrypt-zeros)",
+        f"  03 MAC master key  failed   {keys['03']['reason']}",
+        f"  0A SAM host key    success  kcv {keys['0A']['kcv']} (aes-cmac-zeros)",
+        "loadmasterkeys: verificationfailed (checksum or certificate verification failed)",
+        f"error: {error}",
+    ]
+    assert "TID" not in printed.stdout and "AMOUNT" not in printed.stdout
 
     sim(served.data_dir, "tms", "keys", "bad-kcv=")
     answer = await register.command("loadmasterkeys", token)
@@ -71,3 +87,18 @@ async def _load(served: Served) -> None:
         ("05", "03", "0A"), "success"
     )
     assert answer.body["receipt"]["mkcv"] == kcv_tdes(master.mac).hex().upper()
+    printed = _cli_loadmasterkeys(served)
+    assert printed.returncode == 0, printed.stdout + printed.stderr
+    assert f"  MAC master key (mkcv)  {mac_kcv}" in printed.stdout.splitlines()
+    assert f"  03 MAC master key  success  kcv {mac_kcv} (tdes-encrypt-zeros)" in printed.stdout
+
+
+def _cli_loadmasterkeys(served: Served) -> subprocess.CompletedProcess[str]:
+    """`cardcore client loadmasterkeys` as a person runs it (after `login`)."""
+    session = ["--port", str(served.port), "--session", str(served.data_dir / "cli.json")]
+    run = [sys.executable, "-m", "cardcore", "client"]
+    login = subprocess.run([*run, "login", *session], capture_output=True, text=True, timeout=60)
+    assert login.returncode == 0, login.stdout + login.stderr
+    return subprocess.run(
+        [*run, "loadmasterkeys", *session], capture_output=True, text=True, timeout=60
+    )

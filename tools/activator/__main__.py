@@ -1,7 +1,10 @@
 # Strategy: command line of the factory activator (`cardcore-activator`). Usable against a
 # real terminal: the CAs are the activator's own TEST PKI (generated on first
 # use in --pki), the confdata root and signature can be given as files, and
-# the vendor key for signing confdata can be replaced.
+# the vendor key for signing confdata can be replaced. It prints each step's
+# status and, for a step that failed, the terminal's error-stack, one
+# `STEP: error: TEXT` line per entry (the terminal says why; the status alone
+# does not).
 from __future__ import annotations
 
 import argparse
@@ -22,6 +25,11 @@ def _wait_for(path: Path, timeout: float = 30.0) -> Path:
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     return path
+
+
+def _printable(text: str) -> str:
+    """The terminal's text with no control characters for the console."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"activator: {exc}", file=sys.stderr)
         return 1
     print(f"runreset: {result.status}; reset: {result.reset_status}; sn: {result.sn}")
+    # Why a step failed, in the terminal's words (its error-stack).
+    for step, texts in result.errors.items():
+        for text in texts:
+            print(f"{step}: error: {_printable(text)}")
     if result.cert_pem:
         print(result.cert_pem, end="")
     return 0 if result.status == "ok" else 1

@@ -12,7 +12,9 @@
 # - answer queryconfigcredentials with confdata: the configuration server's
 #   root certificate (HEX), its vendor signature (RSA PKCS#1 v1.5 SHA-256,
 #   HEX) and the configuration server URL;
-# - read the answer to <reset>, then the answer to <runreset> (sn, cert).
+# - read the answer to <reset>, then the answer to <runreset> (sn, cert);
+#   a step that failed brings the terminal's error-stack, which is kept
+#   (`ActivationResult.errors`) for people to read why.
 # Packet lengths are read as signed bytes and packets over 8096 bytes refused,
 # exactly like the real activator, so padding mistakes show up in tests.
 # `Faults` injects the failures the terminal must survive.
@@ -28,7 +30,12 @@ import trio
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from cardcore.protocol.xmlcodec import Message, decode_message, encode_message
+from cardcore.protocol.xmlcodec import (
+    Message,
+    decode_error_stack,
+    decode_message,
+    encode_message,
+)
 from simulators.tms.testpki import TestPki
 
 __all__ = [
@@ -46,6 +53,7 @@ log = logging.getLogger(__name__)
 # (cardcore/provisioning/vendor-test-public.pem). Never a production key.
 TEST_VENDOR_KEY = Path(__file__).with_name("TEST-ONLY-vendor-private.pem")
 MAX_PACKET = 8096
+RESET_ANSWER_GRACE = 5.0  # seconds to read <reset>'s answer once runreset's came
 ROLE_OF = {
     "signconfigclientcertificate": "config",
     "signkeyloaderclientcertificate": "keyloader",
@@ -55,6 +63,10 @@ ROLE_OF = {
 
 class ActivatorError(Exception):
     pass
+
+
+class _Closed(ActivatorError):
+    """The terminal closed the connection."""
 
 
 @dataclass
@@ -76,6 +88,14 @@ class ActivationResult:
     reset_status: str | None = None
     keepalive_indicators: list[str] = field(default_factory=list)
     max_length_byte: int = 0
+    # The texts of the terminal's error-stack per answer that had one
+    # ("reset", "runreset"), in the order they came.
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def keep_errors(self, message: Message) -> None:
+        texts = decode_error_stack(message.body.get("error-stack"))
+        if texts:
+            self.errors[message.name] = texts
 
 
 def sign_confdata(cert_bytes: bytes, vendor_key_pem: bytes) -> bytes:
@@ -97,7 +117,7 @@ class _Peer:
         while len(self.buffer) < size:
             chunk = await self.stream.receive_some(65536)
             if not chunk:
-                raise ActivatorError("terminal closed the connection")
+                raise _Closed("terminal closed the connection")
             self.buffer += chunk
 
     async def read(self) -> Message:
@@ -138,10 +158,16 @@ async def _reset_exchange(
         peer = _Peer(stream, result)
         await peer.write(Message("reset"))
         while True:
-            message = await peer.read()
+            try:
+                message = await peer.read()
+            except _Closed:
+                # The terminal's answer to runreset on the ECR port tells the outcome.
+                result.reset_status = "closed without an answer"
+                return
             name = message.name
             if name == "reset":
                 result.reset_status = message.status
+                result.keep_errors(message)
                 return
             if name in ROLE_OF:
                 role = ROLE_OF[name]
@@ -197,14 +223,29 @@ async def activate(
         peer = _Peer(stream, result)
         await peer.write(Message("runreset", {"token": token} if token else {}))
         started = False
+        reset_done = trio.Event()
+
+        async def reset_exchange() -> None:
+            try:
+                await _reset_exchange(host, activator_port, pki, confdata, faults, result)
+            finally:
+                reset_done.set()
+
         while True:
             message = await peer.read()
             if message.name == "runreset":
                 result.status = message.status or ""
+                result.keep_errors(message)
                 sn, cert = message.body.get("sn"), message.body.get("cert")
                 result.sn = sn if isinstance(sn, str) else None
                 if isinstance(cert, str):
                     result.cert_pem = bytes.fromhex(cert).decode("ascii")
+                # The terminal answered <reset> first: read that answer (and
+                # its error-stack) before hanging up, however the two
+                # connections were scheduled.
+                if started:
+                    with trio.move_on_after(RESET_ANSWER_GRACE):
+                        await reset_done.wait()
                 nursery.cancel_scope.cancel()
                 return result
             if message.name != "keepalive":
@@ -213,8 +254,6 @@ async def activate(
             result.keepalive_indicators.append(indicator)
             if not started and indicator == "0" and faults.keepalive_status == "ok":
                 started = True
-                nursery.start_soon(
-                    _reset_exchange, host, activator_port, pki, confdata, faults, result
-                )
+                nursery.start_soon(reset_exchange)
             await peer.write(Message("keepalive", {"status": faults.keepalive_status}))
     raise ActivatorError("unreachable")
