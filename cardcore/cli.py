@@ -236,7 +236,8 @@ def _parser() -> argparse.ArgumentParser:
     send = command(
         "send",
         "send the command in an XML file",
-        "Send a command written by hand (one XML document, as the manual shows them).",
+        "Send a command written by hand (one XML document, as the manual shows them). A"
+        " command that takes the administrator's token gets the login's when it names none.",
     )
     send.add_argument("file", type=Path, help="the command's XML")
     txn = command(
