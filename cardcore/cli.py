@@ -359,7 +359,9 @@ def _parser() -> argparse.ArgumentParser:
         dest="sim_command", required=True, parser_class=_Parser, metavar="COMMAND"
     )
 
-    def sim_command(name: str, help_text: str, data_dir: bool = True) -> argparse.ArgumentParser:
+    def sim_command(
+        name: str, help_text: str, data_dir: bool = True, as_json: bool = True
+    ) -> argparse.ArgumentParser:
         parser = subcommand(ssub, name, help_text)
         if data_dir:
             parser.add_argument(
@@ -368,6 +370,7 @@ def _parser() -> argparse.ArgumentParser:
                 default=DEFAULT_DATA_DIR,
                 help="data dir of the running simulator",
             )
+        if as_json:
             parser.add_argument("--json", action="store_true", help="the answer as JSON")
         return parser
 
@@ -412,9 +415,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
-    sim_command("profiles", "list virtual card profiles", data_dir=False)
+    sim_command("profiles", "list virtual card profiles (needs no simulator)", data_dir=False)
     vpcd = sim_command(
-        "vpcd", "plug a virtual card into vsmartcard's vpcd reader (pcscd)", data_dir=False
+        "vpcd",
+        "plug a virtual card into vsmartcard's vpcd reader (pcscd)",
+        data_dir=False,
+        as_json=False,
     )
     vpcd.add_argument("profile")
     vpcd.add_argument("--host", default="127.0.0.1", help="where vpcd listens")
@@ -584,11 +590,7 @@ def _sim(args: argparse.Namespace) -> int:
     if args.sim_command == "vpcd":
         return _sim_vpcd(args)
     if args.sim_command == "profiles":
-        from simulators.devices.profile import list_profiles, load_profile
-
-        for name in list_profiles():
-            print(f"{name:<20} {load_profile(name).description}")
-        return Exit.OK
+        return _sim_profiles(args.json)
     request: dict[str, Any] = {"command": args.sim_command}
     if args.sim_command == "present":
         request.update(profile=args.profile, interface=args.interface, also=args.also)
@@ -612,6 +614,28 @@ def _sim(args: argparse.Namespace) -> int:
 
         for line in sim_lines(args.sim_command, answer):
             print(line)
+    return Exit.OK
+
+
+def _sim_profiles(as_json: bool) -> int:
+    """The bundled virtual cards: a line each, or one JSON document."""
+    from simulators.devices.profile import list_profiles, load_profile
+
+    profiles = [load_profile(name) for name in list_profiles()]
+    if as_json:
+        listed = [
+            {
+                "name": p.name,
+                "description": p.description,
+                "interfaces": list(p.interfaces),
+                "kind": p.kind,
+            }
+            for p in profiles
+        ]
+        print(json.dumps({"profiles": listed}, ensure_ascii=False))
+        return Exit.OK
+    for profile in profiles:
+        print(f"{profile.name:<20} {profile.description}")
     return Exit.OK
 
 
