@@ -410,8 +410,9 @@ def _parser() -> argparse.ArgumentParser:
         "args",
         nargs="*",
         help="set: KEY=VALUE... (VALUE as JSON, else text); command: "
-        "info|getlog|update|loadkeys|updatesoftware; keys: TYPE=HEX[/NAME]... "
-        "[bad-kcv=TYPE,...] (the key server's keys)",
+        "info|getlog|update|loadkeys|updatesoftware (run at the terminal's next poll); keys: "
+        "TYPE=HEX[/NAME]... [bad-kcv=TYPE,...] (the key server's keys; TYPE is the manual's"
+        " key type code: 03, 05, 09, 0A, 0B, 0C, 10, 0D, 0E or FF)",
     )
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
