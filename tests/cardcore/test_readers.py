@@ -207,7 +207,7 @@ def test_the_readme_binds_both_vpcd_readers() -> None:
     assert (default.contact, default.contactless) == (vpcd[0], None)
     assert default.roles[vpcd[1]].spare_for is not None
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    start = readme.index('(`cardcore readers` shows it as spare)')
+    start = readme.index("(`cardcore readers` shows it as spare)")
     block = re.search(r"```toml\n(.*?)```", readme[start:], re.S)
     assert block is not None
     config = build_config(tomllib.loads(block.group(1)))

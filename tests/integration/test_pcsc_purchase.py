@@ -142,7 +142,7 @@ async def test_insert_card_when_no_contactless_reader_is_there(
     """The README's bench: the default patterns give vpcd's first slot to the
     contact interface and none to the contactless one (its second slot is a
     spare), so the terminal asks for the chip (0B), not for a tap (15)."""
-    config = FAST + '[readers]\ndriver = "pcsc"\npoll = 0.5\n[transaction]\ndetection-timeout = 30\n'
+    config = FAST + '[readers]\ndriver = "pcsc"\npoll = 0.5\n'  # the default patterns
     server = start_server(tmp_path / "data", config=config)
     card = vpcd_card(pcscd.port, "default")
     try:

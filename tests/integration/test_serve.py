@@ -354,7 +354,9 @@ def test_cli_client(served: Served, tmp_path: Path) -> None:
         sent = _cli("client", "send", str(command), *secure, *common)
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert "<devid>" in sent.stdout and token not in sent.stdout
-    command.write_text("<getparameters><token>00000000000000000000000000000000</token></getparameters>")
+    command.write_text(
+        "<getparameters><token>00000000000000000000000000000000</token></getparameters>"
+    )
     sent = _cli("client", "send", str(command), *common)
     assert sent.returncode == 3 and "<status>notauthorized</status>" in sent.stdout
     assert _cli("client", "logout", *common).returncode == 0
