@@ -236,7 +236,8 @@ def _parser() -> argparse.ArgumentParser:
     send = command(
         "send",
         "send the command in an XML file",
-        "Send a command written by hand (one XML document, as the manual shows them).",
+        "Send a command written by hand (one XML document, as the manual shows them). A"
+        " command that takes the administrator's token gets the login's when it names none.",
     )
     send.add_argument("file", type=Path, help="the command's XML")
     txn = command(
@@ -358,7 +359,9 @@ def _parser() -> argparse.ArgumentParser:
         dest="sim_command", required=True, parser_class=_Parser, metavar="COMMAND"
     )
 
-    def sim_command(name: str, help_text: str, data_dir: bool = True) -> argparse.ArgumentParser:
+    def sim_command(
+        name: str, help_text: str, data_dir: bool = True, as_json: bool = True
+    ) -> argparse.ArgumentParser:
         parser = subcommand(ssub, name, help_text)
         if data_dir:
             parser.add_argument(
@@ -367,6 +370,7 @@ def _parser() -> argparse.ArgumentParser:
                 default=DEFAULT_DATA_DIR,
                 help="data dir of the running simulator",
             )
+        if as_json:
             parser.add_argument("--json", action="store_true", help="the answer as JSON")
         return parser
 
@@ -406,14 +410,18 @@ def _parser() -> argparse.ArgumentParser:
         "args",
         nargs="*",
         help="set: KEY=VALUE... (VALUE as JSON, else text); command: "
-        "info|getlog|update|loadkeys|updatesoftware; keys: TYPE=HEX[/NAME]... "
-        "[bad-kcv=TYPE,...] (the key server's keys)",
+        "info|getlog|update|loadkeys|updatesoftware (run at the terminal's next poll); keys: "
+        "TYPE=HEX[/NAME]... [bad-kcv=TYPE,...] (the key server's keys; TYPE is the manual's"
+        " key type code: 03, 05, 09, 0A, 0B, 0C, 10, 0D, 0E or FF)",
     )
     sim_command("status", "the simulator's current settings")
     sim_command("ledger", "what the acquirer host simulator booked (no card numbers)")
-    sim_command("profiles", "list virtual card profiles", data_dir=False)
+    sim_command("profiles", "list virtual card profiles (needs no simulator)", data_dir=False)
     vpcd = sim_command(
-        "vpcd", "plug a virtual card into vsmartcard's vpcd reader (pcscd)", data_dir=False
+        "vpcd",
+        "plug a virtual card into vsmartcard's vpcd reader (pcscd)",
+        data_dir=False,
+        as_json=False,
     )
     vpcd.add_argument("profile")
     vpcd.add_argument("--host", default="127.0.0.1", help="where vpcd listens")
@@ -583,11 +591,7 @@ def _sim(args: argparse.Namespace) -> int:
     if args.sim_command == "vpcd":
         return _sim_vpcd(args)
     if args.sim_command == "profiles":
-        from simulators.devices.profile import list_profiles, load_profile
-
-        for name in list_profiles():
-            print(f"{name:<20} {load_profile(name).description}")
-        return Exit.OK
+        return _sim_profiles(args.json)
     request: dict[str, Any] = {"command": args.sim_command}
     if args.sim_command == "present":
         request.update(profile=args.profile, interface=args.interface, also=args.also)
@@ -611,6 +615,28 @@ def _sim(args: argparse.Namespace) -> int:
 
         for line in sim_lines(args.sim_command, answer):
             print(line)
+    return Exit.OK
+
+
+def _sim_profiles(as_json: bool) -> int:
+    """The bundled virtual cards: a line each, or one JSON document."""
+    from simulators.devices.profile import list_profiles, load_profile
+
+    profiles = [load_profile(name) for name in list_profiles()]
+    if as_json:
+        listed = [
+            {
+                "name": p.name,
+                "description": p.description,
+                "interfaces": list(p.interfaces),
+                "kind": p.kind,
+            }
+            for p in profiles
+        ]
+        print(json.dumps({"profiles": listed}, ensure_ascii=False))
+        return Exit.OK
+    for profile in profiles:
+        print(f"{profile.name:<20} {profile.description}")
     return Exit.OK
 
 

@@ -33,10 +33,15 @@ from cardcore.protocol.xmlcodec import (
 )
 from cardcore.render import answer_lines, message_line
 
-__all__ = ["Progress", "answer_json", "exit_code", "run_client"]
+__all__ = ["Progress", "answer_json", "exit_code", "run_client", "with_saved_token"]
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 4433
 TOKEN_COMMANDS = ("testconnection", "loadworkkeys", "updateconfiguration", "loadmasterkeys")
+# Every command of the manual that takes the administrator's token: one sent
+# from a file (`send`) gets the login's saved token when it names none.
+TOKEN_TAKERS = frozenset(
+    ("logout", "getparameters", "changepassword", "runreset", "sethostkey", *TOKEN_COMMANDS)
+)
 
 
 class UsageError(Exception):
@@ -330,6 +335,19 @@ def _prepare(args: argparse.Namespace, client: EcrClient) -> Message:
         raise UsageError(f"{args.file} is not a command: {exc.message}") from None
 
 
+def with_saved_token(command: Message, token: str | None) -> Message:
+    """``command`` with the login's ``token`` added when it takes one and
+    names none (a token of its own, as element or attribute, is kept)."""
+    if token is None or command.name not in TOKEN_TAKERS:
+        return command
+    try:
+        if "token" in command.params():
+            return command
+    except XmlError:  # the terminal says what is wrong with it
+        return command
+    return Message(command.name, {"token": token, **command.body}, command.attrs)
+
+
 async def _send(client: EcrClient, command: Message, secure: bool) -> Message:
     if command.name == "login":
         return await client.login(str(command.body["password"]), secure=secure)
@@ -370,9 +388,11 @@ def run_client(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return _fail(str(exc), Exit.USAGE)
     if args.client_command == "send":
-        # A command written by hand is shown as sent; the others are not: they
-        # carry the password, a token or a key, which no output repeats.
+        # A command written by hand is shown as written; the others are not:
+        # they carry the password, a token or a key, which no output repeats
+        # (nor the saved token added here).
         output.sent(command)
+        command = with_saved_token(command, client.session.token)
     try:
         answer = trio.run(_send, client, command, args.secure)
     except ConnectError as exc:

@@ -70,7 +70,9 @@ PARAMETER_LABELS = {
     "nkconf": "CA key list name",
     "acqid": "acquirer id",
     "cccert": "config server client certificate expires",
-    "ccert": "config server client certificate expires",
+    # The same date under the name of the manual's field list (its example
+    # says cccert): shown once when the two agree.
+    "ccert": "config server client certificate expires (ccert)",
     "csca": "config server CA expires",
     "cshost": "config server",
     "accert": "acquirer client certificate expires",
@@ -366,7 +368,12 @@ def master_keys_lines(receipt: Mapping[str, Any]) -> list[str]:
 
 
 def parameters_lines(parameters: Mapping[str, Any]) -> list[str]:
-    return pairs((PARAMETER_LABELS.get(key, key), value) for key, value in parameters.items())
+    same = parameters.get("ccert") == parameters.get("cccert")
+    return pairs(
+        (PARAMETER_LABELS.get(key, key), value)
+        for key, value in parameters.items()
+        if not (key == "ccert" and same)
+    )
 
 
 def sreport_lines(

@@ -225,6 +225,11 @@ class CardReader(Protocol):
     @property
     def name(self) -> str: ...
 
+    async def attached(self) -> bool:
+        """Whether a reader of this interface is there now (plugged in and
+        matched), so that a card presented to it would be seen."""
+        ...
+
     async def wait_for_card(self) -> CardSession:
         """Return once a card is present and powered/activated.
 

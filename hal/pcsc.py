@@ -542,6 +542,15 @@ class PcscReader:
     def name(self) -> str:
         return self.current or f"PC/SC {self._interface.value} reader {self.selector.describe()}"
 
+    async def attached(self) -> bool:
+        """Whether pcscd offers a reader this interface's patterns take now;
+        False too when pcscd cannot be reached."""
+        try:
+            readers = await self.stack.list_readers()
+        except CardcoreError:
+            return False
+        return self.selector.choose(readers) is not None
+
     async def connect(self, reader: str) -> PcscCardSession | None:
         """A session with the card in ``reader`` now (shared, T=0 or T=1);
         None when the card left before it could be powered."""

@@ -3,7 +3,7 @@
 # in-process as real HTTPS servers with mutual TLS on loopback, under a TEST
 # ONLY PKI generated on first use in <data-dir>/sim/pki. Their URLs are
 # written to <data-dir>/sim/tms.url and keyserver.url so the activator
-# (python -m tools.activator --simulator-data-dir DIR) can hand the terminal
+# (cardcore-activator --simulator-data-dir DIR) can hand the terminal
 # confdata for this configuration server, and the configuration server's
 # common part points the terminal at this key server. With these, a
 # zero-configuration `cardcore serve --simulator` runs the whole provisioning
@@ -35,7 +35,7 @@ from cardcore.storage import atomic_write, ensure_private_dir
 from cardcore.terminal import Terminal
 from simulators.control import ControlError
 from simulators.tms.configsim import ConfigServerSimulator
-from simulators.tms.keysim import KeyServerSimulator
+from simulators.tms.keysim import KEY_TYPES, KeyServerSimulator
 from simulators.tms.testpki import TestPki
 
 __all__ = ["ProvisioningSimulators", "run_provisioning_simulators", "sim_overlay", "tms_control"]
@@ -223,21 +223,39 @@ def tms_control(terminal: Terminal) -> Any:
 
 
 def _key_server_keys(server: KeyServerSimulator, args: list[str]) -> dict[str, Any]:
-    """`tms keys`: TYPE=HEX[/NAME] adds or replaces a key (a name goes in its
-    <name>: the SAM host key, type 0A), bad-kcv=TYPE,... announces a wrong
-    KCV for those types (empty: none)."""
+    """`tms keys`: TYPE=HEX[/NAME] adds or replaces a key of one of the
+    manual's types (a name goes in its <name>: the SAM host key, type 0A),
+    bad-kcv=TYPE,... announces a wrong KCV for those types (empty: none).
+    Every argument is checked before any takes effect."""
+    keys: dict[str, bytes] = {}
+    names: dict[str, str] = {}
+    bad_kcv: set[str] | None = None
     for text in args:
         tag, sep, value = text.partition("=")
         if not sep:
             raise ControlError(f"tms keys: '{text}' is not TYPE=HEX[/NAME] or bad-kcv=TYPE,...")
         if tag == "bad-kcv":
-            server.bad_kcv = {t.strip().upper() for t in value.split(",") if t.strip()}
+            bad_kcv = {_key_type(t) for t in value.split(",") if t.strip()}
             continue
+        code = _key_type(tag)
         material, _, name = value.partition("/")
         try:
-            server.keys[tag.upper()] = bytes.fromhex(material)
+            keys[code] = bytes.fromhex(material)
         except ValueError:
             raise ControlError(f"tms keys: the key of type {tag} is not hex") from None
         if name:
-            server.names[tag.upper()] = name
+            names[code] = name
+    server.keys.update(keys)
+    server.names.update(names)
+    if bad_kcv is not None:
+        server.bad_kcv = bad_kcv
     return {"keys": sorted(server.keys), "bad-kcv": sorted(server.bad_kcv)}
+
+
+def _key_type(text: str) -> str:
+    """A key type code of the manual, upper-case; anything else is refused."""
+    code = text.strip().upper()
+    if code not in KEY_TYPES:
+        known = ", ".join(KEY_TYPES)
+        raise ControlError(f"tms keys: unknown key type '{text}'; the manual's types: {known}")
+    return code

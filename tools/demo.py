@@ -25,6 +25,7 @@ import trio
 from cardcore.client import EcrClient, default_message_answer
 from cardcore.protocol.xmlcodec import Body, Message, decode_error_stack
 from cardcore.render import message_line, slip
+from cardcore.storage import atomic_write, create_private
 
 RULE = "-" * 64
 
@@ -113,10 +114,13 @@ async def session(port: int, data: Path) -> None:
 
 
 def main() -> None:
+    # A data dir as the terminal keeps its own: the directory 0700 (mkdtemp),
+    # every file in it 0600.
     data = Path(tempfile.mkdtemp(prefix="cardcore-demo-"))
-    (data / "demo.toml").write_text("[transaction]\ndetection-timeout = 3\n")
+    atomic_write(data / "demo.toml", b"[transaction]\ndetection-timeout = 3\n")
     addr = data / "run" / "ecr.addr"
     log = data / "server.log"
+    create_private(log)
     server = subprocess.Popen(
         [sys.executable, "-m", "cardcore", "serve", "--simulator", "--port", "0",
          "--data-dir", str(data), "--config", str(data / "demo.toml"), "--acons"],

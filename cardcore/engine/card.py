@@ -215,7 +215,13 @@ class CardOperation:
         currency = flow.record.currency
 
         async def prompt() -> None:
-            if plan.contactless is not None:
+            # 'Present card' where a card can be tapped: with no contactless
+            # reader plugged in (none matches its patterns) the chip is asked
+            # for, though a reader plugged in meanwhile is still polled.
+            tap = plan.contactless is not None and (
+                plan.contact is None or await plan.contactless.attached()
+            )
+            if tap:
                 # Book B 3.2.1.2: 'Present Card' with the amount, 'Ready to
                 # Read' (the first light on).
                 ui = ContactlessEntryPoint.polling_ui(amount=amount)

@@ -249,6 +249,10 @@ class SimCardReader:
     def name(self) -> str:
         return f"simulated {self._interface.value} reader"
 
+    async def attached(self) -> bool:
+        await trio.lowlevel.checkpoint()
+        return True
+
     async def wait_for_card(self) -> SimCardSession:
         while True:
             cards = self._slot.on_interface(self._interface)

@@ -32,7 +32,23 @@ from base.crypto import tr31
 from base.crypto.des import kcv_aes, kcv_tdes
 from simulators.testkeys import load_test_keys
 
-__all__ = ["KeyServerSimulator"]
+__all__ = ["KEY_TYPES", "KeyServerSimulator"]
+
+# The key type codes of the manual («Загрузка мастер ключей», <type>): what
+# the key server may serve. FF (reserved for extensions) is the key block
+# protection key, which the "tr31" mode makes and sends itself.
+KEY_TYPES: dict[str, str] = {
+    "03": "MAC master key (Smart Vista)",
+    "05": "PIN master key (Smart Vista)",
+    "09": "traffic master key (Compass+)",
+    "0A": "reserved; here the SAM AV2 host key (AES-128)",
+    "0B": "one master key for both MAC and PIN",
+    "0C": "KLK1 (Tieto, first version)",
+    "10": "KMKM (Tieto, second version)",
+    "0D": "TMK (CFT)",
+    "0E": "TAK (CFT)",
+    "FF": "reserved for extensions; here the key block protection key",
+}
 
 
 def _default_keys() -> dict[str, bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from cardcore.clientcli import Progress, exit_code
+from cardcore.clientcli import Progress, exit_code, with_saved_token
 from cardcore.contract import Exit
 from cardcore.protocol.xmlcodec import Message
 
@@ -48,3 +48,19 @@ def test_exit_codes_of_answers() -> None:
     assert exit_code(Message("transaction", {"status": "notdetected"})) is Exit.REFUSED
     assert exit_code(Message("report", {"status": "ok"})) is Exit.OK
     assert exit_code(Message("error", {"status": "formaterror"})) is Exit.REFUSED
+
+
+def test_a_command_from_a_file_gets_the_saved_token_only_when_it_takes_one() -> None:
+    token = "0123456789ABCDEF0123456789ABCDEF"
+    own = "FEDCBA9876543210FEDCBA9876543210"
+    filled = with_saved_token(Message("getparameters"), token)
+    assert filled == Message("getparameters", {"token": token})
+    kept = Message("loadmasterkeys", {"token": own})
+    assert with_saved_token(kept, token) is kept
+    as_attribute = Message("logout", attrs={"token": own})
+    assert with_saved_token(as_attribute, token) is as_attribute
+    sethostkey = with_saved_token(Message("sethostkey", {"name": "k", "material": "m"}), token)
+    assert sethostkey.body == {"token": token, "name": "k", "material": "m"}
+    for other in (Message("transaction", {"type": "purchase"}), Message("report"), Message("x")):
+        assert with_saved_token(other, token) is other
+    assert with_saved_token(Message("getparameters"), None) == Message("getparameters")

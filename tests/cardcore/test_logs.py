@@ -162,3 +162,19 @@ def test_syslog_lines_carry_the_identifier_facility_and_pid(
     # RFC 3164: <PRI>TAG[PID]: text, PRI = facility * 8 + severity (warning: 4).
     line = f"{identifier}[{os.getpid()}]: cardcore.test WARNING card ************1111 seen"
     assert syslog_socket.recv(4096) == f"<{code * 8 + 4}>{line}\x00".encode()
+
+
+def test_without_a_syslog_socket_the_log_goes_to_stderr_after_one_line_saying_so(
+    syslog_socket: socket.socket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(logs, "_SYSLOG_SOCKETS", (str(tmp_path / "no-such-socket"),))
+    logs.setup_logging(console=False, kernel_console=False, level=logging.INFO)
+    logging.getLogger("cardcore.test").warning("card 4111111111111111 seen")
+    # The README quotes this line.
+    assert capsys.readouterr().err.splitlines() == [
+        "cardcore: no syslog socket; logging to stderr",
+        "WARNING cardcore.test: card ************1111 seen",
+    ]

@@ -192,3 +192,24 @@ async def test_the_emulated_pad_is_the_configured_one(scheme: str, keys: str) ->
     report = await _pad_report(build_config({"pinpad": pinpad}))
     assert report.device == "USB-HID 2222:3333" and report.state == "emulated"
     assert report.detail.endswith(f"serial EMU0000000001, firmware emulated-1.0, keys {keys}")
+
+
+def test_the_readme_binds_both_vpcd_readers() -> None:
+    """vpcd's two readers: the defaults leave the second one spare; the
+    README's `[readers]` lines give it to the contactless interface."""
+    import re
+    import tomllib
+
+    from cardcore.config import build_config
+
+    vpcd = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
+    default = assign_readers(vpcd, slot_patterns(ReadersConfig()))
+    assert (default.contact, default.contactless) == (vpcd[0], None)
+    assert default.roles[vpcd[1]].spare_for is not None
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("(`cardcore readers` shows it as spare)")
+    block = re.search(r"```toml\n(.*?)```", readme[start:], re.S)
+    assert block is not None
+    config = build_config(tomllib.loads(block.group(1)))
+    bound = assign_readers(vpcd, slot_patterns(config.readers))
+    assert (bound.contact, bound.contactless) == (vpcd[0], vpcd[1])

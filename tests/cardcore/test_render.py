@@ -238,3 +238,20 @@ def test_other_answers_show_their_fields_but_not_the_token() -> None:
     ]
     login = Message("login", {"status": "ok", "token": "D18F0898A4729A37570BE86B2EFB2B13"})
     assert answer_lines(login) == ["login: ok (operation completed successfully)"]
+
+
+def test_parameters_show_the_config_server_certificate_date_once() -> None:
+    """The manual's example names it cccert, its field list ccert; the
+    terminal sends both (docs/protocol-decisions.md): one line when they
+    agree, each under its own label when they do not."""
+    body = {"status": "ok", "parameters": {"sn": "000000000001", "cccert": "24.03.2027",
+            "ccert": "24.03.2027", "kccert": "24.03.2027"}}  # fmt: skip
+    lines = answer_lines(Message("getparameters", body))
+    shown = [line for line in lines if "config server client certificate" in line]
+    assert len(shown) == 1 and shown[0].endswith("24.03.2027")
+    assert any(line.startswith("key server client certificate expires") for line in lines)
+    body["parameters"]["ccert"] = "none"
+    lines = answer_lines(Message("getparameters", body))
+    labels = [line.rsplit(maxsplit=1)[0] for line in lines]
+    assert len(set(labels)) == len(labels) == 4
+    assert any("(ccert)" in line and line.endswith("none") for line in lines)

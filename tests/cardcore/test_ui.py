@@ -28,7 +28,7 @@ from simulators.ui import UiOptions, serve_ui
 from simulators.ui import server as ui_server
 from simulators.ui.face import card_choices
 from simulators.ui.guard import Guard, is_loopback
-from simulators.ui.page import HOST_MODES, HOST_SWITCHES, asset
+from simulators.ui.page import HOST_MODES, HOST_SWITCHES, asset, render_page
 from tests.cardcore.harness import Harness, simulated_terminal
 
 from ..acquirers.http.helpers import exchange
@@ -138,6 +138,28 @@ async def test_the_page_has_every_control_with_its_test_id(ui: Ui) -> None:
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_the_readme_names_every_test_id_of_the_page() -> None:
+    """The README's list of `data-testid`s is the page's, no more, no less
+    (PROFILE and MODE stand for every profile and host mode)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("stable `data-testid` attributes:")
+    listed = readme[start : readme.index("`GET /state`", start)]
+    named = set(re.findall(r"`([^`]+)`", listed)) - {"data-testid"}
+    modes = re.search(r"`host-MODE` \(([^)]*)\)", listed)
+    assert modes is not None
+    assert [m.strip() for m in modes.group(1).split(",")] == [*HOST_MODES, *HOST_SWITCHES]
+    assert {"keypad-0", "keypad-9"} <= named  # "keypad-0 ... keypad-9"
+    named = {"keypad-DIGIT" if n in ("keypad-0", "keypad-9") else n for n in named}
+    html = render_page(card_choices(), token="t").decode()
+    profiles = "|".join(re.escape(name) for name in list_profiles())
+    shown = set()
+    for testid in re.findall(r'data-testid="([^"]+)"', html):
+        testid = re.sub(rf"^(card|insert|tap|also)-({profiles})$", r"\1-PROFILE", testid)
+        testid = re.sub(r"^host-.*$", "host-MODE", testid)
+        shown.add(re.sub(r"^keypad-[0-9]$", "keypad-DIGIT", testid))
+    assert named == shown
 
 
 def test_the_page_needs_nothing_from_another_host() -> None:

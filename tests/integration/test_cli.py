@@ -212,6 +212,20 @@ def test_the_simulator_for_people_and_scripts(terminal: Served) -> None:
     assert refused.stderr == "cardcore: unknown virtual card profile 'nosuch'\n"
 
 
+def test_the_card_profiles_for_people_and_scripts() -> None:
+    """`sim profiles` needs no simulator; --json lists what the text does."""
+    text = cli("sim", "profiles")
+    scripted = cli("sim", "profiles", "--json")
+    assert text.returncode == scripted.returncode == 0, text.stderr + scripted.stderr
+    profiles = {p["name"]: p for p in json.loads(scripted.stdout)["profiles"]}
+    assert list(profiles) == [line.split()[0] for line in text.stdout.splitlines()]
+    assert profiles["default"]["interfaces"] == ["contact"]
+    assert profiles["default"]["description"] in text.stdout
+    assert profiles["visa-qvsdc"]["interfaces"] == ["contactless"]
+    assert profiles["mifare-classic"]["kind"] == "mifare"
+    assert {p["kind"] for p in profiles.values()} == {"emv", "mifare"}
+
+
 def test_help_shows_defaults_and_exit_codes() -> None:
     done = cli("client", "transaction", "--help")
     assert done.returncode == 0

@@ -49,6 +49,19 @@ async def _load(served: Served) -> None:
     token = {"token": register.session.token or ""}
     assert (await register.command("updateconfiguration", token)).status == "ok"
     sim(served.data_dir, "tms", "keys", f"0A={HOST_KEY.hex()}/hkey1", "bad-kcv=03")
+    # A type the manual does not know is refused, and changes nothing: the
+    # load below gets 05, 03 and 0A only, with 03's KCV still announced wrong.
+    for refused in (["TPK=00112233445566778899AABBCCDDEEFF"], ["bad-kcv=", "0C=00", "07=00"],
+                    ["bad-kcv=05,PIN"]):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "cardcore", "sim", "tms", "keys", *refused,
+             "--data-dir", str(served.data_dir)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert line.startswith("cardcore: tms keys: unknown key type ")
+        assert "03, 05, 09, 0A, 0B, 0C, 10, 0D, 0E, FF" in line
 
     answer = await register.command("loadmasterkeys", token)
     assert answer.status == "verificationfailed", answer.body

@@ -101,6 +101,7 @@ async def test_purchase_with_a_card_in_a_pcsc_reader(
         assert receipt["tstatus"] == "approved", receipt
         assert receipt["pan"] == "************0010" and receipt["pin-entered"] == "offline"
         assert receipt["aid"] == "A0000000031010"
+        assert register.codes()[0] == "15"  # present card: a contactless reader is there too
         await assert_consistent(terminal)
     finally:
         code, output = stop(card)
@@ -133,6 +134,30 @@ async def test_contactless_purchase_through_a_pcsc_contactless_reader(
     log = terminal.log_text()
     assert f"contactless interface: PC/SC reader {CONTACTLESS_READER}" in log
     assert f"card in {CONTACTLESS_READER}: ATR 3B8" in log
+
+
+async def test_insert_card_when_no_contactless_reader_is_there(
+    pcscd: Pcscd, tmp_path: Path
+) -> None:
+    """The README's bench: the default patterns give vpcd's first slot to the
+    contact interface and none to the contactless one (its second slot is a
+    spare), so the terminal asks for the chip (0B), not for a tap (15)."""
+    config = FAST + '[readers]\ndriver = "pcsc"\npoll = 0.5\n'  # the default patterns
+    server = start_server(tmp_path / "data", config=config)
+    card = vpcd_card(pcscd.port, "default")
+    try:
+        register = Register(server)
+        answer = await register.transaction(**PURCHASE)
+        assert answer.status == "ok", decode_error_stack(answer.body.get("error-stack"))
+        assert answer.body["receipt"]["tstatus"] == "approved"
+        assert register.codes()[0] == "0B", register.codes()
+        assert "15" not in register.codes()
+    finally:
+        stop(card)
+        assert stop_server(server) == 0, server.log_text()
+    log = server.log_text()
+    assert f"contact interface: PC/SC reader {CONTACT_READER}" in log
+    assert "contactless interface: no PC/SC reader matches" in log
 
 
 async def test_no_card_in_the_pcsc_reader_times_out(pcscd: Pcscd, tmp_path: Path) -> None:

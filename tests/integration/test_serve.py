@@ -5,6 +5,7 @@ kind — after each of which the server still answers the next client."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import random
 import socket
@@ -345,6 +346,19 @@ def test_cli_client(served: Served, tmp_path: Path) -> None:
     sent = _cli("client", "send", str(command), *common)
     assert sent.returncode == 3  # the terminal answered a status other than ok
     assert "error: unknown command <frobnicate>" in sent.stdout
+    # A command of the manual that takes the token gets the login's, over
+    # the secure channel too; the output shows it as written, without it.
+    token = json.loads((tmp_path / "s.json").read_text())["token"]
+    command.write_text("<getparameters/>")
+    for secure in ((), ("--secure",)):
+        sent = _cli("client", "send", str(command), *secure, *common)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "<devid>" in sent.stdout and token not in sent.stdout
+    command.write_text(
+        "<getparameters><token>00000000000000000000000000000000</token></getparameters>"
+    )
+    sent = _cli("client", "send", str(command), *common)
+    assert sent.returncode == 3 and "<status>notauthorized</status>" in sent.stdout
     assert _cli("client", "logout", *common).returncode == 0
     assert not (tmp_path / "s.json").exists()
 

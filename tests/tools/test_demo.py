@@ -19,3 +19,6 @@ def test_the_demo_plays_every_step_as_announced() -> None:
     assert statuses == ["ok", "ok", "ok", "ok", "alreadyreversed", "ok", "notdetected"]
     assert "login (ECDHE secp256r1 + AES-256-GCM) -> ok" in result.stdout
     assert "4761739001010010" not in result.stdout  # the Visa card's full PAN never shows
+    # The demo's data dir is as private as the terminal wants it: nothing to restrict.
+    assert "cardcore serve --simulator is listening" in result.stdout
+    assert "open to other users" not in result.stdout

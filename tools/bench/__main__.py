@@ -2,10 +2,12 @@
 # one benchmark of this package with its own options; without a name it lists
 # them with the first line of each one's docstring. Each benchmark keeps its
 # own argparse main; this only picks the module and hands it the rest of the
-# command line.
+# command line. SIGTERM stops a benchmark as Ctrl-C does: the servers it
+# started are stopped and its temporary directories removed on the way out.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -46,8 +48,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # The benchmark parses sys.argv itself, under its own name in its usage line.
     sys.argv = [f"cardcore-bench {name}", *rest]
-    importlib.import_module(module).main()
+    stopped_by = signal.SIGINT
+
+    def terminate(signum: int, frame: object) -> None:
+        # Raised as SIGINT, so that trio, while it runs, takes it at a safe point.
+        nonlocal stopped_by
+        stopped_by = signal.Signals(signum)
+        signal.raise_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        importlib.import_module(module).main()
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
+        print(f"cardcore-bench: {name} stopped ({stopped_by.name})", file=sys.stderr)
+        return 128 + stopped_by
     return 0
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """A KeyboardInterrupt, bare or out of a trio nursery (beside what the
+    tasks cancelled by it raised on their way out)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(KeyboardInterrupt) is not None
+    return isinstance(exc, KeyboardInterrupt)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ purchase, and which files they were on.
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 import trio
 
 from cardcore.client import EcrClient
+from tools.bench import TMP_PREFIX, bench_parser
 
 PURCHASE = {"type": "purchase", "amount": "000000001500", "currency": "643"}
 _CALL = re.compile(r"^(\d+)\s+(fsync|fdatasync)\((\d+)")
@@ -49,12 +49,12 @@ def _fd_path(pid: int, fd: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=40)
+    parser = bench_parser(__doc__)
+    parser.add_argument("--count", type=int, default=40, help="approved purchases traced")
     args = parser.parse_args(argv)
     if shutil.which("strace") is None:
         sys.exit("this benchmark needs strace")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX) as tmp:
         data, trace = Path(tmp) / "data", Path(tmp) / "trace"
         data.mkdir()
         (data / "bench.toml").write_text("[admin]\nscrypt-n = 1024\n")

@@ -1,6 +1,6 @@
 """ECR server benchmark: start-up time, idle RSS, getparameters round trips.
 
-Run: python -m tools.bench.ecr [--seconds 2] [--rounds 3]
+Run: cardcore-bench ecr [--seconds 2] [--rounds 3]
 
 Both servers run as separate processes; one load generator (raw sockets on
 trio, precomputed frames, only the length prefix parsed) drives them alike:
@@ -35,6 +35,7 @@ import trio
 from cardcore.client import EcrClient
 from cardcore.protocol.secure import seal_message
 from cardcore.protocol.xmlcodec import Message, encode_message
+from tools.bench import TMP_PREFIX, bench_parser
 
 ECHO_SERVER = r"""
 import struct, sys, trio
@@ -302,12 +303,18 @@ def _compare(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--starts", type=int, default=5)
+    parser = bench_parser(__doc__)
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="seconds of load per workload and round"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of every workload (medians over them)"
+    )
+    parser.add_argument(
+        "--starts", type=int, default=5, help="start-ups timed in each mode (at least 2)"
+    )
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="cardcore-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
     try:
         for mode, extra in (("terminal", ()), ("simulator", ("--simulator",))):
             listen: list[float] = []

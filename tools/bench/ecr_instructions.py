@@ -1,6 +1,6 @@
 """Instructions per getparameters round trip, cardcore against the echo baseline.
 
-Run: python -m tools.bench.ecr_instructions [--requests 2000]   (needs valgrind)
+Run: cardcore-bench ecr-instructions [--requests 2000]   (needs valgrind)
 
 tools.bench.ecr measures time, which other load on a shared machine
 disturbs. Here each server runs under callgrind instead: after a warm-up its
@@ -14,7 +14,6 @@ complements the timed benchmark and does not replace it.
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import struct
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import trio
 
+from tools.bench import TMP_PREFIX, bench_parser
 from tools.bench.ecr import Frames, _cpu_seconds, _frames, start_cardcore, start_echo
 
 WORKLOADS = (("clear", 1), ("encrypted", 1), ("clear", 8), ("encrypted", 8))
@@ -108,12 +108,14 @@ def count(pid: int, out: Path, port: int, frames: Frames, clients: int, requests
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=2000)
+    parser = bench_parser(__doc__)
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="round trips counted per workload"
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("this benchmark needs valgrind (callgrind and callgrind_control)")
-    tmp = Path(tempfile.mkdtemp(prefix="cardcore-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
     figures: dict[tuple[str, int], tuple[float, float]] = {}
     try:
         first_boot(tmp / "data")

@@ -1,6 +1,6 @@
 """Kernel CPU time per contact transaction with CDA and online approval.
 
-    python -m tools.bench.kernel_contact [--runs N] [--profile NAME]
+    cardcore-bench kernel-contact [--runs N] [--profile NAME]
 
 Method:
 1. One transaction runs against the virtual card (simulators.devices, profile `default`:
@@ -20,7 +20,6 @@ Method:
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import functools
 import statistics
@@ -45,6 +44,7 @@ from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinRequest
 from simulators.devices import VirtualCard, load_profile
 from simulators.devices.pki import load_issuer_keys
+from tools.bench import bench_parser
 
 H = bytes.fromhex
 DAY = dt.datetime(2025, 6, 15, 12, 0)
@@ -260,9 +260,11 @@ def replay_seconds(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--profile", default="default")
+    parser = bench_parser(__doc__)
+    parser.add_argument("--runs", type=int, default=300, help="timed transactions")
+    parser.add_argument(
+        "--profile", default="default", help="the virtual card (cardcore sim profiles)"
+    )
     args = parser.parse_args(argv)
 
     exchanges, answer, card_cpu, outcome = record(args.profile)

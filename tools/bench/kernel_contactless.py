@@ -1,6 +1,6 @@
 """Kernel CPU per contactless transaction, and the kernel's share while the card is in the field.
 
-    python -m tools.bench.kernel_contactless [--runs N] [--case PROFILE:AMOUNT ...]
+    cardcore-bench kernel-contactless [--runs N] [--case PROFILE:AMOUNT ...]
 
 Method:
 1. Each case runs once against its virtual card (simulators.devices) through the Entry Point with an
@@ -20,7 +20,6 @@ Method:
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import statistics
 import time
@@ -48,6 +47,7 @@ from kernel.selection import Candidate
 from kernel.services import MessageId, OnlineRequest, OnlineResponse, OnlineResult, PinRequest
 from simulators.devices import VirtualCard, load_profile
 from simulators.devices.pki import load_issuer_keys
+from tools.bench import bench_parser
 
 H = bytes.fromhex
 DAY = dt.datetime(2025, 6, 15, 12, 0)
@@ -224,9 +224,15 @@ async def timed_runs(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--case", action="append", help="PROFILE:AMOUNT (minor units)")
+    parser = bench_parser(__doc__)
+    parser.add_argument("--runs", type=int, default=300, help="timed transactions per case")
+    parser.add_argument(
+        "--case",
+        action="append",
+        metavar="PROFILE:AMOUNT",
+        help="a contactless card and an amount in minor units (AMOUNT default 1500); repeat"
+        f" for more (default: {' '.join(DEFAULT_CASES)})",
+    )
     args = parser.parse_args(argv)
     cases = args.case or list(DEFAULT_CASES)
     ep = entry_point()

@@ -1,6 +1,6 @@
 """Time from a paid SBP status to the transaction answer.
 
-Run: python -m tools.bench.sbp [--runs 30] [--poll 0.2]
+Run: cardcore-bench sbp [--runs 30] [--poll 0.2]
 
 In process (the same wiring as --simulator; the SBP agent simulator on
 loopback HTTP): no card is presented, the agent pays each QR at once, and the
@@ -14,7 +14,6 @@ default, `--poll` here).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
@@ -23,19 +22,22 @@ import trio
 
 from cardcore.inprocess import simulated_terminal
 from simulators.sbp.ledger import SimMode
+from tools.bench import TMP_PREFIX, bench_parser
 
 PURCHASE = {"type": "purchase", "amount": "000000001500"}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--poll", type=float, default=0.2)
+    parser = bench_parser(__doc__)
+    parser.add_argument("--runs", type=int, default=30, help="SBP payments timed")
+    parser.add_argument(
+        "--poll", type=float, default=0.2, help="seconds between the terminal's status polls"
+    )
     args = parser.parse_args()
     waits: list[float] = []
 
     async def run() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(prefix=TMP_PREFIX) as tmp:
             async with simulated_terminal(Path(tmp)) as h:
                 import msgspec
 

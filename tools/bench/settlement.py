@@ -1,6 +1,6 @@
 """Full X-report and settlement over a batch of 100,000 transactions: time and peak memory.
 
-Run: python -m tools.bench.settlement [--count 100000] [--small 10000] [--upload 10000]
+Run: cardcore-bench settlement [--count 100000] [--small 10000] [--upload 10000]
 
 The batch is written through the journal (Journal.create_many) with the mix of a
 working day: purchases, purchases with cashback, refunds, voids, declines and SBP
@@ -26,7 +26,6 @@ transactions: flat memory means the two peaks are about the same.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import socket
 import struct
@@ -55,6 +54,7 @@ from cardcore.terminal import Terminal
 from simulators.host.ledger import HostTxn, TxnKey
 from simulators.host.server import HostSimulator
 from simulators.simulator import Simulator, simulator_config
+from tools.bench import TMP_PREFIX, bench_parser
 
 PAN = "4761739001010010"
 SCHEMES = [("A000000003", "VISA"), ("A000000004", "MASTERCARD"), ("A000000658", "MIR")]
@@ -245,7 +245,7 @@ async def measure(step: Callable[[], Awaitable[Any]], trace: bool) -> Step:
 
 async def scenario(count: int, upload: int, trace: bool) -> dict[str, Step]:
     out: dict[str, Step] = {}
-    with tempfile.TemporaryDirectory(prefix="cardcore-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX) as tmp:
         async with simulated(Path(tmp) / "day") as bench:
             t0 = time.perf_counter()
             await fill(bench, count)
@@ -303,10 +303,17 @@ def _mib(value: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--small", type=int, default=10_000)
-    parser.add_argument("--upload", type=int, default=10_000)
+    parser = bench_parser(__doc__)
+    parser.add_argument("--count", type=int, default=100_000, help="transactions in the batch")
+    parser.add_argument(
+        "--small",
+        type=int,
+        default=10_000,
+        help="transactions of the smaller batch whose peak memory is compared",
+    )
+    parser.add_argument(
+        "--upload", type=int, default=10_000, help="transactions of the uploaded batch"
+    )
     args = parser.parse_args(argv)
 
     timed = trio.run(scenario, args.count, args.upload, False)

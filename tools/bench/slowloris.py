@@ -34,6 +34,7 @@ from pathlib import Path
 import trio
 
 from cardcore.protocol.xmlcodec import Message, decode_message, encode_message
+from tools.bench import TMP_PREFIX, bench_parser
 from tools.bench.ecr import _rss_kib, start_cardcore
 
 LOGIN = encode_message(Message("login", {"password": "12345678"}))
@@ -168,13 +169,15 @@ def socket_count(pid: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--drippers", type=int, default=512)
-    parser.add_argument("--silent", type=int, default=520)
+    parser = bench_parser(__doc__)
+    parser.add_argument(
+        "--drippers", type=int, default=512, help="connections sending a byte at a time"
+    )
+    parser.add_argument("--silent", type=int, default=520, help="connections sending nothing")
     parser.add_argument("--sources", type=int, default=16, help="attacking addresses")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between drips")
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--logins", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds of measured logins")
+    parser.add_argument("--logins", type=int, default=30, help="measured logins")
     parser.add_argument("--attack-port", type=int, help=argparse.SUPPRESS)  # the attacker
     args = parser.parse_args(argv)
     raise_fd_limit()
@@ -188,11 +191,12 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({"connects": stats.connects, "closed": stats.closed,
                           "refused": stats.refused}))  # fmt: skip
         return
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX) as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
         (data / "bench.toml").write_text("[admin]\nscrypt-n = 1024\n")
         proc, port, _, _ = start_cardcore(data, "--simulator", "--config", str(data / "bench.toml"))
+        attacker: Attacker | None = None
         try:
             trio.run(login_once, port)
             idle_rss = _rss_kib(proc.pid)
@@ -227,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
             trio.run(run)
             seen = attacker.result()
         finally:
+            if attacker is not None and attacker.process.poll() is None:
+                attacker.process.kill()  # stopped before the attack ended
+                attacker.process.wait()
             proc.terminate()
             proc.wait(timeout=30)
     ms = [t * 1000 for t in stats.logins]

@@ -1,6 +1,6 @@
 """Approved contact purchase: wall time and where it goes; 1,000 in a row.
 
-Run: python -m tools.bench.transaction [--count 1000] [--breakdown 200]
+Run: cardcore-bench transaction [--count 1000] [--breakdown 200]
 
 1. End to end: `cardcore serve --simulator` as a process, the cash register
    over TCP, zero simulated card latency: wall time per approved purchase
@@ -14,7 +14,6 @@ Run: python -m tools.bench.transaction [--count 1000] [--breakdown 200]
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import shutil
 import statistics
@@ -30,6 +29,7 @@ from typing import Any
 import trio
 
 from cardcore.client import EcrClient
+from tools.bench import TMP_PREFIX, bench_parser
 
 PURCHASE = {"type": "purchase", "amount": "000000001500", "currency": "643"}
 
@@ -54,7 +54,7 @@ async def _purchases(port: int, count: int, sbp: bool = False) -> list[float]:
 
 
 def end_to_end(count: int) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="cardcore-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
     addr = tmp / "run" / "ecr.addr"
     proc = subprocess.Popen(
         [sys.executable, "-m", "cardcore", "serve", "--simulator", "--port", "0",
@@ -132,7 +132,7 @@ def breakdown(count: int) -> None:
     wall: list[float] = []
 
     async def main() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(prefix=TMP_PREFIX) as tmp:
             async with simulated_terminal(Path(tmp), {"admin": {"scrypt-n": 1024}}) as h:
                 conn_attrs = {"force-sbp": "false"}  # the contact purchase alone
                 for _ in range(5):
@@ -162,9 +162,16 @@ def breakdown(count: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--breakdown", type=int, default=200, help="0 skips the breakdown")
+    parser = bench_parser(__doc__)
+    parser.add_argument(
+        "--count", type=int, default=1000, help="purchases in a row through `cardcore serve`"
+    )
+    parser.add_argument(
+        "--breakdown",
+        type=int,
+        default=200,
+        help="purchases in process timed part by part; 0 skips the breakdown",
+    )
     args = parser.parse_args()
     if args.breakdown > 0:
         breakdown(args.breakdown)

@@ -21,7 +21,12 @@ extras=test,usb,qr,ui
 # pyscard builds from source against libpcsclite, as in the Makefile.
 if pkg-config --exists libpcsclite 2>/dev/null; then extras="$extras,pcsc"; fi
 "$UV" pip install -q --python "$PY" --resolution lowest-direct -e ".[$extras]"
-echo "lowest direct versions ($("$UV" --version)):"
+# The build backend at its floor (build-system.requires) builds the wheel.
+setuptools_floor=$(sed -n 's/^requires = \["setuptools>=\([0-9.]*\)"\]$/\1/p' pyproject.toml)
+[ -n "$setuptools_floor" ] || { echo "lowest-deps: no setuptools floor in pyproject.toml" >&2; exit 1; }
+echo "setuptools==$setuptools_floor" >"$DIR/build-constraints.txt"
+"$UV" build -q --wheel --out-dir "$DIR/dist" --build-constraint "$DIR/build-constraints.txt"
+echo "lowest direct versions ($("$UV" --version); built with setuptools $setuptools_floor):"
 "$UV" pip freeze -q --python "$PY" | grep -iE '^(trio|msgspec|cryptography|pyiso8583|httpx|h11|xmltodict|pyscard|pyusb|segno|pytest|pytest-trio|pytest-xdist|hypothesis|py8583|pyemv)==' |
     tr '\n' ' '
 echo
