@@ -93,6 +93,10 @@ class EcrConnection:
         self._decoder = FrameDecoder(CLIENT_MAX_PACKET)
         self._ready: list[bytes] = []
 
+    async def aclose(self) -> None:
+        """Close the connection: the terminal frees its slot at once."""
+        await self._stream.aclose()
+
     async def send_raw(self, payload: bytes) -> None:
         await self._stream.send_all(encode_frame(payload, max_packet=CLIENT_MAX_PACKET))
 

@@ -57,7 +57,11 @@ class Harness:
         self, on_message: Callable[[Message], Body] = default_message_answer, **params: str
     ) -> Message:
         body = {k.replace("_", "-"): v for k, v in params.items()}
-        return await self.connect(on_message).command("transaction", body)
+        connection = self.connect(on_message)
+        try:
+            return await connection.command("transaction", body)
+        finally:
+            await connection.aclose()
 
     async def settle_pending(self, timeout: float = 20) -> None:
         """Host approving: wait until store-and-forward delivered everything."""

@@ -24,18 +24,30 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from cardcore.client import EcrClient
 from tools.bench import TMP_PREFIX, bench_parser
 
+if TYPE_CHECKING:
+    from cardcore.inprocess import Harness
+
 PURCHASE = {"type": "purchase", "amount": "000000001500", "currency": "643"}
 
 
 def _quiet(message: Any) -> dict[str, str]:
     return {"status": "ok"}
+
+
+async def _purchase(h: Harness, attrs: dict[str, str]) -> None:
+    """One purchase on a connection of its own, closed after its answer."""
+    connection = h.connect(_quiet)
+    try:
+        await connection.command("transaction", PURCHASE, attrs)
+    finally:
+        await connection.aclose()
 
 
 async def _purchases(port: int, count: int, sbp: bool = False) -> list[float]:
@@ -136,7 +148,7 @@ def breakdown(count: int) -> None:
             async with simulated_terminal(Path(tmp), {"admin": {"scrypt-n": 1024}}) as h:
                 conn_attrs = {"force-sbp": "false"}  # the contact purchase alone
                 for _ in range(5):
-                    await h.connect(_quiet).command("transaction", PURCHASE, conn_attrs)
+                    await _purchase(h, conn_attrs)
                 with contextlib.ExitStack() as stack:
                     stack.enter_context(
                         _timed(totals, "card emulator", VirtualCard, "transmit", False)
@@ -147,7 +159,7 @@ def breakdown(count: int) -> None:
                     stack.enter_context(_timed(totals, "journal commits", Journal, "run", True))
                     for _ in range(count):
                         t0 = time.perf_counter()
-                        await h.connect(_quiet).command("transaction", PURCHASE, conn_attrs)
+                        await _purchase(h, conn_attrs)
                         wall.append(time.perf_counter() - t0)
 
     trio.run(main)
