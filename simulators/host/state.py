@@ -295,9 +295,11 @@ class Saver:
         self._wake = trio.Event()
 
     def _save(self) -> None:
+        # A save that fails leaves the change pending: the next change, or
+        # the end, tries again.
+        self.store.save(self.host)
         self._pending = False
         self._saved_at = trio.current_time()
-        self.store.save(self.host)
 
     def changed(self) -> None:
         """The host's state changed (OSError: it could not be saved now)."""

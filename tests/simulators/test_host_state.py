@@ -176,3 +176,30 @@ async def test_a_busy_host_saves_at_most_every_so_often(
         nursery.cancel_scope.cancel()
     state = store.load()
     assert state is not None and state.business_day == 8
+
+
+class _FullDisk(HostStateFile):
+    """A store whose first save fails, as on a full disk."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.failed = False
+
+    def save(self, host: HostSimulator) -> None:
+        if not self.failed:
+            self.failed = True
+            raise OSError(28, "No space left on device")
+        super().save(host)
+
+
+async def test_a_save_that_failed_is_tried_again_with_the_next_change(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    host = HostSimulator(ledger=_ledger())
+    store = _FullDisk(tmp_path / "host.json")
+    saver = Saver(store, host)
+    with pytest.raises(OSError):
+        saver.changed()  # the host does not answer (HostSimulator.handle)
+    await trio.sleep(SAVE_EVERY / 10)
+    saver.changed()  # nothing is saved yet: at once, not in a while
+    assert store.load() is not None
