@@ -15,8 +15,9 @@ Readers: simulators.devices.reader (``SimCardSlot.present/present_also/remove``,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from base.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from simulators.devices.card import AppState, VirtualCard
@@ -41,11 +42,7 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes(__name__, _MODULES)
 
 
 __all__ = [
